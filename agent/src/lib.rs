@@ -1,0 +1,3 @@
+//! skiff-agent: the node agent. A mini-kubelet that runs pods through containerd.
+
+pub mod runtime;

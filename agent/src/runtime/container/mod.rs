@@ -1,0 +1,1 @@
+//! Containers: OCI spec, create/start/stop/delete, exit events.

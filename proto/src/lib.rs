@@ -1,0 +1,13 @@
+//! skiff's wire and object model.
+//!
+//! `v1` is the generated gRPC code (tonic); `model` turns manifests into k8s-openapi
+//! objects the way the Kubernetes API server would: strict decoding, validation, defaulting.
+
+pub mod model;
+
+/// Generated from `proto/skiff/v1/*.proto`.
+pub mod v1 {
+    tonic::include_proto!("skiff.v1");
+}
+
+pub use tonic;
