@@ -1,1 +1,123 @@
-//! end-to-end harness
+//! End-to-end harness for skiff: a private containerd, a local registry, test images built
+//! from Debian's busybox-static, and a `skiff-agent` under test. Everything runs for real,
+//! as root; every piece cleans up after itself in `Drop`, also when a test panics.
+
+pub mod agent;
+pub mod archive;
+pub mod containerd;
+pub mod http;
+pub mod images;
+pub mod pods;
+pub mod process;
+pub mod registry;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pub use agent::{AgentOpts, TestAgent};
+pub use containerd::TestContainerd;
+pub use images::{ImageVariant, TestImage};
+pub use registry::TestRegistry;
+
+/// Commands the e2e tests run; missing ones mean the machine was not set up with
+/// `deploy/install-deps.sh`.
+const TOOLS: &[&str] = &["containerd", "runc", "ctr", "docker-registry", "nft", "ip"];
+
+/// Where the test images take their only binary from (Debian's `busybox-static`).
+pub const BUSYBOX: &str = "/bin/busybox";
+
+/// Says whether this machine can run the e2e tests. Under `CI=true` a missing prerequisite
+/// panics (CI must never skip silently); elsewhere it prints `skipped: <reason>` and the
+/// test returns early.
+pub fn require_root_and_tools() -> bool {
+    let missing = missing_prerequisites();
+    if missing.is_empty() {
+        return true;
+    }
+    let reason = format!("e2e prerequisites missing: {}", missing.join(", "));
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{reason} (CI=true: run deploy/install-deps.sh and run the tests as root)");
+    }
+    eprintln!("skipped: {reason}");
+    false
+}
+
+fn missing_prerequisites() -> Vec<String> {
+    let mut missing = Vec::new();
+    if !nix::unistd::geteuid().is_root() {
+        missing.push("root (run as uid 0)".to_string());
+    }
+    for tool in TOOLS {
+        if which(tool).is_none() {
+            missing.push(format!("`{tool}` in PATH"));
+        }
+    }
+    if !Path::new(BUSYBOX).is_file() {
+        missing.push(format!("{BUSYBOX} (apt-get install busybox-static)"));
+    }
+    missing
+}
+
+/// Finds an executable in `PATH` (plus the sbin dirs, which a non-login root shell may lack).
+pub fn which(tool: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = path
+        .split(':')
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"])
+        .map(|dir| Path::new(dir).join(tool))
+        .find(|p| p.is_file());
+    found
+}
+
+/// One e2e scenario at a time per process: agents share host-wide names (the `skiff0`
+/// bridge, the `skiff` nftables table), so tests in one binary must not overlap even if
+/// the runner was not given `--test-threads=1`.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Polls `check` until it returns `Ok`, or fails after `timeout` with the last observation
+/// (the last `Err` the check returned), so a failing test says what it saw, not just "timeout".
+pub fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    poll: Duration,
+    mut check: impl FnMut() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let start = Instant::now();
+    loop {
+        match check() {
+            Ok(value) => return Ok(value),
+            Err(err) if start.elapsed() >= timeout => {
+                anyhow::bail!(
+                    "timed out after {:.1?} waiting for {what}; last observation: {err:#}",
+                    start.elapsed()
+                );
+            }
+            Err(_) => std::thread::sleep(poll),
+        }
+    }
+}
+
+/// Finds a free TCP port on 127.0.0.1 by binding port 0 and letting it go again.
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// A unique suffix for names (container ids, repos) so runs and tests never collide.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}-{n}", std::process::id())
+}
+
+/// The last `lines` lines of a text file, for failure reports.
+pub fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| format!("<{e}>"));
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
