@@ -1,1 +1,17 @@
-fn main() {}
+//! skiff: the kubectl-like command line.
+
+mod args;
+mod client;
+mod commands;
+mod output;
+
+use clap::Parser;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args = args::Cli::parse();
+    if let Err(error) = commands::run(args).await {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}

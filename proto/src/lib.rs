@@ -4,6 +4,7 @@
 //! objects the way the Kubernetes API server would: strict decoding, validation, defaulting.
 
 pub mod model;
+pub mod selector;
 
 /// Generated from `proto/skiff/v1/*.proto`.
 pub mod v1 {

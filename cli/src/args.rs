@@ -1,0 +1,118 @@
+//! The command line of design.md §6.
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "skiff",
+    version,
+    about = "Drive a skiff cluster the way you drive kubectl"
+)]
+pub struct Cli {
+    /// The control plane's URL (from admin.conf when not given).
+    #[arg(long, global = true, conflicts_with = "agent")]
+    pub server: Option<String>,
+    /// Talk to one node agent directly, e.g. unix:///var/lib/skiff-agent/agent.sock.
+    #[arg(long, global = true, env = "SKIFF_AGENT")]
+    pub agent: Option<String>,
+    /// Credentials file (default $SKIFF_CONFIG or ~/.skiff/config).
+    #[arg(long, global = true)]
+    pub config: Option<std::path::PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Scope {
+    #[arg(short = 'n', long, default_value = "default")]
+    pub namespace: String,
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create or update objects from manifests.
+    Apply {
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<String>,
+    },
+    /// List objects.
+    Get {
+        kind: String,
+        name: Option<String>,
+        #[command(flatten)]
+        scope: Scope,
+        #[arg(short = 'l', long)]
+        selector: Option<String>,
+        #[arg(short = 'o', long, value_parser = ["wide", "yaml", "json", "name"])]
+        output: Option<String>,
+    },
+    /// Show one object in detail.
+    Describe {
+        kind: String,
+        name: String,
+        #[command(flatten)]
+        scope: Scope,
+    },
+    /// Delete objects by manifest or by kind and name.
+    Delete {
+        #[arg(short = 'f', long = "filename")]
+        files: Vec<String>,
+        kind: Option<String>,
+        name: Option<String>,
+        #[command(flatten)]
+        scope: Scope,
+    },
+    /// Print a container's log.
+    Logs {
+        pod: String,
+        #[arg(short = 'c', long)]
+        container: Option<String>,
+        #[arg(short = 'f', long)]
+        follow: bool,
+        #[arg(short = 'p', long)]
+        previous: bool,
+        #[arg(long, default_value_t = -1)]
+        tail: i64,
+        #[command(flatten)]
+        scope: Scope,
+    },
+    /// Run a command in a container.
+    Exec {
+        pod: String,
+        #[arg(short = 'c', long)]
+        container: Option<String>,
+        #[arg(short = 'i', long)]
+        stdin: bool,
+        #[arg(short = 't', long)]
+        tty: bool,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Set the replica count of a workload.
+    Scale {
+        target: String,
+        #[arg(long)]
+        replicas: i64,
+    },
+    /// Change workloads' images: `set image deploy/NAME CONTAINER=IMAGE`.
+    Set {
+        what: String,
+        target: String,
+        assignments: Vec<String>,
+    },
+    /// Rollout status, history and undo.
+    Rollout {
+        action: String,
+        target: String,
+        #[arg(long)]
+        to_revision: Option<i64>,
+    },
+    /// Label an object: `label node NAME k=v`.
+    Label {
+        kind: String,
+        name: String,
+        labels: Vec<String>,
+    },
+}

@@ -1,0 +1,56 @@
+//! One module per verb.
+
+mod describe;
+mod get;
+mod logs;
+
+use anyhow::bail;
+
+use crate::args::{Cli, Command};
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let Some(agent) = cli.agent.as_deref() else {
+        bail!(
+            "no control plane is available yet in this version of skiff; \
+             talk to a node agent with --agent unix:///var/lib/skiff-agent/agent.sock"
+        );
+    };
+    match cli.command {
+        Command::Get { kind, name, scope, selector, output } => {
+            get::run(agent, &kind, name.as_deref(), &scope, selector.as_deref(), output.as_deref()).await
+        }
+        Command::Describe { kind, name, scope } => describe::run(agent, &kind, &name, &scope).await,
+        Command::Logs { pod, container, follow, previous, tail, scope } => {
+            logs::run(agent, &pod, container.as_deref(), follow, previous, tail, &scope).await
+        }
+        other => bail!(
+            "{} needs the control plane (--server); a node agent only answers get, describe and logs",
+            verb(&other)
+        ),
+    }
+}
+
+fn verb(c: &Command) -> &'static str {
+    match c {
+        Command::Apply { .. } => "apply",
+        Command::Get { .. } => "get",
+        Command::Describe { .. } => "describe",
+        Command::Delete { .. } => "delete",
+        Command::Logs { .. } => "logs",
+        Command::Exec { .. } => "exec",
+        Command::Scale { .. } => "scale",
+        Command::Set { .. } => "set",
+        Command::Rollout { .. } => "rollout",
+        Command::Label { .. } => "label",
+    }
+}
+
+/// `pods`, `pod`, `po` → Some("pods"); the agent serves nothing else.
+pub fn require_pods(kind: &str) -> anyhow::Result<()> {
+    match kind.to_ascii_lowercase().as_str() {
+        "pod" | "pods" | "po" => Ok(()),
+        other => bail!(
+            "the node agent serves pods only (got {other:?}); other kinds need the control plane"
+        ),
+    }
+}

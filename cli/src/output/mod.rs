@@ -1,0 +1,4 @@
+//! Printing objects the way kubectl prints them.
+
+pub mod age;
+pub mod pods;
