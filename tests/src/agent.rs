@@ -76,6 +76,14 @@ pub struct TestAgent {
 impl TestAgent {
     /// Starts `skiff-agent` and waits until its socket appears.
     pub fn start(opts: AgentOpts) -> anyhow::Result<Self> {
+        let mut agent = Self::new_stopped(opts)?;
+        agent.launch()?;
+        Ok(agent)
+    }
+
+    /// Prepares the directories without starting the agent, for tests that must put
+    /// something in place first (an archive in `--images`); then call [`Self::launch`].
+    pub fn new_stopped(opts: AgentOpts) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("skiff-e2e-agent-")
             .tempdir()?;
@@ -85,15 +93,13 @@ impl TestAgent {
         std::fs::write(dir.path().join("registries.yaml"), opts.registries_yaml())?;
         let log = dir.path().join("agent.log");
         let host_before = HostState::read();
-        let mut agent = TestAgent {
+        Ok(TestAgent {
             child: None,
             opts,
             log,
             host_before,
             dir,
-        };
-        agent.spawn()?;
-        Ok(agent)
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -150,7 +156,7 @@ impl TestAgent {
     /// Starts the agent again with the same flags and directories (kills it first if running).
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.kill9();
-        self.spawn()
+        self.launch()
     }
 
     /// Writes a static pod manifest atomically (write elsewhere, rename in), so the agent
@@ -193,7 +199,9 @@ impl TestAgent {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    fn spawn(&mut self) -> anyhow::Result<()> {
+    /// Starts the agent process and waits for its socket; fails with the log tail if the
+    /// agent exits or never listens.
+    pub fn launch(&mut self) -> anyhow::Result<()> {
         let bin = find_binary("skiff-agent")?;
         let socket = self.socket();
         let _ = std::fs::remove_file(&socket); // a kill -9'd agent leaves its socket behind

@@ -128,8 +128,16 @@ impl TestContainerd {
     /// Ids of containers carrying label `key=value` (the agent labels pod uid, name and
     /// container name, which is how tests find a pod's containers without the agent).
     pub fn containers_with_label(&self, key: &str, value: &str) -> anyhow::Result<Vec<String>> {
-        let filter = format!("labels.\"{key}\"=={value}");
-        let out = self.ctr(&["containers", "ls", "-q", &filter])?;
+        self.containers_with_labels(&[(key, value)])
+    }
+
+    /// Ids of containers carrying all of these labels.
+    pub fn containers_with_labels(&self, labels: &[(&str, &str)]) -> anyhow::Result<Vec<String>> {
+        let filter: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("labels.\"{k}\"=={v}"))
+            .collect();
+        let out = self.ctr(&["containers", "ls", "-q", &filter.join(",")])?;
         Ok(out
             .lines()
             .map(str::trim)

@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod archive;
 pub mod containerd;
+pub mod env;
 pub mod http;
 pub mod images;
 pub mod pods;
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 pub use agent::{AgentOpts, TestAgent};
 pub use containerd::TestContainerd;
+pub use env::StandaloneEnv;
 pub use images::{ImageVariant, TestImage};
 pub use registry::TestRegistry;
 

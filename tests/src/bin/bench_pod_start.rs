@@ -1,0 +1,238 @@
+//! Pod start latency: static manifest written → container task started, for one pod at a
+//! time and for 20 pods at once, against `ctr run -d` of the same image as the floor, all
+//! measured in the same run on the same private containerd. Prints figures; asserts none.
+//!
+//!     cargo build --release --workspace && cargo run --release -p skiff-e2e --bin bench_pod_start
+//!
+//! Task starts are observed through `ctr events` (`/tasks/start`), timestamped as each line
+//! arrives, instead of polling `ctr t ls` (a ctr call alone costs tens of milliseconds).
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::process::{Child, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use skiff_e2e::pods::pod_uid;
+use skiff_e2e::process::terminate;
+use skiff_e2e::{require_root_and_tools, wait_for, StandaloneEnv};
+
+const REPEAT: usize = 10;
+const CROWD: usize = 20;
+const FLOOR_NAMESPACE: &str = "bench-floor";
+const GOAL_RATIO: f64 = 1.5;
+
+fn main() -> anyhow::Result<()> {
+    if !require_root_and_tools() {
+        std::process::exit(1);
+    }
+    let env = StandaloneEnv::start()?;
+    let mut events = Events::start(&env)?;
+
+    // Warm-up (not measured): pulls and unpacks the image once.
+    let warm = run_pods(&env, &mut events, "warmup", 1)?;
+    println!("warm-up pod (includes the pull): {}", ms(warm[0]));
+
+    let mut single = Vec::new();
+    for i in 0..REPEAT {
+        single.extend(run_pods(&env, &mut events, &format!("single{i}"), 1)?);
+    }
+    let crowd = run_pods(&env, &mut events, "crowd", CROWD)?;
+    let floor = ctr_run_floor(&env)?;
+
+    println!("\npod start latency, manifest written → task started ({REPEAT} runs; {CROWD} pods at once)");
+    report("skiff-agent, 1 pod", &single);
+    report(&format!("skiff-agent, {CROWD} pods at once"), &crowd);
+    report("ctr run -d (floor)", &floor);
+    let ratio = p(&single, 50).as_secs_f64() / p(&floor, 50).as_secs_f64();
+    println!("ratio p50(skiff 1 pod) / p50(ctr run -d) = {ratio:.2}  (goal ≤ {GOAL_RATIO})");
+    Ok(())
+}
+
+/// Writes `count` manifests at once and returns, per pod, the time from the first write
+/// to its task's start event. Removes the pods afterwards (not timed).
+fn run_pods(
+    env: &StandaloneEnv,
+    events: &mut Events,
+    prefix: &str,
+    count: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    let names: Vec<String> = (0..count).map(|i| format!("bench-{prefix}-{i}")).collect();
+    events.drain();
+    let t0 = Instant::now();
+    for name in &names {
+        env.agent.write_manifest(name, &manifest(name))?;
+    }
+    let mut started: HashMap<String, Instant> = HashMap::new();
+    while started.len() < count {
+        let (at, id) = events
+            .next_start(Duration::from_secs(120))
+            .context("waiting for pods to start")?;
+        started.insert(id, at);
+    }
+    let mut latencies = Vec::new();
+    for name in &names {
+        let pod = env.agent.pod(name)?;
+        let ids = env
+            .containerd
+            .containers_with_label("io.skiff.pod.uid", pod_uid(&pod))?;
+        let at = ids
+            .iter()
+            .find_map(|id| started.get(id))
+            .with_context(|| format!("no start event for {name}"))?;
+        latencies.push(at.duration_since(t0));
+    }
+    for name in &names {
+        env.agent.remove_manifest(name)?;
+    }
+    wait_for(
+        "bench pods to be removed",
+        Duration::from_secs(120),
+        Duration::from_millis(100),
+        || {
+            let left = env.containerd.tasks()?.len();
+            anyhow::ensure!(left == 0, "{left} tasks left");
+            Ok(())
+        },
+    )?;
+    Ok(latencies)
+}
+
+fn manifest(name: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  terminationGracePeriodSeconds: 2\n  containers:\n  - name: main\n    image: busybox:latest\n    imagePullPolicy: IfNotPresent\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1; done\"]\n"
+    )
+}
+
+/// `ctr run -d` of the same image in its own namespace (so the agent never sees it),
+/// timed from spawn to exit: ctr returns once the task has started.
+fn ctr_run_floor(env: &StandaloneEnv) -> anyhow::Result<Vec<Duration>> {
+    let c = &env.containerd;
+    let reference = format!("{}/library/busybox:latest", env.registry.addr());
+    c.ctr_in(
+        FLOOR_NAMESPACE,
+        &["images", "pull", "--plain-http", &reference],
+    )?;
+    let mut times = Vec::new();
+    for i in 0..REPEAT {
+        let id = format!("floor-{i}");
+        let t0 = Instant::now();
+        c.ctr_in(
+            FLOOR_NAMESPACE,
+            &["run", "-d", &reference, &id, "sleep", "3600"],
+        )?;
+        times.push(t0.elapsed());
+        c.ctr_in(FLOOR_NAMESPACE, &["tasks", "kill", "-s", "KILL", &id])?;
+        c.ctr_in(FLOOR_NAMESPACE, &["tasks", "rm", "-f", &id])?;
+        c.ctr_in(FLOOR_NAMESPACE, &["containers", "rm", &id])?;
+    }
+    Ok(times)
+}
+
+/// A `ctr events` subscription in the agent's namespace, read by a thread that stamps
+/// each `/tasks/start` with its arrival time.
+struct Events {
+    child: Child,
+    rx: Receiver<(Instant, String)>,
+}
+
+impl Events {
+    fn start(env: &StandaloneEnv) -> anyhow::Result<Self> {
+        let mut child: Child = env
+            .containerd
+            .ctr_command(env.containerd.namespace())
+            .arg("events")
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let (tx, rx) = mpsc::channel();
+        let namespace = env.containerd.namespace();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let at = Instant::now();
+                if let Some(id) = task_start_id(&line, namespace) {
+                    if tx.send((at, id)).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        std::thread::sleep(Duration::from_millis(300)); // let the subscription settle
+        Ok(Events { child, rx })
+    }
+
+    fn next_start(&mut self, timeout: Duration) -> anyhow::Result<(Instant, String)> {
+        match self.rx.recv_timeout(timeout) {
+            Ok(event) => Ok(event),
+            Err(e) => bail!("no /tasks/start event within {timeout:?}: {e}"),
+        }
+    }
+
+    fn drain(&mut self) {
+        while self.rx.try_recv().is_ok() {}
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        terminate(&mut self.child, Duration::from_secs(1));
+    }
+}
+
+/// `<timestamp> <namespace> /tasks/start {"container_id":"ID","pid":N}` → ID, for the
+/// agent's namespace only (the subscription sees every namespace).
+fn task_start_id(line: &str, namespace: &str) -> Option<String> {
+    let (head, json) = line.split_once(" /tasks/start ")?;
+    if head.rsplit(' ').next() != Some(namespace) {
+        return None;
+    }
+    let event: serde_json::Value = serde_json::from_str(json.trim()).ok()?;
+    Some(event["container_id"].as_str()?.to_string())
+}
+
+fn report(what: &str, samples: &[Duration]) {
+    println!(
+        "  {what:<32} p50 {:>9}  p99 {:>9}  (n={})",
+        ms(p(samples, 50)),
+        ms(p(samples, 99)),
+        samples.len()
+    );
+}
+
+/// Nearest-rank percentile.
+fn p(samples: &[Duration], pct: usize) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let rank = (pct * sorted.len()).div_ceil(100).max(1);
+    sorted.get(rank - 1).copied().unwrap_or_default()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_task_start_events_of_one_namespace() {
+        let line = r#"2026-11-22 04:56:21.69 +0000 UTC skiff /tasks/start {"container_id":"abc","pid":42}"#;
+        assert_eq!(task_start_id(line, "skiff").as_deref(), Some("abc"));
+        assert_eq!(task_start_id(line, "other"), None);
+        assert_eq!(task_start_id("2026 skiff /tasks/create {}", "skiff"), None);
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let s: Vec<Duration> = (1..=10).map(Duration::from_millis).collect();
+        assert_eq!(
+            (p(&s, 50), p(&s, 99)),
+            (Duration::from_millis(5), Duration::from_millis(10))
+        );
+    }
+}

@@ -1,0 +1,80 @@
+//! The standard standalone setup: private containerd, a local registry holding the
+//! stand-in images, and an agent whose registries.yaml mirrors `docker.io` and `k8s.gcr.io`
+//! to that registry, so user manifests naming `nginx:latest` pull for real.
+
+use std::sync::MutexGuard;
+
+use crate::agent::{AgentOpts, TestAgent};
+use crate::containerd::TestContainerd;
+use crate::images::{ImageVariant, TestImage};
+use crate::registry::TestRegistry;
+
+/// What is pushed to the registry, as `(variant, repository, tag)`. Manifests name them
+/// `busybox:latest`, `httpd:latest`, `nginx:latest` (docker.io/library/... via the mirror).
+pub const PUSHED: &[(ImageVariant, &str, &str)] = &[
+    (ImageVariant::Busybox, "library/busybox", "latest"),
+    (ImageVariant::Httpd, "library/httpd", "latest"),
+    (ImageVariant::Nginx, "library/nginx", "latest"),
+];
+
+/// Everything a standalone-agent scenario needs. Fields drop in order: the agent first
+/// (so it is not left reconciling), then the registry, then containerd (which kills the
+/// pods' containers and unmounts their rootfs), then the serial lock.
+pub struct StandaloneEnv {
+    pub agent: TestAgent,
+    pub registry: TestRegistry,
+    pub containerd: TestContainerd,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl StandaloneEnv {
+    /// Starts the standard setup.
+    pub fn start() -> anyhow::Result<Self> {
+        Self::start_with(|_| Ok(()))
+    }
+
+    /// Starts the standard setup, calling `prepare` after the agent's directories exist
+    /// but before the agent runs (to drop archives into `--images`, say).
+    pub fn start_with(
+        prepare: impl FnOnce(&TestAgent) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Self> {
+        let serial = crate::serial();
+        let containerd = TestContainerd::start()?;
+        let registry = TestRegistry::start()?;
+        for (variant, repo, tag) in PUSHED {
+            registry.push(&TestImage::build(*variant)?, repo, tag)?;
+        }
+        let opts = AgentOpts::new(&containerd)
+            .mirror("docker.io", &registry.url())
+            .mirror("k8s.gcr.io", &registry.url());
+        let mut agent = TestAgent::new_stopped(opts)?;
+        prepare(&agent)?;
+        agent.launch()?;
+        Ok(StandaloneEnv {
+            agent,
+            registry,
+            containerd,
+            _serial: serial,
+        })
+    }
+
+    /// Runs one scenario. An error from `body` becomes a panic while the environment is
+    /// still alive, so the drops print the agent's, containerd's and registry's log tails.
+    pub fn run(body: impl FnOnce(&mut StandaloneEnv) -> anyhow::Result<()>) {
+        Self::run_with(|_| Ok(()), body)
+    }
+
+    /// [`Self::run`] with a `prepare` step as in [`Self::start_with`].
+    pub fn run_with(
+        prepare: impl FnOnce(&TestAgent) -> anyhow::Result<()>,
+        body: impl FnOnce(&mut StandaloneEnv) -> anyhow::Result<()>,
+    ) {
+        if !crate::require_root_and_tools() {
+            return;
+        }
+        let mut env = Self::start_with(prepare).unwrap_or_else(|e| panic!("setting up: {e:#}"));
+        if let Err(e) = body(&mut env) {
+            panic!("{e:#}");
+        }
+    }
+}
