@@ -244,7 +244,7 @@ impl TestAgent {
             Duration::from_millis(20),
             || {
                 if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                    bail!("skiff-agent exited ({status})");
+                    return Err(crate::fatal(format!("skiff-agent exited ({status})")));
                 }
                 if !socket.exists() {
                     bail!("no socket at {}", socket.display());

@@ -205,7 +205,7 @@ impl TestContainerd {
             Duration::from_millis(50),
             || {
                 if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                    bail!("containerd exited ({status})");
+                    return Err(crate::fatal(format!("containerd exited ({status})")));
                 }
                 if !self.socket.exists() {
                     bail!("no socket yet at {}", self.socket.display());

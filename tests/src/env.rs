@@ -4,9 +4,13 @@
 
 use std::sync::MutexGuard;
 
+use anyhow::{bail, ensure, Context};
+use serde_json::Value;
+
 use crate::agent::{AgentOpts, TestAgent};
 use crate::containerd::TestContainerd;
 use crate::images::{ImageVariant, TestImage};
+use crate::pods::pod_uid;
 use crate::registry::TestRegistry;
 
 /// What is pushed to the registry, as `(variant, repository, tag)`. Manifests name them
@@ -76,5 +80,24 @@ impl StandaloneEnv {
         if let Err(e) = body(&mut env) {
             panic!("{e:#}");
         }
+    }
+
+    /// The containerd id and task pid of one container of a pod, found through the agent's
+    /// labels (not through the agent), and required to be RUNNING.
+    pub fn task_of(&self, pod: &Value, container: &str) -> anyhow::Result<(String, u32)> {
+        let labels = [
+            ("io.skiff.pod.uid", pod_uid(pod)),
+            ("io.skiff.container.name", container),
+        ];
+        let ids = self.containerd.containers_with_labels(&labels)?;
+        let [id] = &ids[..] else {
+            bail!("expected one container labelled {labels:?}, found {ids:?}")
+        };
+        let task = self
+            .containerd
+            .task(id)?
+            .with_context(|| format!("container {id} has no task"))?;
+        ensure!(task.status == "RUNNING", "task {id} is {}", task.status);
+        Ok((id.clone(), task.pid))
     }
 }

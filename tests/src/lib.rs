@@ -80,8 +80,27 @@ pub fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// An observation that waiting cannot change (a process exited): [`wait_for`] gives up at
+/// once instead of polling until its timeout.
+#[derive(Debug)]
+pub struct Fatal(pub String);
+
+impl std::fmt::Display for Fatal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Fatal {}
+
+/// Makes an error [`wait_for`] does not retry.
+pub fn fatal(msg: impl Into<String>) -> anyhow::Error {
+    Fatal(msg.into()).into()
+}
+
 /// Polls `check` until it returns `Ok`, or fails after `timeout` with the last observation
 /// (the last `Err` the check returned), so a failing test says what it saw, not just "timeout".
+/// A [`Fatal`] error anywhere in the chain ends the wait at once.
 pub fn wait_for<T>(
     what: &str,
     timeout: Duration,
@@ -92,6 +111,12 @@ pub fn wait_for<T>(
     loop {
         match check() {
             Ok(value) => return Ok(value),
+            Err(err) if err.chain().any(|e| e.is::<Fatal>()) => {
+                anyhow::bail!(
+                    "gave up waiting for {what} after {:.1?}: {err:#}",
+                    start.elapsed()
+                );
+            }
             Err(err) if start.elapsed() >= timeout => {
                 anyhow::bail!(
                     "timed out after {:.1?} waiting for {what}; last observation: {err:#}",

@@ -12,6 +12,9 @@ use crate::agent::{TestAgent, NODE_NAME};
 impl TestAgent {
     /// All pods the agent reports (`get pods -A -o json` → `items`).
     pub fn pods(&self) -> anyhow::Result<Vec<Value>> {
+        if let Some(pid) = self.pid().filter(|pid| !crate::process::pid_alive(*pid)) {
+            return Err(crate::fatal(format!("skiff-agent (pid {pid}) has exited")));
+        }
         let out = self.skiff_ok(&["get", "pods", "-A", "-o", "json"])?;
         let list: Value = serde_json::from_str(&out)
             .with_context(|| format!("get pods -o json printed non-JSON: {out}"))?;
@@ -95,6 +98,14 @@ impl TestAgent {
     }
 }
 
+/// A single-container (`main`) pod manifest running `script` under `sh -c`; `extra_spec`
+/// is inserted into `spec:` as is (indented two spaces, newline-terminated).
+pub fn shell_pod(name: &str, image: &str, script: &str, extra_spec: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n{extra_spec}  containers:\n  - name: main\n    image: {image}\n    command: [\"sh\", \"-c\", {script:?}]\n"
+    )
+}
+
 pub fn pod_name(pod: &Value) -> &str {
     pod["metadata"]["name"].as_str().unwrap_or_default()
 }
@@ -139,6 +150,15 @@ pub fn container_id(pod: &Value, container: &str) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn shell_pod_is_valid_yaml() {
+        let script = "trap '' TERM; i=$((i+1)); echo \"quoted\"";
+        let yaml = shell_pod("p", "busybox:latest", script, "  terminationGracePeriodSeconds: 3\n");
+        let pod: Value = serde_yaml::from_str(&yaml).unwrap();
+        assert_eq!(pod["spec"]["terminationGracePeriodSeconds"], 3);
+        assert_eq!(pod["spec"]["containers"][0]["command"], json!(["sh", "-c", script]));
+    }
 
     #[test]
     fn reads_pod_status() {

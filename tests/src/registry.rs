@@ -66,7 +66,7 @@ impl TestRegistry {
             Duration::from_millis(50),
             || {
                 if let Ok(Some(status)) = registry.child.try_wait() {
-                    bail!("docker-registry exited ({status})");
+                    return Err(crate::fatal(format!("docker-registry exited ({status})")));
                 }
                 let r = http::request(&addr, "GET", "/v2/", &[], b"")?;
                 if r.status != 200 {

@@ -251,3 +251,17 @@ fn containerd_restart_keeps_tasks_and_drop_kills_them() {
     );
     assert!(mounts_under(&state).is_empty());
 }
+
+#[test]
+fn wait_for_gives_up_on_fatal() {
+    let start = std::time::Instant::now();
+    let err = wait_for(
+        "never",
+        Duration::from_secs(30),
+        Duration::from_millis(5),
+        || -> anyhow::Result<()> { Err(skiff_e2e::fatal("process exited")) },
+    )
+    .unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(1));
+    assert!(format!("{err:#}").contains("process exited"));
+}

@@ -9,40 +9,16 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure, Context};
-use serde_json::Value;
-use skiff_e2e::pods::{container_id, phase, pod_name, pod_uid, restart_count, waiting_reason};
+use anyhow::{bail, ensure};
+use skiff_e2e::pods::{
+    self, container_id, phase, pod_name, pod_uid, restart_count, waiting_reason,
+};
 use skiff_e2e::process::mounts_under;
 use skiff_e2e::{wait_for, ImageVariant, StandaloneEnv, TestImage};
 
 /// Generous: the first start of a pod includes a pull from the local registry.
 const START: Duration = Duration::from_secs(90);
 const POLL: Duration = Duration::from_millis(200);
-
-/// A single-container pod manifest running `script` under `sh -c`.
-fn shell_pod(name: &str, image: &str, script: &str, extra_spec: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n{extra_spec}  containers:\n  - name: main\n    image: {image}\n    command: [\"sh\", \"-c\", {script:?}]\n"
-    )
-}
-
-/// The containerd id and task pid of one container of a pod, found by the agent's labels.
-fn task_of(env: &StandaloneEnv, pod: &Value, container: &str) -> anyhow::Result<(String, u32)> {
-    let labels = [
-        ("io.skiff.pod.uid", pod_uid(pod)),
-        ("io.skiff.container.name", container),
-    ];
-    let ids = env.containerd.containers_with_labels(&labels)?;
-    let [id] = &ids[..] else {
-        bail!("expected one container labelled {labels:?}, found {ids:?}")
-    };
-    let task = env
-        .containerd
-        .task(id)?
-        .with_context(|| format!("container {id} has no task"))?;
-    ensure!(task.status == "RUNNING", "task {id} is {}", task.status);
-    Ok((id.clone(), task.pid))
-}
 
 /// (a) A container's output is readable with `skiff logs` and lies where the contract says.
 #[test]
@@ -51,7 +27,7 @@ fn pod_logs_are_readable() {
         let a = &env.agent;
         a.write_manifest(
             "logs",
-            &shell_pod("logs-pod", "busybox:latest", "echo hello; sleep 1000", ""),
+            &pods::shell_pod("logs-pod", "busybox:latest", "echo hello; sleep 1000", ""),
         )?;
         let pod = a.wait_running("logs-pod", START)?;
         wait_for("hello in skiff logs", Duration::from_secs(20), POLL, || {
@@ -100,7 +76,7 @@ fn image_pulls_through_registry_mirror() {
         let manifest = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: my-nginx-pod\nspec:\n  containers:\n    - name: my-nginx-container\n      image: nginx:latest\n      ports:\n        - containerPort: 80\n          protocol: TCP\n";
         env.agent.write_manifest("nginx-pod", manifest)?;
         let pod = env.agent.wait_running("my-nginx-pod", START)?;
-        task_of(env, &pod, "my-nginx-container")?;
+        env.task_of(&pod, "my-nginx-container")?;
         let table = env.agent.skiff_ok(&["get", "pods"])?;
         ensure!(
             table.starts_with("NAME") && table.contains("Running"),
@@ -117,7 +93,7 @@ fn missing_image_reaches_image_pull_backoff() {
         let a = &env.agent;
         a.write_manifest(
             "missing",
-            &shell_pod("missing-image", "no-such-image:v0", "true", ""),
+            &pods::shell_pod("missing-image", "no-such-image:v0", "true", ""),
         )?;
         let pod = wait_for("ImagePullBackOff", START, POLL, || {
             let pod = a.pod("missing-image")?;
@@ -147,10 +123,10 @@ fn misspelled_field_is_rejected_by_name() {
     StandaloneEnv::run(|env| {
         env.agent.write_manifest(
             "good",
-            &shell_pod("good", "busybox:latest", "sleep 1000", ""),
+            &pods::shell_pod("good", "busybox:latest", "sleep 1000", ""),
         )?;
         let good = env.agent.wait_running("good", START)?;
-        let (_, pid) = task_of(env, &good, "main")?;
+        let (_, pid) = env.task_of(&good, "main")?;
         let bad = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  containers:\n  - name: main\n    image: busybox:latest\n    imagePullPolcy: Always\n    command: [\"sleep\", \"1000\"]\n";
         env.agent.write_manifest("bad", bad)?;
         wait_for(
@@ -175,7 +151,7 @@ fn misspelled_field_is_rejected_by_name() {
                 .any(|p| pod_name(p).starts_with("bad") && phase(p) == "Running"),
             "bad pod runs"
         );
-        let (_, pid_after) = task_of(env, &env.agent.pod("good")?, "main")?;
+        let (_, pid_after) = env.task_of(&env.agent.pod("good")?, "main")?;
         ensure!(
             pid == pid_after,
             "good pod's container changed: pid {pid} → {pid_after}"
@@ -190,10 +166,12 @@ fn misspelled_field_is_rejected_by_name() {
 fn removing_manifest_cleans_up_everything() {
     StandaloneEnv::run(|env| {
         let script = "trap 'exit 0' TERM; while true; do sleep 1; done";
-        env.agent
-            .write_manifest("doomed", &shell_pod("doomed", "busybox:latest", script, ""))?;
+        env.agent.write_manifest(
+            "doomed",
+            &pods::shell_pod("doomed", "busybox:latest", script, ""),
+        )?;
         let pod = env.agent.wait_running("doomed", START)?;
-        let (id, _) = task_of(env, &pod, "main")?;
+        let (id, _) = env.task_of(&pod, "main")?;
         let snapshot = env.containerd.container_info(&id)?["SnapshotKey"]
             .as_str()
             .unwrap_or_default()
@@ -259,10 +237,10 @@ fn agent_kill9_and_restart_adopts_running_pod() {
         let script = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 1; done";
         env.agent.write_manifest(
             "counter",
-            &shell_pod("counter", "busybox:latest", script, ""),
+            &pods::shell_pod("counter", "busybox:latest", script, ""),
         )?;
         let pod = env.agent.wait_running("counter", START)?;
-        let (id, pid) = task_of(env, &pod, "main")?;
+        let (id, pid) = env.task_of(&pod, "main")?;
         let log = env.agent.log_file(&pod, "main")?;
         let size = || std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
 
@@ -285,7 +263,7 @@ fn agent_kill9_and_restart_adopts_running_pod() {
             container_id(&pod, "main").as_deref() == Some(id.as_str()),
             "containerID changed"
         );
-        let (id_after, pid_after) = task_of(env, &pod, "main")?;
+        let (id_after, pid_after) = env.task_of(&pod, "main")?;
         ensure!(
             (id_after.as_str(), pid_after) == (id.as_str(), pid),
             "container replaced: {id}/{pid} → {id_after}/{pid_after}"
@@ -310,7 +288,7 @@ fn agent_kill9_and_restart_adopts_running_pod() {
 fn grace_period_then_sigkill_on_manifest_removal() {
     StandaloneEnv::run(|env| {
         let script = "trap '' TERM; while true; do sleep 1; done";
-        let manifest = shell_pod(
+        let manifest = pods::shell_pod(
             "stubborn",
             "busybox:latest",
             script,
@@ -318,7 +296,7 @@ fn grace_period_then_sigkill_on_manifest_removal() {
         );
         env.agent.write_manifest("stubborn", &manifest)?;
         let pod = env.agent.wait_running("stubborn", START)?;
-        let (id, _) = task_of(env, &pod, "main")?;
+        let (id, _) = env.task_of(&pod, "main")?;
 
         let removed = Instant::now();
         env.agent.remove_manifest("stubborn")?;
@@ -377,10 +355,10 @@ fn agent_survives_containerd_restart() {
     StandaloneEnv::run(|env| {
         env.agent.write_manifest(
             "steady",
-            &shell_pod("steady", "busybox:latest", "sleep 1000", ""),
+            &pods::shell_pod("steady", "busybox:latest", "sleep 1000", ""),
         )?;
         let pod = env.agent.wait_running("steady", START)?;
-        let (_, pid) = task_of(env, &pod, "main")?;
+        let (_, pid) = env.task_of(&pod, "main")?;
 
         env.containerd.stop();
         std::thread::sleep(Duration::from_secs(3));
@@ -391,14 +369,14 @@ fn agent_survives_containerd_restart() {
         env.containerd.restart()?;
 
         let pod = env.agent.wait_running("steady", Duration::from_secs(60))?;
-        let (_, pid_after) = task_of(env, &pod, "main")?;
+        let (_, pid_after) = env.task_of(&pod, "main")?;
         ensure!(
             pid == pid_after,
             "container replaced: pid {pid} → {pid_after}"
         );
         env.agent.write_manifest(
             "after",
-            &shell_pod("after", "busybox:latest", "sleep 1000", ""),
+            &pods::shell_pod("after", "busybox:latest", "sleep 1000", ""),
         )?;
         env.agent.wait_running("after", START)?;
         ensure!(env.agent.is_running(), "the agent exited");
