@@ -1,4 +1,8 @@
 //! skiff-agent: the node agent. A mini-kubelet that runs pods through containerd.
 
+pub mod api;
+pub mod node;
+pub mod pods;
 pub mod runtime;
 pub mod sandbox;
+pub mod sources;

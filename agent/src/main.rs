@@ -1,1 +1,111 @@
-fn main() {}
+//! skiff-agent: parse flags, build the parts, run them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::Parser;
+use skiff_agent::node::{self, NodeOptions};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "skiff-agent",
+    version,
+    about = "skiff's node agent: runs pods through containerd"
+)]
+struct Flags {
+    /// Control plane to join (comes with the control-plane work; standalone without it).
+    #[arg(long)]
+    server: Option<String>,
+    /// Node join token (with --server).
+    #[arg(long)]
+    token: Option<String>,
+    #[arg(long, env = "SKIFF_NODE_NAME")]
+    node_name: Option<String>,
+    #[arg(long)]
+    node_ip: Option<std::net::IpAddr>,
+    /// State: pod logs, sandboxes, the API socket.
+    #[arg(long, default_value = "/var/lib/skiff-agent")]
+    root: PathBuf,
+    #[arg(long, default_value = "/run/containerd/containerd.sock")]
+    containerd: PathBuf,
+    #[arg(long, default_value = "skiff")]
+    containerd_namespace: String,
+    /// Static pod manifests, watched for added, changed and removed files.
+    #[arg(long)]
+    manifests: Option<PathBuf>,
+    /// Image archives (OCI layout or docker save, .tar or .tar.gz) imported as they appear.
+    #[arg(long)]
+    images: Option<PathBuf>,
+    /// Registry mirrors and credentials, in k3s' registries.yaml format.
+    #[arg(long)]
+    registries: Option<PathBuf>,
+    /// The pod CIDR of a standalone node (pod IPs come with the pod network work).
+    #[arg(long)]
+    pod_cidr: Option<String>,
+    #[arg(long, value_parser = ["nftables", "iptables"])]
+    proxy_mode: Option<String>,
+    /// The agent API socket; default <root>/agent.sock.
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// First crash-loop and image-pull retry delay; doubles up to --backoff-max.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    backoff_base: Duration,
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    backoff_max: Duration,
+    /// Running this long resets a container's crash-loop backoff.
+    #[arg(long, default_value = "600s", value_parser = parse_duration)]
+    backoff_reset: Duration,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| s.split_at(i));
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (try 10s, 500ms, 5m)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("invalid duration unit in {s:?} (ms, s, m, h)")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn main() -> anyhow::Result<()> {
+    let flags = Flags::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if flags.server.is_some() || flags.token.is_some() {
+        bail!("joining a control plane (--server/--token) is not available yet: run standalone with --manifests");
+    }
+    let node_name = match flags.node_name {
+        Some(n) => n,
+        None => nix::unistd::gethostname()?.to_string_lossy().to_lowercase(),
+    };
+    let socket = flags
+        .socket
+        .unwrap_or_else(|| flags.root.join("agent.sock"));
+    let opts = NodeOptions {
+        node_name,
+        node_ip: flags.node_ip,
+        root: flags.root,
+        containerd: flags.containerd,
+        containerd_namespace: flags.containerd_namespace,
+        manifests: flags.manifests,
+        images: flags.images,
+        registries: flags.registries,
+        socket,
+        backoff_base: flags.backoff_base,
+        backoff_max: flags.backoff_max,
+        backoff_reset: flags.backoff_reset,
+    };
+    tokio::runtime::Runtime::new()?.block_on(node::run(opts))
+}

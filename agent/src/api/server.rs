@@ -1,0 +1,109 @@
+//! `skiff.v1.Agent` over tonic.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::core::v1::Pod;
+use skiff_proto::selector::Selector;
+use skiff_proto::v1::agent_server::{Agent, AgentServer};
+use skiff_proto::v1::{
+    GetPodRequest, ListPodsRequest, ListPodsResponse, LogChunk, LogsRequest, Object,
+};
+use tokio_stream::wrappers::{ReceiverStream, UnixListenerStream};
+use tonic::{Request, Response, Status};
+use tracing::info;
+
+use super::logs;
+use crate::pods::StatusStore;
+
+#[derive(Clone)]
+pub struct AgentApi {
+    pub store: StatusStore,
+    pub root: PathBuf,
+}
+
+pub fn pod_object(pod: &Pod) -> Object {
+    let m = &pod.metadata;
+    Object {
+        kind: "Pod".into(),
+        namespace: m.namespace.clone().unwrap_or_default(),
+        name: m.name.clone().unwrap_or_default(),
+        uid: m.uid.clone().unwrap_or_default(),
+        resource_version: m.resource_version.clone().unwrap_or_default(),
+        json: serde_json::to_vec(pod).unwrap_or_default(),
+    }
+}
+
+fn namespace_or_default(ns: &str) -> &str {
+    if ns.is_empty() {
+        "default"
+    } else {
+        ns
+    }
+}
+
+#[tonic::async_trait]
+impl Agent for AgentApi {
+    async fn list_pods(
+        &self,
+        req: Request<ListPodsRequest>,
+    ) -> Result<Response<ListPodsResponse>, Status> {
+        let req = req.into_inner();
+        let selector = Selector::parse(&req.label_selector)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let ns = namespace_or_default(&req.namespace);
+        let items = self
+            .store
+            .list()
+            .iter()
+            .filter(|p| {
+                req.all_namespaces || p.metadata.namespace.as_deref().unwrap_or("default") == ns
+            })
+            .filter(|p| selector.matches(p.metadata.labels.as_ref()))
+            .map(pod_object)
+            .collect();
+        let warnings = self.store.errors().into_iter().map(|e| e.message).collect();
+        Ok(Response::new(ListPodsResponse { items, warnings }))
+    }
+
+    async fn get_pod(&self, req: Request<GetPodRequest>) -> Result<Response<Object>, Status> {
+        let req = req.into_inner();
+        let ns = namespace_or_default(&req.namespace);
+        self.store
+            .get(ns, &req.name)
+            .map(|p| Response::new(pod_object(&p)))
+            .ok_or_else(|| Status::not_found(format!("pods {:?} not found", req.name)))
+    }
+
+    type LogsStream = ReceiverStream<Result<LogChunk, Status>>;
+
+    async fn logs(&self, req: Request<LogsRequest>) -> Result<Response<Self::LogsStream>, Status> {
+        let req = req.into_inner();
+        let ns = namespace_or_default(&req.namespace).to_string();
+        let stream = logs::stream(self.store.clone(), self.root.clone(), &ns, &req)?;
+        Ok(Response::new(stream))
+    }
+}
+
+/// Serves the API on `socket` (mode 0600) until the process ends.
+pub async fn serve_unix(api: AgentApi, socket: &Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    match std::fs::remove_file(socket) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("remove stale socket {}", socket.display()))
+        }
+        _ => {}
+    }
+    let listener = tokio::net::UnixListener::bind(socket)
+        .with_context(|| format!("bind {}", socket.display()))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
+    info!(socket = %socket.display(), "agent api listening");
+    tonic::transport::Server::builder()
+        .add_service(AgentServer::new(api))
+        .serve_with_incoming(UnixListenerStream::new(listener))
+        .await
+        .context("agent api server")
+}

@@ -1,0 +1,120 @@
+//! The node agent assembled: containerd, images, sandboxes, pod workers, sources, API.
+
+pub mod runtime;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::api::{serve_unix, AgentApi};
+use crate::pods::{PodManager, StatusStore, WorkerConfig};
+use crate::runtime::image::{ImageService, Registries};
+use crate::runtime::Containerd;
+use crate::sources::{manifests::ManifestSource, DesiredPods};
+
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    pub node_name: String,
+    pub node_ip: Option<IpAddr>,
+    pub root: PathBuf,
+    pub containerd: PathBuf,
+    pub containerd_namespace: String,
+    pub manifests: Option<PathBuf>,
+    pub images: Option<PathBuf>,
+    pub registries: Option<PathBuf>,
+    pub socket: PathBuf,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub backoff_reset: Duration,
+}
+
+const IMPORT_EVERY: Duration = Duration::from_secs(2);
+
+pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&opts.root)
+        .with_context(|| format!("create --root {}", opts.root.display()))?;
+    let ctrd = Containerd::connect_lazy(&opts.containerd, &opts.containerd_namespace)?;
+    let registries = match &opts.registries {
+        Some(path) => Registries::load(path)
+            .with_context(|| format!("read --registries {}", path.display()))?,
+        None => Registries::default(),
+    };
+    let images = ImageService::new(ctrd.clone(), registries);
+    let rt = Arc::new(runtime::NodeRuntime::new(
+        ctrd.clone(),
+        images.clone(),
+        &opts.root,
+    ));
+
+    let store = StatusStore::default();
+    let mut cfg = WorkerConfig::new(opts.root.clone(), opts.node_name.clone());
+    cfg.backoff_base = opts.backoff_base;
+    cfg.backoff_max = opts.backoff_max;
+    cfg.backoff_reset = opts.backoff_reset;
+    let manager = PodManager::new(rt.clone(), cfg, store.clone());
+    tokio::spawn(runtime::forward_exits(ctrd.clone(), manager.events()));
+
+    if let Some(dir) = opts.images.clone() {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("create --images {}", dir.display()))?;
+        let images = images.clone();
+        tokio::spawn(async move {
+            loop {
+                match images.import_dir(&dir).await {
+                    Ok(names) if !names.is_empty() => info!(images = ?names, "images imported"),
+                    Ok(_) => {}
+                    Err(error) => warn!(%error, "image import failed"),
+                }
+                tokio::time::sleep(IMPORT_EVERY).await;
+            }
+        });
+    }
+
+    let (desired_tx, desired_rx) = watch::channel(DesiredPods::default());
+    match opts.manifests.clone() {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("create --manifests {}", dir.display()))?;
+            let mut source = ManifestSource::new(&dir);
+            // The first scan happens before the manager starts, so it never mistakes a
+            // still-wanted pod for an orphan.
+            desired_tx.send_replace(source.scan());
+            tokio::spawn(source.run(desired_tx));
+        }
+        None => {
+            warn!("no --manifests and no --server: this node has nothing to run");
+            tokio::spawn(async move { desired_tx.closed().await });
+        }
+    }
+    tokio::spawn(manager.run(desired_rx));
+
+    info!(node = %opts.node_name, containerd = %opts.containerd.display(), "agent started");
+    let api = AgentApi {
+        store,
+        root: opts.root.clone(),
+    };
+    tokio::select! {
+        res = serve_unix(api, &opts.socket) => res,
+        _ = shutdown_signal() => {
+            // Containers are not children of the agent: they keep running, and the next
+            // agent adopts them.
+            info!("agent stopping; containers keep running");
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("signal handler");
+    let mut int = signal(SignalKind::interrupt()).expect("signal handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

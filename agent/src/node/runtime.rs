@@ -1,0 +1,245 @@
+//! The real [`PodRuntime`]: sandboxes from `sandbox`, images and containers from containerd.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Container, Pod};
+use tokio::sync::broadcast;
+use tracing::warn;
+
+use crate::pods::runtime::{
+    FoundContainer, FoundState, ImageFailure, PodRuntime, ReadyImage, RtResult,
+};
+use crate::pods::RuntimeEvent;
+use crate::runtime::container::{
+    build_spec, ContainerRecord, ContainerRuntime, ExitMessage, SpecInput, TaskState,
+};
+use crate::runtime::image::{ImageInfo, ImageService, PullPolicy};
+use crate::runtime::{labels, Containerd, RuntimeError};
+use crate::sandbox::Sandboxes;
+
+pub struct NodeRuntime {
+    containers: ContainerRuntime,
+    images: ImageService,
+    sandboxes: Arc<Sandboxes>,
+    /// Images the workers asked for, by normalised name, so starting a container does
+    /// not read the image config from containerd again.
+    ready: Mutex<HashMap<String, ImageInfo>>,
+}
+
+impl NodeRuntime {
+    pub fn new(ctrd: Containerd, images: ImageService, root: &Path) -> Self {
+        Self {
+            containers: ContainerRuntime::new(ctrd),
+            images,
+            sandboxes: Arc::new(Sandboxes::new(root)),
+            ready: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn image_info(&self, name: &str) -> RtResult<ImageInfo> {
+        if let Some(info) = self.ready.lock().expect("image cache").get(name).cloned() {
+            return Ok(info);
+        }
+        match self.images.get(name).await {
+            Ok(Some(info)) => Ok(info),
+            Ok(None) => Err(format!("image {name} is no longer on the node")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Sandboxes) -> Result<T, crate::sandbox::SandboxError> + Send + 'static,
+    ) -> RtResult<T> {
+        let sandboxes = self.sandboxes.clone();
+        tokio::task::spawn_blocking(move || f(&sandboxes))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn found(record: ContainerRecord) -> Option<FoundContainer> {
+    let l = &record.labels;
+    let state = match record.state {
+        TaskState::Running { pid } => FoundState::Running { pid },
+        TaskState::Exited { code, exited_at } => FoundState::Exited {
+            exit_code: code as i32,
+            finished_at: exited_at.map(unix_secs),
+        },
+        _ => FoundState::Dead,
+    };
+    Some(FoundContainer {
+        pod_uid: l.get(labels::POD_UID)?.clone(),
+        pod_namespace: l.get(labels::POD_NAMESPACE).cloned().unwrap_or_default(),
+        pod_name: l.get(labels::POD_NAME).cloned().unwrap_or_default(),
+        container_name: l.get(labels::CONTAINER_NAME)?.clone(),
+        attempt: l
+            .get(labels::ATTEMPT)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(0),
+        created_at: None,
+        id: record.id,
+        state,
+    })
+}
+
+impl PodRuntime for NodeRuntime {
+    async fn create_sandbox(&self, pod: &Pod) -> RtResult<()> {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let hostname = pod.metadata.name.clone().unwrap_or_default();
+        self.blocking(move |s| s.create(&uid, &hostname))
+            .await
+            .map(|_| ())
+    }
+
+    async fn remove_sandbox(&self, pod_uid: &str) -> RtResult<()> {
+        let uid = pod_uid.to_string();
+        self.blocking(move |s| s.remove(&uid)).await
+    }
+
+    async fn list_sandboxes(&self) -> RtResult<Vec<String>> {
+        self.blocking(|s| s.list()).await
+    }
+
+    async fn ensure_image(
+        &self,
+        image: &str,
+        pull_policy: &str,
+    ) -> Result<ReadyImage, ImageFailure> {
+        let policy = match pull_policy {
+            "Always" => PullPolicy::Always,
+            "Never" => PullPolicy::Never,
+            _ => PullPolicy::IfNotPresent,
+        };
+        match self.images.ensure(image, policy).await {
+            Ok(info) => {
+                let ready = ReadyImage {
+                    name: info.name.clone(),
+                    digest: info.digest.clone(),
+                    handle: info.name.clone(),
+                };
+                self.ready
+                    .lock()
+                    .expect("image cache")
+                    .insert(info.name.clone(), info);
+                Ok(ready)
+            }
+            Err(RuntimeError::InvalidArgument(m)) => Err(ImageFailure::InvalidName(m)),
+            Err(e @ RuntimeError::Image { .. }) if e.to_string().contains("pull policy Never") => {
+                Err(ImageFailure::NeverPull(e.to_string()))
+            }
+            Err(e) => Err(ImageFailure::Pull(e.to_string())),
+        }
+    }
+
+    async fn start_container(
+        &self,
+        pod: &Pod,
+        container: &Container,
+        image: &ReadyImage,
+        attempt: u32,
+        log_path: &Path,
+    ) -> RtResult<(String, u32)> {
+        let meta = &pod.metadata;
+        let uid = meta.uid.clone().unwrap_or_default();
+        let id = ContainerRuntime::container_id(&uid, &container.name, attempt);
+        let info = self.image_info(&image.handle).await?;
+        let lookup = uid.clone();
+        let sandbox = self
+            .blocking(move |s| s.get(&lookup))
+            .await?
+            .ok_or_else(|| format!("the sandbox of pod {uid} is gone"))?;
+        let spec = build_spec(SpecInput {
+            container_id: &id,
+            pod,
+            container,
+            image: &info.config,
+            sandbox: &sandbox,
+            mounts: Vec::new(),
+        })
+        .map_err(|e| e.to_string())?;
+        let labels = HashMap::from([
+            (labels::POD_UID.to_string(), uid.clone()),
+            (
+                labels::POD_NAMESPACE.to_string(),
+                meta.namespace.clone().unwrap_or_default(),
+            ),
+            (
+                labels::POD_NAME.to_string(),
+                meta.name.clone().unwrap_or_default(),
+            ),
+            (labels::CONTAINER_NAME.to_string(), container.name.clone()),
+            (labels::ATTEMPT.to_string(), attempt.to_string()),
+        ]);
+        // A failed earlier try of the same attempt may have left a container behind.
+        self.containers
+            .remove(&id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let started = async {
+            self.containers
+                .create(&id, &spec, &info.chain_id, labels, log_path)
+                .await?;
+            self.containers.start(&id).await
+        };
+        match started.await {
+            Ok(pid) => Ok((id, pid)),
+            Err(error) => {
+                if let Err(e) = self.containers.remove(&id).await {
+                    warn!(container = %id, error = %e, "cleanup after a failed start");
+                }
+                Err(error.to_string())
+            }
+        }
+    }
+
+    async fn stop_container(&self, id: &str, grace: Duration) -> RtResult<()> {
+        self.containers
+            .stop(id, grace)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn remove_container(&self, id: &str) -> RtResult<()> {
+        self.containers.remove(id).await.map_err(|e| e.to_string())
+    }
+
+    async fn inspect_container(&self, id: &str) -> RtResult<Option<FoundContainer>> {
+        match self.containers.inspect(id).await {
+            Ok(record) => Ok(found(record)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    async fn list_containers(&self) -> RtResult<Vec<FoundContainer>> {
+        let records = self.containers.list().await.map_err(|e| e.to_string())?;
+        Ok(records.into_iter().filter_map(found).collect())
+    }
+}
+
+/// Forwards containerd's task exits to the pod workers, for as long as the agent runs.
+pub async fn forward_exits(ctrd: Containerd, events: broadcast::Sender<RuntimeEvent>) {
+    let mut exits = ContainerRuntime::new(ctrd).subscribe_exits();
+    while let Some(ev) = exits.recv().await {
+        let ev = match ev {
+            ExitMessage::Exit(e) => RuntimeEvent::Exited {
+                id: e.container_id,
+                exit_code: e.exit_status as i32,
+                finished_at: e.exited_at.map(unix_secs),
+            },
+            ExitMessage::Resync => RuntimeEvent::Resync,
+        };
+        let _ = events.send(ev);
+    }
+}
+
+fn unix_secs(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,125 @@
+//! A recording fake of [`PodRuntime`] for the worker and manager unit tests.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Container, Pod};
+
+use super::runtime::{FoundContainer, FoundState, ImageFailure, PodRuntime, ReadyImage, RtResult};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    CreateSandbox(String),
+    RemoveSandbox(String),
+    Pull(String),
+    Start { container: String, attempt: u32 },
+    Stop(String),
+    Remove(String),
+}
+
+#[derive(Default)]
+pub struct FakeRuntime {
+    pub calls: Mutex<Vec<Call>>,
+    pub missing_images: Mutex<HashSet<String>>,
+    pub containers: Mutex<HashMap<String, FoundContainer>>,
+    pub sandboxes: Mutex<HashSet<String>>,
+}
+
+impl FakeRuntime {
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    pub fn starts(&self) -> Vec<(String, u32)> {
+        self.calls()
+            .into_iter()
+            .filter_map(|c| match c {
+                Call::Start { container, attempt } => Some((container, attempt)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn record(&self, c: Call) {
+        self.calls.lock().unwrap().push(c);
+    }
+}
+
+impl PodRuntime for FakeRuntime {
+    async fn create_sandbox(&self, pod: &Pod) -> RtResult<()> {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        self.record(Call::CreateSandbox(uid.clone()));
+        self.sandboxes.lock().unwrap().insert(uid);
+        Ok(())
+    }
+
+    async fn remove_sandbox(&self, pod_uid: &str) -> RtResult<()> {
+        self.record(Call::RemoveSandbox(pod_uid.to_string()));
+        self.sandboxes.lock().unwrap().remove(pod_uid);
+        Ok(())
+    }
+
+    async fn list_sandboxes(&self) -> RtResult<Vec<String>> {
+        Ok(self.sandboxes.lock().unwrap().iter().cloned().collect())
+    }
+
+    async fn ensure_image(&self, image: &str, _policy: &str) -> Result<ReadyImage, ImageFailure> {
+        self.record(Call::Pull(image.to_string()));
+        if self.missing_images.lock().unwrap().contains(image) {
+            return Err(ImageFailure::Pull(format!("{image}: manifest unknown")));
+        }
+        Ok(ReadyImage {
+            name: image.to_string(),
+            digest: "sha256:feed".into(),
+            handle: "chain".into(),
+        })
+    }
+
+    async fn start_container(
+        &self,
+        pod: &Pod,
+        container: &Container,
+        _image: &ReadyImage,
+        attempt: u32,
+        _log_path: &Path,
+    ) -> RtResult<(String, u32)> {
+        self.record(Call::Start {
+            container: container.name.clone(),
+            attempt,
+        });
+        let id = format!("{}-{attempt}", container.name);
+        let found = FoundContainer {
+            id: id.clone(),
+            pod_uid: pod.metadata.uid.clone().unwrap_or_default(),
+            pod_namespace: "default".into(),
+            pod_name: pod.metadata.name.clone().unwrap_or_default(),
+            container_name: container.name.clone(),
+            attempt,
+            state: FoundState::Running { pid: 100 + attempt },
+            created_at: None,
+        };
+        self.containers.lock().unwrap().insert(id.clone(), found);
+        Ok((id, 100 + attempt))
+    }
+
+    async fn stop_container(&self, id: &str, _grace: Duration) -> RtResult<()> {
+        self.record(Call::Stop(id.to_string()));
+        Ok(())
+    }
+
+    async fn remove_container(&self, id: &str) -> RtResult<()> {
+        self.record(Call::Remove(id.to_string()));
+        self.containers.lock().unwrap().remove(id);
+        Ok(())
+    }
+
+    async fn inspect_container(&self, id: &str) -> RtResult<Option<FoundContainer>> {
+        Ok(self.containers.lock().unwrap().get(id).cloned())
+    }
+
+    async fn list_containers(&self) -> RtResult<Vec<FoundContainer>> {
+        Ok(self.containers.lock().unwrap().values().cloned().collect())
+    }
+}

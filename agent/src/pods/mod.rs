@@ -1,0 +1,54 @@
+//! Pods on this node: one worker per pod, an explicit state machine per container, and a
+//! manager that diffs desired pods with the workers that run.
+
+pub mod backoff;
+#[cfg(test)]
+mod fake;
+pub mod manager;
+pub mod paths;
+pub mod runtime;
+pub mod slot;
+pub mod status;
+#[cfg(test)]
+mod tests;
+pub mod worker;
+
+pub use manager::PodManager;
+pub use runtime::{PodRuntime, RuntimeEvent};
+pub use status::StatusStore;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What workers need to know about the node, fixed at start.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub root: PathBuf,
+    pub node_name: String,
+    /// First restart delay of a crash loop and of image pull retries; doubles from there.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// A container that ran this long without exiting resets its crash-loop backoff.
+    pub backoff_reset: Duration,
+}
+
+impl WorkerConfig {
+    pub fn new(root: PathBuf, node_name: String) -> Self {
+        Self {
+            root,
+            node_name,
+            backoff_base: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(300),
+            backoff_reset: Duration::from_secs(600),
+        }
+    }
+}
+
+/// `namespace/name`, for logs.
+pub fn pod_key(pod: &k8s_openapi::api::core::v1::Pod) -> String {
+    format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or("default"),
+        pod.metadata.name.as_deref().unwrap_or("")
+    )
+}

@@ -1,0 +1,293 @@
+//! The pod worker and manager, driven through channels against a recording fake.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::json;
+use tokio::sync::{broadcast, watch};
+use tokio::time::{timeout, Instant};
+
+use super::fake::{Call, FakeRuntime};
+use super::runtime::{FoundContainer, FoundState, RuntimeEvent};
+use super::{PodManager, StatusStore, WorkerConfig};
+use crate::pods::status::tests_support::*;
+use crate::sources::DesiredPods;
+
+fn pod(uid: &str, policy: &str, containers: serde_json::Value) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": format!("p-{uid}"), "namespace": "default", "uid": uid},
+        "spec": {"restartPolicy": policy, "terminationGracePeriodSeconds": 5, "containers": containers}
+    }))
+    .unwrap()
+}
+
+struct Harness {
+    rt: Arc<FakeRuntime>,
+    store: StatusStore,
+    desired: watch::Sender<DesiredPods>,
+    events: broadcast::Sender<RuntimeEvent>,
+}
+
+fn start(rt: FakeRuntime) -> Harness {
+    let rt = Arc::new(rt);
+    let store = StatusStore::default();
+    let mut cfg = WorkerConfig::new("/nonexistent-skiff-test".into(), "node-a".into());
+    cfg.backoff_base = Duration::from_secs(10);
+    let manager = PodManager::new(rt.clone(), cfg, store.clone());
+    let events = manager.events();
+    let (desired, rx) = watch::channel(DesiredPods::default());
+    tokio::spawn(manager.run(rx));
+    Harness {
+        rt,
+        store,
+        desired,
+        events,
+    }
+}
+
+impl Harness {
+    fn want(&self, pods: Vec<Pod>) {
+        let pods = pods
+            .into_iter()
+            .map(|p| (p.metadata.uid.clone().unwrap(), p))
+            .collect();
+        self.desired.send_replace(DesiredPods {
+            pods,
+            errors: vec![],
+        });
+    }
+
+    async fn until(&self, what: &str, f: impl Fn(&StatusStore) -> bool) {
+        let polled = timeout(Duration::from_secs(3600), async {
+            while !f(&self.store) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        if polled.await.is_err() {
+            panic!(
+                "timed out waiting for {what}; pods: {:#?}; calls: {:?}",
+                self.store.list(),
+                self.rt.calls()
+            );
+        }
+    }
+
+    fn exit(&self, id: &str, code: i32) {
+        self.events
+            .send(RuntimeEvent::Exited {
+                id: id.into(),
+                exit_code: code,
+                finished_at: None,
+            })
+            .unwrap();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pod_runs_and_is_ready() {
+    let h = start(FakeRuntime::default());
+    h.want(vec![pod(
+        "u1",
+        "Always",
+        json!([{"name": "a", "image": "busybox"}]),
+    )]);
+    h.until("running", |s| phase(s, "u1") == "Running" && ready(s, "u1"))
+        .await;
+    assert_eq!(h.rt.starts(), vec![("a".into(), 0)]);
+    assert!(h.rt.calls().contains(&Call::CreateSandbox("u1".into())));
+}
+
+#[tokio::test(start_paused = true)]
+async fn crash_loop_backs_off_and_doubles() {
+    let h = start(FakeRuntime::default());
+    h.want(vec![pod(
+        "u1",
+        "Always",
+        json!([{"name": "a", "image": "busybox"}]),
+    )]);
+    h.until("attempt 0", |s| running_attempt(s, "u1", "a") == Some(0))
+        .await;
+    h.exit("a-0", 1);
+    // The first restart is immediate.
+    h.until("attempt 1", |s| running_attempt(s, "u1", "a") == Some(1))
+        .await;
+    let t1 = Instant::now();
+    h.exit("a-1", 1);
+    h.until("CrashLoopBackOff", |s| {
+        waiting_reason(s, "u1", "a").as_deref() == Some("CrashLoopBackOff")
+    })
+    .await;
+    h.until("attempt 2", |s| running_attempt(s, "u1", "a") == Some(2))
+        .await;
+    let waited = Instant::now() - t1;
+    assert!(
+        waited >= Duration::from_secs(10) && waited < Duration::from_secs(11),
+        "waited {waited:?}"
+    );
+    let t2 = Instant::now();
+    h.exit("a-2", 1);
+    h.until("attempt 3", |s| running_attempt(s, "u1", "a") == Some(3))
+        .await;
+    let waited = Instant::now() - t2;
+    assert!(
+        waited >= Duration::from_secs(20) && waited < Duration::from_secs(21),
+        "waited {waited:?}"
+    );
+    let last = last_exit_code(&h.store, "u1", "a");
+    assert_eq!(last, Some(1));
+    // The exited attempts are removed, not left behind.
+    assert!(h.rt.calls().contains(&Call::Remove("a-0".into())));
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_failure_with_exit_0_completes() {
+    let h = start(FakeRuntime::default());
+    h.want(vec![pod(
+        "u1",
+        "OnFailure",
+        json!([{"name": "a", "image": "busybox"}]),
+    )]);
+    h.until("running", |s| running_attempt(s, "u1", "a") == Some(0))
+        .await;
+    h.exit("a-0", 0);
+    h.until("succeeded", |s| phase(s, "u1") == "Succeeded")
+        .await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(h.rt.starts().len(), 1, "never restarted");
+}
+
+#[tokio::test(start_paused = true)]
+async fn never_with_exit_3_fails() {
+    let h = start(FakeRuntime::default());
+    h.want(vec![pod(
+        "u1",
+        "Never",
+        json!([{"name": "a", "image": "busybox"}]),
+    )]);
+    h.until("running", |s| running_attempt(s, "u1", "a") == Some(0))
+        .await;
+    h.exit("a-0", 3);
+    h.until("failed", |s| phase(s, "u1") == "Failed").await;
+    assert_eq!(terminated_exit_code(&h.store, "u1", "a"), Some(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn missing_image_reads_err_image_pull_then_backoff() {
+    let rt = FakeRuntime::default();
+    rt.missing_images.lock().unwrap().insert("nope".into());
+    let h = start(rt);
+    h.want(vec![pod(
+        "u1",
+        "Always",
+        json!([{"name": "a", "image": "nope"}]),
+    )]);
+    h.until("ErrImagePull", |s| {
+        waiting_reason(s, "u1", "a").as_deref() == Some("ErrImagePull")
+    })
+    .await;
+    h.until("ImagePullBackOff", |s| {
+        waiting_reason(s, "u1", "a").as_deref() == Some("ImagePullBackOff")
+    })
+    .await;
+    assert_eq!(phase(&h.store, "u1"), "Pending");
+    // Retried with backoff, not in a hot loop.
+    tokio::time::sleep(Duration::from_secs(35)).await;
+    let pulls =
+        h.rt.calls()
+            .iter()
+            .filter(|c| matches!(c, Call::Pull(_)))
+            .count();
+    assert!((3..=4).contains(&pulls), "pulls after 35s: {pulls}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn removal_tears_everything_down() {
+    let h = start(FakeRuntime::default());
+    h.want(vec![pod(
+        "u1",
+        "Always",
+        json!([{"name": "a", "image": "busybox"}, {"name": "b", "image": "busybox"}]),
+    )]);
+    h.until("running", |s| ready(s, "u1")).await;
+    h.want(vec![]);
+    h.until("gone", |s| s.list().is_empty()).await;
+    let calls = h.rt.calls();
+    for c in [
+        Call::Stop("a-0".into()),
+        Call::Stop("b-0".into()),
+        Call::Remove("a-0".into()),
+        Call::Remove("b-0".into()),
+        Call::RemoveSandbox("u1".into()),
+    ] {
+        assert!(calls.contains(&c), "missing {c:?} in {calls:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restarted_agent_adopts_running_containers() {
+    let rt = FakeRuntime::default();
+    let found = FoundContainer {
+        id: "a-2".into(),
+        pod_uid: "u1".into(),
+        pod_namespace: "default".into(),
+        pod_name: "p-u1".into(),
+        container_name: "a".into(),
+        attempt: 2,
+        state: FoundState::Running { pid: 4242 },
+        created_at: None,
+    };
+    rt.containers.lock().unwrap().insert("a-2".into(), found);
+    let orphan = FoundContainer {
+        id: "x-0".into(),
+        pod_uid: "gone".into(),
+        container_name: "x".into(),
+        attempt: 0,
+        ..rt.containers.lock().unwrap()["a-2"].clone()
+    };
+    rt.containers.lock().unwrap().insert("x-0".into(), orphan);
+    rt.sandboxes.lock().unwrap().insert("stale".into());
+    let h = start(rt);
+    h.want(vec![pod(
+        "u1",
+        "Always",
+        json!([{"name": "a", "image": "busybox"}]),
+    )]);
+    h.until("running", |s| running_attempt(s, "u1", "a") == Some(2))
+        .await;
+    h.until("orphans gone", |_| {
+        h.rt.containers.lock().unwrap().len() == 1 && h.rt.sandboxes.lock().unwrap().len() == 1
+    })
+    .await;
+    assert!(
+        h.rt.starts().is_empty(),
+        "adopted, not restarted: {:?}",
+        h.rt.calls()
+    );
+    assert!(h.rt.calls().contains(&Call::RemoveSandbox("stale".into())));
+}
+
+#[tokio::test(start_paused = true)]
+async fn init_containers_run_in_order_before_the_app() {
+    let h = start(FakeRuntime::default());
+    let mut p = pod("u1", "Always", json!([{"name": "app", "image": "busybox"}]));
+    p.spec.as_mut().unwrap().init_containers = serde_json::from_value(
+        json!([{"name": "i1", "image": "busybox"}, {"name": "i2", "image": "busybox"}]),
+    )
+    .unwrap();
+    h.want(vec![p]);
+    h.until("i1", |s| running_attempt(s, "u1", "i1") == Some(0))
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(h.rt.starts(), vec![("i1".into(), 0)]);
+    h.exit("i1-0", 0);
+    h.until("i2", |s| running_attempt(s, "u1", "i2") == Some(0))
+        .await;
+    h.exit("i2-0", 0);
+    h.until("app", |s| running_attempt(s, "u1", "app") == Some(0))
+        .await;
+    assert_eq!(
+        h.rt.starts(),
+        vec![("i1".into(), 0), ("i2".into(), 0), ("app".into(), 0)]
+    );
+}

@@ -1,0 +1,491 @@
+//! One pod's worker: makes the pod's containers run as its spec and restart policy say,
+//! reports status, and tears everything down when the pod goes away.
+//!
+//! Contract: `run` returns only after teardown, when nothing of the pod is left on the
+//! node (containers, snapshots, sandbox, log directory).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
+use tracing::{info, info_span, warn, Instrument};
+
+use super::runtime::{FoundContainer, FoundState, ImageFailure, PodRuntime, RuntimeEvent};
+use super::slot::{Slot, SlotState, Terminated};
+use super::{paths, pod_key, StatusStore, WorkerConfig};
+
+const SANDBOX_RETRY: Duration = Duration::from_secs(2);
+/// How long `ErrImagePull` shows before it reads `ImagePullBackOff`.
+const PULL_ERROR_SHOWN: Duration = Duration::from_secs(1);
+
+#[derive(Debug)]
+pub enum Command {
+    Terminate,
+}
+
+pub struct Worker<R: PodRuntime> {
+    pod: Pod,
+    rt: Arc<R>,
+    cfg: Arc<WorkerConfig>,
+    store: StatusStore,
+    slots: Vec<Slot>,
+    sandbox_ready: bool,
+    sandbox_error: Option<String>,
+    sandbox_retry: Option<Instant>,
+    /// Exits found while adopting, handled once the loop starts.
+    pending_exits: Vec<(String, i32, Option<i64>)>,
+    /// Containers of earlier attempts found at adoption: removed at start.
+    garbage: Vec<String>,
+    started_at: Timestamp,
+    /// Set for orphans: tear down at once, start nothing.
+    terminating: bool,
+}
+
+impl<R: PodRuntime> Worker<R> {
+    pub fn new(
+        pod: Pod,
+        rt: Arc<R>,
+        cfg: Arc<WorkerConfig>,
+        store: StatusStore,
+        found: Vec<FoundContainer>,
+    ) -> Self {
+        let spec = pod.spec.clone().unwrap_or_default();
+        let (base, max) = (cfg.backoff_base, cfg.backoff_max);
+        let mut slots: Vec<Slot> = spec
+            .init_containers
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| Slot::new(c, true, base, max))
+            .collect();
+        slots.extend(
+            spec.containers
+                .into_iter()
+                .map(|c| Slot::new(c, false, base, max)),
+        );
+        let mut w = Self {
+            pod,
+            rt,
+            cfg,
+            store,
+            slots,
+            sandbox_ready: false,
+            sandbox_error: None,
+            sandbox_retry: None,
+            pending_exits: Vec::new(),
+            garbage: Vec::new(),
+            started_at: Timestamp::now(),
+            terminating: false,
+        };
+        w.adopt(found);
+        w
+    }
+
+    /// A worker that only tears down what it adopted (a pod no source wants any more).
+    pub fn orphan(mut self) -> Self {
+        self.terminating = true;
+        self
+    }
+
+    /// Takes over containers a previous agent started: the newest attempt of each
+    /// container is kept (running, or its exit replayed); older ones are garbage. The
+    /// sandbox is "created" again as usual, which reuses the namespaces still mounted.
+    fn adopt(&mut self, mut found: Vec<FoundContainer>) {
+        found.sort_by_key(|c| std::cmp::Reverse(c.attempt));
+        for c in found {
+            let Some(slot) = self
+                .slots
+                .iter_mut()
+                .find(|s| s.spec.name == c.container_name && s.id.is_none())
+            else {
+                self.garbage.push(c.id);
+                continue;
+            };
+            slot.attempt = c.attempt;
+            match c.state {
+                FoundState::Running { pid } => {
+                    let started_at = c
+                        .created_at
+                        .and_then(|s| Timestamp::from_second(s).ok())
+                        .unwrap_or_else(Timestamp::now);
+                    slot.state = SlotState::Running { pid, started_at };
+                    slot.id = Some(c.id);
+                }
+                FoundState::Exited {
+                    exit_code,
+                    finished_at,
+                } => {
+                    let started_at = c
+                        .created_at
+                        .and_then(|s| Timestamp::from_second(s).ok())
+                        .unwrap_or_else(Timestamp::now);
+                    slot.state = SlotState::Running { pid: 0, started_at };
+                    self.pending_exits
+                        .push((c.id.clone(), exit_code, finished_at));
+                    slot.id = Some(c.id);
+                }
+                FoundState::Dead => {
+                    self.garbage.push(c.id);
+                    slot.attempt += 1;
+                }
+            }
+        }
+    }
+
+    pub async fn run(
+        mut self,
+        mut cmds: mpsc::Receiver<Command>,
+        mut events: broadcast::Receiver<RuntimeEvent>,
+    ) {
+        let span = info_span!("pod", pod = %pod_key(&self.pod));
+        async move {
+            for id in std::mem::take(&mut self.garbage) {
+                let _ = self.rt.remove_container(&id).await;
+            }
+            if !self.terminating {
+                for (id, code, at) in std::mem::take(&mut self.pending_exits) {
+                    self.handle_exit(&id, code, at).await;
+                }
+            }
+            while !self.terminating {
+                self.sync().await;
+                self.publish();
+                let wake = self.next_wake();
+                tokio::select! {
+                    cmd = cmds.recv() => match cmd {
+                        Some(Command::Terminate) | None => self.terminating = true,
+                    },
+                    ev = events.recv() => match ev {
+                        Ok(RuntimeEvent::Exited { id, exit_code, finished_at }) => self.handle_exit(&id, exit_code, finished_at).await,
+                        Ok(RuntimeEvent::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => self.resync().await,
+                        Err(broadcast::error::RecvError::Closed) => self.terminating = true,
+                    },
+                    _ = sleep_until(wake) => {}
+                }
+            }
+            self.teardown().await;
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        let slot_times = self
+            .slots
+            .iter()
+            .filter(|s| !s.done)
+            .flat_map(|s| [s.next_try, s.relabel_at])
+            .flatten();
+        slot_times.chain(self.sandbox_retry).min()
+    }
+
+    /// Starts whatever is due: the sandbox, then init containers in order, then the app.
+    async fn sync(&mut self) {
+        let now = Instant::now();
+        for slot in &mut self.slots {
+            if slot.relabel_at.is_some_and(|t| t <= now) {
+                slot.relabel_at = None;
+                if matches!(&slot.state, SlotState::Waiting { reason, .. } if reason == "ErrImagePull")
+                {
+                    let message = match &slot.state {
+                        SlotState::Waiting { message, .. } => message.clone(),
+                        _ => String::new(),
+                    };
+                    slot.wait(
+                        "ImagePullBackOff",
+                        format!(
+                            "Back-off pulling image {:?}: {message}",
+                            slot.spec.image.as_deref().unwrap_or("")
+                        ),
+                    );
+                }
+            }
+        }
+        if !self.sandbox_ready {
+            if self.sandbox_retry.is_some_and(|t| t > now) {
+                return;
+            }
+            match self.rt.create_sandbox(&self.pod).await {
+                Ok(()) => {
+                    self.sandbox_ready = true;
+                    self.sandbox_error = None;
+                    self.sandbox_retry = None;
+                }
+                Err(error) => {
+                    warn!(%error, "sandbox creation failed");
+                    self.sandbox_error = Some(error);
+                    self.sandbox_retry = Some(now + SANDBOX_RETRY);
+                    return;
+                }
+            }
+        }
+        for i in 0..self.slots.len() {
+            let slot = &self.slots[i];
+            if !slot.is_init {
+                if slot.due(now) {
+                    self.start(i).await;
+                }
+                continue;
+            }
+            if slot.is_sidecar() {
+                if slot.due(now) {
+                    self.start(i).await;
+                }
+                if !self.slots[i].is_running() {
+                    return;
+                }
+            } else if !slot.succeeded() {
+                if slot.due(now) {
+                    self.start(i).await;
+                }
+                return;
+            }
+        }
+    }
+
+    async fn start(&mut self, i: usize) {
+        let now = Instant::now();
+        let policy = self.slots[i]
+            .spec
+            .image_pull_policy
+            .clone()
+            .unwrap_or_else(|| "IfNotPresent".into());
+        let image_ref = self.slots[i].spec.image.clone().unwrap_or_default();
+        let image = match self.rt.ensure_image(&image_ref, &policy).await {
+            Ok(image) => image,
+            Err(failure) => {
+                let slot = &mut self.slots[i];
+                let delay = slot.pull_backoff.next_delay();
+                let (reason, message) = match failure {
+                    ImageFailure::Pull(m) => ("ErrImagePull", m),
+                    ImageFailure::NeverPull(m) => ("ErrImageNeverPull", m),
+                    ImageFailure::InvalidName(m) => ("InvalidImageName", m),
+                };
+                warn!(container = slot.name(), reason, error = %message, retry_in = ?delay, "image not ready");
+                slot.wait(reason, message);
+                slot.next_try = Some(now + delay);
+                if reason == "ErrImagePull" {
+                    slot.relabel_at = Some(now + PULL_ERROR_SHOWN.min(delay));
+                }
+                return;
+            }
+        };
+        let slot = &mut self.slots[i];
+        slot.pull_backoff.reset();
+        slot.relabel_at = None;
+        slot.image = Some(image.clone());
+        let log = paths::log_path(&self.cfg.root, &self.pod, &slot.spec.name, slot.attempt);
+        match self
+            .rt
+            .start_container(&self.pod, &slot.spec, &image, slot.attempt, &log)
+            .await
+        {
+            Ok((id, pid)) => {
+                info!(container = slot.name(), attempt = slot.attempt, %id, pid, "container started");
+                slot.id = Some(id);
+                slot.next_try = None;
+                slot.state = SlotState::Running {
+                    pid,
+                    started_at: Timestamp::now(),
+                };
+            }
+            Err(error) => {
+                let delay = slot.crash_backoff.next_delay();
+                warn!(container = slot.name(), %error, retry_in = ?delay, "container start failed");
+                slot.wait("RunContainerError", error);
+                slot.next_try = Some(now + delay);
+            }
+        }
+    }
+
+    async fn handle_exit(&mut self, id: &str, exit_code: i32, finished_at: Option<i64>) {
+        let Some(slot) = self.slots.iter_mut().find(|s| s.id.as_deref() == Some(id)) else {
+            return;
+        };
+        let SlotState::Running { started_at, .. } = slot.state else {
+            return;
+        };
+        let finished = finished_at
+            .and_then(|s| Timestamp::from_second(s).ok())
+            .unwrap_or_else(Timestamp::now);
+        let reason = if exit_code == 0 { "Completed" } else { "Error" };
+        let term = Terminated {
+            exit_code,
+            reason: reason.into(),
+            started_at: Some(started_at),
+            finished_at: finished,
+            container_id: id.to_string(),
+        };
+        info!(
+            container = slot.name(),
+            attempt = slot.attempt,
+            exit_code,
+            "container exited"
+        );
+        let policy = self
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.restart_policy.clone())
+            .unwrap_or_else(|| "Always".into());
+        if !slot.restarts_after(&policy, exit_code) {
+            slot.done = true;
+            slot.state = SlotState::Terminated(term);
+            return;
+        }
+        let ran_for = finished.duration_since(started_at).unsigned_abs();
+        if ran_for >= self.cfg.backoff_reset {
+            slot.crash_backoff.reset();
+        }
+        let delay = slot.crash_backoff.next_restart_delay();
+        let _ = self.rt.remove_container(id).await;
+        slot.id = None;
+        slot.last_terminated = Some(term);
+        slot.attempt += 1;
+        slot.next_try = Some(Instant::now() + delay);
+        if delay.is_zero() {
+            slot.wait("ContainerCreating", "");
+        } else {
+            let pod = self.pod.metadata.name.as_deref().unwrap_or("");
+            let message = format!(
+                "back-off {}s restarting failed container={} pod={pod}",
+                delay.as_secs(),
+                slot.spec.name
+            );
+            slot.wait("CrashLoopBackOff", message);
+        }
+    }
+
+    /// Events may have been missed: ask the runtime about every container we think runs.
+    async fn resync(&mut self) {
+        let running: Vec<String> = self
+            .slots
+            .iter()
+            .filter(|s| s.is_running())
+            .filter_map(|s| s.id.clone())
+            .collect();
+        for id in running {
+            match self.rt.inspect_container(&id).await {
+                Ok(Some(FoundContainer {
+                    state:
+                        FoundState::Exited {
+                            exit_code,
+                            finished_at,
+                        },
+                    ..
+                })) => self.handle_exit(&id, exit_code, finished_at).await,
+                Ok(Some(FoundContainer {
+                    state: FoundState::Running { .. },
+                    ..
+                })) => {}
+                Ok(_) => self.handle_exit(&id, 137, None).await,
+                Err(error) => warn!(container = %id, %error, "cannot inspect container"),
+            }
+        }
+    }
+
+    async fn teardown(&mut self) {
+        let grace = Duration::from_secs(
+            self.pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.termination_grace_period_seconds)
+                .unwrap_or(30)
+                .max(0) as u64,
+        );
+        let mut pod = self.pod.clone();
+        pod.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
+        pod.status = Some(self.status());
+        self.store.put(pod);
+        let ids: Vec<String> = self.slots.iter().filter_map(|s| s.id.clone()).collect();
+        let rt = &self.rt;
+        let stops = ids.iter().map(|id| async move {
+            if let Err(error) = rt.stop_container(id, grace).await {
+                warn!(container = %id, %error, "stop failed");
+            }
+            if let Err(error) = rt.remove_container(id).await {
+                warn!(container = %id, %error, "remove failed");
+            }
+        });
+        futures::future::join_all(stops).await;
+        let uid = self.pod.metadata.uid.clone().unwrap_or_default();
+        if let Err(error) = self.rt.remove_sandbox(&uid).await {
+            warn!(%error, "sandbox removal failed");
+        }
+        let dir = paths::pod_dir(&self.cfg.root, &self.pod);
+        if let Err(error) = std::fs::remove_dir_all(&dir) {
+            if error.kind() != std::io::ErrorKind::NotFound {
+                warn!(dir = %dir.display(), %error, "cannot remove pod dir");
+            }
+        }
+        self.store.remove(&uid);
+        info!("pod removed");
+    }
+
+    fn publish(&self) {
+        let mut pod = self.pod.clone();
+        pod.spec
+            .get_or_insert_with(Default::default)
+            .node_name
+            .get_or_insert_with(|| self.cfg.node_name.clone());
+        pod.status = Some(self.status());
+        self.store.put(pod);
+    }
+
+    fn status(&self) -> PodStatus {
+        let (init, app): (Vec<&Slot>, Vec<&Slot>) = self.slots.iter().partition(|s| s.is_init);
+        let init_failed = init.iter().any(|s| s.done && !s.succeeded());
+        let initialized = init
+            .iter()
+            .all(|s| s.succeeded() || (s.is_sidecar() && s.is_running()));
+        let app_done = app.iter().all(|s| s.done);
+        let phase = if init_failed || (app_done && app.iter().any(|s| !s.succeeded())) {
+            "Failed"
+        } else if app_done {
+            "Succeeded"
+        } else if initialized && app.iter().all(|s| s.has_started()) {
+            "Running"
+        } else {
+            "Pending"
+        };
+        let ready = phase == "Running" && app.iter().all(|s| s.is_running());
+        let cond = |type_: &str, ok: bool| PodCondition {
+            type_: type_.into(),
+            status: if ok { "True" } else { "False" }.into(),
+            ..Default::default()
+        };
+        let mut conditions = vec![
+            cond("PodScheduled", true),
+            cond("Initialized", initialized),
+            cond("ContainersReady", ready),
+            cond("Ready", ready),
+        ];
+        if let Some(error) = &self.sandbox_error {
+            conditions.push(PodCondition {
+                message: Some(error.clone()),
+                reason: Some("SandboxFailed".into()),
+                ..cond("PodReadyToStartContainers", false)
+            });
+        }
+        PodStatus {
+            phase: Some(phase.into()),
+            conditions: Some(conditions),
+            start_time: Some(Time(self.started_at)),
+            init_container_statuses: (!init.is_empty())
+                .then(|| init.iter().map(|s| s.status()).collect()),
+            container_statuses: Some(app.iter().map(|s| s.status()).collect()),
+            host_ip: None,
+            ..Default::default()
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

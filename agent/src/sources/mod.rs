@@ -1,0 +1,24 @@
+//! Where pods come from. Standalone: a directory of static manifests. The control plane's
+//! WatchPods joins it later; both feed the pod manager the same [`DesiredPods`].
+
+pub mod manifests;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Pod;
+
+/// A problem with one manifest file. It is reported and the file's pods are left as they
+/// were, so a bad edit never takes down what already runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceError {
+    pub file: String,
+    pub message: String,
+}
+
+/// The whole desired state: level-triggered, the manager diffs it with what runs.
+#[derive(Debug, Clone, Default)]
+pub struct DesiredPods {
+    /// Keyed by pod uid.
+    pub pods: BTreeMap<String, Pod>,
+    pub errors: Vec<SourceError>,
+}
