@@ -2,10 +2,12 @@
 //! kept alive by bind mounts under `<root>/sandboxes/<pod-uid>/{net,uts,ipc}` (what
 //! `ip netns add` does), so they outlive every container and the agent itself.
 //!
-//! The sandboxes directory is made a shared bind mount of itself, as `ip netns` does with
-//! `/run/netns`: a mount namespace copied from the host later on (runc before its
-//! pivot_root, `unshare -m`, systemd's private mounts) then receives our unmounts instead of
-//! pinning the namespaces forever.
+//! Other mount namespaces never pin a removed sandbox: the directory is made a shared bind
+//! mount of itself, as `ip netns` does with `/run/netns`, so namespaces copied from the
+//! host (runc before its pivot_root, systemd's private mounts) receive our unmounts; and
+//! even copies made private let go when `remove` unlinks the files, since the kernel
+//! (≥ 3.18) detaches mounts on unlinked files in every namespace. Checked both ways with
+//! `unshare -m --propagation unchanged|slave|private`.
 //!
 //! Calls are blocking but short (a thread spawn and a few syscalls).
 
@@ -288,7 +290,7 @@ fn check_uid(uid: &str) -> Result<(), SandboxError> {
 }
 
 /// Truncates like the kubelet: at 63 characters, without a trailing `-` or `.`.
-fn pod_hostname(name: &str) -> Result<String, SandboxError> {
+pub fn pod_hostname(name: &str) -> Result<String, SandboxError> {
     let mut host: String = name.chars().take(MAX_HOSTNAME).collect();
     while host.ends_with(['-', '.']) {
         host.pop();
