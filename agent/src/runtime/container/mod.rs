@@ -12,7 +12,9 @@ mod stop;
 pub use events::{ExitEvent, ExitMessage};
 pub use ids::{is_valid_id, MAX_ID_LEN};
 pub use lifecycle::{ContainerRuntime, RUNTIME};
-pub use spec::{build_spec, cgroups_path, SpecError, SpecInput, DEFAULT_CAPABILITIES};
+pub use spec::{
+    build_spec, cgroups_path, pod_hostname, SpecError, SpecInput, DEFAULT_CAPABILITIES,
+};
 pub use state::{ContainerRecord, TaskState};
 
 #[cfg(test)]

@@ -177,12 +177,22 @@ impl Env {
         sandbox: &Sandbox,
         container: Container,
     ) -> anyhow::Result<String> {
+        let id = self.create_container(sandbox, &container).await?;
+        self.runtime.start(&id).await?;
+        Ok(id)
+    }
+
+    async fn create_container(
+        &self,
+        sandbox: &Sandbox,
+        container: &Container,
+    ) -> anyhow::Result<String> {
         let name = container.name.as_str();
         let id = ContainerRuntime::container_id(&self.uid, name, 0);
         let spec = build_spec(SpecInput {
             container_id: &id,
             pod: &self.pod,
-            container: &container,
+            container,
             image: &image(),
             sandbox,
             mounts: vec![],
@@ -198,7 +208,6 @@ impl Env {
         self.runtime
             .create(&id, &spec, &self.base, labels, &self.log_path(name))
             .await?;
-        self.runtime.start(&id).await?;
         Ok(id)
     }
 
@@ -437,6 +446,28 @@ async fn real_stop_kills_after_grace() {
             matches!(state, TaskState::Exited { code: 137, .. }),
             "{state:?}"
         );
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn real_never_started_task_stops_at_once() {
+    with_env("idle", |env| async move {
+        let sandbox = env.sandbox()?;
+        let id = env
+            .create_container(&sandbox, &shell("idle", "sleep 1000"))
+            .await?;
+        let state = env.runtime.inspect(&id).await?.state;
+        ensure!(state == TaskState::Created, "{state:?}");
+        let started = Instant::now();
+        env.runtime.stop(&id, Duration::from_secs(30)).await?;
+        ensure!(
+            started.elapsed() < Duration::from_secs(5),
+            "waited for the grace period"
+        );
+        let state = env.runtime.inspect(&id).await?.state;
+        ensure!(matches!(state, TaskState::Exited { .. }), "{state:?}");
         Ok(())
     })
     .await;

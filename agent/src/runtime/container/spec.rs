@@ -200,8 +200,9 @@ pub fn build_spec(input: SpecInput<'_>) -> Result<Spec, SpecError> {
     Ok(spec)
 }
 
-/// The pod's hostname as the sandbox sets it, for `HOSTNAME`.
-fn pod_hostname(pod: &Pod) -> String {
+/// The pod's hostname as Kubernetes picks it (`spec.hostname`, else the pod name,
+/// truncated to 63): what the sandbox's UTS namespace and `HOSTNAME` should carry.
+pub fn pod_hostname(pod: &Pod) -> String {
     let name = pod.spec.as_ref().and_then(|s| s.hostname.clone());
     let name = name
         .or_else(|| pod.metadata.name.clone())

@@ -20,8 +20,14 @@ const KILL_WAIT: Duration = Duration::from_secs(10);
 
 impl ContainerRuntime {
     /// SIGTERM, up to `grace` to exit, then SIGKILL to every process of the container.
-    /// A container without a running task is already stopped.
+    /// A container without a live task is already stopped; a task that never started
+    /// is killed at once (its `runc init` is pid 1 and ignores SIGTERM).
     pub async fn stop(&self, id: &str, grace: Duration) -> Result<(), RuntimeError> {
+        match self.task_state(id).await? {
+            TaskState::NoTask | TaskState::Exited { .. } => return Ok(()),
+            TaskState::Created | TaskState::Unknown => return self.kill_and_wait(id).await,
+            TaskState::Running { .. } => {}
+        }
         if !self.kill(id, libc::SIGTERM as u32, false).await? {
             return Ok(());
         }
