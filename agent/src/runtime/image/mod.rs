@@ -5,6 +5,7 @@
 //! for containerd's GC, unpack layers into overlayfs snapshots named by chain ID, and write
 //! the image record. Archives in `--images` go through the same path.
 
+mod archive;
 mod content;
 mod import;
 mod manifest;
@@ -160,7 +161,7 @@ impl ImageService {
             .map_err(|e| RuntimeError::io(format!("read {}", dir.display()), e))?;
         let mut paths: Vec<PathBuf> = rd
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| import::is_archive(p))
+            .filter(|p| archive::is_archive(p))
             .collect();
         paths.sort();
         let mut names = Vec::new();

@@ -17,13 +17,13 @@ use super::super::{Containerd, RuntimeError};
 use super::content::{self, Lease, Written};
 use super::manifest::{self, Descriptor, Manifest};
 use super::reference::ImageRef;
-use super::registries::{Endpoint, Registries};
+use super::registries::{Auth, Endpoint, Registries};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest silence on an open connection before a download is abandoned.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bound on resolving a manifest at one endpoint, so a dead mirror can't stall a pull.
-const RESOLVE_TIMEOUT: Duration = Duration::from_secs(30);
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(20);
 const PARALLEL_LAYERS: usize = 3;
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
@@ -159,7 +159,14 @@ impl Puller {
                     };
                     return Ok((src, bytes.to_vec(), digest));
                 }
-                Ok(Err(e)) => failures.push(format!("{} from {}", describe(&e), ep.url)),
+                Ok(Err(e)) => {
+                    let hint = match (is_auth_error(&e), &ep.auth) {
+                        (false, _) => "",
+                        (true, Auth::Anonymous) => " (no credentials configured)",
+                        (true, Auth::Basic { .. }) => " (credentials rejected)",
+                    };
+                    failures.push(format!("{}{hint} from {}", describe(&e), ep.url))
+                }
                 Err(_) => failures.push(format!("timed out from {}", ep.url)),
             }
             if let Some(f) = failures.last() {
@@ -219,7 +226,21 @@ impl Puller {
                 info!(image = %name, layer = i, total, bytes = seen, size = desc.size, "layer download progress");
             }
         });
-        let written = content::write(ctrd, lease, desc, stream).await?;
+        // A broken or corrupt download surfaces as a read error of the stream.
+        let written = content::write(ctrd, lease, desc, stream)
+            .await
+            .map_err(|e| match e {
+                RuntimeError::Io { source, .. } => RuntimeError::Image {
+                    image: name.to_string(),
+                    message: format!(
+                        "pull {name}: fetch {}: {} from {}",
+                        desc.digest,
+                        root_cause(&source),
+                        src.url
+                    ),
+                },
+                other => other,
+            })?;
         let n = match written {
             Written::New(n) => n,
             Written::Existing => 0,
@@ -306,6 +327,18 @@ pub fn describe(e: &OciDistributionError) -> String {
         }
         OciDistributionError::RequestError(re) => format!("request failed ({})", root_cause(re)),
         other => other.to_string(),
+    }
+}
+
+fn is_auth_error(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::UnauthorizedError { .. }
+        | OciDistributionError::AuthenticationFailure(_) => true,
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| matches!(e.code, OciErrorCode::Unauthorized | OciErrorCode::Denied)),
+        _ => false,
     }
 }
 

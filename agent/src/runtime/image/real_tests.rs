@@ -10,35 +10,52 @@ use oci_client::manifest::OciImageIndex;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
-use super::manifest::{host_arch, sha256_digest};
-use super::unpack::snapshot_exists;
+use super::content::{self, Lease};
+use super::manifest::{host_arch, sha256_digest, Descriptor};
+use super::unpack::{self, snapshot_exists};
 use super::*;
 
-/// A one-layer busybox image, made distinct by `marker`: (layer tar, config json).
-fn busybox_image(marker: &str) -> (Vec<u8>, Vec<u8>) {
+fn layer_tar(files: &[(&str, &[u8], u32)], links: &[(&str, &str)]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
-    let busybox = std::fs::read("/bin/busybox").expect("busybox-static installed");
-    let mut add = |path: &str, data: &[u8], mode: u32| {
+    for (path, data, mode) in files {
         let mut h = tar::Header::new_gnu();
         h.set_size(data.len() as u64);
-        h.set_mode(mode);
+        h.set_mode(*mode);
         h.set_cksum();
-        b.append_data(&mut h, path, data).unwrap();
-    };
-    add("bin/busybox", &busybox, 0o755);
-    add("etc/skiff-marker", marker.as_bytes(), 0o644);
-    let mut h = tar::Header::new_gnu();
-    h.set_entry_type(tar::EntryType::Symlink);
-    h.set_size(0);
-    h.set_mode(0o777);
-    b.append_link(&mut h, "bin/sh", "busybox").unwrap();
-    let layer = b.into_inner().unwrap();
+        b.append_data(&mut h, path, *data).unwrap();
+    }
+    for (path, target) in links {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        b.append_link(&mut h, path, target).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// A two-layer image: a busybox base layer shared by all test images, and a top layer
+/// made distinct by `marker` (and `pad` bytes of filler): (layers, config json).
+fn busybox_image(marker: &str, pad: usize) -> (Vec<Vec<u8>>, Vec<u8>) {
+    let busybox = std::fs::read("/bin/busybox").expect("busybox-static installed");
+    let base = layer_tar(
+        &[("bin/busybox", &busybox, 0o755)],
+        &[("bin/sh", "busybox")],
+    );
+    let filler = vec![7u8; pad];
+    let top = layer_tar(
+        &[
+            ("etc/skiff-marker", marker.as_bytes(), 0o644),
+            ("etc/pad", &filler, 0o644),
+        ],
+        &[],
+    );
     let config = serde_json::json!({
         "architecture": host_arch(), "os": "linux",
         "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]},
-        "rootfs": {"type": "layers", "diff_ids": [sha256_digest(&layer)]},
+        "rootfs": {"type": "layers", "diff_ids": [sha256_digest(&base), sha256_digest(&top)]},
     });
-    (layer, serde_json::to_vec(&config).unwrap())
+    (vec![base, top], serde_json::to_vec(&config).unwrap())
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
@@ -47,16 +64,9 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
-fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (path, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append_data(&mut h, path, *data).unwrap();
-    }
-    b.into_inner().unwrap()
+fn tar_of(files: &[(&str, &[u8])], links: &[(&str, &str)]) -> Vec<u8> {
+    let files: Vec<(&str, &[u8], u32)> = files.iter().map(|(p, d)| (*p, *d, 0o644)).collect();
+    layer_tar(&files, links)
 }
 
 fn blob_path(digest: &str) -> String {
@@ -65,13 +75,20 @@ fn blob_path(digest: &str) -> String {
 
 /// An OCI layout holding one image under `annotations` on its index entry.
 fn oci_layout(marker: &str, annotations: serde_json::Value) -> Vec<u8> {
-    let (layer, config) = busybox_image(marker);
-    let layer = gzip(&layer);
+    let (layers, config) = busybox_image(marker, 0);
+    let layers: Vec<Vec<u8>> = layers.iter().map(|l| gzip(l)).collect();
+    let layer_descs: Vec<serde_json::Value> = layers
+        .iter()
+        .map(|l| {
+            serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                               "digest": sha256_digest(l), "size": l.len()})
+        })
+        .collect();
     let manifest = serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2, "mediaType": manifest::OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256_digest(&config), "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": sha256_digest(&layer), "size": layer.len()}],
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": sha256_digest(&config), "size": config.len()},
+        "layers": layer_descs,
     }))
     .unwrap();
     let index = serde_json::to_vec(&serde_json::json!({
@@ -80,35 +97,48 @@ fn oci_layout(marker: &str, annotations: serde_json::Value) -> Vec<u8> {
                        "size": manifest.len(), "annotations": annotations}],
     }))
     .unwrap();
-    let (mp, cp, lp) = (
-        blob_path(&sha256_digest(&manifest)),
-        blob_path(&sha256_digest(&config)),
-        blob_path(&sha256_digest(&layer)),
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        (
+            "oci-layout".into(),
+            br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+        ),
+        ("index.json".into(), index),
+        (blob_path(&sha256_digest(&manifest)), manifest),
+        (blob_path(&sha256_digest(&config)), config),
+    ];
+    files.extend(
+        layers
+            .into_iter()
+            .map(|l| (blob_path(&sha256_digest(&l)), l)),
     );
-    tar_of(&[
-        ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#),
-        ("index.json", &index),
-        (&mp, &manifest),
-        (&cp, &config),
-        (&lp, &layer),
-    ])
+    let refs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(p, d)| (p.as_str(), d.as_slice()))
+        .collect();
+    tar_of(&refs, &[])
 }
 
+/// A `docker save` archive whose big top layer is reached through a symlink, as docker
+/// does for layers shared between images.
 fn docker_save(marker: &str, tag: &str) -> Vec<u8> {
-    let (layer, config) = busybox_image(marker);
+    let (layers, config) = busybox_image(marker, 6 << 20);
     let config_name = format!(
         "{}.json",
         sha256_digest(&config).trim_start_matches("sha256:")
     );
     let manifest = serde_json::to_vec(&serde_json::json!([
-        {"Config": config_name, "RepoTags": [tag], "Layers": ["abc123/layer.tar"]}
+        {"Config": config_name, "RepoTags": [tag], "Layers": ["base/layer.tar", "link/layer.tar"]}
     ]))
     .unwrap();
-    tar_of(&[
-        ("manifest.json", &manifest),
-        (&config_name, &config),
-        ("abc123/layer.tar", &layer),
-    ])
+    tar_of(
+        &[
+            ("manifest.json", &manifest),
+            (&config_name, &config),
+            ("base/layer.tar", &layers[0]),
+            ("top/layer.tar", &layers[1]),
+        ],
+        &[("link/layer.tar", "../top/layer.tar")],
+    )
 }
 
 async fn push_test_images(registry: &str) -> String {
@@ -117,16 +147,14 @@ async fn push_test_images(registry: &str) -> String {
         ..Default::default()
     });
     let auth = RegistryAuth::Anonymous;
-    let (layer, config) = busybox_image("pulled");
+    let (layers, config) = busybox_image("pulled", 0);
+    let layers: Vec<ImageLayer> = layers
+        .iter()
+        .map(|l| ImageLayer::oci_v1_gzip(gzip(l), None))
+        .collect();
     let one: Reference = format!("{registry}/library/skiffbox:1").parse().unwrap();
     client
-        .push(
-            &one,
-            &[ImageLayer::oci_v1_gzip(gzip(&layer), None)],
-            Config::oci_v1(config, None),
-            &auth,
-            None,
-        )
+        .push(&one, &layers, Config::oci_v1(config, None), &auth, None)
         .await
         .expect("push test image");
     let digest = client.fetch_manifest_digest(&one, &auth).await.unwrap();
@@ -179,7 +207,9 @@ async fn pull_import_unpack_against_real_containerd() {
         let info = &infos[0];
         assert_eq!(info.name, "docker.io/library/skiffbox:1");
         assert_eq!(info.digest, digest);
-        assert_eq!(&info.chain_id, &info.config.rootfs().diff_ids()[0]);
+        let chains = unpack::chain_ids(info.config.rootfs().diff_ids());
+        assert_eq!(chains.len(), 2);
+        assert_eq!(info.chain_id, chains[1]);
         assert!(snapshot_exists(&ctrd, &info.chain_id).await.unwrap());
 
         let started = std::time::Instant::now();
@@ -246,5 +276,69 @@ async fn pull_import_unpack_against_real_containerd() {
         let again = svc.ensure(name, PullPolicy::Never).await.unwrap();
         assert_eq!(again.chain_id, info.chain_id);
     }
+
+    // A lost top snapshot is recreated from the stored layers.
+    let info = svc.get("skiff.test/docker:1").await.unwrap().unwrap();
+    let remove = containerd_client::services::v1::snapshots::RemoveSnapshotRequest {
+        snapshotter: super::super::client::SNAPSHOTTER.into(),
+        key: info.chain_id.clone(),
+    };
+    ctrd.snapshots().remove(ctrd.request(remove)).await.unwrap();
+    assert!(!snapshot_exists(&ctrd, &info.chain_id).await.unwrap());
+    let again = svc.get("skiff.test/docker:1").await.unwrap().unwrap();
+    assert_eq!(again.chain_id, info.chain_id);
+    assert!(snapshot_exists(&ctrd, &info.chain_id).await.unwrap());
+    assert!(svc.get("skiff.test/absent:1").await.unwrap().is_none());
     println!("namespace {ns} left in place for inspection");
+}
+
+#[tokio::test]
+async fn concurrent_writers_of_one_blob_share_it() {
+    let Ok(sock) = std::env::var("SKIFF_TEST_CONTAINERD_SOCK") else {
+        println!("skipping: SKIFF_TEST_CONTAINERD_SOCK is not set");
+        return;
+    };
+    let ns = format!("skiff-image-test-{}-w", std::process::id());
+    let ctrd = Containerd::connect_lazy(Path::new(&sock), &ns).unwrap();
+    let data = format!("blob written twice {ns}")
+        .repeat(100_000)
+        .into_bytes();
+    let desc = Descriptor {
+        digest: sha256_digest(&data),
+        size: data.len() as i64,
+        ..Default::default()
+    };
+    let lease = Lease::create(&ctrd, "test").await.unwrap();
+
+    // The first writer stalls after one chunk while holding the ingest ref.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let (c, l, d) = (ctrd.clone(), lease.clone(), desc.clone());
+    let first = tokio::spawn(async move {
+        let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+        content::write(&c, &l, &d, stream).await
+    });
+    let (head, tail) = data.split_at(1 << 20);
+    tx.send(Ok(head.to_vec())).await.unwrap();
+    tx.send(Ok(tail[..1 << 20].to_vec())).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let second = tokio::spawn({
+        let (c, l, d, data) = (ctrd.clone(), lease.clone(), desc.clone(), data.clone());
+        async move { content::write_bytes(&c, &l, &d, &data).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert!(
+        !second.is_finished(),
+        "second writer should wait for the first"
+    );
+    tx.send(Ok(tail[1 << 20..].to_vec())).await.unwrap();
+    drop(tx);
+
+    assert_eq!(
+        first.await.unwrap().unwrap(),
+        content::Written::New(data.len() as u64)
+    );
+    assert_eq!(second.await.unwrap().unwrap(), content::Written::Existing);
+    assert_eq!(content::read_all(&ctrd, &desc.digest).await.unwrap(), data);
+    lease.delete().await;
 }
