@@ -24,6 +24,7 @@ pub enum Call {
         flags: MsFlags,
     },
     Umount(PathBuf, MntFlags),
+    RemoveCgroup(PathBuf),
 }
 
 #[derive(Default)]
@@ -53,7 +54,7 @@ impl RecordingOps {
     }
 
     /// Makes the named operation (`unshare`, `set_hostname`, `loopback_up`, `mount`,
-    /// `umount`) fail with EPERM until cleared with `None`.
+    /// `umount`, `remove_cgroup`) fail with EPERM until cleared with `None`.
     pub fn fail_on(&self, op: Option<&'static str>) {
         self.lock().fail = op;
     }
@@ -132,5 +133,10 @@ impl NamespaceOps for RecordingOps {
 
     fn thread_ns_path(&self, kind: &str) -> PathBuf {
         PathBuf::from(format!("/proc/thread-self/ns/{kind}"))
+    }
+
+    fn remove_cgroup(&self, path: &Path) -> io::Result<()> {
+        self.record("remove_cgroup", Call::RemoveCgroup(path.to_path_buf()))
+            .map(drop)
     }
 }

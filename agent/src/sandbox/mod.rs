@@ -159,6 +159,12 @@ impl Sandboxes {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err(format!("remove {}", dir.display()))(e)),
         }
+        // runc removes each container's cgroup but not the pod's parent. Busy means a
+        // container still runs: not fatal here, the next remove retries.
+        let cgroup = pod_cgroup(uid);
+        if let Err(e) = self.ops.remove_cgroup(&cgroup) {
+            warn!(pod_uid = %uid, cgroup = %cgroup.display(), error = %e, "pod cgroup not removed");
+        }
         Ok(())
     }
 
@@ -271,6 +277,12 @@ impl Sandboxes {
         }
         Ok(())
     }
+}
+
+/// The pod's parent cgroup, cgroupfs style (`/skiff/pod<uid>`), valid on v1 and v2;
+/// containers live in `<this>/<container-id>`.
+pub fn pod_cgroup(uid: &str) -> PathBuf {
+    PathBuf::from(format!("/skiff/pod{uid}"))
 }
 
 /// Uids name directories, so they must be one plain path component.

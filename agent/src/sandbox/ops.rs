@@ -26,6 +26,9 @@ pub trait NamespaceOps: Send + Sync + 'static {
     fn is_mount_point(&self, dir: &Path) -> io::Result<bool>;
     /// The calling thread's namespace file of `kind` (`net`, `uts`, `ipc`).
     fn thread_ns_path(&self, kind: &str) -> PathBuf;
+    /// Removes the empty cgroup `path` (relative to the hierarchy roots) from every
+    /// mounted cgroup hierarchy, v1 and v2; missing directories are fine.
+    fn remove_cgroup(&self, path: &Path) -> io::Result<()>;
 }
 
 /// The real thing: syscalls on the host.
@@ -69,6 +72,21 @@ impl NamespaceOps for HostOps {
 
     fn thread_ns_path(&self, kind: &str) -> PathBuf {
         PathBuf::from(format!("/proc/thread-self/ns/{kind}"))
+    }
+
+    fn remove_cgroup(&self, path: &Path) -> io::Result<()> {
+        let relative = path.strip_prefix("/").unwrap_or(path);
+        let table = std::fs::read_to_string("/proc/self/mountinfo")?;
+        let mut first_error = None;
+        for root in cgroup_roots(&table) {
+            match std::fs::remove_dir(root.join(relative)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    first_error.get_or_insert(e);
+                }
+                _ => {}
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 }
 
@@ -114,6 +132,19 @@ fn mount_points(table: &str) -> impl Iterator<Item = PathBuf> + '_ {
         .map(|p| PathBuf::from(unescape_mountinfo(p)))
 }
 
+/// Mount points of cgroup v1 hierarchies and of the v2 unified hierarchy.
+fn cgroup_roots(table: &str) -> Vec<PathBuf> {
+    table
+        .lines()
+        .filter_map(|line| {
+            let (fields, fs) = line.split_once(" - ")?;
+            let fstype = fs.split(' ').next()?;
+            let point = fields.split(' ').nth(4)?;
+            matches!(fstype, "cgroup" | "cgroup2").then(|| PathBuf::from(unescape_mountinfo(point)))
+        })
+        .collect()
+}
+
 fn unescape_mountinfo(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -145,6 +176,20 @@ mod tests {
         assert_eq!(
             points,
             vec![PathBuf::from("/proc"), PathBuf::from("/var/lib/my dir")]
+        );
+    }
+
+    #[test]
+    fn cgroup_roots_v1_and_v2() {
+        let table = "30 25 0:26 / /sys/fs/cgroup ro - tmpfs tmpfs ro\n\
+                     31 30 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n\
+                     33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n";
+        assert_eq!(
+            cgroup_roots(table),
+            vec![
+                PathBuf::from("/sys/fs/cgroup/unified"),
+                PathBuf::from("/sys/fs/cgroup/cpu,cpuacct")
+            ]
         );
     }
 }

@@ -118,6 +118,9 @@ fn remove_unmounts_deletes_and_is_idempotent() {
             Call::Umount(sb.ipc.clone(), MntFlags::MNT_DETACH),
         ]
     );
+    assert!(ops
+        .calls()
+        .contains(&Call::RemoveCgroup(PathBuf::from("/skiff/poduid-1"))));
     assert!(!sb.net.parent().unwrap().exists());
     assert!(sandboxes.list().unwrap().is_empty());
     sandboxes.remove("uid-1").unwrap();

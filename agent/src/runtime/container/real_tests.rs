@@ -256,6 +256,16 @@ impl Env {
         if let Err(e) = self.sandboxes.unmount_dir() {
             errors.push(e.to_string());
         }
+        for root in [
+            "/sys/fs/cgroup/memory",
+            "/sys/fs/cgroup/unified",
+            "/sys/fs/cgroup",
+        ] {
+            let pod_cgroup = Path::new(root).join(format!("skiff/pod{}", self.uid));
+            if pod_cgroup.exists() {
+                errors.push(format!("{} left behind", pod_cgroup.display()));
+            }
+        }
         let mounts = std::fs::read_to_string("/proc/self/mountinfo")?;
         if mounts.contains(self.root.path().to_str().unwrap()) {
             errors.push(format!("mounts left: {mounts}"));

@@ -92,7 +92,7 @@ const READONLY_PATHS: [&str; 6] = [
 
 /// The cgroup of a container, cgroupfs style so it works on v1 and v2 alike.
 pub fn cgroups_path(pod_uid: &str, container_id: &str) -> PathBuf {
-    PathBuf::from(format!("/skiff/pod{pod_uid}/{container_id}"))
+    crate::sandbox::pod_cgroup(pod_uid).join(container_id)
 }
 
 pub fn build_spec(input: SpecInput<'_>) -> Result<Spec, SpecError> {
