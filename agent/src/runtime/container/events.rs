@@ -40,8 +40,9 @@ pub enum ExitMessage {
 }
 
 impl ContainerRuntime {
-    /// Starts following task exits in our namespace. The feed ends when the receiver is
-    /// dropped. Exits of exec'd processes are not reported.
+    /// Starts following task exits in our namespace, on a task of the current Tokio
+    /// runtime. Subscribe before listing containers, so no exit falls in between. The
+    /// feed ends when the receiver is dropped. Exits of exec'd processes are not reported.
     pub fn subscribe_exits(&self) -> mpsc::Receiver<ExitMessage> {
         let (tx, rx) = mpsc::channel(CHANNEL_SIZE);
         let runtime = self.clone();
