@@ -8,12 +8,24 @@ use anyhow::bail;
 
 use crate::args::{Cli, Command};
 
+/// Where a node agent installed by deploy/quickstart.sh listens.
+const DEFAULT_AGENT_SOCKET: &str = "/var/lib/skiff-agent/agent.sock";
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let Some(agent) = cli.agent.as_deref() else {
-        bail!(
-            "no control plane is available yet in this version of skiff; \
-             talk to a node agent with --agent unix:///var/lib/skiff-agent/agent.sock"
-        );
+    let default_agent = format!("unix://{DEFAULT_AGENT_SOCKET}");
+    let agent = match (cli.agent.as_deref(), cli.server.as_deref()) {
+        (Some(agent), _) => agent,
+        (None, Some(server)) => bail!(
+            "cannot reach {server}: this version of skiff has no control plane yet; \
+             talk to a node agent with --agent unix://{DEFAULT_AGENT_SOCKET}"
+        ),
+        (None, None) if std::path::Path::new(DEFAULT_AGENT_SOCKET).exists() => {
+            default_agent.as_str()
+        }
+        (None, None) => bail!(
+            "no control plane is available yet in this version of skiff, and no agent listens at \
+             {DEFAULT_AGENT_SOCKET}; start one (deploy/quickstart.sh) or pass --agent unix://PATH"
+        ),
     };
     match cli.command {
         Command::Get { kind, name, scope, selector, output } => {
