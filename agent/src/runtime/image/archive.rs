@@ -1,7 +1,7 @@
 //! Reading image archives: tar files, optionally inside gzip, with symlinks resolved.
 //!
-//! The first pass hashes every file and keeps the small ones (manifests, configs); a second
-//! pass streams only the large blobs containerd lacks, so nothing big is held in memory.
+//! The first pass hashes every file and keeps the JSON ones (index, manifests, configs); a
+//! second pass streams only the blobs containerd lacks, so no layer is held in memory.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -16,7 +16,7 @@ use super::super::{Containerd, RuntimeError};
 use super::content::{self, Lease};
 use super::manifest::Descriptor;
 
-/// Files up to this size are kept in memory during the first pass.
+/// JSON files up to this size are kept in memory during the first pass.
 const SMALL: u64 = 4 << 20;
 const CHUNK: usize = 1 << 20;
 
@@ -37,7 +37,7 @@ pub struct Entry {
     pub size: u64,
     /// Starts with the gzip magic, so a compressed layer.
     pub gzip: bool,
-    /// The contents, for files up to [`SMALL`] bytes.
+    /// The contents of JSON files up to [`SMALL`] bytes.
     pub data: Option<Vec<u8>>,
 }
 
@@ -75,6 +75,12 @@ pub fn clean(path: &str) -> String {
         }
     }
     parts.join("/")
+}
+
+/// Only JSON documents (index, manifests, configs) are kept in memory; layers, however
+/// small, are streamed in the second pass.
+fn looks_like_json(name: &str, first: u8) -> bool {
+    name.ends_with(".json") || matches!(first, b'{' | b'[')
 }
 
 /// Opens the archive, looking through a gzip wrapper if there is one.
@@ -121,30 +127,30 @@ pub fn scan(path: &Path) -> Result<Archive, RuntimeError> {
         }
         let size = entry.size();
         let mut hasher = Sha256::new();
-        let mut data = (size <= SMALL).then(Vec::new);
+        let mut data: Option<Vec<u8>> = None;
         let mut buf = vec![0u8; CHUNK];
-        let mut first = [0u8; 2];
-        let mut total = 0usize;
+        let (mut head, mut head_len, mut total) = ([0u8; 2], 0usize, 0u64);
         loop {
             let n = entry.read(&mut buf).map_err(io)?;
             if n == 0 {
                 break;
             }
-            for (i, b) in buf[..n]
-                .iter()
-                .enumerate()
-                .take(2usize.saturating_sub(total))
-            {
-                first[total + i] = *b;
+            let chunk = &buf[..n];
+            if total == 0 && size <= SMALL && looks_like_json(&name, chunk[0]) {
+                data = Some(Vec::with_capacity(size as usize));
             }
-            total += n;
-            hasher.update(&buf[..n]);
+            for &b in chunk.iter().take(2 - head_len) {
+                head[head_len] = b;
+                head_len += 1;
+            }
+            total += n as u64;
+            hasher.update(chunk);
             if let Some(d) = data.as_mut() {
-                d.extend_from_slice(&buf[..n]);
+                d.extend_from_slice(chunk);
             }
         }
         let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
-        let gzip = first == [0x1f, 0x8b];
+        let gzip = head == [0x1f, 0x8b];
         entries.insert(
             name,
             Entry {
@@ -162,8 +168,8 @@ pub fn scan(path: &Path) -> Result<Archive, RuntimeError> {
     })
 }
 
-/// Second pass: streams the large blobs containerd lacks, straight from the archive.
-pub async fn copy_large(
+/// Second pass: streams the blobs containerd lacks straight from the archive.
+pub async fn copy_blobs(
     ctrd: &Containerd,
     lease: &Lease,
     archive: &Archive,

@@ -191,10 +191,10 @@ where
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             Err(WriteError::Locked) => {
-                return Err(RuntimeError::Image {
-                    image: desc.digest.clone(),
-                    message: "timed out waiting for another writer of this blob".into(),
-                })
+                return Err(RuntimeError::Unavailable(format!(
+                    "blob {} is still being written by someone else",
+                    desc.digest
+                )))
             }
             Err(WriteError::Other(e)) => return Err(e),
             Ok(w) => return Ok(w),

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use tracing::warn;
 
 use super::super::{Containerd, RuntimeError};
-use super::archive::{clean, copy_large, scan, Archive};
+use super::archive::{clean, copy_blobs, scan, Archive};
 use super::content::{self, Lease};
 use super::manifest::{
     self, Descriptor, Manifest, DOCKER_CONFIG, DOCKER_LAYER, DOCKER_LAYER_GZIP, DOCKER_MANIFEST,
@@ -51,7 +51,7 @@ pub async fn import_archive(
     for (_, target) in &images {
         archive.collect(target, &extra, &mut needed).map_err(&bad)?;
     }
-    let mut large = HashSet::new();
+    let mut streamed = HashSet::new();
     for (digest, path) in &needed {
         let bytes = match path {
             None => extra.blobs.get(digest).map(Vec::as_slice),
@@ -74,14 +74,14 @@ pub async fn import_archive(
                 if content::info(ctrd, digest).await?.is_some() {
                     lease.add_content(digest).await?;
                 } else {
-                    large.insert(p.clone());
+                    streamed.insert(p.clone());
                 }
             }
             (None, None) => return Err(bad(format!("blob {digest} is missing"))),
         }
     }
-    if !large.is_empty() {
-        copy_large(ctrd, lease, &archive, large).await?;
+    if !streamed.is_empty() {
+        copy_blobs(ctrd, lease, &archive, streamed).await?;
     }
     Ok(images)
 }
