@@ -90,7 +90,7 @@ fn found(record: ContainerRecord) -> Option<FoundContainer> {
 impl PodRuntime for NodeRuntime {
     async fn create_sandbox(&self, pod: &Pod) -> RtResult<()> {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
-        let hostname = pod.metadata.name.clone().unwrap_or_default();
+        let hostname = crate::runtime::container::pod_hostname(pod);
         self.blocking(move |s| s.create(&uid, &hostname))
             .await
             .map(|_| ())
