@@ -62,15 +62,14 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     if let Some(dir) = opts.images.clone() {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("create --images {}", dir.display()))?;
+        // Import before any pod starts, so an IfNotPresent pod never races to a registry
+        // for an image that sits in the archive directory.
+        import_images(&images, &dir).await;
         let images = images.clone();
         tokio::spawn(async move {
             loop {
-                match images.import_dir(&dir).await {
-                    Ok(names) if !names.is_empty() => info!(images = ?names, "images imported"),
-                    Ok(_) => {}
-                    Err(error) => warn!(%error, "image import failed"),
-                }
                 tokio::time::sleep(IMPORT_EVERY).await;
+                import_images(&images, &dir).await;
             }
         });
     }
@@ -106,6 +105,14 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
             info!("agent stopping; containers keep running");
             Ok(())
         }
+    }
+}
+
+async fn import_images(images: &ImageService, dir: &std::path::Path) {
+    match images.import_dir(dir).await {
+        Ok(names) if !names.is_empty() => info!(images = ?names, "images imported"),
+        Ok(_) => {}
+        Err(error) => warn!(%error, "image import failed"),
     }
 }
 
