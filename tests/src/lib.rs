@@ -1,6 +1,15 @@
 //! End-to-end harness for skiff: a private containerd, a local registry, test images built
 //! from Debian's busybox-static, and a `skiff-agent` under test. Everything runs for real,
 //! as root; every piece cleans up after itself in `Drop`, also when a test panics.
+//!
+//! ```text
+//! cargo build --workspace && cargo test -p skiff-e2e -- --test-threads=1
+//! cargo build --release --workspace && cargo run --release -p skiff-e2e --bin bench_pod_start
+//! ```
+//!
+//! The agent and CLI binaries are found next to the test binary (`target/<profile>/`), or
+//! in `$SKIFF_E2E_BIN_DIR`. Without root or the tools of `deploy/install-deps.sh` a test
+//! prints `skipped: ...`, except under `CI=true`, where it fails.
 
 pub mod agent;
 pub mod archive;

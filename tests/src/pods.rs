@@ -154,10 +154,18 @@ mod tests {
     #[test]
     fn shell_pod_is_valid_yaml() {
         let script = "trap '' TERM; i=$((i+1)); echo \"quoted\"";
-        let yaml = shell_pod("p", "busybox:latest", script, "  terminationGracePeriodSeconds: 3\n");
+        let yaml = shell_pod(
+            "p",
+            "busybox:latest",
+            script,
+            "  terminationGracePeriodSeconds: 3\n",
+        );
         let pod: Value = serde_yaml::from_str(&yaml).unwrap();
         assert_eq!(pod["spec"]["terminationGracePeriodSeconds"], 3);
-        assert_eq!(pod["spec"]["containers"][0]["command"], json!(["sh", "-c", script]));
+        assert_eq!(
+            pod["spec"]["containers"][0]["command"],
+            json!(["sh", "-c", script])
+        );
     }
 
     #[test]
