@@ -3,6 +3,7 @@
 pub mod api;
 pub mod node;
 pub mod pods;
+pub mod probes;
 pub mod runtime;
 pub mod sandbox;
 pub mod sources;

@@ -1,8 +1,10 @@
 //! Containers: OCI spec, create/start/stop/delete, exit events.
 
 mod events;
+mod exec;
 mod ids;
 mod lifecycle;
+mod oom;
 mod process;
 mod resources;
 pub mod spec;
@@ -10,8 +12,10 @@ mod state;
 mod stop;
 
 pub use events::{ExitEvent, ExitMessage};
+pub use exec::{ExecOutput, MAX_EXEC_OUTPUT};
 pub use ids::{is_valid_id, MAX_ID_LEN};
 pub use lifecycle::{ContainerRuntime, RUNTIME};
+pub use oom::{was_oom_killed, was_oom_killed_in};
 pub use spec::{
     build_spec, cgroups_path, pod_hostname, SpecError, SpecInput, DEFAULT_CAPABILITIES,
 };
