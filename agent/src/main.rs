@@ -82,6 +82,7 @@ fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if flags.server.is_some() || flags.token.is_some() {
         bail!("joining a control plane (--server/--token) is not available yet: run standalone with --manifests");

@@ -32,6 +32,7 @@ fn main() -> anyhow::Result<()> {
     let flags = Flags::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     tracing::debug!(?flags, "flags parsed");
     bail!("skiff-control-plane is not implemented yet: run skiff-agent standalone with --manifests")
