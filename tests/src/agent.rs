@@ -324,7 +324,12 @@ impl HostState {
         }
     }
 
+    /// Skipped while another skiff-agent runs on this host (a quickstart, a real node):
+    /// what appeared may be its, and removing it would cut off its pods.
     fn remove_what_appeared_since(&self) {
+        if other_agent_running() {
+            return;
+        }
         if !self.bridge && Path::new("/sys/class/net/skiff0").exists() {
             let _ = process::output(Command::new("ip").args(["link", "del", "skiff0"]));
         }
@@ -338,6 +343,17 @@ impl HostState {
             }
         }
     }
+}
+
+/// Whether any skiff-agent process is alive (ours has been stopped when this is asked).
+fn other_agent_running() -> bool {
+    let procs = std::fs::read_dir("/proc").into_iter().flatten().flatten();
+    procs
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .any(|pid| {
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+            exe.file_name().is_some_and(|n| n == "skiff-agent") && process::pid_alive(pid)
+        })
 }
 
 /// `table <family> skiff...` lines of `nft list tables`.

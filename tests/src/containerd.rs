@@ -257,6 +257,23 @@ impl TestContainerd {
             }
         }
     }
+
+    /// Shims of this containerd that outlived it (a task deleted while containerd was
+    /// going down can leave one), found by the `-address <our socket>` they were started
+    /// with; they and the container processes under them are killed.
+    fn kill_orphaned_shims(&self) {
+        let address = self.socket.to_string_lossy();
+        let is_shim = |pid: &u32| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            comm.starts_with("containerd-shim")
+        };
+        for shim in process::pids_with_arg(&address).into_iter().filter(is_shim) {
+            for child in process::children_of(shim) {
+                process::signal(child, nix::sys::signal::Signal::SIGKILL);
+            }
+            process::signal(shim, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
 }
 
 impl Drop for TestContainerd {
@@ -275,6 +292,7 @@ impl Drop for TestContainerd {
         self.remove_all_containers();
         self.kill_leftover_pids();
         self.stop();
+        self.kill_orphaned_shims();
         process::unmount_under(self.dir.path());
     }
 }

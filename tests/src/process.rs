@@ -117,6 +117,36 @@ pub fn pid_alive(pid: u32) -> bool {
     }
 }
 
+/// Pids of live processes whose command line contains `needle` as one argument.
+pub fn pids_with_arg(needle: &str) -> Vec<u32> {
+    all_pids()
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            cmdline
+                .split(|b| *b == 0)
+                .any(|arg| arg == needle.as_bytes())
+        })
+        .collect()
+}
+
+/// Direct children of a process (from the ppid field of /proc/PID/stat).
+pub fn children_of(parent: u32) -> Vec<u32> {
+    all_pids()
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+            ppid.and_then(|p| p.parse::<u32>().ok()) == Some(parent)
+        })
+        .collect()
+}
+
+fn all_pids() -> impl Iterator<Item = u32> {
+    let entries = std::fs::read_dir("/proc").into_iter().flatten().flatten();
+    entries.filter_map(|e| e.file_name().to_str()?.parse().ok())
+}
+
 /// Mount points at or under `root`, deepest first, from /proc/self/mountinfo.
 pub fn mounts_under(root: &Path) -> Vec<PathBuf> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();

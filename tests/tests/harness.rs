@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use skiff_e2e::archive::normalize_reference;
-use skiff_e2e::process::{mounts_under, pid_alive};
+use skiff_e2e::process::{mounts_under, pid_alive, pids_with_arg};
 use skiff_e2e::{
     require_root_and_tools, unique, wait_for, ImageVariant, TestContainerd, TestImage, TestRegistry,
 };
@@ -243,7 +243,13 @@ fn containerd_restart_keeps_tasks_and_drop_kills_them() {
     // Drop while stopped: the harness restarts it to clean up, then kills the task.
     ctrd.stop();
     let state = ctrd.state();
+    let socket = ctrd.socket().to_string_lossy().into_owned();
     drop(ctrd);
+    assert_eq!(
+        pids_with_arg(&socket),
+        Vec::<u32>::new(),
+        "processes still bound to {socket}"
+    );
     assert!(
         !pid_alive(before.pid),
         "container {} survived the harness",
