@@ -142,6 +142,12 @@ fn misspelled_field_is_rejected_by_name() {
                 Ok(())
             },
         )?;
+        let listed = env.agent.skiff(&["get", "pods"])?;
+        let warning = String::from_utf8_lossy(&listed.stderr);
+        ensure!(
+            warning.contains("Warning:") && warning.contains("spec.containers[0].imagePullPolcy"),
+            "get pods does not warn about the rejected file: {warning:?}"
+        );
         std::thread::sleep(Duration::from_secs(2));
         ensure!(env.agent.is_running(), "the agent died over a bad manifest");
         let pods = env.agent.pods()?;
