@@ -1,87 +1,14 @@
-//! The prober's schedule and thresholds under paused time, with a fake exec runner:
-//! every probe is an exec probe whose command names the result the test set for it.
+//! The prober's schedule and thresholds under paused time, with the fake exec runner.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::{ExecAction, Probe};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::fake::{Answer, FakeExec};
 use super::*;
-use crate::runtime::container::ExecOutput;
-
-#[derive(Clone, Copy, Debug)]
-enum Answer {
-    Pass,
-    Fail,
-    Hang,
-    Broken,
-}
-
-/// Answers each command with what the test set for it and records when it was called.
-#[derive(Default)]
-struct FakeExec {
-    answers: Mutex<HashMap<String, Answer>>,
-    calls: Mutex<Vec<(String, Duration)>>,
-    origin: Mutex<Option<Instant>>,
-}
-
-impl FakeExec {
-    fn new() -> Arc<Self> {
-        let fake = Arc::new(Self::default());
-        *fake.origin.lock().unwrap() = Some(Instant::now());
-        fake
-    }
-
-    fn set(&self, cmd: &str, answer: Answer) {
-        self.answers.lock().unwrap().insert(cmd.into(), answer);
-    }
-
-    /// Seconds since the test started at which `cmd` ran.
-    fn calls(&self, cmd: &str) -> Vec<u64> {
-        let calls = self.calls.lock().unwrap();
-        calls
-            .iter()
-            .filter(|(c, _)| c == cmd)
-            .map(|(_, t)| t.as_secs())
-            .collect()
-    }
-}
-
-impl ExecRunner for FakeExec {
-    fn exec<'a>(
-        &'a self,
-        _container_id: &'a str,
-        cmd: Vec<String>,
-        timeout: Duration,
-    ) -> BoxFuture<'a, Result<ExecOutput, String>> {
-        Box::pin(async move {
-            let origin = self.origin.lock().unwrap().unwrap();
-            self.calls
-                .lock()
-                .unwrap()
-                .push((cmd[0].clone(), origin.elapsed()));
-            let answer = self.answers.lock().unwrap().get(&cmd[0]).copied();
-            let out = |code: i32, text: &str, timed_out| ExecOutput {
-                exit_code: code,
-                output: text.as_bytes().to_vec(),
-                timed_out,
-            };
-            match answer.unwrap_or(Answer::Pass) {
-                Answer::Pass => Ok(out(0, "ok", false)),
-                Answer::Fail => Ok(out(1, "boom", false)),
-                Answer::Hang => {
-                    tokio::time::sleep(timeout).await;
-                    Ok(out(137, "", true))
-                }
-                Answer::Broken => Err("runtime unavailable".into()),
-            }
-        })
-    }
-}
 
 fn probe(cmd: &str, delay: i32, period: i32, success: i32, failure: i32) -> Probe {
     Probe {

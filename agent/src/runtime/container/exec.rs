@@ -62,25 +62,9 @@ impl ContainerRuntime {
         let mut fifos = Fifos::create(&exec_id)?;
         let mut proc = ExecProcess::create(self, container_id, &exec_id, &process, &fifos).await?;
         let mut capture = Capture::default();
-        let run = async {
-            proc.start().await?;
-            match tokio::time::timeout(timeout, proc.wait()).await {
-                Ok(code) => Ok::<_, RuntimeError>((code?, false)),
-                Err(_) => {
-                    debug!(container = %container_id, exec = %exec_id, "exec timed out, killing");
-                    proc.kill().await?;
-                    let code = tokio::time::timeout(KILL_WAIT, proc.wait())
-                        .await
-                        .map_err(|_| {
-                            RuntimeError::Unavailable(format!("exec {exec_id} survived SIGKILL"))
-                        })??;
-                    Ok((code, true))
-                }
-            }
-        };
         // Keep draining while the process runs: a full pipe would block the shim.
         let result = tokio::select! {
-            r = run => r,
+            r = proc.exec.run(timeout) => r,
             _ = capture.follow(&mut fifos) => unreachable!("fifos never reach end of file"),
         };
         // The shim finishes copying output before DeleteProcess returns.
@@ -232,12 +216,81 @@ impl Capture {
     }
 }
 
-/// One exec process in containerd. Deleted on drop if the caller did not get that far,
-/// so a cancelled probe leaves nothing behind in the container.
-struct ExecProcess {
+/// One exec process in containerd.
+#[derive(Clone)]
+struct ExecRef {
     runtime: ContainerRuntime,
     container_id: String,
     exec_id: String,
+}
+
+impl ExecRef {
+    /// Starts the process and waits for it; SIGKILL once `timeout` has passed. Returns
+    /// the exit status and whether it timed out.
+    async fn run(&self, timeout: Duration) -> Result<(u32, bool), RuntimeError> {
+        let c = self.runtime.client();
+        let req = StartRequest {
+            container_id: self.container_id.clone(),
+            exec_id: self.exec_id.clone(),
+        };
+        let pid = c.tasks().start(c.request(req)).await?.into_inner().pid;
+        debug!(container = %self.container_id, exec = %self.exec_id, pid, "exec started");
+        if let Ok(code) = tokio::time::timeout(timeout, self.wait()).await {
+            return Ok((code?, false));
+        }
+        debug!(container = %self.container_id, exec = %self.exec_id, "exec timed out, killing");
+        self.kill().await?;
+        match tokio::time::timeout(KILL_WAIT, self.wait()).await {
+            Ok(code) => Ok((code?, true)),
+            Err(_) => Err(RuntimeError::Unavailable(format!(
+                "exec {} survived SIGKILL",
+                self.exec_id
+            ))),
+        }
+    }
+
+    async fn wait(&self) -> Result<u32, RuntimeError> {
+        let c = self.runtime.client();
+        let req = WaitRequest {
+            container_id: self.container_id.clone(),
+            exec_id: self.exec_id.clone(),
+        };
+        let resp = c.tasks().wait(c.request(req)).await?;
+        Ok(resp.into_inner().exit_status)
+    }
+
+    async fn kill(&self) -> Result<(), RuntimeError> {
+        let c = self.runtime.client();
+        let req = KillRequest {
+            container_id: self.container_id.clone(),
+            exec_id: self.exec_id.clone(),
+            signal: libc::SIGKILL as u32,
+            all: false,
+        };
+        match c.tasks().kill(c.request(req)).await {
+            // Already exited: nothing to kill.
+            Err(s) if s.code() != Code::NotFound => Err(s.into()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn delete(&self) -> Result<(), RuntimeError> {
+        let c = self.runtime.client();
+        let req = DeleteProcessRequest {
+            container_id: self.container_id.clone(),
+            exec_id: self.exec_id.clone(),
+        };
+        match c.tasks().delete_process(c.request(req)).await {
+            Err(s) if s.code() != Code::NotFound => Err(s.into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// An exec process this call owns: deleted on drop if the caller did not get that far,
+/// so a cancelled probe leaves nothing behind in the container.
+struct ExecProcess {
+    exec: ExecRef,
     deleted: bool,
 }
 
@@ -265,44 +318,19 @@ impl ExecProcess {
             exec_id: exec_id.into(),
         };
         c.tasks().exec(c.request(req)).await?;
-        Ok(Self {
+        let exec = ExecRef {
             runtime: runtime.clone(),
             container_id: container_id.into(),
             exec_id: exec_id.into(),
+        };
+        Ok(Self {
+            exec,
             deleted: false,
         })
     }
 
-    async fn start(&self) -> Result<u32, RuntimeError> {
-        let c = self.runtime.client();
-        let req = StartRequest {
-            container_id: self.container_id.clone(),
-            exec_id: self.exec_id.clone(),
-        };
-        let pid = c.tasks().start(c.request(req)).await?.into_inner().pid;
-        debug!(container = %self.container_id, exec = %self.exec_id, pid, "exec started");
-        Ok(pid)
-    }
-
-    async fn wait(&self) -> Result<u32, RuntimeError> {
-        let c = self.runtime.client();
-        let req = WaitRequest {
-            container_id: self.container_id.clone(),
-            exec_id: self.exec_id.clone(),
-        };
-        Ok(c.tasks()
-            .wait(c.request(req))
-            .await?
-            .into_inner()
-            .exit_status)
-    }
-
-    async fn kill(&self) -> Result<(), RuntimeError> {
-        kill(&self.runtime, &self.container_id, &self.exec_id).await
-    }
-
     async fn delete(&mut self) -> Result<(), RuntimeError> {
-        delete(&self.runtime, &self.container_id, &self.exec_id).await?;
+        self.exec.delete().await?;
         self.deleted = true;
         Ok(())
     }
@@ -313,72 +341,23 @@ impl Drop for ExecProcess {
         if self.deleted {
             return;
         }
+        let exec = self.exec.clone();
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            warn!(container = %self.container_id, exec = %self.exec_id, "exec process left behind");
+            warn!(container = %exec.container_id, exec = %exec.exec_id, "exec process left behind");
             return;
         };
-        let (runtime, container_id, exec_id) = (
-            self.runtime.clone(),
-            self.container_id.clone(),
-            self.exec_id.clone(),
-        );
         handle.spawn(async move {
-            let _ = kill(&runtime, &container_id, &exec_id).await;
-            let _ = tokio::time::timeout(KILL_WAIT, async {
-                let c = runtime.client();
-                let req = WaitRequest {
-                    container_id: container_id.clone(),
-                    exec_id: exec_id.clone(),
-                };
-                c.tasks().wait(c.request(req)).await
-            })
-            .await;
-            if let Err(error) = delete(&runtime, &container_id, &exec_id).await {
-                warn!(container = %container_id, exec = %exec_id, %error, "abandoned exec not deleted");
+            let _ = exec.kill().await;
+            let _ = tokio::time::timeout(KILL_WAIT, exec.wait()).await;
+            if let Err(error) = exec.delete().await {
+                warn!(container = %exec.container_id, exec = %exec.exec_id, %error, "abandoned exec not deleted");
             }
         });
     }
 }
 
-async fn kill(
-    rt: &ContainerRuntime,
-    container_id: &str,
-    exec_id: &str,
-) -> Result<(), RuntimeError> {
-    let c = rt.client();
-    let req = KillRequest {
-        container_id: container_id.into(),
-        exec_id: exec_id.into(),
-        signal: libc::SIGKILL as u32,
-        all: false,
-    };
-    match c.tasks().kill(c.request(req)).await {
-        // Already exited: nothing to kill.
-        Err(s) if s.code() != Code::NotFound => Err(s.into()),
-        _ => Ok(()),
-    }
-}
-
-async fn delete(
-    rt: &ContainerRuntime,
-    container_id: &str,
-    exec_id: &str,
-) -> Result<(), RuntimeError> {
-    let c = rt.client();
-    let req = DeleteProcessRequest {
-        container_id: container_id.into(),
-        exec_id: exec_id.into(),
-    };
-    match c.tasks().delete_process(c.request(req)).await {
-        Err(s) if s.code() != Code::NotFound => Err(s.into()),
-        _ => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
 
     #[test]
@@ -417,8 +396,7 @@ mod tests {
         // What arrives after the last read is picked up without waiting for the reactor.
         write("stderr", b"err\n");
         capture.drain(&fifos);
-        assert_eq!(capture.output.len(), 8);
-        assert!(Path::new(&fifos.path("stdout")).exists());
+        assert_eq!(capture.output, b"out\nerr\n");
         drop(fifos);
         assert!(!dir.exists());
     }
