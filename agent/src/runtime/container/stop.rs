@@ -108,11 +108,9 @@ impl ContainerRuntime {
             }))
             .await;
         ignore_not_found(deleted.map(drop))?;
-        let deleted = c
-            .containers()
-            .delete(c.request(DeleteContainerRequest { id: id.into() }))
-            .await;
-        ignore_not_found(deleted.map(drop))?;
+        // Snapshot before container, as containerd's own client does: deleting the
+        // container first lets the garbage collector drop the snapshot without unlinking
+        // it from its parent, which then can never be removed (containerd#11908).
         let removed = c
             .snapshots()
             .remove(c.request(RemoveSnapshotRequest {
@@ -121,6 +119,11 @@ impl ContainerRuntime {
             }))
             .await;
         ignore_not_found(removed.map(drop))?;
+        let deleted = c
+            .containers()
+            .delete(c.request(DeleteContainerRequest { id: id.into() }))
+            .await;
+        ignore_not_found(deleted.map(drop))?;
         info!(container = %id, "container removed");
         Ok(())
     }
