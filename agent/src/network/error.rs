@@ -12,6 +12,8 @@ pub enum NetworkError {
     Overlap { cidr: Ipv4Net, with: String },
     #[error("invalid pod CIDR {cidr}: {reason}")]
     InvalidCidr { cidr: Ipv4Net, reason: String },
+    #[error("invalid network config: {0}")]
+    InvalidConfig(String),
     #[error("invalid pod uid {0:?}")]
     InvalidUid(String),
     #[error("netlink: {0}")]

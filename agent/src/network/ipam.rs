@@ -2,7 +2,8 @@
 //! to two pods: one file per allocated address under `<state>/ipam/<cidr>/`, named by the
 //! address and holding the pod uid. A claim is `O_CREAT|O_EXCL` (atomic even against
 //! another process), then the file and the directory are fsync'd before the address is
-//! handed out; a release is an unlink and a directory fsync. `last_reserved` remembers
+//! handed out (`PodNetwork` runs those fsyncs alongside the veth creation, see
+//! [`Ipam::claim`]); a release is an unlink and a directory fsync. `last_reserved` remembers
 //! where the round-robin stopped, so a just-released address (whose old pod may still be
 //! in peers' ARP and conntrack tables) is not reused at once; it is only a hint.
 //!
@@ -84,8 +85,24 @@ impl Ipam {
         gateway_of(self.cidr)
     }
 
-    /// The address of `uid`, claiming a free one if it has none. `true` with a fresh claim.
+    /// The address of `uid`, claiming a free one if it has none, on disk for good (file
+    /// and directory fsync'd) before it returns. `true` with a fresh claim.
     pub fn allocate(&self, uid: &str) -> Result<(Ipv4Addr, bool), NetworkError> {
+        let (ip, fresh) = self.claim(uid)?;
+        if fresh {
+            if let Err(e) = self.sync(ip) {
+                let _ = self.release(uid);
+                return Err(e);
+            }
+        }
+        Ok((ip, fresh))
+    }
+
+    /// [`allocate`](Self::allocate) without waiting for the disk: the claim is atomic,
+    /// seen by every process at once and outlives an agent crash, but survives a power
+    /// loss only after [`sync`](Self::sync). Lets a caller overlap the fsyncs with other
+    /// work.
+    pub fn claim(&self, uid: &str) -> Result<(Ipv4Addr, bool), NetworkError> {
         if uid.is_empty() || uid.contains(['\n', '\0']) {
             return Err(NetworkError::InvalidUid(uid.to_string()));
         }
@@ -102,7 +119,7 @@ impl Ipam {
         };
         for i in 0..count {
             let ip = Ipv4Addr::from(first + (start + i) % count);
-            if self.claim(ip, uid)? {
+            if self.claim_file(ip, uid)? {
                 state.by_uid.insert(uid.to_string(), ip);
                 state.last = Some(ip);
                 self.write_last(ip);
@@ -162,19 +179,25 @@ impl Ipam {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Makes the claim on `ip` durable: fsync of its file, then of the directory that
+    /// names it.
+    pub fn sync(&self, ip: Ipv4Addr) -> Result<(), NetworkError> {
+        let path = self.dir.join(ip.to_string());
+        File::open(&path)
+            .and_then(|f| f.sync_all())
+            .and_then(|()| sync_dir(&self.dir))
+            .map_err(io_err(format!("sync {}", path.display())))
+    }
+
     /// Atomically claims `ip` for `uid`; `false` when someone holds it already.
-    fn claim(&self, ip: Ipv4Addr, uid: &str) -> Result<bool, NetworkError> {
+    fn claim_file(&self, ip: Ipv4Addr, uid: &str) -> Result<bool, NetworkError> {
         let path = self.dir.join(ip.to_string());
         let mut file = match OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
             Err(e) => return Err(io_err(format!("create {}", path.display()))(e)),
         };
-        let written = file
-            .write_all(uid.as_bytes())
-            .and_then(|()| file.sync_all())
-            .and_then(|()| sync_dir(&self.dir));
-        if let Err(e) = written {
+        if let Err(e) = file.write_all(uid.as_bytes()) {
             let _ = fs::remove_file(&path);
             return Err(io_err(format!("write {}", path.display()))(e));
         }

@@ -217,3 +217,21 @@ fn concurrent_allocations_never_collide() {
     assert_eq!(all.len(), 240);
     assert_eq!(unique.len(), 240);
 }
+
+#[test]
+fn claim_then_sync() {
+    let (dir, ipam) = fixture("10.42.0.0/24");
+    let (addr, fresh) = ipam.claim("a").unwrap();
+    assert!(fresh);
+    // Visible on disk at once, to this and any other process.
+    assert_eq!(
+        fs::read_to_string(file_of(&dir, "10.42.0.0/24", "10.42.0.2")).unwrap(),
+        "a"
+    );
+    ipam.sync(addr).unwrap();
+    assert_eq!(ipam.claim("a").unwrap(), (addr, false));
+    assert!(
+        ipam.sync("10.42.0.9".parse().unwrap()).is_err(),
+        "nothing to sync"
+    );
+}

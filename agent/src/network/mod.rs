@@ -92,14 +92,14 @@ impl NetworkConfig {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
         if !bridge_ok {
-            return Err(NetworkError::Netlink(format!(
-                "invalid bridge name {:?}",
+            return Err(NetworkError::InvalidConfig(format!(
+                "bridge name {:?}",
                 self.bridge
             )));
         }
         if !nft::valid_table_name(&self.nft_table) {
-            return Err(NetworkError::Nft(format!(
-                "invalid table name {:?}",
+            return Err(NetworkError::InvalidConfig(format!(
+                "nft table name {:?}",
                 self.nft_table
             )));
         }
@@ -189,9 +189,12 @@ impl PodNetwork {
         let (ip, fresh) = self
             .ipam_call({
                 let uid = pod_uid.to_string();
-                move |ipam| ipam.allocate(&uid)
+                move |ipam| ipam.claim(&uid)
             })
             .await?;
+        // A fresh claim's fsyncs run while the kernel builds the veth pair; the address
+        // is handed out only once both are done.
+        let durable = fresh.then(|| self.ipam_call(move |ipam| ipam.sync(ip)));
         let spec = self.veth_spec(pod_uid, netns, ip);
         let ops = &self.inner.ops;
         if !fresh {
@@ -207,7 +210,11 @@ impl PodNetwork {
                 }
             }
         }
-        if let Err(e) = self.create(&spec).await {
+        let (created, synced) = match durable {
+            Some(durable) => futures::join!(self.create(&spec), durable),
+            None => (self.create(&spec).await, Ok(())),
+        };
+        if let Err(e) = created.and(synced) {
             if let Err(cleanup) = ops.delete_link(&spec.host).await {
                 warn!(pod_uid = %pod_uid, error = %cleanup, "veth cleanup failed");
             }
@@ -351,7 +358,9 @@ pub async fn cleanup_host(bridge: &str) -> Result<(), NetworkError> {
 /// [`cleanup_host`] with another table name (tests).
 pub async fn cleanup_host_table(bridge_name: &str, table: &str) -> Result<(), NetworkError> {
     if !nft::valid_table_name(table) {
-        return Err(NetworkError::Nft(format!("invalid table name {table:?}")));
+        return Err(NetworkError::InvalidConfig(format!(
+            "nft table name {table:?}"
+        )));
     }
     nft::run(&nft::delete_table_script(table)).await?;
     if bridge::delete(&netlink::connect()?, bridge_name).await? {

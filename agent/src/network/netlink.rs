@@ -4,8 +4,9 @@
 //! A netlink socket talks to the namespace it was created in, whatever thread uses it
 //! later. So the pod-side socket is created on a throwaway thread that `setns()`s into
 //! the pod's namespace first and then ends: no pooled runtime thread ever changes
-//! namespace. (`IFLA_TARGET_NETNSID` would avoid the thread, but the kernel honours it
-//! only for link and address dumps, not for adding addresses or routes.)
+//! namespace. (Netlink's target-netnsid attributes would avoid the thread, but the
+//! kernel honours them for link requests and address dumps only, not for adding
+//! addresses or routes, and they need an nsid assigned to the pod's namespace first.)
 
 use std::fs::File;
 use std::os::fd::{FromRawFd, IntoRawFd};

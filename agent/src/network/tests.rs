@@ -99,10 +99,16 @@ async fn init_refuses_bad_config() {
     );
     let mut bad = cfg(dir.path());
     bad.nft_table = "skiff; flush ruleset".into();
-    assert!(PodNetwork::init_with(bad, ops.clone()).await.is_err());
+    assert!(matches!(
+        PodNetwork::init_with(bad, ops.clone()).await,
+        Err(NetworkError::InvalidConfig(_))
+    ));
     let mut bad = cfg(dir.path());
     bad.bridge = "a-name-too-long-for-linux".into();
-    assert!(PodNetwork::init_with(bad, ops.clone()).await.is_err());
+    assert!(matches!(
+        PodNetwork::init_with(bad, ops.clone()).await,
+        Err(NetworkError::InvalidConfig(_))
+    ));
     assert!(ops.calls().is_empty());
 }
 
@@ -328,4 +334,10 @@ async fn cluster_cidr_reaches_the_nft_rules() {
         })
         .unwrap();
     assert!(script.contains("add rule ip skiff_test postrouting ip saddr 10.42.0.0/24 ip daddr != 10.42.0.0/16 oifname != \"sktest0\" masquerade"));
+}
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn check<T: Send + Sync + Clone>() {}
+    check::<PodNetwork>();
 }

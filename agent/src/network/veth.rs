@@ -1,6 +1,6 @@
 //! A pod's veth pair, created with one `RTM_NEWLINK` whose peer carries
-//! `IFLA_NET_NS_FD`: the pod end is born as `eth0` inside the pod's namespace, up, with
-//! the MTU, and the host end is born on the bridge, up. Creating the pair on the host
+//! `IFLA_NET_NS_FD`: the pod end is born as `eth0` inside the pod's namespace with the
+//! MTU, and the host end is born on the bridge, up. Creating the pair on the host
 //! and moving one end afterwards costs a second rtnl round with a namespace change
 //! (~18 ms a pod, serialised on the kernel's lock), which this avoids.
 
@@ -81,7 +81,6 @@ async fn add_pair(
         .name(POD_IFACE)
         .mtu(spec.mtu)
         .setns_by_fd(netns.as_raw_fd())
-        .up()
         .build();
     let pair = LinkVeth::new(&spec.host, POD_IFACE)
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
@@ -112,6 +111,13 @@ async fn configure_pod_side(pod: &Handle, spec: &VethSpec) -> Result<(), Network
         .ok_or_else(|| {
             NetworkError::Netlink(format!("{POD_IFACE} missing in {}", spec.netns.display()))
         })?;
+    // The kernel cannot bring the peer up inside RTM_NEWLINK (veth_open finds no peer
+    // yet: ENOTCONN), so it is brought up here.
+    pod.link()
+        .set(LinkUnspec::new_with_index(eth0.header.index).up().build())
+        .execute()
+        .await
+        .map_err(nl_err(format!("set {POD_IFACE} up")))?;
     pod.address()
         .add(eth0.header.index, IpAddr::V4(spec.ip), spec.prefix_len)
         .execute()
