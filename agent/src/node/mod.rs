@@ -58,6 +58,7 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     cfg.backoff_reset = opts.backoff_reset;
     let manager = PodManager::new(rt.clone(), cfg, store.clone());
     tokio::spawn(runtime::forward_exits(ctrd.clone(), manager.events()));
+    tokio::spawn(runtime::forward_ooms(ctrd.clone(), manager.events()));
 
     if let Some(dir) = opts.images.clone() {
         std::fs::create_dir_all(&dir)

@@ -1,6 +1,6 @@
 //! The real [`PodRuntime`]: sandboxes from `sandbox`, images and containers from containerd.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,12 +9,15 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 use tokio::sync::broadcast;
 use tracing::warn;
 
+use crate::pods::runtime::SandboxInfo;
 use crate::pods::runtime::{
     FoundContainer, FoundState, ImageFailure, PodRuntime, ReadyImage, RtResult,
 };
 use crate::pods::RuntimeEvent;
+use crate::probes::ExecRunner;
 use crate::runtime::container::{
-    build_spec, ContainerRecord, ContainerRuntime, ExitMessage, SpecInput, TaskState,
+    build_spec, cgroups_path, was_oom_killed, ContainerRecord, ContainerRuntime, ExitMessage,
+    SpecInput, TaskState,
 };
 use crate::runtime::image::{ImageInfo, ImageService, PullPolicy};
 use crate::runtime::{labels, Containerd, RuntimeError};
@@ -88,12 +91,23 @@ fn found(record: ContainerRecord) -> Option<FoundContainer> {
 }
 
 impl PodRuntime for NodeRuntime {
-    async fn create_sandbox(&self, pod: &Pod) -> RtResult<()> {
+    async fn create_sandbox(&self, pod: &Pod) -> RtResult<SandboxInfo> {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         let hostname = crate::runtime::container::pod_hostname(pod);
-        self.blocking(move |s| s.create(&uid, &hostname))
-            .await
-            .map(|_| ())
+        self.blocking(move |s| s.create(&uid, &hostname)).await?;
+        Ok(SandboxInfo::default())
+    }
+
+    async fn collect_garbage(&self, _live: &HashSet<String>) -> RtResult<()> {
+        Ok(())
+    }
+
+    fn exec_runner(&self) -> Arc<dyn ExecRunner> {
+        Arc::new(self.containers.clone())
+    }
+
+    fn oom_killed(&self, pod_uid: &str, id: &str) -> bool {
+        was_oom_killed(&cgroups_path(pod_uid, id))
     }
 
     async fn remove_sandbox(&self, pod_uid: &str) -> RtResult<()> {
@@ -219,6 +233,14 @@ impl PodRuntime for NodeRuntime {
     async fn list_containers(&self) -> RtResult<Vec<FoundContainer>> {
         let records = self.containers.list().await.map_err(|e| e.to_string())?;
         Ok(records.into_iter().filter_map(found).collect())
+    }
+}
+
+/// Forwards containerd's OOM kills to the pod workers, for as long as the agent runs.
+pub async fn forward_ooms(ctrd: Containerd, events: broadcast::Sender<RuntimeEvent>) {
+    let mut ooms = ContainerRuntime::new(ctrd).subscribe_ooms();
+    while let Some(id) = ooms.recv().await {
+        let _ = events.send(RuntimeEvent::Oom { id });
     }
 }
 

@@ -2,12 +2,16 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 
-use super::runtime::{FoundContainer, FoundState, ImageFailure, PodRuntime, ReadyImage, RtResult};
+use super::runtime::{
+    FoundContainer, FoundState, ImageFailure, PodRuntime, ReadyImage, RtResult, SandboxInfo,
+};
+use crate::probes::ExecRunner;
+use crate::runtime::container::ExecOutput;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
@@ -25,6 +29,39 @@ pub struct FakeRuntime {
     pub missing_images: Mutex<HashSet<String>>,
     pub containers: Mutex<HashMap<String, FoundContainer>>,
     pub sandboxes: Mutex<HashSet<String>>,
+    /// Containers whose cgroup reports an OOM kill.
+    pub oom_ids: Mutex<HashSet<String>>,
+    pub exec: Arc<FakeExec>,
+}
+
+/// Exec probes answer from a table: command → exit code (0 when not listed).
+#[derive(Default)]
+pub struct FakeExec {
+    pub exit_codes: Mutex<HashMap<String, i32>>,
+}
+
+impl ExecRunner for FakeExec {
+    fn exec<'a>(
+        &'a self,
+        _id: &'a str,
+        cmd: Vec<String>,
+        _timeout: Duration,
+    ) -> futures::future::BoxFuture<'a, Result<ExecOutput, String>> {
+        let code = self
+            .exit_codes
+            .lock()
+            .unwrap()
+            .get(&cmd.join(" "))
+            .copied()
+            .unwrap_or(0);
+        Box::pin(async move {
+            Ok(ExecOutput {
+                exit_code: code,
+                output: Vec::new(),
+                timed_out: false,
+            })
+        })
+    }
 }
 
 impl FakeRuntime {
@@ -48,11 +85,26 @@ impl FakeRuntime {
 }
 
 impl PodRuntime for FakeRuntime {
-    async fn create_sandbox(&self, pod: &Pod) -> RtResult<()> {
+    async fn create_sandbox(&self, pod: &Pod) -> RtResult<SandboxInfo> {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         self.record(Call::CreateSandbox(uid.clone()));
         self.sandboxes.lock().unwrap().insert(uid);
+        Ok(SandboxInfo {
+            pod_ip: Some([10, 42, 0, 7].into()),
+            host_ip: Some([192, 0, 2, 1].into()),
+        })
+    }
+
+    async fn collect_garbage(&self, _live: &HashSet<String>) -> RtResult<()> {
         Ok(())
+    }
+
+    fn exec_runner(&self) -> Arc<dyn ExecRunner> {
+        self.exec.clone()
+    }
+
+    fn oom_killed(&self, _pod_uid: &str, id: &str) -> bool {
+        self.oom_ids.lock().unwrap().contains(id)
     }
 
     async fn remove_sandbox(&self, pod_uid: &str) -> RtResult<()> {

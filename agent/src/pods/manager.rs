@@ -186,6 +186,15 @@ impl<R: PodRuntime> PodManager<R> {
                 h.terminating = true;
             }
         }
+        let live: HashSet<String> = self
+            .workers
+            .keys()
+            .chain(want.pods.keys())
+            .cloned()
+            .collect();
+        if let Err(error) = self.rt.collect_garbage(&live).await {
+            warn!(%error, "cannot collect network leftovers");
+        }
         match self.rt.list_sandboxes().await {
             Ok(uids) => {
                 for uid in uids {

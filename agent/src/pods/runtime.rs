@@ -1,9 +1,11 @@
 //! What a pod worker asks of the node: sandboxes, images and containers. The real
 //! implementation drives containerd and namespaces; tests use a recording fake.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Container, Pod};
@@ -57,6 +59,14 @@ pub enum FoundState {
     Dead,
 }
 
+/// What a pod's sandbox gives its containers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SandboxInfo {
+    /// The pod's address; the node's for hostNetwork pods.
+    pub pod_ip: Option<IpAddr>,
+    pub host_ip: Option<IpAddr>,
+}
+
 /// Something the runtime saw happen, fanned out to every worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RuntimeEvent {
@@ -65,6 +75,8 @@ pub enum RuntimeEvent {
         exit_code: i32,
         finished_at: Option<i64>,
     },
+    /// The kernel's OOM killer hit this container; its exit follows.
+    Oom { id: String },
     /// Events may have been lost (containerd restarted): re-check what you hold.
     Resync,
 }
@@ -73,9 +85,12 @@ pub type RtResult<T> = Result<T, String>;
 
 /// The node operations a pod worker needs. Futures are `Send` so workers can be spawned.
 pub trait PodRuntime: Send + Sync + 'static {
-    fn create_sandbox(&self, pod: &Pod) -> impl Future<Output = RtResult<()>> + Send;
+    /// Creates (or, after a restart, finds again) the pod's namespaces and network.
+    fn create_sandbox(&self, pod: &Pod) -> impl Future<Output = RtResult<SandboxInfo>> + Send;
     fn remove_sandbox(&self, pod_uid: &str) -> impl Future<Output = RtResult<()>> + Send;
     fn list_sandboxes(&self) -> impl Future<Output = RtResult<Vec<String>>> + Send;
+    /// Drops network leftovers (addresses, links) of pods not in `live`.
+    fn collect_garbage(&self, live: &HashSet<String>) -> impl Future<Output = RtResult<()>> + Send;
 
     fn ensure_image(
         &self,
@@ -106,6 +121,12 @@ pub trait PodRuntime: Send + Sync + 'static {
         id: &str,
     ) -> impl Future<Output = RtResult<Option<FoundContainer>>> + Send;
     fn list_containers(&self) -> impl Future<Output = RtResult<Vec<FoundContainer>>> + Send;
+
+    /// Runs exec probes inside containers.
+    fn exec_runner(&self) -> Arc<dyn crate::probes::ExecRunner>;
+    /// Whether the container's cgroup saw an OOM kill; asked before its removal, since the
+    /// cgroup goes with the task.
+    fn oom_killed(&self, pod_uid: &str, id: &str) -> bool;
 }
 
 /// Groups found containers by pod uid.

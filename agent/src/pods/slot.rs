@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::backoff::Backoff;
 use super::runtime::ReadyImage;
+use crate::probes::ProberHandle;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Terminated {
@@ -30,7 +31,6 @@ pub enum SlotState {
     Terminated(Terminated),
 }
 
-#[derive(Debug)]
 pub struct Slot {
     pub spec: Container,
     pub is_init: bool,
@@ -48,6 +48,10 @@ pub struct Slot {
     pub pull_backoff: Backoff,
     /// Ended and will not run again under the pod's restart policy.
     pub done: bool,
+    /// Probes of the running container, if it declares any.
+    pub prober: Option<ProberHandle>,
+    /// A failed liveness or startup probe is having the container stopped.
+    pub killing: bool,
 }
 
 impl Slot {
@@ -68,6 +72,8 @@ impl Slot {
             crash_backoff: Backoff::new(base, max),
             pull_backoff: Backoff::new(base, max),
             done: false,
+            prober: None,
+            killing: false,
         }
     }
 
@@ -82,6 +88,15 @@ impl Slot {
 
     pub fn is_running(&self) -> bool {
         matches!(self.state, SlotState::Running { .. })
+    }
+
+    /// Running, started and passing readiness (when it has probes).
+    pub fn is_ready(&self) -> bool {
+        self.is_running() && self.prober.as_ref().is_none_or(|p| p.state().ready)
+    }
+
+    fn is_started(&self) -> bool {
+        self.is_running() && self.prober.as_ref().is_none_or(|p| p.state().started)
     }
 
     pub fn succeeded(&self) -> bool {
@@ -133,8 +148,8 @@ impl Slot {
                 .map(|i| i.digest.clone())
                 .unwrap_or_default(),
             container_id: self.id.as_ref().map(|id| format!("containerd://{id}")),
-            ready: self.is_running(),
-            started: Some(self.is_running()),
+            ready: self.is_ready(),
+            started: Some(self.is_started()),
             restart_count: self.attempt as i32,
             state: Some(to_k8s(&self.state)),
             last_state: self

@@ -23,6 +23,8 @@ fn pod(uid: &str, policy: &str, containers: serde_json::Value) -> Pod {
 }
 
 struct Harness {
+    /// The node's root (probe state lands here); removed with the harness.
+    _root: tempfile::TempDir,
     rt: Arc<FakeRuntime>,
     store: StatusStore,
     desired: watch::Sender<DesiredPods>,
@@ -32,13 +34,15 @@ struct Harness {
 fn start(rt: FakeRuntime) -> Harness {
     let rt = Arc::new(rt);
     let store = StatusStore::default();
-    let mut cfg = WorkerConfig::new("/nonexistent-skiff-test".into(), "node-a".into());
+    let root = tempfile::tempdir().unwrap();
+    let mut cfg = WorkerConfig::new(root.path().to_path_buf(), "node-a".into());
     cfg.backoff_base = Duration::from_secs(10);
     let manager = PodManager::new(rt.clone(), cfg, store.clone());
     let events = manager.events();
     let (desired, rx) = watch::channel(DesiredPods::default());
     tokio::spawn(manager.run(rx));
     Harness {
+        _root: root,
         rt,
         store,
         desired,
@@ -290,4 +294,98 @@ async fn init_containers_run_in_order_before_the_app() {
         h.rt.starts(),
         vec![("i1".into(), 0), ("i2".into(), 0), ("app".into(), 0)]
     );
+}
+
+fn probed_pod(uid: &str, container: serde_json::Value) -> Pod {
+    pod(uid, "Always", json!([container]))
+}
+
+#[tokio::test(start_paused = true)]
+async fn liveness_failure_restarts_the_container() {
+    let rt = FakeRuntime::default();
+    rt.exec.exit_codes.lock().unwrap().insert("check".into(), 1);
+    let h = start(rt);
+    h.want(vec![probed_pod("u1", json!({"name": "a", "image": "busybox",
+        "livenessProbe": {"exec": {"command": ["check"]}, "periodSeconds": 1, "failureThreshold": 2}}))]);
+    h.until("running", |s| running_attempt(s, "u1", "a") == Some(0))
+        .await;
+    h.until("stopped by liveness", |_| {
+        h.rt.calls().contains(&Call::Stop("a-0".into()))
+    })
+    .await;
+    h.exit("a-0", 137);
+    h.until("attempt 1", |s| running_attempt(s, "u1", "a") == Some(1))
+        .await;
+    assert_eq!(last_exit_code(&h.store, "u1", "a"), Some(137));
+}
+
+#[tokio::test(start_paused = true)]
+async fn readiness_flips_without_a_restart() {
+    let rt = FakeRuntime::default();
+    rt.exec.exit_codes.lock().unwrap().insert("ready".into(), 1);
+    let h = start(rt);
+    h.want(vec![probed_pod(
+        "u1",
+        json!({"name": "a", "image": "busybox",
+        "readinessProbe": {"exec": {"command": ["ready"]}, "periodSeconds": 1}}),
+    )]);
+    h.until("running", |s| running_attempt(s, "u1", "a") == Some(0))
+        .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(!ready(&h.store, "u1"), "not ready while the probe fails");
+    h.rt.exec
+        .exit_codes
+        .lock()
+        .unwrap()
+        .insert("ready".into(), 0);
+    h.until("ready", |s| ready(s, "u1")).await;
+    h.rt.exec
+        .exit_codes
+        .lock()
+        .unwrap()
+        .insert("ready".into(), 1);
+    h.until("not ready again", |s| !ready(s, "u1")).await;
+    assert_eq!(h.rt.starts().len(), 1, "readiness never restarts");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_oom_kill_reads_oomkilled() {
+    let h = start(FakeRuntime::default());
+    h.want(vec![pod(
+        "u1",
+        "Never",
+        json!([{"name": "a", "image": "busybox"}]),
+    )]);
+    h.until("running", |s| running_attempt(s, "u1", "a") == Some(0))
+        .await;
+    h.events
+        .send(RuntimeEvent::Oom { id: "a-0".into() })
+        .unwrap();
+    h.exit("a-0", 137);
+    h.until("failed", |s| phase(s, "u1") == "Failed").await;
+    let pod = h.store.list().pop().unwrap();
+    let term = pod.status.unwrap().container_statuses.unwrap()[0]
+        .state
+        .clone()
+        .unwrap()
+        .terminated
+        .unwrap();
+    assert_eq!(
+        (term.reason.as_deref(), term.exit_code),
+        (Some("OOMKilled"), 137)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_pod_ip_is_reported() {
+    let h = start(FakeRuntime::default());
+    h.want(vec![pod(
+        "u1",
+        "Always",
+        json!([{"name": "a", "image": "busybox"}]),
+    )]);
+    h.until("running", |s| ready(s, "u1")).await;
+    let status = h.store.list().pop().unwrap().status.unwrap();
+    assert_eq!(status.pod_ip.as_deref(), Some("10.42.0.7"));
+    assert_eq!(status.host_ip.as_deref(), Some("192.0.2.1"));
 }

@@ -8,15 +8,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 use tracing::{info, info_span, warn, Instrument};
 
-use super::runtime::{FoundContainer, FoundState, ImageFailure, PodRuntime, RuntimeEvent};
+use super::runtime::{
+    FoundContainer, FoundState, ImageFailure, PodRuntime, RuntimeEvent, SandboxInfo,
+};
 use super::slot::{Slot, SlotState, Terminated};
 use super::{paths, pod_key, StatusStore, WorkerConfig};
+use crate::probes::ProbeEvent;
+
+mod probing;
+mod status;
 
 const SANDBOX_RETRY: Duration = Duration::from_secs(2);
 /// How long `ErrImagePull` shows before it reads `ImagePullBackOff`.
@@ -43,6 +49,11 @@ pub struct Worker<R: PodRuntime> {
     started_at: Timestamp,
     /// Set for orphans: tear down at once, start nothing.
     terminating: bool,
+    sandbox: SandboxInfo,
+    /// Where probers report; set once the worker runs.
+    probe_tx: Option<mpsc::Sender<ProbeEvent>>,
+    /// Containers the OOM killer hit, until their exit is handled.
+    ooms: std::collections::HashSet<String>,
 }
 
 impl<R: PodRuntime> Worker<R> {
@@ -79,6 +90,9 @@ impl<R: PodRuntime> Worker<R> {
             garbage: Vec::new(),
             started_at: Timestamp::now(),
             terminating: false,
+            sandbox: SandboxInfo::default(),
+            probe_tx: None,
+            ooms: Default::default(),
         };
         w.adopt(found);
         w
@@ -142,6 +156,8 @@ impl<R: PodRuntime> Worker<R> {
     ) {
         let span = info_span!("pod", pod = %pod_key(&self.pod));
         async move {
+            let (probe_tx, mut probe_rx) = mpsc::channel(64);
+            self.probe_tx = Some(probe_tx);
             for id in std::mem::take(&mut self.garbage) {
                 let _ = self.rt.remove_container(&id).await;
             }
@@ -160,9 +176,11 @@ impl<R: PodRuntime> Worker<R> {
                     },
                     ev = events.recv() => match ev {
                         Ok(RuntimeEvent::Exited { id, exit_code, finished_at }) => self.handle_exit(&id, exit_code, finished_at).await,
+                        Ok(RuntimeEvent::Oom { id }) => self.note_oom(id),
                         Ok(RuntimeEvent::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => self.resync().await,
                         Err(broadcast::error::RecvError::Closed) => self.terminating = true,
                     },
+                    Some(ev) = probe_rx.recv() => self.handle_probe(ev),
                     _ = sleep_until(wake) => {}
                 }
             }
@@ -209,7 +227,8 @@ impl<R: PodRuntime> Worker<R> {
                 return;
             }
             match self.rt.create_sandbox(&self.pod).await {
-                Ok(()) => {
+                Ok(info) => {
+                    self.sandbox = info;
                     self.sandbox_ready = true;
                     self.sandbox_error = None;
                     self.sandbox_retry = None;
@@ -222,6 +241,7 @@ impl<R: PodRuntime> Worker<R> {
                 }
             }
         }
+        self.ensure_probers();
         for i in 0..self.slots.len() {
             let slot = &self.slots[i];
             if !slot.is_init {
@@ -291,6 +311,8 @@ impl<R: PodRuntime> Worker<R> {
                     pid,
                     started_at: Timestamp::now(),
                 };
+                slot.killing = false;
+                self.ensure_probers();
             }
             Err(error) => {
                 let delay = slot.crash_backoff.next_delay();
@@ -311,7 +333,14 @@ impl<R: PodRuntime> Worker<R> {
         let finished = finished_at
             .and_then(|s| Timestamp::from_second(s).ok())
             .unwrap_or_else(Timestamp::now);
-        let reason = if exit_code == 0 { "Completed" } else { "Error" };
+        slot.prober = None;
+        let uid = self.pod.metadata.uid.as_deref().unwrap_or_default();
+        let oom = self.ooms.remove(id) || self.rt.oom_killed(uid, id);
+        let reason = match (oom, exit_code) {
+            (true, _) => "OOMKilled",
+            (false, 0) => "Completed",
+            (false, _) => "Error",
+        };
         let term = Terminated {
             exit_code,
             reason: reason.into(),
@@ -323,6 +352,7 @@ impl<R: PodRuntime> Worker<R> {
             container = slot.name(),
             attempt = slot.attempt,
             exit_code,
+            reason,
             "container exited"
         );
         let policy = self
@@ -388,6 +418,9 @@ impl<R: PodRuntime> Worker<R> {
     }
 
     async fn teardown(&mut self) {
+        for slot in &mut self.slots {
+            slot.prober = None;
+        }
         let grace = Duration::from_secs(
             self.pod
                 .spec
@@ -433,53 +466,6 @@ impl<R: PodRuntime> Worker<R> {
             .get_or_insert_with(|| self.cfg.node_name.clone());
         pod.status = Some(self.status());
         self.store.put(pod);
-    }
-
-    fn status(&self) -> PodStatus {
-        let (init, app): (Vec<&Slot>, Vec<&Slot>) = self.slots.iter().partition(|s| s.is_init);
-        let init_failed = init.iter().any(|s| s.done && !s.succeeded());
-        let initialized = init
-            .iter()
-            .all(|s| s.succeeded() || (s.is_sidecar() && s.is_running()));
-        let app_done = app.iter().all(|s| s.done);
-        let phase = if init_failed || (app_done && app.iter().any(|s| !s.succeeded())) {
-            "Failed"
-        } else if app_done {
-            "Succeeded"
-        } else if initialized && app.iter().all(|s| s.has_started()) {
-            "Running"
-        } else {
-            "Pending"
-        };
-        let ready = phase == "Running" && app.iter().all(|s| s.is_running());
-        let cond = |type_: &str, ok: bool| PodCondition {
-            type_: type_.into(),
-            status: if ok { "True" } else { "False" }.into(),
-            ..Default::default()
-        };
-        let mut conditions = vec![
-            cond("PodScheduled", true),
-            cond("Initialized", initialized),
-            cond("ContainersReady", ready),
-            cond("Ready", ready),
-        ];
-        if let Some(error) = &self.sandbox_error {
-            conditions.push(PodCondition {
-                message: Some(error.clone()),
-                reason: Some("SandboxFailed".into()),
-                ..cond("PodReadyToStartContainers", false)
-            });
-        }
-        PodStatus {
-            phase: Some(phase.into()),
-            conditions: Some(conditions),
-            start_time: Some(Time(self.started_at)),
-            init_container_statuses: (!init.is_empty())
-                .then(|| init.iter().map(|s| s.status()).collect()),
-            container_statuses: Some(app.iter().map(|s| s.status()).collect()),
-            host_ip: None,
-            ..Default::default()
-        }
     }
 }
 
