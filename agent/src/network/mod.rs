@@ -350,7 +350,8 @@ impl PodNetwork {
     }
 }
 
-/// For `skiff-agent cleanup`: deletes the `skiff` nftables table and the bridge.
+/// For `skiff-agent cleanup`: deletes the `skiff` nftables table, the bridge and the pod
+/// veths on it.
 pub async fn cleanup_host(bridge: &str) -> Result<(), NetworkError> {
     cleanup_host_table(bridge, nft::DEFAULT_TABLE).await
 }
@@ -363,7 +364,14 @@ pub async fn cleanup_host_table(bridge_name: &str, table: &str) -> Result<(), Ne
         )));
     }
     nft::run(&nft::delete_table_script(table)).await?;
-    if bridge::delete(&netlink::connect()?, bridge_name).await? {
+    let handle = netlink::connect()?;
+    // Pod veths would outlive the bridge, detached and found by nobody.
+    for port in veth::ports(&handle, bridge_name).await? {
+        if port.starts_with(HOST_PREFIX) {
+            veth::delete(&handle, &port).await?;
+        }
+    }
+    if bridge::delete(&handle, bridge_name).await? {
         info!(bridge = %bridge_name, table = %table, "pod network removed from host");
     }
     Ok(())

@@ -66,12 +66,14 @@ pub fn errno(e: &rtnetlink::Error) -> Option<i32> {
 
 pub fn nl_err(context: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> NetworkError {
     let context = context.into();
-    move |e| {
-        let detail = match &e {
-            rtnetlink::Error::NetlinkError(msg) => msg.to_io().to_string(),
-            other => other.to_string(),
-        };
-        NetworkError::Netlink(format!("{context}: {detail}"))
+    move |e| NetworkError::Netlink(format!("{context}: {}", describe(&e)))
+}
+
+/// An rtnetlink error as text: the errno's message for kernel replies.
+pub fn describe(e: &rtnetlink::Error) -> String {
+    match e {
+        rtnetlink::Error::NetlinkError(msg) => msg.to_io().to_string(),
+        other => other.to_string(),
     }
 }
 

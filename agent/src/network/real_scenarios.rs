@@ -140,8 +140,12 @@ async fn init_is_idempotent_and_refuses_overlaps() {
         "{table}"
     );
 
+    let ns = host.netns("left");
+    let net = PodNetwork::init(host.cfg()).await.unwrap();
+    net.setup("pod-left", &ns).await.unwrap();
     cleanup_host_table(BRIDGE, TABLE).await.unwrap();
     assert!(ifindex(BRIDGE).is_none());
+    assert!(ifindex(&host_veth_name("pod-left")).is_none());
     let tables = sh(&["nft", "list", "tables"]);
     assert!(!tables.contains(TABLE), "{tables}");
     cleanup_host_table(BRIDGE, TABLE).await.unwrap();

@@ -18,7 +18,9 @@ use rtnetlink::{
 use sha2::{Digest, Sha256};
 
 use super::error::NetworkError;
-use super::netlink::{self, connect_in, errno, link_controller, link_kind, link_name, nl_err};
+use super::netlink::{
+    self, connect_in, describe, errno, link_controller, link_kind, link_name, nl_err,
+};
 use super::ops::{VethSpec, VethState};
 
 /// Host-side veth names start with this; gc only ever deletes such links.
@@ -94,14 +96,12 @@ async fn add_pair(
         } else {
             ""
         };
-        let NetworkError::Netlink(msg) = nl_err(format!(
-            "create veth {} into {}",
+        NetworkError::Netlink(format!(
+            "create veth {} into {}: {}{hint}",
             spec.host,
-            spec.netns.display()
-        ))(e) else {
-            unreachable!()
-        };
-        NetworkError::Netlink(format!("{msg}{hint}"))
+            spec.netns.display(),
+            describe(&e)
+        ))
     })
 }
 
