@@ -40,9 +40,9 @@ struct Flags {
     /// Registry mirrors and credentials, in k3s' registries.yaml format.
     #[arg(long)]
     registries: Option<PathBuf>,
-    /// The pod CIDR of a standalone node (pod IPs come with the pod network work).
-    #[arg(long)]
-    pod_cidr: Option<String>,
+    /// The pod CIDR of a standalone node: its first address goes to the skiff0 bridge.
+    #[arg(long, default_value = "10.42.0.0/24")]
+    pod_cidr: String,
     #[arg(long, value_parser = ["nftables", "iptables"])]
     proxy_mode: Option<String>,
     /// The agent API socket; default <root>/agent.sock.
@@ -104,6 +104,7 @@ fn main() -> anyhow::Result<()> {
         images: flags.images,
         registries: flags.registries,
         socket,
+        pod_cidr: flags.pod_cidr,
         backoff_base: flags.backoff_base,
         backoff_max: flags.backoff_max,
         backoff_reset: flags.backoff_reset,

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::api::{serve_unix, AgentApi};
+use crate::network::{NetworkConfig, PodNetwork};
 use crate::pods::{PodManager, StatusStore, WorkerConfig};
 use crate::runtime::image::{ImageService, Registries};
 use crate::runtime::Containerd;
@@ -28,6 +29,8 @@ pub struct NodeOptions {
     pub images: Option<PathBuf>,
     pub registries: Option<PathBuf>,
     pub socket: PathBuf,
+    /// This node's pod CIDR (standalone: from the flag; joined: from the control plane).
+    pub pod_cidr: String,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
     pub backoff_reset: Duration,
@@ -45,10 +48,20 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
         None => Registries::default(),
     };
     let images = ImageService::new(ctrd.clone(), registries);
+    let pod_cidr: ipnet::Ipv4Net = opts
+        .pod_cidr
+        .parse()
+        .with_context(|| format!("--pod-cidr {:?} is not an IPv4 CIDR", opts.pod_cidr))?;
+    let network = PodNetwork::init(NetworkConfig::new(pod_cidr, opts.root.join("network")))
+        .await
+        .context("pod network")?;
+    let node_ip = opts.node_ip.or_else(crate::network::node_ip);
     let rt = Arc::new(runtime::NodeRuntime::new(
         ctrd.clone(),
         images.clone(),
         &opts.root,
+        network,
+        node_ip,
     ));
 
     let store = StatusStore::default();

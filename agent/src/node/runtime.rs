@@ -1,14 +1,18 @@
 //! The real [`PodRuntime`]: sandboxes from `sandbox`, images and containers from containerd.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Container, Pod};
+use oci_spec::runtime::Mount;
 use tokio::sync::broadcast;
-use tracing::warn;
+use tracing::{info, warn};
 
+use crate::network::{write_pod_files, PodNetwork};
+use crate::pods::paths;
 use crate::pods::runtime::SandboxInfo;
 use crate::pods::runtime::{
     FoundContainer, FoundState, ImageFailure, PodRuntime, ReadyImage, RtResult,
@@ -24,6 +28,11 @@ use crate::runtime::{labels, Containerd, RuntimeError};
 use crate::sandbox::Sandboxes;
 
 pub struct NodeRuntime {
+    network: PodNetwork,
+    node_ip: Option<IpAddr>,
+    root: PathBuf,
+    /// /etc/hosts and /etc/resolv.conf of each pod, bind-mounted into its containers.
+    pod_mounts: Mutex<HashMap<String, Vec<Mount>>>,
     containers: ContainerRuntime,
     images: ImageService,
     sandboxes: Arc<Sandboxes>,
@@ -33,8 +42,18 @@ pub struct NodeRuntime {
 }
 
 impl NodeRuntime {
-    pub fn new(ctrd: Containerd, images: ImageService, root: &Path) -> Self {
+    pub fn new(
+        ctrd: Containerd,
+        images: ImageService,
+        root: &Path,
+        network: PodNetwork,
+        node_ip: Option<IpAddr>,
+    ) -> Self {
         Self {
+            network,
+            node_ip,
+            root: root.to_path_buf(),
+            pod_mounts: Mutex::new(HashMap::new()),
             containers: ContainerRuntime::new(ctrd),
             images,
             sandboxes: Arc::new(Sandboxes::new(root)),
@@ -94,11 +113,54 @@ impl PodRuntime for NodeRuntime {
     async fn create_sandbox(&self, pod: &Pod) -> RtResult<SandboxInfo> {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         let hostname = crate::runtime::container::pod_hostname(pod);
-        self.blocking(move |s| s.create(&uid, &hostname)).await?;
-        Ok(SandboxInfo::default())
+        let (id, name) = (uid.clone(), hostname.clone());
+        let sandbox = self.blocking(move |s| s.create(&id, &name)).await?;
+        let host_network = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
+        let pod_ip = if host_network {
+            self.node_ip
+        } else {
+            let addr = self
+                .network
+                .setup(&uid, &sandbox.net)
+                .await
+                .map_err(|e| e.to_string())?;
+            Some(IpAddr::V4(addr.ip))
+        };
+        let pod_name = pod.metadata.name.clone().unwrap_or_default();
+        let dir = paths::pod_dir(&self.root, pod);
+        let mounts = write_pod_files(&dir, &pod_name, &hostname, pod_ip, host_network)
+            .map_err(|e| format!("write /etc/hosts and /etc/resolv.conf of the pod: {e}"))?;
+        self.pod_mounts
+            .lock()
+            .expect("pod mounts")
+            .insert(uid, mounts);
+        Ok(SandboxInfo {
+            pod_ip,
+            host_ip: self.node_ip,
+        })
     }
 
-    async fn collect_garbage(&self, _live: &HashSet<String>) -> RtResult<()> {
+    async fn remove_sandbox(&self, pod_uid: &str) -> RtResult<()> {
+        self.pod_mounts.lock().expect("pod mounts").remove(pod_uid);
+        let network = self
+            .network
+            .teardown(pod_uid)
+            .await
+            .map_err(|e| e.to_string());
+        let uid = pod_uid.to_string();
+        let sandbox = self.blocking(move |s| s.remove(&uid)).await;
+        network.and(sandbox)
+    }
+
+    async fn list_sandboxes(&self) -> RtResult<Vec<String>> {
+        self.blocking(|s| s.list()).await
+    }
+
+    async fn collect_garbage(&self, live: &HashSet<String>) -> RtResult<()> {
+        let report = self.network.gc(live).await.map_err(|e| e.to_string())?;
+        if !report.deleted_links.is_empty() || !report.released.is_empty() {
+            info!(links = ?report.deleted_links, addresses = report.released.len(), "network leftovers removed");
+        }
         Ok(())
     }
 
@@ -108,15 +170,6 @@ impl PodRuntime for NodeRuntime {
 
     fn oom_killed(&self, pod_uid: &str, id: &str) -> bool {
         was_oom_killed(&cgroups_path(pod_uid, id))
-    }
-
-    async fn remove_sandbox(&self, pod_uid: &str) -> RtResult<()> {
-        let uid = pod_uid.to_string();
-        self.blocking(move |s| s.remove(&uid)).await
-    }
-
-    async fn list_sandboxes(&self) -> RtResult<Vec<String>> {
-        self.blocking(|s| s.list()).await
     }
 
     async fn ensure_image(
@@ -173,7 +226,13 @@ impl PodRuntime for NodeRuntime {
             container,
             image: &info.config,
             sandbox: &sandbox,
-            mounts: Vec::new(),
+            mounts: self
+                .pod_mounts
+                .lock()
+                .expect("pod mounts")
+                .get(&uid)
+                .cloned()
+                .unwrap_or_default(),
         })
         .map_err(|e| e.to_string())?;
         let labels = HashMap::from([

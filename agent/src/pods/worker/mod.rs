@@ -235,6 +235,12 @@ impl<R: PodRuntime> Worker<R> {
                 }
                 Err(error) => {
                     warn!(%error, "sandbox creation failed");
+                    for slot in &mut self.slots {
+                        if matches!(&slot.state, SlotState::Waiting { reason, .. } if reason == "ContainerCreating")
+                        {
+                            slot.wait("ContainerCreating", format!("pod sandbox: {error}"));
+                        }
+                    }
                     self.sandbox_error = Some(error);
                     self.sandbox_retry = Some(now + SANDBOX_RETRY);
                     return;
