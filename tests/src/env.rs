@@ -2,8 +2,6 @@
 //! stand-in images, and an agent whose registries.yaml mirrors `docker.io` and `k8s.gcr.io`
 //! to that registry, so user manifests naming `nginx:latest` pull for real.
 
-use std::sync::MutexGuard;
-
 use anyhow::{bail, ensure, Context};
 use serde_json::Value;
 
@@ -28,7 +26,7 @@ pub struct StandaloneEnv {
     pub agent: TestAgent,
     pub registry: TestRegistry,
     pub containerd: TestContainerd,
-    _serial: MutexGuard<'static, ()>,
+    _serial: crate::SerialGuard,
 }
 
 impl StandaloneEnv {

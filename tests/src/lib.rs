@@ -81,12 +81,33 @@ pub fn which(tool: &str) -> Option<std::path::PathBuf> {
     found
 }
 
-/// One e2e scenario at a time per process: agents share host-wide names (the `skiff0`
-/// bridge, the `skiff` nftables table), so tests in one binary must not overlap even if
-/// the runner was not given `--test-threads=1`.
-pub fn serial() -> MutexGuard<'static, ()> {
+/// One e2e scenario at a time on this machine: agents share host-wide names (the `skiff0`
+/// bridge, the `skiff` nftables table), so tests must not overlap, whether they run in
+/// one test binary without `--test-threads=1` or in several processes at once.
+pub struct SerialGuard {
+    _thread: MutexGuard<'static, ()>,
+    _host: nix::fcntl::Flock<std::fs::File>,
+}
+
+/// Where the host-wide e2e lock lives.
+const HOST_LOCK: &str = "/run/lock/skiff-e2e.lock";
+
+pub fn serial() -> SerialGuard {
     static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    let thread = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _ = std::fs::create_dir_all("/run/lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(HOST_LOCK)
+        .unwrap_or_else(|e| panic!("open {HOST_LOCK}: {e}"));
+    let host = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .unwrap_or_else(|(_, e)| panic!("lock {HOST_LOCK}: {e}"));
+    SerialGuard {
+        _thread: thread,
+        _host: host,
+    }
 }
 
 /// An observation that waiting cannot change (a process exited): [`wait_for`] gives up at
