@@ -118,6 +118,18 @@ mod tests {
     }
 
     #[test]
+    fn node_ip_is_an_address_of_the_uplink() {
+        let Some(iface) = default_interface() else {
+            assert_eq!(node_ip(), None);
+            return;
+        };
+        if let Some(IpAddr::V4(ip)) = node_ip() {
+            assert!(interface_addresses().contains(&(iface, ip)));
+        }
+        assert!(mtu() >= 576);
+    }
+
+    #[test]
     fn loopback_is_listed() {
         let addrs = interface_addresses();
         assert!(addrs.iter().any(|(_, ip)| ip.is_loopback()));
