@@ -31,13 +31,17 @@ const WORLD_IP: &str = "10.98.0.2";
 /// One privileged test at a time: they share the bridge, table and CIDR.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// Opted in with SKIFF_TEST_PRIVILEGED=1; once opted in, a missing prerequisite fails.
 fn privileged() -> bool {
-    let on =
-        std::env::var_os("SKIFF_TEST_PRIVILEGED").is_some() && nix::unistd::geteuid().is_root();
-    if !on {
+    if std::env::var_os("SKIFF_TEST_PRIVILEGED").is_none() {
         eprintln!("skipped: set SKIFF_TEST_PRIVILEGED=1 and run as root");
+        return false;
     }
-    on
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "SKIFF_TEST_PRIVILEGED=1 needs root"
+    );
+    true
 }
 
 fn sh(args: &[&str]) -> String {
