@@ -72,11 +72,15 @@ impl<R: PodRuntime> Worker<R> {
             .into_iter()
             .map(|c| Slot::new(c, true, base, max))
             .collect();
-        slots.extend(
-            spec.containers
-                .into_iter()
-                .map(|c| Slot::new(c, false, base, max)),
-        );
+        let has_init = !slots.is_empty();
+        slots.extend(spec.containers.into_iter().map(|c| {
+            let mut slot = Slot::new(c, false, base, max);
+            if has_init {
+                // As the kubelet reports app containers while init containers run.
+                slot.wait("PodInitializing", "");
+            }
+            slot
+        }));
         let mut w = Self {
             pod,
             rt,
