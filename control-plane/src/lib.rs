@@ -1,0 +1,3 @@
+//! skiff-control-plane as a library: the parts `main.rs` wires together (design.md §4).
+
+pub mod store;

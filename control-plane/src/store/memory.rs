@@ -1,0 +1,238 @@
+//! An in-memory [`Store`] with the same semantics as the SQLite one (the conformance suite
+//! runs against both), for tests of the API server and the controllers: no files, no
+//! blocking pool, and nothing survives the process.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures::future::{self, BoxFuture, FutureExt};
+use tokio::sync::broadcast;
+
+use super::sqlite::check_expected;
+use super::watch::{self, EventLog, LogPage};
+use super::{Event, EventStream, EventType, Key, Store, StoreError, Stored, DEFAULT_WATCH_BUFFER};
+
+/// In-memory [`Store`]. Cheap to clone: clones share the state.
+#[derive(Clone)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    events: broadcast::Sender<Event>,
+}
+
+#[derive(Default)]
+struct State {
+    objects: BTreeMap<Key, Stored>,
+    /// Events with revisions `compacted + 1 ..= revision`, contiguous, oldest first.
+    log: VecDeque<Event>,
+    revision: i64,
+    compacted: i64,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::with_watch_buffer(DEFAULT_WATCH_BUFFER)
+    }
+
+    /// `watch_buffer` live events are buffered per watcher before it re-reads the log.
+    pub fn with_watch_buffer(watch_buffer: usize) -> Self {
+        let (events, _) = broadcast::channel(watch_buffer.max(1));
+        MemoryStore {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                events,
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Every mutation below completes before it can panic, so a poisoned state is whole.
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies one write under the lock: `op` checks and builds the event, then the object
+    /// map, the log and the counter change together, and the event is broadcast before the
+    /// lock is released so that live events leave in revision order.
+    fn write(
+        &self,
+        op: impl FnOnce(&State, i64) -> Result<Event, StoreError>,
+    ) -> BoxFuture<'static, Result<Stored, StoreError>> {
+        let mut state = self.state();
+        let revision = state.revision + 1;
+        let result = op(&state, revision).map(|event| {
+            let key = event.object.key.clone();
+            match event.kind {
+                EventType::Deleted => state.objects.remove(&key),
+                _ => state.objects.insert(key, event.object.clone()),
+            };
+            state.revision = revision;
+            state.log.push_back(event.clone());
+            let stored = event.object.clone();
+            let _ = self.inner.events.send(event);
+            stored
+        });
+        future::ready(result).boxed()
+    }
+}
+
+impl State {
+    fn existing(&self, key: &Key) -> Result<&Stored, StoreError> {
+        self.objects
+            .get(key)
+            .ok_or_else(|| StoreError::NotFound(key.clone()))
+    }
+}
+
+impl EventLog for MemoryStore {
+    fn read_after(
+        &self,
+        kind: Option<String>,
+        after: i64,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<LogPage, StoreError>> {
+        let state = self.state();
+        if after < state.compacted {
+            return future::ready(Err(StoreError::Compacted {
+                requested: after,
+                oldest: state.compacted,
+            }))
+            .boxed();
+        }
+        // The log is contiguous, so the first event after `after` sits at a known index.
+        let start = usize::try_from(after - state.compacted).unwrap_or(0);
+        let events: Vec<Event> = state
+            .log
+            .iter()
+            .skip(start)
+            .filter(|e| kind.as_deref().is_none_or(|k| k == e.object.key.kind))
+            .take(limit)
+            .cloned()
+            .collect();
+        future::ready(Ok(LogPage::new(events, limit, state.revision))).boxed()
+    }
+}
+
+impl Store for MemoryStore {
+    fn get(&self, key: &Key) -> BoxFuture<'_, Result<Option<Stored>, StoreError>> {
+        let found = self.state().objects.get(key).cloned();
+        future::ready(Ok(found)).boxed()
+    }
+
+    fn list(
+        &self,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> BoxFuture<'_, Result<(Vec<Stored>, i64), StoreError>> {
+        let state = self.state();
+        let start = Key::new(kind, namespace.unwrap_or(""), "");
+        let objects = state
+            .objects
+            .range(start..)
+            .map(|(_, o)| o)
+            .take_while(|o| o.key.kind == kind && namespace.is_none_or(|ns| ns == o.key.namespace))
+            .cloned()
+            .collect();
+        future::ready(Ok((objects, state.revision))).boxed()
+    }
+
+    fn create(
+        &self,
+        key: Key,
+        uid: String,
+        json: Vec<u8>,
+    ) -> BoxFuture<'_, Result<Stored, StoreError>> {
+        self.write(|state, revision| {
+            if state.objects.contains_key(&key) {
+                return Err(StoreError::AlreadyExists(key));
+            }
+            Ok(Event {
+                kind: EventType::Added,
+                object: Stored {
+                    key,
+                    uid,
+                    revision,
+                    json,
+                },
+            })
+        })
+    }
+
+    fn update(
+        &self,
+        key: Key,
+        json: Vec<u8>,
+        expected: Option<i64>,
+    ) -> BoxFuture<'_, Result<Stored, StoreError>> {
+        self.write(|state, revision| {
+            let current = state.existing(&key)?;
+            check_expected(current, expected)?;
+            let object = Stored {
+                key,
+                uid: current.uid.clone(),
+                revision,
+                json,
+            };
+            Ok(Event {
+                kind: EventType::Modified,
+                object,
+            })
+        })
+    }
+
+    fn delete(
+        &self,
+        key: &Key,
+        expected: Option<i64>,
+    ) -> BoxFuture<'_, Result<Stored, StoreError>> {
+        self.write(|state, revision| {
+            let current = state.existing(key)?;
+            check_expected(current, expected)?;
+            Ok(Event {
+                kind: EventType::Deleted,
+                object: Stored {
+                    revision,
+                    ..current.clone()
+                },
+            })
+        })
+    }
+
+    fn watch(
+        &self,
+        kind: Option<&str>,
+        from: i64,
+    ) -> BoxFuture<'_, Result<EventStream, StoreError>> {
+        let kind = kind.map(str::to_owned);
+        Box::pin(async move {
+            let log: Arc<dyn EventLog> = Arc::new(self.clone());
+            watch::start(log, &self.inner.events, kind.as_deref(), from).await
+        })
+    }
+
+    fn current_revision(&self) -> BoxFuture<'_, Result<i64, StoreError>> {
+        future::ready(Ok(self.state().revision)).boxed()
+    }
+
+    fn compacted_revision(&self) -> BoxFuture<'_, Result<i64, StoreError>> {
+        future::ready(Ok(self.state().compacted)).boxed()
+    }
+
+    fn compact(&self, revision: i64) -> BoxFuture<'_, Result<(), StoreError>> {
+        let mut state = self.state();
+        let target = revision.min(state.revision);
+        while state.log.front().is_some_and(|e| e.revision() <= target) {
+            state.log.pop_front();
+        }
+        state.compacted = state.compacted.max(target);
+        future::ready(Ok(())).boxed()
+    }
+}

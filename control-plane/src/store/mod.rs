@@ -1,0 +1,223 @@
+//! The control plane's store (design.md §4): revisioned objects behind a trait.
+//!
+//! The model is etcd's, so that an etcd backend can slot in later without the API server
+//! or the controllers noticing:
+//! - one global revision counter; every write (create, update, delete) takes the next
+//!   revision, and an object's `resourceVersion` is the revision of its last write;
+//! - compare-and-swap on that revision (optimistic concurrency: a stale `resourceVersion`
+//!   is refused with [`StoreError::Conflict`]);
+//! - an event log keyed by revision, so a watch can resume from any revision that has not
+//!   been compacted away, and a caller that fell behind the compaction point relists
+//!   ([`StoreError::Compacted`]).
+//!
+//! Objects are opaque bytes here: writing `metadata.resourceVersion` into the JSON is the
+//! API layer's concern (it sets it from [`Stored::revision`] when serving), which keeps the
+//! store from having to parse and re-serialise every object on every write.
+//!
+//! Backends: [`SqliteStore`] (the embedded default, durable across `kill -9`) and
+//! [`MemoryStore`] (same semantics, for tests of the layers above).
+
+use std::fmt;
+use std::time::Duration;
+
+pub use futures::future::BoxFuture;
+pub use futures::stream::BoxStream;
+
+mod compactor;
+mod memory;
+mod sqlite;
+mod watch;
+
+#[cfg(test)]
+mod tests;
+
+pub use compactor::{compact_keeping, spawn_compactor};
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+/// How many live events a watcher may fall behind before it re-reads the event log.
+/// Large enough that a healthy watcher never lags; a lagging one costs a table read, not
+/// a lost event.
+pub const DEFAULT_WATCH_BUFFER: usize = 1024;
+
+/// Identifies an object: kind ("Pod", "Deployment", ...), namespace ("" for cluster-scoped
+/// kinds), name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl Key {
+    pub fn new(
+        kind: impl Into<String>,
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+    ) -> Self {
+        Key {
+            kind: kind.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for Key {
+    /// `Pod/default/web-1`, or `Node/n1` for cluster-scoped kinds: what logs and errors show.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "{}/{}", self.kind, self.name)
+        } else {
+            write!(f, "{}/{}/{}", self.kind, self.namespace, self.name)
+        }
+    }
+}
+
+/// An object as the store holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stored {
+    pub key: Key,
+    pub uid: String,
+    /// The object's resourceVersion: the global revision of its last write.
+    pub revision: i64,
+    pub json: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    /// The name stored in the event log (and the one Kubernetes watch events use).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ADDED" => Some(EventType::Added),
+            "MODIFIED" => Some(EventType::Modified),
+            "DELETED" => Some(EventType::Deleted),
+            _ => None,
+        }
+    }
+}
+
+/// One committed write, as a watcher sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub kind: EventType,
+    /// The object after the write. For `Deleted`: its last state, with the deletion's
+    /// revision (so a watcher can resume after it).
+    pub object: Stored,
+}
+
+impl Event {
+    pub fn revision(&self) -> i64 {
+        self.object.revision
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(Key),
+    #[error("{0} already exists")]
+    AlreadyExists(Key),
+    /// The caller read `expected` but the object is now at `actual`: it must re-read and retry.
+    #[error("{key} was modified: expected resourceVersion {expected}, it is {actual}")]
+    Conflict {
+        key: Key,
+        expected: i64,
+        actual: i64,
+    },
+    /// The events after `requested` are gone; the oldest revision a watch can start from
+    /// is `oldest`. The caller relists and watches from the list's revision.
+    #[error("revision {requested} has been compacted; the oldest watchable revision is {oldest}")]
+    Compacted { requested: i64, oldest: i64 },
+    /// The backend failed (I/O, corruption, a panicked worker): not the caller's fault.
+    #[error("store backend: {0}")]
+    Backend(String),
+}
+
+/// A stream of events in revision order; it ends only with an error item (after which
+/// nothing more comes) or when dropped.
+pub type EventStream = BoxStream<'static, Result<Event, StoreError>>;
+
+/// The store contract. Object-safe (boxed futures) so the server holds an
+/// `Arc<dyn Store>` and the backend is picked at startup (`--store sqlite|etcd://...`).
+/// The futures own their arguments, so they borrow only `self`.
+pub trait Store: Send + Sync + 'static {
+    fn get(&self, key: &Key) -> BoxFuture<'_, Result<Option<Stored>, StoreError>>;
+
+    /// All objects of a kind (in a namespace, or in all when `None`), sorted by key, and the
+    /// revision the list is consistent at: watch from it to see every later change.
+    fn list(
+        &self,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> BoxFuture<'_, Result<(Vec<Stored>, i64), StoreError>>;
+
+    /// Fails with `AlreadyExists`. The store assigns the revision; the caller gives uid and json.
+    fn create(
+        &self,
+        key: Key,
+        uid: String,
+        json: Vec<u8>,
+    ) -> BoxFuture<'_, Result<Stored, StoreError>>;
+
+    /// Compare-and-swap: `expected` is the revision the caller read (`None` = unconditional).
+    /// `Conflict` when it differs, `NotFound` when the object is gone. Keeps the uid.
+    fn update(
+        &self,
+        key: Key,
+        json: Vec<u8>,
+        expected: Option<i64>,
+    ) -> BoxFuture<'_, Result<Stored, StoreError>>;
+
+    /// Removes the object; returns its last state with the deletion's revision.
+    fn delete(&self, key: &Key, expected: Option<i64>)
+        -> BoxFuture<'_, Result<Stored, StoreError>>;
+
+    /// Events with revision > `from` (catch-up from the log), then live events, in revision
+    /// order, never skipping one, filtered by kind (`None` = all). A `from` older than the
+    /// compaction point fails with `Compacted` (the caller relists). A watcher that falls
+    /// behind the live buffer re-reads the log transparently; only if that part of the log
+    /// was compacted meanwhile does the stream yield `Compacted` and end.
+    fn watch(
+        &self,
+        kind: Option<&str>,
+        from: i64,
+    ) -> BoxFuture<'_, Result<EventStream, StoreError>>;
+
+    /// The revision of the last committed write (0 for an empty store).
+    fn current_revision(&self) -> BoxFuture<'_, Result<i64, StoreError>>;
+
+    /// The compaction point: watches must start at or after it (0 = never compacted).
+    fn compacted_revision(&self) -> BoxFuture<'_, Result<i64, StoreError>>;
+
+    /// Drops the event log up to and including `revision` (objects stay). Idempotent; a
+    /// revision past the current one compacts to the current one.
+    fn compact(&self, revision: i64) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+/// Writes `n` small objects one after the other and returns how long it took: a hook for
+/// a benchmark command (design.md §7: timed figures are printed, never asserted in tests).
+pub async fn bench_writes(store: &dyn Store, n: usize) -> Result<Duration, StoreError> {
+    let start = std::time::Instant::now();
+    for i in 0..n {
+        let key = Key::new("BenchObject", "bench", format!("obj-{i}"));
+        store
+            .create(key, format!("uid-{i}"), br#"{"spec":{}}"#.to_vec())
+            .await?;
+    }
+    Ok(start.elapsed())
+}

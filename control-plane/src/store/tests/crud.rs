@@ -1,0 +1,250 @@
+//! Objects, revisions and compare-and-swap.
+
+use serde_json::json as j;
+
+use super::{json, pod, take, Open};
+use crate::store::{EventType, Key, StoreError};
+
+pub(super) async fn create_get_list(open: Open<'_>) {
+    let store = open(16);
+    assert_eq!(store.current_revision().await.unwrap(), 0);
+    let a = store
+        .create(pod("ns1", "a"), "uid-a".into(), json(j!({"n": "a"})))
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.key.clone(), a.uid.as_str(), a.revision),
+        (pod("ns1", "a"), "uid-a", 1)
+    );
+    store
+        .create(pod("ns2", "c"), "uid-c".into(), json(j!({"n": "c"})))
+        .await
+        .unwrap();
+    store
+        .create(pod("ns1", "b"), "uid-b".into(), json(j!({"n": "b"})))
+        .await
+        .unwrap();
+    let node = store
+        .create(Key::new("Node", "", "n1"), "uid-n1".into(), json(j!({})))
+        .await
+        .unwrap();
+
+    assert_eq!(store.get(&pod("ns1", "a")).await.unwrap(), Some(a.clone()));
+    assert_eq!(store.get(&pod("ns1", "missing")).await.unwrap(), None);
+    assert_eq!(
+        store.get(&Key::new("Node", "", "n1")).await.unwrap(),
+        Some(node)
+    );
+
+    let (all, revision) = store.list("Pod", None).await.unwrap();
+    let names: Vec<_> = all
+        .iter()
+        .map(|o| (o.key.namespace.as_str(), o.key.name.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [("ns1", "a"), ("ns1", "b"), ("ns2", "c")],
+        "sorted by namespace, name"
+    );
+    assert_eq!(
+        revision, 4,
+        "the list is consistent at the last write, whatever its kind"
+    );
+    let (ns1, _) = store.list("Pod", Some("ns1")).await.unwrap();
+    assert_eq!(ns1.len(), 2);
+    assert_eq!(ns1[0], a);
+    assert!(store.list("Pod", Some("nope")).await.unwrap().0.is_empty());
+    assert_eq!(store.list("Node", None).await.unwrap().0.len(), 1);
+    assert!(store.list("Service", None).await.unwrap().0.is_empty());
+    assert_eq!(store.current_revision().await.unwrap(), 4);
+}
+
+pub(super) async fn create_existing_is_refused(open: Open<'_>) {
+    let store = open(16);
+    let first = store
+        .create(pod("ns", "a"), "uid-1".into(), json(j!({"v": 1})))
+        .await
+        .unwrap();
+    let err = store
+        .create(pod("ns", "a"), "uid-2".into(), json(j!({"v": 2})))
+        .await
+        .unwrap_err();
+    assert_eq!(err, StoreError::AlreadyExists(pod("ns", "a")));
+    assert_eq!(
+        store.get(&pod("ns", "a")).await.unwrap(),
+        Some(first),
+        "the refused write changed nothing"
+    );
+    // The same name in another namespace or of another kind is another object.
+    store
+        .create(pod("other", "a"), "uid-3".into(), json(j!({})))
+        .await
+        .unwrap();
+    store
+        .create(Key::new("Service", "ns", "a"), "uid-4".into(), json(j!({})))
+        .await
+        .unwrap();
+}
+
+pub(super) async fn update_compares_revision(open: Open<'_>) {
+    let store = open(16);
+    let v1 = store
+        .create(pod("ns", "a"), "uid-a".into(), json(j!({"v": 1})))
+        .await
+        .unwrap();
+    let v2 = store
+        .update(pod("ns", "a"), json(j!({"v": 2})), Some(v1.revision))
+        .await
+        .unwrap();
+    assert!(v2.revision > v1.revision);
+    assert_eq!(v2.uid, "uid-a", "an update keeps the uid");
+    assert_eq!(store.get(&pod("ns", "a")).await.unwrap(), Some(v2.clone()));
+
+    // A writer that read v1 loses the race and learns both revisions.
+    let err = store
+        .update(pod("ns", "a"), json(j!({"v": "stale"})), Some(v1.revision))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        StoreError::Conflict {
+            key: pod("ns", "a"),
+            expected: v1.revision,
+            actual: v2.revision
+        }
+    );
+    assert_eq!(store.get(&pod("ns", "a")).await.unwrap(), Some(v2.clone()));
+    assert_eq!(
+        store.current_revision().await.unwrap(),
+        v2.revision,
+        "a refused write takes no revision"
+    );
+
+    let v3 = store
+        .update(pod("ns", "a"), json(j!({"v": 3})), None)
+        .await
+        .unwrap();
+    assert!(v3.revision > v2.revision, "None is unconditional");
+    assert_eq!(v3.json, json(j!({"v": 3})));
+
+    let err = store
+        .update(pod("ns", "missing"), json(j!({})), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err, StoreError::NotFound(pod("ns", "missing")));
+}
+
+pub(super) async fn delete_compares_revision(open: Open<'_>) {
+    let store = open(16);
+    let v1 = store
+        .create(pod("ns", "a"), "uid-a".into(), json(j!({"v": 1})))
+        .await
+        .unwrap();
+    let v2 = store
+        .update(pod("ns", "a"), json(j!({"v": 2})), None)
+        .await
+        .unwrap();
+
+    let err = store
+        .delete(&pod("ns", "a"), Some(v1.revision))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        StoreError::Conflict {
+            key: pod("ns", "a"),
+            expected: v1.revision,
+            actual: v2.revision
+        }
+    );
+    assert!(store.get(&pod("ns", "a")).await.unwrap().is_some());
+
+    let gone = store
+        .delete(&pod("ns", "a"), Some(v2.revision))
+        .await
+        .unwrap();
+    assert!(
+        gone.revision > v2.revision,
+        "the deletion has its own revision"
+    );
+    assert_eq!(
+        (gone.uid.as_str(), gone.json.clone()),
+        ("uid-a", v2.json.clone()),
+        "the last state"
+    );
+    assert_eq!(store.get(&pod("ns", "a")).await.unwrap(), None);
+    assert!(store.list("Pod", None).await.unwrap().0.is_empty());
+
+    let err = store.delete(&pod("ns", "a"), None).await.unwrap_err();
+    assert_eq!(err, StoreError::NotFound(pod("ns", "a")));
+
+    // A new object with the old name is a new object.
+    let again = store
+        .create(pod("ns", "a"), "uid-a2".into(), json(j!({"v": 1})))
+        .await
+        .unwrap();
+    assert!(again.revision > gone.revision);
+    assert_eq!(again.uid, "uid-a2");
+    store.delete(&pod("ns", "a"), None).await.unwrap();
+}
+
+pub(super) async fn revisions_strictly_increase(open: Open<'_>) {
+    let store = open(16);
+    let mut last = 0;
+    for i in 0..20 {
+        let key = if i % 3 == 0 {
+            Key::new("Node", "", format!("n{i}"))
+        } else {
+            pod("ns", &format!("p{}", i % 4))
+        };
+        let written = match store.get(&key).await.unwrap() {
+            None => store
+                .create(key, format!("uid-{i}"), json(j!({"i": i})))
+                .await
+                .unwrap(),
+            Some(o) if i % 5 == 0 => store.delete(&o.key, Some(o.revision)).await.unwrap(),
+            Some(o) => store
+                .update(key, json(j!({"i": i})), Some(o.revision))
+                .await
+                .unwrap(),
+        };
+        assert!(
+            written.revision > last,
+            "one global counter across kinds: {} after {last}",
+            written.revision
+        );
+        last = written.revision;
+        assert_eq!(store.current_revision().await.unwrap(), last);
+    }
+}
+
+pub(super) async fn list_revision_is_a_watch_starting_point(open: Open<'_>) {
+    let store = open(16);
+    store
+        .create(pod("ns", "a"), "uid-a".into(), json(j!({})))
+        .await
+        .unwrap();
+    store
+        .create(pod("ns", "b"), "uid-b".into(), json(j!({})))
+        .await
+        .unwrap();
+    let (listed, revision) = store.list("Pod", None).await.unwrap();
+    assert_eq!(listed.len(), 2);
+
+    let c = store
+        .create(pod("ns", "c"), "uid-c".into(), json(j!({})))
+        .await
+        .unwrap();
+    let a = store
+        .update(pod("ns", "a"), json(j!({"v": 2})), None)
+        .await
+        .unwrap();
+    let mut watch = store.watch(Some("Pod"), revision).await.unwrap();
+    let events = take(&mut watch, 2).await;
+    assert_eq!((events[0].kind, &events[0].object), (EventType::Added, &c));
+    assert_eq!(
+        (events[1].kind, &events[1].object),
+        (EventType::Modified, &a)
+    );
+    super::assert_quiet(&mut watch).await;
+}
