@@ -3,6 +3,7 @@
 //! `v1` is the generated gRPC code (tonic); `model` turns manifests into k8s-openapi
 //! objects the way the Kubernetes API server would: strict decoding, validation, defaulting.
 
+pub mod auth;
 pub mod model;
 pub mod selector;
 
