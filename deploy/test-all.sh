@@ -13,7 +13,7 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== unit tests"
-cargo test --workspace --exclude skiff-e2e --locked
+bash deploy/with-test-runtime.sh cargo test --workspace --exclude skiff-e2e --locked
 
 echo "== end-to-end tests (root, real containerd)"
 cargo build --workspace --locked

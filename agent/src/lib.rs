@@ -8,3 +8,5 @@ pub mod probes;
 pub mod runtime;
 pub mod sandbox;
 pub mod sources;
+#[cfg(test)]
+pub(crate) mod test_support;

@@ -31,10 +31,10 @@ const WORLD_IP: &str = "10.98.0.2";
 /// One privileged test at a time: they share the bridge, table and CIDR.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Opted in with SKIFF_TEST_PRIVILEGED=1; once opted in, a missing prerequisite fails.
+/// Opted in with SKIFF_TEST_PRIVILEGED=1 (required under CI=true); once opted in, a
+/// missing prerequisite fails.
 fn privileged() -> bool {
-    if std::env::var_os("SKIFF_TEST_PRIVILEGED").is_none() {
-        eprintln!("skipped: set SKIFF_TEST_PRIVILEGED=1 and run as root");
+    if crate::test_support::test_env("SKIFF_TEST_PRIVILEGED").is_none() {
         return false;
     }
     assert!(

@@ -1,8 +1,9 @@
 //! exec, exec probes and OOM detection against a real containerd, as root. Set
-//! SKIFF_TEST_CONTAINERD_SOCK to a containerd socket to run them.
+//! SKIFF_TEST_CONTAINERD_SOCK to a containerd socket to run them (deploy/with-test-runtime.sh
+//! does); under CI=true they fail without it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
@@ -85,11 +86,10 @@ async fn base_snapshot(c: &Containerd, name: &str) -> anyhow::Result<()> {
 }
 
 async fn setup(test: &str) -> anyhow::Result<Option<Env>> {
-    let Some(sock) = std::env::var_os("SKIFF_TEST_CONTAINERD_SOCK").map(PathBuf::from) else {
-        eprintln!("skipped: SKIFF_TEST_CONTAINERD_SOCK is not set");
+    let Some(sock) = crate::test_support::test_env("SKIFF_TEST_CONTAINERD_SOCK") else {
         return Ok(None);
     };
-    let client = Containerd::connect_lazy(&sock, NAMESPACE)?;
+    let client = Containerd::connect_lazy(Path::new(&sock), NAMESPACE)?;
     let uid = format!("{test}-{}", std::process::id());
     let base = format!("skiff-test-base-{uid}");
     base_snapshot(&client, &base).await?;

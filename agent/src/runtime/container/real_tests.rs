@@ -1,5 +1,5 @@
 //! Against a real containerd, as root. Set SKIFF_TEST_CONTAINERD_SOCK to a containerd
-//! socket to run them; the e2e crate covers the same ground under CI.
+//! socket to run them (deploy/with-test-runtime.sh does); under CI=true they fail without it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -33,21 +33,20 @@ struct Env {
 }
 
 fn socket() -> Option<PathBuf> {
-    let sock = std::env::var_os("SKIFF_TEST_CONTAINERD_SOCK").map(PathBuf::from);
-    if sock.is_none() {
-        eprintln!("skipped: SKIFF_TEST_CONTAINERD_SOCK is not set");
-    }
-    sock
+    crate::test_support::test_env("SKIFF_TEST_CONTAINERD_SOCK").map(PathBuf::from)
 }
 
 /// A committed busybox snapshot made straight from the host's /bin/busybox, so these
 /// tests need no image import.
 async fn base_snapshot(c: &Containerd, name: &str) -> anyhow::Result<()> {
     let key = format!("{name}-build");
+    // A gc root label, or a garbage collection run by another test takes it mid-build.
+    let root = HashMap::from([("containerd.io/gc.root".to_string(), "test".to_string())]);
     let prepare = PrepareSnapshotRequest {
         snapshotter: SNAPSHOTTER.into(),
         key: key.clone(),
-        ..Default::default()
+        parent: String::new(),
+        labels: root.clone(),
     };
     c.snapshots().prepare(c.request(prepare)).await?;
     let mounts = c
@@ -79,7 +78,7 @@ async fn base_snapshot(c: &Containerd, name: &str) -> anyhow::Result<()> {
         name: name.into(),
         key,
         // Image snapshots are kept by the image's references; this one by a root label.
-        labels: HashMap::from([("containerd.io/gc.root".to_string(), "test".to_string())]),
+        labels: root,
     };
     c.snapshots().commit(c.request(commit)).await?;
     Ok(())

@@ -1,6 +1,6 @@
 //! Against a real containerd (and registry): set `SKIFF_TEST_CONTAINERD_SOCK`, and
 //! `SKIFF_TEST_REGISTRY=127.0.0.1:PORT` for a `docker-registry` to push the test image to.
-//! The e2e crate covers this path under CI; this is the quick loop for this module.
+//! deploy/with-test-runtime.sh provides both; under CI=true the tests fail without them.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -14,6 +14,7 @@ use super::content::{self, Lease};
 use super::manifest::{host_arch, sha256_digest, Descriptor};
 use super::unpack::{self, snapshot_exists};
 use super::*;
+use crate::test_support::test_env;
 
 fn layer_tar(files: &[(&str, &[u8], u32)], links: &[(&str, &str)]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
@@ -183,8 +184,7 @@ async fn push_test_images(registry: &str) -> String {
 
 #[tokio::test]
 async fn pull_import_unpack_against_real_containerd() {
-    let Ok(sock) = std::env::var("SKIFF_TEST_CONTAINERD_SOCK") else {
-        println!("skipping: SKIFF_TEST_CONTAINERD_SOCK is not set");
+    let Some(sock) = test_env("SKIFF_TEST_CONTAINERD_SOCK") else {
         return;
     };
     let _ = tracing_subscriber::fmt()
@@ -194,7 +194,7 @@ async fn pull_import_unpack_against_real_containerd() {
     let ns = format!("skiff-image-test-{}", std::process::id());
     let ctrd = Containerd::connect_lazy(Path::new(&sock), &ns).unwrap();
 
-    if let Ok(registry) = std::env::var("SKIFF_TEST_REGISTRY") {
+    if let Some(registry) = test_env("SKIFF_TEST_REGISTRY") {
         let digest = push_test_images(&registry).await;
         // A dead mirror first: it must be skipped quickly, not hang the pull.
         let yaml = format!(
@@ -236,8 +236,6 @@ async fn pull_import_unpack_against_real_containerd() {
         let want = format!("manifest unknown from http://{registry}");
         assert!(err.to_string().contains(&want), "{err}");
         println!("missing image error: {err}");
-    } else {
-        println!("skipping pull checks: SKIFF_TEST_REGISTRY is not set");
     }
 
     let svc = ImageService::new(ctrd.clone(), Registries::default());
@@ -294,8 +292,7 @@ async fn pull_import_unpack_against_real_containerd() {
 
 #[tokio::test]
 async fn concurrent_writers_of_one_blob_share_it() {
-    let Ok(sock) = std::env::var("SKIFF_TEST_CONTAINERD_SOCK") else {
-        println!("skipping: SKIFF_TEST_CONTAINERD_SOCK is not set");
+    let Some(sock) = test_env("SKIFF_TEST_CONTAINERD_SOCK") else {
         return;
     };
     let ns = format!("skiff-image-test-{}-w", std::process::id());
