@@ -40,6 +40,14 @@ impl StandaloneEnv {
     pub fn start_with(
         prepare: impl FnOnce(&TestAgent) -> anyhow::Result<()>,
     ) -> anyhow::Result<Self> {
+        Self::start_with_args(&[], prepare)
+    }
+
+    /// [`Self::start_with`] with extra agent flags (`--pod-cidr 10.42.0.0/30`, say).
+    pub fn start_with_args(
+        args: &[&str],
+        prepare: impl FnOnce(&TestAgent) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Self> {
         let serial = crate::serial();
         let containerd = TestContainerd::start()?;
         let registry = TestRegistry::start()?;
@@ -49,6 +57,7 @@ impl StandaloneEnv {
         let opts = AgentOpts::new(&containerd)
             .mirror("docker.io", &registry.url())
             .mirror("k8s.gcr.io", &registry.url());
+        let opts = args.iter().fold(opts, |opts, arg| opts.arg(arg));
         let mut agent = TestAgent::new_stopped(opts)?;
         prepare(&agent)?;
         agent.launch()?;
@@ -75,6 +84,21 @@ impl StandaloneEnv {
             return;
         }
         let mut env = Self::start_with(prepare).unwrap_or_else(|e| panic!("setting up: {e:#}"));
+        if let Err(e) = body(&mut env) {
+            panic!("{e:#}");
+        }
+    }
+
+    /// [`Self::run`] with extra agent flags.
+    pub fn run_with_args(
+        args: &[&str],
+        body: impl FnOnce(&mut StandaloneEnv) -> anyhow::Result<()>,
+    ) {
+        if !crate::require_root_and_tools() {
+            return;
+        }
+        let mut env =
+            Self::start_with_args(args, |_| Ok(())).unwrap_or_else(|e| panic!("setting up: {e:#}"));
         if let Err(e) = body(&mut env) {
             panic!("{e:#}");
         }

@@ -17,6 +17,7 @@ pub mod containerd;
 pub mod env;
 pub mod http;
 pub mod images;
+pub mod net;
 pub mod pods;
 pub mod process;
 pub mod registry;
