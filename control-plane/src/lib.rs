@@ -1,3 +1,4 @@
 //! skiff-control-plane as a library: the parts `main.rs` wires together (design.md §4).
 
+pub mod pki;
 pub mod store;

@@ -1,0 +1,155 @@
+//! The cluster's PKI, made on first start the way k3s does it, so a fresh cluster is
+//! secure without anyone running openssl.
+//!
+//! Under `<data-dir>`:
+//!
+//! | file                      | what                                               | mode |
+//! |---------------------------|----------------------------------------------------|------|
+//! | `pki/ca.crt`, `ca.key`    | CA, ECDSA P-256, CN `skiff-ca`, 10 years           | 0600 key |
+//! | `pki/server.crt`, `.key`  | API serving certificate, 1 year, SANs below        | 0600 key |
+//! | `pki/admin.crt`, `.key`   | CN `admin`, O `system:masters`, 1 year             | 0600 key |
+//! | `pki/control-plane.crt`…  | CN `skiff-control-plane`: calls to agents, 1 year  | 0600 key |
+//! | `admin.conf`              | [`AdminConfig`] YAML for the CLI                   | 0600 |
+//! | `node-token`              | `K10<sha256 of the CA DER>::node:<secret>`         | 0600 |
+//!
+//! Later starts reuse all of it. The CA is never regenerated: agents pinned it through the
+//! token, so a missing key next to an existing CA certificate is an error to fix by hand,
+//! not something to paper over. A leaf is reissued when it is missing, unreadable, does
+//! not match its key, was not signed by this CA, expires within 30 days, or (the serving
+//! certificate) its SANs differ from `localhost`, `127.0.0.1`, the hostname and the
+//! caller's names. Every write is atomic (temporary file, fsync, rename, fsync of the
+//! directory), with the final mode from the first byte.
+//!
+//! Not done yet: CA rotation, revocation of a node's certificate (a removed node keeps a
+//! valid certificate until it expires), and renewal of node certificates (an agent
+//! registers again to get a new one).
+
+mod files;
+mod issue;
+mod load;
+mod node;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+use rcgen::KeyPair;
+use skiff_proto::auth::{constant_time_eq, AdminConfig, NodeToken};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+
+/// Errors of creating, loading and using the PKI.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{what} is unusable: {reason}")]
+    Corrupt { what: String, reason: String },
+    #[error("making a certificate: {0}")]
+    Certificate(#[from] rcgen::Error),
+    #[error("{0:?} can't be a certificate name (a DNS name or an IP address is needed)")]
+    ServerName(String),
+    #[error("API server URL {0:?} must be https://HOST:PORT")]
+    ServerUrl(String),
+    #[error("certificate signing request refused: {0}")]
+    Csr(String),
+}
+
+/// A certificate and its key, PEM.
+#[derive(Clone)]
+struct KeyedCert {
+    cert_pem: String,
+    key_pem: String,
+}
+
+/// The control plane's CA, its own certificates and the node token, loaded or made by
+/// [`Pki::load_or_create`].
+pub struct Pki {
+    data_dir: PathBuf,
+    ca_pem: String,
+    ca_der: Vec<u8>,
+    ca_key: KeyPair,
+    serving: KeyedCert,
+    control_plane: KeyedCert,
+    admin_config: AdminConfig,
+    token: NodeToken,
+}
+
+impl std::fmt::Debug for Pki {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pki")
+            .field("data_dir", &self.data_dir)
+            .field("token", &self.token)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `<data-dir>/admin.conf`.
+pub fn admin_conf_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("admin.conf")
+}
+
+/// `<data-dir>/node-token`.
+pub fn node_token_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("node-token")
+}
+
+impl Pki {
+    /// PEM of the CA certificate (what agents and the CLI trust).
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// DER of the CA certificate; the node token carries its sha256.
+    pub fn ca_der(&self) -> &[u8] {
+        &self.ca_der
+    }
+
+    /// The node join token, secret included, as written to `<data-dir>/node-token`.
+    pub fn node_token(&self) -> String {
+        self.token.to_string()
+    }
+
+    /// The CLI's credentials, as written to `<data-dir>/admin.conf`.
+    pub fn admin_config(&self) -> &AdminConfig {
+        &self.admin_config
+    }
+
+    /// True when `presented` is this cluster's node token: the CA hash and the secret
+    /// both match, compared in constant time so timing gives a guesser nothing.
+    pub fn verify_token(&self, presented: &str) -> bool {
+        let Ok(presented) = NodeToken::parse(presented) else {
+            return false;
+        };
+        let hash_ok = constant_time_eq(presented.ca_hash.as_bytes(), self.token.ca_hash.as_bytes());
+        let secret_ok = constant_time_eq(presented.secret.as_bytes(), self.token.secret.as_bytes());
+        hash_ok & secret_ok
+    }
+
+    /// TLS for the API server. It presents `[serving certificate, CA]`, so an agent that
+    /// has only the token can take the CA from the handshake and check it against the
+    /// token's hash. Client certificates are verified against the CA but optional: an
+    /// agent's first `Register` has only the token, and every other method checks the
+    /// certificate with `skiff_proto::auth::require_*`.
+    pub fn server_tls(&self) -> ServerTlsConfig {
+        let chain = format!("{}{}", self.serving.cert_pem, self.ca_pem);
+        ServerTlsConfig::new()
+            .identity(Identity::from_pem(chain, &self.serving.key_pem))
+            .client_ca_root(Certificate::from_pem(&self.ca_pem))
+            .client_auth_optional(true)
+    }
+
+    /// TLS for calling the agent at `node_address` (its IP, as in its certificate's
+    /// SANs): trusts only the cluster CA and presents the control plane's certificate.
+    pub fn agent_client_tls(&self, node_address: &str) -> ClientTlsConfig {
+        ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&self.ca_pem))
+            .identity(Identity::from_pem(
+                &self.control_plane.cert_pem,
+                &self.control_plane.key_pem,
+            ))
+            .domain_name(node_address)
+    }
+}
