@@ -19,6 +19,7 @@ pub mod http;
 pub mod images;
 pub mod net;
 pub mod pods;
+pub mod probing;
 pub mod process;
 pub mod registry;
 
