@@ -23,6 +23,7 @@
 //! server that is not TLS at all (the agent's unix socket in standalone mode) has no peer
 //! certificates either, so it must not rely on these checks: file permissions guard it.
 
+mod bootstrap;
 mod config;
 mod subject;
 mod token;
@@ -31,6 +32,7 @@ use std::fmt;
 
 use tonic::{Request, Status};
 
+pub use bootstrap::fetch_ca_pinned;
 pub use config::{
     config_path, endpoint, node_channel, node_server_tls, AdminConfig, CONFIG_ENV,
     CONTROL_PLANE_ADMIN_CONF,
@@ -68,6 +70,10 @@ pub enum AuthError {
     ServerUrl { url: String, reason: String },
     #[error("invalid node token: {0}")]
     Token(String),
+    #[error("fetching the CA from {server}: {reason}")]
+    Bootstrap { server: String, reason: String },
+    #[error("{server} presented {presented} certificate(s) and none is the CA the node token names: another cluster, or someone in between")]
+    CaNotPinned { server: String, presented: usize },
     #[error(transparent)]
     Transport(#[from] tonic::transport::Error),
 }

@@ -54,10 +54,9 @@ fn requested_key(csr_pem: &str, node_name: &str) -> Result<RequestedKey, PkiErro
     }
     let (_, csr) =
         X509CertificationRequest::from_der(&pem.contents).map_err(|e| refuse(e.to_string()))?;
-    // The CSR's self-signature (proof of holding the key) is not checked: that needs
-    // x509-parser's `verify` feature, which the workspace does not enable. Possession is
-    // proven at the node's first TLS handshake instead: a certificate for somebody
-    // else's key is useless without that key.
+    // Proof that the requester holds the key it wants certified.
+    csr.verify_signature()
+        .map_err(|e| refuse(format!("its signature does not verify: {e}")))?;
 
     let info = &csr.certification_request_info;
     let wanted_cn = format!("{NODE_CN_PREFIX}{node_name}");

@@ -78,3 +78,21 @@ fn garbage_and_bad_names_are_refused() {
     let cut = csr.replacen("\n", "\nAAAA", 1);
     assert!(pki.sign_node_csr(&cut, "n1", &[]).is_err());
 }
+
+#[test]
+fn a_csr_whose_signature_does_not_verify_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = load(dir.path());
+    let (_, csr) = node_csr(None);
+    // The last base64 line lies inside the signature: change one character of it.
+    let mut lines: Vec<String> = csr.lines().map(str::to_string).collect();
+    let last = lines.len() - 2;
+    let mid = lines[last].len() / 2;
+    let old = lines[last].as_bytes()[mid];
+    let new = if old == b'A' { "B" } else { "A" };
+    lines[last].replace_range(mid..=mid, new);
+    let tampered = lines.join("\n");
+    let err = pki.sign_node_csr(&tampered, "n1", &[]).unwrap_err();
+    assert!(err.to_string().contains("signature does not verify"), "{err}");
+    assert!(pki.sign_node_csr(&csr, "n1", &[]).is_ok());
+}

@@ -239,3 +239,52 @@ async fn an_agent_answers_only_the_control_plane() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn an_agent_with_only_the_token_pins_the_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pki, url) = control_plane(dir.path()).await;
+
+    let ca = auth::fetch_ca_pinned(&url, &pki.node_token())
+        .await
+        .unwrap();
+    assert_eq!(super::der_of(&ca), pki.ca_der());
+    // With the fetched CA, an anonymous channel verifies the server and reaches the
+    // methods, which then ask for a certificate (Register would take the token).
+    let channel = auth::endpoint(&url, &ca, None)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(
+        code(
+            AgentClient::new(channel)
+                .list_pods(ListPodsRequest::default())
+                .await
+        ),
+        Code::Unauthenticated
+    );
+
+    // A token for another cluster's CA: whatever this server presents is refused.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = Pki::load_or_create(other_dir.path(), &[], &url).unwrap();
+    let err = auth::fetch_ca_pinned(&url, &other.node_token())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, auth::AuthError::CaNotPinned { presented: 2, .. }),
+        "{err}"
+    );
+
+    assert!(matches!(
+        auth::fetch_ca_pinned(&url, "just-a-secret").await,
+        Err(auth::AuthError::Token(_))
+    ));
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closed_url = format!("https://{}", closed.local_addr().unwrap());
+    drop(closed);
+    assert!(matches!(
+        auth::fetch_ca_pinned(&closed_url, &pki.node_token()).await,
+        Err(auth::AuthError::Bootstrap { .. })
+    ));
+}
