@@ -2,3 +2,4 @@
 
 pub mod pki;
 pub mod store;
+pub mod state;

@@ -1,0 +1,41 @@
+//! What every part of the control plane shares: the store, the PKI and the cluster's
+//! settings. Built once in `main.rs` and passed around as `Arc<ControlPlane>`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::pki::Pki;
+use crate::store::Store;
+
+/// Cluster-wide settings from the command line (design.md §6).
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// Pods' addresses; each node gets a /24 of it.
+    pub cluster_cidr: ipnet::Ipv4Net,
+    pub service_cidr: ipnet::Ipv4Net,
+    pub node_port_range: std::ops::RangeInclusive<u16>,
+    /// A node whose lease is older than this is NotReady (k8s: 40 s lease, 50 s grace).
+    pub node_lease: Duration,
+    pub node_grace: Duration,
+    /// Pods of a NotReady node are evicted after this.
+    pub pod_eviction: Duration,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            cluster_cidr: "10.42.0.0/16".parse().expect("constant"),
+            service_cidr: "10.43.0.0/16".parse().expect("constant"),
+            node_port_range: 30000..=32767,
+            node_lease: Duration::from_secs(40),
+            node_grace: Duration::from_secs(50),
+            pod_eviction: Duration::from_secs(300),
+        }
+    }
+}
+
+pub struct ControlPlane {
+    pub store: Arc<dyn Store>,
+    pub pki: Arc<Pki>,
+    pub config: ClusterConfig,
+}
