@@ -314,3 +314,14 @@ pub(super) fn check_expected(current: &Stored, expected: Option<i64>) -> Result<
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+impl SqliteStore {
+    /// A pragma as the writer connection sees it: durability rests on `journal_mode` and
+    /// `synchronous`, which are per connection, so only the store itself can show them.
+    pub(crate) fn writer_pragma<T: rusqlite::types::FromSql>(&self, name: &str) -> T {
+        lock(&self.inner.writer)
+            .pragma_query_value(None, name, |r| r.get(0))
+            .unwrap()
+    }
+}

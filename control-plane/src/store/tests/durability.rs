@@ -23,6 +23,19 @@ const KILL_AFTER: usize = 400;
 /// SIGKILL without a libc dependency: 9 on every Linux architecture.
 const SIGKILL: i32 = 9;
 
+#[test]
+fn writes_are_fsyncd_through_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("store.db")).unwrap();
+    assert_eq!(store.writer_pragma::<String>("journal_mode"), "wal");
+    assert_eq!(
+        store.writer_pragma::<i64>("synchronous"),
+        2,
+        "FULL: the WAL is fsync'd at each commit"
+    );
+    assert_eq!(store.writer_pragma::<i64>("busy_timeout"), 5_000);
+}
+
 #[tokio::test]
 async fn data_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();

@@ -216,9 +216,10 @@ pub(super) async fn catch_up_spans_several_pages(open: Open<'_>) {
 }
 
 /// A writer does `n` updates to Pods interleaved with Node writes while a watcher that
-/// started mid-way follows Pods: it must see exactly the Pod writes after its start revision,
-/// in order, whatever the interleaving of catch-up and live delivery (and lag, when the
-/// store's watch buffer is small and the watcher slow).
+/// starts mid-way (from the revision of the writer's `n/5`-th write) follows Pods: it must
+/// see exactly the Pod writes after its start revision, in order, whatever the interleaving
+/// of catch-up and live delivery (and lag, when the store's watch buffer is small and the
+/// watcher slow).
 async fn watcher_races_writer(store: Arc<dyn Store>, n: usize, slow_watcher: bool) {
     for i in 0..5 {
         store
@@ -251,16 +252,21 @@ async fn watcher_races_writer(store: Arc<dyn Store>, n: usize, slow_watcher: boo
                     .update(pod("ns", &format!("p{}", i % 5)), json(j!({"i": i})), None)
                     .await
                     .unwrap();
+                let revision = written.revision;
                 pods.push(written);
                 if i == n / 5 {
-                    started_tx.take().unwrap().send(()).unwrap();
+                    started_tx.take().unwrap().send(revision).unwrap();
                 }
+                // The memory store never suspends: without this the writer could finish
+                // before the watcher starts, and nothing would race.
+                tokio::task::yield_now().await;
             }
             pods
         }
     });
-    started_rx.await.unwrap();
-    let from = store.current_revision().await.unwrap();
+    // Start from a revision the writer has passed, while it goes on writing: the watch
+    // catches up from the log while live events pile up in its receiver.
+    let from = started_rx.await.unwrap();
     let mut watch = store.watch(Some("Pod"), from).await.unwrap();
     let mut got = vec![];
     let last = loop {
