@@ -1,0 +1,198 @@
+//! The `skiff.v1.Api` service (design.md §3): what the CLI talks to.
+//!
+//! Each method is a plain async function over a [`Store`] (in the files below) so it can
+//! be tested against `MemoryStore` without TLS; [`ApiService`] only authorizes, opens the
+//! request's span and maps errors to gRPC codes (`error.rs`, the one place that does).
+//!
+//! Objects are stored as the JSON of their k8s-openapi type without a resourceVersion;
+//! every object served gets `metadata.resourceVersion` = its store revision, as a string.
+//!
+//! | method  | file          |
+//! |---------|---------------|
+//! | Apply   | `apply.rs` (+ `merge.rs`: the three-way merge of an update) |
+//! | Get/List| `get.rs`      |
+//! | Delete  | `delete.rs` (+ `namespaces.rs`: a namespace takes its objects along) |
+//! | Label   | `label.rs`    |
+//! | Watch   | `watch.rs`    |
+//! | Logs    | not yet: it needs joined agents to proxy to |
+
+mod apply;
+mod delete;
+mod error;
+mod get;
+mod label;
+mod merge;
+mod namespaces;
+mod objects;
+mod watch;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use skiff_proto::auth::require_admin;
+use skiff_proto::v1::api_server::{Api, ApiServer};
+use skiff_proto::v1::{
+    ApplyRequest, ApplyResponse, ApplyResult, DeleteRequest, DeleteResponse, GetRequest,
+    LabelRequest, ListRequest, ListResponse, LogChunk, LogsRequest, Object, WatchEvent,
+    WatchRequest,
+};
+use tonic::{Request, Response, Status};
+use tracing::{info_span, Instrument};
+
+pub use apply::{apply, Action, Applied};
+pub use delete::delete;
+pub use error::ApiError;
+pub use get::{get, list, Scope};
+pub use label::label;
+pub use merge::LAST_APPLIED;
+pub use namespaces::bootstrap;
+pub use objects::{new_uid, serve, Kind, DEFAULT_NAMESPACE, SYSTEM_NAMESPACES};
+pub use watch::{watch, WatchStream, BOOKMARK};
+
+use crate::state::ControlPlane;
+use crate::store::Store;
+
+/// The Api service over the control plane's store.
+pub struct ApiService {
+    cp: Arc<ControlPlane>,
+}
+
+/// The tonic server for [`ApiService`], ready for `Server::add_service`.
+pub fn api_service(cp: Arc<ControlPlane>) -> ApiServer<ApiService> {
+    ApiServer::new(ApiService { cp })
+}
+
+impl ApiService {
+    fn store(&self) -> &dyn Store {
+        self.cp.store.as_ref()
+    }
+}
+
+#[tonic::async_trait]
+impl Api for ApiService {
+    async fn apply(&self, req: Request<ApplyRequest>) -> Result<Response<ApplyResponse>, Status> {
+        require_admin(&req)?;
+        let req = req.into_inner();
+        let span =
+            info_span!("api", method = "apply", source = %req.source, namespace = %req.namespace);
+        let results = apply(self.store(), &req.source, &req.manifest, &req.namespace)
+            .instrument(span)
+            .await?;
+        let results = results
+            .into_iter()
+            .map(|r| ApplyResult {
+                object: Some(r.object),
+                action: r.action.as_str().to_string(),
+            })
+            .collect();
+        Ok(Response::new(ApplyResponse { results }))
+    }
+
+    async fn get(&self, req: Request<GetRequest>) -> Result<Response<Object>, Status> {
+        require_admin(&req)?;
+        let req = req.into_inner();
+        let span = info_span!("api", method = "get", kind = %req.kind, namespace = %req.namespace, name = %req.name);
+        let object = get(self.store(), &req.kind, &req.namespace, &req.name)
+            .instrument(span)
+            .await?;
+        Ok(Response::new(object))
+    }
+
+    async fn list(&self, req: Request<ListRequest>) -> Result<Response<ListResponse>, Status> {
+        require_admin(&req)?;
+        let req = req.into_inner();
+        let span = info_span!("api", method = "list", kind = %req.kind, namespace = %req.namespace, all = req.all_namespaces, selector = %req.label_selector);
+        let scope = Scope::new(
+            &req.kind,
+            &req.namespace,
+            req.all_namespaces,
+            &req.label_selector,
+        )?;
+        let (items, revision) = list(self.store(), &scope).instrument(span).await?;
+        Ok(Response::new(ListResponse {
+            items,
+            resource_version: revision.to_string(),
+        }))
+    }
+
+    async fn delete(
+        &self,
+        req: Request<DeleteRequest>,
+    ) -> Result<Response<DeleteResponse>, Status> {
+        require_admin(&req)?;
+        let req = req.into_inner();
+        let span = info_span!("api", method = "delete", kind = %req.kind, namespace = %req.namespace, name = %req.name);
+        let object = delete(
+            self.store(),
+            &req.kind,
+            &req.namespace,
+            &req.name,
+            &req.propagation,
+        )
+        .instrument(span)
+        .await?;
+        Ok(Response::new(DeleteResponse {
+            object: Some(object),
+        }))
+    }
+
+    type WatchStream = futures::stream::BoxStream<'static, Result<WatchEvent, Status>>;
+
+    async fn watch(
+        &self,
+        req: Request<WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        require_admin(&req)?;
+        let req = req.into_inner();
+        let span = info_span!("api", method = "watch", kind = %req.kind, namespace = %req.namespace, all = req.all_namespaces, from = %req.resource_version);
+        let scope = Scope::new(
+            &req.kind,
+            &req.namespace,
+            req.all_namespaces,
+            &req.label_selector,
+        )?;
+        let events = watch(self.store(), scope, &req.resource_version)
+            .instrument(span.clone())
+            .await?;
+        tracing::debug!(parent: &span, "watch started");
+        let events = events.map(move |event| {
+            event.map_err(|e| {
+                tracing::info!(parent: &span, error = %e, "watch ended");
+                Status::from(e)
+            })
+        });
+        Ok(Response::new(events.boxed()))
+    }
+
+    async fn label(&self, req: Request<LabelRequest>) -> Result<Response<Object>, Status> {
+        require_admin(&req)?;
+        let req = req.into_inner();
+        let span = info_span!("api", method = "label", kind = %req.kind, namespace = %req.namespace, name = %req.name);
+        let object = label(
+            self.store(),
+            &req.kind,
+            &req.namespace,
+            &req.name,
+            &req.labels,
+            req.overwrite,
+        )
+        .instrument(span)
+        .await?;
+        Ok(Response::new(object))
+    }
+
+    type LogsStream = futures::stream::BoxStream<'static, Result<LogChunk, Status>>;
+
+    /// Not yet: the control plane reads logs through the node's agent (design.md §3),
+    /// and agents do not join yet. Until then `skiff --agent unix://...` reads them.
+    async fn logs(&self, req: Request<LogsRequest>) -> Result<Response<Self::LogsStream>, Status> {
+        require_admin(&req)?;
+        Err(ApiError::Unimplemented(
+            "logs through the control plane come with joined agents".into(),
+        )
+        .into())
+    }
+}
