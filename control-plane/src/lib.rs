@@ -1,7 +1,6 @@
 //! skiff-control-plane as a library: the parts `main.rs` wires together (design.md §4).
 
 pub mod api;
-pub mod nodes;
 pub mod pki;
-pub mod store;
 pub mod state;
+pub mod store;

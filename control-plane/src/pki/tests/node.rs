@@ -93,6 +93,9 @@ fn a_csr_whose_signature_does_not_verify_is_refused() {
     lines[last].replace_range(mid..=mid, new);
     let tampered = lines.join("\n");
     let err = pki.sign_node_csr(&tampered, "n1", &[]).unwrap_err();
-    assert!(err.to_string().contains("signature does not verify"), "{err}");
+    assert!(
+        err.to_string().contains("signature does not verify"),
+        "{err}"
+    );
     assert!(pki.sign_node_csr(&csr, "n1", &[]).is_ok());
 }
