@@ -1,8 +1,32 @@
-//! skiff-control-plane: for now only its command line (design.md §6); the API server,
-//! store, scheduler and controllers come with the control-plane issue.
+//! skiff-control-plane: parses the flags (design.md §6), opens the store, makes the system
+//! namespaces and the PKI, and serves the Api (and the Node service) over TLS until
+//! SIGTERM or Ctrl-C.
 
-use anyhow::bail;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
 use clap::Parser;
+use futures::StreamExt;
+use ipnet::Ipv4Net;
+use skiff_control_plane::pki::{admin_conf_path, node_token_path, Pki};
+use skiff_control_plane::state::{ClusterConfig, ControlPlane};
+use skiff_control_plane::store::{spawn_compactor, SqliteStore, Store};
+use skiff_control_plane::{api, nodes};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use tracing::{info, warn};
+
+/// Revisions kept watchable: a client away for longer than this many writes relists.
+const COMPACT_KEEP: i64 = 10_000;
+const COMPACT_EVERY: Duration = Duration::from_secs(5 * 60);
+/// How long open streams (watches) get to finish after SIGTERM before the process exits.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Pings on idle connections, so a watch whose client vanished is noticed and dropped.
+const HTTP2_KEEPALIVE: Duration = Duration::from_secs(30);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -13,27 +37,251 @@ use clap::Parser;
 struct Flags {
     /// Where the store, certificates, admin.conf and node-token live.
     #[arg(long)]
-    data_dir: std::path::PathBuf,
+    data_dir: PathBuf,
     /// Address the API server listens on.
     #[arg(long, default_value = "0.0.0.0:6443")]
-    listen: std::net::SocketAddr,
-    /// `sqlite` (embedded) or `etcd://HOST:PORT`.
+    listen: SocketAddr,
+    /// `sqlite` (embedded, `<data-dir>/store.db`) or `etcd://HOST:PORT`.
     #[arg(long, default_value = "sqlite")]
     store: String,
+    /// Pod addresses; each node gets a /24 of it.
     #[arg(long, default_value = "10.42.0.0/16")]
-    cluster_cidr: String,
+    cluster_cidr: Ipv4Net,
+    /// ClusterIP addresses of Services.
     #[arg(long, default_value = "10.43.0.0/16")]
-    service_cidr: String,
-    #[arg(long, default_value = "30000-32767")]
-    node_port_range: String,
+    service_cidr: Ipv4Net,
+    /// NodePorts, `LOW-HIGH`.
+    #[arg(long, default_value = "30000-32767", value_parser = parse_port_range)]
+    node_port_range: std::ops::RangeInclusive<u16>,
+    /// How long a node's heartbeat lease lasts (`40s`, `1m`).
+    #[arg(long, default_value = "40s", value_parser = parse_duration)]
+    node_lease: Duration,
+    /// A node whose lease is older than this is NotReady.
+    #[arg(long, default_value = "50s", value_parser = parse_duration)]
+    node_grace: Duration,
+    /// Pods of a NotReady node are evicted after this.
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    pod_eviction: Duration,
+    /// The address written into admin.conf for the CLI (default: the listen address if it
+    /// is a specific one, else 127.0.0.1). It is in the serving certificate too.
+    #[arg(long)]
+    advertise_address: Option<IpAddr>,
 }
 
-fn main() -> anyhow::Result<()> {
+fn parse_port_range(text: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
+    let bad = || format!("{text:?} is not a port range LOW-HIGH (like 30000-32767)");
+    let (low, high) = text.split_once('-').ok_or_else(bad)?;
+    let low: u16 = low.trim().parse().map_err(|_| bad())?;
+    let high: u16 = high.trim().parse().map_err(|_| bad())?;
+    if low == 0 || low > high {
+        return Err(bad());
+    }
+    Ok(low..=high)
+}
+
+/// `40s`, `5m`, `1h30m` (or ISO 8601 `PT40S`).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let signed: jiff::SignedDuration = text
+        .parse()
+        .map_err(|e| format!("{text:?} is not a duration like 40s or 5m: {e}"))?;
+    Duration::try_from(signed).map_err(|_| format!("{text:?}: a duration cannot be negative"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     let flags = Flags::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     tracing::debug!(?flags, "flags parsed");
-    bail!("skiff-control-plane is not implemented yet: run skiff-agent standalone with --manifests")
+    run(flags).await
+}
+
+async fn run(flags: Flags) -> anyhow::Result<()> {
+    let config = ClusterConfig {
+        cluster_cidr: flags.cluster_cidr,
+        service_cidr: flags.service_cidr,
+        node_port_range: flags.node_port_range.clone(),
+        node_lease: flags.node_lease,
+        node_grace: flags.node_grace,
+        pod_eviction: flags.pod_eviction,
+    };
+    std::fs::create_dir_all(&flags.data_dir)
+        .with_context(|| format!("creating --data-dir {}", flags.data_dir.display()))?;
+    let store = open_store(&flags)?;
+    api::bootstrap(store.as_ref())
+        .await
+        .context("creating the system namespaces")?;
+
+    // Bound before the PKI is made, so that `--listen ...:0` gets its real port into
+    // admin.conf and a port already in use fails before anything is written.
+    let listener = TcpListener::bind(flags.listen)
+        .await
+        .with_context(|| format!("listening on {}", flags.listen))?;
+    let listen = listener
+        .local_addr()
+        .context("reading the listen address")?;
+    let (server_names, api_url) = server_names(&flags, listen.port(), &config);
+    let pki = Pki::load_or_create(&flags.data_dir, &server_names, &api_url)
+        .with_context(|| format!("loading the PKI under {}", flags.data_dir.display()))?;
+    info!(
+        admin_conf = %admin_conf_path(&flags.data_dir).display(),
+        node_token = %node_token_path(&flags.data_dir).display(),
+        server = %api_url,
+        "credentials ready: the CLI uses admin.conf, agents join with the node token"
+    );
+    let cp = Arc::new(ControlPlane {
+        store,
+        pki: Arc::new(pki),
+        config,
+    });
+
+    let router = Server::builder()
+        .http2_keepalive_interval(Some(HTTP2_KEEPALIVE))
+        .tls_config(cp.pki.server_tls())
+        .context("configuring TLS")?
+        .add_service(api::api_service(cp.clone()))
+        .add_service(nodes::node_service(cp.clone()));
+    // The scheduler, the node lifecycle controller and the compactor stop with `run`,
+    // whichever way it returns.
+    let _background = AbortOnDrop(
+        nodes::spawn_background(cp.clone())
+            .into_iter()
+            .chain([spawn_compactor(
+                cp.store.clone(),
+                COMPACT_KEEP,
+                COMPACT_EVERY,
+            )])
+            .collect(),
+    );
+
+    // tonic does the TLS itself (peer_certs() needs that); the stream only sets NODELAY.
+    let incoming = TcpListenerStream::new(listener).map(|conn| {
+        conn.inspect(|stream| {
+            let _ = stream.set_nodelay(true);
+        })
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+        let _ = stopped.await;
+    }));
+    info!(listen = %listen, "serving the API");
+
+    tokio::select! {
+        signal = shutdown_signal() => {
+            info!(signal = signal?, "shutting down");
+        }
+        result = &mut server => {
+            return result.context("the API server panicked")?.context("the API server failed");
+        }
+    }
+    let _ = stop.send(());
+    match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+        Ok(result) => result
+            .context("the API server panicked")?
+            .context("the API server failed")?,
+        Err(_) => warn!(grace = ?SHUTDOWN_GRACE, "open streams did not finish; exiting anyway"),
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// Aborts its tasks when dropped.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.iter().for_each(tokio::task::JoinHandle::abort);
+    }
+}
+
+fn open_store(flags: &Flags) -> anyhow::Result<Arc<dyn Store>> {
+    match flags.store.as_str() {
+        "sqlite" => {
+            let path = flags.data_dir.join("store.db");
+            let store = SqliteStore::open(&path)
+                .with_context(|| format!("opening the store {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+        etcd if etcd.starts_with("etcd://") => {
+            bail!("--store {etcd}: the etcd store is not supported yet; use --store sqlite")
+        }
+        other => bail!("--store {other:?}: expected sqlite or etcd://HOST:PORT"),
+    }
+}
+
+/// The serving certificate's extra names and the URL for admin.conf.
+///
+/// Listening on every address, the certificate names every address of this host (an agent
+/// may dial any of them: a Vagrant VM has a NAT address and a host-only one), except pod
+/// and service addresses, which come and go. `localhost`, 127.0.0.1 and the hostname are
+/// always in it (the PKI adds them).
+fn server_names(flags: &Flags, port: u16, config: &ClusterConfig) -> (Vec<String>, String) {
+    let listen_ip = Some(flags.listen.ip()).filter(|ip| !ip.is_unspecified());
+    let mut names: Vec<IpAddr> = flags
+        .advertise_address
+        .into_iter()
+        .chain(listen_ip)
+        .collect();
+    if listen_ip.is_none() {
+        let internal = [config.cluster_cidr, config.service_cidr];
+        names.extend(host_addresses().into_iter().filter(|ip| match ip {
+            IpAddr::V4(v4) => !internal.iter().any(|net| net.contains(v4)),
+            IpAddr::V6(_) => true,
+        }));
+    }
+    names.sort();
+    names.dedup();
+    let advertised = flags
+        .advertise_address
+        .or(listen_ip)
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let url = format!("https://{}", SocketAddr::new(advertised, port));
+    (names.iter().map(ToString::to_string).collect(), url)
+}
+
+/// This host's global unicast addresses, from /proc (no extra dependency): IPv4 from the
+/// local routes in `/proc/net/fib_trie`, IPv6 from `/proc/net/if_inet6` (scope global).
+/// Unreadable files just mean fewer names.
+fn host_addresses() -> Vec<IpAddr> {
+    let mut found = Vec::new();
+    let trie = std::fs::read_to_string("/proc/net/fib_trie").unwrap_or_default();
+    let mut last: Option<&str> = None;
+    for line in trie.lines().map(str::trim) {
+        if let Some(address) = line.strip_prefix("|-- ") {
+            last = Some(address);
+        } else if line.starts_with("/32 host LOCAL") {
+            if let Some(ip) = last.and_then(|a| a.parse::<Ipv4Addr>().ok()) {
+                found.push(IpAddr::V4(ip));
+            }
+        }
+    }
+    let inet6 = std::fs::read_to_string("/proc/net/if_inet6").unwrap_or_default();
+    for fields in inet6
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+    {
+        if let [hex, _, _, "00", ..] = fields[..] {
+            if let Ok(bits) = u128::from_str_radix(hex, 16) {
+                found.push(IpAddr::V6(bits.into()));
+            }
+        }
+    }
+    found.retain(|ip| !ip.is_loopback() && !ip.is_unspecified());
+    found
+}
+
+/// Resolves on SIGTERM (systemd, kill) or SIGINT (Ctrl-C) and says which.
+async fn shutdown_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
 }

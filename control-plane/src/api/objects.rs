@@ -15,7 +15,8 @@ use crate::store::{Key, Stored};
 /// The namespace of requests that name none, as in kubectl.
 pub const DEFAULT_NAMESPACE: &str = "default";
 /// Namespaces made at first start, which may not be deleted (as in Kubernetes).
-pub const SYSTEM_NAMESPACES: &[&str] = &[DEFAULT_NAMESPACE, "kube-system"];
+/// `kube-node-lease` holds the nodes' heartbeat Leases (`nodes/heartbeat.rs`).
+pub const SYSTEM_NAMESPACES: &[&str] = &[DEFAULT_NAMESPACE, "kube-system", "kube-node-lease"];
 
 /// A supported kind, as a request names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -42,7 +42,7 @@ async fn get_and_list_with_namespaces_and_selectors() {
         .unwrap();
     assert_eq!(
         items.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(),
-        ["default", "kube-system", "other"]
+        ["default", "kube-node-lease", "kube-system", "other"]
     );
 
     let object = get(store, "ConfigMap", "other", "c").await.unwrap();
