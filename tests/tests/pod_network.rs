@@ -6,6 +6,7 @@
 //! Traffic goes only to pod addresses and to the `skiff-e2e-world` namespace the tests
 //! make (see `skiff_e2e::net`).
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
@@ -154,10 +155,18 @@ fn agent_kill9_during_churn_leaks_nothing() {
         for (cycle, (up, left)) in [(1, 9), (5, 6), (9, 3)].into_iter().enumerate() {
             let round = 2 * cycle as u32;
             let first = write_batch(a, "crash", round, 10)?;
-            let seen = wait_some(a, "pods Running", |p| running_of(p, &first).len() >= up)?;
+            // Veths appear as network set-ups proceed: kill once some, not all, exist.
+            let n = wait_for("set-ups under way", START, Duration::from_millis(2), || {
+                let n = net::bridge_ports(net::BRIDGE).len();
+                ensure!(n >= up, "{n} veths on {}", net::BRIDGE);
+                Ok(n)
+            })?;
             a.kill9();
-            let n = running_of(&seen, &first).len();
-            println!("cycle {cycle}: killed with {n} of 10 pods running");
+            println!("cycle {cycle}: killed with {n} of 10 veths made");
+            let claimed: HashMap<String, Ipv4Addr> = net::ipam_entries(&a.root())?
+                .into_iter()
+                .map(|(ip, uid)| (uid, ip))
+                .collect();
             for name in &first[..5] {
                 a.remove_manifest(name)?;
             }
@@ -165,6 +174,13 @@ fn agent_kill9_during_churn_leaks_nothing() {
             a.restart()?;
             let wanted: Vec<String> = first[5..].iter().chain(&second).cloned().collect();
             let running = wait_all_running(a, &wanted)?;
+            for pod in &running {
+                let (was, is) = (claimed.get(pod_uid(pod)), pod_ip(pod));
+                ensure!(
+                    was.is_none_or(|w| Some(*w) == is),
+                    "address {was:?} → {is:?}"
+                );
+            }
             wait_for("addresses to settle", Duration::from_secs(30), POLL, || {
                 net::check_addresses(a, &running)
             })?;
@@ -172,13 +188,19 @@ fn agent_kill9_during_churn_leaks_nothing() {
             for name in &wanted {
                 a.remove_manifest(name)?;
             }
-            let listed = |p: &[Value]| p.iter().filter(|p| is_one_of(p, &wanted)).count();
-            let seen = wait_some(a, "teardown under way", |p| listed(p) <= left)?;
+            // Veths go as network teardowns proceed: kill once some, not all, are gone.
+            let n = wait_for(
+                "teardown under way",
+                START,
+                Duration::from_millis(2),
+                || {
+                    let n = net::bridge_ports(net::BRIDGE).len();
+                    ensure!(n <= left, "{n} veths on {}", net::BRIDGE);
+                    Ok(n)
+                },
+            )?;
             a.kill9();
-            println!(
-                "cycle {cycle}: killed with {} of 10 pods left",
-                listed(&seen)
-            );
+            println!("cycle {cycle}: killed with {n} of 10 veths left");
             a.restart()?;
             wait_settled(a, &before)?;
         }
@@ -233,7 +255,8 @@ fn overlapping_pod_cidr_is_refused() {
         let _serial = skiff_e2e::serial();
         let containerd = TestContainerd::start()?;
         let _taken = HostLink::create("skiff-e2e-ov", "10.251.0.1/24")?;
-        let bridge_before = std::path::Path::new("/sys/class/net/skiff0").exists();
+        let bridge = || std::path::Path::new("/sys/class/net/skiff0").exists();
+        let bridge_before = bridge();
         let opts = AgentOpts::new(&containerd)
             .arg("--pod-cidr")
             .arg("10.251.0.0/24");
@@ -249,15 +272,9 @@ fn overlapping_pod_cidr_is_refused() {
         let log = agent.log_text();
         let says = ["overlaps", "10.251.0.0/24", "skiff-e2e-ov"];
         ensure!(says.iter().all(|s| log.contains(s)), "agent log:\n{log}");
-        println!(
-            "the agent said: {}",
-            log.lines()
-                .find(|l| l.contains("overlaps"))
-                .unwrap_or_default()
-                .trim()
-        );
-        let bridge_now = std::path::Path::new("/sys/class/net/skiff0").exists();
-        ensure!(bridge_now == bridge_before, "skiff0 created anyway");
+        let said = log.lines().find(|l| l.contains("overlaps"));
+        println!("the agent said: {}", said.unwrap_or_default().trim());
+        ensure!(bridge() == bridge_before, "skiff0 created anyway");
         Ok(())
     };
     if let Err(e) = run() {
@@ -352,19 +369,6 @@ fn is_one_of(pod: &Value, names: &[String]) -> bool {
     names
         .iter()
         .any(|name| n == name || bare == Some(name.as_str()))
-}
-
-/// Polls the pod list until `done` holds; returns that list.
-fn wait_some(
-    a: &TestAgent,
-    what: &str,
-    done: impl Fn(&[Value]) -> bool,
-) -> anyhow::Result<Vec<Value>> {
-    wait_for(what, START, Duration::from_millis(50), || {
-        let pods = a.pods()?;
-        ensure!(done(&pods), "{} pods listed", pods.len());
-        Ok(pods)
-    })
 }
 
 fn wait_all_running(a: &TestAgent, names: &[String]) -> anyhow::Result<Vec<Value>> {
