@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::nodes::error::NodesError;
 use crate::nodes::events;
-use crate::nodes::objects::{modify, pod_is_terminal, pod_key};
+use crate::nodes::objects::{modify, pod_is_terminal, pod_key, Modified};
 use crate::nodes::scheduler::fit::tolerates;
 use crate::nodes::NodeContext;
 use crate::store::{Key, StoreError};
@@ -63,19 +63,19 @@ pub fn eviction_delay(pod: &Pod, taint: &str, default: Duration) -> Option<Durat
 
 /// Ready=False on a running pod of a node that is not Ready (Kubernetes'
 /// MarkPodsNotReady): the Endpoints controller then stops routing to it. The agent sets
-/// it back if it turns out to be alive.
-pub async fn mark_not_ready(ctx: &NodeContext, pod: &Pod) -> Result<(), NodesError> {
+/// it back if it turns out to be alive. Returns the pod as written, if it wrote.
+pub async fn mark_not_ready(ctx: &NodeContext, pod: &Pod) -> Result<Option<Pod>, NodesError> {
     let is_ready = pod
         .status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
     if !is_ready || pod_is_terminal(pod) {
-        return Ok(());
+        return Ok(None);
     }
     let now = ctx.clock.now();
     let key = key_of(pod);
-    modify::<Pod, _>(
+    let written = modify::<Pod, _>(
         ctx.cp.store.as_ref(),
         &key,
         pod.metadata.uid.as_deref(),
@@ -96,7 +96,10 @@ pub async fn mark_not_ready(ctx: &NodeContext, pod: &Pod) -> Result<(), NodesErr
         },
     )
     .await?;
-    Ok(())
+    Ok(match written {
+        Modified::Written(pod) => Some(pod),
+        _ => None,
+    })
 }
 
 /// Deletes `pod` on the revision it was read at; a pod that changed meanwhile is left

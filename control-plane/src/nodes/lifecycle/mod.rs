@@ -136,7 +136,8 @@ impl LifecycleController {
             ready.last_transition_time.as_ref().map_or(now, |t| t.0),
         );
         for pod in pods {
-            evict::mark_not_ready(&self.ctx, pod).await?;
+            let marked = evict::mark_not_ready(&self.ctx, pod).await?;
+            let pod = marked.as_ref().unwrap_or(pod);
             let due = evict::eviction_delay(pod, taint, self.ctx.cp.config.pod_eviction);
             if due.is_some_and(|due| not_ready_for >= due) {
                 evict::evict(&self.ctx, pod).await?;
