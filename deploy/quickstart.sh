@@ -67,6 +67,10 @@ echo
 echo "The client container fetches the web container's page over 127.0.0.1:"
 sleep 1
 skiff logs demo -c client --tail 1
+POD_IP=$(skiff get pods demo -o json | sed -n 's/.*"podIP": "\([0-9.]*\)".*/\1/p' | head -1)
+echo
+echo "And the node reaches the pod at its own IP: curl http://$POD_IP/"
+curl -fsS --max-time 5 "http://$POD_IP/"
 cat <<TXT
 
 skiff is running on this node. Try:
