@@ -171,12 +171,23 @@ async fn apply_get_and_watch_the_nginx_pod_then_stop_on_sigterm() {
             .unwrap()
     };
     let added = next().await;
+    let added_pod = added.object.expect("ADDED carries the object");
     assert_eq!(
-        (added.r#type.as_str(), added.resource_version.as_str()),
-        ("ADDED", pod.resource_version.as_str())
+        (added.r#type.as_str(), added_pod.uid.as_str()),
+        ("ADDED", pod.uid.as_str())
     );
+    // The scheduler may have written the pod's status since (no node fits: Unschedulable).
+    let revision = |rv: &str| rv.parse::<i64>().unwrap();
+    assert!(revision(&added.resource_version) >= revision(&pod.resource_version));
     assert_eq!(next().await.r#type, "BOOKMARK");
     drop(events);
+    // Whatever the scheduler wrote is status: applying the same manifest changes nothing.
+    let again = api
+        .apply(apply_request(NGINX_POD))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.results[0].action, "unchanged");
 
     let status = Command::new("kill")
         .args(["-TERM", &cp.child.id().to_string()])

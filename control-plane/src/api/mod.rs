@@ -29,8 +29,10 @@ mod watch;
 #[cfg(test)]
 mod tests;
 
+use std::future::Future;
 use std::sync::Arc;
 
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use skiff_proto::auth::require_admin;
 use skiff_proto::v1::api_server::{Api, ApiServer};
@@ -40,7 +42,7 @@ use skiff_proto::v1::{
     WatchRequest,
 };
 use tonic::{Request, Response, Status};
-use tracing::{info_span, Instrument};
+use tracing::{debug, info, info_span, warn, Instrument, Span};
 
 pub use apply::{apply, Action, Applied};
 pub use delete::delete;
@@ -71,6 +73,23 @@ impl ApiService {
     }
 }
 
+/// Runs one request's work inside its span and logs how it failed, if it did: the
+/// caller's mistakes at debug, the server's own trouble at warn.
+async fn traced<T>(
+    span: Span,
+    work: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, Status> {
+    let result = work.instrument(span.clone()).await;
+    if let Err(e) = &result {
+        let _entered = span.enter();
+        match e {
+            ApiError::Unavailable(_) | ApiError::Internal(_) => warn!(error = %e, "request failed"),
+            _ => debug!(error = %e, "request refused"),
+        }
+    }
+    result.map_err(Status::from)
+}
+
 #[tonic::async_trait]
 impl Api for ApiService {
     async fn apply(&self, req: Request<ApplyRequest>) -> Result<Response<ApplyResponse>, Status> {
@@ -78,10 +97,9 @@ impl Api for ApiService {
         let req = req.into_inner();
         let span =
             info_span!("api", method = "apply", source = %req.source, namespace = %req.namespace);
-        let results = apply(self.store(), &req.source, &req.manifest, &req.namespace)
-            .instrument(span)
-            .await?;
-        let results = results
+        let work = apply(self.store(), &req.source, &req.manifest, &req.namespace);
+        let results = traced(span, work)
+            .await?
             .into_iter()
             .map(|r| ApplyResult {
                 object: Some(r.object),
@@ -95,23 +113,24 @@ impl Api for ApiService {
         require_admin(&req)?;
         let req = req.into_inner();
         let span = info_span!("api", method = "get", kind = %req.kind, namespace = %req.namespace, name = %req.name);
-        let object = get(self.store(), &req.kind, &req.namespace, &req.name)
-            .instrument(span)
-            .await?;
-        Ok(Response::new(object))
+        let work = get(self.store(), &req.kind, &req.namespace, &req.name);
+        Ok(Response::new(traced(span, work).await?))
     }
 
     async fn list(&self, req: Request<ListRequest>) -> Result<Response<ListResponse>, Status> {
         require_admin(&req)?;
         let req = req.into_inner();
         let span = info_span!("api", method = "list", kind = %req.kind, namespace = %req.namespace, all = req.all_namespaces, selector = %req.label_selector);
-        let scope = Scope::new(
-            &req.kind,
-            &req.namespace,
-            req.all_namespaces,
-            &req.label_selector,
-        )?;
-        let (items, revision) = list(self.store(), &scope).instrument(span).await?;
+        let work = async {
+            let scope = Scope::new(
+                &req.kind,
+                &req.namespace,
+                req.all_namespaces,
+                &req.label_selector,
+            )?;
+            list(self.store(), &scope).await
+        };
+        let (items, revision) = traced(span, work).await?;
         Ok(Response::new(ListResponse {
             items,
             resource_version: revision.to_string(),
@@ -125,21 +144,20 @@ impl Api for ApiService {
         require_admin(&req)?;
         let req = req.into_inner();
         let span = info_span!("api", method = "delete", kind = %req.kind, namespace = %req.namespace, name = %req.name);
-        let object = delete(
+        let work = delete(
             self.store(),
             &req.kind,
             &req.namespace,
             &req.name,
             &req.propagation,
-        )
-        .instrument(span)
-        .await?;
+        );
+        let object = traced(span, work).await?;
         Ok(Response::new(DeleteResponse {
             object: Some(object),
         }))
     }
 
-    type WatchStream = futures::stream::BoxStream<'static, Result<WatchEvent, Status>>;
+    type WatchStream = BoxStream<'static, Result<WatchEvent, Status>>;
 
     async fn watch(
         &self,
@@ -148,19 +166,20 @@ impl Api for ApiService {
         require_admin(&req)?;
         let req = req.into_inner();
         let span = info_span!("api", method = "watch", kind = %req.kind, namespace = %req.namespace, all = req.all_namespaces, from = %req.resource_version);
-        let scope = Scope::new(
-            &req.kind,
-            &req.namespace,
-            req.all_namespaces,
-            &req.label_selector,
-        )?;
-        let events = watch(self.store(), scope, &req.resource_version)
-            .instrument(span.clone())
-            .await?;
-        tracing::debug!(parent: &span, "watch started");
+        let work = async {
+            let scope = Scope::new(
+                &req.kind,
+                &req.namespace,
+                req.all_namespaces,
+                &req.label_selector,
+            )?;
+            watch(self.store(), scope, &req.resource_version).await
+        };
+        let events = traced(span.clone(), work).await?;
+        debug!(parent: &span, "watch started");
         let events = events.map(move |event| {
             event.map_err(|e| {
-                tracing::info!(parent: &span, error = %e, "watch ended");
+                info!(parent: &span, error = %e, "watch ended");
                 Status::from(e)
             })
         });
@@ -171,20 +190,18 @@ impl Api for ApiService {
         require_admin(&req)?;
         let req = req.into_inner();
         let span = info_span!("api", method = "label", kind = %req.kind, namespace = %req.namespace, name = %req.name);
-        let object = label(
+        let work = label(
             self.store(),
             &req.kind,
             &req.namespace,
             &req.name,
             &req.labels,
             req.overwrite,
-        )
-        .instrument(span)
-        .await?;
-        Ok(Response::new(object))
+        );
+        Ok(Response::new(traced(span, work).await?))
     }
 
-    type LogsStream = futures::stream::BoxStream<'static, Result<LogChunk, Status>>;
+    type LogsStream = BoxStream<'static, Result<LogChunk, Status>>;
 
     /// Not yet: the control plane reads logs through the node's agent (design.md §3),
     /// and agents do not join yet. Until then `skiff --agent unix://...` reads them.
