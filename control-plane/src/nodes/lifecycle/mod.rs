@@ -6,7 +6,8 @@
 //! - Level-triggered and periodic (every `Timing::lifecycle_period`): each pass reads
 //!   every node, lease and pod and acts on the difference between the clock and the
 //!   leases. Nothing is remembered between passes except when an orphaned pod was first
-//!   seen; a restarted controller picks up where the stored timestamps say it is.
+//!   seen; a restarted controller picks up where the stored timestamps say it is (within
+//!   the safeguards below).
 //! - A node whose last sign of life (lease renewal, Ready heartbeat, creation) is older
 //!   than `node_grace` gets every condition Unknown (`NodeStatusUnknown`), a NodeNotReady
 //!   event, and its pods Ready=False so Services stop sending them traffic.
@@ -16,6 +17,11 @@
 //!   Kubernetes). A pod that tolerates the `node.kubernetes.io/unreachable` (or
 //!   `not-ready`) NoExecute taint waits its `tolerationSeconds`, or forever without them;
 //!   DaemonSet and mirror pods are never evicted.
+//! - Two safeguards, as in Kubernetes: while no node at all is Ready, evictions pause
+//!   (the fault is more likely on the control plane's side); and a freshly started
+//!   controller counts every node as alive at its start, so a control plane that was
+//!   down itself neither marks nodes NotReady before they had `node_grace` to reconnect
+//!   nor evicts sooner than `pod_eviction` after starting.
 //! - Pods bound to a node that no longer exists are deleted after `node_grace`.
 //! - One span per node per pass (`node_lifecycle`).
 
@@ -34,7 +40,9 @@ use super::clock::elapsed;
 use super::error::NodesError;
 use super::events::{self, NODE_CONTROLLER};
 use super::heartbeat::renew_time;
-use super::objects::{decode, lease_key, modify, node_condition, node_key, pod_node, Modified};
+use super::objects::{
+    decode, lease_key, modify, node_condition, node_is_ready, node_key, pod_node, Modified,
+};
 use super::{NodeContext, LEASE_NAMESPACE};
 use crate::store::Key;
 
@@ -46,13 +54,17 @@ pub struct LifecycleController {
     ctx: Arc<NodeContext>,
     /// Pods bound to a missing node, and when a pass first saw them so.
     orphans: HashMap<Key, Timestamp>,
+    /// When this controller started: nothing it did not see counts as older than this.
+    started: Timestamp,
 }
 
 impl LifecycleController {
     pub fn new(ctx: Arc<NodeContext>) -> Self {
+        let started = ctx.clock.now();
         LifecycleController {
             ctx,
             orphans: HashMap::new(),
+            started,
         }
     }
 
@@ -87,12 +99,29 @@ impl LifecycleController {
                 pods_by_node.entry(node).or_default().push(pod);
             }
         }
-        let mut names = HashSet::new();
+        // Phase 1: which nodes are silent. Phase 2, knowing how many are left Ready:
+        // their pods.
+        let mut nodes = Vec::new();
         for stored in &stored_nodes {
             let Ok(node) = decode::<Node>(stored) else {
                 continue;
             };
             let name = stored.key.name.clone();
+            let span = tracing::info_span!("node_lifecycle", node = %name);
+            let renewed = renewed.get(&name).copied();
+            match self.expire(&node, renewed).instrument(span).await {
+                Ok(Some(updated)) => nodes.push(updated),
+                Ok(None) => nodes.push(node),
+                Err(err) => {
+                    tracing::warn!(node = %name, error = %err, "node lifecycle failed; retrying next pass");
+                    nodes.push(node);
+                }
+            }
+        }
+        let evictions = nodes.iter().any(node_is_ready);
+        let mut names = HashSet::new();
+        for node in &nodes {
+            let name = node.metadata.name.clone().unwrap_or_default();
             names.insert(name.clone());
             let pods = pods_by_node
                 .get(&name)
@@ -100,7 +129,7 @@ impl LifecycleController {
                 .unwrap_or_default();
             let span = tracing::info_span!("node_lifecycle", node = %name);
             let result = self
-                .reconcile_node(node, renewed.get(&name).copied(), pods)
+                .handle_pods(node, pods, evictions)
                 .instrument(span)
                 .await;
             if let Err(err) = result {
@@ -113,34 +142,39 @@ impl LifecycleController {
         Ok(())
     }
 
-    async fn reconcile_node(
+    /// The pods of a node that is not Ready: marked not Ready, and evicted when their
+    /// time is up, unless `evictions` is false (no node at all is Ready: Kubernetes'
+    /// "full disruption", where the fault is more likely the control plane's own network
+    /// than every node at once, and evicting would only empty the cluster).
+    async fn handle_pods(
         &self,
-        node: Node,
-        renewed: Option<Timestamp>,
+        node: &Node,
         pods: &[Pod],
+        evictions: bool,
     ) -> Result<(), NodesError> {
-        let now = self.ctx.clock.now();
-        let node = match self.expire(&node, renewed, now).await? {
-            Some(updated) => updated,
-            None => node,
-        };
-        let Some(ready) = node_condition(&node, "Ready").filter(|c| c.status != "True") else {
+        let Some(ready) = node_condition(node, "Ready").filter(|c| c.status != "True") else {
             return Ok(());
         };
+        let now = self.ctx.clock.now();
         let taint = match ready.status.as_str() {
             "Unknown" => evict::UNREACHABLE,
             _ => evict::NOT_READY,
         };
-        let not_ready_for = elapsed(
-            now,
-            ready.last_transition_time.as_ref().map_or(now, |t| t.0),
-        );
+        // Never sooner than `pod_eviction` after this controller started: a control plane
+        // that was down itself does not know how long the node really was.
+        let since = ready.last_transition_time.as_ref().map_or(now, |t| t.0);
+        let not_ready_for = elapsed(now, since.max(self.started));
         for pod in pods {
             let marked = evict::mark_not_ready(&self.ctx, pod).await?;
             let pod = marked.as_ref().unwrap_or(pod);
             let due = evict::eviction_delay(pod, taint, self.ctx.cp.config.pod_eviction);
-            if due.is_some_and(|due| not_ready_for >= due) {
+            if due.is_none_or(|due| not_ready_for < due) {
+                continue;
+            }
+            if evictions {
                 evict::evict(&self.ctx, pod).await?;
+            } else {
+                tracing::info!(pod = %evict::key_of(pod), "no node is ready: eviction paused");
             }
         }
         Ok(())
@@ -152,9 +186,11 @@ impl LifecycleController {
         &self,
         node: &Node,
         renewed: Option<Timestamp>,
-        now: Timestamp,
     ) -> Result<Option<Node>, NodesError> {
+        let now = self.ctx.clock.now();
         let grace = self.ctx.cp.config.node_grace;
+        // A restarted control plane gives every node a full grace period to reconnect.
+        let renewed = renewed.max(Some(self.started));
         if !silent_for(node, renewed, now, grace) {
             return Ok(None);
         }

@@ -172,16 +172,17 @@ async fn a_node_that_never_heartbeated_goes_unknown_and_orphans_are_collected() 
 async fn the_running_controller_follows_the_clock() {
     let fx = Fixture::new();
     fx.register("n1").await;
+    fx.register("n2").await;
     fx.create_pod(ready_pod("p", "n1")).await;
     let tasks = spawn_background_with(fx.ctx.clone());
 
-    fx.clock.advance(Duration::from_secs(6));
+    advance(&fx, 6, &["n2"]).await;
     eventually("n1 to go NotReady", || async {
         ready_status(&fx, "n1").await.0 == "Unknown"
     })
     .await;
     assert!(exists(&fx, "p").await);
-    fx.clock.advance(Duration::from_secs(31));
+    advance(&fx, 32, &["n2"]).await;
     eventually("p to be evicted", || async { !exists(&fx, "p").await }).await;
     let node: Node = decode(&fx.store().get(&node_key("n1")).await.unwrap().unwrap()).unwrap();
     assert_eq!(node_condition(&node, "Ready").unwrap().status, "Unknown");
@@ -201,15 +202,77 @@ async fn with_no_eviction_delay_one_pass_marks_and_evicts() {
         std::sync::Arc::new(crate::store::MemoryStore::new()),
     );
     fx.register("n1").await;
+    fx.register("n2").await;
     fx.create_pod(ready_pod("p", "n1")).await;
-    fx.clock.advance(Duration::from_secs(6));
-    LifecycleController::new(fx.ctx.clone())
-        .pass()
-        .await
-        .unwrap();
+    let mut controller = LifecycleController::new(fx.ctx.clone());
+    advance(&fx, 6, &["n2"]).await;
+    controller.pass().await.unwrap();
     assert_eq!(ready_status(&fx, "n1").await.0, "Unknown");
     assert!(
         !exists(&fx, "p").await,
         "evicted after being marked not ready"
     );
+}
+
+#[tokio::test]
+async fn evictions_pause_while_no_node_is_ready() {
+    let fx = Fixture::new();
+    fx.register("n1").await;
+    fx.create_pod(ready_pod("p", "n1")).await;
+    let mut controller = LifecycleController::new(fx.ctx.clone());
+    advance(&fx, 6, &[]).await;
+    controller.pass().await.unwrap();
+    assert_eq!(ready_status(&fx, "n1").await.0, "Unknown");
+    advance(&fx, 60, &[]).await;
+    controller.pass().await.unwrap();
+    assert!(
+        exists(&fx, "p").await,
+        "the only node is down: nowhere better to go"
+    );
+
+    // Another node comes up: the cluster works again, and n1's pods are evicted.
+    fx.register("n2").await;
+    controller.pass().await.unwrap();
+    assert!(!exists(&fx, "p").await);
+}
+
+#[tokio::test]
+async fn a_restarted_controller_gives_nodes_a_full_grace_period() {
+    let fx = Fixture::new();
+    fx.register("n1").await;
+    fx.register("n2").await;
+    fx.create_pod(ready_pod("p", "n1")).await;
+    // The control plane was down for 100 s; n2 has reconnected since, n1 not yet.
+    fx.clock.advance(Duration::from_secs(100));
+    heartbeat(&fx.ctx, "n2").await.unwrap();
+    let mut controller = LifecycleController::new(fx.ctx.clone());
+    controller.pass().await.unwrap();
+    assert_eq!(
+        ready_status(&fx, "n1").await.0,
+        "True",
+        "n1 gets its grace period"
+    );
+
+    advance(&fx, 6, &["n2"]).await;
+    controller.pass().await.unwrap();
+    assert_eq!(ready_status(&fx, "n1").await.0, "Unknown");
+    advance(&fx, 28, &["n2"]).await;
+    controller.pass().await.unwrap();
+    assert!(exists(&fx, "p").await);
+    advance(&fx, 2, &["n2"]).await;
+    controller.pass().await.unwrap();
+    assert!(!exists(&fx, "p").await);
+
+    // Already NotReady when a controller starts: still a full eviction delay from its start.
+    fx.create_pod(ready_pod("q", "n1")).await;
+    advance(&fx, 60, &["n2"]).await;
+    let mut restarted = LifecycleController::new(fx.ctx.clone());
+    restarted.pass().await.unwrap();
+    assert!(
+        exists(&fx, "q").await,
+        "not evicted on a restart's first pass"
+    );
+    advance(&fx, 30, &["n2"]).await;
+    restarted.pass().await.unwrap();
+    assert!(!exists(&fx, "q").await);
 }
