@@ -22,6 +22,7 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// -n NAMESPACE / -A.
 #[derive(Args, Debug, Clone)]
 pub struct Scope {
     #[arg(short = 'n', long, default_value = "default")]
@@ -36,6 +37,9 @@ pub enum Command {
     Apply {
         #[arg(short = 'f', long = "filename", required = true)]
         files: Vec<String>,
+        /// Namespace for objects that name none.
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
     },
     /// List objects.
     Get {
@@ -63,6 +67,9 @@ pub enum Command {
         name: Option<String>,
         #[command(flatten)]
         scope: Scope,
+        /// background (delete dependents too) or orphan.
+        #[arg(long, default_value = "background")]
+        cascade: String,
     },
     /// Print a container's log.
     Logs {
@@ -114,5 +121,10 @@ pub enum Command {
         kind: String,
         name: String,
         labels: Vec<String>,
+        /// Allow replacing an existing label's value.
+        #[arg(long)]
+        overwrite: bool,
+        #[command(flatten)]
+        scope: Scope,
     },
 }

@@ -1,7 +1,9 @@
-//! Connections: a node agent's unix socket (the control plane comes later).
+//! Connections: the control plane through admin.conf, or a node agent's unix socket.
 
 use anyhow::{bail, Context};
+use skiff_proto::auth::AdminConfig;
 use skiff_proto::v1::agent_client::AgentClient;
+use skiff_proto::v1::api_client::ApiClient;
 use tonic::transport::{Channel, Endpoint};
 
 /// Connects to `unix:///path/to/agent.sock` (or a bare path).
@@ -29,5 +31,31 @@ pub async fn agent(url: &str) -> anyhow::Result<AgentClient<Channel>> {
 
 /// Turns a gRPC status into the message a user should read.
 pub fn status_error(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{}", status.message())
+    match status.code() {
+        tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => {
+            anyhow::anyhow!("{:?}: {}", status.code(), status.message())
+        }
+        _ => anyhow::anyhow!("{}", status.message()),
+    }
+}
+
+/// An admin client for the control plane: admin.conf from `config` (or the usual places),
+/// with its server replaced by `server` when given.
+pub async fn control_plane(
+    config: AdminConfig,
+    path: &std::path::Path,
+    server: Option<&str>,
+) -> anyhow::Result<ApiClient<Channel>> {
+    let mut config = config;
+    if let Some(server) = server {
+        config.server = server.to_string();
+    }
+    let channel = config.channel().await.with_context(|| {
+        format!(
+            "cannot reach the control plane at {} (credentials from {})",
+            config.server,
+            path.display()
+        )
+    })?;
+    Ok(ApiClient::new(channel))
 }

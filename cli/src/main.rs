@@ -3,7 +3,9 @@
 mod args;
 mod client;
 mod commands;
+mod kinds;
 mod output;
+mod server;
 
 use clap::Parser;
 

@@ -26,7 +26,7 @@ pub async fn run(url: &str, kind: &str, name: &str, scope: &Scope) -> anyhow::Re
     Ok(())
 }
 
-fn describe_pod(pod: &Pod) -> String {
+pub fn describe_pod(pod: &Pod) -> String {
     let m = &pod.metadata;
     let spec = pod.spec.clone().unwrap_or_default();
     let status = pod.status.clone().unwrap_or_default();
@@ -143,7 +143,7 @@ fn state_lines(label: &str, st: &ContainerState) -> String {
     s
 }
 
-fn pairs(map: Option<&std::collections::BTreeMap<String, String>>) -> String {
+pub fn pairs(map: Option<&std::collections::BTreeMap<String, String>>) -> String {
     map.map(|m| {
         m.iter()
             .map(|(k, v)| format!("{k}={v}"))

@@ -1,33 +1,44 @@
 //! One module per verb.
 
-mod describe;
+pub mod describe;
 mod get;
 mod logs;
 
+use std::path::Path;
+
 use anyhow::bail;
+use skiff_proto::auth::{AdminConfig, AuthError};
 
 use crate::args::{Cli, Command};
 
 /// Where a node agent installed by deploy/quickstart.sh listens.
 const DEFAULT_AGENT_SOCKET: &str = "/var/lib/skiff-agent/agent.sock";
 
+/// The control plane through admin.conf; the node agent with `--agent`, or when no
+/// admin.conf exists anywhere and the local agent socket does.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let default_agent = format!("unix://{DEFAULT_AGENT_SOCKET}");
-    let agent = match (cli.agent.as_deref(), cli.server.as_deref()) {
-        (Some(agent), _) => agent,
-        (None, Some(server)) => bail!(
-            "cannot reach {server}: this version of skiff has no control plane yet; \
-             talk to a node agent with --agent unix://{DEFAULT_AGENT_SOCKET}"
-        ),
-        (None, None) if std::path::Path::new(DEFAULT_AGENT_SOCKET).exists() => {
-            default_agent.as_str()
+    if let Some(agent) = cli.agent.as_deref() {
+        return run_agent(agent, cli.command).await;
+    }
+    match AdminConfig::discover(cli.config.as_deref()) {
+        Ok((path, config)) => {
+            let api = crate::client::control_plane(config, &path, cli.server.as_deref()).await?;
+            crate::server::run(api, cli.command).await
         }
-        (None, None) => bail!(
-            "no control plane is available yet in this version of skiff, and no agent listens at \
-             {DEFAULT_AGENT_SOCKET}; start one (deploy/quickstart.sh) or pass --agent unix://PATH"
-        ),
-    };
-    match cli.command {
+        Err(AuthError::NoConfig { .. })
+            if cli.server.is_none() && Path::new(DEFAULT_AGENT_SOCKET).exists() =>
+        {
+            run_agent(&format!("unix://{DEFAULT_AGENT_SOCKET}"), cli.command).await
+        }
+        Err(e @ AuthError::NoConfig { .. }) => {
+            bail!("{e}; or talk to a node agent with --agent unix://{DEFAULT_AGENT_SOCKET}")
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn run_agent(agent: &str, command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Get { kind, name, scope, selector, output } => {
             get::run(agent, &kind, name.as_deref(), &scope, selector.as_deref(), output.as_deref()).await
         }
@@ -36,7 +47,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             logs::run(agent, &pod, container.as_deref(), follow, previous, tail, &scope).await
         }
         other => bail!(
-            "{} needs the control plane (--server); a node agent only answers get, describe and logs",
+            "{} needs the control plane (admin.conf); a node agent only answers get, describe and logs",
             verb(&other)
         ),
     }

@@ -2,3 +2,4 @@
 
 pub mod age;
 pub mod pods;
+pub mod tables;

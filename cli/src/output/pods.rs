@@ -124,6 +124,11 @@ pub fn row(pod: &Pod) -> Row {
 }
 
 pub fn print_table(pods: &[Pod], wide: bool, with_namespace: bool) {
+    print!("{}", align(&rows(pods, wide, with_namespace)));
+}
+
+/// Header and rows of the pod table.
+pub fn rows(pods: &[Pod], wide: bool, with_namespace: bool) -> Vec<Vec<String>> {
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut header = vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE"];
     if with_namespace {
@@ -167,7 +172,7 @@ pub fn print_table(pods: &[Pod], wide: bool, with_namespace: bool) {
         }
         rows.push(cols);
     }
-    print!("{}", align(&rows));
+    rows
 }
 
 /// Left-aligned columns, three spaces apart, as kubectl's tabwriter prints them.
