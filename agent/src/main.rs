@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use clap::Parser;
+use skiff_agent::node::join::JoinOptions;
 use skiff_agent::node::{self, NodeOptions};
 
 #[derive(Parser, Debug)]
@@ -14,12 +15,15 @@ use skiff_agent::node::{self, NodeOptions};
     about = "skiff's node agent: runs pods through containerd"
 )]
 struct Flags {
-    /// Control plane to join (comes with the control-plane work; standalone without it).
+    /// Control plane to join, https://HOST:PORT; standalone without it.
     #[arg(long)]
     server: Option<String>,
     /// Node join token (with --server).
     #[arg(long)]
     token: Option<String>,
+    /// A file holding the node join token (with --server).
+    #[arg(long, conflicts_with = "token")]
+    token_file: Option<PathBuf>,
     #[arg(long, env = "SKIFF_NODE_NAME")]
     node_name: Option<String>,
     #[arg(long)]
@@ -84,9 +88,20 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    if flags.server.is_some() || flags.token.is_some() {
-        bail!("joining a control plane (--server/--token) is not available yet: run standalone with --manifests");
-    }
+    let join = match (flags.server, flags.token, flags.token_file) {
+        (None, None, None) => None,
+        (Some(server), Some(token), None) => Some(JoinOptions { server, token }),
+        (Some(server), None, Some(path)) => {
+            let token = std::fs::read_to_string(&path)
+                .with_context(|| format!("read --token-file {}", path.display()))?;
+            Some(JoinOptions {
+                server,
+                token: token.trim().to_string(),
+            })
+        }
+        (None, _, _) => bail!("--token and --token-file need --server"),
+        (Some(_), _, _) => bail!("--server needs --token or --token-file"),
+    };
     let node_name = match flags.node_name {
         Some(n) => n,
         None => nix::unistd::gethostname()?.to_string_lossy().to_lowercase(),
@@ -108,6 +123,7 @@ fn main() -> anyhow::Result<()> {
         backoff_base: flags.backoff_base,
         backoff_max: flags.backoff_max,
         backoff_reset: flags.backoff_reset,
+        join,
     };
     tokio::runtime::Runtime::new()?.block_on(node::run(opts))
 }

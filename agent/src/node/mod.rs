@@ -1,5 +1,7 @@
 //! The node agent assembled: containerd, images, sandboxes, pod workers, sources, API.
 
+#[path = "../join/mod.rs"]
+pub mod join;
 pub mod runtime;
 
 use std::net::IpAddr;
@@ -34,6 +36,8 @@ pub struct NodeOptions {
     pub backoff_base: Duration,
     pub backoff_max: Duration,
     pub backoff_reset: Duration,
+    /// The control plane to join; standalone without.
+    pub join: Option<join::JoinOptions>,
 }
 
 const IMPORT_EVERY: Duration = Duration::from_secs(2);
@@ -48,14 +52,25 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
         None => Registries::default(),
     };
     let images = ImageService::new(ctrd.clone(), registries);
-    let pod_cidr: ipnet::Ipv4Net = opts
-        .pod_cidr
+    let node_ip = opts.node_ip.or_else(crate::network::node_ip);
+    // Registration comes first: the control plane decides this node's pod CIDR.
+    let joined = match &opts.join {
+        Some(j) => Some(
+            join::join(j, &opts.root, &opts.node_name, node_ip)
+                .await
+                .context("join the control plane")?,
+        ),
+        None => None,
+    };
+    let pod_cidr_text = joined
+        .as_ref()
+        .map_or(opts.pod_cidr.as_str(), |j| j.creds.pod_cidr.as_str());
+    let pod_cidr: ipnet::Ipv4Net = pod_cidr_text
         .parse()
-        .with_context(|| format!("--pod-cidr {:?} is not an IPv4 CIDR", opts.pod_cidr))?;
+        .with_context(|| format!("pod CIDR {pod_cidr_text:?} is not an IPv4 CIDR"))?;
     let network = PodNetwork::init(NetworkConfig::new(pod_cidr, opts.root.join("network")))
         .await
         .context("pod network")?;
-    let node_ip = opts.node_ip.or_else(crate::network::node_ip);
     let rt = Arc::new(runtime::NodeRuntime::new(
         ctrd.clone(),
         images.clone(),
@@ -89,6 +104,22 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     }
 
     let (desired_tx, desired_rx) = watch::channel(DesiredPods::default());
+    // Joined, the static pods go through a merge with the server's first.
+    let (static_tx, static_rx) = watch::channel(DesiredPods::default());
+    let mut synced = None;
+    let desired_tx = match &joined {
+        Some(joined) => {
+            synced = Some(join::spawn(
+                joined,
+                &opts.node_name,
+                static_rx,
+                desired_tx,
+                store.clone(),
+            ));
+            static_tx
+        }
+        None => desired_tx,
+    };
     match opts.manifests.clone() {
         Some(dir) => {
             std::fs::create_dir_all(&dir)
@@ -99,12 +130,18 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
             desired_tx.send_replace(source.scan());
             tokio::spawn(source.run(desired_tx));
         }
+        None if joined.is_some() => drop(desired_tx),
         None => {
             warn!("no --manifests and no --server: this node has nothing to run");
             tokio::spawn(async move { desired_tx.closed().await });
         }
     }
-    tokio::spawn(manager.run(desired_rx));
+    tokio::spawn(async move {
+        if let Some(synced) = synced {
+            let _ = synced.await;
+        }
+        manager.run(desired_rx).await
+    });
 
     info!(node = %opts.node_name, containerd = %opts.containerd.display(), "agent started");
     let api = AgentApi {

@@ -1,0 +1,147 @@
+//! A node that joins a control plane (`--server`, `--token`): registration, the server's
+//! pods as a source merged with the static ones, status reports and heartbeats.
+//!
+//! Not yet: serving the Agent API on the node IP over TLS (the unix socket works as in
+//! standalone mode), and mirror pods for static pods.
+
+pub mod bootstrap;
+pub mod heartbeat;
+pub mod source;
+pub mod status;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::path::Path;
+
+use anyhow::Context;
+use k8s_openapi::api::core::v1::Pod;
+use skiff_proto::v1::node_client::NodeClient;
+use skiff_proto::v1::HeartbeatRequest;
+use tokio::sync::{oneshot, watch};
+use tonic::transport::Channel;
+use tracing::{info, warn};
+
+use crate::pods::StatusStore;
+use crate::sources::DesiredPods;
+use bootstrap::{Credentials, JoinFiles};
+
+/// How to reach the control plane.
+#[derive(Debug, Clone)]
+pub struct JoinOptions {
+    pub server: String,
+    pub token: String,
+}
+
+/// A registered node: its credentials and a channel authenticated with them.
+pub struct Joined {
+    pub creds: Credentials,
+    pub channel: Channel,
+}
+
+/// Registers on first start; later starts reuse the saved certificate unless the server
+/// refuses it (expired, revoked, another cluster), then register again.
+pub async fn join(
+    opts: &JoinOptions,
+    root: &Path,
+    node_name: &str,
+    node_ip: Option<IpAddr>,
+) -> anyhow::Result<Joined> {
+    let files = JoinFiles::new(root);
+    if let Some(creds) = files.load() {
+        let channel = channel(&opts.server, &creds)?;
+        let probe = NodeClient::new(channel.clone())
+            .heartbeat(HeartbeatRequest {
+                node_name: node_name.to_string(),
+            })
+            .await;
+        match probe {
+            Ok(_) => {
+                info!(node = node_name, "reusing the saved node certificate");
+                return Ok(Joined { creds, channel });
+            }
+            Err(status) if refused(&status) => {
+                warn!(code = ?status.code(), message = status.message(), "saved certificate refused: registering again");
+                files.clear();
+            }
+            Err(status) => {
+                // The server is down: the saved certificate is still our best bet.
+                warn!(code = ?status.code(), message = status.message(), "control plane unreachable; using the saved certificate");
+                return Ok(Joined { creds, channel });
+            }
+        }
+    }
+    let creds = bootstrap::register(&opts.server, &opts.token, node_name, node_ip).await?;
+    files.save(&creds).context("save the node credentials")?;
+    let channel = channel(&opts.server, &creds)?;
+    Ok(Joined { creds, channel })
+}
+
+fn refused(status: &tonic::Status) -> bool {
+    use tonic::Code::*;
+    matches!(status.code(), Unauthenticated | PermissionDenied | NotFound)
+        || status.message().contains("certificate")
+}
+
+fn channel(server: &str, creds: &Credentials) -> anyhow::Result<Channel> {
+    // Lazy: the channel reconnects by itself, each task retries its calls.
+    Ok(skiff_proto::auth::endpoint(
+        server,
+        &creds.ca_pem,
+        Some((&creds.cert_pem, &creds.key_pem)),
+    )?
+    .connect_lazy())
+}
+
+/// Starts the server's pod watch, the merge with the static pods, the status reporter and
+/// the heartbeat. The returned receiver fires once the server's pods are known: the pod
+/// manager must not start before, or it would take the server's running pods for orphans.
+pub fn spawn(
+    joined: &Joined,
+    node_name: &str,
+    statics: watch::Receiver<DesiredPods>,
+    desired: watch::Sender<DesiredPods>,
+    store: StatusStore,
+) -> oneshot::Receiver<()> {
+    let (server_tx, server_rx) = watch::channel(None);
+    let (uids_tx, uids_rx) = watch::channel(BTreeSet::new());
+    let (synced_tx, synced_rx) = oneshot::channel();
+    tokio::spawn(source::run(
+        joined.channel.clone(),
+        node_name.to_string(),
+        server_tx,
+    ));
+    tokio::spawn(merge_loop(statics, server_rx, desired, uids_tx, synced_tx));
+    tokio::spawn(status::run(joined.channel.clone(), store, uids_rx));
+    tokio::spawn(heartbeat::run(
+        joined.channel.clone(),
+        node_name.to_string(),
+    ));
+    synced_rx
+}
+
+async fn merge_loop(
+    mut statics: watch::Receiver<DesiredPods>,
+    mut server: watch::Receiver<Option<BTreeMap<String, Pod>>>,
+    desired: watch::Sender<DesiredPods>,
+    uids: watch::Sender<BTreeSet<String>>,
+    synced: oneshot::Sender<()>,
+) {
+    let mut synced = Some(synced);
+    // Without --manifests nobody sends static pods; the server's still come.
+    let mut statics_open = true;
+    loop {
+        if let Some(server_pods) = server.borrow_and_update().clone() {
+            let merged = source::merge(&statics.borrow_and_update(), &server_pods);
+            uids.send_replace(server_pods.keys().cloned().collect());
+            desired.send_replace(merged);
+            if let Some(tx) = synced.take() {
+                info!(pods = server_pods.len(), "server pods synced");
+                let _ = tx.send(());
+            }
+        }
+        tokio::select! {
+            res = statics.changed(), if statics_open => statics_open = res.is_ok(),
+            res = server.changed() => if res.is_err() { return },
+        }
+    }
+}
