@@ -389,3 +389,31 @@ async fn the_pod_ip_is_reported() {
     assert_eq!(status.pod_ip.as_deref(), Some("10.42.0.7"));
     assert_eq!(status.host_ip.as_deref(), Some("192.0.2.1"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn sidecars_stop_once_the_app_is_done() {
+    let h = start(FakeRuntime::default());
+    let mut p = pod("u1", "Never", json!([{"name": "app", "image": "busybox"}]));
+    p.spec.as_mut().unwrap().init_containers = serde_json::from_value(
+        json!([{"name": "side", "image": "busybox", "restartPolicy": "Always"}]),
+    )
+    .unwrap();
+    h.want(vec![p]);
+    h.until("app", |s| running_attempt(s, "u1", "app") == Some(0))
+        .await;
+    h.exit("app-0", 0);
+    h.until("sidecar stopped", |_| {
+        h.rt.calls().contains(&Call::Stop("side-0".into()))
+    })
+    .await;
+    h.exit("side-0", 143);
+    h.until("succeeded", |s| phase(s, "u1") == "Succeeded")
+        .await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(
+        h.rt.starts().len(),
+        2,
+        "the sidecar is not restarted: {:?}",
+        h.rt.calls()
+    );
+}

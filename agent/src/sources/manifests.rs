@@ -48,8 +48,12 @@ impl ManifestSource {
     pub async fn run(mut self, tx: watch::Sender<DesiredPods>) {
         let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
         let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            if res.is_ok() {
-                let _ = ev_tx.send(());
+            // Reads (ours included: scanning opens the directory) change nothing; waking on
+            // them would rescan in a loop.
+            if let Ok(ev) = res {
+                if !is_read(&ev.kind) {
+                    let _ = ev_tx.send(());
+                }
             }
         });
         let _watcher = match watcher {
@@ -90,7 +94,7 @@ impl ManifestSource {
 
     /// Reads the files that changed since the last scan and returns the merged state.
     pub fn scan(&mut self) -> DesiredPods {
-        let mut seen = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         match std::fs::read_dir(&self.dir) {
             Ok(entries) => {
                 for entry in entries.flatten() {
@@ -106,7 +110,7 @@ impl ManifestSource {
                         meta.len(),
                         meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
                     );
-                    seen.push(path.clone());
+                    seen.insert(path.clone());
                     if self
                         .files
                         .get(&path)
@@ -174,6 +178,15 @@ impl ManifestSource {
             }
         }
         out
+    }
+}
+
+fn is_read(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode};
+    match kind {
+        notify::EventKind::Access(AccessKind::Close(AccessMode::Write)) => false,
+        notify::EventKind::Access(_) => true,
+        _ => false,
     }
 }
 

@@ -252,6 +252,7 @@ impl<R: PodRuntime> Worker<R> {
             }
         }
         self.ensure_probers();
+        self.stop_sidecars_when_app_done();
         for i in 0..self.slots.len() {
             let slot = &self.slots[i];
             if !slot.is_init {
@@ -273,6 +274,43 @@ impl<R: PodRuntime> Worker<R> {
                 }
                 return;
             }
+        }
+    }
+
+    /// As the kubelet does for native sidecars: once every app container has finished
+    /// for good, the sidecars are stopped (with the pod's grace period) and stay stopped,
+    /// so they never keep a finished pod alive.
+    fn stop_sidecars_when_app_done(&mut self) {
+        let mut app = self.slots.iter().filter(|s| !s.is_init).peekable();
+        if app.peek().is_none() || !app.all(|s| s.done) {
+            return;
+        }
+        let grace = self
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.termination_grace_period_seconds)
+            .unwrap_or(30)
+            .max(0) as u64;
+        for slot in self
+            .slots
+            .iter_mut()
+            .rev()
+            .filter(|s| s.is_sidecar() && !s.done)
+        {
+            slot.done = true;
+            slot.next_try = None;
+            slot.prober = None;
+            let (true, Some(id)) = (slot.is_running(), slot.id.clone()) else {
+                continue;
+            };
+            info!(container = slot.name(), "app finished, stopping sidecar");
+            let rt = self.rt.clone();
+            tokio::spawn(async move {
+                if let Err(error) = rt.stop_container(&id, Duration::from_secs(grace)).await {
+                    warn!(container = %id, %error, "stopping a sidecar");
+                }
+            });
         }
     }
 
@@ -371,7 +409,8 @@ impl<R: PodRuntime> Worker<R> {
             .as_ref()
             .and_then(|s| s.restart_policy.clone())
             .unwrap_or_else(|| "Always".into());
-        if !slot.restarts_after(&policy, exit_code) {
+        // A sidecar stopped because the app finished is done, whatever its policy says.
+        if slot.done || !slot.restarts_after(&policy, exit_code) {
             slot.done = true;
             slot.state = SlotState::Terminated(term);
             return;

@@ -10,10 +10,13 @@ use crate::pods::slot::Slot;
 impl<R: PodRuntime> Worker<R> {
     pub(super) fn status(&self) -> PodStatus {
         let (init, app): (Vec<&Slot>, Vec<&Slot>) = self.slots.iter().partition(|s| s.is_init);
-        let init_failed = init.iter().any(|s| s.done && !s.succeeded());
+        // A sidecar stopped at the end of the pod is not a failed init container.
+        let init_failed = init
+            .iter()
+            .any(|s| !s.is_sidecar() && s.done && !s.succeeded());
         let initialized = init
             .iter()
-            .all(|s| s.succeeded() || (s.is_sidecar() && s.is_running()));
+            .all(|s| s.succeeded() || (s.is_sidecar() && (s.is_running() || s.done)));
         let app_done = app.iter().all(|s| s.done);
         let phase = if init_failed || (app_done && app.iter().any(|s| !s.succeeded())) {
             "Failed"
