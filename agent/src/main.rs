@@ -81,6 +81,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn main() -> anyhow::Result<()> {
     let flags = Flags::parse();
+    // reqwest and tonic both bring rustls with different crypto backends; with two
+    // compiled in, rustls cannot pick one and TLS to the control plane would panic.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
