@@ -132,6 +132,17 @@ impl Caller {
     }
 }
 
+/// Picks rustls' ring provider for the whole process. Building the workspace can enable
+/// both of rustls' providers (ring through tonic, aws-lc-rs through reqwest), and then
+/// rustls refuses to choose one by itself; every TLS config builder calls this first.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err means another provider was installed first, which is just as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// The caller of `req`, from the first (leaf) certificate the client presented.
 pub fn caller_of<T>(req: &Request<T>) -> Caller {
     match req.peer_certs() {

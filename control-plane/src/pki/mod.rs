@@ -134,6 +134,7 @@ impl Pki {
     /// agent's first `Register` has only the token, and every other method checks the
     /// certificate with `skiff_proto::auth::require_*`.
     pub fn server_tls(&self) -> ServerTlsConfig {
+        skiff_proto::auth::install_crypto_provider();
         let chain = format!("{}{}", self.serving.cert_pem, self.ca_pem);
         ServerTlsConfig::new()
             .identity(Identity::from_pem(chain, &self.serving.key_pem))
@@ -144,6 +145,7 @@ impl Pki {
     /// TLS for calling the agent at `node_address` (its IP, as in its certificate's
     /// SANs): trusts only the cluster CA and presents the control plane's certificate.
     pub fn agent_client_tls(&self, node_address: &str) -> ClientTlsConfig {
+        skiff_proto::auth::install_crypto_provider();
         ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(&self.ca_pem))
             .identity(Identity::from_pem(

@@ -78,6 +78,7 @@ impl ServerCertVerifier for ReadChainOnly {
 /// its sha256 is the hash in `token` (`K10<hash>::node:<secret>`). A server that
 /// presents no such certificate (another cluster, or someone in the middle) is an error.
 pub async fn fetch_ca_pinned(server_url: &str, token: &str) -> Result<String, AuthError> {
+    super::install_crypto_provider();
     let token = NodeToken::parse(token)?;
     let chain = presented_chain(server_url).await?;
     let ca = chain

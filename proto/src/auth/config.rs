@@ -169,6 +169,7 @@ pub fn endpoint(
     ca_pem: &str,
     identity: Option<(&str, &str)>,
 ) -> Result<Endpoint, AuthError> {
+    super::install_crypto_provider();
     let mut tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(ca_pem))
         .domain_name(tls_server_name(server)?);
@@ -201,6 +202,7 @@ pub async fn node_channel(
 /// only clients with a certificate from the cluster CA (methods then call
 /// [`super::require_control_plane`]), so nothing anonymous gets past the handshake.
 pub fn node_server_tls(ca_pem: &str, cert_pem: &str, key_pem: &str) -> ServerTlsConfig {
+    super::install_crypto_provider();
     ServerTlsConfig::new()
         .identity(Identity::from_pem(cert_pem, key_pem))
         .client_ca_root(Certificate::from_pem(ca_pem))
