@@ -11,6 +11,8 @@ use clap::Parser;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    // One TLS provider even when workspace features enable several (ring, as the agent).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let args = args::Cli::parse();
     if let Err(error) = commands::run(args).await {
         eprintln!("error: {error:#}");

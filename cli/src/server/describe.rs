@@ -25,20 +25,11 @@ pub async fn run(api: &mut Api, kind: &str, name: &str, scope: &Scope) -> anyhow
     let text = match kind.kind {
         "Pod" => {
             let pod: Pod = serde_json::from_value(obj.clone())?;
-            let events = list(
-                api,
-                "Event",
-                &Scope {
-                    all_namespaces: false,
-                    ..scope.clone()
-                },
-                None,
-            )
-            .await?;
+            let events = list(api, "Event", scope, None).await;
             format!(
                 "{}{}",
                 describe_pod(&pod),
-                events_section(&events, "Pod", name)
+                events_or_error(events, "Pod", name)
             )
         }
         "Node" => {
@@ -47,17 +38,25 @@ pub async fn run(api: &mut Api, kind: &str, name: &str, scope: &Scope) -> anyhow
                 ..scope.clone()
             };
             let pods = list(api, "Pod", &all, None).await?;
-            let events = list(api, "Event", &all, None).await?;
+            let events = list(api, "Event", &all, None).await;
             format!(
                 "{}{}",
                 describe_node(&obj, &pods),
-                events_section(&events, "Node", name)
+                events_or_error(events, "Node", name)
             )
         }
         _ => serde_yaml::to_string(&obj)?,
     };
     print!("{text}");
     Ok(())
+}
+
+/// The events section, or why the server could not list events.
+fn events_or_error(events: anyhow::Result<Vec<Value>>, kind: &str, name: &str) -> String {
+    match events {
+        Ok(events) => events_section(&events, kind, name),
+        Err(e) => format!("Events:            <unavailable: {e}>\n"),
+    }
 }
 
 /// `Events:` with the events whose involvedObject is `kind/name`, oldest first.

@@ -1,0 +1,255 @@
+//! The `skiff` binary against the real `skiff-control-plane` on 127.0.0.1 (design.md §6):
+//! apply, get, describe (scheduler events), label, delete, errors and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The user's manifest, verbatim.
+const NGINX_POD: &str = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: my-nginx-pod
+spec:
+  containers:
+    - name: my-nginx-container
+      image: nginx:latest
+      ports:
+        - containerPort: 80
+          protocol: TCP
+";
+
+/// A running control plane, killed (by pid) when dropped.
+struct ControlPlane {
+    child: Child,
+    admin_conf: PathBuf,
+    log: PathBuf,
+}
+
+impl ControlPlane {
+    fn start(dir: &Path) -> ControlPlane {
+        let bin = control_plane_binary();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let data_dir = dir.join("data");
+        let log = dir.join("control-plane.log");
+        let child = Command::new(&bin)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        ControlPlane {
+            child,
+            admin_conf: data_dir.join("admin.conf"),
+            log,
+        }
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until `skiff get ns` succeeds through admin.conf.
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("control plane exited ({status}):\n{}", self.logs());
+            }
+            if self.admin_conf.exists() && skiff(&self.admin_conf, &["get", "ns"]).status.success()
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "control plane not ready:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `skiff-control-plane` next to this test's binary (target/<profile>/).
+fn control_plane_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let bin = dir.join("skiff-control-plane");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --workspace` first",
+        bin.display()
+    );
+    bin
+}
+
+fn skiff(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(args)
+        .env("SKIFF_CONFIG", config)
+        .env_remove("SKIFF_AGENT")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Runs skiff, asserts success, returns stdout.
+fn ok(config: &Path, args: &[&str]) -> String {
+    let out = skiff(config, args);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        out.status.success(),
+        "skiff {args:?} failed:\n{stdout}\n{stderr}"
+    );
+    stdout
+}
+
+/// Runs skiff, asserts exit code 1, returns stderr.
+fn fails(config: &Path, args: &[&str]) -> String {
+    let out = skiff(config, args);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "skiff {args:?}:\n{stdout}\n{stderr}"
+    );
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    stderr
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn cli_against_the_control_plane() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cp = ControlPlane::start(dir.path());
+    cp.wait_ready();
+    let conf = cp.admin_conf.clone();
+    let manifest = dir.path().join("nginx-pod.yaml");
+    std::fs::write(&manifest, NGINX_POD).unwrap();
+    let m = manifest.to_str().unwrap();
+
+    assert_eq!(ok(&conf, &["apply", "-f", m]), "pod/my-nginx-pod created\n");
+    assert_eq!(
+        ok(&conf, &["apply", "-f", m]),
+        "pod/my-nginx-pod unchanged\n"
+    );
+
+    let pods = ok(&conf, &["get", "pods"]);
+    assert!(pods.starts_with("NAME"), "{pods}");
+    let line = pods
+        .lines()
+        .find(|l| l.starts_with("my-nginx-pod"))
+        .expect(&pods);
+    assert!(line.contains("Pending") && line.contains("0/1"), "{pods}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&conf, &["get", "po", "my-nginx-pod", "-o", "json"])).unwrap();
+    assert_eq!(json["metadata"]["name"], "my-nginx-pod");
+
+    // The scheduler records FailedScheduling: there are no nodes.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = ok(&conf, &["describe", "pod", "my-nginx-pod"]);
+        assert!(text.contains("Events:"), "{text}");
+        if text.contains("FailedScheduling") {
+            break;
+        }
+        if text.contains("<unavailable:") {
+            // The server cannot list Events yet: the scheduler's verdict is in the status.
+            let pod = ok(&conf, &["get", "pod", "my-nginx-pod", "-o", "json"]);
+            if pod.contains("Unschedulable") {
+                eprintln!("note: the control plane does not list Events yet:\n{text}");
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no FailedScheduling event:\n{text}\n{}",
+            cp.logs()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    let typo = dir.path().join("typo.yaml");
+    std::fs::write(
+        &typo,
+        NGINX_POD.replace("image: nginx", "imagePullPolcy: Always\n      image: nginx"),
+    )
+    .unwrap();
+    let err = fails(&conf, &["apply", "-f", typo.to_str().unwrap()]);
+    assert!(
+        err.contains("imagePullPolcy") && err.contains("typo.yaml"),
+        "{err}"
+    );
+
+    let err = fails(&conf, &["get", "ingress"]);
+    assert!(err.contains("ingress") && err.contains("pods"), "{err}");
+
+    assert_eq!(
+        ok(&conf, &["label", "pod", "my-nginx-pod", "tier=web"]),
+        "pod/my-nginx-pod labeled\n"
+    );
+    let names = ok(&conf, &["get", "pods", "-l", "tier=web", "-o", "name"]);
+    assert_eq!(names, "pod/my-nginx-pod\n");
+    assert_eq!(
+        ok(&conf, &["label", "pod", "my-nginx-pod", "tier-"]),
+        "pod/my-nginx-pod labeled\n"
+    );
+    assert_eq!(
+        ok(&conf, &["get", "pods", "-l", "tier=web", "-o", "name"]),
+        ""
+    );
+
+    fails(&conf, &["exec", "my-nginx-pod", "--", "ls"]);
+    assert_eq!(
+        ok(&conf, &["delete", "pod", "my-nginx-pod"]),
+        "pod \"my-nginx-pod\" deleted\n"
+    );
+    fails(&conf, &["get", "pod", "my-nginx-pod"]);
+    let manifests = dir.path().join("manifests");
+    std::fs::create_dir(&manifests).unwrap();
+    std::fs::copy(&manifest, manifests.join("nginx-pod.yaml")).unwrap();
+    std::fs::write(manifests.join("notes.txt"), "not a manifest").unwrap();
+    let d = manifests.to_str().unwrap();
+    assert_eq!(ok(&conf, &["apply", "-f", d]), "pod/my-nginx-pod created\n");
+    assert_eq!(
+        ok(&conf, &["delete", "-f", d]),
+        "pod \"my-nginx-pod\" deleted\n"
+    );
+
+    // Without the client certificate: rejected, exit 1.
+    let admin = std::fs::read_to_string(&conf).unwrap();
+    let bare: String = admin
+        .lines()
+        .take_while(|l| !l.starts_with("cert:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let bare_conf = dir.path().join("no-cert.conf");
+    std::fs::write(&bare_conf, bare).unwrap();
+    fails(&bare_conf, &["get", "pods"]);
+
+    let missing = dir.path().join("missing.conf");
+    let err = fails(&missing, &["get", "pods"]);
+    assert!(err.contains("missing.conf"), "{err}");
+}
