@@ -38,7 +38,7 @@ const KINDS: &[(&[&str], Kind)] = &[
     ),
     (&["secret", "secrets"], k("Secret", "secret", true)),
     (
-        &["ep", "endpoints", "endpoint"],
+        &["ep", "endpoint", "endpoints"],
         k("Endpoints", "endpoints", true),
     ),
     (

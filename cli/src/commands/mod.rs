@@ -6,7 +6,7 @@ mod logs;
 
 use std::path::Path;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use skiff_proto::auth::{AdminConfig, AuthError};
 
 use crate::args::{Cli, Command};
@@ -25,10 +25,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let api = crate::client::control_plane(config, &path, cli.server.as_deref()).await?;
             crate::server::run(api, cli.command).await
         }
-        Err(AuthError::NoConfig { .. })
+        Err(e @ AuthError::NoConfig { .. })
             if cli.server.is_none() && Path::new(DEFAULT_AGENT_SOCKET).exists() =>
         {
-            run_agent(&format!("unix://{DEFAULT_AGENT_SOCKET}"), cli.command).await
+            let agent = format!("unix://{DEFAULT_AGENT_SOCKET}");
+            run_agent(&agent, cli.command)
+                .await
+                .with_context(|| format!("{e}; fell back to the local node agent"))
         }
         Err(e @ AuthError::NoConfig { .. }) => {
             bail!("{e}; or talk to a node agent with --agent unix://{DEFAULT_AGENT_SOCKET}")
