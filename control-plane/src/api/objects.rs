@@ -18,6 +18,10 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 /// `kube-node-lease` holds the nodes' heartbeat Leases (`nodes/heartbeat.rs`).
 pub const SYSTEM_NAMESPACES: &[&str] = &[DEFAULT_NAMESPACE, "kube-system", "kube-node-lease"];
 
+/// Kinds the control plane writes itself (the scheduler's Events, the nodes' Leases):
+/// not applied from manifests, but listed, watched and deleted like the rest.
+pub const SERVER_KINDS: &[&str] = &["Event", "Lease"];
+
 /// A supported kind, as a request names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Kind {
@@ -32,8 +36,10 @@ impl Kind {
     pub fn resolve(requested: &str) -> Result<Kind, ApiError> {
         SUPPORTED_KINDS
             .iter()
-            .find(|(_, kind)| kind.eq_ignore_ascii_case(requested))
-            .map(|(_, kind)| Kind::of(kind))
+            .map(|(_, kind)| *kind)
+            .chain(SERVER_KINDS.iter().copied())
+            .find(|kind| kind.eq_ignore_ascii_case(requested))
+            .map(Kind::of)
             .ok_or_else(|| {
                 let what = if requested.is_empty() {
                     "a kind is required".to_string()
@@ -56,7 +62,9 @@ impl Kind {
     pub fn namespaced_kinds() -> impl Iterator<Item = Kind> {
         SUPPORTED_KINDS
             .iter()
-            .map(|(_, kind)| Kind::of(kind))
+            .map(|(_, kind)| *kind)
+            .chain(SERVER_KINDS.iter().copied())
+            .map(Kind::of)
             .filter(|kind| kind.namespaced)
     }
 
