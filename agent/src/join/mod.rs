@@ -1,11 +1,12 @@
 //! A node that joins a control plane (`--server`, `--token`): registration, the server's
 //! pods as a source merged with the static ones, status reports and heartbeats.
 //!
-//! Not yet: serving the Agent API on the node IP over TLS (the unix socket works as in
-//! standalone mode), and mirror pods for static pods.
+//! The Agent API is served on the node IP over TLS for the control plane, besides the
+//! unix socket. Not yet: mirror pods for static pods.
 
 pub mod bootstrap;
 pub mod heartbeat;
+pub mod serve;
 pub mod source;
 pub mod status;
 

@@ -148,8 +148,26 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
         store,
         root: opts.root.clone(),
     };
+    let tls_api = async {
+        match (&joined, node_ip) {
+            (Some(joined), Some(ip)) => {
+                // Pods keep running without it; only logs/exec through the API suffer.
+                if let Err(error) =
+                    join::serve::serve_tls(api.clone(), ip, joined.creds.clone()).await
+                {
+                    warn!(
+                        error = format!("{error:#}"),
+                        "agent api for the control plane failed"
+                    );
+                }
+                std::future::pending::<anyhow::Result<()>>().await
+            }
+            _ => std::future::pending().await,
+        }
+    };
     tokio::select! {
-        res = serve_unix(api, &opts.socket) => res,
+        res = serve_unix(api.clone(), &opts.socket) => res,
+        res = tls_api => res,
         _ = shutdown_signal() => {
             // Containers are not children of the agent: they keep running, and the next
             // agent adopts them.
