@@ -1,6 +1,7 @@
 //! skiff-agent: the node agent. A mini-kubelet that runs pods through containerd.
 
 pub mod api;
+pub mod join;
 pub mod network;
 pub mod node;
 pub mod pods;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use skiff_agent::node::join::JoinOptions;
+use skiff_agent::join::JoinOptions;
 use skiff_agent::node::{self, NodeOptions};
 
 #[derive(Parser, Debug)]

@@ -1,8 +1,8 @@
 //! The node agent assembled: containerd, images, sandboxes, pod workers, sources, API.
 
-#[path = "../join/mod.rs"]
-pub mod join;
 pub mod runtime;
+
+use crate::join;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
