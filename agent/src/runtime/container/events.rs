@@ -51,9 +51,29 @@ impl ContainerRuntime {
     }
 
     async fn follow_exits(self, tx: mpsc::Sender<ExitMessage>) {
+        let resync = || ExitMessage::Resync;
+        self.follow_topic(
+            EXIT_TOPIC,
+            tx,
+            |e, ns| decode_exit(e, ns).map(ExitMessage::Exit),
+            Some(resync),
+        )
+        .await
+    }
+
+    /// Follows one event topic of our namespace until `tx` is dropped, reconnecting with
+    /// backoff forever (containerd may restart). Events in a gap are lost, so after one
+    /// `resync` (when given) is sent first and consumers re-read what they hold.
+    pub(super) async fn follow_topic<T: Send + 'static>(
+        self,
+        topic: &'static str,
+        tx: mpsc::Sender<T>,
+        decode: impl Fn(&Envelope, &str) -> Option<T> + Send,
+        resync: Option<fn() -> T>,
+    ) {
         let c = self.client();
         let namespace = c.namespace().to_string();
-        let filter = format!("topic==\"{EXIT_TOPIC}\",namespace==\"{namespace}\"");
+        let filter = format!("topic==\"{topic}\",namespace==\"{namespace}\"");
         let mut backoff = BACKOFF_MIN;
         let mut gap = false;
         loop {
@@ -62,10 +82,10 @@ impl ContainerRuntime {
             };
             match c.events().subscribe(c.request(req)).await {
                 Ok(resp) => {
-                    debug!(namespace = %namespace, "subscribed to task exits");
-                    if gap {
-                        info!(namespace = %namespace, "event stream back, resyncing");
-                        if tx.send(ExitMessage::Resync).await.is_err() {
+                    debug!(namespace = %namespace, topic, "subscribed to events");
+                    if let (true, Some(resync)) = (gap, resync) {
+                        info!(namespace = %namespace, topic, "event stream back, resyncing");
+                        if tx.send(resync()).await.is_err() {
                             return;
                         }
                     }
@@ -76,19 +96,19 @@ impl ContainerRuntime {
                             _ = tx.closed() => return,
                             item = stream.next() => match item {
                                 Some(Ok(envelope)) => {
-                                    let Some(exit) = decode_exit(&envelope, &namespace) else {
+                                    let Some(message) = decode(&envelope, &namespace) else {
                                         continue;
                                     };
-                                    if tx.send(ExitMessage::Exit(exit)).await.is_err() {
+                                    if tx.send(message).await.is_err() {
                                         return;
                                     }
                                 }
                                 Some(Err(status)) => {
-                                    warn!(error = %status, "event stream failed");
+                                    warn!(error = %status, topic, "event stream failed");
                                     break;
                                 }
                                 None => {
-                                    warn!("event stream ended");
+                                    warn!(topic, "event stream ended");
                                     break;
                                 }
                             },
@@ -96,7 +116,7 @@ impl ContainerRuntime {
                     }
                 }
                 Err(status) => {
-                    debug!(error = %status, backoff_ms = backoff.as_millis() as u64, "subscribe failed");
+                    debug!(error = %status, topic, backoff_ms = backoff.as_millis() as u64, "subscribe failed");
                 }
             }
             gap = true;

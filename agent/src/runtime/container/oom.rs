@@ -7,21 +7,16 @@
 //! readable until the task is deleted (runc removes the cgroup with it).
 
 use std::path::Path;
-use std::time::Duration;
 
 use containerd_client::events::TaskOom;
-use containerd_client::services::v1::SubscribeRequest;
 use containerd_client::types::Envelope;
 use prost::Message;
 use tokio::sync::mpsc;
-use tokio_stream::StreamExt;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use super::lifecycle::ContainerRuntime;
 
 const OOM_TOPIC: &str = "/tasks/oom";
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const CHANNEL_SIZE: usize = 64;
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
@@ -38,60 +33,12 @@ impl ContainerRuntime {
     }
 
     async fn follow_ooms(self, tx: mpsc::Sender<String>) {
-        let c = self.client();
-        let namespace = c.namespace().to_string();
-        let filter = format!("topic==\"{OOM_TOPIC}\",namespace==\"{namespace}\"");
-        let mut backoff = BACKOFF_MIN;
-        let mut gap = false;
-        loop {
-            let req = SubscribeRequest {
-                filters: vec![filter.clone()],
-            };
-            match c.events().subscribe(c.request(req)).await {
-                Ok(resp) => {
-                    if gap {
-                        info!(namespace = %namespace, "oom event stream back");
-                    } else {
-                        debug!(namespace = %namespace, "subscribed to oom events");
-                    }
-                    backoff = BACKOFF_MIN;
-                    let mut stream = resp.into_inner();
-                    loop {
-                        tokio::select! {
-                            _ = tx.closed() => return,
-                            item = stream.next() => match item {
-                                Some(Ok(envelope)) => {
-                                    let Some(id) = decode_oom(&envelope, &namespace) else {
-                                        continue;
-                                    };
-                                    info!(container = %id, "container hit its memory limit");
-                                    if tx.send(id).await.is_err() {
-                                        return;
-                                    }
-                                }
-                                Some(Err(status)) => {
-                                    warn!(error = %status, "oom event stream failed");
-                                    break;
-                                }
-                                None => {
-                                    warn!("oom event stream ended");
-                                    break;
-                                }
-                            },
-                        }
-                    }
-                }
-                Err(status) => {
-                    debug!(error = %status, backoff_ms = backoff.as_millis() as u64, "oom subscribe failed");
-                }
-            }
-            gap = true;
-            tokio::select! {
-                _ = tx.closed() => return,
-                _ = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(BACKOFF_MAX);
-        }
+        let decode = |envelope: &Envelope, namespace: &str| {
+            let id = decode_oom(envelope, namespace)?;
+            info!(container = %id, "container hit its memory limit");
+            Some(id)
+        };
+        self.follow_topic(OOM_TOPIC, tx, decode, None).await
     }
 }
 
