@@ -28,3 +28,70 @@ fn skip(reason: &str) {
     }
     eprintln!("skipped: {reason}; deploy/with-test-runtime.sh provides it");
 }
+
+/// Commits a snapshot `name` holding the host's /bin/busybox with `applets` linked in
+/// /bin and `files` written, so real-containerd tests need no image import.
+pub(crate) async fn busybox_snapshot(
+    c: &crate::runtime::Containerd,
+    name: &str,
+    applets: &[&str],
+    files: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    use anyhow::{ensure, Context};
+    use containerd_client::services::v1::snapshots::{
+        CommitSnapshotRequest, MountsRequest, PrepareSnapshotRequest,
+    };
+
+    use crate::runtime::client::SNAPSHOTTER;
+
+    let key = format!("{name}-build");
+    // A gc root label, or a garbage collection run by another test takes it mid-build.
+    let root = HashMap::from([("containerd.io/gc.root".to_string(), "test".to_string())]);
+    let prepare = PrepareSnapshotRequest {
+        snapshotter: SNAPSHOTTER.into(),
+        key: key.clone(),
+        parent: String::new(),
+        labels: root.clone(),
+    };
+    c.snapshots().prepare(c.request(prepare)).await?;
+    let mounts = c
+        .snapshots()
+        .mounts(c.request(MountsRequest {
+            snapshotter: SNAPSHOTTER.into(),
+            key: key.clone(),
+        }))
+        .await?
+        .into_inner()
+        .mounts;
+    ensure!(
+        mounts.len() == 1 && mounts[0].r#type == "bind",
+        "{mounts:?}"
+    );
+    let fs = Path::new(&mounts[0].source);
+    for dir in ["bin", "tmp", "dev"] {
+        std::fs::create_dir_all(fs.join(dir))?;
+    }
+    std::fs::copy("/bin/busybox", fs.join("bin/busybox")).context("copy busybox")?;
+    for applet in applets {
+        std::os::unix::fs::symlink("busybox", fs.join("bin").join(applet))?;
+    }
+    for (path, content) in files {
+        let path = fs.join(path);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, content)?;
+    }
+    let commit = CommitSnapshotRequest {
+        snapshotter: SNAPSHOTTER.into(),
+        name: name.into(),
+        key,
+        // Image snapshots are kept by the image's references; this one by a root label.
+        labels: root,
+    };
+    c.snapshots().commit(c.request(commit)).await?;
+    Ok(())
+}

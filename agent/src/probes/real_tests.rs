@@ -7,9 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
-use containerd_client::services::v1::snapshots::{
-    CommitSnapshotRequest, MountsRequest, PrepareSnapshotRequest, RemoveSnapshotRequest,
-};
+use containerd_client::services::v1::snapshots::RemoveSnapshotRequest;
 use containerd_client::services::v1::{DeleteTaskRequest, ListPidsRequest};
 use k8s_openapi::api::core::v1::{
     Container, ExecAction, Pod, PodSpec, Probe, ResourceRequirements,
@@ -42,49 +40,6 @@ struct Env {
     uid: String,
 }
 
-/// A committed snapshot holding the host's busybox, so no image import is needed.
-async fn base_snapshot(c: &Containerd, name: &str) -> anyhow::Result<()> {
-    let key = format!("{name}-build");
-    // A gc root label, or a garbage collection run by another test takes it mid-build.
-    let root = HashMap::from([("containerd.io/gc.root".to_string(), "test".to_string())]);
-    let prepare = PrepareSnapshotRequest {
-        snapshotter: SNAPSHOTTER.into(),
-        key: key.clone(),
-        parent: String::new(),
-        labels: root.clone(),
-    };
-    c.snapshots().prepare(c.request(prepare)).await?;
-    let mounts = c
-        .snapshots()
-        .mounts(c.request(MountsRequest {
-            snapshotter: SNAPSHOTTER.into(),
-            key: key.clone(),
-        }))
-        .await?
-        .into_inner()
-        .mounts;
-    ensure!(
-        mounts.len() == 1 && mounts[0].r#type == "bind",
-        "{mounts:?}"
-    );
-    let fs = Path::new(&mounts[0].source);
-    for dir in ["bin", "tmp", "dev"] {
-        std::fs::create_dir_all(fs.join(dir))?;
-    }
-    std::fs::copy("/bin/busybox", fs.join("bin/busybox")).context("copy busybox")?;
-    for applet in APPLETS {
-        std::os::unix::fs::symlink("busybox", fs.join("bin").join(applet))?;
-    }
-    let commit = CommitSnapshotRequest {
-        snapshotter: SNAPSHOTTER.into(),
-        name: name.into(),
-        key,
-        labels: root,
-    };
-    c.snapshots().commit(c.request(commit)).await?;
-    Ok(())
-}
-
 async fn setup(test: &str) -> anyhow::Result<Option<Env>> {
     let Some(sock) = crate::test_support::test_env("SKIFF_TEST_CONTAINERD_SOCK") else {
         return Ok(None);
@@ -92,7 +47,7 @@ async fn setup(test: &str) -> anyhow::Result<Option<Env>> {
     let client = Containerd::connect_lazy(Path::new(&sock), NAMESPACE)?;
     let uid = format!("{test}-{}", std::process::id());
     let base = format!("skiff-test-base-{uid}");
-    base_snapshot(&client, &base).await?;
+    crate::test_support::busybox_snapshot(&client, &base, APPLETS, &[]).await?;
     let root = tempfile::tempdir()?;
     let sandboxes = Sandboxes::new(root.path());
     let name = format!("{test}-pod");

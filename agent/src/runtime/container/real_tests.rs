@@ -7,10 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
-use containerd_client::services::v1::snapshots::{
-    CommitSnapshotRequest, MountsRequest, PrepareSnapshotRequest, RemoveSnapshotRequest,
-    StatSnapshotRequest,
-};
+use containerd_client::services::v1::snapshots::{RemoveSnapshotRequest, StatSnapshotRequest};
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -22,6 +19,9 @@ use crate::runtime::{labels, Containerd};
 use crate::sandbox::{Sandbox, Sandboxes};
 
 const NAMESPACE: &str = "skiff-test";
+const APPLETS: &[&str] = &[
+    "sh", "sleep", "echo", "hostname", "httpd", "wget", "cat", "id", "ls",
+];
 
 struct Env {
     runtime: ContainerRuntime,
@@ -36,54 +36,6 @@ fn socket() -> Option<PathBuf> {
     crate::test_support::test_env("SKIFF_TEST_CONTAINERD_SOCK").map(PathBuf::from)
 }
 
-/// A committed busybox snapshot made straight from the host's /bin/busybox, so these
-/// tests need no image import.
-async fn base_snapshot(c: &Containerd, name: &str) -> anyhow::Result<()> {
-    let key = format!("{name}-build");
-    // A gc root label, or a garbage collection run by another test takes it mid-build.
-    let root = HashMap::from([("containerd.io/gc.root".to_string(), "test".to_string())]);
-    let prepare = PrepareSnapshotRequest {
-        snapshotter: SNAPSHOTTER.into(),
-        key: key.clone(),
-        parent: String::new(),
-        labels: root.clone(),
-    };
-    c.snapshots().prepare(c.request(prepare)).await?;
-    let mounts = c
-        .snapshots()
-        .mounts(c.request(MountsRequest {
-            snapshotter: SNAPSHOTTER.into(),
-            key: key.clone(),
-        }))
-        .await?
-        .into_inner()
-        .mounts;
-    ensure!(
-        mounts.len() == 1 && mounts[0].r#type == "bind",
-        "{mounts:?}"
-    );
-    let fs = Path::new(&mounts[0].source);
-    for dir in ["bin", "www", "tmp"] {
-        std::fs::create_dir_all(fs.join(dir))?;
-    }
-    std::fs::copy("/bin/busybox", fs.join("bin/busybox")).context("copy busybox")?;
-    for applet in [
-        "sh", "sleep", "echo", "hostname", "httpd", "wget", "cat", "id", "ls",
-    ] {
-        std::os::unix::fs::symlink("busybox", fs.join("bin").join(applet))?;
-    }
-    std::fs::write(fs.join("www/index.html"), "hello over localhost\n")?;
-    let commit = CommitSnapshotRequest {
-        snapshotter: SNAPSHOTTER.into(),
-        name: name.into(),
-        key,
-        // Image snapshots are kept by the image's references; this one by a root label.
-        labels: root,
-    };
-    c.snapshots().commit(c.request(commit)).await?;
-    Ok(())
-}
-
 async fn setup(test: &str) -> anyhow::Result<Option<Env>> {
     let Some(sock) = socket() else {
         return Ok(None);
@@ -91,7 +43,13 @@ async fn setup(test: &str) -> anyhow::Result<Option<Env>> {
     let client = Containerd::connect_lazy(&sock, NAMESPACE)?;
     let uid = format!("{test}-{}", std::process::id());
     let base = format!("skiff-test-base-{uid}");
-    base_snapshot(&client, &base).await?;
+    crate::test_support::busybox_snapshot(
+        &client,
+        &base,
+        APPLETS,
+        &[("www/index.html", "hello over localhost\n")],
+    )
+    .await?;
     let root = tempfile::tempdir()?;
     let sandboxes = Sandboxes::new(root.path());
     let pod = Pod {
