@@ -12,11 +12,22 @@ use crate::pods::pod_uid;
 use crate::registry::TestRegistry;
 
 /// What is pushed to the registry, as `(variant, repository, tag)`. Manifests name them
-/// `busybox:latest`, `httpd:latest`, `nginx:latest` (docker.io/library/... via the mirror).
+/// `busybox:latest`, `httpd:latest`, `nginx:latest` (docker.io/library/... via the mirror),
+/// plus the stand-ins for the other images the user's manifests name: `nginx:1.11` (crashes
+/// at start), `alicek106/rr-test:echo-hostname`, `k8s.gcr.io/busybox` (no `library/`: the
+/// mirror maps k8s.gcr.io/busybox to `busybox`) and `subicura/whoami:1`.
 pub const PUSHED: &[(ImageVariant, &str, &str)] = &[
     (ImageVariant::Busybox, "library/busybox", "latest"),
     (ImageVariant::Httpd, "library/httpd", "latest"),
     (ImageVariant::Nginx, "library/nginx", "latest"),
+    (ImageVariant::CrashLoop, "library/nginx", "1.11"),
+    (
+        ImageVariant::EchoHostname,
+        "alicek106/rr-test",
+        "echo-hostname",
+    ),
+    (ImageVariant::Busybox, "busybox", "latest"),
+    (ImageVariant::EchoHostname, "subicura/whoami", "1"),
 ];
 
 /// Everything a standalone-agent scenario needs. Fields drop in order: the agent first

@@ -39,6 +39,10 @@ pub enum ImageVariant {
     Httpd,
     /// Same as httpd; pushed as `library/nginx:latest` for the user's manifests.
     Nginx,
+    /// Exits 1 at once: the user's `nginx:1.11` in scenario 3, which must crash-loop.
+    CrashLoop,
+    /// Answers `Hello, <hostname>` on port 80: the user's `alicek106/rr-test:echo-hostname`.
+    EchoHostname,
 }
 
 impl ImageVariant {
@@ -48,7 +52,11 @@ impl ImageVariant {
             "busybox" => Ok(Self::Busybox),
             "httpd" => Ok(Self::Httpd),
             "nginx" => Ok(Self::Nginx),
-            other => anyhow::bail!("unknown test image variant {other:?} (busybox, httpd, nginx)"),
+            "crashloop" => Ok(Self::CrashLoop),
+            "echo-hostname" => Ok(Self::EchoHostname),
+            other => anyhow::bail!(
+                "unknown test image variant {other:?} (busybox, httpd, nginx, crashloop, echo-hostname)"
+            ),
         }
     }
 
@@ -56,6 +64,12 @@ impl ImageVariant {
         match self {
             Self::Busybox => vec!["sh"],
             Self::Httpd | Self::Nginx => vec!["httpd", "-f", "-p", "80", "-h", "/www"],
+            Self::CrashLoop => vec!["sh", "-c", "echo 'nginx 1.11: bad config' >&2; exit 1"],
+            Self::EchoHostname => vec![
+                "sh",
+                "-c",
+                "echo \"Hello, $(hostname)\" > /www/index.html && exec httpd -f -p 80 -h /www",
+            ],
         }
     }
 }
@@ -133,7 +147,7 @@ fn build_uncached(variant: ImageVariant) -> anyhow::Result<TestImage> {
             "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
             "Cmd": variant.cmd(),
             "WorkingDir": "/",
-            "ExposedPorts": if variant == ImageVariant::Busybox { json!({}) } else { json!({"80/tcp": {}}) },
+            "ExposedPorts": if matches!(variant, ImageVariant::Busybox | ImageVariant::CrashLoop) { json!({}) } else { json!({"80/tcp": {}}) },
         },
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         "history": [{"created": "2024-01-01T00:00:00Z", "created_by": "skiff-e2e from busybox-static"}],

@@ -13,6 +13,7 @@
 
 pub mod agent;
 pub mod archive;
+pub mod cluster;
 pub mod containerd;
 pub mod env;
 pub mod http;
@@ -28,6 +29,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub use agent::{AgentOpts, TestAgent};
+pub use cluster::{ClusterEnv, TestControlPlane};
 pub use containerd::TestContainerd;
 pub use env::StandaloneEnv;
 pub use images::{ImageVariant, TestImage};
