@@ -22,6 +22,11 @@ fn main() -> anyhow::Result<()> {
             "docker.io/library/skiff-demo-busybox:1",
             "skiff-demo-busybox.tar",
         ),
+        (
+            ImageVariant::EchoHostname,
+            "docker.io/library/skiff-demo-hostname:1",
+            "skiff-demo-hostname.tar",
+        ),
     ];
     for (variant, name, file) in images {
         let path = dir.join(file);
