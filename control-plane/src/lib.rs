@@ -3,5 +3,7 @@
 pub mod api;
 pub mod nodes;
 pub mod pki;
+/// Services: ClusterIP/NodePort allocation, the Endpoints controller, the nodes' watches.
+pub mod services;
 pub mod state;
 pub mod store;
