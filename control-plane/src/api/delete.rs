@@ -41,7 +41,9 @@ pub async fn delete(
             Some(owner) => {
                 crate::controllers::orphan_dependents(store, &owner)
                     .await
-                    .map_err(|e| ApiError::Internal(format!("orphaning the dependents of {key}: {e}")))?;
+                    .map_err(|e| {
+                        ApiError::Internal(format!("orphaning the dependents of {key}: {e}"))
+                    })?;
             }
             None => return Err(objects::not_found(&key)),
         }

@@ -69,13 +69,15 @@ impl Reconciler for GarbageCollector {
     async fn triggers(&self, event: &Event) -> Vec<Key> {
         let key = &event.object.key;
         let mut keys = Vec::new();
-        if event.kind == EventType::Added && DEPENDENT_KINDS.contains(&key.kind.as_str()) {
-            if !owner_refs(&event.object.json).is_empty() {
-                keys.push(key.clone());
-            }
+        if event.kind == EventType::Added
+            && DEPENDENT_KINDS.contains(&key.kind.as_str())
+            && !owner_refs(&event.object.json).is_empty()
+        {
+            keys.push(key.clone());
         }
         if event.kind == EventType::Deleted && OWNER_KINDS.contains(&key.kind.as_str()) {
-            let dependents = dependents_of(self.ctx.store.as_ref(), &key.namespace, &event.object.uid).await;
+            let dependents =
+                dependents_of(self.ctx.store.as_ref(), &key.namespace, &event.object.uid).await;
             keys.extend(dependents.into_iter().map(|s| s.key));
         }
         unique(keys)
@@ -103,7 +105,9 @@ impl Reconciler for GarbageCollector {
             match store.delete(key, Some(stored.revision)).await {
                 Ok(_) => info!(object = %key, "deleted: its owners are gone"),
                 // Changed meanwhile: look again with the new state.
-                Err(StoreError::Conflict { .. }) => return Ok(Action::Requeue(std::time::Duration::ZERO)),
+                Err(StoreError::Conflict { .. }) => {
+                    return Ok(Action::Requeue(std::time::Duration::ZERO))
+                }
                 Err(StoreError::NotFound(_)) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -116,7 +120,11 @@ impl Reconciler for GarbageCollector {
 
 /// Whether the owner a reference names still exists (same uid). An owner of a kind the
 /// store does not know is assumed alive: never delete what cannot be checked.
-async fn owner_exists(store: &dyn Store, namespace: &str, owner: &OwnerReference) -> Result<bool, ControllerError> {
+async fn owner_exists(
+    store: &dyn Store,
+    namespace: &str,
+    owner: &OwnerReference,
+) -> Result<bool, ControllerError> {
     let Ok(kind) = Kind::resolve(&owner.kind) else {
         return Ok(true);
     };
@@ -148,10 +156,11 @@ async fn strip(
 ) -> Result<(), ControllerError> {
     let mut current = stored.clone();
     for _ in 0..5 {
-        let mut value: Value = serde_json::from_slice(&current.json).map_err(|source| ControllerError::Corrupt {
-            key: current.key.clone(),
-            source,
-        })?;
+        let mut value: Value =
+            serde_json::from_slice(&current.json).map_err(|source| ControllerError::Corrupt {
+                key: current.key.clone(),
+                source,
+            })?;
         let refs: Vec<OwnerReference> = owner_refs(&current.json);
         let kept: Vec<&OwnerReference> = refs.iter().filter(|r| !drop(r)).collect();
         if kept.len() == refs.len() {
@@ -161,10 +170,16 @@ async fn strip(
         if kept.is_empty() {
             meta.remove("ownerReferences");
         } else {
-            meta.insert("ownerReferences".into(), serde_json::to_value(&kept).expect("serializes"));
+            meta.insert(
+                "ownerReferences".into(),
+                serde_json::to_value(&kept).expect("serializes"),
+            );
         }
         let json = serde_json::to_vec(&value).expect("serializes");
-        match store.update(current.key.clone(), json, Some(current.revision)).await {
+        match store
+            .update(current.key.clone(), json, Some(current.revision))
+            .await
+        {
             Ok(_) => return Ok(()),
             Err(StoreError::Conflict { .. }) => match store.get(&current.key).await? {
                 Some(fresh) if fresh.uid == current.uid => current = fresh,
@@ -174,13 +189,19 @@ async fn strip(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ControllerError::Invalid(format!("{} kept changing while its owner references were edited", current.key)))
+    Err(ControllerError::Invalid(format!(
+        "{} kept changing while its owner references were edited",
+        current.key
+    )))
 }
 
 /// The Orphan policy: marks the owner as being deleted (so its controller stops adopting
 /// and creating), then removes every reference to it from its dependents. The caller
 /// deletes the owner afterwards.
-pub async fn orphan_dependents(store: &dyn Store, owner: &Stored) -> Result<usize, ControllerError> {
+pub async fn orphan_dependents(
+    store: &dyn Store,
+    owner: &Stored,
+) -> Result<usize, ControllerError> {
     mark_deleting(store, owner).await?;
     let dependents = dependents_of(store, &owner.key.namespace, &owner.uid).await;
     for dependent in &dependents {
@@ -194,17 +215,23 @@ pub async fn orphan_dependents(store: &dyn Store, owner: &Stored) -> Result<usiz
 async fn mark_deleting(store: &dyn Store, owner: &Stored) -> Result<(), ControllerError> {
     let mut current = owner.clone();
     for _ in 0..5 {
-        let mut value: Value = serde_json::from_slice(&current.json).map_err(|source| ControllerError::Corrupt {
-            key: current.key.clone(),
-            source,
-        })?;
-        let meta: ObjectMeta = serde_json::from_value(value["metadata"].clone()).unwrap_or_default();
+        let mut value: Value =
+            serde_json::from_slice(&current.json).map_err(|source| ControllerError::Corrupt {
+                key: current.key.clone(),
+                source,
+            })?;
+        let meta: ObjectMeta =
+            serde_json::from_value(value["metadata"].clone()).unwrap_or_default();
         if meta.deletion_timestamp.is_some() {
             return Ok(());
         }
-        crate::api::metadata_mut(&mut value).insert("deletionTimestamp".into(), Value::String(crate::api::now()));
+        crate::api::metadata_mut(&mut value)
+            .insert("deletionTimestamp".into(), Value::String(crate::api::now()));
         let json = serde_json::to_vec(&value).expect("serializes");
-        match store.update(current.key.clone(), json, Some(current.revision)).await {
+        match store
+            .update(current.key.clone(), json, Some(current.revision))
+            .await
+        {
             Ok(_) => return Ok(()),
             Err(StoreError::Conflict { .. }) => match store.get(&current.key).await? {
                 Some(fresh) if fresh.uid == current.uid => current = fresh,
@@ -214,5 +241,8 @@ async fn mark_deleting(store: &dyn Store, owner: &Stored) -> Result<(), Controll
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ControllerError::Invalid(format!("{} kept changing while being marked for deletion", current.key)))
+    Err(ControllerError::Invalid(format!(
+        "{} kept changing while being marked for deletion",
+        current.key
+    )))
 }

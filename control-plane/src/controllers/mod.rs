@@ -50,7 +50,10 @@ impl ControllerContext {
 
 /// Starts the workload controllers; they run until aborted.
 pub fn spawn(cp: Arc<ControlPlane>) -> Vec<JoinHandle<()>> {
-    spawn_with(ControllerContext::new(cp.store.clone()), RuntimeConfig::default())
+    spawn_with(
+        ControllerContext::new(cp.store.clone()),
+        RuntimeConfig::default(),
+    )
 }
 
 /// [`spawn`] with a chosen context and pacing (tests).
@@ -58,10 +61,20 @@ pub fn spawn_with(ctx: Arc<ControllerContext>, config: RuntimeConfig) -> Vec<Joi
     let store = ctx.store.clone();
     vec![
         tokio::spawn(
-            Controller::new(Arc::new(ReplicaSetController::new(ctx.clone())), store.clone(), config.clone()).run(),
+            Controller::new(
+                Arc::new(ReplicaSetController::new(ctx.clone())),
+                store.clone(),
+                config.clone(),
+            )
+            .run(),
         ),
         tokio::spawn(
-            Controller::new(Arc::new(DeploymentController::new(ctx.clone())), store.clone(), config.clone()).run(),
+            Controller::new(
+                Arc::new(DeploymentController::new(ctx.clone())),
+                store.clone(),
+                config.clone(),
+            )
+            .run(),
         ),
         tokio::spawn(Controller::new(Arc::new(GarbageCollector::new(ctx)), store, config).run()),
     ]

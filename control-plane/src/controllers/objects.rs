@@ -61,7 +61,9 @@ pub fn encode<T: Serialize>(object: &T) -> Vec<u8> {
 
 /// The revision an object was decoded at (its resourceVersion), for compare-and-swap.
 pub fn revision_of(meta: &ObjectMeta) -> Option<i64> {
-    meta.resource_version.as_deref().and_then(|r| r.parse().ok())
+    meta.resource_version
+        .as_deref()
+        .and_then(|r| r.parse().ok())
 }
 
 /// The owner reference with `controller: true`, if any.

@@ -240,9 +240,9 @@ impl<R: Reconciler> Controller<R> {
             Err(error) => {
                 let failures = queue.failures.entry(key.clone()).or_insert(0);
                 *failures += 1;
-                let action =
-                    self.reconciler
-                        .error_policy(&key, &error, *failures, &self.config);
+                let action = self
+                    .reconciler
+                    .error_policy(&key, &error, *failures, &self.config);
                 tracing::warn!(controller = R::NAME, object = %key, %error, failures = *failures, "reconcile failed");
                 action
             }
@@ -271,7 +271,10 @@ const RETRY_MAX: Duration = Duration::from_secs(10);
 /// Watches `kinds` from the current revision and forwards their events; a lost watch is
 /// restarted from the current revision and reported as [`Trigger::Resync`]. The watchers
 /// stop when the receiver is dropped.
-pub async fn watch_kinds(store: Arc<dyn Store>, kinds: Vec<&'static str>) -> mpsc::Receiver<Trigger> {
+pub async fn watch_kinds(
+    store: Arc<dyn Store>,
+    kinds: Vec<&'static str>,
+) -> mpsc::Receiver<Trigger> {
     let (tx, rx) = mpsc::channel(BUFFER);
     let from = loop {
         match store.current_revision().await {
@@ -288,7 +291,12 @@ pub async fn watch_kinds(store: Arc<dyn Store>, kinds: Vec<&'static str>) -> mps
     rx
 }
 
-async fn watch_kind(store: Arc<dyn Store>, kind: &'static str, mut from: i64, tx: mpsc::Sender<Trigger>) {
+async fn watch_kind(
+    store: Arc<dyn Store>,
+    kind: &'static str,
+    mut from: i64,
+    tx: mpsc::Sender<Trigger>,
+) {
     let mut retry = Duration::from_millis(100);
     loop {
         let watch = tokio::select! {

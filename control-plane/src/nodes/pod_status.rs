@@ -129,7 +129,8 @@ fn stamp_transitions(status: &mut Value, stored: &Value, now: &str) {
             .and_then(|old| old.iter().find(|c| c["type"] == condition["type"]))
             .filter(|c| c["status"] == condition["status"])
             .and_then(|c| c["lastTransitionTime"].as_str().map(str::to_string));
-        condition["lastTransitionTime"] = Value::String(previous.unwrap_or_else(|| now.to_string()));
+        condition["lastTransitionTime"] =
+            Value::String(previous.unwrap_or_else(|| now.to_string()));
     }
 }
 

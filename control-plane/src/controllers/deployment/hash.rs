@@ -92,6 +92,8 @@ mod tests {
         assert_eq!(template_hash(&labelled, None), hash);
         assert!(equal_ignoring_hash(&labelled, &template));
         assert_ne!(template_hash(&template, Some(1)), hash);
-        assert!(hash.bytes().all(|b| b"bcdfghjklmnpqrstvwxz2456789".contains(&b)));
+        assert!(hash
+            .bytes()
+            .all(|b| b"bcdfghjklmnpqrstvwxz2456789".contains(&b)));
     }
 }

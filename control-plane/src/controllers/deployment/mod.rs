@@ -31,7 +31,9 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::error::ControllerError;
-use super::objects::{self, availability, controller_of, decode, decode_all, is_active, Availability};
+use super::objects::{
+    self, availability, controller_of, decode, decode_all, is_active, Availability,
+};
 use super::runtime::{owner_key, Action, Reconciler};
 use super::ControllerContext;
 use crate::store::{Event, Key, Store};
@@ -72,7 +74,10 @@ impl Reconciler for DeploymentController {
             "ReplicaSet" => match owner_key(event, "Deployment") {
                 Some(owner) => vec![owner],
                 // An orphan may be adopted by any Deployment of its namespace.
-                None => super::runtime::all_in_namespace(self.store(), "Deployment", &key.namespace).await,
+                None => {
+                    super::runtime::all_in_namespace(self.store(), "Deployment", &key.namespace)
+                        .await
+                }
             },
             // A pod counts for the Deployment that owns its ReplicaSet.
             _ => {
@@ -101,7 +106,10 @@ impl Reconciler for DeploymentController {
         if objects::is_being_deleted(&deployment.metadata) {
             return Ok(Action::AwaitChange);
         }
-        let (sets, _) = self.store().list("ReplicaSet", Some(&key.namespace)).await?;
+        let (sets, _) = self
+            .store()
+            .list("ReplicaSet", Some(&key.namespace))
+            .await?;
         let owned = replicasets::claim(self.store(), &deployment, decode_all(&sets)).await?;
         let (pods, _) = self.store().list("Pod", Some(&key.namespace)).await?;
         let pods: Vec<Pod> = decode_all(&pods);
@@ -121,15 +129,26 @@ struct Sync<'a> {
 }
 
 impl<'a> Sync<'a> {
-    fn new(controller: &'a DeploymentController, deployment: Deployment, owned: Vec<ReplicaSet>, pods: &[Pod]) -> Self {
+    fn new(
+        controller: &'a DeploymentController,
+        deployment: Deployment,
+        owned: Vec<ReplicaSet>,
+        pods: &[Pod],
+    ) -> Self {
         let now = controller.ctx.clock.now();
         let min_ready = Duration::from_secs(
-            deployment.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0).max(0) as u64,
+            deployment
+                .spec
+                .as_ref()
+                .and_then(|s| s.min_ready_seconds)
+                .unwrap_or(0)
+                .max(0) as u64,
         );
         let mut counts: HashMap<String, PodCounts> = HashMap::new();
         let mut available_in: Option<Duration> = None;
         for pod in pods.iter().filter(|p| is_active(p)) {
-            let Some(owner) = controller_of(&pod.metadata).filter(|o| o.kind == "ReplicaSet") else {
+            let Some(owner) = controller_of(&pod.metadata).filter(|o| o.kind == "ReplicaSet")
+            else {
                 continue;
             };
             let entry = counts.entry(owner.uid.clone()).or_default();
@@ -146,7 +165,13 @@ impl<'a> Sync<'a> {
                 Availability::NotReady => {}
             }
         }
-        Sync { controller, deployment, owned, pods: counts, available_in }
+        Sync {
+            controller,
+            deployment,
+            owned,
+            pods: counts,
+            available_in,
+        }
     }
 
     fn store(&self) -> &dyn Store {
@@ -172,7 +197,11 @@ impl<'a> Sync<'a> {
     }
 
     fn desired(&self) -> i32 {
-        self.deployment.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+        self.deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.replicas)
+            .unwrap_or(1)
     }
 
     fn is_recreate(&self) -> bool {
@@ -186,7 +215,10 @@ impl<'a> Sync<'a> {
 
     fn fenceposts(&self) -> Result<Fenceposts, ControllerError> {
         if self.is_recreate() {
-            return Ok(Fenceposts { surge: 0, unavailable: 0 });
+            return Ok(Fenceposts {
+                surge: 0,
+                unavailable: 0,
+            });
         }
         let rolling = self
             .deployment
@@ -213,7 +245,10 @@ impl<'a> Sync<'a> {
         let mut olds: Vec<ReplicaSet> = self
             .owned
             .iter()
-            .filter(|rs| new.as_ref().is_none_or(|n| n.metadata.uid != rs.metadata.uid))
+            .filter(|rs| {
+                new.as_ref()
+                    .is_none_or(|n| n.metadata.uid != rs.metadata.uid)
+            })
             .cloned()
             .collect();
         olds.sort_by_key(|rs| (objects::created(&rs.metadata), rs.metadata.name.clone()));
@@ -221,7 +256,9 @@ impl<'a> Sync<'a> {
 
         if let Some(rs) = &new {
             if !paused {
-                new = Some(replicasets::sync_new(self.store(), &self.deployment, rs, revision).await?);
+                new = Some(
+                    replicasets::sync_new(self.store(), &self.deployment, rs, revision).await?,
+                );
             }
         }
         if paused {
@@ -236,9 +273,17 @@ impl<'a> Sync<'a> {
                     Some(rs) => {
                         replicasets::scale(self.store(), rs, desired, desired, 0).await?;
                     }
-                    None => match replicasets::create_new(self.store(), &self.deployment, desired, revision, 0).await? {
+                    None => match replicasets::create_new(
+                        self.store(),
+                        &self.deployment,
+                        desired,
+                        revision,
+                        0,
+                    )
+                    .await?
+                    {
                         NewReplicaSet::Created(rs) => {
-                            new = Some(rs);
+                            new = Some(*rs);
                             created = true;
                         }
                         NewReplicaSet::Collision => return self.collided().await,
@@ -251,17 +296,29 @@ impl<'a> Sync<'a> {
             let new_replicas = rolling::new_rs_replicas(desired, fence, new_count, &old_counts);
             match &new {
                 Some(rs) => {
-                    replicasets::scale(self.store(), rs, new_replicas, desired, fence.surge).await?;
+                    replicasets::scale(self.store(), rs, new_replicas, desired, fence.surge)
+                        .await?;
                 }
-                None => match replicasets::create_new(self.store(), &self.deployment, new_replicas, revision, fence.surge).await? {
+                None => match replicasets::create_new(
+                    self.store(),
+                    &self.deployment,
+                    new_replicas,
+                    revision,
+                    fence.surge,
+                )
+                .await?
+                {
                     NewReplicaSet::Created(rs) => {
-                        new = Some(rs);
+                        new = Some(*rs);
                         created = true;
                     }
                     NewReplicaSet::Collision => return self.collided().await,
                 },
             }
-            let new_count = RsCount { replicas: new_replicas, ..new_count };
+            let new_count = RsCount {
+                replicas: new_replicas,
+                ..new_count
+            };
             let old_replicas = rolling::old_rs_replicas(desired, fence, new_count, &old_counts);
             for (rs, replicas) in olds.iter().zip(old_replicas) {
                 replicasets::scale(self.store(), rs, replicas, desired, fence.surge).await?;
@@ -271,7 +328,12 @@ impl<'a> Sync<'a> {
     }
 
     /// Paused: no new ReplicaSet; a scale of the Deployment goes to its only active one.
-    async fn scale_while_paused(&self, new: Option<&ReplicaSet>, olds: &[ReplicaSet], fence: Fenceposts) -> Result<(), ControllerError> {
+    async fn scale_while_paused(
+        &self,
+        new: Option<&ReplicaSet>,
+        olds: &[ReplicaSet],
+        fence: Fenceposts,
+    ) -> Result<(), ControllerError> {
         let desired = self.desired();
         let active: Vec<&ReplicaSet> = new
             .into_iter()
@@ -305,10 +367,19 @@ impl<'a> Sync<'a> {
     }
 
     /// Revision annotation, cleanup, status.
-    async fn finish(&self, new: Option<&ReplicaSet>, olds: &[ReplicaSet], created: bool, fence: Fenceposts) -> Result<Action, ControllerError> {
+    async fn finish(
+        &self,
+        new: Option<&ReplicaSet>,
+        olds: &[ReplicaSet],
+        created: bool,
+        fence: Fenceposts,
+    ) -> Result<Action, ControllerError> {
         let desired = self.desired();
         // Re-read what this reconcile changed, so the status counts the new replicas.
-        let (sets, _) = self.store().list("ReplicaSet", Some(&deployment_namespace(&self.deployment))).await?;
+        let (sets, _) = self
+            .store()
+            .list("ReplicaSet", Some(&deployment_namespace(&self.deployment)))
+            .await?;
         let sets: Vec<ReplicaSet> = decode_all(&sets);
         let spec_of = |rs: &ReplicaSet| {
             sets.iter()
@@ -330,10 +401,22 @@ impl<'a> Sync<'a> {
         }
         let now = self.controller.ctx.clock.now();
         let new_name = new.and_then(|rs| rs.metadata.name.as_deref());
-        let (status, deadline) = status::compute(&self.deployment, &counts, new_name, created, fence.unavailable, now);
+        let (status, deadline) = status::compute(
+            &self.deployment,
+            &counts,
+            new_name,
+            created,
+            fence.unavailable,
+            now,
+        );
         let paused = self.deployment.spec.as_ref().and_then(|s| s.paused) == Some(true);
         if status::is_complete(desired, &counts) && !paused {
-            let limit = self.deployment.spec.as_ref().and_then(|s| s.revision_history_limit).unwrap_or(10);
+            let limit = self
+                .deployment
+                .spec
+                .as_ref()
+                .and_then(|s| s.revision_history_limit)
+                .unwrap_or(10);
             let olds: Vec<&ReplicaSet> = olds.iter().collect();
             replicasets::cleanup(self.store(), &olds, |rs| self.count(rs).pods, limit).await?;
         }
@@ -344,7 +427,8 @@ impl<'a> Sync<'a> {
         objects::modify::<Deployment, _>(self.store(), &key, &uid, |d| {
             let mut changed = false;
             if let Some(revision) = &revision {
-                changed |= history::set_annotation(&mut d.metadata, history::REVISION, revision.clone());
+                changed |=
+                    history::set_annotation(&mut d.metadata, history::REVISION, revision.clone());
             }
             let mut status = status.clone();
             status.observed_generation = generation;
@@ -356,10 +440,13 @@ impl<'a> Sync<'a> {
             changed
         })
         .await?;
-        let wake = [deadline, self.available_in.map(|d| d + Duration::from_millis(100))]
-            .into_iter()
-            .flatten()
-            .min();
+        let wake = [
+            deadline,
+            self.available_in.map(|d| d + Duration::from_millis(100)),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         Ok(wake.map_or(Action::AwaitChange, Action::Requeue))
     }
 }
@@ -369,7 +456,11 @@ fn deployment_namespace(d: &Deployment) -> String {
 }
 
 fn deployment_key(d: &Deployment) -> Key {
-    Key::new("Deployment", deployment_namespace(d), d.metadata.name.clone().unwrap_or_default())
+    Key::new(
+        "Deployment",
+        deployment_namespace(d),
+        d.metadata.name.clone().unwrap_or_default(),
+    )
 }
 
 /// A ReplicaSet's active pods, as the rollout counts them.

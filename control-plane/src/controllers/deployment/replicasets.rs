@@ -51,7 +51,10 @@ pub async fn claim(
                 }
             }
             Some(_) => {}
-            None if matches && !is_being_deleted(&deployment.metadata) && !is_being_deleted(&rs.metadata) => {
+            None if matches
+                && !is_being_deleted(&deployment.metadata)
+                && !is_being_deleted(&rs.metadata) =>
+            {
                 let adopted = objects::modify::<ReplicaSet, _>(store, &key, &rs_uid, |r| {
                     if controller_of(&r.metadata).is_some() {
                         return false;
@@ -63,7 +66,9 @@ pub async fn claim(
                     true
                 })
                 .await?;
-                if let Some(rs) = adopted.filter(|r| controller_of(&r.metadata).is_some_and(|o| o.uid == uid)) {
+                if let Some(rs) =
+                    adopted.filter(|r| controller_of(&r.metadata).is_some_and(|o| o.uid == uid))
+                {
                     info!(replicaset = %key, "adopted");
                     owned.push(rs);
                 }
@@ -90,7 +95,7 @@ pub fn find_new<'a>(deployment: &Deployment, owned: &'a [ReplicaSet]) -> Option<
 
 /// What happened when the new ReplicaSet was wanted.
 pub enum NewReplicaSet {
-    Created(ReplicaSet),
+    Created(Box<ReplicaSet>),
     /// The name its hash gives is taken by another template: the collision count goes up
     /// and the next reconcile tries the next name.
     Collision,
@@ -119,12 +124,21 @@ pub async fn create_new(
         .match_labels
         .get_or_insert_with(Default::default)
         .insert(TEMPLATE_HASH_LABEL.into(), hash.clone());
-    let name = format!("{}-{hash}", deployment.metadata.name.clone().unwrap_or_default());
+    let name = format!(
+        "{}-{hash}",
+        deployment.metadata.name.clone().unwrap_or_default()
+    );
     let namespace = deployment.metadata.namespace.clone().unwrap_or_default();
     let mut annotations = copied_annotations(&deployment.metadata);
     annotations.insert(REVISION.into(), revision.to_string());
-    annotations.insert(DESIRED_REPLICAS.into(), spec.replicas.unwrap_or(1).to_string());
-    annotations.insert(MAX_REPLICAS.into(), (spec.replicas.unwrap_or(1) + max_surge).to_string());
+    annotations.insert(
+        DESIRED_REPLICAS.into(),
+        spec.replicas.unwrap_or(1).to_string(),
+    );
+    annotations.insert(
+        MAX_REPLICAS.into(),
+        (spec.replicas.unwrap_or(1) + max_surge).to_string(),
+    );
     let uid = crate::api::new_uid();
     let rs = ReplicaSet {
         metadata: ObjectMeta {
@@ -150,7 +164,7 @@ pub async fn create_new(
     match store.create(key.clone(), uid, objects::encode(&rs)).await {
         Ok(stored) => {
             info!(replicaset = %key, revision, replicas, "new replica set created");
-            Ok(NewReplicaSet::Created(objects::decode(&stored)?))
+            Ok(NewReplicaSet::Created(Box::new(objects::decode(&stored)?)))
         }
         Err(StoreError::AlreadyExists(_)) => Ok(NewReplicaSet::Collision),
         Err(e) => Err(e.into()),
@@ -182,16 +196,21 @@ pub async fn sync_new(
     revision: i64,
 ) -> Result<ReplicaSet, ControllerError> {
     let cause = history::annotation(&deployment.metadata, CHANGE_CAUSE).map(str::to_string);
-    let changed = objects::modify::<ReplicaSet, _>(store, &rs_key(rs), rs.metadata.uid.as_deref().unwrap_or_default(), |r| {
-        let mut changed = false;
-        if history::revision(&r.metadata) < revision {
-            changed |= history::set_annotation(&mut r.metadata, REVISION, revision.to_string());
-        }
-        if let Some(cause) = &cause {
-            changed |= history::set_annotation(&mut r.metadata, CHANGE_CAUSE, cause.clone());
-        }
-        changed
-    })
+    let changed = objects::modify::<ReplicaSet, _>(
+        store,
+        &rs_key(rs),
+        rs.metadata.uid.as_deref().unwrap_or_default(),
+        |r| {
+            let mut changed = false;
+            if history::revision(&r.metadata) < revision {
+                changed |= history::set_annotation(&mut r.metadata, REVISION, revision.to_string());
+            }
+            if let Some(cause) = &cause {
+                changed |= history::set_annotation(&mut r.metadata, CHANGE_CAUSE, cause.clone());
+            }
+            changed
+        },
+    )
     .await?;
     Ok(changed.unwrap_or_else(|| rs.clone()))
 }
@@ -208,17 +227,30 @@ pub async fn scale(
     if current == replicas {
         return Ok(false);
     }
-    objects::modify::<ReplicaSet, _>(store, &rs_key(rs), rs.metadata.uid.as_deref().unwrap_or_default(), |r| {
-        let spec = r.spec.get_or_insert_with(Default::default);
-        if spec.replicas == Some(replicas) {
-            return false;
-        }
-        spec.replicas = Some(replicas);
-        r.metadata.generation = Some(r.metadata.generation.unwrap_or(0) + 1);
-        history::set_annotation(&mut r.metadata, DESIRED_REPLICAS, deployment_replicas.to_string());
-        history::set_annotation(&mut r.metadata, MAX_REPLICAS, (deployment_replicas + max_surge).to_string());
-        true
-    })
+    objects::modify::<ReplicaSet, _>(
+        store,
+        &rs_key(rs),
+        rs.metadata.uid.as_deref().unwrap_or_default(),
+        |r| {
+            let spec = r.spec.get_or_insert_with(Default::default);
+            if spec.replicas == Some(replicas) {
+                return false;
+            }
+            spec.replicas = Some(replicas);
+            r.metadata.generation = Some(r.metadata.generation.unwrap_or(0) + 1);
+            history::set_annotation(
+                &mut r.metadata,
+                DESIRED_REPLICAS,
+                deployment_replicas.to_string(),
+            );
+            history::set_annotation(
+                &mut r.metadata,
+                MAX_REPLICAS,
+                (deployment_replicas + max_surge).to_string(),
+            );
+            true
+        },
+    )
     .await?;
     info!(replicaset = %rs_key(rs), from = current, to = replicas, "scaled");
     Ok(true)
@@ -234,7 +266,9 @@ pub async fn cleanup(
 ) -> Result<(), ControllerError> {
     let mut empty: Vec<&&ReplicaSet> = olds
         .iter()
-        .filter(|rs| rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1) == 0 && pods_of(rs) == 0)
+        .filter(|rs| {
+            rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1) == 0 && pods_of(rs) == 0
+        })
         .collect();
     let excess = empty.len() as i64 - i64::from(limit.max(0));
     if excess <= 0 {
@@ -242,7 +276,12 @@ pub async fn cleanup(
     }
     empty.sort_by_key(|rs| history::revision(&rs.metadata));
     for rs in empty.into_iter().take(excess as usize) {
-        objects::delete_if(store, &rs_key(rs), rs.metadata.uid.as_deref().unwrap_or_default()).await?;
+        objects::delete_if(
+            store,
+            &rs_key(rs),
+            rs.metadata.uid.as_deref().unwrap_or_default(),
+        )
+        .await?;
         info!(replicaset = %rs_key(rs), "old replica set deleted (revisionHistoryLimit)");
     }
     Ok(())

@@ -92,7 +92,12 @@ pub fn new_rs_replicas(desired: i32, fence: Fenceposts, new: RsCount, olds: &[Rs
 /// first unavailable pods go, as far as the unavailability budget allows, then available
 /// ones while more than `desired - maxUnavailable` stay available. `olds` are in the
 /// order to scale down (oldest first).
-pub fn old_rs_replicas(desired: i32, fence: Fenceposts, new: RsCount, olds: &[RsCount]) -> Vec<i32> {
+pub fn old_rs_replicas(
+    desired: i32,
+    fence: Fenceposts,
+    new: RsCount,
+    olds: &[RsCount],
+) -> Vec<i32> {
     let mut replicas: Vec<i32> = olds.iter().map(|o| o.replicas).collect();
     if replicas.iter().all(|r| *r == 0) {
         return replicas;
@@ -147,16 +152,25 @@ mod tests {
         // 25% of 3: surge rounds up to 1, unavailable down to 0.
         assert_eq!(
             resolve(&pct("25%"), &pct("25%"), 3).unwrap(),
-            Fenceposts { surge: 1, unavailable: 0 }
+            Fenceposts {
+                surge: 1,
+                unavailable: 0
+            }
         );
         assert_eq!(
             resolve(&pct("25%"), &pct("25%"), 10).unwrap(),
-            Fenceposts { surge: 3, unavailable: 2 }
+            Fenceposts {
+                surge: 3,
+                unavailable: 2
+            }
         );
         // Both 0 after rounding: one may be unavailable.
         assert_eq!(
             resolve(&IntOrString::Int(0), &pct("10%"), 3).unwrap(),
-            Fenceposts { surge: 0, unavailable: 1 }
+            Fenceposts {
+                surge: 0,
+                unavailable: 1
+            }
         );
         assert!(resolve(&pct("x%"), &pct("1"), 3).is_err());
     }
@@ -164,13 +178,25 @@ mod tests {
     #[test]
     fn three_replicas_surge_one_at_a_time() {
         let fence = resolve(&pct("25%"), &pct("25%"), 3).unwrap();
-        let old = RsCount { replicas: 3, pods: 3, available: 3 };
+        let old = RsCount {
+            replicas: 3,
+            pods: 3,
+            available: 3,
+        };
         let new = RsCount::default();
         assert_eq!(new_rs_replicas(3, fence, new, &[old]), 1);
         // The new pod is not available: nothing old may go.
-        let new = RsCount { replicas: 1, pods: 1, available: 0 };
+        let new = RsCount {
+            replicas: 1,
+            pods: 1,
+            available: 0,
+        };
         assert_eq!(old_rs_replicas(3, fence, new, &[old]), vec![3]);
-        let new = RsCount { replicas: 1, pods: 1, available: 1 };
+        let new = RsCount {
+            replicas: 1,
+            pods: 1,
+            available: 1,
+        };
         assert_eq!(old_rs_replicas(3, fence, new, &[old]), vec![2]);
     }
 }

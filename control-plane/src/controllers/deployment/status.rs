@@ -26,22 +26,45 @@ pub struct Counts {
 }
 
 pub fn condition<'a>(status: &'a DeploymentStatus, type_: &str) -> Option<&'a DeploymentCondition> {
-    status.conditions.iter().flatten().find(|c| c.type_ == type_)
+    status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == type_)
 }
 
 /// Sets a condition as Kubernetes' SetDeploymentCondition: nothing changes when status
 /// and reason are the same; the transition time stays when only the reason changes.
-pub fn set_condition(status: &mut DeploymentStatus, type_: &str, value: &str, reason: &str, message: String, now: Timestamp) {
+pub fn set_condition(
+    status: &mut DeploymentStatus,
+    type_: &str,
+    value: &str,
+    reason: &str,
+    message: String,
+    now: Timestamp,
+) {
     set(status, type_, value, reason, message, now, false);
 }
 
 /// `refresh`: move the update time even when nothing else changes (progress was made).
-fn set(status: &mut DeploymentStatus, type_: &str, value: &str, reason: &str, message: String, now: Timestamp, refresh: bool) {
+fn set(
+    status: &mut DeploymentStatus,
+    type_: &str,
+    value: &str,
+    reason: &str,
+    message: String,
+    now: Timestamp,
+    refresh: bool,
+) {
     let conditions = status.conditions.get_or_insert_with(Vec::new);
     let existing = conditions.iter().position(|c| c.type_ == type_);
     if let Some(i) = existing {
         let c = &conditions[i];
-        if !refresh && c.status == value && c.reason.as_deref() == Some(reason) && c.message.as_deref() == Some(message.as_str()) {
+        if !refresh
+            && c.status == value
+            && c.reason.as_deref() == Some(reason)
+            && c.message.as_deref() == Some(message.as_str())
+        {
             return;
         }
     }
@@ -102,29 +125,81 @@ pub fn compute(
         terminating_replicas: None,
     };
     if counts.available >= desired - max_unavailable {
-        set_condition(&mut status, "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.".into(), now);
+        set_condition(
+            &mut status,
+            "Available",
+            "True",
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.".into(),
+            now,
+        );
     } else {
-        set_condition(&mut status, "Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.".into(), now);
+        set_condition(
+            &mut status,
+            "Available",
+            "False",
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.".into(),
+            now,
+        );
     }
     let rs_name = new_rs_name.unwrap_or_default();
     if spec.paused == Some(true) {
-        set_condition(&mut status, "Progressing", "Unknown", "DeploymentPaused", "Deployment is paused".into(), now);
+        set_condition(
+            &mut status,
+            "Progressing",
+            "Unknown",
+            "DeploymentPaused",
+            "Deployment is paused".into(),
+            now,
+        );
         return (status, None);
     }
-    let was_paused = condition(&old, "Progressing").is_some_and(|c| c.reason.as_deref() == Some("DeploymentPaused"));
+    let was_paused = condition(&old, "Progressing")
+        .is_some_and(|c| c.reason.as_deref() == Some("DeploymentPaused"));
     if was_paused {
-        set_condition(&mut status, "Progressing", "Unknown", "DeploymentResumed", "Deployment is resumed".into(), now);
+        set_condition(
+            &mut status,
+            "Progressing",
+            "Unknown",
+            "DeploymentResumed",
+            "Deployment is resumed".into(),
+            now,
+        );
     }
     let Some(deadline) = spec.progress_deadline_seconds else {
         return (status, None);
     };
     if new_rs_created {
-        set(&mut status, "Progressing", "True", "NewReplicaSetCreated", format!("Created new replica set {rs_name:?}"), now, true);
+        set(
+            &mut status,
+            "Progressing",
+            "True",
+            "NewReplicaSetCreated",
+            format!("Created new replica set {rs_name:?}"),
+            now,
+            true,
+        );
     } else if is_complete(desired, counts) && new_rs_name.is_some() {
-        set_condition(&mut status, "Progressing", "True", "NewReplicaSetAvailable", format!("ReplicaSet {rs_name:?} has successfully progressed."), now);
+        set_condition(
+            &mut status,
+            "Progressing",
+            "True",
+            "NewReplicaSetAvailable",
+            format!("ReplicaSet {rs_name:?} has successfully progressed."),
+            now,
+        );
         return (status, None);
     } else if progressed(&old, &status) || was_paused {
-        set(&mut status, "Progressing", "True", "ReplicaSetUpdated", format!("ReplicaSet {rs_name:?} is progressing."), now, true);
+        set(
+            &mut status,
+            "Progressing",
+            "True",
+            "ReplicaSetUpdated",
+            format!("ReplicaSet {rs_name:?} is progressing."),
+            now,
+            true,
+        );
     }
     let deadline = Duration::from_secs(deadline.max(0) as u64);
     let Some(progressing) = condition(&status, "Progressing").cloned() else {
@@ -136,8 +211,18 @@ pub fn compute(
     let since = progressing.last_update_time.map_or(now, |t| t.0);
     let elapsed = Duration::try_from(now.duration_since(since)).unwrap_or(Duration::ZERO);
     if elapsed >= deadline {
-        set_condition(&mut status, "Progressing", "False", "ProgressDeadlineExceeded", format!("ReplicaSet {rs_name:?} has timed out progressing."), now);
+        set_condition(
+            &mut status,
+            "Progressing",
+            "False",
+            "ProgressDeadlineExceeded",
+            format!("ReplicaSet {rs_name:?} has timed out progressing."),
+            now,
+        );
         return (status, None);
     }
-    (status, Some(deadline - elapsed + Duration::from_millis(500)))
+    (
+        status,
+        Some(deadline - elapsed + Duration::from_millis(500)),
+    )
 }

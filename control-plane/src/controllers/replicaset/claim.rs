@@ -17,7 +17,11 @@ pub async fn claim_pods(
     pods: Vec<Pod>,
 ) -> Result<Vec<Pod>, ControllerError> {
     let uid = rs.metadata.uid.clone().unwrap_or_default();
-    let selector = rs.spec.as_ref().map(|s| s.selector.clone()).unwrap_or_default();
+    let selector = rs
+        .spec
+        .as_ref()
+        .map(|s| s.selector.clone())
+        .unwrap_or_default();
     if skiff_proto::model::selector_is_empty(&selector) {
         return Ok(Vec::new());
     }
@@ -59,9 +63,9 @@ pub async fn claim_pods(
                     true
                 })
                 .await?;
-                if let Some(pod) = adopted.filter(|p| {
-                    controller_of(&p.metadata).is_some_and(|o| o.uid == uid)
-                }) {
+                if let Some(pod) =
+                    adopted.filter(|p| controller_of(&p.metadata).is_some_and(|o| o.uid == uid))
+                {
                     info!(pod = %key, "adopted");
                     owned.push(pod);
                 }

@@ -97,8 +97,17 @@ impl Reconciler for ReplicaSetController {
             let surplus = (active.len() - wanted).min(BURST);
             let doomed = rank::to_delete(&active, surplus);
             for pod in &doomed {
-                let pod_key = Key::new("Pod", &key.namespace, pod.metadata.name.clone().unwrap_or_default());
-                objects::delete_if(self.store(), &pod_key, pod.metadata.uid.as_deref().unwrap_or_default()).await?;
+                let pod_key = Key::new(
+                    "Pod",
+                    &key.namespace,
+                    pod.metadata.name.clone().unwrap_or_default(),
+                );
+                objects::delete_if(
+                    self.store(),
+                    &pod_key,
+                    pod.metadata.uid.as_deref().unwrap_or_default(),
+                )
+                .await?;
             }
             info!(replicaset = %key, deleted = doomed.len(), "pods deleted");
         }
@@ -126,7 +135,11 @@ impl ReplicaSetController {
             .and_then(|s| s.template.clone())
             .unwrap_or_default();
         let rs_name = rs.metadata.name.clone().unwrap_or_default();
-        let namespace = rs.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+        let namespace = rs
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
         let template_meta = template.metadata.unwrap_or_default();
         for _ in 0..5 {
             let name = format!("{rs_name}-{}", objects::random_suffix());
@@ -142,7 +155,10 @@ impl ReplicaSetController {
                         objects::now_seconds(),
                     )),
                     generation: Some(1),
-                    owner_references: Some(vec![objects::controller_ref("ReplicaSet", &rs.metadata)]),
+                    owner_references: Some(vec![objects::controller_ref(
+                        "ReplicaSet",
+                        &rs.metadata,
+                    )]),
                     ..Default::default()
                 },
                 spec: template.spec.clone(),

@@ -14,7 +14,8 @@ use crate::store::{Key, Store};
 /// The status the pods give, and when a ready pod will become available (requeue then).
 pub fn compute(rs: &ReplicaSet, owned: &[Pod], now: Timestamp) -> (ReplicaSetStatus, Action) {
     let spec = rs.spec.clone().unwrap_or_default();
-    let min_ready = std::time::Duration::from_secs(spec.min_ready_seconds.unwrap_or(0).max(0) as u64);
+    let min_ready =
+        std::time::Duration::from_secs(spec.min_ready_seconds.unwrap_or(0).max(0) as u64);
     let template_labels = spec
         .template
         .and_then(|t| t.metadata)
