@@ -6,6 +6,8 @@ pub mod network;
 pub mod node;
 pub mod pods;
 pub mod probes;
+// Service proxy (issue #7, helper `proxy`).
+pub mod proxy;
 pub mod runtime;
 pub mod sandbox;
 pub mod sources;

@@ -7,3 +7,6 @@ pub mod pki;
 pub mod proxy;
 pub mod state;
 pub mod store;
+
+// workloads: ReplicaSet, Deployment, garbage collection
+pub mod controllers;
