@@ -47,8 +47,16 @@ struct Flags {
     /// The pod CIDR of a standalone node: its first address goes to the skiff0 bridge.
     #[arg(long, default_value = "10.42.0.0/24")]
     pod_cidr: String,
+    /// Service proxy backend; nftables where `nft` is installed, iptables otherwise.
     #[arg(long, value_parser = ["nftables", "iptables"])]
     proxy_mode: Option<String>,
+    /// Also answer NodePorts on 127.0.0.1. Sets net.ipv4.conf.all.route_localnet=1, which
+    /// exposes services listening on loopback only to the node's link neighbours.
+    #[arg(long)]
+    nodeport_localhost: bool,
+    /// The node's resolv.conf: the cluster DNS forwards other names to its resolvers.
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    resolv_conf: PathBuf,
     /// The agent API socket; default <root>/agent.sock.
     #[arg(long)]
     socket: Option<PathBuf>,
@@ -127,6 +135,9 @@ fn main() -> anyhow::Result<()> {
         backoff_max: flags.backoff_max,
         backoff_reset: flags.backoff_reset,
         join,
+        proxy_mode: flags.proxy_mode,
+        nodeport_localhost: flags.nodeport_localhost,
+        resolv_conf: flags.resolv_conf,
     };
     tokio::runtime::Runtime::new()?.block_on(node::run(opts))
 }

@@ -38,6 +38,13 @@ pub struct NodeOptions {
     pub backoff_reset: Duration,
     /// The control plane to join; standalone without.
     pub join: Option<join::JoinOptions>,
+    // services: the proxy and the cluster DNS of a joined node.
+    /// `--proxy-mode`: nftables or iptables; detected (nft if installed) without it.
+    pub proxy_mode: Option<String>,
+    /// NodePorts on 127.0.0.1 too (see `ProxyConfig::nodeport_localhost` for the risk).
+    pub nodeport_localhost: bool,
+    /// The node's resolv.conf: the cluster DNS forwards other names to its resolvers.
+    pub resolv_conf: PathBuf,
 }
 
 const IMPORT_EVERY: Duration = Duration::from_secs(2);
@@ -71,6 +78,12 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     let network = PodNetwork::init(NetworkConfig::new(pod_cidr, opts.root.join("network")))
         .await
         .context("pod network")?;
+    let _services = match &joined {
+        Some(joined) => {
+            Some(start_services(&opts, joined, node_ip, pod_cidr, network.gateway()).await?)
+        }
+        None => None,
+    };
     let rt = Arc::new(runtime::NodeRuntime::new(
         ctrd.clone(),
         images.clone(),
@@ -178,6 +191,31 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// services: the proxy, the cluster DNS and the watches feeding them (`crate::services`).
+async fn start_services(
+    opts: &NodeOptions,
+    joined: &join::Joined,
+    node_ip: Option<IpAddr>,
+    pod_cidr: ipnet::Ipv4Net,
+    gateway: std::net::Ipv4Addr,
+) -> anyhow::Result<crate::services::NodeServices> {
+    let mode = crate::proxy::ProxyMode::from_flag(opts.proxy_mode.as_deref())?;
+    let node_ips = match node_ip {
+        Some(IpAddr::V4(ip)) if !ip.is_loopback() => vec![ip],
+        _ => Vec::new(),
+    };
+    let mut proxy = crate::proxy::ProxyConfig::new(&opts.node_name, node_ips, pod_cidr);
+    proxy.mode = mode;
+    proxy.nodeport_localhost = opts.nodeport_localhost;
+    let services = crate::services::ServicesOptions {
+        node_name: opts.node_name.clone(),
+        proxy,
+        dns_listen: gateway,
+        resolv_conf: opts.resolv_conf.clone(),
+    };
+    crate::services::start(joined.channel.clone(), services).await
 }
 
 async fn import_images(images: &ImageService, dir: &std::path::Path) {
