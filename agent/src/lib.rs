@@ -1,6 +1,8 @@
 //! skiff-agent: the node agent. A mini-kubelet that runs pods through containerd.
 
 pub mod api;
+// Cluster DNS (issue #7 item 4).
+pub mod dns;
 pub mod join;
 pub mod network;
 pub mod node;

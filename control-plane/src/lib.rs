@@ -5,3 +5,6 @@ pub mod nodes;
 pub mod pki;
 pub mod state;
 pub mod store;
+
+// workloads: ReplicaSet, Deployment, garbage collection
+pub mod controllers;

@@ -51,7 +51,7 @@ pub use get::{get, list, Scope};
 pub use label::label;
 pub use merge::LAST_APPLIED;
 pub use namespaces::bootstrap;
-pub use objects::{new_uid, serve, Kind, DEFAULT_NAMESPACE, SYSTEM_NAMESPACES};
+pub use objects::{metadata_mut, new_uid, now, serve, Kind, DEFAULT_NAMESPACE, SYSTEM_NAMESPACES};
 pub use watch::{watch, WatchStream, BOOKMARK};
 
 use crate::state::ControlPlane;
