@@ -3,6 +3,8 @@
 pub mod api;
 pub mod nodes;
 pub mod pki;
+/// Logs and exec relayed to the pods' nodes (the cluster area).
+pub mod proxy;
 pub mod state;
 pub mod store;
 

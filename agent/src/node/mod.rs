@@ -151,6 +151,9 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     let api = AgentApi {
         store,
         root: opts.root.clone(),
+        exec: Arc::new(crate::runtime::container::ContainerRuntime::new(
+            ctrd.clone(),
+        )),
     };
     let tls_api = async {
         match (&joined, node_ip) {

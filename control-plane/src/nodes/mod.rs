@@ -21,7 +21,7 @@ mod error;
 mod events;
 mod heartbeat;
 mod lifecycle;
-mod objects;
+pub(crate) mod objects;
 mod pod_status;
 mod register;
 mod scheduler;
