@@ -44,14 +44,16 @@ use skiff_proto::v1::{
 use tonic::{Request, Response, Status};
 use tracing::{debug, info, info_span, warn, Instrument, Span};
 
-pub use apply::{apply, Action, Applied};
+pub use apply::{apply, apply_with, Action, Applied};
 pub use delete::delete;
 pub use error::ApiError;
 pub use get::{get, list, Scope};
 pub use label::label;
 pub use merge::LAST_APPLIED;
 pub use namespaces::bootstrap;
-pub use objects::{metadata_mut, new_uid, now, serve, Kind, DEFAULT_NAMESPACE, SYSTEM_NAMESPACES};
+pub use objects::{
+    metadata_mut, new_uid, now, serve, serve_value, Kind, DEFAULT_NAMESPACE, SYSTEM_NAMESPACES,
+};
 pub use watch::{watch, WatchStream, BOOKMARK};
 
 use crate::state::ControlPlane;
@@ -97,7 +99,14 @@ impl Api for ApiService {
         let req = req.into_inner();
         let span =
             info_span!("api", method = "apply", source = %req.source, namespace = %req.namespace);
-        let work = apply(self.store(), &req.source, &req.manifest, &req.namespace);
+        let ranges = self.cp.config.service_ranges();
+        let work = apply_with(
+            self.store(),
+            &ranges,
+            &req.source,
+            &req.manifest,
+            &req.namespace,
+        );
         let results = traced(span, work)
             .await?
             .into_iter()
