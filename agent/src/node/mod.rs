@@ -38,11 +38,11 @@ pub struct NodeOptions {
     pub backoff_reset: Duration,
     /// The control plane to join; standalone without.
     pub join: Option<join::JoinOptions>,
-    // services: the proxy and the cluster DNS of a joined node.
-    /// `--proxy-mode`: nftables or iptables; detected (nft if installed) without it.
-    pub proxy_mode: Option<String>,
-    /// NodePorts on 127.0.0.1 too (see `ProxyConfig::nodeport_localhost` for the risk).
+    /// Service proxy (issue #7): backend from `--proxy-mode` (or detected) and
+    /// `--nodeport-localhost`, for `crate::proxy::ProxyConfig`.
+    pub proxy_mode: crate::proxy::ProxyMode,
     pub nodeport_localhost: bool,
+    // services: the cluster DNS of a joined node.
     /// The node's resolv.conf: the cluster DNS forwards other names to its resolvers.
     pub resolv_conf: PathBuf,
 }
@@ -201,7 +201,7 @@ async fn start_services(
     pod_cidr: ipnet::Ipv4Net,
     gateway: std::net::Ipv4Addr,
 ) -> anyhow::Result<crate::services::NodeServices> {
-    let mode = crate::proxy::ProxyMode::from_flag(opts.proxy_mode.as_deref())?;
+    let mode = opts.proxy_mode;
     let node_ips = match node_ip {
         Some(IpAddr::V4(ip)) if !ip.is_loopback() => vec![ip],
         _ => Vec::new(),
