@@ -60,6 +60,10 @@ struct Flags {
     /// Running this long resets a container's crash-loop backoff.
     #[arg(long, default_value = "600s", value_parser = parse_duration)]
     backoff_reset: Duration,
+    // cluster DNS (issue #7)
+    /// The cluster domain served by the node's DNS (joined nodes) and searched by pods.
+    #[arg(long, default_value = skiff_agent::dns::DEFAULT_DOMAIN)]
+    cluster_domain: String,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -127,6 +131,7 @@ fn main() -> anyhow::Result<()> {
         backoff_max: flags.backoff_max,
         backoff_reset: flags.backoff_reset,
         join,
+        cluster_domain: flags.cluster_domain,
     };
     tokio::runtime::Runtime::new()?.block_on(node::run(opts))
 }

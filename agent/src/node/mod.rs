@@ -5,7 +5,7 @@ pub mod runtime;
 use crate::join;
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::api::{serve_unix, AgentApi};
+use crate::dns::{self, DnsRecords};
 use crate::network::{NetworkConfig, PodNetwork};
 use crate::pods::{PodManager, StatusStore, WorkerConfig};
 use crate::runtime::image::{ImageService, Registries};
@@ -38,9 +39,13 @@ pub struct NodeOptions {
     pub backoff_reset: Duration,
     /// The control plane to join; standalone without.
     pub join: Option<join::JoinOptions>,
+    /// The cluster DNS domain (`cluster.local`); served only by joined nodes.
+    pub cluster_domain: String,
 }
 
 const IMPORT_EVERY: Duration = Duration::from_secs(2);
+/// The node's resolvers, where the cluster DNS forwards other names.
+const NODE_RESOLV_CONF: &str = "/etc/resolv.conf";
 
 pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(&opts.root)
@@ -71,13 +76,33 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     let network = PodNetwork::init(NetworkConfig::new(pod_cidr, opts.root.join("network")))
         .await
         .context("pod network")?;
-    let rt = Arc::new(runtime::NodeRuntime::new(
+    // Cluster DNS (issue #7): a joined node answers its pods on the bridge gateway;
+    // `dns_records` is fed by the service and endpoints watches. Standalone pods keep
+    // the node's resolvers.
+    let dns_records = DnsRecords::new();
+    let mut rt = runtime::NodeRuntime::new(
         ctrd.clone(),
         images.clone(),
         &opts.root,
-        network,
+        network.clone(),
         node_ip,
-    ));
+    );
+    let _dns_server = match &joined {
+        Some(_) => {
+            let (server, cluster_dns) = dns::start_for_node(
+                network.gateway(),
+                &opts.cluster_domain,
+                Path::new(NODE_RESOLV_CONF),
+                dns_records.clone(),
+            )
+            .await
+            .context("cluster dns")?;
+            rt = rt.with_cluster_dns(cluster_dns);
+            Some(server)
+        }
+        None => None,
+    };
+    let rt = Arc::new(rt);
 
     let store = StatusStore::default();
     let mut cfg = WorkerConfig::new(opts.root.clone(), opts.node_name.clone());
