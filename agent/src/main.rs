@@ -64,6 +64,10 @@ struct Flags {
     /// The cluster domain served by the node's DNS (joined nodes) and searched by pods.
     #[arg(long, default_value = skiff_agent::dns::DEFAULT_DOMAIN)]
     cluster_domain: String,
+    /// The node's resolvers: where the cluster DNS forwards names outside the cluster
+    /// domain, and what dnsPolicy Default pods get (the kubelet's flag).
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    resolv_conf: PathBuf,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -132,6 +136,7 @@ fn main() -> anyhow::Result<()> {
         backoff_reset: flags.backoff_reset,
         join,
         cluster_domain: flags.cluster_domain,
+        resolv_conf: flags.resolv_conf,
     };
     tokio::runtime::Runtime::new()?.block_on(node::run(opts))
 }

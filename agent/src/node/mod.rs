@@ -5,7 +5,7 @@ pub mod runtime;
 use crate::join;
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,11 +41,11 @@ pub struct NodeOptions {
     pub join: Option<join::JoinOptions>,
     /// The cluster DNS domain (`cluster.local`); served only by joined nodes.
     pub cluster_domain: String,
+    /// The node's resolv.conf: the cluster DNS's upstreams, dnsPolicy Default pods' file.
+    pub resolv_conf: PathBuf,
 }
 
 const IMPORT_EVERY: Duration = Duration::from_secs(2);
-/// The node's resolvers, where the cluster DNS forwards other names.
-const NODE_RESOLV_CONF: &str = "/etc/resolv.conf";
 
 pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(&opts.root)
@@ -86,13 +86,14 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
         &opts.root,
         network.clone(),
         node_ip,
-    );
+    )
+    .with_resolv_conf(&opts.resolv_conf);
     let _dns_server = match &joined {
         Some(_) => {
             let (server, cluster_dns) = dns::start_for_node(
                 network.gateway(),
                 &opts.cluster_domain,
-                Path::new(NODE_RESOLV_CONF),
+                &opts.resolv_conf,
                 dns_records.clone(),
             )
             .await

@@ -11,7 +11,7 @@ use oci_spec::runtime::Mount;
 use tokio::sync::broadcast;
 use tracing::{info, warn};
 
-use crate::network::{write_pod_files, ClusterDns, PodFiles, PodNetwork};
+use crate::network::{write_pod_files_from, ClusterDns, NodeFiles, PodFiles, PodNetwork};
 use crate::pods::paths;
 use crate::pods::runtime::SandboxInfo;
 use crate::pods::runtime::{
@@ -41,6 +41,8 @@ pub struct NodeRuntime {
     ready: Mutex<HashMap<String, ImageInfo>>,
     /// Where ClusterFirst pods resolve names; none on a standalone node.
     cluster_dns: Option<ClusterDns>,
+    /// The node's /etc/hosts and resolv.conf that pods' files start from.
+    node_files: NodeFiles,
 }
 
 impl NodeRuntime {
@@ -61,7 +63,14 @@ impl NodeRuntime {
             sandboxes: Arc::new(Sandboxes::new(root)),
             ready: Mutex::new(HashMap::new()),
             cluster_dns: None,
+            node_files: NodeFiles::default(),
         }
+    }
+
+    /// The node's resolv.conf (`--resolv-conf`), for dnsPolicy Default pods.
+    pub fn with_resolv_conf(mut self, path: &Path) -> Self {
+        self.node_files.resolv = path.to_path_buf();
+        self
     }
 
     /// Points ClusterFirst pods' resolv.conf at the node's cluster DNS.
@@ -137,8 +146,9 @@ impl PodRuntime for NodeRuntime {
         };
         let dir = paths::pod_dir(&self.root, pod);
         let files = PodFiles::of(pod, &hostname, pod_ip);
-        let mounts = write_pod_files(&dir, &files, self.cluster_dns.as_ref())
-            .map_err(|e| format!("write /etc/hosts and /etc/resolv.conf of the pod: {e}"))?;
+        let mounts =
+            write_pod_files_from(&self.node_files, &dir, &files, self.cluster_dns.as_ref())
+                .map_err(|e| format!("write /etc/hosts and /etc/resolv.conf of the pod: {e}"))?;
         self.pod_mounts
             .lock()
             .expect("pod mounts")
