@@ -96,6 +96,8 @@ pub enum Command {
         tty: bool,
         #[arg(last = true, required = true)]
         command: Vec<String>,
+        #[command(flatten)]
+        scope: Scope,
     },
     /// Set the replica count of a workload.
     Scale {

@@ -43,6 +43,10 @@ pub struct NodeOptions {
     pub cluster_domain: String,
     /// The node's resolv.conf: the cluster DNS's upstreams, dnsPolicy Default pods' file.
     pub resolv_conf: PathBuf,
+    /// Service proxy (issue #7): backend from `--proxy-mode` (or detected) and
+    /// `--nodeport-localhost`, for `crate::proxy::ProxyConfig`.
+    pub proxy_mode: crate::proxy::ProxyMode,
+    pub nodeport_localhost: bool,
 }
 
 const IMPORT_EVERY: Duration = Duration::from_secs(2);
@@ -173,6 +177,9 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     let api = AgentApi {
         store,
         root: opts.root.clone(),
+        exec: Arc::new(crate::runtime::container::ContainerRuntime::new(
+            ctrd.clone(),
+        )),
     };
     let tls_api = async {
         match (&joined, node_ip) {

@@ -3,7 +3,7 @@
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 
-use super::{age, pods};
+use super::{age, pods, services};
 
 /// Header and rows of `get KIND` for objects of `kind`.
 pub fn rows(kind: &str, items: &[Value], wide: bool, with_namespace: bool) -> Vec<Vec<String>> {
@@ -35,6 +35,7 @@ pub fn rows(kind: &str, items: &[Value], wide: bool, with_namespace: bool) -> Ve
             "PORT(S)",
             "AGE",
         ],
+        "Endpoints" => vec!["NAME", "ENDPOINTS", "AGE"],
         _ => vec!["NAME", "AGE"],
     };
     let namespaced = !matches!(kind, "Node" | "Namespace");
@@ -177,25 +178,10 @@ fn row(kind: &str, o: &Value, wide: bool) -> Vec<String> {
             age,
         ],
         "Service" => {
-            let external = o
-                .pointer("/spec/externalIPs")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .unwrap_or_default();
-            vec![
-                name,
-                or_default(s(o, "/spec/type"), "ClusterIP"),
-                or_none(s(o, "/spec/clusterIP")),
-                or_none(external),
-                or_none(service_ports(o)),
-                age,
-            ]
+            let [service_type, cluster_ip, external, ports] = services::service_columns(o);
+            vec![name, service_type, cluster_ip, external, ports, age]
         }
+        "Endpoints" => vec![name, services::endpoints_summary(o), age],
         _ => vec![name, age],
     }
 }

@@ -12,6 +12,7 @@ use crate::client::status_error;
 use crate::commands::describe::describe_pod;
 use crate::kinds;
 use crate::output::pods::align;
+use crate::output::services::describe_service;
 use crate::output::tables::{age_at, s};
 
 pub async fn run(api: &mut Api, kind: &str, name: &str, scope: &Scope) -> anyhow::Result<()> {
@@ -43,6 +44,23 @@ pub async fn run(api: &mut Api, kind: &str, name: &str, scope: &Scope) -> anyhow
                 "{}{}",
                 describe_node(&obj, &pods),
                 events_or_error(events, "Node", name)
+            )
+        }
+        "Service" => {
+            let endpoints = GetRequest {
+                kind: "Endpoints".into(),
+                namespace: scope.namespace.clone(),
+                name: name.into(),
+            };
+            let endpoints = match api.get(endpoints).await {
+                Ok(response) => Some(decode(&response.into_inner())?),
+                Err(_) => None,
+            };
+            let events = list(api, "Event", scope, None).await;
+            format!(
+                "{}{}",
+                describe_service(&obj, endpoints.as_ref()),
+                events_or_error(events, "Service", name)
             )
         }
         _ => serde_yaml::to_string(&obj)?,

@@ -94,10 +94,25 @@ pub async fn run(api: Api, command: Command) -> anyhow::Result<()> {
             )
             .await
         }
-        Command::Exec { .. } => bail!(
-            "exec is not available yet: it needs node agents joined to the control plane \
-             (for one node, use the agent: skiff --agent unix:///var/lib/skiff-agent/agent.sock)"
-        ),
+        Command::Exec {
+            pod,
+            container,
+            stdin,
+            tty,
+            command,
+            scope,
+        } => {
+            let args = crate::commands::exec::ExecArgs {
+                namespace: scope.namespace,
+                pod,
+                container,
+                stdin,
+                tty,
+                command,
+            };
+            crate::commands::exec::run(args, |outbound| async move { api.exec(outbound).await })
+                .await
+        }
         Command::Scale { .. } => {
             bail!("scale is not available yet: it comes with the workload controllers")
         }

@@ -14,7 +14,7 @@
 //! | Delete  | `delete.rs` (+ `namespaces.rs`: a namespace takes its objects along) |
 //! | Label   | `label.rs`    |
 //! | Watch   | `watch.rs`    |
-//! | Logs    | not yet: it needs joined agents to proxy to |
+//! | Logs, Exec | `crate::proxy`: relayed to the pod's node |
 
 mod apply;
 mod delete;
@@ -37,21 +37,23 @@ use futures::StreamExt;
 use skiff_proto::auth::require_admin;
 use skiff_proto::v1::api_server::{Api, ApiServer};
 use skiff_proto::v1::{
-    ApplyRequest, ApplyResponse, ApplyResult, DeleteRequest, DeleteResponse, GetRequest,
-    LabelRequest, ListRequest, ListResponse, LogChunk, LogsRequest, Object, WatchEvent,
+    ApplyRequest, ApplyResponse, ApplyResult, DeleteRequest, DeleteResponse, ExecInput, ExecOutput,
+    GetRequest, LabelRequest, ListRequest, ListResponse, LogChunk, LogsRequest, Object, WatchEvent,
     WatchRequest,
 };
 use tonic::{Request, Response, Status};
 use tracing::{debug, info, info_span, warn, Instrument, Span};
 
-pub use apply::{apply, Action, Applied};
+pub use apply::{apply, apply_with, Action, Applied};
 pub use delete::delete;
 pub use error::ApiError;
 pub use get::{get, list, Scope};
 pub use label::label;
 pub use merge::LAST_APPLIED;
 pub use namespaces::bootstrap;
-pub use objects::{metadata_mut, new_uid, now, serve, Kind, DEFAULT_NAMESPACE, SYSTEM_NAMESPACES};
+pub use objects::{
+    metadata_mut, new_uid, now, serve, serve_value, Kind, DEFAULT_NAMESPACE, SYSTEM_NAMESPACES,
+};
 pub use watch::{watch, WatchStream, BOOKMARK};
 
 use crate::state::ControlPlane;
@@ -97,7 +99,14 @@ impl Api for ApiService {
         let req = req.into_inner();
         let span =
             info_span!("api", method = "apply", source = %req.source, namespace = %req.namespace);
-        let work = apply(self.store(), &req.source, &req.manifest, &req.namespace);
+        let ranges = self.cp.config.service_ranges();
+        let work = apply_with(
+            self.store(),
+            &ranges,
+            &req.source,
+            &req.manifest,
+            &req.namespace,
+        );
         let results = traced(span, work)
             .await?
             .into_iter()
@@ -203,13 +212,30 @@ impl Api for ApiService {
 
     type LogsStream = BoxStream<'static, Result<LogChunk, Status>>;
 
-    /// Not yet: the control plane reads logs through the node's agent (design.md §3),
-    /// and agents do not join yet. Until then `skiff --agent unix://...` reads them.
+    /// Relayed from the pod's node (`crate::proxy`).
     async fn logs(&self, req: Request<LogsRequest>) -> Result<Response<Self::LogsStream>, Status> {
         require_admin(&req)?;
-        Err(ApiError::Unimplemented(
-            "logs through the control plane come with joined agents".into(),
-        )
-        .into())
+        let req = req.into_inner();
+        let span = info_span!("api", method = "logs", namespace = %req.namespace, pod = %req.pod, container = %req.container, follow = req.follow);
+        let stream = traced(span, crate::proxy::logs(&self.cp, req)).await?;
+        Ok(Response::new(
+            stream.map(|item| item.map_err(Status::from)).boxed(),
+        ))
+    }
+
+    // exec (the cluster area)
+    type ExecStream = BoxStream<'static, Result<ExecOutput, Status>>;
+
+    /// Relayed to and from the pod's node (`crate::proxy`).
+    async fn exec(
+        &self,
+        req: Request<tonic::Streaming<ExecInput>>,
+    ) -> Result<Response<Self::ExecStream>, Status> {
+        require_admin(&req)?;
+        let span = info_span!("api", method = "exec");
+        let stream = traced(span, crate::proxy::exec(&self.cp, req.into_inner())).await?;
+        Ok(Response::new(
+            stream.map(|item| item.map_err(Status::from)).boxed(),
+        ))
     }
 }
