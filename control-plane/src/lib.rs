@@ -7,6 +7,8 @@ pub mod nodes;
 pub mod pki;
 /// Logs and exec relayed to the pods' nodes (the cluster area).
 pub mod proxy;
+/// Services: ClusterIP/NodePort allocation, the Endpoints controller, the nodes' watches.
+pub mod services;
 pub mod state;
 pub mod store;
 

@@ -14,7 +14,7 @@ use ipnet::Ipv4Net;
 use skiff_control_plane::pki::{admin_conf_path, node_token_path, Pki};
 use skiff_control_plane::state::{ClusterConfig, ControlPlane};
 use skiff_control_plane::store::{spawn_compactor, SqliteStore, Store};
-use skiff_control_plane::{api, controllers, nodes};
+use skiff_control_plane::{api, controllers, nodes, services};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
@@ -153,6 +153,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     let _background = AbortOnDrop(
         nodes::spawn_background(cp.clone())
             .into_iter()
+            .chain(services::spawn(cp.clone()))
             .chain([spawn_compactor(
                 cp.store.clone(),
                 COMPACT_KEEP,

@@ -38,6 +38,10 @@ pub struct NodeOptions {
     pub backoff_reset: Duration,
     /// The control plane to join; standalone without.
     pub join: Option<join::JoinOptions>,
+    /// Service proxy (issue #7): backend from `--proxy-mode` (or detected) and
+    /// `--nodeport-localhost`, for `crate::proxy::ProxyConfig`.
+    pub proxy_mode: crate::proxy::ProxyMode,
+    pub nodeport_localhost: bool,
 }
 
 const IMPORT_EVERY: Duration = Duration::from_secs(2);

@@ -14,6 +14,7 @@
 
 pub mod exec;
 pub mod iptables;
+pub mod lab;
 pub mod model;
 pub mod nft;
 
@@ -365,5 +366,7 @@ pub async fn cleanup(exec: &dyn ProxyExec, nft_table: &str) -> Result<(), ProxyE
     Ok(())
 }
 
+#[cfg(test)]
+mod real_tests;
 #[cfg(test)]
 mod tests;

@@ -10,11 +10,11 @@
 //! distinct N picks a backend from one flat map:
 //!
 //! ```text
-//! ip daddr . meta l4proto . th dport @svc_n3
-//!     dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 3 map @backends
+//! meta l4proto tcp ip daddr . meta l4proto . th dport @svc_n3
+//!     dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 3 map @backends_tcp
 //! ```
 //!
-//! A service is then only elements (set `svc_nN`, map `backends`, `no_ep` when it has no
+//! A service is then only elements (set `svc_nN`, maps `backends_<proto>`, `no_ep` when it has no
 //! backends, node-port twins, `hairpin`), so a change to one service adds and deletes its
 //! own elements in one transaction and leaves every other element alone. Only the few
 //! services with ClientIP affinity get two small chains and a dynamic map of their own.
@@ -99,7 +99,7 @@ pub fn contribution(rules: &[PortRule]) -> Contribution {
             c.elems.push(Elem::new(format!("svc_n{n}"), &svc_key, None));
             for (i, b) in r.backends.iter().enumerate() {
                 c.elems.push(Elem::new(
-                    "backends",
+                    format!("backends_{p}"),
                     format!("{svc_key} . {i}"),
                     Some(format!("{} . {}", b.ip, b.port)),
                 ));
@@ -138,7 +138,7 @@ pub fn contribution(rules: &[PortRule]) -> Contribution {
                     .push(Elem::new(format!("np_n{}", npb.len()), &np_key, None));
                 for (i, b) in npb.iter().enumerate() {
                     c.elems.push(Elem::new(
-                        "np_backends",
+                        format!("np_backends_{p}"),
                         format!("{np_key} . {i}"),
                         Some(format!("{} . {}", b.ip, b.port)),
                     ));
@@ -203,12 +203,14 @@ impl Skeleton {
             );
         }
         let _ = writeln!(out, "add set {t} hairpin {{ type ipv4_addr . ipv4_addr; }}");
-        // `typeof` because `numgen` has no type name. `tcp dport`, not `th dport`: nft
-        // 1.0.6 cannot read a `th` typeof back from the kernel ("conflicting protocols
-        // specified: ip vs. th") and then refuses every later rule naming the map. The
-        // rules still match `th dport`, so UDP uses the same maps.
-        let _ = writeln!(out, "add map {t} backends {{ typeof ip daddr . meta l4proto . tcp dport . numgen random mod 1 : ip daddr . tcp dport; }}");
-        let _ = writeln!(out, "add map {t} np_backends {{ typeof meta l4proto . tcp dport . numgen random mod 1 : ip daddr . tcp dport; }}");
+        // `typeof` because `numgen` has no type name. A map per protocol: with `th dport`
+        // in the data nft 1.0.6 cannot read the map back from the kernel ("conflicting
+        // protocols specified: ip vs. th") and refuses every later rule naming it, and
+        // `tcp dport` there makes the dnat rule match TCP only.
+        for p in ["tcp", "udp"] {
+            let _ = writeln!(out, "add map {t} backends_{p} {{ typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . {p} dport; }}");
+            let _ = writeln!(out, "add map {t} np_backends_{p} {{ typeof meta l4proto . th dport . numgen random mod 1 : ip daddr . {p} dport; }}");
+        }
         let _ = writeln!(out, "add map {t} aff_svc {{ type {SVC_KEY} : verdict; }}");
         let _ = writeln!(out, "add map {t} aff_np {{ type {NP_KEY} : verdict; }}");
         for (chain, hook) in [
@@ -218,18 +220,14 @@ impl Skeleton {
                 "nat_postrouting",
                 "type nat hook postrouting priority srcnat",
             ),
+            // Before routing: a client routed back out the interface it came in on
+            // would get an ICMP redirect first, and the port unreachable after it is
+            // eaten by the kernel's per-host ICMP rate limit.
             (
-                "filter_input",
-                "type filter hook input priority filter - 10",
+                "filter_prerouting",
+                "type filter hook prerouting priority dstnat + 10",
             ),
-            (
-                "filter_forward",
-                "type filter hook forward priority filter - 10",
-            ),
-            (
-                "filter_output",
-                "type filter hook output priority filter - 10",
-            ),
+            ("filter_output", "type filter hook output priority -90"),
         ] {
             let _ = writeln!(out, "add chain {t} {chain} {{ {hook}; policy accept; }}");
         }
@@ -268,7 +266,7 @@ impl Skeleton {
                 "add rule {t} nat_postrouting ct status dnat ip saddr 127.0.0.0/8 masquerade"
             );
         }
-        for chain in ["filter_input", "filter_forward", "filter_output"] {
+        for chain in ["filter_prerouting", "filter_output"] {
             let _ = writeln!(out, "add rule {t} {chain} jump reject_check");
         }
         let _ = writeln!(
@@ -289,13 +287,17 @@ impl Skeleton {
     fn group(&self, n: usize, out: &mut String) {
         let t = format!("ip {}", self.table);
         let _ = writeln!(out, "add set {t} svc_n{n} {{ type {SVC_KEY}; }}");
-        let _ = writeln!(out, "add rule {t} services ip daddr . meta l4proto . th dport @svc_n{n} dnat ip to ip daddr . meta l4proto . th dport . numgen random mod {n} map @backends");
+        for p in ["tcp", "udp"] {
+            let _ = writeln!(out, "add rule {t} services meta l4proto {p} ip daddr . meta l4proto . th dport @svc_n{n} dnat ip to ip daddr . meta l4proto . th dport . numgen random mod {n} map @backends_{p}");
+        }
     }
 
     fn np_group(&self, n: usize, out: &mut String) {
         let t = format!("ip {}", self.table);
         let _ = writeln!(out, "add set {t} np_n{n} {{ type {NP_KEY}; }}");
-        let _ = writeln!(out, "add rule {t} services ip daddr @node_ips meta l4proto . th dport @np_n{n} dnat ip to meta l4proto . th dport . numgen random mod {n} map @np_backends");
+        for p in ["tcp", "udp"] {
+            let _ = writeln!(out, "add rule {t} services meta l4proto {p} ip daddr @node_ips meta l4proto . th dport @np_n{n} dnat ip to meta l4proto . th dport . numgen random mod {n} map @np_backends_{p}");
+        }
     }
 
     fn add_affinity(&self, a: &Affinity, out: &mut String) {
@@ -423,8 +425,7 @@ impl NftState {
             "nat_prerouting",
             "nat_output",
             "nat_postrouting",
-            "filter_input",
-            "filter_forward",
+            "filter_prerouting",
             "filter_output",
             "services",
             "reject_check",
@@ -448,11 +449,11 @@ impl NftState {
             }
         }
         let wanted_set = |name: &str| -> bool {
-            if let Some(n) = name.strip_prefix("svc_n") {
-                return n.parse().is_ok_and(|n| self.groups.contains(&n));
+            if let Some(n) = group_of(name, "svc_n") {
+                return self.groups.contains(&n);
             }
-            if let Some(n) = name.strip_prefix("np_n") {
-                return n.parse().is_ok_and(|n| self.np_groups.contains(&n));
+            if let Some(n) = group_of(name, "np_n") {
+                return self.np_groups.contains(&n);
             }
             if name.starts_with("am_") {
                 return want_aff.contains_key(name);
@@ -628,11 +629,20 @@ impl NftState {
     }
 }
 
+/// N of a group set `<prefix>N` (`np_no_ep` is no group).
+fn group_of(name: &str, prefix: &str) -> Option<usize> {
+    let n = name.strip_prefix(prefix)?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
+}
+
 fn is_map(name: &str) -> bool {
     name.starts_with("am_")
         || name.starts_with("aff_")
-        || name == "backends"
-        || name == "np_backends"
+        || name.starts_with("backends_")
+        || name.starts_with("np_backends_")
 }
 
 /// Removes the proxy's table (cleanup); `add` first so a missing table is no error.

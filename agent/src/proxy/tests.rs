@@ -112,9 +112,9 @@ fn nft_contribution_groups_by_backend_count() {
         .map(|e| format!("{} {} {:?}", e.set, e.key, e.value))
         .collect();
     assert!(text.contains(&"svc_n3 10.43.0.10 . tcp . 80 None".to_string()));
-    assert!(
-        text.contains(&"backends 10.43.0.10 . tcp . 80 . 2 Some(\"10.42.1.5 . 8080\")".to_string())
-    );
+    assert!(text.contains(
+        &"backends_tcp 10.43.0.10 . tcp . 80 . 2 Some(\"10.42.1.5 . 8080\")".to_string()
+    ));
     // Hairpin only for the local backends.
     assert!(text.contains(&"hairpin 10.42.0.5 . 10.42.0.5 None".to_string()));
     assert!(!text.iter().any(|t| t.starts_with("hairpin 10.42.1.5")));
@@ -232,11 +232,14 @@ fn resync_deletes_stale_groups_and_keeps_live_affinity_maps() {
     let aff = &c.affinity[0];
     let map = format!("am_{}_60", aff.hash);
     let existing = nft::Existing::parse(&format!(
-        "table ip t {{\n\tset svc_n7 {{\n\t}}\n\tmap {map} {{\n\t}}\n\tmap am_dead_5 {{\n\t}}\n\tchain a_dead_5 {{\n\t}}\n}}\n"
+        "table ip t {{\n\tset svc_n7 {{\n\t}}\n\tset np_no_ep {{\n\t}}\n\tmap {map} {{\n\t}}\n\tmap am_dead_5 {{\n\t}}\n\tchain a_dead_5 {{\n\t}}\n}}\n"
     ));
     let mut st = nft::NftState::default();
     let script = st.resync(&sk, &[("default/a".into(), c)], &existing);
     assert!(script.contains("delete set ip t svc_n7"), "{script}");
+    // `np_no_ep` is no group of `np_n*`: flushed, never deleted.
+    assert!(script.contains("flush set ip t np_no_ep"));
+    assert!(!script.contains("delete set ip t np_no_ep"));
     assert!(script.contains("delete map ip t am_dead_5"));
     assert!(script.contains("delete chain ip t a_dead_5"));
     assert!(!script.contains(&format!("add map ip t {map}")));

@@ -18,7 +18,7 @@ mod changes;
 mod cidr;
 mod clock;
 mod error;
-mod events;
+pub(crate) mod events;
 mod heartbeat;
 mod lifecycle;
 pub(crate) mod objects;
@@ -26,7 +26,7 @@ mod pod_status;
 mod register;
 mod scheduler;
 mod service;
-mod watch_pods;
+pub(crate) mod watch_pods;
 
 #[cfg(test)]
 mod tests;
