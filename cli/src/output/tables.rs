@@ -25,7 +25,27 @@ pub fn rows(kind: &str, items: &[Value], wide: bool, with_namespace: bool) -> Ve
         "ConfigMap" => vec!["NAME", "DATA", "AGE"],
         "Secret" => vec!["NAME", "TYPE", "DATA", "AGE"],
         "Event" => vec!["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+        "Deployment" if wide => vec![
+            "NAME",
+            "READY",
+            "UP-TO-DATE",
+            "AVAILABLE",
+            "AGE",
+            "CONTAINERS",
+            "IMAGES",
+            "SELECTOR",
+        ],
         "Deployment" => vec!["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+        "ReplicaSet" if wide => vec![
+            "NAME",
+            "DESIRED",
+            "CURRENT",
+            "READY",
+            "AGE",
+            "CONTAINERS",
+            "IMAGES",
+            "SELECTOR",
+        ],
         "ReplicaSet" => vec!["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
         "Service" => vec![
             "NAME",
@@ -163,20 +183,28 @@ fn row(kind: &str, o: &Value, wide: bool) -> Vec<String> {
                 s(o, "/message"),
             ]
         }
-        "Deployment" => vec![
-            name,
-            format!("{}/{}", n(o, "/status/readyReplicas"), replicas(o)),
-            n(o, "/status/updatedReplicas").to_string(),
-            n(o, "/status/availableReplicas").to_string(),
-            age,
-        ],
-        "ReplicaSet" => vec![
-            name,
-            replicas(o).to_string(),
-            n(o, "/status/replicas").to_string(),
-            n(o, "/status/readyReplicas").to_string(),
-            age,
-        ],
+        "Deployment" => with_template(
+            vec![
+                name,
+                format!("{}/{}", n(o, "/status/readyReplicas"), replicas(o)),
+                n(o, "/status/updatedReplicas").to_string(),
+                n(o, "/status/availableReplicas").to_string(),
+                age,
+            ],
+            o,
+            wide,
+        ),
+        "ReplicaSet" => with_template(
+            vec![
+                name,
+                replicas(o).to_string(),
+                n(o, "/status/replicas").to_string(),
+                n(o, "/status/readyReplicas").to_string(),
+                age,
+            ],
+            o,
+            wide,
+        ),
         "Service" => {
             let [service_type, cluster_ip, external, ports] = services::service_columns(o);
             vec![name, service_type, cluster_ip, external, ports, age]
@@ -184,6 +212,30 @@ fn row(kind: &str, o: &Value, wide: bool) -> Vec<String> {
         "Endpoints" => vec![name, services::endpoints_summary(o), age],
         _ => vec![name, age],
     }
+}
+
+/// `-o wide` of workloads: CONTAINERS IMAGES SELECTOR.
+fn with_template(mut cols: Vec<String>, o: &Value, wide: bool) -> Vec<String> {
+    if wide {
+        let containers = o
+            .pointer("/spec/template/spec/containers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let join = |field: &str| {
+            containers
+                .iter()
+                .map(|c| s(c, field))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        cols.extend([
+            join("/name"),
+            join("/image"),
+            crate::server::describe_workloads::selector_text(&o["spec"]["selector"]),
+        ]);
+    }
+    cols
 }
 
 fn or_default(v: String, d: &str) -> String {

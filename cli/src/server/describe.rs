@@ -63,6 +63,17 @@ pub async fn run(api: &mut Api, kind: &str, name: &str, scope: &Scope) -> anyhow
                 events_or_error(events, "Service", name)
             )
         }
+        // workloads
+        "Deployment" => {
+            let sets = list(api, "ReplicaSet", scope, None).await?;
+            let events = list(api, "Event", scope, None).await.unwrap_or_default();
+            super::describe_workloads::describe_deployment(&obj, &sets, &events)
+        }
+        "ReplicaSet" => {
+            let pods = list(api, "Pod", scope, None).await?;
+            let events = list(api, "Event", scope, None).await.unwrap_or_default();
+            super::describe_workloads::describe_replica_set(&obj, &pods, &events)
+        }
         _ => serde_yaml::to_string(&obj)?,
     };
     print!("{text}");

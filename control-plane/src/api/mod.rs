@@ -14,6 +14,8 @@
 //! | Delete  | `delete.rs` (+ `namespaces.rs`: a namespace takes its objects along) |
 //! | Label   | `label.rs`    |
 //! | Watch   | `watch.rs`    |
+//! | Scale, SetImage | `scale.rs` (workloads) |
+//! | RolloutHistory/Undo/Pause | `rollout.rs` (workloads) |
 //! | Logs, Exec | `crate::proxy`: relayed to the pod's node |
 
 mod apply;
@@ -25,6 +27,9 @@ mod merge;
 mod namespaces;
 mod objects;
 mod watch;
+// workloads
+mod rollout;
+mod scale;
 
 #[cfg(test)]
 mod tests;
@@ -41,6 +46,11 @@ use skiff_proto::v1::{
     GetRequest, LabelRequest, ListRequest, ListResponse, LogChunk, LogsRequest, Object, WatchEvent,
     WatchRequest,
 };
+// workloads
+use skiff_proto::v1::{
+    RolloutHistoryRequest, RolloutHistoryResponse, RolloutPauseRequest, RolloutUndoRequest,
+    RolloutUndoResponse, ScaleRequest, SetImageRequest,
+};
 use tonic::{Request, Response, Status};
 use tracing::{debug, info, info_span, warn, Instrument, Span};
 
@@ -55,6 +65,9 @@ pub use objects::{
     metadata_mut, new_uid, now, serve, serve_value, Kind, DEFAULT_NAMESPACE, SYSTEM_NAMESPACES,
 };
 pub use watch::{watch, WatchStream, BOOKMARK};
+// workloads
+pub use rollout::{history, pause, undo, Undone};
+pub use scale::{scale, set_image};
 
 use crate::state::ControlPlane;
 use crate::store::Store;
@@ -207,6 +220,76 @@ impl Api for ApiService {
             &req.labels,
             req.overwrite,
         );
+        Ok(Response::new(traced(span, work).await?))
+    }
+
+    // workloads: scale, images, rollouts (scale.rs, rollout.rs)
+
+    async fn scale(&self, req: Request<ScaleRequest>) -> Result<Response<Object>, Status> {
+        require_admin(&req)?;
+        let req = req.into_inner();
+        let span = info_span!("api", method = "scale", kind = %req.kind, namespace = %req.namespace, name = %req.name, replicas = req.replicas);
+        let work = scale(
+            self.store(),
+            &req.kind,
+            &req.namespace,
+            &req.name,
+            req.replicas,
+            &req.resource_version,
+        );
+        Ok(Response::new(traced(span, work).await?))
+    }
+
+    async fn set_image(&self, req: Request<SetImageRequest>) -> Result<Response<Object>, Status> {
+        require_admin(&req)?;
+        let req = req.into_inner();
+        let span = info_span!("api", method = "set_image", kind = %req.kind, namespace = %req.namespace, name = %req.name);
+        let work = set_image(
+            self.store(),
+            &req.kind,
+            &req.namespace,
+            &req.name,
+            &req.images,
+        );
+        Ok(Response::new(traced(span, work).await?))
+    }
+
+    async fn rollout_history(
+        &self,
+        req: Request<RolloutHistoryRequest>,
+    ) -> Result<Response<RolloutHistoryResponse>, Status> {
+        require_admin(&req)?;
+        let req = req.into_inner();
+        let span = info_span!("api", method = "rollout_history", namespace = %req.namespace, name = %req.name);
+        let work = history(self.store(), &req.namespace, &req.name, req.revision);
+        let revisions = traced(span, work).await?;
+        Ok(Response::new(RolloutHistoryResponse { revisions }))
+    }
+
+    async fn rollout_undo(
+        &self,
+        req: Request<RolloutUndoRequest>,
+    ) -> Result<Response<RolloutUndoResponse>, Status> {
+        require_admin(&req)?;
+        let req = req.into_inner();
+        let span = info_span!("api", method = "rollout_undo", namespace = %req.namespace, name = %req.name, to_revision = req.to_revision);
+        let work = undo(self.store(), &req.namespace, &req.name, req.to_revision);
+        let undone = traced(span, work).await?;
+        Ok(Response::new(RolloutUndoResponse {
+            object: Some(undone.object),
+            skipped: undone.skipped,
+            revision: undone.revision,
+        }))
+    }
+
+    async fn rollout_pause(
+        &self,
+        req: Request<RolloutPauseRequest>,
+    ) -> Result<Response<Object>, Status> {
+        require_admin(&req)?;
+        let req = req.into_inner();
+        let span = info_span!("api", method = "rollout_pause", namespace = %req.namespace, name = %req.name, paused = req.paused);
+        let work = pause(self.store(), &req.namespace, &req.name, req.paused);
         Ok(Response::new(traced(span, work).await?))
     }
 

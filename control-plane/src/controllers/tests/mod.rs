@@ -22,6 +22,7 @@ mod deployment;
 mod gc;
 mod replicaset;
 mod rolling_props;
+mod rollout;
 mod runtime;
 
 /// Generous: a case that needs it is broken, not slow.
