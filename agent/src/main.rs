@@ -57,9 +57,6 @@ struct Flags {
     nodeport_localhost: bool,
     #[command(subcommand)]
     command: Option<Command>,
-    /// The node's resolv.conf: the cluster DNS forwards other names to its resolvers.
-    #[arg(long, default_value = "/etc/resolv.conf")]
-    resolv_conf: PathBuf,
     /// The agent API socket; default <root>/agent.sock.
     #[arg(long)]
     socket: Option<PathBuf>,
@@ -71,6 +68,14 @@ struct Flags {
     /// Running this long resets a container's crash-loop backoff.
     #[arg(long, default_value = "600s", value_parser = parse_duration)]
     backoff_reset: Duration,
+    // cluster DNS (issue #7)
+    /// The cluster domain served by the node's DNS (joined nodes) and searched by pods.
+    #[arg(long, default_value = skiff_agent::dns::DEFAULT_DOMAIN)]
+    cluster_domain: String,
+    /// The node's resolvers: where the cluster DNS forwards names outside the cluster
+    /// domain, and what dnsPolicy Default pods get (the kubelet's flag).
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    resolv_conf: PathBuf,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -150,9 +155,10 @@ fn main() -> anyhow::Result<()> {
         backoff_max: flags.backoff_max,
         backoff_reset: flags.backoff_reset,
         join,
+        cluster_domain: flags.cluster_domain,
+        resolv_conf: flags.resolv_conf,
         proxy_mode,
         nodeport_localhost: flags.nodeport_localhost,
-        resolv_conf: flags.resolv_conf,
     };
     tokio::runtime::Runtime::new()?.block_on(node::run(opts))
 }

@@ -22,8 +22,8 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// A resolver of the test's own on 127.0.0.1, UDP and TCP on one port: `*.example.test`
 /// A 192.0.2.<n>, where `big.example.test` has 100 addresses and comes truncated over
 /// UDP; other names NXDOMAIN. Counts the queries it gets.
-struct Upstream {
-    addr: SocketAddr,
+pub(super) struct Upstream {
+    pub addr: SocketAddr,
     queries: Arc<AtomicUsize>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -60,7 +60,7 @@ fn upstream_answer(query: &[u8], tcp: bool) -> Vec<u8> {
     msg.to_vec().unwrap()
 }
 
-async fn start_upstream() -> Upstream {
+pub(super) async fn start_upstream() -> Upstream {
     let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let addr = udp.local_addr().unwrap();
     let tcp = TcpListener::bind(addr).await.unwrap();
