@@ -92,19 +92,26 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
         node_ip,
     )
     .with_resolv_conf(&opts.resolv_conf);
+    // A DNS server that cannot start (port 53 on the gateway taken) is reported and its
+    // pods get the node's resolvers instead of a nameserver that never answers.
     let _dns_server = match &joined {
-        Some(_) => {
-            let (server, cluster_dns) = dns::start_for_node(
-                network.gateway(),
-                &opts.cluster_domain,
-                &opts.resolv_conf,
-                dns_records.clone(),
-            )
-            .await
-            .context("cluster dns")?;
-            rt = rt.with_cluster_dns(cluster_dns);
-            Some(server)
-        }
+        Some(_) => match dns::start_for_node(
+            network.gateway(),
+            &opts.cluster_domain,
+            &opts.resolv_conf,
+            dns_records.clone(),
+        )
+        .await
+        {
+            Ok((server, cluster_dns)) => {
+                rt = rt.with_cluster_dns(cluster_dns);
+                Some(server)
+            }
+            Err(error) => {
+                warn!(%error, "cluster dns not started: pods get the node's resolvers");
+                None
+            }
+        },
         None => None,
     };
     let rt = Arc::new(rt);
