@@ -98,16 +98,6 @@ impl Handler {
                 self.zone.lookup(&table, &name, qtype)
             };
             match outcome {
-                Some(Outcome::Answer {
-                    answers,
-                    additionals,
-                }) => {
-                    msg.answers.extend(answers);
-                    msg.additionals.extend(additionals);
-                    return msg;
-                }
-                Some(Outcome::NoData) => return self.negative(msg, ResponseCode::NoError),
-                Some(Outcome::NxDomain) => return self.negative(msg, ResponseCode::NXDomain),
                 Some(Outcome::Alias { cname, target }) => {
                     msg.answers.push(*cname);
                     if qtype == RecordType::CNAME {
@@ -115,6 +105,7 @@ impl Handler {
                     }
                     name = target;
                 }
+                Some(outcome) => return self.finish(msg, outcome),
                 None => return self.chase_outside(msg, name, qtype).await,
             }
         }
@@ -157,6 +148,11 @@ impl Handler {
     fn final_answer(&self, request: &Message, outcome: Outcome) -> Message {
         let mut msg = reply(request, ResponseCode::NoError);
         msg.metadata.authoritative = true;
+        self.finish(msg, outcome)
+    }
+
+    /// Adds a final outcome to `msg` (which may hold CNAMEs leading to it).
+    fn finish(&self, mut msg: Message, outcome: Outcome) -> Message {
         match outcome {
             Outcome::Answer {
                 answers,
