@@ -315,6 +315,33 @@ async fn cleanup_leaves_nothing(mode: ProxyMode) {
     cleanup(exec.as_ref(), nft::DEFAULT_TABLE).await.unwrap();
 }
 
+/// iptables first, then nftables (and back): the old mode's rules go, traffic flows.
+#[tokio::test]
+async fn switching_modes_removes_the_other() {
+    if !privileged() {
+        return;
+    }
+    let lab = lab_with_pods("pxh", ProxyMode::Nftables);
+    let svc = node_port("a", "10.43.0.80", 30150, json!({}));
+    let all = [(svc, Some(eps("a", &local(&[P1]))))];
+    for (from, to) in [
+        (ProxyMode::Iptables, ProxyMode::Nftables),
+        (ProxyMode::Nftables, ProxyMode::Iptables),
+    ] {
+        let mut old = Proxier::with_exec(lab.proxy_config(from), lab.exec()).unwrap();
+        old.resync(&all).await.unwrap();
+        let mut new = Proxier::with_exec(lab.proxy_config(to), lab.exec()).unwrap();
+        new.resync(&all).await.unwrap();
+        let left = ruleset(&lab, from);
+        match from {
+            ProxyMode::Iptables => assert!(!left.contains("SKIFF"), "{left}"),
+            ProxyMode::Nftables => assert!(!left.contains("skiff_proxy"), "{left}"),
+        }
+        let answer = lab::tcp_ask(&lab.client_ns(), at("10.43.0.80", 80)).unwrap();
+        assert!(answer.starts_with("p1 "), "{answer}");
+    }
+}
+
 macro_rules! both_backends {
     ($($case:ident),* $(,)?) => {
         mod nftables {
