@@ -47,8 +47,16 @@ struct Flags {
     /// The pod CIDR of a standalone node: its first address goes to the skiff0 bridge.
     #[arg(long, default_value = "10.42.0.0/24")]
     pod_cidr: String,
+    /// Service proxy backend; nftables where `nft` is installed, iptables otherwise.
     #[arg(long, value_parser = ["nftables", "iptables"])]
     proxy_mode: Option<String>,
+    /// NodePorts on 127.0.0.1 too. Sets net.ipv4.conf.all.route_localnet=1, which makes
+    /// services bound to loopback only reachable by neighbours that send packets
+    /// addressed to 127.0.0.1 to this node: use only on a trusted network.
+    #[arg(long)]
+    nodeport_localhost: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
     /// The agent API socket; default <root>/agent.sock.
     #[arg(long)]
     socket: Option<PathBuf>,
@@ -60,6 +68,22 @@ struct Flags {
     /// Running this long resets a container's crash-loop backoff.
     #[arg(long, default_value = "600s", value_parser = parse_duration)]
     backoff_reset: Duration,
+    // cluster DNS (issue #7)
+    /// The cluster domain served by the node's DNS (joined nodes) and searched by pods.
+    #[arg(long, default_value = skiff_agent::dns::DEFAULT_DOMAIN)]
+    cluster_domain: String,
+    /// The node's resolvers: where the cluster DNS forwards names outside the cluster
+    /// domain, and what dnsPolicy Default pods get (the kubelet's flag).
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    resolv_conf: PathBuf,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Removes everything skiff added to the host: the service proxy's nftables table
+    /// and iptables chains, the pod network's table, bridge and veths. Pods' containers
+    /// are left to containerd.
+    Cleanup,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -91,6 +115,10 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    let proxy_mode = skiff_agent::proxy::ProxyMode::from_flag(flags.proxy_mode.as_deref())?;
+    if let Some(Command::Cleanup) = flags.command {
+        return tokio::runtime::Runtime::new()?.block_on(cleanup());
+    }
     let join = match (flags.server, flags.token, flags.token_file) {
         (None, None, None) => None,
         (Some(server), Some(token), None) => Some(JoinOptions { server, token }),
@@ -127,6 +155,23 @@ fn main() -> anyhow::Result<()> {
         backoff_max: flags.backoff_max,
         backoff_reset: flags.backoff_reset,
         join,
+        cluster_domain: flags.cluster_domain,
+        resolv_conf: flags.resolv_conf,
+        proxy_mode,
+        nodeport_localhost: flags.nodeport_localhost,
     };
     tokio::runtime::Runtime::new()?.block_on(node::run(opts))
+}
+
+/// `skiff-agent cleanup`: the proxy's rules first (they point at pod addresses), then
+/// the pod network.
+async fn cleanup() -> anyhow::Result<()> {
+    use skiff_agent::{network, proxy};
+    proxy::cleanup(&proxy::HostExec::default(), proxy::nft::DEFAULT_TABLE)
+        .await
+        .context("remove the service proxy's rules")?;
+    network::cleanup_host(network::DEFAULT_BRIDGE)
+        .await
+        .context("remove the pod network")?;
+    Ok(())
 }

@@ -96,25 +96,48 @@ pub enum Command {
         tty: bool,
         #[arg(last = true, required = true)]
         command: Vec<String>,
+        #[command(flatten)]
+        scope: Scope,
     },
-    /// Set the replica count of a workload.
+    /// Set the replica count of a workload: `scale deploy/NAME --replicas N` (or `deploy NAME`).
     Scale {
         target: String,
-        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, allow_negative_numbers = true)]
         replicas: i64,
+        /// Scale only if the object is still at this resourceVersion.
+        #[arg(long)]
+        resource_version: Option<String>,
+        #[command(flatten)]
+        scope: Scope,
     },
-    /// Change workloads' images: `set image deploy/NAME CONTAINER=IMAGE`.
+    /// Change workloads' images: `set image deploy/NAME CONTAINER=IMAGE` (or `deployment NAME C=IMG`).
     Set {
         what: String,
         target: String,
         assignments: Vec<String>,
+        #[command(flatten)]
+        scope: Scope,
     },
-    /// Rollout status, history and undo.
+    /// Rollouts: `rollout status|history|undo|pause|resume deploy/NAME`.
     Rollout {
         action: String,
         target: String,
-        #[arg(long)]
-        to_revision: Option<i64>,
+        name: Option<String>,
+        /// undo: the revision to go back to (0: the previous one).
+        #[arg(long, default_value_t = 0)]
+        to_revision: i64,
+        /// history: show this revision's pod template.
+        #[arg(long, default_value_t = 0)]
+        revision: i64,
+        /// status: keep watching until the rollout finishes (`--watch=false`: print once).
+        #[arg(short = 'w', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+        watch: bool,
+        /// status: give up after this long (`90s`, `5m`; 0: never).
+        #[arg(long, default_value = "0s")]
+        timeout: String,
+        #[command(flatten)]
+        scope: Scope,
     },
     /// Label an object: `label node NAME k=v`.
     Label {

@@ -14,7 +14,7 @@ use ipnet::Ipv4Net;
 use skiff_control_plane::pki::{admin_conf_path, node_token_path, Pki};
 use skiff_control_plane::state::{ClusterConfig, ControlPlane};
 use skiff_control_plane::store::{spawn_compactor, SqliteStore, Store};
-use skiff_control_plane::{api, nodes};
+use skiff_control_plane::{api, controllers, nodes, services};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
@@ -112,6 +112,8 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&flags.data_dir)
         .with_context(|| format!("creating --data-dir {}", flags.data_dir.display()))?;
+    // Held until the process ends: a second control plane on this dir refuses to start.
+    let _lock = skiff_control_plane::datadir::DataDirLock::acquire(&flags.data_dir)?;
     let store = open_store(&flags)?;
     api::bootstrap(store.as_ref())
         .await
@@ -146,16 +148,19 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         .context("configuring TLS")?
         .add_service(api::api_service(cp.clone()))
         .add_service(nodes::node_service(cp.clone()));
-    // The scheduler, the node lifecycle controller and the compactor stop with `run`,
+    // The scheduler, the controllers and the compactor stop with `run`,
     // whichever way it returns.
     let _background = AbortOnDrop(
         nodes::spawn_background(cp.clone())
             .into_iter()
+            .chain(services::spawn(cp.clone()))
             .chain([spawn_compactor(
                 cp.store.clone(),
                 COMPACT_KEEP,
                 COMPACT_EVERY,
             )])
+            // workloads: ReplicaSet, Deployment, garbage collector
+            .chain(controllers::spawn(cp.clone()))
             .collect(),
     );
 

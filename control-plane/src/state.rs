@@ -34,6 +34,16 @@ impl Default for ClusterConfig {
     }
 }
 
+impl ClusterConfig {
+    /// Where Services' ClusterIPs and NodePorts come from.
+    pub fn service_ranges(&self) -> crate::services::Ranges {
+        crate::services::Ranges {
+            service_cidr: self.service_cidr,
+            node_ports: self.node_port_range.clone(),
+        }
+    }
+}
+
 pub struct ControlPlane {
     pub store: Arc<dyn Store>,
     pub pki: Arc<Pki>,

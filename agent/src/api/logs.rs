@@ -17,7 +17,7 @@ const CHUNK: usize = 64 * 1024;
 const POLL: Duration = Duration::from_millis(100);
 
 /// Picks the container as kubectl does: the named one, or the pod's only one.
-fn pick_container<'a>(pod: &'a Pod, name: &str) -> Result<&'a ContainerStatus, Status> {
+pub(super) fn pick_container<'a>(pod: &'a Pod, name: &str) -> Result<&'a ContainerStatus, Status> {
     let pod_name = pod.metadata.name.as_deref().unwrap_or("");
     let status = pod.status.as_ref();
     let all: Vec<&ContainerStatus> = status

@@ -2,17 +2,20 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
 use skiff_proto::selector::Selector;
 use skiff_proto::v1::agent_server::{Agent, AgentServer};
 use skiff_proto::v1::{
-    GetPodRequest, ListPodsRequest, ListPodsResponse, LogChunk, LogsRequest, Object,
+    ExecInput, ExecOutput, GetPodRequest, ListPodsRequest, ListPodsResponse, LogChunk, LogsRequest,
+    Object,
 };
 use tokio_stream::wrappers::{ReceiverStream, UnixListenerStream};
 use tonic::{Request, Response, Status};
 use tracing::info;
 
+use super::exec::{self, ExecBackend};
 use super::logs;
 use crate::pods::StatusStore;
 
@@ -20,6 +23,8 @@ use crate::pods::StatusStore;
 pub struct AgentApi {
     pub store: StatusStore,
     pub root: PathBuf,
+    /// Runs `exec` sessions (containerd).
+    pub exec: Arc<dyn ExecBackend>,
 }
 
 pub fn pod_object(pod: &Pod) -> Object {
@@ -81,6 +86,16 @@ impl Agent for AgentApi {
         let req = req.into_inner();
         let ns = namespace_or_default(&req.namespace).to_string();
         let stream = logs::stream(self.store.clone(), self.root.clone(), &ns, &req)?;
+        Ok(Response::new(stream))
+    }
+
+    type ExecStream = ReceiverStream<Result<ExecOutput, Status>>;
+
+    async fn exec(
+        &self,
+        req: Request<tonic::Streaming<ExecInput>>,
+    ) -> Result<Response<Self::ExecStream>, Status> {
+        let stream = exec::session(&self.store, self.exec.clone(), req.into_inner()).await?;
         Ok(Response::new(stream))
     }
 }

@@ -2,7 +2,7 @@
 //! pods as a source merged with the static ones, status reports and heartbeats.
 //!
 //! The Agent API is served on the node IP over TLS for the control plane, besides the
-//! unix socket. Not yet: mirror pods for static pods.
+//! unix socket (logs and exec for the control plane). Not yet: mirror pods for static pods.
 
 pub mod bootstrap;
 pub mod heartbeat;

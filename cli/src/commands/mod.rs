@@ -1,6 +1,7 @@
 //! One module per verb.
 
 pub mod describe;
+pub mod exec;
 mod get;
 mod logs;
 
@@ -49,8 +50,13 @@ async fn run_agent(agent: &str, command: Command) -> anyhow::Result<()> {
         Command::Logs { pod, container, follow, previous, tail, scope } => {
             logs::run(agent, &pod, container.as_deref(), follow, previous, tail, &scope).await
         }
+        Command::Exec { pod, container, stdin, tty, command, scope } => {
+            let mut client = crate::client::agent(agent).await?;
+            let args = exec::ExecArgs { namespace: scope.namespace, pod, container, stdin, tty, command };
+            exec::run(args, |outbound| async move { client.exec(outbound).await }).await
+        }
         other => bail!(
-            "{} needs the control plane (admin.conf); a node agent only answers get, describe and logs",
+            "{} needs the control plane (admin.conf); a node agent only answers get, describe, logs and exec",
             verb(&other)
         ),
     }

@@ -2,4 +2,5 @@
 
 pub mod age;
 pub mod pods;
+pub mod services;
 pub mod tables;

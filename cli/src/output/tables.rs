@@ -3,7 +3,7 @@
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 
-use super::{age, pods};
+use super::{age, pods, services};
 
 /// Header and rows of `get KIND` for objects of `kind`.
 pub fn rows(kind: &str, items: &[Value], wide: bool, with_namespace: bool) -> Vec<Vec<String>> {
@@ -25,7 +25,27 @@ pub fn rows(kind: &str, items: &[Value], wide: bool, with_namespace: bool) -> Ve
         "ConfigMap" => vec!["NAME", "DATA", "AGE"],
         "Secret" => vec!["NAME", "TYPE", "DATA", "AGE"],
         "Event" => vec!["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+        "Deployment" if wide => vec![
+            "NAME",
+            "READY",
+            "UP-TO-DATE",
+            "AVAILABLE",
+            "AGE",
+            "CONTAINERS",
+            "IMAGES",
+            "SELECTOR",
+        ],
         "Deployment" => vec!["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+        "ReplicaSet" if wide => vec![
+            "NAME",
+            "DESIRED",
+            "CURRENT",
+            "READY",
+            "AGE",
+            "CONTAINERS",
+            "IMAGES",
+            "SELECTOR",
+        ],
         "ReplicaSet" => vec!["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
         "Service" => vec![
             "NAME",
@@ -35,6 +55,7 @@ pub fn rows(kind: &str, items: &[Value], wide: bool, with_namespace: bool) -> Ve
             "PORT(S)",
             "AGE",
         ],
+        "Endpoints" => vec!["NAME", "ENDPOINTS", "AGE"],
         _ => vec!["NAME", "AGE"],
     };
     let namespaced = !matches!(kind, "Node" | "Namespace");
@@ -162,42 +183,59 @@ fn row(kind: &str, o: &Value, wide: bool) -> Vec<String> {
                 s(o, "/message"),
             ]
         }
-        "Deployment" => vec![
-            name,
-            format!("{}/{}", n(o, "/status/readyReplicas"), replicas(o)),
-            n(o, "/status/updatedReplicas").to_string(),
-            n(o, "/status/availableReplicas").to_string(),
-            age,
-        ],
-        "ReplicaSet" => vec![
-            name,
-            replicas(o).to_string(),
-            n(o, "/status/replicas").to_string(),
-            n(o, "/status/readyReplicas").to_string(),
-            age,
-        ],
-        "Service" => {
-            let external = o
-                .pointer("/spec/externalIPs")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .unwrap_or_default();
+        "Deployment" => with_template(
             vec![
                 name,
-                or_default(s(o, "/spec/type"), "ClusterIP"),
-                or_none(s(o, "/spec/clusterIP")),
-                or_none(external),
-                or_none(service_ports(o)),
+                format!("{}/{}", n(o, "/status/readyReplicas"), replicas(o)),
+                n(o, "/status/updatedReplicas").to_string(),
+                n(o, "/status/availableReplicas").to_string(),
                 age,
-            ]
+            ],
+            o,
+            wide,
+        ),
+        "ReplicaSet" => with_template(
+            vec![
+                name,
+                replicas(o).to_string(),
+                n(o, "/status/replicas").to_string(),
+                n(o, "/status/readyReplicas").to_string(),
+                age,
+            ],
+            o,
+            wide,
+        ),
+        "Service" => {
+            let [service_type, cluster_ip, external, ports] = services::service_columns(o);
+            vec![name, service_type, cluster_ip, external, ports, age]
         }
+        "Endpoints" => vec![name, services::endpoints_summary(o), age],
         _ => vec![name, age],
     }
+}
+
+/// `-o wide` of workloads: CONTAINERS IMAGES SELECTOR.
+fn with_template(mut cols: Vec<String>, o: &Value, wide: bool) -> Vec<String> {
+    if wide {
+        let containers = o
+            .pointer("/spec/template/spec/containers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let join = |field: &str| {
+            containers
+                .iter()
+                .map(|c| s(c, field))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        cols.extend([
+            join("/name"),
+            join("/image"),
+            crate::server::describe_workloads::selector_text(&o["spec"]["selector"]),
+        ]);
+    }
+    cols
 }
 
 fn or_default(v: String, d: &str) -> String {

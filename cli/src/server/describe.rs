@@ -12,6 +12,7 @@ use crate::client::status_error;
 use crate::commands::describe::describe_pod;
 use crate::kinds;
 use crate::output::pods::align;
+use crate::output::services::describe_service;
 use crate::output::tables::{age_at, s};
 
 pub async fn run(api: &mut Api, kind: &str, name: &str, scope: &Scope) -> anyhow::Result<()> {
@@ -44,6 +45,34 @@ pub async fn run(api: &mut Api, kind: &str, name: &str, scope: &Scope) -> anyhow
                 describe_node(&obj, &pods),
                 events_or_error(events, "Node", name)
             )
+        }
+        "Service" => {
+            let endpoints = GetRequest {
+                kind: "Endpoints".into(),
+                namespace: scope.namespace.clone(),
+                name: name.into(),
+            };
+            let endpoints = match api.get(endpoints).await {
+                Ok(response) => Some(decode(&response.into_inner())?),
+                Err(_) => None,
+            };
+            let events = list(api, "Event", scope, None).await;
+            format!(
+                "{}{}",
+                describe_service(&obj, endpoints.as_ref()),
+                events_or_error(events, "Service", name)
+            )
+        }
+        // workloads
+        "Deployment" => {
+            let sets = list(api, "ReplicaSet", scope, None).await?;
+            let events = list(api, "Event", scope, None).await.unwrap_or_default();
+            super::describe_workloads::describe_deployment(&obj, &sets, &events)
+        }
+        "ReplicaSet" => {
+            let pods = list(api, "Pod", scope, None).await?;
+            let events = list(api, "Event", scope, None).await.unwrap_or_default();
+            super::describe_workloads::describe_replica_set(&obj, &pods, &events)
         }
         _ => serde_yaml::to_string(&obj)?,
     };

@@ -4,6 +4,10 @@ mod apply;
 mod describe;
 mod edit;
 mod get;
+// workloads
+pub(crate) mod describe_workloads;
+mod rollout;
+mod workloads;
 
 use anyhow::bail;
 use serde_json::Value;
@@ -94,18 +98,74 @@ pub async fn run(api: Api, command: Command) -> anyhow::Result<()> {
             )
             .await
         }
-        Command::Exec { .. } => bail!(
-            "exec is not available yet: it needs node agents joined to the control plane \
-             (for one node, use the agent: skiff --agent unix:///var/lib/skiff-agent/agent.sock)"
-        ),
-        Command::Scale { .. } => {
-            bail!("scale is not available yet: it comes with the workload controllers")
+        Command::Exec {
+            pod,
+            container,
+            stdin,
+            tty,
+            command,
+            scope,
+        } => {
+            let args = crate::commands::exec::ExecArgs {
+                namespace: scope.namespace,
+                pod,
+                container,
+                stdin,
+                tty,
+                command,
+            };
+            crate::commands::exec::run(args, |outbound| async move { api.exec(outbound).await })
+                .await
         }
-        Command::Set { .. } => {
-            bail!("set image is not available yet: it comes with the workload controllers")
+        // workloads
+        Command::Scale {
+            target,
+            name,
+            replicas,
+            resource_version,
+            scope,
+        } => {
+            workloads::scale(
+                &mut api,
+                &target,
+                name.as_deref(),
+                replicas,
+                resource_version.as_deref(),
+                &scope,
+            )
+            .await
         }
-        Command::Rollout { .. } => {
-            bail!("rollout is not available yet: it comes with the workload controllers")
+        Command::Set {
+            what,
+            target,
+            assignments,
+            scope,
+        } => workloads::set(&mut api, &what, &target, &assignments, &scope).await,
+        Command::Rollout {
+            action,
+            target,
+            name,
+            to_revision,
+            revision,
+            watch,
+            timeout,
+            scope,
+        } => {
+            let options = rollout::Options {
+                to_revision,
+                revision,
+                watch,
+                timeout,
+            };
+            rollout::run(
+                &mut api,
+                &action,
+                &target,
+                name.as_deref(),
+                &options,
+                &scope,
+            )
+            .await
         }
     }
 }

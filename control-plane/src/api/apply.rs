@@ -20,6 +20,7 @@ use super::merge::{self, LAST_APPLIED};
 use super::namespaces::{self, NamespaceState};
 use super::objects::{self, Kind};
 use super::ApiError;
+use crate::services::{self, Ranges};
 use crate::store::{Key, Store, StoreError};
 
 /// Attempts at a read-merge-write when other writers (controllers, the scheduler) keep
@@ -63,9 +64,21 @@ struct Prepared {
 }
 
 /// Applies every object in `manifest`. `source` names it in errors; `namespace` is for
-/// objects that name none (empty: "default").
+/// objects that name none (empty: "default"). Services get addresses and ports from the
+/// default ranges; the server uses [`apply_with`] and its configured ones.
 pub async fn apply(
     store: &dyn Store,
+    source: &str,
+    manifest: &str,
+    namespace: &str,
+) -> Result<Vec<Applied>, ApiError> {
+    apply_with(store, &Ranges::default(), source, manifest, namespace).await
+}
+
+/// [`apply`] with the cluster's service ranges (`--service-cidr`, `--node-port-range`).
+pub async fn apply_with(
+    store: &dyn Store,
+    ranges: &Ranges,
     source: &str,
     manifest: &str,
     namespace: &str,
@@ -89,7 +102,7 @@ pub async fn apply(
     let mut results: Vec<Applied> = Vec::with_capacity(prepared.len());
     for object in &prepared {
         let state = states.get(&object.key.namespace).copied();
-        match write(store, object, state).await {
+        match write(store, ranges, object, state).await {
             Ok(applied) => {
                 info!(object = %object.key, action = applied.action.as_str(), "applied");
                 results.push(applied);
@@ -219,6 +232,7 @@ async fn namespace_states(
 /// in between (unless the manifest pinned a resourceVersion).
 async fn write(
     store: &dyn Store,
+    ranges: &Ranges,
     object: &Prepared,
     namespace: Option<NamespaceState>,
 ) -> Result<Applied, ApiError> {
@@ -233,18 +247,30 @@ async fn write(
                     object.key
                 )));
             }
-            let value = new_object(object);
+            let mut value = new_object(object);
             let uid = value["metadata"]["uid"]
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            match store
+            // Services: ClusterIP and NodePorts claimed before the write (services/).
+            let allocation =
+                services::allocate_if_service(store, ranges, &object.key, None, &mut value).await?;
+            let created = store
                 .create(object.key.clone(), uid, objects::to_bytes(&value))
-                .await
-            {
-                Ok(stored) => return applied(&stored, value, Action::Created),
-                Err(StoreError::AlreadyExists(_)) => continue,
-                Err(e) => return Err(e.into()),
+                .await;
+            match created {
+                Ok(stored) => {
+                    allocation.commit(store).await;
+                    return applied(&stored, value, Action::Created);
+                }
+                Err(StoreError::AlreadyExists(_)) => {
+                    allocation.undo(store).await;
+                    continue;
+                }
+                Err(e) => {
+                    allocation.undo(store).await;
+                    return Err(e.into());
+                }
             }
         };
         if let Some(expected) = object.precondition.filter(|rv| *rv != stored.revision) {
@@ -255,22 +281,32 @@ async fn write(
             }));
         }
         let current = objects::parse(&stored)?;
-        let (baseline, merged) = merged(object, &current)?;
+        let (baseline, mut merged) = merged(object, &current)?;
         if merged == baseline {
             return applied(&stored, current, Action::Unchanged);
         }
+        let allocation =
+            services::allocate_if_service(store, ranges, &object.key, Some(&current), &mut merged)
+                .await?;
         let bytes = objects::to_bytes(&merged);
-        match store
+        let updated = store
             .update(object.key.clone(), bytes, Some(stored.revision))
-            .await
-        {
-            Ok(stored) => return applied(&stored, merged, Action::Configured),
+            .await;
+        match updated {
+            Ok(stored) => {
+                allocation.commit(store).await;
+                return applied(&stored, merged, Action::Configured);
+            }
             Err(StoreError::Conflict { .. } | StoreError::NotFound(_))
                 if object.precondition.is_none() =>
             {
-                continue
+                allocation.undo(store).await;
+                continue;
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                allocation.undo(store).await;
+                return Err(e.into());
+            }
         }
     }
     Err(ApiError::Conflict(format!(

@@ -1,9 +1,9 @@
 //! Delete: one object, or a namespace with everything in it.
 //!
-//! Propagation: `Background` (the default) and `Foreground` are meant to delete the
-//! object's dependents (objects whose ownerReferences name it) and `Orphan` to keep them.
-//! Until the garbage collector arrives with the workload controllers, every policy
-//! deletes just the object: dependents stay, as with `Orphan`.
+//! Propagation: with `Background` (the default) and `Foreground` the object goes at once
+//! and the garbage collector (`controllers/gc.rs`) then deletes its dependents (objects
+//! whose ownerReferences name it). `Orphan` first removes those references from the
+//! dependents (`controllers::orphan_dependents`), so they stay.
 
 use skiff_proto::v1::Object as WireObject;
 use tracing::info;
@@ -36,6 +36,18 @@ pub async fn delete(
         return namespaces::delete(store, name).await;
     }
     let key = kind.key(namespace, name);
+    if propagation == "Orphan" {
+        match store.get(&key).await? {
+            Some(owner) => {
+                crate::controllers::orphan_dependents(store, &owner)
+                    .await
+                    .map_err(|e| {
+                        ApiError::Internal(format!("orphaning the dependents of {key}: {e}"))
+                    })?;
+            }
+            None => return Err(objects::not_found(&key)),
+        }
+    }
     match store.delete(&key, None).await {
         Ok(last) => {
             info!(object = %key, "deleted");

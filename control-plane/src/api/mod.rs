@@ -14,7 +14,9 @@
 //! | Delete  | `delete.rs` (+ `namespaces.rs`: a namespace takes its objects along) |
 //! | Label   | `label.rs`    |
 //! | Watch   | `watch.rs`    |
-//! | Logs    | not yet: it needs joined agents to proxy to |
+//! | Scale, SetImage | `scale.rs` (workloads) |
+//! | RolloutHistory/Undo/Pause | `rollout.rs` (workloads) |
+//! | Logs, Exec | `crate::proxy`: relayed to the pod's node |
 
 mod apply;
 mod delete;
@@ -25,6 +27,9 @@ mod merge;
 mod namespaces;
 mod objects;
 mod watch;
+// workloads
+mod rollout;
+mod scale;
 
 #[cfg(test)]
 mod tests;
@@ -37,22 +42,32 @@ use futures::StreamExt;
 use skiff_proto::auth::require_admin;
 use skiff_proto::v1::api_server::{Api, ApiServer};
 use skiff_proto::v1::{
-    ApplyRequest, ApplyResponse, ApplyResult, DeleteRequest, DeleteResponse, GetRequest,
-    LabelRequest, ListRequest, ListResponse, LogChunk, LogsRequest, Object, WatchEvent,
+    ApplyRequest, ApplyResponse, ApplyResult, DeleteRequest, DeleteResponse, ExecInput, ExecOutput,
+    GetRequest, LabelRequest, ListRequest, ListResponse, LogChunk, LogsRequest, Object, WatchEvent,
     WatchRequest,
+};
+// workloads
+use skiff_proto::v1::{
+    RolloutHistoryRequest, RolloutHistoryResponse, RolloutPauseRequest, RolloutUndoRequest,
+    RolloutUndoResponse, ScaleRequest, SetImageRequest,
 };
 use tonic::{Request, Response, Status};
 use tracing::{debug, info, info_span, warn, Instrument, Span};
 
-pub use apply::{apply, Action, Applied};
+pub use apply::{apply, apply_with, Action, Applied};
 pub use delete::delete;
 pub use error::ApiError;
 pub use get::{get, list, Scope};
 pub use label::label;
 pub use merge::LAST_APPLIED;
 pub use namespaces::bootstrap;
-pub use objects::{new_uid, serve, Kind, DEFAULT_NAMESPACE, SYSTEM_NAMESPACES};
+pub use objects::{
+    metadata_mut, new_uid, now, serve, serve_value, Kind, DEFAULT_NAMESPACE, SYSTEM_NAMESPACES,
+};
 pub use watch::{watch, WatchStream, BOOKMARK};
+// workloads
+pub use rollout::{history, pause, undo, Undone};
+pub use scale::{scale, set_image};
 
 use crate::state::ControlPlane;
 use crate::store::Store;
@@ -97,7 +112,14 @@ impl Api for ApiService {
         let req = req.into_inner();
         let span =
             info_span!("api", method = "apply", source = %req.source, namespace = %req.namespace);
-        let work = apply(self.store(), &req.source, &req.manifest, &req.namespace);
+        let ranges = self.cp.config.service_ranges();
+        let work = apply_with(
+            self.store(),
+            &ranges,
+            &req.source,
+            &req.manifest,
+            &req.namespace,
+        );
         let results = traced(span, work)
             .await?
             .into_iter()
@@ -201,15 +223,102 @@ impl Api for ApiService {
         Ok(Response::new(traced(span, work).await?))
     }
 
+    // workloads: scale, images, rollouts (scale.rs, rollout.rs)
+
+    async fn scale(&self, req: Request<ScaleRequest>) -> Result<Response<Object>, Status> {
+        require_admin(&req)?;
+        let req = req.into_inner();
+        let span = info_span!("api", method = "scale", kind = %req.kind, namespace = %req.namespace, name = %req.name, replicas = req.replicas);
+        let work = scale(
+            self.store(),
+            &req.kind,
+            &req.namespace,
+            &req.name,
+            req.replicas,
+            &req.resource_version,
+        );
+        Ok(Response::new(traced(span, work).await?))
+    }
+
+    async fn set_image(&self, req: Request<SetImageRequest>) -> Result<Response<Object>, Status> {
+        require_admin(&req)?;
+        let req = req.into_inner();
+        let span = info_span!("api", method = "set_image", kind = %req.kind, namespace = %req.namespace, name = %req.name);
+        let work = set_image(
+            self.store(),
+            &req.kind,
+            &req.namespace,
+            &req.name,
+            &req.images,
+        );
+        Ok(Response::new(traced(span, work).await?))
+    }
+
+    async fn rollout_history(
+        &self,
+        req: Request<RolloutHistoryRequest>,
+    ) -> Result<Response<RolloutHistoryResponse>, Status> {
+        require_admin(&req)?;
+        let req = req.into_inner();
+        let span = info_span!("api", method = "rollout_history", namespace = %req.namespace, name = %req.name);
+        let work = history(self.store(), &req.namespace, &req.name, req.revision);
+        let revisions = traced(span, work).await?;
+        Ok(Response::new(RolloutHistoryResponse { revisions }))
+    }
+
+    async fn rollout_undo(
+        &self,
+        req: Request<RolloutUndoRequest>,
+    ) -> Result<Response<RolloutUndoResponse>, Status> {
+        require_admin(&req)?;
+        let req = req.into_inner();
+        let span = info_span!("api", method = "rollout_undo", namespace = %req.namespace, name = %req.name, to_revision = req.to_revision);
+        let work = undo(self.store(), &req.namespace, &req.name, req.to_revision);
+        let undone = traced(span, work).await?;
+        Ok(Response::new(RolloutUndoResponse {
+            object: Some(undone.object),
+            skipped: undone.skipped,
+            revision: undone.revision,
+        }))
+    }
+
+    async fn rollout_pause(
+        &self,
+        req: Request<RolloutPauseRequest>,
+    ) -> Result<Response<Object>, Status> {
+        require_admin(&req)?;
+        let req = req.into_inner();
+        let span = info_span!("api", method = "rollout_pause", namespace = %req.namespace, name = %req.name, paused = req.paused);
+        let work = pause(self.store(), &req.namespace, &req.name, req.paused);
+        Ok(Response::new(traced(span, work).await?))
+    }
+
     type LogsStream = BoxStream<'static, Result<LogChunk, Status>>;
 
-    /// Not yet: the control plane reads logs through the node's agent (design.md §3),
-    /// and agents do not join yet. Until then `skiff --agent unix://...` reads them.
+    /// Relayed from the pod's node (`crate::proxy`).
     async fn logs(&self, req: Request<LogsRequest>) -> Result<Response<Self::LogsStream>, Status> {
         require_admin(&req)?;
-        Err(ApiError::Unimplemented(
-            "logs through the control plane come with joined agents".into(),
-        )
-        .into())
+        let req = req.into_inner();
+        let span = info_span!("api", method = "logs", namespace = %req.namespace, pod = %req.pod, container = %req.container, follow = req.follow);
+        let stream = traced(span, crate::proxy::logs(&self.cp, req)).await?;
+        Ok(Response::new(
+            stream.map(|item| item.map_err(Status::from)).boxed(),
+        ))
+    }
+
+    // exec (the cluster area)
+    type ExecStream = BoxStream<'static, Result<ExecOutput, Status>>;
+
+    /// Relayed to and from the pod's node (`crate::proxy`).
+    async fn exec(
+        &self,
+        req: Request<tonic::Streaming<ExecInput>>,
+    ) -> Result<Response<Self::ExecStream>, Status> {
+        require_admin(&req)?;
+        let span = info_span!("api", method = "exec");
+        let stream = traced(span, crate::proxy::exec(&self.cp, req.into_inner())).await?;
+        Ok(Response::new(
+            stream.map(|item| item.map_err(Status::from)).boxed(),
+        ))
     }
 }

@@ -18,15 +18,15 @@ mod changes;
 mod cidr;
 mod clock;
 mod error;
-mod events;
+pub(crate) mod events;
 mod heartbeat;
 mod lifecycle;
-mod objects;
+pub(crate) mod objects;
 mod pod_status;
 mod register;
 mod scheduler;
 mod service;
-mod watch_pods;
+pub(crate) mod watch_pods;
 
 #[cfg(test)]
 mod tests;

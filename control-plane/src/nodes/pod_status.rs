@@ -94,7 +94,10 @@ pub async fn update_one(
                 node: node.to_string(),
             });
         }
-        let new_status = keep_control_plane_conditions(status.clone(), &current["status"]);
+        let mut new_status = keep_control_plane_conditions(status.clone(), &current["status"]);
+        let now = ctx.clock.now();
+        let now = jiff::Timestamp::from_second(now.as_second()).unwrap_or(now);
+        stamp_transitions(&mut new_status, &current["status"], &now.to_string());
         if current["status"] == new_status {
             return Ok(StatusUpdate::Unchanged);
         }
@@ -108,6 +111,27 @@ pub async fn update_one(
         }
     }
     Err(NodesError::Contended(key))
+}
+
+/// Gives conditions without a `lastTransitionTime` one, as the kubelet's status manager
+/// does: the stored one while the condition's status is unchanged, else now. Ready's
+/// transition time is what minReadySeconds counts from (workload controllers).
+fn stamp_transitions(status: &mut Value, stored: &Value, now: &str) {
+    let Some(conditions) = status["conditions"].as_array_mut() else {
+        return;
+    };
+    for condition in conditions {
+        if condition["lastTransitionTime"].is_string() {
+            continue;
+        }
+        let previous = stored["conditions"]
+            .as_array()
+            .and_then(|old| old.iter().find(|c| c["type"] == condition["type"]))
+            .filter(|c| c["status"] == condition["status"])
+            .and_then(|c| c["lastTransitionTime"].as_str().map(str::to_string));
+        condition["lastTransitionTime"] =
+            Value::String(previous.unwrap_or_else(|| now.to_string()));
+    }
 }
 
 /// `status` with the stored control-plane conditions it lacks added back.

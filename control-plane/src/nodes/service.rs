@@ -8,13 +8,14 @@ use skiff_proto::auth;
 use skiff_proto::v1::node_server::Node;
 use skiff_proto::v1::{
     HeartbeatRequest, HeartbeatResponse, RegisterRequest, RegisterResponse, UpdatePodStatusRequest,
-    UpdatePodStatusResponse, WatchPodsRequest,
+    UpdatePodStatusResponse, WatchEndpointsRequest, WatchPodsRequest, WatchServicesRequest,
 };
 use tonic::{Request, Response, Status};
 
 use super::cidr::PodCidrAllocator;
 use super::watch_pods::{self, PodEvents};
 use super::{heartbeat, pod_status, register, NodeContext};
+use crate::services::watch::{watch_kind, ObjectEvents};
 
 pub struct NodeService {
     ctx: Arc<NodeContext>,
@@ -75,6 +76,31 @@ impl Node for NodeService {
         let req = req.into_inner();
         let stream =
             watch_pods::watch_pods(&self.ctx, &req.node_name, &req.resource_version).await?;
+        Ok(Response::new(stream))
+    }
+
+    // services: the cluster's Services and Endpoints (control-plane/src/services/watch.rs).
+    type WatchServicesStream = ObjectEvents;
+
+    async fn watch_services(
+        &self,
+        req: Request<WatchServicesRequest>,
+    ) -> Result<Response<Self::WatchServicesStream>, Status> {
+        auth::require_node(&req, &req.get_ref().node_name)?;
+        let rv = &req.get_ref().resource_version;
+        let stream = watch_kind(self.ctx.cp.store.as_ref(), "Service", rv).await?;
+        Ok(Response::new(stream))
+    }
+
+    type WatchEndpointsStream = ObjectEvents;
+
+    async fn watch_endpoints(
+        &self,
+        req: Request<WatchEndpointsRequest>,
+    ) -> Result<Response<Self::WatchEndpointsStream>, Status> {
+        auth::require_node(&req, &req.get_ref().node_name)?;
+        let rv = &req.get_ref().resource_version;
+        let stream = watch_kind(self.ctx.cp.store.as_ref(), "Endpoints", rv).await?;
         Ok(Response::new(stream))
     }
 

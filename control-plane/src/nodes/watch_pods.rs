@@ -55,16 +55,7 @@ pub async fn watch_pods(
             .collect();
         (bound, revision)
     } else {
-        let from = resource_version
-            .parse::<i64>()
-            .ok()
-            .filter(|r| *r >= 0)
-            .ok_or_else(|| {
-                NodesError::Invalid(format!(
-                    "resourceVersion {resource_version:?} is not a revision"
-                ))
-            })?;
-        (Vec::new(), from)
+        (Vec::new(), parse_resume_point(resource_version)?)
     };
     let events = store.watch(Some("Pod"), from).await?;
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
@@ -77,6 +68,19 @@ pub async fn watch_pods(
     };
     tokio::spawn(forwarder.run(initial, events, resource_version.is_empty()));
     Ok(ReceiverStream::new(rx))
+}
+
+/// The revision a watch resumes from (a resourceVersion the agent saw).
+pub fn parse_resume_point(resource_version: &str) -> Result<i64, NodesError> {
+    resource_version
+        .parse::<i64>()
+        .ok()
+        .filter(|r| *r >= 0)
+        .ok_or_else(|| {
+            NodesError::Invalid(format!(
+                "resourceVersion {resource_version:?} is not a revision"
+            ))
+        })
 }
 
 /// `spec.nodeName` of a stored pod, read from its JSON.

@@ -2,9 +2,8 @@
 //!
 //! The process inherits the container's own process spec (env, cwd, user, capabilities)
 //! with only its arguments replaced. Output comes back through FIFOs the agent creates and
-//! the shim writes. Only the captured, non-interactive form exists today; the pieces
-//! (`Fifos`, `ExecProcess`) are split so an attached `skiff exec -it` can add a stdin FIFO
-//! and a terminal on top of them later.
+//! the shim writes. This is the captured, non-interactive form; `attach.rs` builds the
+//! attached one (`skiff exec -it`: stdin, a terminal) on the same pieces.
 
 use std::os::fd::AsFd;
 use std::os::unix::fs::DirBuilderExt;
@@ -83,7 +82,7 @@ impl ContainerRuntime {
     }
 
     /// The container's own process spec, the template of every exec.
-    async fn process_spec(&self, container_id: &str) -> Result<Process, RuntimeError> {
+    pub(super) async fn process_spec(&self, container_id: &str) -> Result<Process, RuntimeError> {
         let c = self.client();
         let container = c
             .containers()
@@ -106,13 +105,47 @@ impl ContainerRuntime {
 }
 
 /// Exec ids must be unique per container and valid containerd identifiers.
-fn new_exec_id() -> String {
+pub(super) fn new_exec_id() -> String {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
     format!("exec-{:x}-{nanos:x}-{seq}", std::process::id())
+}
+
+/// A private directory for one exec's FIFOs (`skiff-<exec id>` under the temp dir).
+pub(super) fn fifo_dir(exec_id: &str) -> Result<PathBuf, RuntimeError> {
+    let dir = std::env::temp_dir().join(format!("skiff-{exec_id}"));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| RuntimeError::io(format!("create {}", dir.display()), e))?;
+    Ok(dir)
+}
+
+/// Makes FIFO `dir/name`; the caller opens the end it needs.
+pub(super) fn make_fifo(dir: &std::path::Path, name: &str) -> Result<PathBuf, RuntimeError> {
+    let path = dir.join(name);
+    nix::unistd::mkfifo(
+        &path,
+        nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+    )
+    .map_err(|e| RuntimeError::io(format!("mkfifo {}", path.display()), e.into()))?;
+    Ok(path)
+}
+
+/// Makes FIFO `dir/name` and opens its read end read-write, so it never sees end-of-file
+/// before the shim connects.
+pub(super) fn open_fifo_receiver(
+    dir: &std::path::Path,
+    name: &str,
+) -> Result<pipe::Receiver, RuntimeError> {
+    let path = make_fifo(dir, name)?;
+    pipe::OpenOptions::new()
+        .read_write(true)
+        .open_receiver(&path)
+        .map_err(|e| RuntimeError::io(format!("open {}", path.display()), e))
 }
 
 /// The FIFOs of one exec in a private directory, removed on drop. The read ends are
@@ -125,23 +158,8 @@ struct Fifos {
 
 impl Fifos {
     fn create(exec_id: &str) -> Result<Self, RuntimeError> {
-        let dir = std::env::temp_dir().join(format!("skiff-{exec_id}"));
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|e| RuntimeError::io(format!("create {}", dir.display()), e))?;
-        let open = |name: &str| -> Result<pipe::Receiver, RuntimeError> {
-            let path = dir.join(name);
-            nix::unistd::mkfifo(
-                &path,
-                nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
-            )
-            .map_err(|e| RuntimeError::io(format!("mkfifo {}", path.display()), e.into()))?;
-            pipe::OpenOptions::new()
-                .read_write(true)
-                .open_receiver(&path)
-                .map_err(|e| RuntimeError::io(format!("open {}", path.display()), e))
-        };
+        let dir = fifo_dir(exec_id)?;
+        let open = |name: &str| open_fifo_receiver(&dir, name);
         let opened = open("stdout").and_then(|out| Ok((out, open("stderr")?)));
         match opened {
             Ok((stdout, stderr)) => Ok(Self {
@@ -218,23 +236,56 @@ impl Capture {
 
 /// One exec process in containerd.
 #[derive(Clone)]
-struct ExecRef {
-    runtime: ContainerRuntime,
-    container_id: String,
-    exec_id: String,
+pub(super) struct ExecRef {
+    pub(super) runtime: ContainerRuntime,
+    pub(super) container_id: String,
+    pub(super) exec_id: String,
+}
+
+/// Where an exec process's stdio goes (FIFO paths; empty means none).
+pub(super) struct ExecStdio {
+    pub(super) stdin: String,
+    pub(super) stdout: String,
+    pub(super) stderr: String,
+    pub(super) terminal: bool,
 }
 
 impl ExecRef {
+    /// Creates (does not start) exec process `exec_id` running `process` in the container.
+    pub(super) async fn create(
+        runtime: &ContainerRuntime,
+        container_id: &str,
+        exec_id: &str,
+        process: &Process,
+        stdio: ExecStdio,
+    ) -> Result<ExecRef, RuntimeError> {
+        let json = serde_json::to_vec(process)
+            .map_err(|e| RuntimeError::InvalidArgument(format!("exec process spec: {e}")))?;
+        let c = runtime.client();
+        let req = ExecProcessRequest {
+            container_id: container_id.into(),
+            stdin: stdio.stdin,
+            stdout: stdio.stdout,
+            stderr: stdio.stderr,
+            terminal: stdio.terminal,
+            spec: Some(prost_types::Any {
+                type_url: PROCESS_TYPE_URL.into(),
+                value: json,
+            }),
+            exec_id: exec_id.into(),
+        };
+        c.tasks().exec(c.request(req)).await?;
+        Ok(ExecRef {
+            runtime: runtime.clone(),
+            container_id: container_id.into(),
+            exec_id: exec_id.into(),
+        })
+    }
+
     /// Starts the process and waits for it; SIGKILL once `timeout` has passed. Returns
     /// the exit status and whether it timed out.
     async fn run(&self, timeout: Duration) -> Result<(u32, bool), RuntimeError> {
-        let c = self.runtime.client();
-        let req = StartRequest {
-            container_id: self.container_id.clone(),
-            exec_id: self.exec_id.clone(),
-        };
-        let pid = c.tasks().start(c.request(req)).await?.into_inner().pid;
-        debug!(container = %self.container_id, exec = %self.exec_id, pid, "exec started");
+        self.start().await?;
         if let Ok(code) = tokio::time::timeout(timeout, self.wait()).await {
             return Ok((code?, false));
         }
@@ -249,7 +300,19 @@ impl ExecRef {
         }
     }
 
-    async fn wait(&self) -> Result<u32, RuntimeError> {
+    /// Starts the created process; returns its pid.
+    pub(super) async fn start(&self) -> Result<u32, RuntimeError> {
+        let c = self.runtime.client();
+        let req = StartRequest {
+            container_id: self.container_id.clone(),
+            exec_id: self.exec_id.clone(),
+        };
+        let pid = c.tasks().start(c.request(req)).await?.into_inner().pid;
+        debug!(container = %self.container_id, exec = %self.exec_id, pid, "exec started");
+        Ok(pid)
+    }
+
+    pub(super) async fn wait(&self) -> Result<u32, RuntimeError> {
         let c = self.runtime.client();
         let req = WaitRequest {
             container_id: self.container_id.clone(),
@@ -259,7 +322,7 @@ impl ExecRef {
         Ok(resp.into_inner().exit_status)
     }
 
-    async fn kill(&self) -> Result<(), RuntimeError> {
+    pub(super) async fn kill(&self) -> Result<(), RuntimeError> {
         let c = self.runtime.client();
         let req = KillRequest {
             container_id: self.container_id.clone(),
@@ -274,7 +337,7 @@ impl ExecRef {
         }
     }
 
-    async fn delete(&self) -> Result<(), RuntimeError> {
+    pub(super) async fn delete(&self) -> Result<(), RuntimeError> {
         let c = self.runtime.client();
         let req = DeleteProcessRequest {
             container_id: self.container_id.clone(),
@@ -302,27 +365,13 @@ impl ExecProcess {
         process: &Process,
         fifos: &Fifos,
     ) -> Result<Self, RuntimeError> {
-        let json = serde_json::to_vec(process)
-            .map_err(|e| RuntimeError::InvalidArgument(format!("exec process spec: {e}")))?;
-        let c = runtime.client();
-        let req = ExecProcessRequest {
-            container_id: container_id.into(),
+        let stdio = ExecStdio {
             stdin: String::new(),
             stdout: fifos.path("stdout"),
             stderr: fifos.path("stderr"),
             terminal: false,
-            spec: Some(prost_types::Any {
-                type_url: PROCESS_TYPE_URL.into(),
-                value: json,
-            }),
-            exec_id: exec_id.into(),
         };
-        c.tasks().exec(c.request(req)).await?;
-        let exec = ExecRef {
-            runtime: runtime.clone(),
-            container_id: container_id.into(),
-            exec_id: exec_id.into(),
-        };
+        let exec = ExecRef::create(runtime, container_id, exec_id, process, stdio).await?;
         Ok(Self {
             exec,
             deleted: false,

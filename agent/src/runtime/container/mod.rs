@@ -1,5 +1,6 @@
 //! Containers: OCI spec, create/start/stop/delete, exit events.
 
+mod attach;
 mod events;
 mod exec;
 mod ids;
@@ -11,6 +12,7 @@ pub mod spec;
 mod state;
 mod stop;
 
+pub use attach::{AttachInput, AttachOutput, AttachSpec};
 pub use events::{ExitEvent, ExitMessage};
 pub use exec::{ExecOutput, MAX_EXEC_OUTPUT};
 pub use ids::{is_valid_id, MAX_ID_LEN};

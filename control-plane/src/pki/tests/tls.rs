@@ -8,7 +8,8 @@ use skiff_proto::auth::{self, AdminConfig};
 use skiff_proto::v1::agent_client::AgentClient;
 use skiff_proto::v1::agent_server::{Agent, AgentServer};
 use skiff_proto::v1::{
-    GetPodRequest, ListPodsRequest, ListPodsResponse, LogChunk, LogsRequest, Object,
+    ExecInput, ExecOutput, GetPodRequest, ListPodsRequest, ListPodsResponse, LogChunk, LogsRequest,
+    Object,
 };
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Channel, Endpoint, Server, ServerTlsConfig};
@@ -38,6 +39,16 @@ impl Agent for StandIn {
     type LogsStream = futures::stream::Empty<Result<LogChunk, Status>>;
 
     async fn logs(&self, req: Request<LogsRequest>) -> Result<Response<Self::LogsStream>, Status> {
+        auth::require_control_plane(&req)?;
+        Ok(Response::new(futures::stream::empty()))
+    }
+
+    type ExecStream = futures::stream::Empty<Result<ExecOutput, Status>>;
+
+    async fn exec(
+        &self,
+        req: Request<tonic::Streaming<ExecInput>>,
+    ) -> Result<Response<Self::ExecStream>, Status> {
         auth::require_control_plane(&req)?;
         Ok(Response::new(futures::stream::empty()))
     }

@@ -1,0 +1,317 @@
+//! The privileged half of the proxy: `nft`, `iptables-restore`, `iptables`, sysctls.
+//! [`HostExec`] runs the tools (optionally inside a named network namespace, for tests
+//! and benchmarks); [`RecordingExec`] records what would have run.
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use super::session::{NftSession, Outcome};
+use super::ProxyError;
+
+pub trait ProxyExec: Send + Sync + 'static {
+    /// Runs an nft script as one transaction (`nft -f -`).
+    fn nft<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<(), ProxyError>>;
+
+    /// Like [`Self::nft`], for small, frequent scripts: may go through a long-lived nft.
+    fn nft_update<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<(), ProxyError>> {
+        self.nft(script)
+    }
+
+    /// `nft -t list table ip <table>` (no set contents); `None` when there is no table.
+    fn nft_list<'a>(&'a self, table: &'a str) -> BoxFuture<'a, Result<Option<String>, ProxyError>>;
+
+    /// Feeds `input` to `iptables-restore --noflush` (one transaction per table).
+    fn iptables_restore<'a>(&'a self, input: &'a str) -> BoxFuture<'a, Result<(), ProxyError>>;
+
+    /// Runs `iptables -w <args>`; `Ok(false)` when it exits non-zero (e.g. `-C` found
+    /// no such rule).
+    fn iptables<'a>(&'a self, args: &'a [String]) -> BoxFuture<'a, Result<bool, ProxyError>>;
+
+    /// `iptables-save -t <table>`.
+    fn iptables_save<'a>(&'a self, table: &'a str) -> BoxFuture<'a, Result<String, ProxyError>>;
+
+    /// Writes `value` to `/proc/sys/<key with dots as slashes>`.
+    fn sysctl<'a>(&'a self, key: &'a str, value: &'a str) -> BoxFuture<'a, Result<(), ProxyError>>;
+}
+
+/// Runs the real tools, in the agent's network namespace or in the named one.
+#[derive(Debug, Clone, Default)]
+pub struct HostExec {
+    /// A namespace under /run/netns, for tests and benchmarks.
+    pub netns: Option<String>,
+    /// The `nft -i` behind [`ProxyExec::nft_update`], started on first use.
+    session: Arc<tokio::sync::Mutex<Option<NftSession>>>,
+}
+
+impl HostExec {
+    pub fn in_netns(name: impl Into<String>) -> Self {
+        HostExec {
+            netns: Some(name.into()),
+            ..Default::default()
+        }
+    }
+
+    /// The command, entering the namespace between fork and exec (`setns` on the child:
+    /// cheaper than `ip netns exec`, which also sets up a mount namespace). The file
+    /// must stay open until the child is spawned.
+    fn command(&self, program: &str) -> std::io::Result<(Command, Option<std::fs::File>)> {
+        let mut cmd = Command::new(program);
+        let Some(ns) = &self.netns else {
+            return Ok((cmd, None));
+        };
+        let file = std::fs::File::open(format!("/run/netns/{ns}"))?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+        // SAFETY: only setns(2), async-signal-safe, runs in the forked child; `fd` stays
+        // open in the parent (the returned file) until the spawn is done.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(fd, libc::CLONE_NEWNET) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        Ok((cmd, Some(file)))
+    }
+
+    async fn run(
+        &self,
+        program: &str,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Result<std::process::Output, ProxyError> {
+        let tool = |e: std::io::Error| ProxyError::Tool {
+            tool: program.to_string(),
+            reason: e.to_string(),
+        };
+        let (mut cmd, netns) = self.command(program).map_err(tool)?;
+        cmd.args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(tool)?;
+        drop(netns);
+        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            pipe.write_all(text.as_bytes()).await.map_err(tool)?;
+            drop(pipe);
+        }
+        child.wait_with_output().await.map_err(tool)
+    }
+
+    async fn run_ok(
+        &self,
+        program: &str,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Result<String, ProxyError> {
+        let out = self.run(program, args, stdin).await?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(ProxyError::Tool {
+                tool: program.to_string(),
+                reason: format!(
+                    "{}: {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            })
+        }
+    }
+}
+
+impl ProxyExec for HostExec {
+    fn nft<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<(), ProxyError>> {
+        Box::pin(async move {
+            self.run_ok("nft", &["-f", "-"], Some(script))
+                .await
+                .map(drop)
+        })
+    }
+
+    fn nft_update<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<(), ProxyError>> {
+        Box::pin(async move {
+            let mut slot = self.session.lock().await;
+            if slot.is_none() {
+                let started = self
+                    .command("nft")
+                    .map_err(|e| ProxyError::Tool {
+                        tool: "nft -i".into(),
+                        reason: e.to_string(),
+                    })
+                    .and_then(|(cmd, _netns)| NftSession::start(cmd));
+                match started {
+                    Ok(s) => *slot = Some(s),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "nft -i unavailable, using nft -f");
+                        drop(slot);
+                        return self.nft(script).await;
+                    }
+                }
+            }
+            let Some(session) = slot.as_mut() else {
+                return self.nft(script).await;
+            };
+            match session.apply(script).await {
+                Outcome::Applied => Ok(()),
+                Outcome::Refused(e) => Err(e),
+                Outcome::Broken(e) => {
+                    *slot = None;
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    fn nft_list<'a>(&'a self, table: &'a str) -> BoxFuture<'a, Result<Option<String>, ProxyError>> {
+        Box::pin(async move {
+            let out = self
+                .run("nft", &["-t", "list", "table", "ip", table], None)
+                .await?;
+            if out.status.success() {
+                return Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()));
+            }
+            let err = String::from_utf8_lossy(&out.stderr);
+            if err.contains("No such file or directory") {
+                Ok(None)
+            } else {
+                Err(ProxyError::Tool {
+                    tool: "nft".into(),
+                    reason: err.trim().to_string(),
+                })
+            }
+        })
+    }
+
+    fn iptables_restore<'a>(&'a self, input: &'a str) -> BoxFuture<'a, Result<(), ProxyError>> {
+        Box::pin(async move {
+            self.run_ok("iptables-restore", &["-w", "--noflush"], Some(input))
+                .await
+                .map(drop)
+        })
+    }
+
+    fn iptables<'a>(&'a self, args: &'a [String]) -> BoxFuture<'a, Result<bool, ProxyError>> {
+        Box::pin(async move {
+            let mut all = vec!["-w"];
+            all.extend(args.iter().map(String::as_str));
+            Ok(self.run("iptables", &all, None).await?.status.success())
+        })
+    }
+
+    fn iptables_save<'a>(&'a self, table: &'a str) -> BoxFuture<'a, Result<String, ProxyError>> {
+        Box::pin(async move { self.run_ok("iptables-save", &["-t", table], None).await })
+    }
+
+    fn sysctl<'a>(&'a self, key: &'a str, value: &'a str) -> BoxFuture<'a, Result<(), ProxyError>> {
+        Box::pin(async move {
+            let path = format!("/proc/sys/{}", key.replace('.', "/"));
+            match &self.netns {
+                // /proc/sys/net belongs to the writer's namespace.
+                Some(_) => self
+                    .run_ok("sh", &["-c", &format!("echo {value} > {path}")], None)
+                    .await
+                    .map(drop),
+                None => tokio::fs::write(&path, value)
+                    .await
+                    .map_err(|e| ProxyError::Tool {
+                        tool: "sysctl".into(),
+                        reason: format!("{path}: {e}"),
+                    }),
+            }
+        })
+    }
+}
+
+/// One recorded call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    Nft(String),
+    NftList(String),
+    IptablesRestore(String),
+    Iptables(Vec<String>),
+    IptablesSave(String),
+    Sysctl(String, String),
+}
+
+/// Records calls; answers listings from what it was given, and can be told to fail.
+#[derive(Debug, Default)]
+pub struct RecordingExec {
+    pub calls: Mutex<Vec<Call>>,
+    /// What `nft_list` answers.
+    pub listing: Mutex<Option<String>>,
+    /// When set, `nft` and `iptables_restore` fail (once each call) with this reason.
+    pub fail: Mutex<Option<String>>,
+}
+
+impl RecordingExec {
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    pub fn take(&self) -> Vec<Call> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
+    }
+
+    fn record(&self, call: Call) -> Result<(), ProxyError> {
+        let failing = matches!(call, Call::Nft(_) | Call::IptablesRestore(_));
+        self.calls.lock().unwrap().push(call);
+        match self.fail.lock().unwrap().take() {
+            Some(reason) if failing => Err(ProxyError::Tool {
+                tool: "fake".into(),
+                reason,
+            }),
+            Some(reason) => {
+                *self.fail.lock().unwrap() = Some(reason);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl ProxyExec for RecordingExec {
+    fn nft<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<(), ProxyError>> {
+        Box::pin(async move { self.record(Call::Nft(script.to_string())) })
+    }
+
+    fn nft_list<'a>(&'a self, table: &'a str) -> BoxFuture<'a, Result<Option<String>, ProxyError>> {
+        Box::pin(async move {
+            self.record(Call::NftList(table.to_string()))?;
+            Ok(self.listing.lock().unwrap().clone())
+        })
+    }
+
+    fn iptables_restore<'a>(&'a self, input: &'a str) -> BoxFuture<'a, Result<(), ProxyError>> {
+        Box::pin(async move { self.record(Call::IptablesRestore(input.to_string())) })
+    }
+
+    fn iptables<'a>(&'a self, args: &'a [String]) -> BoxFuture<'a, Result<bool, ProxyError>> {
+        Box::pin(async move {
+            self.record(Call::Iptables(args.to_vec()))?;
+            // `-C` finds nothing in the fake, so the jump rules get inserted.
+            Ok(!args.iter().any(|a| a == "-C"))
+        })
+    }
+
+    fn iptables_save<'a>(&'a self, table: &'a str) -> BoxFuture<'a, Result<String, ProxyError>> {
+        Box::pin(async move {
+            self.record(Call::IptablesSave(table.to_string()))?;
+            Ok(String::new())
+        })
+    }
+
+    fn sysctl<'a>(&'a self, key: &'a str, value: &'a str) -> BoxFuture<'a, Result<(), ProxyError>> {
+        Box::pin(async move { self.record(Call::Sysctl(key.to_string(), value.to_string())) })
+    }
+}

@@ -1,0 +1,81 @@
+//! Workload controllers (design.md §4): ReplicaSet, Deployment and the garbage collector,
+//! each a [`Reconciler`] run by the small runtime in `runtime.rs` (watch-driven work
+//! queue keyed by object, requeue with backoff, one span per reconcile).
+//!
+//! | controller | file |
+//! |------------|------|
+//! | ReplicaSet: pods for `replicas`, adoption, scale-down order, status | `replicaset/` |
+//! | Deployment: ReplicaSets per template, rolling update, Recreate, conditions | `deployment/` |
+//! | garbage collection through ownerReferences, Orphan | `gc.rs` |
+
+pub mod deployment;
+mod error;
+pub mod gc;
+pub mod objects;
+pub mod replicaset;
+pub mod runtime;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+
+pub use deployment::DeploymentController;
+pub use error::ControllerError;
+pub use gc::{orphan_dependents, GarbageCollector};
+pub use replicaset::ReplicaSetController;
+pub use runtime::{Action, Controller, Reconciler, RuntimeConfig, Trigger};
+
+use crate::nodes::{Clock, SystemClock};
+use crate::state::ControlPlane;
+use crate::store::Store;
+
+/// What the controllers share: the store and the wall clock (conditions, minReadySeconds
+/// and progress deadlines compare stored timestamps with it; tests move a manual one).
+pub struct ControllerContext {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl ControllerContext {
+    pub fn new(store: Arc<dyn Store>) -> Arc<Self> {
+        Arc::new(ControllerContext {
+            store,
+            clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+/// Starts the workload controllers; they run until aborted.
+pub fn spawn(cp: Arc<ControlPlane>) -> Vec<JoinHandle<()>> {
+    spawn_with(
+        ControllerContext::new(cp.store.clone()),
+        RuntimeConfig::default(),
+    )
+}
+
+/// [`spawn`] with a chosen context and pacing (tests).
+pub fn spawn_with(ctx: Arc<ControllerContext>, config: RuntimeConfig) -> Vec<JoinHandle<()>> {
+    let store = ctx.store.clone();
+    vec![
+        tokio::spawn(
+            Controller::new(
+                Arc::new(ReplicaSetController::new(ctx.clone())),
+                store.clone(),
+                config.clone(),
+            )
+            .run(),
+        ),
+        tokio::spawn(
+            Controller::new(
+                Arc::new(DeploymentController::new(ctx.clone())),
+                store.clone(),
+                config.clone(),
+            )
+            .run(),
+        ),
+        tokio::spawn(Controller::new(Arc::new(GarbageCollector::new(ctx)), store, config).run()),
+    ]
+}

@@ -1,0 +1,77 @@
+//! Which pods a ReplicaSet owns: its own that match, orphans it adopts, and its own
+//! that no longer match, which it releases (as Kubernetes' PodControllerRefManager).
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
+use skiff_proto::model::selector_matches;
+use tracing::info;
+
+use super::super::error::ControllerError;
+use super::super::objects::{self, controller_of, is_active, is_being_deleted, labels};
+use crate::store::{Key, Store};
+
+/// The pods the ReplicaSet owns after adopting and releasing.
+pub async fn claim_pods(
+    store: &dyn Store,
+    rs: &ReplicaSet,
+    pods: Vec<Pod>,
+) -> Result<Vec<Pod>, ControllerError> {
+    let uid = rs.metadata.uid.clone().unwrap_or_default();
+    let selector = rs
+        .spec
+        .as_ref()
+        .map(|s| s.selector.clone())
+        .unwrap_or_default();
+    if skiff_proto::model::selector_is_empty(&selector) {
+        return Ok(Vec::new());
+    }
+    let mut owned = Vec::new();
+    for pod in pods {
+        let matches = selector_matches(&selector, &labels(&pod.metadata));
+        let key = Key::new(
+            "Pod",
+            pod.metadata.namespace.clone().unwrap_or_default(),
+            pod.metadata.name.clone().unwrap_or_default(),
+        );
+        let pod_uid = pod.metadata.uid.clone().unwrap_or_default();
+        match controller_of(&pod.metadata) {
+            Some(owner) if owner.uid == uid => {
+                if matches {
+                    owned.push(pod);
+                } else {
+                    let released = objects::modify::<Pod, _>(store, &key, &pod_uid, |p| {
+                        objects::remove_owner(&mut p.metadata, &uid)
+                    })
+                    .await?;
+                    if released.is_some() {
+                        info!(pod = %key, "released: its labels no longer match the selector");
+                    }
+                }
+            }
+            Some(_) => {}
+            None if matches && is_active(&pod) && !is_being_deleted(&rs.metadata) => {
+                let adopted = objects::modify::<Pod, _>(store, &key, &pod_uid, |p| {
+                    if controller_of(&p.metadata).is_some()
+                        || !selector_matches(&selector, &labels(&p.metadata))
+                    {
+                        return false;
+                    }
+                    p.metadata
+                        .owner_references
+                        .get_or_insert_with(Vec::new)
+                        .push(objects::controller_ref("ReplicaSet", &rs.metadata));
+                    true
+                })
+                .await?;
+                if let Some(pod) =
+                    adopted.filter(|p| controller_of(&p.metadata).is_some_and(|o| o.uid == uid))
+                {
+                    info!(pod = %key, "adopted");
+                    owned.push(pod);
+                }
+            }
+            None => {}
+        }
+    }
+    Ok(owned)
+}

@@ -1,0 +1,181 @@
+//! The ReplicaSet controller: keeps `spec.replicas` active pods that match the selector.
+//!
+//! One reconcile, from a fresh read of the ReplicaSet and the pods of its namespace:
+//! 1. claim pods (`claim.rs`): its own (controller reference with its uid) that still
+//!    match the selector; orphans that match are adopted; its own that no longer match
+//!    are released (the reference removed);
+//! 2. create the missing pods (`<rs>-<5 random chars>`) or delete the surplus in
+//!    Kubernetes' order (`rank.rs`): unscheduled, pending, not ready, ready; newest first;
+//! 3. write the status (replicas, fullyLabeled, ready, available, observedGeneration).
+//!
+//! Pods that failed or succeeded are not counted, so they are replaced. The store read
+//! is consistent, so no "expectations" bookkeeping is needed: every creation and deletion
+//! is visible to the next reconcile.
+
+mod claim;
+mod rank;
+mod status;
+
+use std::sync::Arc;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
+use tracing::info;
+
+use super::error::ControllerError;
+use super::objects::{self, decode, decode_all, is_active, is_being_deleted};
+use super::runtime::{all_in_namespace, owner_key, unique, Action, Reconciler};
+use super::ControllerContext;
+use crate::store::{Event, Key, Store, StoreError};
+
+/// Pods created or deleted by one reconcile at most; the next reconcile does the rest.
+const BURST: usize = 500;
+
+pub struct ReplicaSetController {
+    ctx: Arc<ControllerContext>,
+}
+
+impl ReplicaSetController {
+    pub fn new(ctx: Arc<ControllerContext>) -> Self {
+        ReplicaSetController { ctx }
+    }
+
+    fn store(&self) -> &dyn Store {
+        self.ctx.store.as_ref()
+    }
+}
+
+impl Reconciler for ReplicaSetController {
+    const NAME: &'static str = "replicaset";
+
+    fn kinds(&self) -> Vec<&'static str> {
+        vec!["ReplicaSet"]
+    }
+
+    fn watched(&self) -> Vec<&'static str> {
+        vec!["ReplicaSet", "Pod"]
+    }
+
+    async fn triggers(&self, event: &Event) -> Vec<Key> {
+        let key = &event.object.key;
+        if key.kind == "ReplicaSet" {
+            return vec![key.clone()];
+        }
+        match owner_key(event, "ReplicaSet") {
+            Some(owner) => vec![owner],
+            // A pod with no controller may be adopted by any ReplicaSet of its namespace;
+            // one owned by another kind is not ours.
+            None if !has_controller(event) => {
+                unique(all_in_namespace(self.store(), "ReplicaSet", &key.namespace).await)
+            }
+            None => Vec::new(),
+        }
+    }
+
+    async fn reconcile(&self, key: &Key) -> Result<Action, ControllerError> {
+        let Some(stored) = self.store().get(key).await? else {
+            return Ok(Action::AwaitChange);
+        };
+        let rs: ReplicaSet = decode(&stored)?;
+        let (pods, _) = self.store().list("Pod", Some(&key.namespace)).await?;
+        let pods: Vec<Pod> = decode_all(&pods);
+        let owned = claim::claim_pods(self.store(), &rs, pods).await?;
+        let active: Vec<&Pod> = owned.iter().filter(|p| is_active(p)).collect();
+        let wanted = rs
+            .spec
+            .as_ref()
+            .and_then(|s| s.replicas)
+            .unwrap_or(1)
+            .max(0) as usize;
+        if active.len() < wanted && !is_being_deleted(&rs.metadata) {
+            let missing = (wanted - active.len()).min(BURST);
+            for _ in 0..missing {
+                self.create_pod(&rs).await?;
+            }
+            info!(replicaset = %key, created = missing, "pods created");
+        } else if active.len() > wanted {
+            let surplus = (active.len() - wanted).min(BURST);
+            let doomed = rank::to_delete(&active, surplus);
+            for pod in &doomed {
+                let pod_key = Key::new(
+                    "Pod",
+                    &key.namespace,
+                    pod.metadata.name.clone().unwrap_or_default(),
+                );
+                objects::delete_if(
+                    self.store(),
+                    &pod_key,
+                    pod.metadata.uid.as_deref().unwrap_or_default(),
+                )
+                .await?;
+            }
+            info!(replicaset = %key, deleted = doomed.len(), "pods deleted");
+        }
+        status::write(self.store(), &rs, &owned, self.ctx.clock.now()).await
+    }
+}
+
+fn has_controller(event: &Event) -> bool {
+    serde_json::from_slice::<serde_json::Value>(&event.object.json)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/metadata/ownerReferences")?
+                .as_array()
+                .map(|refs| refs.iter().any(|r| r["controller"] == true))
+        })
+        .unwrap_or(false)
+}
+
+impl ReplicaSetController {
+    /// Creates one pod from the template, owned by the ReplicaSet.
+    async fn create_pod(&self, rs: &ReplicaSet) -> Result<(), ControllerError> {
+        let template = rs
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.clone())
+            .unwrap_or_default();
+        let rs_name = rs.metadata.name.clone().unwrap_or_default();
+        let namespace = rs
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        let template_meta = template.metadata.unwrap_or_default();
+        for _ in 0..5 {
+            let name = format!("{rs_name}-{}", objects::random_suffix());
+            let uid = crate::api::new_uid();
+            let pod = Pod {
+                metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                    name: Some(name.clone()),
+                    namespace: Some(namespace.clone()),
+                    uid: Some(uid.clone()),
+                    labels: template_meta.labels.clone(),
+                    annotations: template_meta.annotations.clone(),
+                    creation_timestamp: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                        objects::now_seconds(),
+                    )),
+                    generation: Some(1),
+                    owner_references: Some(vec![objects::controller_ref(
+                        "ReplicaSet",
+                        &rs.metadata,
+                    )]),
+                    ..Default::default()
+                },
+                spec: template.spec.clone(),
+                status: Some(k8s_openapi::api::core::v1::PodStatus {
+                    phase: Some("Pending".into()),
+                    ..Default::default()
+                }),
+            };
+            let key = Key::new("Pod", &namespace, &name);
+            match self.store().create(key, uid, objects::encode(&pod)).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::AlreadyExists(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ControllerError::Invalid(format!(
+            "no free pod name for ReplicaSet {rs_name:?} after 5 tries"
+        )))
+    }
+}

@@ -1,0 +1,192 @@
+//! The workload methods of the Api (scale, set image, rollout history/undo/pause)
+//! together with the controllers: scenario 3 of the user's notes, in memory.
+
+use std::collections::HashMap;
+
+use super::*;
+use crate::api::{self, ApiError};
+use crate::controllers::deployment::history::revision;
+
+const NAME: &str = "my-nginx-deployment";
+
+fn images(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(c, i)| (c.to_string(), i.to_string()))
+        .collect()
+}
+
+fn image_of(pod: &Pod) -> String {
+    pod.spec.as_ref().unwrap().containers[0]
+        .image
+        .clone()
+        .unwrap_or_default()
+}
+
+/// The user's deployment, rolled out and ready.
+async fn deployed() -> Harness {
+    let h = Harness::new().await;
+    h.apply(&deployment_yaml(3, "nginx:latest", "")).await;
+    h.settle().await;
+    h.kubelet(|_| true).await;
+    h.settle().await;
+    h
+}
+
+#[tokio::test]
+async fn scale_sets_replicas_refuses_negatives_and_stale_versions() {
+    let h = deployed().await;
+    let store = h.store.as_ref();
+    let err = api::scale(store, "Deployment", "default", NAME, -1, "")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ApiError::Invalid(m) if m.contains("-1") && m.contains("greater than or equal to 0")),
+        "{err:?}"
+    );
+    let err = api::scale(store, "Pod", "default", "x", 1, "")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ApiError::Invalid(_)));
+    let err = api::scale(store, "Deployment", "default", NAME, 2, "1")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ApiError::Conflict(_)), "{err:?}");
+
+    let scaled = api::scale(store, "deployment", "default", NAME, 5, "")
+        .await
+        .unwrap();
+    let value: Value = serde_json::from_slice(&scaled.json).unwrap();
+    assert_eq!(value["spec"]["replicas"], 5);
+    assert_eq!(value["metadata"]["generation"], 2);
+    h.settle().await;
+    assert_eq!(h.pods().await.len(), 5);
+    assert_eq!(
+        h.replica_sets().await.len(),
+        1,
+        "a scale is not a new revision"
+    );
+    let d = h.deployment(NAME).await;
+    assert_eq!(d.status.unwrap().observed_generation, Some(2));
+}
+
+#[tokio::test]
+async fn a_selector_that_does_not_match_the_template_is_refused() {
+    let h = Harness::new().await;
+    let bad = deployment_yaml(3, "nginx:latest", "").replace(
+        "      app: my-nginx\n  template",
+        "      app: other\n  template",
+    );
+    let err = crate::api::apply(h.store.as_ref(), "d.yaml", &bad, "")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`selector` does not match template `labels`"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn set_image_names_an_unknown_container() {
+    let h = deployed().await;
+    let err = api::set_image(
+        h.store.as_ref(),
+        "Deployment",
+        "default",
+        NAME,
+        &images(&[("web", "x:1")]),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, ApiError::NotFound(m) if m.contains("\"web\"")),
+        "{err:?}"
+    );
+    assert_eq!(h.replica_sets().await.len(), 1);
+}
+
+#[tokio::test]
+async fn scenario_3_bad_image_history_and_undo_to_revision_1() {
+    let h = deployed().await;
+    let store = h.store.as_ref();
+    api::set_image(
+        store,
+        "deployment",
+        "default",
+        NAME,
+        &images(&[("nginx", "nginx:1.11")]),
+    )
+    .await
+    .unwrap();
+    // The new pods crash-loop: never ready.
+    for _ in 0..5 {
+        h.settle().await;
+        h.kubelet(|p| image_of(p) == "nginx:latest").await;
+    }
+    let pods = h.pods().await;
+    assert_eq!(pods.len(), 4, "replicas 3 + surge 1");
+    assert_eq!(ready_count(&pods), 3, "the old pods keep serving");
+
+    let history = api::history(store, "default", NAME, 0).await.unwrap();
+    assert_eq!(
+        history.iter().map(|r| r.revision).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    let err = api::undo(store, "default", NAME, 7).await.err().unwrap();
+    assert!(
+        matches!(&err, ApiError::NotFound(m) if m.contains("7") && m.contains("1, 2")),
+        "{err:?}"
+    );
+
+    let undone = api::undo(store, "default", NAME, 1).await.unwrap();
+    assert!(!undone.skipped);
+    for _ in 0..5 {
+        h.settle().await;
+        h.kubelet(|p| image_of(p) == "nginx:latest").await;
+    }
+    let pods = h.pods().await;
+    assert_eq!(pods.len(), 3);
+    assert!(pods.iter().all(|p| image_of(p) == "nginx:latest"));
+    assert_eq!(ready_count(&pods), 3);
+    let sets = h.replica_sets().await;
+    let bad = sets.iter().find(|rs| revision(&rs.metadata) == 2).unwrap();
+    assert_eq!(bad.spec.as_ref().unwrap().replicas, Some(0));
+    // Revision 1 came back as revision 3, as in Kubernetes.
+    let d = h.deployment(NAME).await;
+    assert_eq!(revision(&d.metadata), 3);
+    let history = api::history(store, "default", NAME, 0).await.unwrap();
+    assert_eq!(
+        history.iter().map(|r| r.revision).collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+
+    // Undoing to the template it already has changes nothing.
+    let again = api::undo(store, "default", NAME, 3).await.unwrap();
+    assert!(again.skipped);
+}
+
+#[tokio::test]
+async fn pause_and_resume_and_no_undo_while_paused() {
+    let h = deployed().await;
+    let store = h.store.as_ref();
+    api::pause(store, "default", NAME, true).await.unwrap();
+    let err = api::pause(store, "default", NAME, true).await.unwrap_err();
+    assert!(err.to_string().contains("already paused"), "{err}");
+    api::set_image(
+        store,
+        "Deployment",
+        "default",
+        NAME,
+        &images(&[("*", "httpd")]),
+    )
+    .await
+    .unwrap();
+    h.settle().await;
+    assert_eq!(h.replica_sets().await.len(), 1, "paused: no rollout");
+    let err = api::undo(store, "default", NAME, 0).await.err().unwrap();
+    assert!(matches!(err, ApiError::FailedPrecondition(_)), "{err:?}");
+    api::pause(store, "default", NAME, false).await.unwrap();
+    h.settle().await;
+    assert_eq!(h.replica_sets().await.len(), 2);
+}
