@@ -68,6 +68,14 @@ struct Flags {
     /// Running this long resets a container's crash-loop backoff.
     #[arg(long, default_value = "600s", value_parser = parse_duration)]
     backoff_reset: Duration,
+    // cluster DNS (issue #7)
+    /// The cluster domain served by the node's DNS (joined nodes) and searched by pods.
+    #[arg(long, default_value = skiff_agent::dns::DEFAULT_DOMAIN)]
+    cluster_domain: String,
+    /// The node's resolvers: where the cluster DNS forwards names outside the cluster
+    /// domain, and what dnsPolicy Default pods get (the kubelet's flag).
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    resolv_conf: PathBuf,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -147,6 +155,8 @@ fn main() -> anyhow::Result<()> {
         backoff_max: flags.backoff_max,
         backoff_reset: flags.backoff_reset,
         join,
+        cluster_domain: flags.cluster_domain,
+        resolv_conf: flags.resolv_conf,
         proxy_mode,
         nodeport_localhost: flags.nodeport_localhost,
     };

@@ -1,6 +1,8 @@
 //! skiff-control-plane as a library: the parts `main.rs` wires together (design.md §4).
 
 pub mod api;
+/// One control plane per data dir (the cluster area).
+pub mod datadir;
 pub mod nodes;
 pub mod pki;
 /// Logs and exec relayed to the pods' nodes (the cluster area).

@@ -112,6 +112,8 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&flags.data_dir)
         .with_context(|| format!("creating --data-dir {}", flags.data_dir.display()))?;
+    // Held until the process ends: a second control plane on this dir refuses to start.
+    let _lock = skiff_control_plane::datadir::DataDirLock::acquire(&flags.data_dir)?;
     let store = open_store(&flags)?;
     api::bootstrap(store.as_ref())
         .await

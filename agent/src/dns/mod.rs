@@ -2,7 +2,8 @@
 //! the pod bridge's gateway address, so lookups never leave the node.
 //!
 //! - `records.rs`: [`DnsRecords`], the services and endpoints the answers come from.
-//! - `zone.rs`: the Kubernetes DNS spec (service, headless, SRV, ExternalName, pod names).
+//! - `zone.rs`: the Kubernetes DNS spec (service, headless, SRV, ExternalName, pod names);
+//!   `reverse.rs`: PTR for service and endpoint addresses.
 //! - `handler.rs`: one query to one response; ExternalName chasing; truncation.
 //! - `forward.rs`: other names relayed to the node's resolvers (UDP, TCP on truncation).
 //! - `server.rs`: [`DnsServer`], the UDP and TCP sockets.
@@ -15,12 +16,15 @@ mod forward;
 mod handler;
 mod records;
 mod resolv;
+mod reverse;
 mod server;
 mod zone;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use crate::network::ClusterDns;
 
 pub use records::DnsRecords;
 pub use resolv::upstreams_from_resolv_conf;
@@ -81,6 +85,36 @@ pub enum DnsError {
     },
 }
 
+/// Where pods look names up: port 53 is all a resolv.conf can name.
+pub const DNS_PORT: u16 = 53;
+
+/// The node's cluster DNS, served on the pod bridge's gateway address: every pod of the
+/// node reaches it (pods cannot reach the node's loopback), and it is never exposed
+/// beyond the node. Other names go to the resolvers in `resolv_conf` (the node's
+/// `/etc/resolv.conf`). Returns the server, to keep alive, and what ClusterFirst pods'
+/// resolv.conf names.
+pub async fn start_for_node(
+    gateway: Ipv4Addr,
+    domain: &str,
+    resolv_conf: &Path,
+    records: DnsRecords,
+) -> Result<(DnsServer, ClusterDns), DnsError> {
+    let config = DnsConfig {
+        listen: vec![SocketAddr::new(IpAddr::V4(gateway), DNS_PORT)],
+        domain: domain.trim_end_matches('.').to_string(),
+        upstreams: upstreams_from_resolv_conf(resolv_conf)?,
+        ..DnsConfig::default()
+    };
+    let server = DnsServer::start(config.clone(), records).await?;
+    let cluster = ClusterDns {
+        nameserver: IpAddr::V4(gateway),
+        domain: config.domain,
+    };
+    Ok((server, cluster))
+}
+
+#[cfg(test)]
+mod pod_tests;
 #[cfg(test)]
 mod real_tests;
 #[cfg(test)]

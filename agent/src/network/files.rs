@@ -11,7 +11,10 @@ use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use k8s_openapi::api::core::v1::Pod;
 use oci_spec::runtime::{Mount, MountBuilder};
+
+use super::pod_dns::{pod_resolv_conf, ClusterDns, PodDns};
 
 /// Where the node's own files are (tests point them elsewhere).
 #[derive(Debug, Clone)]
@@ -35,47 +38,69 @@ impl Default for NodeFiles {
 const HOSTS_FILE: &str = "etc-hosts";
 const RESOLV_FILE: &str = "resolv.conf";
 
+/// What of a pod its files are made from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PodFiles<'a> {
+    pub name: &'a str,
+    pub hostname: &'a str,
+    /// The pod address: none before the network is set up, or for hostNetwork pods,
+    /// which get the node's `/etc/hosts`.
+    pub ip: Option<IpAddr>,
+    pub host_network: bool,
+    pub dns: PodDns<'a>,
+}
+
+impl<'a> PodFiles<'a> {
+    pub fn of(pod: &'a Pod, hostname: &'a str, ip: Option<IpAddr>) -> Self {
+        let spec = pod.spec.as_ref();
+        let host_network = spec.and_then(|s| s.host_network) == Some(true);
+        PodFiles {
+            name: pod.metadata.name.as_deref().unwrap_or_default(),
+            hostname,
+            ip,
+            host_network,
+            dns: PodDns {
+                namespace: pod.metadata.namespace.as_deref().unwrap_or("default"),
+                policy: spec.and_then(|s| s.dns_policy.as_deref()),
+                config: spec.and_then(|s| s.dns_config.as_ref()),
+                host_network,
+            },
+        }
+    }
+}
+
 /// Writes `<pod_dir>/etc-hosts` and `<pod_dir>/resolv.conf` if missing and returns their
-/// bind mounts for the container spec. `ip` is the pod address (none before the network
-/// is set up, or for hostNetwork pods, which get the node's `/etc/hosts`).
+/// bind mounts for the container spec. `cluster_dns` is the node's cluster DNS (joined
+/// agents), for ClusterFirst pods.
 pub fn write_pod_files(
     pod_dir: &Path,
-    pod_name: &str,
-    hostname: &str,
-    ip: Option<IpAddr>,
-    host_network: bool,
+    pod: &PodFiles<'_>,
+    cluster_dns: Option<&ClusterDns>,
 ) -> io::Result<Vec<Mount>> {
-    write_pod_files_from(
-        &NodeFiles::default(),
-        pod_dir,
-        pod_name,
-        hostname,
-        ip,
-        host_network,
-    )
+    write_pod_files_from(&NodeFiles::default(), pod_dir, pod, cluster_dns)
 }
 
 pub fn write_pod_files_from(
     node: &NodeFiles,
     pod_dir: &Path,
-    pod_name: &str,
-    hostname: &str,
-    ip: Option<IpAddr>,
-    host_network: bool,
+    pod: &PodFiles<'_>,
+    cluster_dns: Option<&ClusterDns>,
 ) -> io::Result<Vec<Mount>> {
     fs::create_dir_all(pod_dir)?;
     let hosts = pod_dir.join(HOSTS_FILE);
     if !hosts.exists() {
-        let content = if host_network {
+        let content = if pod.host_network {
             fs::read_to_string(&node.hosts)?
         } else {
-            hosts_file(pod_name, hostname, ip)
+            hosts_file(pod.name, pod.hostname, pod.ip)
         };
         write_atomic(&hosts, &content)?;
     }
     let resolv = pod_dir.join(RESOLV_FILE);
     if !resolv.exists() {
-        write_atomic(&resolv, &resolv_conf(node)?)?;
+        let node_resolv = resolv_conf(node)?;
+        let content = pod_resolv_conf(&node_resolv, &pod.dns, cluster_dns).unwrap_or(node_resolv);
+        write_atomic(&resolv, &content)?;
     }
     Ok(vec![
         bind_mount("/etc/hosts", &hosts)?,
@@ -163,13 +188,27 @@ mod tests {
         files
     }
 
+    fn named(name: &str) -> PodFiles<'_> {
+        PodFiles {
+            name,
+            hostname: name,
+            ..PodFiles::default()
+        }
+    }
+
     #[test]
     fn pod_hosts_file_names_the_pod() {
         let dir = tempfile::tempdir().unwrap();
         let nf = node(dir.path(), "nameserver 10.0.0.2\n", None);
         let pod = dir.path().join("pod");
         let ip: IpAddr = "10.42.0.7".parse().unwrap();
-        let mounts = write_pod_files_from(&nf, &pod, "web-0", "web-0", Some(ip), false).unwrap();
+        let files = PodFiles {
+            name: "web-0",
+            hostname: "web-0",
+            ip: Some(ip),
+            ..PodFiles::default()
+        };
+        let mounts = write_pod_files_from(&nf, &pod, &files, None).unwrap();
         let hosts = fs::read_to_string(pod.join("etc-hosts")).unwrap();
         assert!(hosts.starts_with("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"));
         assert!(hosts.ends_with("fe00::2\tip6-allrouters\n10.42.0.7\tweb-0\n"));
@@ -212,7 +251,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let nf = node(dir.path(), "nameserver 10.0.0.2\n", None);
         let pod = dir.path().join("pod");
-        write_pod_files_from(&nf, &pod, "agent", "agent", None, true).unwrap();
+        let files = PodFiles {
+            name: "agent",
+            hostname: "agent",
+            host_network: true,
+            ..PodFiles::default()
+        };
+        write_pod_files_from(&nf, &pod, &files, None).unwrap();
         assert_eq!(
             fs::read_to_string(pod.join("etc-hosts")).unwrap(),
             "127.0.0.1 localhost\n192.0.2.2 node-1\n"
@@ -225,7 +270,7 @@ mod tests {
         let stub = "nameserver 127.0.0.53\noptions edns0 trust-ad\n";
         let nf = node(dir.path(), stub, Some("nameserver 192.0.2.1\n"));
         let pod = dir.path().join("pod");
-        write_pod_files_from(&nf, &pod, "p", "p", None, false).unwrap();
+        write_pod_files_from(&nf, &pod, &named("p"), None).unwrap();
         assert_eq!(
             fs::read_to_string(pod.join("resolv.conf")).unwrap(),
             "nameserver 192.0.2.1\n"
@@ -235,7 +280,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let nf = node(dir.path(), stub, None);
         let pod = dir.path().join("pod");
-        write_pod_files_from(&nf, &pod, "p", "p", None, false).unwrap();
+        write_pod_files_from(&nf, &pod, &named("p"), None).unwrap();
         assert_eq!(fs::read_to_string(pod.join("resolv.conf")).unwrap(), stub);
     }
 
@@ -246,15 +291,11 @@ mod tests {
         let pod = dir.path().join("pod");
         fs::create_dir_all(&pod).unwrap();
         fs::write(pod.join("etc-hosts"), "edited by a container\n").unwrap();
-        write_pod_files_from(
-            &nf,
-            &pod,
-            "p",
-            "p",
-            Some("10.42.0.2".parse().unwrap()),
-            false,
-        )
-        .unwrap();
+        let files = PodFiles {
+            ip: Some("10.42.0.2".parse().unwrap()),
+            ..named("p")
+        };
+        write_pod_files_from(&nf, &pod, &files, None).unwrap();
         assert_eq!(
             fs::read_to_string(pod.join("etc-hosts")).unwrap(),
             "edited by a container\n"

@@ -6,6 +6,7 @@
 //! - `ipam.rs`: crash-safe address allocation on disk.
 //! - `nft.rs`, `sysctl.rs`: egress masquerade and forwarding.
 //! - `files.rs`: the pod's `/etc/hosts` and `/etc/resolv.conf`.
+//! - `pod_dns.rs`: the resolv.conf by dnsPolicy (cluster DNS, node's, or the pod's own).
 //! - `uplink.rs`: the default-route interface (MTU, node address).
 //!
 //! Privileged calls go through [`NetOps`]; [`fake::RecordingOps`] stands in for tests.
@@ -19,6 +20,7 @@ pub mod ipam;
 mod netlink;
 pub mod nft;
 mod ops;
+mod pod_dns;
 mod sysctl;
 mod uplink;
 mod veth;
@@ -32,10 +34,11 @@ use ipnet::Ipv4Net;
 use tracing::{debug, info, warn};
 
 pub use error::NetworkError;
-pub use files::{hosts_file, write_pod_files, write_pod_files_from, NodeFiles};
+pub use files::{hosts_file, write_pod_files, write_pod_files_from, NodeFiles, PodFiles};
 pub use host::HostOps;
 pub use ipam::{Allocation, Ipam};
 pub use ops::{BridgeSpec, HostNetwork, HostNetworkKind, NetOps, VethSpec, VethState};
+pub use pod_dns::{ClusterDns, PodDns};
 pub use sysctl::Sysctl;
 pub use uplink::{default_interface, node_ip};
 pub use veth::{host_veth_name, HOST_PREFIX, POD_IFACE};

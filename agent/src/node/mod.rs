@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::api::{serve_unix, AgentApi};
+use crate::dns::{self, DnsRecords};
 use crate::network::{NetworkConfig, PodNetwork};
 use crate::pods::{PodManager, StatusStore, WorkerConfig};
 use crate::runtime::image::{ImageService, Registries};
@@ -38,6 +39,10 @@ pub struct NodeOptions {
     pub backoff_reset: Duration,
     /// The control plane to join; standalone without.
     pub join: Option<join::JoinOptions>,
+    /// The cluster DNS domain (`cluster.local`); served only by joined nodes.
+    pub cluster_domain: String,
+    /// The node's resolv.conf: the cluster DNS's upstreams, dnsPolicy Default pods' file.
+    pub resolv_conf: PathBuf,
     /// Service proxy (issue #7): backend from `--proxy-mode` (or detected) and
     /// `--nodeport-localhost`, for `crate::proxy::ProxyConfig`.
     pub proxy_mode: crate::proxy::ProxyMode,
@@ -75,13 +80,41 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     let network = PodNetwork::init(NetworkConfig::new(pod_cidr, opts.root.join("network")))
         .await
         .context("pod network")?;
-    let rt = Arc::new(runtime::NodeRuntime::new(
+    // Cluster DNS (issue #7): a joined node answers its pods on the bridge gateway;
+    // `dns_records` is fed by the service and endpoints watches. Standalone pods keep
+    // the node's resolvers.
+    let dns_records = DnsRecords::new();
+    let mut rt = runtime::NodeRuntime::new(
         ctrd.clone(),
         images.clone(),
         &opts.root,
-        network,
+        network.clone(),
         node_ip,
-    ));
+    )
+    .with_resolv_conf(&opts.resolv_conf);
+    // A DNS server that cannot start (port 53 on the gateway taken) is reported and its
+    // pods get the node's resolvers instead of a nameserver that never answers.
+    let _dns_server = match &joined {
+        Some(_) => match dns::start_for_node(
+            network.gateway(),
+            &opts.cluster_domain,
+            &opts.resolv_conf,
+            dns_records.clone(),
+        )
+        .await
+        {
+            Ok((server, cluster_dns)) => {
+                rt = rt.with_cluster_dns(cluster_dns);
+                Some(server)
+            }
+            Err(error) => {
+                warn!(%error, "cluster dns not started: pods get the node's resolvers");
+                None
+            }
+        },
+        None => None,
+    };
+    let rt = Arc::new(rt);
 
     let store = StatusStore::default();
     let mut cfg = WorkerConfig::new(opts.root.clone(), opts.node_name.clone());

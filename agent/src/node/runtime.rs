@@ -11,7 +11,7 @@ use oci_spec::runtime::Mount;
 use tokio::sync::broadcast;
 use tracing::{info, warn};
 
-use crate::network::{write_pod_files, PodNetwork};
+use crate::network::{write_pod_files_from, ClusterDns, NodeFiles, PodFiles, PodNetwork};
 use crate::pods::paths;
 use crate::pods::runtime::SandboxInfo;
 use crate::pods::runtime::{
@@ -39,6 +39,10 @@ pub struct NodeRuntime {
     /// Images the workers asked for, by normalised name, so starting a container does
     /// not read the image config from containerd again.
     ready: Mutex<HashMap<String, ImageInfo>>,
+    /// Where ClusterFirst pods resolve names; none on a standalone node.
+    cluster_dns: Option<ClusterDns>,
+    /// The node's /etc/hosts and resolv.conf that pods' files start from.
+    node_files: NodeFiles,
 }
 
 impl NodeRuntime {
@@ -58,7 +62,21 @@ impl NodeRuntime {
             images,
             sandboxes: Arc::new(Sandboxes::new(root)),
             ready: Mutex::new(HashMap::new()),
+            cluster_dns: None,
+            node_files: NodeFiles::default(),
         }
+    }
+
+    /// The node's resolv.conf (`--resolv-conf`), for dnsPolicy Default pods.
+    pub fn with_resolv_conf(mut self, path: &Path) -> Self {
+        self.node_files.resolv = path.to_path_buf();
+        self
+    }
+
+    /// Points ClusterFirst pods' resolv.conf at the node's cluster DNS.
+    pub fn with_cluster_dns(mut self, dns: ClusterDns) -> Self {
+        self.cluster_dns = Some(dns);
+        self
     }
 
     async fn image_info(&self, name: &str) -> RtResult<ImageInfo> {
@@ -126,10 +144,11 @@ impl PodRuntime for NodeRuntime {
                 .map_err(|e| e.to_string())?;
             Some(IpAddr::V4(addr.ip))
         };
-        let pod_name = pod.metadata.name.clone().unwrap_or_default();
         let dir = paths::pod_dir(&self.root, pod);
-        let mounts = write_pod_files(&dir, &pod_name, &hostname, pod_ip, host_network)
-            .map_err(|e| format!("write /etc/hosts and /etc/resolv.conf of the pod: {e}"))?;
+        let files = PodFiles::of(pod, &hostname, pod_ip);
+        let mounts =
+            write_pod_files_from(&self.node_files, &dir, &files, self.cluster_dns.as_ref())
+                .map_err(|e| format!("write /etc/hosts and /etc/resolv.conf of the pod: {e}"))?;
         self.pod_mounts
             .lock()
             .expect("pod mounts")

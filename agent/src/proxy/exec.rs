@@ -3,17 +3,23 @@
 //! and benchmarks); [`RecordingExec`] records what would have run.
 
 use std::process::Stdio;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
+use super::session::{NftSession, Outcome};
 use super::ProxyError;
 
 pub trait ProxyExec: Send + Sync + 'static {
     /// Runs an nft script as one transaction (`nft -f -`).
     fn nft<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<(), ProxyError>>;
+
+    /// Like [`Self::nft`], for small, frequent scripts: may go through a long-lived nft.
+    fn nft_update<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<(), ProxyError>> {
+        self.nft(script)
+    }
 
     /// `nft -t list table ip <table>` (no set contents); `None` when there is no table.
     fn nft_list<'a>(&'a self, table: &'a str) -> BoxFuture<'a, Result<Option<String>, ProxyError>>;
@@ -35,26 +41,42 @@ pub trait ProxyExec: Send + Sync + 'static {
 /// Runs the real tools, in the agent's network namespace or in the named one.
 #[derive(Debug, Clone, Default)]
 pub struct HostExec {
-    /// A namespace under /run/netns (`ip netns exec`), for tests and benchmarks.
+    /// A namespace under /run/netns, for tests and benchmarks.
     pub netns: Option<String>,
+    /// The `nft -i` behind [`ProxyExec::nft_update`], started on first use.
+    session: Arc<tokio::sync::Mutex<Option<NftSession>>>,
 }
 
 impl HostExec {
     pub fn in_netns(name: impl Into<String>) -> Self {
         HostExec {
             netns: Some(name.into()),
+            ..Default::default()
         }
     }
 
-    fn command(&self, program: &str) -> Command {
-        match &self.netns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, program]);
-                c
-            }
-            None => Command::new(program),
+    /// The command, entering the namespace between fork and exec (`setns` on the child:
+    /// cheaper than `ip netns exec`, which also sets up a mount namespace). The file
+    /// must stay open until the child is spawned.
+    fn command(&self, program: &str) -> std::io::Result<(Command, Option<std::fs::File>)> {
+        let mut cmd = Command::new(program);
+        let Some(ns) = &self.netns else {
+            return Ok((cmd, None));
+        };
+        let file = std::fs::File::open(format!("/run/netns/{ns}"))?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+        // SAFETY: only setns(2), async-signal-safe, runs in the forked child; `fd` stays
+        // open in the parent (the returned file) until the spawn is done.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(fd, libc::CLONE_NEWNET) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
         }
+        Ok((cmd, Some(file)))
     }
 
     async fn run(
@@ -67,7 +89,7 @@ impl HostExec {
             tool: program.to_string(),
             reason: e.to_string(),
         };
-        let mut cmd = self.command(program);
+        let (mut cmd, netns) = self.command(program).map_err(tool)?;
         cmd.args(args)
             .stdin(if stdin.is_some() {
                 Stdio::piped()
@@ -78,6 +100,7 @@ impl HostExec {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let mut child = cmd.spawn().map_err(tool)?;
+        drop(netns);
         if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
             pipe.write_all(text.as_bytes()).await.map_err(tool)?;
             drop(pipe);
@@ -113,6 +136,40 @@ impl ProxyExec for HostExec {
             self.run_ok("nft", &["-f", "-"], Some(script))
                 .await
                 .map(drop)
+        })
+    }
+
+    fn nft_update<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<(), ProxyError>> {
+        Box::pin(async move {
+            let mut slot = self.session.lock().await;
+            if slot.is_none() {
+                let started = self
+                    .command("nft")
+                    .map_err(|e| ProxyError::Tool {
+                        tool: "nft -i".into(),
+                        reason: e.to_string(),
+                    })
+                    .and_then(|(cmd, _netns)| NftSession::start(cmd));
+                match started {
+                    Ok(s) => *slot = Some(s),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "nft -i unavailable, using nft -f");
+                        drop(slot);
+                        return self.nft(script).await;
+                    }
+                }
+            }
+            let Some(session) = slot.as_mut() else {
+                return self.nft(script).await;
+            };
+            match session.apply(script).await {
+                Outcome::Applied => Ok(()),
+                Outcome::Refused(e) => Err(e),
+                Outcome::Broken(e) => {
+                    *slot = None;
+                    Err(e)
+                }
+            }
         })
     }
 

@@ -335,3 +335,56 @@ fn proxy_mode_flag() {
     let err = ProxyMode::from_flag(Some("ipvs")).unwrap_err().to_string();
     assert!(err.contains("--proxy-mode \"ipvs\""), "{err}");
 }
+
+fn last_nft(calls: &[Call]) -> String {
+    calls
+        .iter()
+        .rev()
+        .find_map(|c| match c {
+            Call::Nft(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("an nft call")
+}
+
+#[tokio::test]
+async fn localhost_node_ports_only_behind_the_flag() {
+    let svc = service(
+        "a",
+        "10.43.0.1",
+        json!({"type": "NodePort", "ports": [{"name": "http", "port": 80, "nodePort": 30080}]}),
+    );
+    let all = [(svc, Some(endpoints("a", &[("10.42.0.5", "n1")])))];
+    let mut c = cfg(ProxyMode::Nftables);
+    c.node_ips.push(std::net::Ipv4Addr::LOCALHOST);
+    let exec = Arc::new(RecordingExec::default());
+    let mut p = Proxier::with_exec(c.clone(), exec.clone()).unwrap();
+    p.resync(&all).await.unwrap();
+    let calls = exec.take();
+    assert!(!calls.iter().any(|c| matches!(c, Call::Sysctl(..))));
+    let script = last_nft(&calls);
+    // A loopback node IP is dropped without the flag.
+    assert!(script.contains("add element ip skiff_proxy node_ips { 192.168.1.10 }"));
+    c.nodeport_localhost = true;
+    let mut p = Proxier::with_exec(c, exec.clone()).unwrap();
+    p.resync(&all).await.unwrap();
+    let calls = exec.take();
+    assert_eq!(
+        calls[0],
+        Call::Sysctl("net.ipv4.conf.all.route_localnet".into(), "1".into())
+    );
+    let script = last_nft(&calls);
+    assert!(script.contains("add element ip skiff_proxy node_ips { 127.0.0.1, 192.168.1.10 }"));
+    assert!(script.contains("ct status dnat ip saddr 127.0.0.0/8 masquerade"));
+}
+
+#[test]
+fn bad_table_name_is_refused() {
+    let mut c = cfg(ProxyMode::Nftables);
+    c.nft_table = "skiff;flush".into();
+    let err = Proxier::with_exec(c, Arc::new(RecordingExec::default()))
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(err, "invalid proxy config: nft_table \"skiff;flush\"");
+}

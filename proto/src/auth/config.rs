@@ -73,9 +73,13 @@ impl AdminConfig {
     }
 
     /// An endpoint for the server that trusts only the cluster CA and presents the admin
-    /// certificate; connecting is left to the caller (`connect_lazy` and so on).
+    /// certificate; connecting is left to the caller (`connect_lazy` and so on). A config
+    /// without a certificate or key connects anonymously, so the server's refusal
+    /// ("a client certificate is required") is what the user reads.
     pub fn endpoint(&self) -> Result<Endpoint, AuthError> {
-        endpoint(&self.server, &self.ca, Some((&self.cert, &self.key)))
+        let has_identity = !self.cert.trim().is_empty() && !self.key.trim().is_empty();
+        let identity = has_identity.then_some((self.cert.as_str(), self.key.as_str()));
+        endpoint(&self.server, &self.ca, identity)
     }
 
     /// A connected channel, so a wrong CA or an unreachable server is reported here
