@@ -6,7 +6,9 @@
 //!   service (pure; element diffs per service).
 //! - `iptables.rs`: the same behaviour in iptables' nat and filter tables, chains named
 //!   `SKIFF-*` (pure; iptables-restore input).
-//! - `exec.rs`: running `nft` / `iptables-restore` behind [`ProxyExec`], with a fake.
+//! - `exec.rs`: running `nft` / `iptables-restore` behind [`ProxyExec`], with a fake;
+//!   `session.rs`: a long-lived `nft -i` for single-service updates.
+//! - `lab.rs`: network namespaces standing in for a node, for real tests and benchmarks.
 //!
 //! [`Proxier`] is the only stateful part: it remembers what it applied, so
 //! [`Proxier::update`] sends one transaction with that service's changes only.
@@ -17,6 +19,7 @@ pub mod iptables;
 pub mod lab;
 pub mod model;
 pub mod nft;
+mod session;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -264,7 +267,7 @@ impl Proxier {
             Engine::Nft { skeleton, state } => {
                 let c = nft::contribution(&rules);
                 match state.update(skeleton, key, &c) {
-                    Some(script) => self.exec.nft(&script).await,
+                    Some(script) => self.exec.nft_update(&script).await,
                     None => Ok(()),
                 }
             }
