@@ -115,6 +115,10 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
         None => None,
     };
     let rt = Arc::new(rt);
+    // services: the watches of Services and Endpoints feed the proxy and `dns_records`.
+    if let Some(joined) = &joined {
+        start_services(&opts, joined, node_ip, pod_cidr, dns_records.clone());
+    }
 
     let store = StatusStore::default();
     let mut cfg = WorkerConfig::new(opts.root.clone(), opts.node_name.clone());
@@ -215,6 +219,28 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// services: the proxy and the watches feeding it and the DNS records (`crate::services`).
+fn start_services(
+    opts: &NodeOptions,
+    joined: &join::Joined,
+    node_ip: Option<IpAddr>,
+    pod_cidr: ipnet::Ipv4Net,
+    dns_records: DnsRecords,
+) {
+    let node_ips = match node_ip {
+        Some(IpAddr::V4(ip)) if !ip.is_loopback() => vec![ip],
+        _ => Vec::new(),
+    };
+    let mut proxy = crate::proxy::ProxyConfig::new(&opts.node_name, node_ips, pod_cidr);
+    proxy.mode = opts.proxy_mode;
+    proxy.nodeport_localhost = opts.nodeport_localhost;
+    let services = crate::services::ServicesOptions {
+        node_name: opts.node_name.clone(),
+        proxy,
+    };
+    crate::services::start(joined.channel.clone(), services, dns_records);
 }
 
 async fn import_images(images: &ImageService, dir: &std::path::Path) {
