@@ -5,7 +5,14 @@
 //! The node gets an address of its own on a link the test creates (not 127.0.0.1, which
 //! would need the proxy's `--nodeport-localhost`), so NodePort traffic takes the real
 //! path: the host's own connection to `<node-ip>:<nodePort>`. Every scenario runs with
-//! the nftables and the iptables backend.
+//! the nftables and the iptables backend:
+//! - scenarios 4 and 5: NodePort from the host (30 requests see all 3 pods), the
+//!   ClusterIP service by name from inside a pod, bad node ports refused;
+//! - readiness: a pod failing its probe leaves the rotation and comes back; ClientIP
+//!   affinity sticks;
+//! - externalTrafficPolicy Local: a client in a namespace of the test's own is seen by the
+//!   pod with its own address.
+//! DNS names, SRV and ExternalName inside a pod are `cluster_dns.rs`'s.
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -468,4 +475,159 @@ fn readiness_and_client_ip_affinity_nftables() {
 #[test]
 fn readiness_and_client_ip_affinity_iptables() {
     run_in("iptables", readiness_and_affinity_scenario);
+}
+
+/// A pod answering with the address its HTTP client came from (busybox httpd's CGI
+/// `REMOTE_ADDR`), behind a NodePort with externalTrafficPolicy Local.
+const PEER_ECHO: &str = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: peer-echo
+  labels:
+    app: peer-echo
+spec:
+  containers:
+    - name: web
+      image: busybox
+      command:
+        - sh
+        - -c
+        - |
+          mkdir -p /www/cgi-bin
+          printf '#!/bin/sh\necho Content-Type: text/plain\necho\necho "$REMOTE_ADDR"\n' > /www/cgi-bin/peer
+          chmod +x /www/cgi-bin/peer
+          exec httpd -f -p 80 -h /www
+      ports:
+        - containerPort: 80
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: peer-echo
+spec:
+  type: NodePort
+  externalTrafficPolicy: Local
+  selector:
+    app: peer-echo
+  ports:
+    - port: 80
+"#;
+
+/// A client in a network namespace of its own ([`Self::NS`]), routed to the node through a
+/// veth pair; removed on drop.
+struct Client;
+
+impl Client {
+    const NS: &'static str = "skiff-e2e-svc-client";
+    const LINK: &'static str = "skiff-e2e-svcc";
+    const IP: &'static str = "10.254.0.2";
+
+    fn create() -> anyhow::Result<Client> {
+        Self::remove();
+        let client = Client;
+        let ip = |args: &[&str]| -> anyhow::Result<()> {
+            let out = Command::new("ip").args(args).output()?;
+            ensure!(
+                out.status.success(),
+                "ip {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Ok(())
+        };
+        ip(&["netns", "add", Self::NS])?;
+        ip(&["-n", Self::NS, "link", "set", "lo", "up"])?;
+        ip(&[
+            "link",
+            "add",
+            Self::LINK,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            Self::NS,
+        ])?;
+        ip(&["addr", "add", "10.254.0.1/30", "dev", Self::LINK])?;
+        ip(&["link", "set", Self::LINK, "up"])?;
+        ip(&[
+            "-n",
+            Self::NS,
+            "addr",
+            "add",
+            &format!("{}/30", Self::IP),
+            "dev",
+            "eth0",
+        ])?;
+        ip(&["-n", Self::NS, "link", "set", "eth0", "up"])?;
+        ip(&[
+            "-n",
+            Self::NS,
+            "route",
+            "add",
+            "default",
+            "via",
+            "10.254.0.1",
+        ])?;
+        Ok(client)
+    }
+
+    /// `curl` from inside the namespace.
+    fn get(&self, url: &str) -> anyhow::Result<String> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", Self::NS, "curl", "-s", "-m", "5", url])
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "curl {url}: {:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    fn remove() {
+        let _ = Command::new("ip").args(["netns", "del", Self::NS]).output();
+        let _ = Command::new("ip")
+            .args(["link", "del", Self::LINK])
+            .output();
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        Self::remove();
+    }
+}
+
+fn local_policy_scenario(env: &mut ClusterEnv) -> anyhow::Result<()> {
+    let client = Client::create()?;
+    let path = write(env, "peer-echo.yaml", PEER_ECHO)?;
+    env.cp.skiff(&["apply", "-f", &path])?;
+    endpoints_with(env, "peer-echo", 1)?;
+    let url = format!("http://{}/cgi-bin/peer", node_port_of(env, "peer-echo")?);
+    let peer = wait_for(
+        "the node port answering the client",
+        Duration::from_secs(30),
+        Duration::from_millis(300),
+        || client.get(&url),
+    )?;
+    // busybox httpd listens on IPv6 too and writes IPv4 peers as `[::ffff:a.b.c.d]`.
+    let peer = peer.trim_start_matches("[::ffff:").trim_end_matches(']');
+    ensure!(
+        peer == Client::IP,
+        "externalTrafficPolicy Local: the pod saw {peer:?}, not the client's {}",
+        Client::IP
+    );
+    Ok(())
+}
+
+#[test]
+fn external_traffic_policy_local_keeps_the_client_address_nftables() {
+    run_in("nftables", local_policy_scenario);
+}
+
+#[test]
+fn external_traffic_policy_local_keeps_the_client_address_iptables() {
+    run_in("iptables", local_policy_scenario);
 }
