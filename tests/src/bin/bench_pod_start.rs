@@ -14,9 +14,9 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use skiff_e2e::bench::{ctr_run_floor, ms, p, report};
 use skiff_e2e::pods::pod_uid;
 use skiff_e2e::process::terminate;
-use skiff_e2e::bench::{ctr_run_floor, ms, p, report};
 use skiff_e2e::{require_root_and_tools, wait_for, StandaloneEnv};
 
 const REPEAT: usize = 10;
@@ -180,5 +180,4 @@ mod tests {
         assert_eq!(task_start_id(line, "other"), None);
         assert_eq!(task_start_id("2026 skiff /tasks/create {}", "skiff"), None);
     }
-
 }
