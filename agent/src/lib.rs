@@ -12,6 +12,8 @@ pub mod probes;
 pub mod proxy;
 pub mod runtime;
 pub mod sandbox;
+// services: the control plane's Services/Endpoints fed to the proxy and the DNS.
+pub mod services;
 pub mod sources;
 #[cfg(test)]
 pub(crate) mod test_support;

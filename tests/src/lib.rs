@@ -25,6 +25,8 @@ pub mod pods;
 pub mod probing;
 pub mod process;
 pub mod registry;
+// workloads: following a workload's pods through the Api
+pub mod workloads;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};

@@ -62,6 +62,14 @@ impl Handler {
             return Reply::Message(reply(request, ResponseCode::FormErr));
         };
         if !self.zone.contains(question.name()) {
+            let reverse = {
+                let table = self.records.read();
+                let qtype = question.query_type();
+                self.zone.reverse(&table, question.name(), qtype)
+            };
+            if let Some(outcome) = reverse {
+                return Reply::Message(self.final_answer(request, outcome));
+            }
             return match self.forwarder.forward(raw, limit).await {
                 Ok(bytes) => Reply::Relayed(bytes),
                 Err(e) => {
@@ -90,16 +98,6 @@ impl Handler {
                 self.zone.lookup(&table, &name, qtype)
             };
             match outcome {
-                Some(Outcome::Answer {
-                    answers,
-                    additionals,
-                }) => {
-                    msg.answers.extend(answers);
-                    msg.additionals.extend(additionals);
-                    return msg;
-                }
-                Some(Outcome::NoData) => return self.negative(msg, ResponseCode::NoError),
-                Some(Outcome::NxDomain) => return self.negative(msg, ResponseCode::NXDomain),
                 Some(Outcome::Alias { cname, target }) => {
                     msg.answers.push(*cname);
                     if qtype == RecordType::CNAME {
@@ -107,6 +105,7 @@ impl Handler {
                     }
                     name = target;
                 }
+                Some(outcome) => return self.finish(msg, outcome),
                 None => return self.chase_outside(msg, name, qtype).await,
             }
         }
@@ -143,6 +142,29 @@ impl Handler {
             }
         }
         msg
+    }
+
+    /// An authoritative answer from a final outcome (no CNAME to chase).
+    fn final_answer(&self, request: &Message, outcome: Outcome) -> Message {
+        let mut msg = reply(request, ResponseCode::NoError);
+        msg.metadata.authoritative = true;
+        self.finish(msg, outcome)
+    }
+
+    /// Adds a final outcome to `msg` (which may hold CNAMEs leading to it).
+    fn finish(&self, mut msg: Message, outcome: Outcome) -> Message {
+        match outcome {
+            Outcome::Answer {
+                answers,
+                additionals,
+            } => {
+                msg.answers.extend(answers);
+                msg.additionals.extend(additionals);
+                msg
+            }
+            Outcome::NxDomain => self.negative(msg, ResponseCode::NXDomain),
+            Outcome::NoData | Outcome::Alias { .. } => self.negative(msg, ResponseCode::NoError),
+        }
     }
 
     /// NXDOMAIN or NODATA, with the zone's SOA so resolvers know how long to cache it.

@@ -2,7 +2,8 @@
 //! the pod bridge's gateway address, so lookups never leave the node.
 //!
 //! - `records.rs`: [`DnsRecords`], the services and endpoints the answers come from.
-//! - `zone.rs`: the Kubernetes DNS spec (service, headless, SRV, ExternalName, pod names).
+//! - `zone.rs`: the Kubernetes DNS spec (service, headless, SRV, ExternalName, pod names);
+//!   `reverse.rs`: PTR for service and endpoint addresses.
 //! - `handler.rs`: one query to one response; ExternalName chasing; truncation.
 //! - `forward.rs`: other names relayed to the node's resolvers (UDP, TCP on truncation).
 //! - `server.rs`: [`DnsServer`], the UDP and TCP sockets.
@@ -15,6 +16,7 @@ mod forward;
 mod handler;
 mod records;
 mod resolv;
+mod reverse;
 mod server;
 mod zone;
 

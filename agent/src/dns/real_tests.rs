@@ -152,6 +152,7 @@ fn shown(msg: &Message) -> Vec<String> {
             RData::A(a) => format!("{} A {a}", r.name),
             RData::SRV(s) => format!("{} SRV {} {}", r.name, s.port, s.target),
             RData::CNAME(c) => format!("{} CNAME {}", r.name, c.0),
+            RData::PTR(p) => format!("{} PTR {}", r.name, p.0),
             other => format!("{} {other:?}", r.name),
         })
         .collect()
@@ -225,6 +226,13 @@ async fn cluster_names_answered_over_udp_and_tcp() {
     assert!(resp.answers.is_empty());
     assert_eq!(resp.authorities[0].record_type(), RecordType::SOA);
 
+    // Reverse lookups of cluster addresses are answered here.
+    let resp = ask(addr, "10.0.43.10.in-addr.arpa.", RecordType::PTR).await;
+    assert_eq!(
+        shown(&resp),
+        ["10.0.43.10.in-addr.arpa. PTR web.default.svc.cluster.local."]
+    );
+
     // A query with EDNS gets EDNS back.
     let resp = ask_udp(
         addr,
@@ -282,6 +290,12 @@ async fn other_names_are_forwarded_to_the_upstream() {
     let before = upstream.queries.load(Ordering::SeqCst);
     ask(addr, "nope.default.svc.cluster.local.", RecordType::A).await;
     assert_eq!(upstream.queries.load(Ordering::SeqCst), before);
+
+    // Reverse names of addresses the cluster does not know go upstream too.
+    let before = upstream.queries.load(Ordering::SeqCst);
+    let resp = ask(addr, "4.3.2.1.in-addr.arpa.", RecordType::PTR).await;
+    assert_eq!(resp.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(upstream.queries.load(Ordering::SeqCst), before + 1);
 
     // An ExternalName is chased through the upstream.
     let resp = ask(addr, "ext.default.svc.cluster.local.", RecordType::A).await;

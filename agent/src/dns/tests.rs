@@ -393,3 +393,41 @@ fn resolv_conf_nameservers() {
     );
     assert!(super::upstreams_from_resolv_conf(dir.path()).is_err());
 }
+
+#[test]
+fn reverse_names_of_service_and_endpoint_addresses() {
+    let r = sample();
+    let ptr =
+        |name: &str, qtype| zone().reverse(&r.read(), &Name::from_ascii(name).unwrap(), qtype);
+    let targets = |outcome: Option<Outcome>| match outcome {
+        Some(Outcome::Answer { answers, .. }) => answers
+            .iter()
+            .map(|a| match &a.data {
+                RData::PTR(p) => p.0.to_string(),
+                other => panic!("{other:?}"),
+            })
+            .collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        targets(ptr("10.0.43.10.in-addr.arpa.", RecordType::PTR)),
+        ["web.default.svc.cluster.local."]
+    );
+    assert_eq!(
+        targets(ptr("7.0.42.10.IN-ADDR.ARPA.", RecordType::PTR)),
+        ["db-0.db.apps.svc.cluster.local."]
+    );
+    assert_eq!(
+        targets(ptr("8.1.42.10.in-addr.arpa.", RecordType::PTR)),
+        ["10-42-1-8.db.apps.svc.cluster.local."]
+    );
+    assert_eq!(
+        ptr("10.0.43.10.in-addr.arpa.", RecordType::A),
+        Some(Outcome::NoData)
+    );
+    // Unknown addresses and partial names are the upstreams' business.
+    assert_eq!(ptr("4.3.2.1.in-addr.arpa.", RecordType::PTR), None);
+    assert_eq!(ptr("43.10.in-addr.arpa.", RecordType::PTR), None);
+    // The endpoints of a ClusterIP service are not named (only headless ones are).
+    assert_eq!(ptr("5.0.42.10.in-addr.arpa.", RecordType::PTR), None);
+}

@@ -71,14 +71,14 @@ impl Zone {
     /// The zone's SOA: the authority of negative answers, so resolvers cache an NXDOMAIN
     /// no longer than the TTL.
     pub fn soa(&self) -> Record {
-        let mname = self.child("ns.dns");
-        let rname = self.child("hostmaster");
+        let mname = self.name("ns.dns");
+        let rname = self.name("hostmaster");
         let soa = SOA::new(mname, rname, 1, 7200, 1800, 86400, self.ttl);
         Record::from_rdata(self.origin.clone(), self.ttl, RData::SOA(soa))
     }
 
     /// `prefix` + origin; prefix labels come from validated Kubernetes names.
-    fn child(&self, prefix: &str) -> Name {
+    pub(crate) fn name(&self, prefix: &str) -> Name {
         Name::from_ascii(format!("{prefix}.{}", self.origin))
             .unwrap_or_else(|_| self.origin.clone())
     }
@@ -212,7 +212,7 @@ impl Question<'_> {
         let Some(info) = self.service_info(ns, svc) else {
             return Outcome::NxDomain;
         };
-        let service_name = self.zone.child(&format!("{svc}.{ns}.svc"));
+        let service_name = self.zone.name(&format!("{svc}.{ns}.svc"));
         // (target, port, address)
         let targets: Vec<(Name, u16, IpAddr)> = match &info.kind {
             ServiceKind::ExternalName(_) => return Outcome::NxDomain,
@@ -241,7 +241,7 @@ impl Question<'_> {
                             .ports
                             .iter()
                             .find(|p| p.name == port && p.protocol == proto)?;
-                        let target = self.zone.child(&format!("{}.{svc}.{ns}.svc", e.label()));
+                        let target = self.zone.name(&format!("{}.{svc}.{ns}.svc", e.label()));
                         Some((target, p.port, e.ip))
                     })
                     .collect();

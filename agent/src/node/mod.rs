@@ -92,22 +92,33 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
         node_ip,
     )
     .with_resolv_conf(&opts.resolv_conf);
+    // A DNS server that cannot start (port 53 on the gateway taken) is reported and its
+    // pods get the node's resolvers instead of a nameserver that never answers.
     let _dns_server = match &joined {
-        Some(_) => {
-            let (server, cluster_dns) = dns::start_for_node(
-                network.gateway(),
-                &opts.cluster_domain,
-                &opts.resolv_conf,
-                dns_records.clone(),
-            )
-            .await
-            .context("cluster dns")?;
-            rt = rt.with_cluster_dns(cluster_dns);
-            Some(server)
-        }
+        Some(_) => match dns::start_for_node(
+            network.gateway(),
+            &opts.cluster_domain,
+            &opts.resolv_conf,
+            dns_records.clone(),
+        )
+        .await
+        {
+            Ok((server, cluster_dns)) => {
+                rt = rt.with_cluster_dns(cluster_dns);
+                Some(server)
+            }
+            Err(error) => {
+                warn!(%error, "cluster dns not started: pods get the node's resolvers");
+                None
+            }
+        },
         None => None,
     };
     let rt = Arc::new(rt);
+    // services: the watches of Services and Endpoints feed the proxy and `dns_records`.
+    if let Some(joined) = &joined {
+        start_services(&opts, joined, node_ip, pod_cidr, dns_records.clone());
+    }
 
     let store = StatusStore::default();
     let mut cfg = WorkerConfig::new(opts.root.clone(), opts.node_name.clone());
@@ -208,6 +219,28 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// services: the proxy and the watches feeding it and the DNS records (`crate::services`).
+fn start_services(
+    opts: &NodeOptions,
+    joined: &join::Joined,
+    node_ip: Option<IpAddr>,
+    pod_cidr: ipnet::Ipv4Net,
+    dns_records: DnsRecords,
+) {
+    let node_ips = match node_ip {
+        Some(IpAddr::V4(ip)) if !ip.is_loopback() => vec![ip],
+        _ => Vec::new(),
+    };
+    let mut proxy = crate::proxy::ProxyConfig::new(&opts.node_name, node_ips, pod_cidr);
+    proxy.mode = opts.proxy_mode;
+    proxy.nodeport_localhost = opts.nodeport_localhost;
+    let services = crate::services::ServicesOptions {
+        node_name: opts.node_name.clone(),
+        proxy,
+    };
+    crate::services::start(joined.channel.clone(), services, dns_records);
 }
 
 async fn import_images(images: &ImageService, dir: &std::path::Path) {

@@ -3,17 +3,23 @@
 //! and benchmarks); [`RecordingExec`] records what would have run.
 
 use std::process::Stdio;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
+use super::session::{NftSession, Outcome};
 use super::ProxyError;
 
 pub trait ProxyExec: Send + Sync + 'static {
     /// Runs an nft script as one transaction (`nft -f -`).
     fn nft<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<(), ProxyError>>;
+
+    /// Like [`Self::nft`], for small, frequent scripts: may go through a long-lived nft.
+    fn nft_update<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<(), ProxyError>> {
+        self.nft(script)
+    }
 
     /// `nft -t list table ip <table>` (no set contents); `None` when there is no table.
     fn nft_list<'a>(&'a self, table: &'a str) -> BoxFuture<'a, Result<Option<String>, ProxyError>>;
@@ -37,12 +43,15 @@ pub trait ProxyExec: Send + Sync + 'static {
 pub struct HostExec {
     /// A namespace under /run/netns, for tests and benchmarks.
     pub netns: Option<String>,
+    /// The `nft -i` behind [`ProxyExec::nft_update`], started on first use.
+    session: Arc<tokio::sync::Mutex<Option<NftSession>>>,
 }
 
 impl HostExec {
     pub fn in_netns(name: impl Into<String>) -> Self {
         HostExec {
             netns: Some(name.into()),
+            ..Default::default()
         }
     }
 
@@ -127,6 +136,40 @@ impl ProxyExec for HostExec {
             self.run_ok("nft", &["-f", "-"], Some(script))
                 .await
                 .map(drop)
+        })
+    }
+
+    fn nft_update<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<(), ProxyError>> {
+        Box::pin(async move {
+            let mut slot = self.session.lock().await;
+            if slot.is_none() {
+                let started = self
+                    .command("nft")
+                    .map_err(|e| ProxyError::Tool {
+                        tool: "nft -i".into(),
+                        reason: e.to_string(),
+                    })
+                    .and_then(|(cmd, _netns)| NftSession::start(cmd));
+                match started {
+                    Ok(s) => *slot = Some(s),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "nft -i unavailable, using nft -f");
+                        drop(slot);
+                        return self.nft(script).await;
+                    }
+                }
+            }
+            let Some(session) = slot.as_mut() else {
+                return self.nft(script).await;
+            };
+            match session.apply(script).await {
+                Outcome::Applied => Ok(()),
+                Outcome::Refused(e) => Err(e),
+                Outcome::Broken(e) => {
+                    *slot = None;
+                    Err(e)
+                }
+            }
         })
     }
 

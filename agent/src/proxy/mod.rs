@@ -6,7 +6,9 @@
 //!   service (pure; element diffs per service).
 //! - `iptables.rs`: the same behaviour in iptables' nat and filter tables, chains named
 //!   `SKIFF-*` (pure; iptables-restore input).
-//! - `exec.rs`: running `nft` / `iptables-restore` behind [`ProxyExec`], with a fake.
+//! - `exec.rs`: running `nft` / `iptables-restore` behind [`ProxyExec`], with a fake;
+//!   `session.rs`: a long-lived `nft -i` for single-service updates.
+//! - `lab.rs`: network namespaces standing in for a node, for real tests and benchmarks.
 //!
 //! [`Proxier`] is the only stateful part: it remembers what it applied, so
 //! [`Proxier::update`] sends one transaction with that service's changes only.
@@ -17,6 +19,7 @@ pub mod iptables;
 pub mod lab;
 pub mod model;
 pub mod nft;
+mod session;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -172,6 +175,8 @@ pub struct Proxier {
     /// The kernel may differ from what we think (a failed transaction, no sync yet):
     /// the next call resyncs in full.
     dirty: bool,
+    /// The other mode's rules (from before a `--proxy-mode` switch) are gone.
+    other_mode_cleared: bool,
 }
 
 impl Proxier {
@@ -201,6 +206,7 @@ impl Proxier {
             engine,
             desired: BTreeMap::new(),
             dirty: true,
+            other_mode_cleared: false,
         })
     }
 
@@ -261,7 +267,7 @@ impl Proxier {
             Engine::Nft { skeleton, state } => {
                 let c = nft::contribution(&rules);
                 match state.update(skeleton, key, &c) {
-                    Some(script) => self.exec.nft(&script).await,
+                    Some(script) => self.exec.nft_update(&script).await,
                     None => Ok(()),
                 }
             }
@@ -324,6 +330,23 @@ impl Proxier {
         }
         self.dirty = false;
         info!(mode = %self.cfg.mode, services = self.desired.len(), "service rules resynced");
+        if !self.other_mode_cleared {
+            // After a switch of --proxy-mode the other backend's rules would still
+            // catch packets first; they go once the new ones are in place.
+            let other = match self.cfg.mode {
+                ProxyMode::Nftables if on_path("iptables") => {
+                    Some(cleanup_iptables(self.exec.as_ref()).await)
+                }
+                ProxyMode::Iptables if on_path("nft") => {
+                    Some(cleanup_nft(self.exec.as_ref(), &self.cfg.nft_table).await)
+                }
+                _ => None,
+            };
+            if let Some(Err(e)) = other {
+                warn!(error = %e, "removing the other proxy mode's rules failed");
+            }
+            self.other_mode_cleared = true;
+        }
         Ok(())
     }
 }
@@ -340,29 +363,36 @@ fn key_of(svc: &Service) -> String {
 /// whichever of the tools is installed. Idempotent.
 pub async fn cleanup(exec: &dyn ProxyExec, nft_table: &str) -> Result<(), ProxyError> {
     if on_path("nft") {
-        exec.nft(&nft::delete_table_script(nft_table)).await?;
+        cleanup_nft(exec, nft_table).await?;
     }
     if on_path("iptables") {
-        for args in iptables::jump_rules() {
-            let check = iptables::with_op("-C", &args);
-            while exec.iptables(&check).await? {
-                exec.iptables(&iptables::with_op("-D", &args)).await?;
-            }
+        cleanup_iptables(exec).await?;
+    }
+    info!(table = %nft_table, "service proxy rules removed");
+    Ok(())
+}
+
+async fn cleanup_nft(exec: &dyn ProxyExec, nft_table: &str) -> Result<(), ProxyError> {
+    exec.nft(&nft::delete_table_script(nft_table)).await
+}
+
+async fn cleanup_iptables(exec: &dyn ProxyExec) -> Result<(), ProxyError> {
+    for args in iptables::jump_rules() {
+        let check = iptables::with_op("-C", &args);
+        while exec.iptables(&check).await? {
+            exec.iptables(&iptables::with_op("-D", &args)).await?;
         }
-        for table in ["nat", "filter"] {
-            let saved = exec.iptables_save(table).await?;
-            let chains = iptables::our_chains(&saved);
+    }
+    for table in ["nat", "filter"] {
+        let saved = exec.iptables_save(table).await?;
+        let chains = iptables::our_chains(&saved);
+        for op in ["-F", "-X"] {
             for chain in &chains {
-                exec.iptables(&["-t".into(), table.into(), "-F".into(), chain.clone()])
-                    .await?;
-            }
-            for chain in &chains {
-                exec.iptables(&["-t".into(), table.into(), "-X".into(), chain.clone()])
+                exec.iptables(&["-t".into(), table.into(), op.into(), chain.clone()])
                     .await?;
             }
         }
     }
-    info!(table = %nft_table, "service proxy rules removed");
     Ok(())
 }
 

@@ -315,6 +315,65 @@ async fn cleanup_leaves_nothing(mode: ProxyMode) {
     cleanup(exec.as_ref(), nft::DEFAULT_TABLE).await.unwrap();
 }
 
+/// Someone removes the proxy's rules behind its back: the next update fails, and the
+/// one after resyncs everything.
+async fn recovers_after_outside_damage(mode: ProxyMode) {
+    let lab = lab_with_pods("pxj", mode);
+    let mut p = Proxier::with_exec(lab.proxy_config(mode), lab.exec()).unwrap();
+    let a = service("a", "10.43.0.90", json!({}));
+    let b = service("b", "10.43.0.91", json!({}));
+    p.resync(&[(a, Some(eps("a", &local(&[P1])))), (b.clone(), None)])
+        .await
+        .unwrap();
+    let ns = lab.node_ns();
+    let damage: &[&str] = match mode {
+        ProxyMode::Nftables => &["nft", "delete", "table", "ip", "skiff_proxy"],
+        ProxyMode::Iptables => &["iptables", "-t", "filter", "-F", "SKIFF-REJECT"],
+    };
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns])
+        .args(damage)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(p.update(&b, Some(&eps("b", &local(&[P2])))).await.is_err());
+    p.update(&b, Some(&eps("b", &local(&[P2])))).await.unwrap();
+    let client = lab.client_ns();
+    assert!(lab::tcp_ask(&client, at("10.43.0.90", 80))
+        .unwrap()
+        .starts_with("p1 "));
+    assert!(lab::tcp_ask(&client, at("10.43.0.91", 80))
+        .unwrap()
+        .starts_with("p2 "));
+}
+
+/// iptables first, then nftables (and back): the old mode's rules go, traffic flows.
+#[tokio::test]
+async fn switching_modes_removes_the_other() {
+    if !privileged() {
+        return;
+    }
+    let lab = lab_with_pods("pxh", ProxyMode::Nftables);
+    let svc = node_port("a", "10.43.0.80", 30150, json!({}));
+    let all = [(svc, Some(eps("a", &local(&[P1]))))];
+    for (from, to) in [
+        (ProxyMode::Iptables, ProxyMode::Nftables),
+        (ProxyMode::Nftables, ProxyMode::Iptables),
+    ] {
+        let mut old = Proxier::with_exec(lab.proxy_config(from), lab.exec()).unwrap();
+        old.resync(&all).await.unwrap();
+        let mut new = Proxier::with_exec(lab.proxy_config(to), lab.exec()).unwrap();
+        new.resync(&all).await.unwrap();
+        let left = ruleset(&lab, from);
+        match from {
+            ProxyMode::Iptables => assert!(!left.contains("SKIFF"), "{left}"),
+            ProxyMode::Nftables => assert!(!left.contains("skiff_proxy"), "{left}"),
+        }
+        let answer = lab::tcp_ask(&lab.client_ns(), at("10.43.0.80", 80)).unwrap();
+        assert!(answer.starts_with("p1 "), "{answer}");
+    }
+}
+
 macro_rules! both_backends {
     ($($case:ident),* $(,)?) => {
         mod nftables {
@@ -348,4 +407,5 @@ both_backends!(
     localhost_node_port,
     update_resync_restart,
     cleanup_leaves_nothing,
+    recovers_after_outside_damage,
 );

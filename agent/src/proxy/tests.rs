@@ -319,7 +319,20 @@ fn iptables_spread_and_affinity() {
     assert!(svc_rules[0].contains("--rcheck --seconds 10800 --reap"));
     assert!(svc_rules[3].contains("--probability 0.3333333333"));
     assert!(svc_rules[4].contains("--probability 0.5000000000"));
-    assert!(svc_rules[5].starts_with("-j SKIFF-SEP-"));
+    assert!(!svc_rules[5].contains("statistic"));
+    assert!(svc_rules[5]
+        .contains("--rsource --set -p tcp -m tcp -j DNAT --to-destination 10.42.0.7:8080"));
+    // No chain per endpoint; hairpin for the two local ones only.
+    assert_eq!(r.chains.len(), 1);
+    let hairpin: Vec<_> = r
+        .shared
+        .iter()
+        .filter(|(_, c, _)| c == "SKIFF-HAIRPIN")
+        .collect();
+    assert_eq!(hairpin.len(), 2);
+    assert!(hairpin[0]
+        .2
+        .starts_with("-s 10.42.0.5/32 -d 10.42.0.5/32 -m conntrack --ctstate DNAT"));
 }
 
 #[test]
@@ -334,4 +347,57 @@ fn proxy_mode_flag() {
     );
     let err = ProxyMode::from_flag(Some("ipvs")).unwrap_err().to_string();
     assert!(err.contains("--proxy-mode \"ipvs\""), "{err}");
+}
+
+fn last_nft(calls: &[Call]) -> String {
+    calls
+        .iter()
+        .rev()
+        .find_map(|c| match c {
+            Call::Nft(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("an nft call")
+}
+
+#[tokio::test]
+async fn localhost_node_ports_only_behind_the_flag() {
+    let svc = service(
+        "a",
+        "10.43.0.1",
+        json!({"type": "NodePort", "ports": [{"name": "http", "port": 80, "nodePort": 30080}]}),
+    );
+    let all = [(svc, Some(endpoints("a", &[("10.42.0.5", "n1")])))];
+    let mut c = cfg(ProxyMode::Nftables);
+    c.node_ips.push(std::net::Ipv4Addr::LOCALHOST);
+    let exec = Arc::new(RecordingExec::default());
+    let mut p = Proxier::with_exec(c.clone(), exec.clone()).unwrap();
+    p.resync(&all).await.unwrap();
+    let calls = exec.take();
+    assert!(!calls.iter().any(|c| matches!(c, Call::Sysctl(..))));
+    let script = last_nft(&calls);
+    // A loopback node IP is dropped without the flag.
+    assert!(script.contains("add element ip skiff_proxy node_ips { 192.168.1.10 }"));
+    c.nodeport_localhost = true;
+    let mut p = Proxier::with_exec(c, exec.clone()).unwrap();
+    p.resync(&all).await.unwrap();
+    let calls = exec.take();
+    assert_eq!(
+        calls[0],
+        Call::Sysctl("net.ipv4.conf.all.route_localnet".into(), "1".into())
+    );
+    let script = last_nft(&calls);
+    assert!(script.contains("add element ip skiff_proxy node_ips { 127.0.0.1, 192.168.1.10 }"));
+    assert!(script.contains("ct status dnat ip saddr 127.0.0.0/8 masquerade"));
+}
+
+#[test]
+fn bad_table_name_is_refused() {
+    let mut c = cfg(ProxyMode::Nftables);
+    c.nft_table = "skiff;flush".into();
+    let err = Proxier::with_exec(c, Arc::new(RecordingExec::default()))
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(err, "invalid proxy config: nft_table \"skiff;flush\"");
 }
