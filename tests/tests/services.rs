@@ -288,3 +288,184 @@ fn node_port_and_cluster_ip_reach_every_pod_nftables() {
 fn node_port_and_cluster_ip_reach_every_pod_iptables() {
     run_in("iptables", node_port_scenario);
 }
+
+/// Three echo pods, ready unless `/tmp/unready` exists (checked every second, two
+/// failures to leave), behind a NodePort service and a ClientIP-affinity one.
+const PROBED: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: probed
+spec:
+  replicas: 3
+  selector:
+    matchLabels:
+      app: probed
+  template:
+    metadata:
+      labels:
+        app: probed
+    spec:
+      containers:
+        - name: web
+          image: alicek106/rr-test:echo-hostname
+          ports:
+            - containerPort: 80
+          readinessProbe:
+            exec:
+              command: [\"sh\", \"-c\", \"test ! -e /tmp/unready\"]
+            periodSeconds: 1
+            failureThreshold: 2
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: probed
+spec:
+  type: NodePort
+  selector:
+    app: probed
+  ports:
+    - port: 8080
+      targetPort: 80
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: sticky
+spec:
+  type: NodePort
+  sessionAffinity: ClientIP
+  selector:
+    app: probed
+  ports:
+    - port: 8080
+      targetPort: 80
+";
+
+fn node_port_of(env: &ClusterEnv, name: &str) -> anyhow::Result<String> {
+    let svc = env.cp.get_json("svc", name)?;
+    let port = svc["spec"]["ports"][0]["nodePort"]
+        .as_i64()
+        .context("no nodePort")?;
+    Ok(format!("{NODE_IP}:{port}"))
+}
+
+fn pods_of(env: &ClusterEnv, app: &str) -> anyhow::Result<BTreeSet<String>> {
+    let list: Value = serde_json::from_str(&env.cp.skiff(&[
+        "get",
+        "pods",
+        "-l",
+        &format!("app={app}"),
+        "-o",
+        "json",
+    ])?)?;
+    Ok(list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["metadata"]["name"].as_str().map(String::from))
+        .collect())
+}
+
+fn readiness_and_affinity_scenario(env: &mut ClusterEnv) -> anyhow::Result<()> {
+    let path = write(env, "probed.yaml", PROBED)?;
+    env.cp.skiff(&["apply", "-f", &path])?;
+    endpoints_with(env, "probed", 3)?;
+    let pods = pods_of(env, "probed")?;
+    ensure!(pods.len() == 3, "{pods:?}");
+    let addr = node_port_of(env, "probed")?;
+    wait_for(
+        "the node port answering",
+        Duration::from_secs(30),
+        Duration::from_millis(300),
+        || http_get(&addr),
+    )?;
+
+    // One pod fails its readiness probe: out of the endpoints within
+    // periodSeconds × failureThreshold + 1 s (plus the status round trip to the control
+    // plane and back to the proxy), and no request reaches it afterwards.
+    let failing = pods.iter().next().cloned().unwrap_or_default();
+    env.cp
+        .skiff(&["exec", &failing, "--", "touch", "/tmp/unready"])?;
+    wait_for(
+        "the failing pod out of the endpoints",
+        Duration::from_secs(3 + 2),
+        Duration::from_millis(100),
+        || {
+            let ep = env.cp.get_json("endpoints", "probed")?;
+            let text = ep.to_string();
+            let ready: Vec<Value> = ep["subsets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|s| s["addresses"].as_array().cloned().unwrap_or_default())
+                .collect();
+            if ready.len() == 2
+                && !ready
+                    .iter()
+                    .any(|a| a["targetRef"]["name"] == failing.as_str())
+            {
+                Ok(())
+            } else {
+                bail!("{text}")
+            }
+        },
+    )?;
+    let mut remaining = pods.clone();
+    remaining.remove(&failing);
+    // The proxy follows the endpoints; once it has, every answer comes from the others.
+    wait_for(
+        "the proxy following",
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+        || {
+            let seen = spread(&addr, &pods, 20)?;
+            ensure!(!seen.contains(&failing), "{failing} still answers");
+            Ok(())
+        },
+    )?;
+    let seen = spread(&addr, &remaining, 30)?;
+    ensure!(
+        seen == remaining,
+        "30 requests saw {seen:?}, want {remaining:?}"
+    );
+
+    // Ready again: back in the rotation.
+    env.cp
+        .skiff(&["exec", &failing, "--", "rm", "/tmp/unready"])?;
+    endpoints_with(env, "probed", 3)?;
+    wait_for(
+        "the pod back in the rotation",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || {
+            let seen = spread(&addr, &pods, 30)?;
+            ensure!(seen == pods, "saw {seen:?}");
+            Ok(())
+        },
+    )?;
+
+    // ClientIP affinity: the host's requests all land on one pod.
+    let sticky = node_port_of(env, "sticky")?;
+    let first = wait_for(
+        "the sticky port answering",
+        Duration::from_secs(30),
+        Duration::from_millis(300),
+        || http_get(&sticky),
+    )?;
+    for _ in 0..20 {
+        let again = http_get(&sticky)?;
+        ensure!(again == first, "affinity broke: {first:?} then {again:?}");
+    }
+    Ok(())
+}
+
+#[test]
+fn readiness_and_client_ip_affinity_nftables() {
+    run_in("nftables", readiness_and_affinity_scenario);
+}
+
+#[test]
+fn readiness_and_client_ip_affinity_iptables() {
+    run_in("iptables", readiness_and_affinity_scenario);
+}
