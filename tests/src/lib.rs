@@ -13,6 +13,8 @@
 
 pub mod agent;
 pub mod archive;
+/// Percentiles and the `ctr run -d` floor for the benchmarks (the cluster area).
+pub mod bench;
 pub mod cluster;
 pub mod containerd;
 pub mod env;
