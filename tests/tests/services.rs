@@ -12,6 +12,7 @@
 //!   affinity sticks;
 //! - externalTrafficPolicy Local: a client in a namespace of the test's own is seen by the
 //!   pod with its own address.
+//!
 //! DNS names, SRV and ExternalName inside a pod are `cluster_dns.rs`'s.
 
 use std::collections::BTreeSet;
@@ -23,7 +24,7 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context};
 use serde_json::Value;
 use skiff_e2e::agent::{find_binary, other_agent_running};
-use skiff_e2e::net::HostLink;
+use skiff_e2e::net::{HostLink, World};
 use skiff_e2e::{wait_for, ClusterEnv};
 
 /// The node's address, on a link the test creates.
@@ -513,95 +514,33 @@ spec:
     - port: 80
 "#;
 
-/// A client in a network namespace of its own ([`Self::NS`]), routed to the node through a
-/// veth pair; removed on drop.
-struct Client;
-
-impl Client {
-    const NS: &'static str = "skiff-e2e-svc-client";
-    const LINK: &'static str = "skiff-e2e-svcc";
-    const IP: &'static str = "10.254.0.2";
-
-    fn create() -> anyhow::Result<Client> {
-        Self::remove();
-        let client = Client;
-        let ip = |args: &[&str]| -> anyhow::Result<()> {
-            let out = Command::new("ip").args(args).output()?;
-            ensure!(
-                out.status.success(),
-                "ip {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            Ok(())
-        };
-        ip(&["netns", "add", Self::NS])?;
-        ip(&["-n", Self::NS, "link", "set", "lo", "up"])?;
-        ip(&[
-            "link",
-            "add",
-            Self::LINK,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            Self::NS,
-        ])?;
-        ip(&["addr", "add", "10.254.0.1/30", "dev", Self::LINK])?;
-        ip(&["link", "set", Self::LINK, "up"])?;
-        ip(&[
-            "-n",
-            Self::NS,
-            "addr",
-            "add",
-            &format!("{}/30", Self::IP),
-            "dev",
-            "eth0",
-        ])?;
-        ip(&["-n", Self::NS, "link", "set", "eth0", "up"])?;
-        ip(&[
-            "-n",
-            Self::NS,
-            "route",
-            "add",
-            "default",
-            "via",
-            "10.254.0.1",
-        ])?;
-        Ok(client)
-    }
-
-    /// `curl` from inside the namespace.
-    fn get(&self, url: &str) -> anyhow::Result<String> {
-        let out = Command::new("ip")
-            .args(["netns", "exec", Self::NS, "curl", "-s", "-m", "5", url])
-            .output()?;
-        ensure!(
-            out.status.success(),
-            "curl {url}: {:?} {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    }
-
-    fn remove() {
-        let _ = Command::new("ip").args(["netns", "del", Self::NS]).output();
-        let _ = Command::new("ip")
-            .args(["link", "del", Self::LINK])
-            .output();
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        Self::remove();
-    }
+/// `curl` from inside the test's "outside world" namespace ([`World`]), routed to the
+/// node through its veth pair.
+fn get_from_world(url: &str) -> anyhow::Result<String> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", World::NS, "curl", "-s", "-m", "5", url])
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "curl {url}: {:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 fn local_policy_scenario(env: &mut ClusterEnv) -> anyhow::Result<()> {
-    let client = Client::create()?;
+    // The client: the world namespace, with a route to the node's address.
+    let _world = World::start()?;
+    let route = Command::new("ip")
+        .args(["-n", World::NS, "route", "add", "default", "via"])
+        .arg(World::HOST_IP.to_string())
+        .output()?;
+    ensure!(
+        route.status.success(),
+        "route: {}",
+        String::from_utf8_lossy(&route.stderr)
+    );
     let path = write(env, "peer-echo.yaml", PEER_ECHO)?;
     env.cp.skiff(&["apply", "-f", &path])?;
     endpoints_with(env, "peer-echo", 1)?;
@@ -610,14 +549,14 @@ fn local_policy_scenario(env: &mut ClusterEnv) -> anyhow::Result<()> {
         "the node port answering the client",
         Duration::from_secs(30),
         Duration::from_millis(300),
-        || client.get(&url),
+        || get_from_world(&url),
     )?;
     // busybox httpd listens on IPv6 too and writes IPv4 peers as `[::ffff:a.b.c.d]`.
     let peer = peer.trim_start_matches("[::ffff:").trim_end_matches(']');
     ensure!(
-        peer == Client::IP,
+        peer == World::IP.to_string(),
         "externalTrafficPolicy Local: the pod saw {peer:?}, not the client's {}",
-        Client::IP
+        World::IP
     );
     Ok(())
 }
