@@ -3,6 +3,8 @@
 pub mod api;
 /// One control plane per data dir (the cluster area).
 pub mod datadir;
+/// Mirror pods of the nodes' static pods (the cluster area).
+pub mod mirror;
 pub mod nodes;
 pub mod pki;
 /// Logs and exec relayed to the pods' nodes (the cluster area).

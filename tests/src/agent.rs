@@ -346,7 +346,7 @@ impl HostState {
 }
 
 /// Whether any skiff-agent process is alive (ours has been stopped when this is asked).
-fn other_agent_running() -> bool {
+pub fn other_agent_running() -> bool {
     let procs = std::fs::read_dir("/proc").into_iter().flatten().flatten();
     procs
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())

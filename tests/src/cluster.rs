@@ -184,14 +184,11 @@ impl ClusterEnv {
     pub fn start_with_args(cp_args: &[&str], agent_args: &[&str]) -> anyhow::Result<ClusterEnv> {
         let cp = TestControlPlane::start_with_args(cp_args)?;
         let token = cp.token()?;
-        let mut args = vec![
-            "--server",
-            cp.url.as_str(),
-            "--token",
-            token.as_str(),
-            "--node-ip",
-            "127.0.0.1",
-        ];
+        let mut args = vec!["--server", cp.url.as_str(), "--token", token.as_str()];
+        // 127.0.0.1 unless the test gives the node an address of its own.
+        if !agent_args.contains(&"--node-ip") {
+            args.extend(["--node-ip", "127.0.0.1"]);
+        }
         args.extend_from_slice(agent_args);
         let node = StandaloneEnv::start_with_args(&args, |_| Ok(()))?;
         let env = ClusterEnv { node, cp };

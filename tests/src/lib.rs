@@ -13,6 +13,8 @@
 
 pub mod agent;
 pub mod archive;
+/// Percentiles and the `ctr run -d` floor for the benchmarks (the cluster area).
+pub mod bench;
 pub mod cluster;
 pub mod containerd;
 pub mod env;
@@ -23,6 +25,8 @@ pub mod pods;
 pub mod probing;
 pub mod process;
 pub mod registry;
+// workloads: following a workload's pods through the Api
+pub mod workloads;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};

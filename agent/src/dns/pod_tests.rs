@@ -171,9 +171,22 @@ async fn pod_resolves_through_the_gateway_with_its_resolv_conf() {
         "{out}"
     );
     assert!(out.contains("Address: 10.42.1.8\n"), "{out}");
+    // A named port by SRV.
+    let (ok, out) = run("-type=srv _http._tcp.web.default.svc.cluster.local")
+        .await
+        .unwrap();
+    assert!(
+        ok && out.contains(
+            "_http._tcp.web.default.svc.cluster.local\tservice = 0 100 80 web.default.svc.cluster.local"
+        ),
+        "{out}"
+    );
     // An ExternalName, chased through the upstream.
     let (ok, out) = run("ext.default.svc.cluster.local").await.unwrap();
-    assert!(ok && out.contains("example.test"), "{out}");
+    assert!(
+        ok && out.contains("ext.default.svc.cluster.local\tcanonical name = example.test"),
+        "{out}"
+    );
     assert!(out.contains("192.0.2.10"), "{out}");
     // Outside names are forwarded to the node's upstream.
     let (ok, out) = run("www.example.test").await.unwrap();

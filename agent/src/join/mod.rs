@@ -2,10 +2,12 @@
 //! pods as a source merged with the static ones, status reports and heartbeats.
 //!
 //! The Agent API is served on the node IP over TLS for the control plane, besides the
-//! unix socket (logs and exec for the control plane). Not yet: mirror pods for static pods.
+//! unix socket (logs and exec for the control plane). Static pods show up on the server as
+//! mirror pods (`mirror.rs`).
 
 pub mod bootstrap;
 pub mod heartbeat;
+pub mod mirror;
 pub mod serve;
 pub mod source;
 pub mod status;
@@ -110,6 +112,12 @@ pub fn spawn(
         joined.channel.clone(),
         node_name.to_string(),
         server_tx,
+    ));
+    tokio::spawn(mirror::run(
+        joined.channel.clone(),
+        node_name.to_string(),
+        statics.clone(),
+        store.clone(),
     ));
     tokio::spawn(merge_loop(statics, server_rx, desired, uids_tx, synced_tx));
     tokio::spawn(status::run(joined.channel.clone(), store, uids_rx));

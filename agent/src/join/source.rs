@@ -3,7 +3,8 @@
 //! The watch resumes from the last resource version it saw, so a reconnect replays only
 //! what was missed; a resume point the server has compacted away (`OutOfRange`) means a
 //! fresh list that replaces the whole set. The result is merged with the static manifest
-//! source: static pods stay local (mirror pods on the server are not implemented).
+//! source: static pods stay local, their mirror pods on the server are ignored here
+//! (`mirror.rs` keeps them).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -70,6 +71,16 @@ impl WatchState {
                 return false;
             }
         };
+        // Mirror pods are the API's copies of static pods (this node's or another's): the
+        // static manifest is what runs, never the mirror.
+        let mirror = pod
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(super::mirror::MIRROR_ANNOTATION));
+        if mirror {
+            return false;
+        }
         let uid = pod
             .metadata
             .uid

@@ -116,7 +116,8 @@ pub async fn run(
     }
 }
 
-fn envelope(pod: &Pod) -> Object {
+/// A pod as the control plane takes it from a node (no resourceVersion: the server's).
+pub(super) fn envelope(pod: &Pod) -> Object {
     Object {
         kind: "Pod".into(),
         namespace: pod.metadata.namespace.clone().unwrap_or_default(),

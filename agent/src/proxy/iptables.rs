@@ -1,10 +1,13 @@
 //! The iptables backend (pure): iptables-restore input for `--noflush`, so only chains
 //! named `SKIFF-*` are (re)written and everything else in the tables stays.
 //!
-//! kube-proxy's layout, because iptables has no maps: `SKIFF-SERVICES` (from PREROUTING
-//! and OUTPUT) jumps per service port to `SKIFF-SVC-<hash>`, which picks an endpoint
-//! chain `SKIFF-SEP-<hash>` with `statistic --mode random` (and `recent` for ClientIP
-//! affinity); node ports go through `SKIFF-NODEPORTS` to `SKIFF-EXT-<hash>`. Rules in
+//! Close to kube-proxy's layout, because iptables has no maps: `SKIFF-SERVICES` (from
+//! PREROUTING and OUTPUT) jumps per service port to `SKIFF-SVC-<hash>`, which DNATs to
+//! an endpoint picked with `statistic --mode random` (and `recent` lists for ClientIP
+//! affinity); node ports go through `SKIFF-NODEPORTS` to `SKIFF-EXT-<hash>`. Unlike
+//! kube-proxy there is no chain per endpoint (iptables-nft, like nft, slows down with
+//! every rule naming a chain): hairpin masquerade is a rule per local endpoint in
+//! `SKIFF-HAIRPIN`, at the start of `SKIFF-POSTROUTING`. Rules in
 //! the shared chains are added and deleted one by one (`-A`/`-D`), and a service's own
 //! chains are redeclared only when they change, so one service's update leaves every
 //! other rule alone. Masquerade uses mark bit 0x4000 (kube-proxy's), cleared when used.
@@ -23,6 +26,7 @@ const NODEPORTS: &str = "SKIFF-NODEPORTS";
 const MARK_MASQ: &str = "SKIFF-MARK-MASQ";
 const POSTROUTING: &str = "SKIFF-POSTROUTING";
 const REJECT: &str = "SKIFF-REJECT";
+const HAIRPIN: &str = "SKIFF-HAIRPIN";
 
 /// A jump from a built-in chain into ours.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,43 +169,55 @@ pub fn render(rules: &[PortRule], node_ips: &[Ipv4Addr], localhost: bool) -> Ren
 /// adds the endpoint chains to `out`.
 fn pick(r: &PortRule, backends: &[Backend], out: &mut Rendered) -> Vec<String> {
     let p = r.proto.as_str();
-    let sep = |b: &Backend| {
+    // Per backend: a `recent` list name (affinity) and the DNAT; no chain per endpoint,
+    // so the rules name no chains (iptables-nft slows down with every such rule).
+    let list = |b: &Backend| {
         format!(
             "SKIFF-SEP-{}",
             short_hash(&format!("{}/{}:{}", r.id, b.ip, b.port))
         )
     };
+    let dnat = |b: &Backend| format!("-p {p} -m {p} -j DNAT --to-destination {}:{}", b.ip, b.port);
+    let set = |b: &Backend| match r.affinity {
+        Some(_) => format!(
+            "-m recent --name {} --mask 255.255.255.255 --rsource --set ",
+            list(b)
+        ),
+        None => String::new(),
+    };
     let mut rules = Vec::new();
     if let Some(t) = r.affinity {
         for b in backends {
-            let chain = sep(b);
             rules.push(format!(
-                "-m recent --name {chain} --mask 255.255.255.255 --rsource --rcheck --seconds {t} --reap -j {chain}"
+                "-m recent --name {} --mask 255.255.255.255 --rsource --rcheck --seconds {t} --reap {}{}",
+                list(b),
+                set(b),
+                dnat(b)
             ));
         }
     }
     let n = backends.len();
     for (i, b) in backends.iter().enumerate() {
-        let chain = sep(b);
-        if i + 1 < n {
-            rules.push(format!(
-                "-m statistic --mode random --probability {:.10} -j {chain}",
+        let chance = if i + 1 < n {
+            format!(
+                "-m statistic --mode random --probability {:.10} ",
                 1.0 / (n - i) as f64
-            ));
+            )
         } else {
-            rules.push(format!("-j {chain}"));
-        }
-        let mut sep_rules = vec![format!("-s {}/32 -j {MARK_MASQ}", b.ip)];
-        if r.affinity.is_some() {
-            sep_rules.push(format!(
-                "-m recent --name {chain} --mask 255.255.255.255 --rsource --set"
+            String::new()
+        };
+        rules.push(format!("{chance}{}{}", set(b), dnat(b)));
+        if b.local {
+            // Hairpin: a pod reaching itself through the service.
+            out.shared.insert((
+                "nat",
+                HAIRPIN.into(),
+                format!(
+                    "-s {ip}/32 -d {ip}/32 -m conntrack --ctstate DNAT -j MASQUERADE",
+                    ip = b.ip
+                ),
             ));
         }
-        sep_rules.push(format!(
-            "-p {p} -m {p} -j DNAT --to-destination {}:{}",
-            b.ip, b.port
-        ));
-        out.chains.insert(("nat", chain), sep_rules);
     }
     rules
 }
@@ -240,11 +256,13 @@ impl IptState {
         m.insert(
             ("nat", POSTROUTING.to_string()),
             vec![
+                format!("-j {HAIRPIN}"),
                 "-m mark ! --mark 0x4000/0x4000 -j RETURN".to_string(),
                 "-j MARK --xor-mark 0x4000".to_string(),
                 "-j MASQUERADE".to_string(),
             ],
         );
+        m.insert(("nat", HAIRPIN.to_string()), Vec::new());
         m.insert(("filter", REJECT.to_string()), Vec::new());
         m
     }
@@ -261,11 +279,15 @@ impl IptState {
             .map(|(k, r)| (k.clone(), render(r, &self.node_ips, self.localhost)))
             .collect();
         let mut chains = self.fixed();
-        let mut shared: BTreeSet<&(&'static str, String, String)> = BTreeSet::new();
+        // A multiset: two services with the same local endpoint each own a copy of its
+        // hairpin rule, and an update deletes only its own.
+        let mut shared: Vec<&(&'static str, String, String)> = Vec::new();
         for r in self.services.values() {
             chains.extend(r.chains.iter().map(|(k, v)| (k.clone(), v.clone())));
             shared.extend(r.shared.iter());
         }
+        // Sorted, so the same services always give the same input.
+        shared.sort();
         let mut out = String::new();
         for table in ["nat", "filter"] {
             let _ = writeln!(out, "*{table}");

@@ -319,7 +319,20 @@ fn iptables_spread_and_affinity() {
     assert!(svc_rules[0].contains("--rcheck --seconds 10800 --reap"));
     assert!(svc_rules[3].contains("--probability 0.3333333333"));
     assert!(svc_rules[4].contains("--probability 0.5000000000"));
-    assert!(svc_rules[5].starts_with("-j SKIFF-SEP-"));
+    assert!(!svc_rules[5].contains("statistic"));
+    assert!(svc_rules[5]
+        .contains("--rsource --set -p tcp -m tcp -j DNAT --to-destination 10.42.0.7:8080"));
+    // No chain per endpoint; hairpin for the two local ones only.
+    assert_eq!(r.chains.len(), 1);
+    let hairpin: Vec<_> = r
+        .shared
+        .iter()
+        .filter(|(_, c, _)| c == "SKIFF-HAIRPIN")
+        .collect();
+    assert_eq!(hairpin.len(), 2);
+    assert!(hairpin[0]
+        .2
+        .starts_with("-s 10.42.0.5/32 -d 10.42.0.5/32 -m conntrack --ctstate DNAT"));
 }
 
 #[test]

@@ -334,6 +334,7 @@ fn merged(object: &Prepared, current: &Value) -> Result<(Value, Value), ApiError
         .entry("annotations")
         .or_insert_with(|| Value::Object(Default::default()));
     annotations[LAST_APPLIED] = Value::String(object.user.to_string());
+    services::drop_allocated_node_ports(&object.key, &object.user, &mut merged);
 
     let invalid = |e: &dyn std::fmt::Display| {
         ApiError::Invalid(format!(

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use skiff_proto::auth;
 use skiff_proto::v1::node_server::Node;
 use skiff_proto::v1::{
-    HeartbeatRequest, HeartbeatResponse, RegisterRequest, RegisterResponse, UpdatePodStatusRequest,
-    UpdatePodStatusResponse, WatchEndpointsRequest, WatchPodsRequest, WatchServicesRequest,
+    HeartbeatRequest, HeartbeatResponse, RegisterRequest, RegisterResponse, SyncMirrorPodsRequest,
+    SyncMirrorPodsResponse, UpdatePodStatusRequest, UpdatePodStatusResponse, WatchEndpointsRequest,
+    WatchPodsRequest, WatchServicesRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -111,5 +112,21 @@ impl Node for NodeService {
         let node = auth::require_any_node(&req)?;
         pod_status::update_pod_status(&self.ctx, &node, &req.get_ref().pods).await?;
         Ok(Response::new(UpdatePodStatusResponse {}))
+    }
+
+    // mirror pods (control-plane/src/mirror).
+    async fn sync_mirror_pods(
+        &self,
+        req: Request<SyncMirrorPodsRequest>,
+    ) -> Result<Response<SyncMirrorPodsResponse>, Status> {
+        auth::require_node(&req, &req.get_ref().node_name)?;
+        let req = req.into_inner();
+        let store = self.ctx.cp.store.as_ref();
+        let synced = crate::mirror::sync(store, &req.node_name, &req.pods).await?;
+        Ok(Response::new(SyncMirrorPodsResponse {
+            created: synced.created,
+            updated: synced.updated,
+            deleted: synced.deleted,
+        }))
     }
 }

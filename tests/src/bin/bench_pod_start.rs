@@ -14,13 +14,13 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use skiff_e2e::bench::{ctr_run_floor, ms, p, report};
 use skiff_e2e::pods::pod_uid;
 use skiff_e2e::process::terminate;
 use skiff_e2e::{require_root_and_tools, wait_for, StandaloneEnv};
 
 const REPEAT: usize = 10;
 const CROWD: usize = 20;
-const FLOOR_NAMESPACE: &str = "bench-floor";
 const GOAL_RATIO: f64 = 1.5;
 
 fn main() -> anyhow::Result<()> {
@@ -39,7 +39,7 @@ fn main() -> anyhow::Result<()> {
         single.extend(run_pods(&env, &mut events, &format!("single{i}"), 1)?);
     }
     let crowd = run_pods(&env, &mut events, "crowd", CROWD)?;
-    let floor = ctr_run_floor(&env)?;
+    let floor = ctr_run_floor(&env.containerd, &env.registry, REPEAT)?;
 
     println!("\npod start latency, manifest written → task started ({REPEAT} runs; {CROWD} pods at once)");
     report("skiff-agent, 1 pod", &single);
@@ -103,31 +103,6 @@ fn manifest(name: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  terminationGracePeriodSeconds: 2\n  containers:\n  - name: main\n    image: busybox:latest\n    imagePullPolicy: IfNotPresent\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1; done\"]\n"
     )
-}
-
-/// `ctr run -d` of the same image in its own namespace (so the agent never sees it),
-/// timed from spawn to exit: ctr returns once the task has started.
-fn ctr_run_floor(env: &StandaloneEnv) -> anyhow::Result<Vec<Duration>> {
-    let c = &env.containerd;
-    let reference = format!("{}/library/busybox:latest", env.registry.addr());
-    c.ctr_in(
-        FLOOR_NAMESPACE,
-        &["images", "pull", "--plain-http", &reference],
-    )?;
-    let mut times = Vec::new();
-    for i in 0..REPEAT {
-        let id = format!("floor-{i}");
-        let t0 = Instant::now();
-        c.ctr_in(
-            FLOOR_NAMESPACE,
-            &["run", "-d", &reference, &id, "sleep", "3600"],
-        )?;
-        times.push(t0.elapsed());
-        c.ctr_in(FLOOR_NAMESPACE, &["tasks", "kill", "-s", "KILL", &id])?;
-        c.ctr_in(FLOOR_NAMESPACE, &["tasks", "rm", "-f", &id])?;
-        c.ctr_in(FLOOR_NAMESPACE, &["containers", "rm", &id])?;
-    }
-    Ok(times)
 }
 
 /// A `ctr events` subscription in the agent's namespace, read by a thread that stamps
@@ -194,27 +169,6 @@ fn task_start_id(line: &str, namespace: &str) -> Option<String> {
     Some(event["container_id"].as_str()?.to_string())
 }
 
-fn report(what: &str, samples: &[Duration]) {
-    println!(
-        "  {what:<32} p50 {:>9}  p99 {:>9}  (n={})",
-        ms(p(samples, 50)),
-        ms(p(samples, 99)),
-        samples.len()
-    );
-}
-
-/// Nearest-rank percentile.
-fn p(samples: &[Duration], pct: usize) -> Duration {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    let rank = (pct * sorted.len()).div_ceil(100).max(1);
-    sorted.get(rank - 1).copied().unwrap_or_default()
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,14 +179,5 @@ mod tests {
         assert_eq!(task_start_id(line, "skiff").as_deref(), Some("abc"));
         assert_eq!(task_start_id(line, "other"), None);
         assert_eq!(task_start_id("2026 skiff /tasks/create {}", "skiff"), None);
-    }
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let s: Vec<Duration> = (1..=10).map(Duration::from_millis).collect();
-        assert_eq!(
-            (p(&s, 50), p(&s, 99)),
-            (Duration::from_millis(5), Duration::from_millis(10))
-        );
     }
 }

@@ -420,7 +420,6 @@ impl<R: PodRuntime> Worker<R> {
             slot.crash_backoff.reset();
         }
         let delay = slot.crash_backoff.next_restart_delay();
-        let _ = self.rt.remove_container(id).await;
         slot.id = None;
         slot.last_terminated = Some(term);
         slot.attempt += 1;
@@ -436,6 +435,10 @@ impl<R: PodRuntime> Worker<R> {
             );
             slot.wait("CrashLoopBackOff", message);
         }
+        // The exit is reported before the (slow) removal: a crashed container must not
+        // look Ready meanwhile, or a rollout counts it available.
+        self.publish();
+        let _ = self.rt.remove_container(id).await;
     }
 
     /// Events may have been missed: ask the runtime about every container we think runs.

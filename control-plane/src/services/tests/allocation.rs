@@ -344,3 +344,38 @@ async fn a_stale_claim_is_taken_over_only_when_its_holder_is_gone_and_it_is_old(
         "an in-flight claim is respected: {err}"
     );
 }
+
+#[tokio::test]
+async fn a_node_port_service_turned_cluster_ip_gives_its_node_port_back() {
+    let store = store().await;
+    let ranges = small_ranges();
+    let svc = apply_svc(
+        store.as_ref(),
+        &ranges,
+        &service("a", "NodePort", PORT_8080, ""),
+    )
+    .await
+    .unwrap();
+    let port = node_port_of(&svc);
+    let ip = cluster_ip(&svc);
+    let now = apply_svc(
+        store.as_ref(),
+        &ranges,
+        &service("a", "ClusterIP", PORT_8080, ""),
+    )
+    .await
+    .unwrap();
+    assert_eq!(now["spec"]["ports"][0].get("nodePort"), None, "{now}");
+    assert_eq!(cluster_ip(&now), ip, "the address stays");
+    let (claims, _) = store.list(PORT_CLAIM, None).await.unwrap();
+    assert!(claims.is_empty(), "node port {port} released: {claims:?}");
+    // An explicit nodePort on a ClusterIP service is still refused by validation.
+    let err = apply_svc(
+        store.as_ref(),
+        &ranges,
+        &service("a", "ClusterIP", &node_port(30001), ""),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("nodePort"), "{err}");
+}

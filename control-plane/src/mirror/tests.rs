@@ -1,0 +1,121 @@
+//! Mirror pods against the in-memory store: made, kept current, removed with their
+//! static pod, made again after a delete, and never taking over a user's pod.
+
+use serde_json::{json, Value};
+use skiff_proto::v1::Object;
+
+use super::{sync, Synced, MIRROR_ANNOTATION};
+use crate::store::{Key, MemoryStore, Store};
+
+fn static_pod(name: &str, phase: &str) -> Object {
+    let pod = json!({
+        "metadata": {"name": name, "namespace": "kube-system", "uid": format!("static-{name}"),
+                     "annotations": {"kubernetes.io/config.source": "file"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+        "status": {"phase": phase}
+    });
+    Object {
+        kind: "Pod".into(),
+        namespace: "kube-system".into(),
+        name: name.into(),
+        json: serde_json::to_vec(&pod).unwrap(),
+        ..Default::default()
+    }
+}
+
+async fn stored(store: &MemoryStore, name: &str) -> Option<Value> {
+    let got = store
+        .get(&Key::new("Pod", "kube-system", name))
+        .await
+        .unwrap()?;
+    Some(serde_json::from_slice(&got.json).unwrap())
+}
+
+#[tokio::test]
+async fn mirrors_follow_the_static_set() {
+    let store = MemoryStore::new();
+    let synced = sync(&store, "n1", &[static_pod("etcd", "Pending")])
+        .await
+        .unwrap();
+    assert_eq!(
+        synced,
+        Synced {
+            created: 1,
+            ..Default::default()
+        }
+    );
+    let mirror = stored(&store, "etcd-n1").await.expect("mirror made");
+    assert_eq!(mirror["spec"]["nodeName"], "n1");
+    assert_eq!(
+        mirror["metadata"]["annotations"][MIRROR_ANNOTATION],
+        "static-etcd"
+    );
+    assert_eq!(mirror["status"]["phase"], "Pending");
+    assert!(
+        mirror["metadata"]["uid"].is_string(),
+        "the API serves the uid from the JSON"
+    );
+
+    // The same set again changes nothing; a new status is written.
+    let again = sync(&store, "n1", &[static_pod("etcd", "Pending")])
+        .await
+        .unwrap();
+    assert_eq!(again, Synced::default());
+    let running = sync(&store, "n1", &[static_pod("etcd", "Running")])
+        .await
+        .unwrap();
+    assert_eq!(running.updated, 1);
+    assert_eq!(
+        stored(&store, "etcd-n1").await.unwrap()["status"]["phase"],
+        "Running"
+    );
+    assert_eq!(
+        stored(&store, "etcd-n1").await.unwrap()["metadata"]["creationTimestamp"],
+        mirror["metadata"]["creationTimestamp"],
+        "the creation time stays"
+    );
+
+    // Deleted through the API: the next sync makes it again.
+    store
+        .delete(&Key::new("Pod", "kube-system", "etcd-n1"), None)
+        .await
+        .unwrap();
+    let remade = sync(&store, "n1", &[static_pod("etcd", "Running")])
+        .await
+        .unwrap();
+    assert_eq!(remade.created, 1);
+    let uid = &stored(&store, "etcd-n1").await.unwrap()["metadata"]["uid"];
+    assert_ne!(uid, &mirror["metadata"]["uid"], "a new mirror, a new uid");
+
+    // The manifest goes: so does the mirror; another node's mirrors stay.
+    sync(&store, "n2", &[static_pod("etcd", "Running")])
+        .await
+        .unwrap();
+    let gone = sync(&store, "n1", &[]).await.unwrap();
+    assert_eq!(gone.deleted, 1);
+    assert!(stored(&store, "etcd-n1").await.is_none());
+    assert!(stored(&store, "etcd-n2").await.is_some());
+}
+
+#[tokio::test]
+async fn a_users_pod_of_the_same_name_is_left_alone() {
+    let store = MemoryStore::new();
+    let user = json!({"metadata": {"name": "etcd-n1", "namespace": "kube-system"},
+                      "spec": {"containers": [{"name": "c", "image": "x"}]}});
+    store
+        .create(
+            Key::new("Pod", "kube-system", "etcd-n1"),
+            "u1".into(),
+            serde_json::to_vec(&user).unwrap(),
+        )
+        .await
+        .unwrap();
+    let synced = sync(&store, "n1", &[static_pod("etcd", "Running")])
+        .await
+        .unwrap();
+    assert_eq!(synced, Synced::default());
+    let kept = stored(&store, "etcd-n1").await.unwrap();
+    assert_eq!(kept["spec"]["containers"][0]["image"], "x");
+    let none = sync(&store, "n1", &[]).await.unwrap();
+    assert_eq!(none.deleted, 0, "a user's pod is not a mirror to delete");
+}

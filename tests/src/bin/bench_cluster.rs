@@ -1,0 +1,239 @@
+//! Cluster benchmark: a control plane and one joined agent (the e2e harness), measured
+//! the way a user meets them. Prints figures and ratios; asserts none.
+//!
+//! - `skiff apply` (the CLI process) → the pod seen Running over an Api watch, for one
+//!   pod at a time and for 50 pods in one apply, against `ctr run -d` of the same image on
+//!   the same containerd in the same run;
+//! - API mutation latency (an Apply that changes a ConfigMap) at 30 requests/s;
+//! - resident memory of the control plane and the agent with 100 pods running.
+//!
+//!     cargo build --release --workspace && target/release/bench_cluster
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use futures::StreamExt;
+use skiff_e2e::agent::find_binary;
+use skiff_e2e::bench::{ctr_run_floor, ms, p, report};
+use skiff_e2e::{require_root_and_tools, wait_for, ClusterEnv};
+use skiff_proto::auth::AdminConfig;
+use skiff_proto::v1::api_client::ApiClient;
+use skiff_proto::v1::{ApplyRequest, ListRequest, WatchRequest};
+use tonic::transport::Channel;
+
+const REPEAT: usize = 10;
+const CROWD: usize = 50;
+const FOOTPRINT_PODS: usize = 100;
+const MUTATIONS: usize = 300;
+const RATE: f64 = 30.0;
+const GOAL_RATIO: f64 = 1.5;
+
+/// When each pod was first seen Running, by name, fed by one watch.
+type Seen = Arc<Mutex<HashMap<String, Instant>>>;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    if !require_root_and_tools() {
+        std::process::exit(1);
+    }
+    let env = tokio::task::block_in_place(ClusterEnv::start)?;
+    let admin = env.cp.data().join("admin.conf");
+    let mut api = ApiClient::new(AdminConfig::load(&admin)?.channel().await?);
+    let seen = watch_running(api.clone()).await?;
+
+    // Warm-up (not measured): pulls and unpacks the image once.
+    let warm = start_pods(&env, &seen, "warmup", 1)?;
+    println!("warm-up pod (includes the pull): {}", ms(warm[0]));
+    let mut single = Vec::new();
+    for i in 0..REPEAT {
+        single.extend(start_pods(&env, &seen, &format!("one{i}"), 1)?);
+    }
+    let crowd = start_pods(&env, &seen, "crowd", CROWD)?;
+    let floor = tokio::task::block_in_place(|| {
+        ctr_run_floor(&env.node.containerd, &env.node.registry, REPEAT)
+    })?;
+
+    let mutations = mutation_latency(&mut api).await?;
+
+    let footprint = start_pods(&env, &seen, "many", FOOTPRINT_PODS)?;
+    let cp_rss = rss_mb(env.cp.pid().context("control plane pid")?)?;
+    let agent_rss = rss_mb(env.node.agent.pid().context("agent pid")?)?;
+
+    println!("\nskiff apply → Running seen over watch ({REPEAT} runs of 1 pod; {CROWD} pods in one apply)");
+    report("skiff cluster, 1 pod", &single);
+    report(&format!("skiff cluster, {CROWD} pods at once"), &crowd);
+    report("ctr run -d (floor)", &floor);
+    let ratio = p(&single, 50).as_secs_f64() / p(&floor, 50).as_secs_f64();
+    println!("  ratio p50(1 pod) / p50(ctr run -d) = {ratio:.2}  (goal ≤ {GOAL_RATIO})");
+    println!(
+        "  p99 1 pod {} / {CROWD} pods {}  (goal ≤ 1000 ms)",
+        ms(p(&single, 99)),
+        ms(p(&crowd, 99))
+    );
+    println!("\nAPI mutations (Apply of a changed ConfigMap) at {RATE} requests/s");
+    report("mutation latency", &mutations);
+    println!("  (goal p99 ≤ 50 ms)");
+    println!(
+        "\nresident memory with {} pods running: control plane {cp_rss:.1} MB (goal ≤ 150), agent {agent_rss:.1} MB (goal ≤ 50)",
+        footprint.len()
+    );
+    Ok(())
+}
+
+/// Watches all pods of `default` from the current list; notes each pod's first Running.
+async fn watch_running(mut api: ApiClient<Channel>) -> anyhow::Result<Seen> {
+    let list = api
+        .list(ListRequest {
+            kind: "Pod".into(),
+            namespace: "default".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let mut events = api
+        .watch(WatchRequest {
+            kind: "Pod".into(),
+            namespace: "default".into(),
+            resource_version: list.resource_version,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let seen: Seen = Arc::default();
+    let out = seen.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(event)) = events.next().await {
+            let at = Instant::now();
+            let Some(object) = event.object else { continue };
+            let Ok(pod) = serde_json::from_slice::<serde_json::Value>(&object.json) else {
+                continue;
+            };
+            if pod["status"]["phase"] == "Running" {
+                out.lock()
+                    .expect("seen lock")
+                    .entry(object.name)
+                    .or_insert(at);
+            }
+        }
+    });
+    Ok(seen)
+}
+
+fn pod_yaml(name: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  terminationGracePeriodSeconds: 2\n  containers:\n  - name: main\n    image: busybox:latest\n    imagePullPolicy: IfNotPresent\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1; done\"]\n"
+    )
+}
+
+fn skiff(admin: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new(find_binary("skiff")?)
+        .env("SKIFF_CONFIG", admin)
+        .args(args)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "skiff {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// One `skiff apply` of `count` pods; per pod, the time from the apply's start to the
+/// watch seeing it Running. The footprint pods stay; the others are deleted (not timed).
+fn start_pods(
+    env: &ClusterEnv,
+    seen: &Seen,
+    prefix: &str,
+    count: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    tokio::task::block_in_place(|| {
+        let admin = env.cp.data().join("admin.conf");
+        let names: Vec<String> = (0..count).map(|i| format!("bench-{prefix}-{i}")).collect();
+        let manifest: Vec<String> = names.iter().map(|n| pod_yaml(n)).collect();
+        let path = env.cp.scratch().join(format!("{prefix}.yaml"));
+        std::fs::write(&path, manifest.join("---\n"))?;
+        let t0 = Instant::now();
+        skiff(&admin, &["apply", "-f", path.to_str().unwrap_or_default()])?;
+        let latencies = wait_for(
+            "the pods Running",
+            Duration::from_secs(300),
+            Duration::from_millis(2),
+            || {
+                let seen = seen.lock().expect("seen lock");
+                let times: Vec<Duration> = names
+                    .iter()
+                    .filter_map(|n| seen.get(n).map(|at| at.duration_since(t0)))
+                    .collect();
+                if times.len() == count {
+                    Ok(times)
+                } else {
+                    bail!("{} of {count} Running", times.len())
+                }
+            },
+        )?;
+        if prefix != "many" {
+            skiff(&admin, &["delete", "-f", path.to_str().unwrap_or_default()])?;
+            wait_for(
+                "the bench pods gone",
+                Duration::from_secs(120),
+                Duration::from_millis(100),
+                || {
+                    let left = env.node.containerd.tasks()?.len();
+                    anyhow::ensure!(left == 0, "{left} tasks left");
+                    Ok(())
+                },
+            )?;
+        }
+        Ok(latencies)
+    })
+}
+
+/// Apply requests that each change a ConfigMap, sent at [`RATE`] per second on a fixed
+/// schedule (a slow answer does not slow the schedule down: requests overlap then).
+async fn mutation_latency(api: &mut ApiClient<Channel>) -> anyhow::Result<Vec<Duration>> {
+    let interval = Duration::from_secs_f64(1.0 / RATE);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut calls = Vec::new();
+    for i in 0..MUTATIONS {
+        ticker.tick().await;
+        let mut api = api.clone();
+        let manifest = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bench-cm-{}\ndata:\n  n: \"{i}\"\n",
+            i % 10
+        );
+        calls.push(tokio::spawn(async move {
+            let t0 = Instant::now();
+            api.apply(ApplyRequest {
+                source: "bench".into(),
+                manifest,
+                namespace: "default".into(),
+            })
+            .await
+            .map(|_| t0.elapsed())
+        }));
+    }
+    let mut latencies = Vec::new();
+    for call in calls {
+        latencies.push(call.await??);
+    }
+    Ok(latencies)
+}
+
+/// VmRSS of `pid`, in MB.
+fn rss_mb(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("no VmRSS")?;
+    Ok(kb / 1024.0)
+}
