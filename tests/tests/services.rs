@@ -237,15 +237,15 @@ fn node_port_scenario(env: &mut ClusterEnv) -> anyhow::Result<()> {
     );
 
     // Scenario 4: from inside a pod, by the service's name (cluster DNS, then the
-    // cluster IP through the proxy), answered by all 3 pods. The request goes through
-    // busybox `nc`: the stand-in image's `wget` dies with SIGSEGV (exit 139) even on
-    // 127.0.0.1, before sending anything, so the scenario's `wget -qO-` cannot be used.
+    // cluster IP through the proxy), answered by all 3 pods, with the notes' own
+    // `wget -qO-`. Bounded by busybox `timeout`, not `wget -T`: Debian's busybox-static
+    // wget dies with SIGSEGV (exit 139) whenever `-T` is given.
     env.cp
         .skiff(&["apply", "-f", &manifest("hostname-svc-clusterip.yaml")])?;
     endpoints_with(env, "hostname-svc-clusterip", 3)?;
     let client = pods.iter().next().cloned().unwrap_or_default();
     let target = "hostname-svc-clusterip:8080";
-    let request = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 hostname-svc-clusterip 8080";
+    let request = "timeout 5 wget -qO- hostname-svc-clusterip:8080";
     let mut seen = BTreeSet::new();
     wait_for(
         "the cluster IP answering from a pod, from all 3 pods",
