@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use super::session::{NftSession, Outcome};
+use super::session::{IptSession, NftSession, Outcome, Session};
 use super::ProxyError;
 
 pub trait ProxyExec: Send + Sync + 'static {
@@ -26,6 +26,15 @@ pub trait ProxyExec: Send + Sync + 'static {
 
     /// Feeds `input` to `iptables-restore --noflush` (one transaction per table).
     fn iptables_restore<'a>(&'a self, input: &'a str) -> BoxFuture<'a, Result<(), ProxyError>>;
+
+    /// Like [`Self::iptables_restore`], for small, frequent inputs: may go through a
+    /// long-lived iptables-restore.
+    fn iptables_restore_update<'a>(
+        &'a self,
+        input: &'a str,
+    ) -> BoxFuture<'a, Result<(), ProxyError>> {
+        self.iptables_restore(input)
+    }
 
     /// Runs `iptables -w <args>`; `Ok(false)` when it exits non-zero (e.g. `-C` found
     /// no such rule).
@@ -45,6 +54,8 @@ pub struct HostExec {
     pub netns: Option<String>,
     /// The `nft -i` behind [`ProxyExec::nft_update`], started on first use.
     session: Arc<tokio::sync::Mutex<Option<NftSession>>>,
+    /// The iptables-restore behind [`ProxyExec::iptables_restore_update`].
+    ipt_session: Arc<tokio::sync::Mutex<Option<IptSession>>>,
 }
 
 impl HostExec {
@@ -108,6 +119,41 @@ impl HostExec {
         child.wait_with_output().await.map_err(tool)
     }
 
+    /// Applies `script` through the session in `slot`, started on first use and dropped
+    /// when broken. `None`: no session could be started (use the one-shot tool).
+    async fn via_session<S: Session>(
+        &self,
+        slot: &tokio::sync::Mutex<Option<S>>,
+        script: &str,
+    ) -> Option<Result<(), ProxyError>> {
+        let mut slot = slot.lock().await;
+        if slot.is_none() {
+            let started = self
+                .command(S::PROGRAM)
+                .map_err(|e| ProxyError::Tool {
+                    tool: S::PROGRAM.into(),
+                    reason: e.to_string(),
+                })
+                .and_then(|(cmd, _netns)| S::start(cmd));
+            match started {
+                Ok(s) => *slot = Some(s),
+                Err(e) => {
+                    tracing::warn!(tool = S::PROGRAM, error = %e, "long-lived session unavailable, running the tool per update");
+                    return None;
+                }
+            }
+        }
+        let session = slot.as_mut()?;
+        Some(match session.apply(script).await {
+            Outcome::Applied => Ok(()),
+            Outcome::Refused(e) => Err(e),
+            Outcome::Broken(e) => {
+                *slot = None;
+                Err(e)
+            }
+        })
+    }
+
     async fn run_ok(
         &self,
         program: &str,
@@ -141,34 +187,9 @@ impl ProxyExec for HostExec {
 
     fn nft_update<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<(), ProxyError>> {
         Box::pin(async move {
-            let mut slot = self.session.lock().await;
-            if slot.is_none() {
-                let started = self
-                    .command("nft")
-                    .map_err(|e| ProxyError::Tool {
-                        tool: "nft -i".into(),
-                        reason: e.to_string(),
-                    })
-                    .and_then(|(cmd, _netns)| NftSession::start(cmd));
-                match started {
-                    Ok(s) => *slot = Some(s),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "nft -i unavailable, using nft -f");
-                        drop(slot);
-                        return self.nft(script).await;
-                    }
-                }
-            }
-            let Some(session) = slot.as_mut() else {
-                return self.nft(script).await;
-            };
-            match session.apply(script).await {
-                Outcome::Applied => Ok(()),
-                Outcome::Refused(e) => Err(e),
-                Outcome::Broken(e) => {
-                    *slot = None;
-                    Err(e)
-                }
+            match self.via_session(&self.session, script).await {
+                Some(result) => result,
+                None => self.nft(script).await,
             }
         })
     }
@@ -198,6 +219,18 @@ impl ProxyExec for HostExec {
             self.run_ok("iptables-restore", &["-w", "--noflush"], Some(input))
                 .await
                 .map(drop)
+        })
+    }
+
+    fn iptables_restore_update<'a>(
+        &'a self,
+        input: &'a str,
+    ) -> BoxFuture<'a, Result<(), ProxyError>> {
+        Box::pin(async move {
+            match self.via_session(&self.ipt_session, input).await {
+                Some(result) => result,
+                None => self.iptables_restore(input).await,
+            }
         })
     }
 

@@ -272,7 +272,7 @@ impl Proxier {
                 }
             }
             Engine::Ipt(state) => match state.update(key, &rules) {
-                Some(input) => self.exec.iptables_restore(&input).await,
+                Some(input) => self.exec.iptables_restore_update(&input).await,
                 None => Ok(()),
             },
         };
@@ -312,20 +312,9 @@ impl Proxier {
                 let nat = self.exec.iptables_save("nat").await?;
                 let filter = self.exec.iptables_save("filter").await?;
                 let existing = iptables::existing_chains(&nat, &filter);
-                let input = state.resync(&self.desired, &existing);
+                let missing = iptables::missing_jumps(&nat, &filter);
+                let input = state.resync(&self.desired, &existing, &missing);
                 self.exec.iptables_restore(&input).await?;
-                for args in iptables::jump_rules() {
-                    let check = iptables::with_op("-C", &args);
-                    if !self.exec.iptables(&check).await? {
-                        let insert = iptables::with_op("-I", &args);
-                        if !self.exec.iptables(&insert).await? {
-                            return Err(ProxyError::Tool {
-                                tool: "iptables".into(),
-                                reason: format!("{} failed", insert.join(" ")),
-                            });
-                        }
-                    }
-                }
             }
         }
         self.dirty = false;

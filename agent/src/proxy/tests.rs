@@ -1,5 +1,6 @@
 //! Rule generation and the Proxier's bookkeeping, against the recording fake.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Endpoints, Service};
@@ -276,14 +277,14 @@ async fn iptables_update_touches_one_service() {
     );
     assert!(input.contains("-A SKIFF-REJECT -d 10.43.0.2/32 -p tcp -m tcp --dport 80 -j REJECT --reject-with tcp-reset"));
     assert!(input.contains("-A SKIFF-NODEPORTS -p tcp -m tcp --dport 30080 -j SKIFF-EXT-"));
-    assert!(calls.contains(&Call::Iptables(vec![
-        "-t".into(),
-        "nat".into(),
-        "-I".into(),
-        "PREROUTING".into(),
-        "-j".into(),
-        "SKIFF-SERVICES".into()
-    ])));
+    // The jumps from the built-in chains come in the same input (the fake's saves are
+    // empty, so all are missing).
+    assert!(
+        input.contains("-I PREROUTING -j SKIFF-SERVICES\n"),
+        "{input}"
+    );
+    assert!(input.contains("-I FORWARD -j SKIFF-REJECT\n"), "{input}");
+    assert!(!calls.iter().any(|c| matches!(c, Call::Iptables(_))));
     p.update(&b, Some(&endpoints("b", &[("10.42.0.6", "n1")])))
         .await
         .unwrap();
@@ -320,19 +321,120 @@ fn iptables_spread_and_affinity() {
     assert!(svc_rules[3].contains("--probability 0.3333333333"));
     assert!(svc_rules[4].contains("--probability 0.5000000000"));
     assert!(!svc_rules[5].contains("statistic"));
-    assert!(svc_rules[5]
-        .contains("--rsource --set -p tcp -m tcp -j DNAT --to-destination 10.42.0.7:8080"));
+    assert!(svc_rules[5].contains("--rsource --set -p tcp -j DNAT --to-destination 10.42.0.7:8080"));
     // No chain per endpoint; hairpin for the two local ones only.
     assert_eq!(r.chains.len(), 1);
-    let hairpin: Vec<_> = r
-        .shared
-        .iter()
-        .filter(|(_, c, _)| c == "SKIFF-HAIRPIN")
+    assert_eq!(
+        r.hairpin
+            .iter()
+            .map(|ip| ip.to_string())
+            .collect::<Vec<_>>(),
+        ["10.42.0.5", "10.42.0.6"]
+    );
+}
+
+/// iptables-nft searches the chains an input names in a sorted list from the front:
+/// the full input names them in descending order, each before the rules jumping to it.
+#[test]
+fn iptables_resync_names_chains_in_descending_order() {
+    let mut desired = BTreeMap::new();
+    for i in 0..20 {
+        let name = format!("s{i}");
+        let svc = service(&name, &format!("10.43.0.{}", i + 1), json!({}));
+        let eps = endpoints(&name, &[("10.42.0.5", "n1")]);
+        desired.insert(
+            format!("default/{name}"),
+            model::port_rules(&svc, Some(&eps), &view()),
+        );
+    }
+    let mut st = iptables::IptState::new(vec![], false);
+    let existing = BTreeSet::from([("nat", "SKIFF-SVC-0000stale".to_string())]);
+    let input = st.resync(&desired, &existing, &[]);
+    let declared: Vec<&str> = input
+        .lines()
+        .filter_map(|l| l.strip_prefix(":SKIFF-SVC-"))
         .collect();
-    assert_eq!(hairpin.len(), 2);
-    assert!(hairpin[0]
-        .2
-        .starts_with("-s 10.42.0.5/32 -d 10.42.0.5/32 -m conntrack --ctstate DNAT"));
+    assert_eq!(declared.len(), 21);
+    assert!(declared.windows(2).all(|w| w[0] > w[1]), "{declared:?}");
+    // Each service chain is filled, then jumped to, before the next is declared.
+    let lines: Vec<&str> = input.lines().collect();
+    for (i, l) in lines.iter().enumerate() {
+        if let Some(c) = l.strip_prefix(':').filter(|c| c.starts_with("SKIFF-SVC-")) {
+            let c = c.trim_end_matches(" - [0:0]");
+            if c.ends_with("stale") {
+                assert_eq!(lines[i + 1], format!("-X {c}"));
+                continue;
+            }
+            assert!(lines[i + 1].starts_with(&format!("-A {c} ")));
+            assert!(lines[i + 2].starts_with("-A SKIFF-SERVICES -d 10.43.0."));
+            assert!(lines[i + 2].ends_with(&format!("-j {c}")));
+        }
+    }
+    // One hairpin rule for the endpoint all twenty services share.
+    let hairpin = "-A SKIFF-HAIRPIN -s 10.42.0.5/32 -d 10.42.0.5/32";
+    assert_eq!(input.matches(hairpin).count(), 1);
+}
+
+#[test]
+fn iptables_missing_jumps_from_saved_tables() {
+    let nat = "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j SKIFF-SERVICES\n-A OUTPUT -j OTHER\nCOMMIT\n";
+    let missing: Vec<String> = iptables::missing_jumps(nat, "")
+        .iter()
+        .map(|j| format!("{} {} {}", j.table, j.chain, j.target))
+        .collect();
+    assert_eq!(
+        missing,
+        [
+            "nat OUTPUT SKIFF-SERVICES",
+            "nat POSTROUTING SKIFF-POSTROUTING",
+            "filter INPUT SKIFF-REJECT",
+            "filter FORWARD SKIFF-REJECT",
+            "filter OUTPUT SKIFF-REJECT"
+        ]
+    );
+}
+
+/// A hairpin rule stays while any service has the local endpoint, and a change of one
+/// service's endpoints rewrites its own chain only.
+#[test]
+fn iptables_update_counts_hairpin_and_rewrites_own_chain_only() {
+    let rules = |name: &str, ip: &str, ep: &str| {
+        let svc = service(name, ip, json!({}));
+        model::port_rules(&svc, Some(&endpoints(name, &[(ep, "n1")])), &view())
+    };
+    let mut st = iptables::IptState::new(vec![], false);
+    let desired = BTreeMap::from([
+        (
+            "default/a".to_string(),
+            rules("a", "10.43.0.1", "10.42.0.5"),
+        ),
+        (
+            "default/b".to_string(),
+            rules("b", "10.43.0.2", "10.42.0.5"),
+        ),
+    ]);
+    st.resync(&desired, &BTreeSet::new(), &[]);
+    let input = st
+        .update("default/a", &rules("a", "10.43.0.1", "10.42.0.6"))
+        .unwrap();
+    assert!(!input.contains("-D SKIFF-HAIRPIN"), "{input}");
+    assert!(
+        input.contains("-A SKIFF-HAIRPIN -s 10.42.0.6/32"),
+        "{input}"
+    );
+    assert!(!input.contains("SKIFF-SERVICES"), "{input}");
+    assert!(
+        input.contains("-j DNAT --to-destination 10.42.0.6:8080"),
+        "{input}"
+    );
+    let input = st
+        .update("default/b", &rules("b", "10.43.0.2", "10.42.0.6"))
+        .unwrap();
+    assert!(
+        input.contains("-D SKIFF-HAIRPIN -s 10.42.0.5/32"),
+        "{input}"
+    );
+    assert!(!input.contains("-A SKIFF-HAIRPIN"), "{input}");
 }
 
 #[test]

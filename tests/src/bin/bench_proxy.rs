@@ -4,13 +4,17 @@
 //! asserts none.
 //!
 //!     cargo build --release -p skiff-e2e --bin bench_proxy
-//!     target/release/bench_proxy [SIZES, default 1000,10000] [--skip-iptables-at N]
+//!     target/release/bench_proxy [SIZES, default 1000,10000] [--skip-iptables-at N] [--all-local]
 //!
 //! Everything happens inside network namespaces the bench creates ([`Lab`]) and
 //! deletes at the end, also after a failure; the host's tables are never touched.
 //! Figures per backend and size (services × 3 endpoints):
 //! - full sync: `Proxier::resync` on an empty namespace (what an agent start costs);
-//! - one change: `Proxier::update` of one service's endpoints, median of 21;
+//! - one change: `Proxier::update` of one service's endpoints, median of 21 spaced
+//!   100 ms apart; and the same back to back ("in a burst"), where each update may wait
+//!   for the kernel to release the previous one's rules (an RCU grace period);
+//! - the synthetic endpoints live on other nodes, as most of a big cluster's do (a node
+//!   has at most a /24 of pods); `--all-local` puts all 30,000 on this node instead;
 //! - first packet: TCP connect + one answer through a ClusterIP from the client
 //!   namespace, median of 200 new connections, at 10 services and at the largest size
 //!   (always through the service with the highest address, 10.43.39.250).
@@ -31,6 +35,8 @@ const PODS: [&str; 3] = ["10.200.0.11", "10.200.0.12", "10.200.0.13"];
 /// The service the latency is measured through: the highest address below 10,000, so a
 /// layout that walks services in order (iptables) pays for all of them.
 const REAL: usize = 9_999;
+/// `--all-local`.
+static ALL_LOCAL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn cluster_ip(i: usize) -> String {
     format!("10.43.{}.{}", i / 250, i % 250 + 1)
@@ -44,9 +50,11 @@ fn service(i: usize) -> Service {
     .expect("service")
 }
 
-/// Three endpoints; service `REAL` gets the lab's real pods, the others addresses
-/// derived from `i` (and `shift`, to make a change).
+/// Three endpoints; service `REAL` gets the lab's real pods (on this node), the others
+/// addresses derived from `i` (and `shift`, to make a change), on other nodes unless
+/// `all_local`.
 fn endpoints(i: usize, shift: usize) -> Endpoints {
+    let all_local = ALL_LOCAL.load(std::sync::atomic::Ordering::Relaxed);
     let ips: Vec<String> = if i == REAL {
         PODS.iter().map(|s| s.to_string()).collect()
     } else {
@@ -62,9 +70,14 @@ fn endpoints(i: usize, shift: usize) -> Endpoints {
             })
             .collect()
     };
+    let node = if i == REAL || all_local {
+        NODE_NAME.to_string()
+    } else {
+        format!("node-{}", i % 50)
+    };
     let addresses: Vec<_> = ips
         .iter()
-        .map(|ip| json!({"ip": ip, "nodeName": NODE_NAME}))
+        .map(|ip| json!({"ip": ip, "nodeName": node}))
         .collect();
     serde_json::from_value(json!({
         "metadata": {"name": format!("s{i}"), "namespace": "bench"},
@@ -101,6 +114,7 @@ fn ms(d: Duration) -> String {
 struct Sync {
     full: Duration,
     one: Duration,
+    burst: Duration,
     /// The tool's own cost at this size: a transaction that changes nothing
     /// (`add table` for nft, an empty `*nat`/`COMMIT` for iptables-restore).
     noop: Duration,
@@ -114,13 +128,23 @@ fn measure_sync(rt: &tokio::runtime::Runtime, mode: ProxyMode, n: usize) -> anyh
     let t = Instant::now();
     rt.block_on(p.resync(&all))?;
     let full = t.elapsed();
-    let mut times = Vec::new();
     let target = n / 2;
-    for round in 0..21 {
+    let mut round = 0;
+    let mut change = |p: &mut Proxier| -> anyhow::Result<Duration> {
+        round += 1;
         let eps = endpoints(target, round % 2 + 1);
         let t = Instant::now();
         rt.block_on(p.update(&all[target].0, Some(&eps)))?;
-        times.push(t.elapsed());
+        Ok(t.elapsed())
+    };
+    let mut times = Vec::new();
+    for _ in 0..21 {
+        std::thread::sleep(Duration::from_millis(100));
+        times.push(change(&mut p)?);
+    }
+    let mut burst = Vec::new();
+    for _ in 0..21 {
+        burst.push(change(&mut p)?);
     }
     let (program, args, input) = match mode {
         ProxyMode::Nftables => ("nft", &["-f", "-"][..], "add table ip skiff_proxy\n"),
@@ -139,6 +163,7 @@ fn measure_sync(rt: &tokio::runtime::Runtime, mode: ProxyMode, n: usize) -> anyh
     Ok(Sync {
         full,
         one: median(times),
+        burst: median(burst),
         noop: median(noop),
     })
 }
@@ -267,6 +292,10 @@ fn main() -> anyhow::Result<()> {
         .and_then(|i| args.get(i + 1))
         .map(|s| s.parse())
         .transpose()?;
+    ALL_LOCAL.store(
+        args.iter().any(|a| a == "--all-local"),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let rt = tokio::runtime::Runtime::new()?;
     let floor_n = 1000;
     let floor = measure_floor(floor_n)?;
@@ -285,11 +314,12 @@ fn main() -> anyhow::Result<()> {
                 ProxyMode::Iptables => "iptables-restore",
             };
             let mut line = format!(
-                "{n:>6} services × 3: full sync {} ({:.2}× the floor's {floor_n}), one change {} (goal ≤ {}; a no-op {program} run here: {}, {:.2}×)",
+                "{n:>6} services × 3: full sync {} ({:.2}× the floor's {floor_n}), one change {} (goal ≤ {}; in a burst {}; a no-op {program} run here: {}, {:.2}×)",
                 ms(s.full),
                 s.full.as_secs_f64() / floor.as_secs_f64(),
                 ms(s.one),
                 ms(GOAL_ONE),
+                ms(s.burst),
                 ms(s.noop),
                 s.one.as_secs_f64() / s.noop.as_secs_f64(),
             );
