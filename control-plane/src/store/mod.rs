@@ -24,6 +24,7 @@ pub use futures::future::BoxFuture;
 pub use futures::stream::BoxStream;
 
 mod compactor;
+mod follow;
 mod memory;
 mod sqlite;
 mod watch;
@@ -32,6 +33,7 @@ mod watch;
 mod tests;
 
 pub use compactor::{compact_keeping, spawn_compactor};
+pub use follow::{follow_kinds, Notice};
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
