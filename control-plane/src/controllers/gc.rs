@@ -156,11 +156,7 @@ async fn strip(
 ) -> Result<(), ControllerError> {
     let mut current = stored.clone();
     for _ in 0..5 {
-        let mut value: Value =
-            serde_json::from_slice(&current.json).map_err(|source| ControllerError::Corrupt {
-                key: current.key.clone(),
-                source,
-            })?;
+        let mut value: Value = current.parse()?;
         let refs: Vec<OwnerReference> = owner_refs(&current.json);
         let kept: Vec<&OwnerReference> = refs.iter().filter(|r| !drop(r)).collect();
         if kept.len() == refs.len() {
@@ -215,11 +211,7 @@ pub async fn orphan_dependents(
 async fn mark_deleting(store: &dyn Store, owner: &Stored) -> Result<(), ControllerError> {
     let mut current = owner.clone();
     for _ in 0..5 {
-        let mut value: Value =
-            serde_json::from_slice(&current.json).map_err(|source| ControllerError::Corrupt {
-                key: current.key.clone(),
-                source,
-            })?;
+        let mut value: Value = current.parse()?;
         let meta: ObjectMeta =
             serde_json::from_value(value["metadata"].clone()).unwrap_or_default();
         if meta.deletion_timestamp.is_some() {

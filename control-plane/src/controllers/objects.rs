@@ -14,23 +14,7 @@ use serde::Serialize;
 
 use super::error::ControllerError;
 use crate::store::Stored;
-
-/// Decodes a stored object, with uid and resourceVersion from the store (the stored JSON
-/// need not carry them).
-pub fn decode<T>(stored: &Stored) -> Result<T, ControllerError>
-where
-    T: DeserializeOwned + Metadata<Ty = ObjectMeta>,
-{
-    let mut object: T =
-        serde_json::from_slice(&stored.json).map_err(|source| ControllerError::Corrupt {
-            key: stored.key.clone(),
-            source,
-        })?;
-    let meta = object.metadata_mut();
-    meta.uid = Some(stored.uid.clone());
-    meta.resource_version = Some(stored.revision.to_string());
-    Ok(object)
-}
+pub use crate::store::{decode, encode};
 
 /// Decodes every stored object, skipping (and logging) the ones that do not decode: one
 /// corrupt object must not stop a controller from managing the others.
@@ -48,15 +32,6 @@ where
             }
         })
         .collect()
-}
-
-/// JSON for the store, without `metadata.resourceVersion` (the revision is the truth).
-pub fn encode<T: Serialize>(object: &T) -> Vec<u8> {
-    let mut value = serde_json::to_value(object).expect("k8s-openapi types serialize");
-    if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-        meta.remove("resourceVersion");
-    }
-    serde_json::to_vec(&value).expect("a JSON value serializes")
 }
 
 /// The revision an object was decoded at (its resourceVersion), for compare-and-swap.

@@ -11,6 +11,7 @@ use skiff_proto::v1::Object;
 
 use super::error::NodesError;
 use super::LEASE_NAMESPACE;
+pub use crate::store::{decode, encode};
 use crate::store::{Key, Store, StoreError, Stored};
 
 /// Compare-and-swap attempts before a read-modify-write gives up.
@@ -42,32 +43,6 @@ pub fn new_uid() -> String {
         &h[16..20],
         &h[20..]
     )
-}
-
-/// Decodes a stored object, with uid and resourceVersion from the store: the stored JSON
-/// need not carry them (the store's revision is the truth, see `store` module docs).
-pub fn decode<T>(stored: &Stored) -> Result<T, NodesError>
-where
-    T: DeserializeOwned + Metadata<Ty = ObjectMeta>,
-{
-    let mut object: T =
-        serde_json::from_slice(&stored.json).map_err(|source| NodesError::Corrupt {
-            key: stored.key.clone(),
-            source,
-        })?;
-    let meta = object.metadata_mut();
-    meta.uid = Some(stored.uid.clone());
-    meta.resource_version = Some(stored.revision.to_string());
-    Ok(object)
-}
-
-/// JSON for the store, without `metadata.resourceVersion` (it would only go stale).
-pub fn encode<T: Serialize>(object: &T) -> Vec<u8> {
-    let mut value = serde_json::to_value(object).expect("k8s-openapi types serialize");
-    if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-        meta.remove("resourceVersion");
-    }
-    serde_json::to_vec(&value).expect("a JSON value serializes")
 }
 
 /// The envelope agents receive: the stored JSON with uid and resourceVersion filled in.
