@@ -33,6 +33,7 @@ mod follow;
 mod memory;
 mod sqlite;
 mod watch;
+mod write;
 
 #[cfg(test)]
 mod tests;
