@@ -78,7 +78,6 @@ pub fn compute(service: &Service, pods: &[Pod]) -> Computed {
                 uid: meta.uid.clone(),
                 ..Default::default()
             }),
-            ..Default::default()
         };
         let (ready, not_ready) = groups.entry(ports).or_default();
         if is_ready(pod) || publish_not_ready {
