@@ -11,6 +11,7 @@ use skiff_proto::v1::Object;
 
 use super::error::NodesError;
 use super::LEASE_NAMESPACE;
+pub use crate::api::new_uid;
 pub use crate::store::{decode, encode};
 use crate::store::{Key, Store, StoreError, Stored};
 
@@ -27,22 +28,6 @@ pub fn lease_key(node: &str) -> Key {
 
 pub fn pod_key(namespace: &str, name: &str) -> Key {
     Key::new("Pod", namespace, name)
-}
-
-/// A fresh object uid (a random UUID, as Kubernetes makes them).
-pub fn new_uid() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
 }
 
 /// The envelope agents receive: the stored JSON with uid and resourceVersion filled in.
