@@ -12,11 +12,8 @@ use skiff_proto::v1::Object;
 use super::error::NodesError;
 use super::LEASE_NAMESPACE;
 pub use crate::api::new_uid;
-pub use crate::store::{decode, encode};
-use crate::store::{Key, Store, StoreError, Stored};
-
-/// Compare-and-swap attempts before a read-modify-write gives up.
-const CAS_ATTEMPTS: usize = 5;
+use crate::store::{self, Key, Store, StoreError, Stored, CAS_ATTEMPTS};
+pub use crate::store::{decode, encode, Modified};
 
 pub fn node_key(name: &str) -> Key {
     Key::new("Node", "", name)
@@ -59,55 +56,22 @@ pub fn envelope(stored: &Stored) -> Object {
     }
 }
 
-/// The result of [`modify`].
-pub enum Modified<T> {
-    /// Written; the object carries its new resourceVersion.
-    Written(T),
-    /// The change function found nothing to do.
-    Unchanged(T),
-    /// The object is gone (or was replaced by another with the same name).
-    Missing,
-}
-
-/// Read-modify-write with compare-and-swap: reads `key`, lets `change` edit it (returning
-/// whether it changed anything), writes it only if so, on the revision it read, and on a
-/// conflict starts over from a fresh read. `uid`, when given, pins the object: one
-/// recreated under the same name is [`Modified::Missing`], not edited by mistake.
+/// Read-modify-write with compare-and-swap ([`store::modify`]); an object that keeps
+/// changing under us is [`NodesError::Contended`].
 pub async fn modify<T, F>(
     store: &dyn Store,
     key: &Key,
     uid: Option<&str>,
-    mut change: F,
+    change: F,
 ) -> Result<Modified<T>, NodesError>
 where
     T: DeserializeOwned + Serialize + Metadata<Ty = ObjectMeta>,
     F: FnMut(&mut T) -> Result<bool, NodesError>,
 {
-    for _ in 0..CAS_ATTEMPTS {
-        let Some(stored) = store.get(key).await? else {
-            return Ok(Modified::Missing);
-        };
-        if uid.is_some_and(|uid| uid != stored.uid) {
-            return Ok(Modified::Missing);
-        }
-        let mut object: T = decode(&stored)?;
-        if !change(&mut object)? {
-            return Ok(Modified::Unchanged(object));
-        }
-        match store
-            .update(key.clone(), encode(&object), Some(stored.revision))
-            .await
-        {
-            Ok(written) => {
-                object.metadata_mut().resource_version = Some(written.revision.to_string());
-                return Ok(Modified::Written(object));
-            }
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(StoreError::NotFound(_)) => return Ok(Modified::Missing),
-            Err(other) => return Err(other.into()),
-        }
-    }
-    Err(NodesError::Contended(key.clone()))
+    store::modify(store, key, uid, change, || {
+        NodesError::Contended(key.clone())
+    })
+    .await
 }
 
 /// [`modify`], or when the object does not exist, create it as `initial` returns it

@@ -31,6 +31,7 @@ pub use futures::stream::BoxStream;
 mod compactor;
 mod follow;
 mod memory;
+mod modify;
 mod sqlite;
 mod watch;
 mod write;
@@ -41,6 +42,7 @@ mod tests;
 pub use compactor::{compact_keeping, spawn_compactor};
 pub use follow::{follow_kinds, Notice};
 pub use memory::MemoryStore;
+pub use modify::{modify, Modified, CAS_ATTEMPTS};
 pub use sqlite::SqliteStore;
 
 /// How many live events a watcher may fall behind before it re-reads the event log.
