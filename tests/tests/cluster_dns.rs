@@ -87,7 +87,8 @@ fn answer(query: &Message) -> Vec<u8> {
     msg.to_vec().unwrap_or_default()
 }
 
-/// A ClusterIP service with a named port, and a headless one selecting the client pod.
+/// A ClusterIP service with a named port, and a headless one selecting the client pod
+/// (whose subdomain names it).
 const SERVICES: &str = "apiVersion: v1
 kind: Service
 metadata:
@@ -119,6 +120,7 @@ const LOOKUPS: &str = "cat /etc/resolv.conf; echo ==; while true; do \
     nslookup dns-web; \
     nslookup -type=srv _http._tcp.dns-web.default.svc.cluster.local; \
     nslookup dns-headless.default.svc.cluster.local; \
+    nslookup client-0.dns-headless.default.svc.cluster.local; \
     nslookup externalname-svc.default.svc.cluster.local; \
     echo ==; sleep 1; done";
 
@@ -134,7 +136,13 @@ fn pods_resolve_through_the_nodes_cluster_dns() {
     let resolv_arg = resolv.to_str().unwrap_or_default().to_string();
     ClusterEnv::run_with_args(&[], &["--resolv-conf", &resolv_arg], |env| {
         let cp = &env.cp;
-        let client = shell_pod("dns-client", "busybox", LOOKUPS, "").replace(
+        let client = shell_pod(
+            "dns-client",
+            "busybox",
+            LOOKUPS,
+            "  hostname: client-0\n  subdomain: dns-headless\n",
+        )
+        .replace(
             "  name: dns-client\n",
             "  name: dns-client\n  labels:\n    app: dns-client\n",
         );
@@ -181,6 +189,8 @@ fn pods_resolve_through_the_nodes_cluster_dns() {
                 .to_string(),
             // Headless: the ready pod itself.
             format!("Name:\tdns-headless.default.svc.cluster.local\nAddress: {pod_ip}\n"),
+            // Its hostname under the service its subdomain names.
+            format!("Name:\tclient-0.dns-headless.default.svc.cluster.local\nAddress: {pod_ip}\n"),
             // The user's ExternalName, chased through the node's resolver.
             "externalname-svc.default.svc.cluster.local\tcanonical name = my.database.com"
                 .to_string(),

@@ -221,6 +221,13 @@ fn scenario_3_a_crash_looping_image_then_undo_to_revision_1() {
             history.starts_with("deployment.apps/my-nginx-deployment") && revisions == ["1", "2"],
             "{history}"
         );
+        // describe shows what the controller did, as kubectl's does.
+        let described = cp.skiff(&["describe", "deployment", deploy])?;
+        ensure!(
+            described.contains("ScalingReplicaSet")
+                && described.contains("Scaled up replica set my-nginx-deployment-"),
+            "{described}"
+        );
         let missing =
             cp.skiff_output(&["rollout", "undo", "deployment", deploy, "--to-revision=9"])?;
         let err = String::from_utf8_lossy(&missing.stderr);

@@ -65,12 +65,20 @@ fn lookup(records: &DnsRecords, name: &str, qtype: RecordType) -> Option<Outcome
     zone().lookup(&records.read(), &Name::from_ascii(name).unwrap(), qtype)
 }
 
-/// The answer section as text: `A 10.43.0.10`, `SRV 0 100 80 web...`.
-fn answers(outcome: Option<Outcome>) -> Vec<String> {
-    match outcome {
-        Some(Outcome::Answer { answers, .. }) => answers.iter().map(show).collect(),
-        other => panic!("expected records, got {other:?}"),
+/// The answer and additional sections for `name`; any other outcome fails the test.
+fn answered(records: &DnsRecords, name: &str, qtype: RecordType) -> (Vec<Record>, Vec<Record>) {
+    match lookup(records, name, qtype) {
+        Some(Outcome::Answer {
+            answers,
+            additionals,
+        }) => (answers, additionals),
+        other => panic!("{name} {qtype}: expected records, got {other:?}"),
     }
+}
+
+/// The answer section for `name` as text: `A 10.43.0.10`, `SRV 0 100 80 web...`.
+fn ask(records: &DnsRecords, name: &str, qtype: RecordType) -> Vec<String> {
+    answered(records, name, qtype).0.iter().map(show).collect()
 }
 
 fn show(r: &Record) -> String {
@@ -85,19 +93,17 @@ fn show(r: &Record) -> String {
 #[test]
 fn service_name_gets_its_cluster_ip() {
     let r = sample();
-    let got = lookup(&r, "web.default.svc.cluster.local.", RecordType::A);
-    assert_eq!(answers(got), ["A 10.43.0.10"]);
+    assert_eq!(
+        ask(&r, "web.default.svc.cluster.local.", RecordType::A),
+        ["A 10.43.0.10"]
+    );
     // Names are case-insensitive; the answer keeps the asker's spelling.
-    match lookup(&r, "WEB.Default.svc.Cluster.Local.", RecordType::A) {
-        Some(Outcome::Answer { answers, .. }) => {
-            assert_eq!(
-                answers[0].name.to_string(),
-                "WEB.Default.svc.Cluster.Local."
-            );
-            assert_eq!(answers[0].ttl, 5);
-        }
-        other => panic!("{other:?}"),
-    }
+    let (answers, _) = answered(&r, "WEB.Default.svc.Cluster.Local.", RecordType::A);
+    assert_eq!(
+        answers[0].name.to_string(),
+        "WEB.Default.svc.Cluster.Local."
+    );
+    assert_eq!(answers[0].ttl, 5);
     // An existing name without AAAA records is NODATA, never NXDOMAIN (musl would drop
     // the A answer too).
     assert_eq!(
@@ -144,30 +150,20 @@ fn unknown_names_in_the_zone_are_nxdomain() {
 #[test]
 fn srv_for_a_named_port_targets_the_service() {
     let r = sample();
-    match lookup(
-        &r,
-        "_http._tcp.web.default.svc.cluster.local.",
-        RecordType::SRV,
-    ) {
-        Some(Outcome::Answer {
-            answers,
-            additionals,
-        }) => {
-            assert_eq!(
-                answers.iter().map(show).collect::<Vec<_>>(),
-                ["SRV 0 100 80 web.default.svc.cluster.local."]
-            );
-            assert_eq!(
-                additionals.iter().map(show).collect::<Vec<_>>(),
-                ["A 10.43.0.10"]
-            );
-            assert_eq!(
-                additionals[0].name.to_string(),
-                "web.default.svc.cluster.local."
-            );
-        }
-        other => panic!("{other:?}"),
-    }
+    let name = "_http._tcp.web.default.svc.cluster.local.";
+    assert_eq!(
+        ask(&r, name, RecordType::SRV),
+        ["SRV 0 100 80 web.default.svc.cluster.local."]
+    );
+    let (_, additionals) = answered(&r, name, RecordType::SRV);
+    assert_eq!(
+        additionals.iter().map(show).collect::<Vec<_>>(),
+        ["A 10.43.0.10"]
+    );
+    assert_eq!(
+        additionals[0].name.to_string(),
+        "web.default.svc.cluster.local."
+    );
     // A port that does not exist, or the wrong protocol.
     for name in [
         "_https._tcp.web.default.svc.cluster.local.",
@@ -188,9 +184,8 @@ fn srv_for_a_named_port_targets_the_service() {
         Some(Outcome::NoData)
     );
     // SRV on the service name itself lists its named ports.
-    let got = lookup(&r, "web.default.svc.cluster.local.", RecordType::SRV);
     assert_eq!(
-        answers(got),
+        ask(&r, "web.default.svc.cluster.local.", RecordType::SRV),
         ["SRV 0 100 80 web.default.svc.cluster.local."]
     );
 }
@@ -198,13 +193,19 @@ fn srv_for_a_named_port_targets_the_service() {
 #[test]
 fn headless_service_answers_with_ready_endpoints() {
     let r = sample();
-    let got = lookup(&r, "db.apps.svc.cluster.local.", RecordType::A);
-    assert_eq!(answers(got), ["A 10.42.0.7", "A 10.42.1.8"]);
-    let got = lookup(&r, "db-0.db.apps.svc.cluster.local.", RecordType::A);
-    assert_eq!(answers(got), ["A 10.42.0.7"]);
+    assert_eq!(
+        ask(&r, "db.apps.svc.cluster.local.", RecordType::A),
+        ["A 10.42.0.7", "A 10.42.1.8"]
+    );
+    assert_eq!(
+        ask(&r, "db-0.db.apps.svc.cluster.local.", RecordType::A),
+        ["A 10.42.0.7"]
+    );
     // Without a hostname an endpoint is named by its dashed address.
-    let got = lookup(&r, "10-42-1-8.db.apps.svc.cluster.local.", RecordType::A);
-    assert_eq!(answers(got), ["A 10.42.1.8"]);
+    assert_eq!(
+        ask(&r, "10-42-1-8.db.apps.svc.cluster.local.", RecordType::A),
+        ["A 10.42.1.8"]
+    );
     // Not ready: no record.
     assert_eq!(
         lookup(&r, "db-2.db.apps.svc.cluster.local.", RecordType::A),
@@ -219,33 +220,27 @@ fn headless_service_answers_with_ready_endpoints() {
         ),
         Some(Outcome::NxDomain)
     );
-    match lookup(&r, "_pg._tcp.db.apps.svc.cluster.local.", RecordType::SRV) {
-        Some(Outcome::Answer {
-            answers,
-            additionals,
-        }) => {
-            assert_eq!(
-                answers.iter().map(show).collect::<Vec<_>>(),
-                [
-                    "SRV 0 50 5433 10-42-1-8.db.apps.svc.cluster.local.",
-                    "SRV 0 50 5433 db-0.db.apps.svc.cluster.local.",
-                ]
-            );
-            let mut extra: Vec<String> = additionals
-                .iter()
-                .map(|a| format!("{} {}", a.name, show(a)))
-                .collect();
-            extra.sort();
-            assert_eq!(
-                extra,
-                [
-                    "10-42-1-8.db.apps.svc.cluster.local. A 10.42.1.8",
-                    "db-0.db.apps.svc.cluster.local. A 10.42.0.7",
-                ]
-            );
-        }
-        other => panic!("{other:?}"),
-    }
+    let name = "_pg._tcp.db.apps.svc.cluster.local.";
+    assert_eq!(
+        ask(&r, name, RecordType::SRV),
+        [
+            "SRV 0 50 5433 10-42-1-8.db.apps.svc.cluster.local.",
+            "SRV 0 50 5433 db-0.db.apps.svc.cluster.local.",
+        ]
+    );
+    let (_, additionals) = answered(&r, name, RecordType::SRV);
+    let mut extra: Vec<String> = additionals
+        .iter()
+        .map(|a| format!("{} {}", a.name, show(a)))
+        .collect();
+    extra.sort();
+    assert_eq!(
+        extra,
+        [
+            "10-42-1-8.db.apps.svc.cluster.local. A 10.42.1.8",
+            "db-0.db.apps.svc.cluster.local. A 10.42.0.7",
+        ]
+    );
 }
 
 #[test]
@@ -280,10 +275,14 @@ fn external_name_is_an_alias() {
 #[test]
 fn pod_names_spell_their_address() {
     let r = sample();
-    let got = lookup(&r, "10-42-0-5.default.pod.cluster.local.", RecordType::A);
-    assert_eq!(answers(got), ["A 10.42.0.5"]);
-    let got = lookup(&r, "fd00--5.default.pod.cluster.local.", RecordType::AAAA);
-    assert_eq!(answers(got), ["AAAA fd00::5"]);
+    assert_eq!(
+        ask(&r, "10-42-0-5.default.pod.cluster.local.", RecordType::A),
+        ["A 10.42.0.5"]
+    );
+    assert_eq!(
+        ask(&r, "fd00--5.default.pod.cluster.local.", RecordType::AAAA),
+        ["AAAA fd00::5"]
+    );
     assert_eq!(
         lookup(&r, "10-42-0-5.default.pod.cluster.local.", RecordType::AAAA),
         Some(Outcome::NoData)
@@ -309,13 +308,13 @@ fn updates_removals_and_resync() {
     );
     r.upsert_service(&service("default", "h", json!({"clusterIP": "None"})));
     assert_eq!(
-        answers(lookup(&r, "h.default.svc.cluster.local.", RecordType::A)),
+        ask(&r, "h.default.svc.cluster.local.", RecordType::A),
         ["A 10.42.0.3"]
     );
     // A service changed to ClusterIP answers with the new address.
     r.upsert_service(&service("default", "h", json!({"clusterIP": "10.43.0.3"})));
     assert_eq!(
-        answers(lookup(&r, "h.default.svc.cluster.local.", RecordType::A)),
+        ask(&r, "h.default.svc.cluster.local.", RecordType::A),
         ["A 10.43.0.3"]
     );
     r.remove_service("default", "h");
@@ -337,7 +336,7 @@ fn updates_removals_and_resync() {
         Some(Outcome::NxDomain)
     );
     assert_eq!(
-        answers(lookup(&old, "only.x.svc.cluster.local.", RecordType::A)),
+        ask(&old, "only.x.svc.cluster.local.", RecordType::A),
         ["A 10.43.9.9"]
     );
     old.remove_endpoints("x", "only");
@@ -352,11 +351,8 @@ fn dual_stack_service_answers_both_families() {
         json!({"clusterIP": "10.43.0.4", "clusterIPs": ["10.43.0.4", "fd00:43::4"]}),
     ));
     let name = "ds.default.svc.cluster.local.";
-    assert_eq!(answers(lookup(&r, name, RecordType::A)), ["A 10.43.0.4"]);
-    assert_eq!(
-        answers(lookup(&r, name, RecordType::AAAA)),
-        ["AAAA fd00:43::4"]
-    );
+    assert_eq!(ask(&r, name, RecordType::A), ["A 10.43.0.4"]);
+    assert_eq!(ask(&r, name, RecordType::AAAA), ["AAAA fd00:43::4"]);
 }
 
 #[test]

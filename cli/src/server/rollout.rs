@@ -1,13 +1,15 @@
 //! `rollout status|history|undo|pause|resume deploy/NAME`, printed as kubectl prints them.
 
 use std::fmt::Write;
+use std::future::Future;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use serde_json::Value;
 use skiff_proto::v1::{
-    GetRequest, RolloutHistoryRequest, RolloutPauseRequest, RolloutUndoRequest, WatchRequest,
+    GetRequest, RolloutHistoryRequest, RolloutPauseRequest, RolloutRevision, RolloutUndoRequest,
+    WatchRequest,
 };
 use tokio_stream::StreamExt;
 
@@ -44,52 +46,19 @@ pub async fn run(
         "history" => {
             let req = RolloutHistoryRequest {
                 namespace,
-                name: name.clone(),
+                name,
                 revision: options.revision,
             };
-            let revisions = api
-                .rollout_history(req)
-                .await
-                .map_err(status_error)?
-                .into_inner()
-                .revisions;
-            if options.revision != 0 {
-                let Some(revision) = revisions.first() else {
-                    bail!(
-                        "unable to find revision {} of {reference}",
-                        options.revision
-                    );
-                };
-                let template: PodTemplateSpec =
-                    serde_json::from_slice(&revision.template_json).unwrap_or_default();
-                println!("{reference} with revision #{}", revision.revision);
-                print!("{}", pod_template(&template));
-                return Ok(());
-            }
-            println!("{reference} ");
-            let mut rows = vec![vec!["REVISION".to_string(), "CHANGE-CAUSE".to_string()]];
-            rows.extend(revisions.iter().map(|r| {
-                let cause = if r.change_cause.is_empty() {
-                    "<none>".to_string()
-                } else {
-                    r.change_cause.clone()
-                };
-                vec![r.revision.to_string(), cause]
-            }));
-            println!("{}", align(&rows));
-            Ok(())
+            let revisions = reply(api.rollout_history(req)).await?.revisions;
+            print_history(&reference, options.revision, &revisions)
         }
         "undo" => {
             let req = RolloutUndoRequest {
                 namespace,
-                name: name.clone(),
+                name,
                 to_revision: options.to_revision,
             };
-            let undone = api
-                .rollout_undo(req)
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let undone = reply(api.rollout_undo(req)).await?;
             if undone.skipped {
                 println!(
                     "{reference} skipped rollback (current template already matches revision {})",
@@ -104,10 +73,10 @@ pub async fn run(
             let paused = action == "pause";
             let req = RolloutPauseRequest {
                 namespace,
-                name: name.clone(),
+                name,
                 paused,
             };
-            api.rollout_pause(req).await.map_err(status_error)?;
+            reply(api.rollout_pause(req)).await?;
             println!("{reference} {}", if paused { "paused" } else { "resumed" });
             Ok(())
         }
@@ -115,6 +84,39 @@ pub async fn run(
             bail!("unknown rollout action {other:?}: use status, history, undo, pause or resume")
         }
     }
+}
+
+/// The reply of one call to the control plane, its refusal as the CLI's error.
+async fn reply<T>(
+    call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> anyhow::Result<T> {
+    Ok(call.await.map_err(status_error)?.into_inner())
+}
+
+/// `rollout history`: the table of revisions, or one revision's template when asked for.
+fn print_history(reference: &str, asked: i64, revisions: &[RolloutRevision]) -> anyhow::Result<()> {
+    if asked != 0 {
+        let Some(revision) = revisions.first() else {
+            bail!("unable to find revision {asked} of {reference}");
+        };
+        let template: PodTemplateSpec =
+            serde_json::from_slice(&revision.template_json).unwrap_or_default();
+        println!("{reference} with revision #{}", revision.revision);
+        print!("{}", pod_template(&template));
+        return Ok(());
+    }
+    println!("{reference} ");
+    let mut rows = vec![vec!["REVISION".to_string(), "CHANGE-CAUSE".to_string()]];
+    rows.extend(revisions.iter().map(|r| {
+        let cause = if r.change_cause.is_empty() {
+            "<none>".to_string()
+        } else {
+            r.change_cause.clone()
+        };
+        vec![r.revision.to_string(), cause]
+    }));
+    println!("{}", align(&rows));
+    Ok(())
 }
 
 /// What kubectl's status viewer says of a Deployment: the message, and whether the
@@ -185,7 +187,7 @@ async fn status(
             namespace: namespace.into(),
             name: name.into(),
         };
-        let object = api.get(req).await.map_err(status_error)?.into_inner();
+        let object = reply(api.get(req)).await?;
         let (message, done) = status_message(&decode(&object)?)?;
         println!("{message}");
         if done || !options.watch {
@@ -197,7 +199,7 @@ async fn status(
             resource_version: object.resource_version.clone(),
             ..Default::default()
         };
-        let mut events = api.watch(req).await.map_err(status_error)?.into_inner();
+        let mut events = reply(api.watch(req)).await?;
         let mut last = message;
         while let Some(event) = events.next().await {
             let event = event.map_err(status_error)?;

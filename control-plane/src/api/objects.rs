@@ -170,17 +170,7 @@ pub fn parse_revision(text: &str) -> Result<Option<i64>, ApiError> {
 pub fn new_uid() -> String {
     let mut bytes = [0_u8; 16];
     rand::rng().fill_bytes(&mut bytes);
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex = hex::encode(bytes);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    skiff_proto::model::uuid(bytes, 4)
 }
 
 /// Now, as Kubernetes writes timestamps in metadata: RFC 3339 in UTC, whole seconds.

@@ -48,8 +48,14 @@ impl GarbageCollector {
 
 fn owner_refs(json: &[u8]) -> Vec<OwnerReference> {
     serde_json::from_slice::<Value>(json)
-        .ok()
-        .and_then(|v| serde_json::from_value(v.pointer("/metadata/ownerReferences")?.clone()).ok())
+        .map(|v| owner_refs_of(&v))
+        .unwrap_or_default()
+}
+
+fn owner_refs_of(value: &Value) -> Vec<OwnerReference> {
+    value
+        .pointer("/metadata/ownerReferences")
+        .and_then(|refs| serde_json::from_value(refs.clone()).ok())
         .unwrap_or_default()
 }
 
@@ -147,26 +153,19 @@ async fn dependents_of(store: &dyn Store, namespace: &str, uid: &str) -> Vec<Sto
     found
 }
 
-/// Removes the owner references `drop` picks from the stored object (compare-and-swap on
-/// the revision read; a conflict is retried from a fresh read).
+/// Removes the owner references `drop` picks from the stored object.
 async fn strip(
     store: &dyn Store,
     stored: &Stored,
     drop: impl Fn(&OwnerReference) -> bool,
 ) -> Result<(), ControllerError> {
-    let mut current = stored.clone();
-    for _ in 0..5 {
-        let mut value: Value =
-            serde_json::from_slice(&current.json).map_err(|source| ControllerError::Corrupt {
-                key: current.key.clone(),
-                source,
-            })?;
-        let refs: Vec<OwnerReference> = owner_refs(&current.json);
+    edit_json(store, stored, "its owner references were edited", |value| {
+        let refs = owner_refs_of(value);
         let kept: Vec<&OwnerReference> = refs.iter().filter(|r| !drop(r)).collect();
         if kept.len() == refs.len() {
-            return Ok(());
+            return false;
         }
-        let meta = crate::api::metadata_mut(&mut value);
+        let meta = crate::api::metadata_mut(value);
         if kept.is_empty() {
             meta.remove("ownerReferences");
         } else {
@@ -175,24 +174,9 @@ async fn strip(
                 serde_json::to_value(&kept).expect("serializes"),
             );
         }
-        let json = serde_json::to_vec(&value).expect("serializes");
-        match store
-            .update(current.key.clone(), json, Some(current.revision))
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(StoreError::Conflict { .. }) => match store.get(&current.key).await? {
-                Some(fresh) if fresh.uid == current.uid => current = fresh,
-                _ => return Ok(()),
-            },
-            Err(StoreError::NotFound(_)) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ControllerError::Invalid(format!(
-        "{} kept changing while its owner references were edited",
-        current.key
-    )))
+        true
+    })
+    .await
 }
 
 /// The Orphan policy: marks the owner as being deleted (so its controller stops adopting
@@ -213,20 +197,35 @@ pub async fn orphan_dependents(
 
 /// Sets `metadata.deletionTimestamp` on the owner, unless already set.
 async fn mark_deleting(store: &dyn Store, owner: &Stored) -> Result<(), ControllerError> {
-    let mut current = owner.clone();
-    for _ in 0..5 {
-        let mut value: Value =
-            serde_json::from_slice(&current.json).map_err(|source| ControllerError::Corrupt {
-                key: current.key.clone(),
-                source,
-            })?;
+    edit_json(store, owner, "being marked for deletion", |value| {
         let meta: ObjectMeta =
             serde_json::from_value(value["metadata"].clone()).unwrap_or_default();
         if meta.deletion_timestamp.is_some() {
+            return false;
+        }
+        crate::api::metadata_mut(value)
+            .insert("deletionTimestamp".into(), Value::String(crate::api::now()));
+        true
+    })
+    .await
+}
+
+/// Read-modify-write of a stored object's JSON with compare-and-swap on the revision read:
+/// `edit` changes the value and says whether it changed anything. A conflict is retried
+/// from a fresh read; an object that is gone or was replaced (another uid) is left alone.
+/// `doing` ends the error when the object keeps changing.
+async fn edit_json(
+    store: &dyn Store,
+    stored: &Stored,
+    doing: &str,
+    mut edit: impl FnMut(&mut Value) -> bool,
+) -> Result<(), ControllerError> {
+    let mut current = stored.clone();
+    for _ in 0..5 {
+        let mut value: Value = current.parse()?;
+        if !edit(&mut value) {
             return Ok(());
         }
-        crate::api::metadata_mut(&mut value)
-            .insert("deletionTimestamp".into(), Value::String(crate::api::now()));
         let json = serde_json::to_vec(&value).expect("serializes");
         match store
             .update(current.key.clone(), json, Some(current.revision))
@@ -242,7 +241,7 @@ async fn mark_deleting(store: &dyn Store, owner: &Stored) -> Result<(), Controll
         }
     }
     Err(ControllerError::Invalid(format!(
-        "{} kept changing while being marked for deletion",
+        "{} kept changing while {doing}",
         current.key
     )))
 }

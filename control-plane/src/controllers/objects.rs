@@ -13,24 +13,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::error::ControllerError;
-use crate::store::Stored;
-
-/// Decodes a stored object, with uid and resourceVersion from the store (the stored JSON
-/// need not carry them).
-pub fn decode<T>(stored: &Stored) -> Result<T, ControllerError>
-where
-    T: DeserializeOwned + Metadata<Ty = ObjectMeta>,
-{
-    let mut object: T =
-        serde_json::from_slice(&stored.json).map_err(|source| ControllerError::Corrupt {
-            key: stored.key.clone(),
-            source,
-        })?;
-    let meta = object.metadata_mut();
-    meta.uid = Some(stored.uid.clone());
-    meta.resource_version = Some(stored.revision.to_string());
-    Ok(object)
-}
+use crate::store::{self, Modified, Stored, CAS_ATTEMPTS};
+pub use crate::store::{decode, encode};
 
 /// Decodes every stored object, skipping (and logging) the ones that do not decode: one
 /// corrupt object must not stop a controller from managing the others.
@@ -48,15 +32,6 @@ where
             }
         })
         .collect()
-}
-
-/// JSON for the store, without `metadata.resourceVersion` (the revision is the truth).
-pub fn encode<T: Serialize>(object: &T) -> Vec<u8> {
-    let mut value = serde_json::to_value(object).expect("k8s-openapi types serialize");
-    if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-        meta.remove("resourceVersion");
-    }
-    serde_json::to_vec(&value).expect("a JSON value serializes")
 }
 
 /// The revision an object was decoded at (its resourceVersion), for compare-and-swap.
@@ -189,13 +164,10 @@ pub fn random_suffix() -> String {
         .collect()
 }
 
-/// Compare-and-swap attempts before a read-modify-write gives up (and the reconcile is
-/// retried with backoff).
-const CAS_ATTEMPTS: usize = 5;
-
 /// Read-modify-write of the object at `key` with compare-and-swap, pinned to `uid` (an
 /// object recreated under the same name is left alone). `change` returns whether it
 /// changed anything. Returns the object as written (or found), `None` when it is gone.
+/// Contention is an error: the reconcile is retried with backoff.
 pub async fn modify<T, F>(
     store: &dyn crate::store::Store,
     key: &crate::store::Key,
@@ -206,34 +178,22 @@ where
     T: DeserializeOwned + Serialize + Metadata<Ty = ObjectMeta>,
     F: FnMut(&mut T) -> bool,
 {
-    use crate::store::StoreError;
-    for _ in 0..CAS_ATTEMPTS {
-        let Some(stored) = store.get(key).await? else {
-            return Ok(None);
-        };
-        if stored.uid != uid {
-            return Ok(None);
-        }
-        let mut object: T = decode(&stored)?;
-        if !change(&mut object) {
-            return Ok(Some(object));
-        }
-        match store
-            .update(key.clone(), encode(&object), Some(stored.revision))
-            .await
-        {
-            Ok(written) => {
-                object.metadata_mut().resource_version = Some(written.revision.to_string());
-                return Ok(Some(object));
-            }
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(StoreError::NotFound(_)) => return Ok(None),
-            Err(other) => return Err(other.into()),
-        }
-    }
-    Err(ControllerError::Invalid(format!(
-        "{key} kept changing under the controller; retrying later"
-    )))
+    let modified = store::modify(
+        store,
+        key,
+        Some(uid),
+        |object: &mut T| Ok(change(object)),
+        || {
+            ControllerError::Invalid(format!(
+                "{key} kept changing under the controller; retrying later"
+            ))
+        },
+    )
+    .await?;
+    Ok(match modified {
+        Modified::Written(object) | Modified::Unchanged(object) => Some(object),
+        Modified::Missing => None,
+    })
 }
 
 /// Deletes the object if it is still the one with `uid`; a vanished object is fine.

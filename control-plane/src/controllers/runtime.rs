@@ -21,14 +21,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::error::ControllerError;
-use crate::store::{Event, Key, Store};
+use crate::store::{follow_kinds, Event, Key, Notice, Store};
 
 /// What to do after a reconcile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,7 +265,16 @@ impl<R: Reconciler> Controller<R> {
 }
 
 const BUFFER: usize = 1024;
-const RETRY_MAX: Duration = Duration::from_secs(10);
+
+impl Notice for Trigger {
+    fn event(event: Event) -> Self {
+        Trigger::Event(event)
+    }
+
+    fn gap() -> Self {
+        Trigger::Resync
+    }
+}
 
 /// Watches `kinds` from the current revision and forwards their events; a lost watch is
 /// restarted from the current revision and reported as [`Trigger::Resync`]. The watchers
@@ -275,7 +283,6 @@ pub async fn watch_kinds(
     store: Arc<dyn Store>,
     kinds: Vec<&'static str>,
 ) -> mpsc::Receiver<Trigger> {
-    let (tx, rx) = mpsc::channel(BUFFER);
     let from = loop {
         match store.current_revision().await {
             Ok(revision) => break revision,
@@ -285,56 +292,7 @@ pub async fn watch_kinds(
             }
         }
     };
-    for kind in kinds {
-        tokio::spawn(watch_kind(store.clone(), kind, from, tx.clone()));
-    }
-    rx
-}
-
-async fn watch_kind(
-    store: Arc<dyn Store>,
-    kind: &'static str,
-    mut from: i64,
-    tx: mpsc::Sender<Trigger>,
-) {
-    let mut retry = Duration::from_millis(100);
-    loop {
-        let watch = tokio::select! {
-            watch = store.watch(Some(kind), from) => watch,
-            _ = tx.closed() => return,
-        };
-        match watch {
-            Ok(mut events) => loop {
-                tokio::select! {
-                    event = events.next() => match event {
-                        Some(Ok(event)) => {
-                            from = event.revision();
-                            retry = Duration::from_millis(100);
-                            if tx.send(Trigger::Event(event)).await.is_err() {
-                                return;
-                            }
-                        }
-                        Some(Err(error)) => {
-                            tracing::warn!(kind, %error, "watch lost; restarting");
-                            break;
-                        }
-                        None => break,
-                    },
-                    _ = tx.closed() => return,
-                }
-            },
-            Err(error) => tracing::warn!(kind, %error, "watch failed; retrying"),
-        }
-        tokio::time::sleep(retry).await;
-        retry = (retry * 2).min(RETRY_MAX);
-        match store.current_revision().await {
-            Ok(revision) => from = revision,
-            Err(_) => continue,
-        }
-        if tx.send(Trigger::Resync).await.is_err() {
-            return;
-        }
-    }
+    follow_kinds(store, kinds, from, BUFFER)
 }
 
 /// Keys of the objects a watched event's controller reference names, if it is of `kind`.

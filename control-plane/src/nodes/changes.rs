@@ -7,12 +7,10 @@
 //! [`Change::Resync`], since anything may have happened in between.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::store::{Event, EventType, Store, StoreError};
+use crate::store::{follow_kinds, Event, EventType, Notice, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -27,7 +25,6 @@ pub enum Change {
 }
 
 const BUFFER: usize = 256;
-const RETRY_MAX: Duration = Duration::from_secs(10);
 
 /// Watches Nodes and Pods from the current revision (read before this returns, so a pass
 /// that lists after it misses nothing). The watchers stop when the receiver is dropped.
@@ -35,11 +32,17 @@ pub async fn watch_nodes_and_pods(
     store: Arc<dyn Store>,
 ) -> Result<mpsc::Receiver<Change>, StoreError> {
     let from = store.current_revision().await?;
-    let (tx, rx) = mpsc::channel(BUFFER);
-    for kind in ["Node", "Pod"] {
-        tokio::spawn(watch_kind(store.clone(), kind, from, tx.clone()));
+    Ok(follow_kinds(store, ["Node", "Pod"], from, BUFFER))
+}
+
+impl Notice for Change {
+    fn event(event: Event) -> Self {
+        classify(&event)
     }
-    Ok(rx)
+
+    fn gap() -> Self {
+        Change::Resync
+    }
 }
 
 fn classify(event: &Event) -> Change {
@@ -57,51 +60,5 @@ fn classify(event: &Event) -> Change {
         Change::PodFreed
     } else {
         Change::Pod
-    }
-}
-
-async fn watch_kind(
-    store: Arc<dyn Store>,
-    kind: &'static str,
-    mut from: i64,
-    tx: mpsc::Sender<Change>,
-) {
-    let mut retry = Duration::from_millis(100);
-    loop {
-        let watch = tokio::select! {
-            watch = store.watch(Some(kind), from) => watch,
-            _ = tx.closed() => return,
-        };
-        match watch {
-            Ok(mut events) => loop {
-                tokio::select! {
-                    event = events.next() => match event {
-                        Some(Ok(event)) => {
-                            from = event.revision();
-                            retry = Duration::from_millis(100);
-                            if tx.send(classify(&event)).await.is_err() {
-                                return;
-                            }
-                        }
-                        Some(Err(err)) => {
-                            tracing::warn!(kind, error = %err, "watch lost; restarting");
-                            break;
-                        }
-                        None => break,
-                    },
-                    _ = tx.closed() => return,
-                }
-            },
-            Err(err) => tracing::warn!(kind, error = %err, "watch failed; retrying"),
-        }
-        tokio::time::sleep(retry).await;
-        retry = (retry * 2).min(RETRY_MAX);
-        match store.current_revision().await {
-            Ok(revision) => from = revision,
-            Err(_) => continue,
-        }
-        if tx.send(Change::Resync).await.is_err() {
-            return;
-        }
     }
 }

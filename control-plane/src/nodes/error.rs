@@ -5,7 +5,7 @@ use tonic::Status;
 
 use super::cidr::CidrError;
 use crate::pki::PkiError;
-use crate::store::{Key, StoreError};
+use crate::store::{DecodeError, Key, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodesError {
@@ -28,8 +28,8 @@ pub enum NodesError {
     Store(#[from] StoreError),
     /// A stored object that does not decode as its kind: someone wrote garbage past the
     /// API's validation, or a bug here.
-    #[error("stored {key} does not decode: {source}")]
-    Corrupt { key: Key, source: serde_json::Error },
+    #[error(transparent)]
+    Corrupt(#[from] DecodeError),
     /// Compare-and-swap kept failing: the object is being written faster than we can
     /// read-modify-write it.
     #[error("{0} kept changing under us; giving up for now")]
@@ -49,7 +49,7 @@ impl From<NodesError> for Status {
             NodesError::Pki(PkiError::Csr(_)) => Status::invalid_argument(message),
             NodesError::Pki(_) => Status::internal(message),
             NodesError::Store(store) => store_status(store),
-            NodesError::Corrupt { .. } => Status::internal(message),
+            NodesError::Corrupt(_) => Status::internal(message),
             NodesError::Contended(_) => Status::aborted(message),
         }
     }

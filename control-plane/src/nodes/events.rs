@@ -11,17 +11,58 @@ use sha2::{Digest, Sha256};
 
 use super::error::NodesError;
 use super::objects::{modify_or_create, new_uid};
-use super::NodeContext;
-use crate::store::Key;
+use super::{Clock, NodeContext};
+use crate::store::{Key, Store};
 
-/// Who reports: the scheduler or the node lifecycle controller, with Kubernetes' names.
+/// Who reports, with Kubernetes' names.
 pub const SCHEDULER: &str = "default-scheduler";
 pub const NODE_CONTROLLER: &str = "node-controller";
+pub const REPLICASET_CONTROLLER: &str = "replicaset-controller";
+pub const DEPLOYMENT_CONTROLLER: &str = "deployment-controller";
+
+/// Where events go and what time they carry: any part with a store and a clock.
+pub trait EventSink {
+    fn event_store(&self) -> &dyn Store;
+    fn event_clock(&self) -> &dyn Clock;
+}
+
+impl EventSink for NodeContext {
+    fn event_store(&self) -> &dyn Store {
+        self.cp.store.as_ref()
+    }
+    fn event_clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+}
+
+impl<T: EventSink + ?Sized> EventSink for std::sync::Arc<T> {
+    fn event_store(&self) -> &dyn Store {
+        self.as_ref().event_store()
+    }
+    fn event_clock(&self) -> &dyn Clock {
+        self.as_ref().event_clock()
+    }
+}
+
+impl EventSink for crate::controllers::ControllerContext {
+    fn event_store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+    fn event_clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+}
 
 /// A reference to an object for `involvedObject`.
 pub fn reference(kind: &str, namespace: &str, name: &str, uid: &str) -> ObjectReference {
     ObjectReference {
-        api_version: Some("v1".into()),
+        api_version: Some(
+            match kind {
+                "Deployment" | "ReplicaSet" => "apps/v1",
+                _ => "v1",
+            }
+            .into(),
+        ),
         kind: Some(kind.into()),
         namespace: Some(namespace.to_string()).filter(|n| !n.is_empty()),
         name: Some(name.into()),
@@ -30,9 +71,19 @@ pub fn reference(kind: &str, namespace: &str, name: &str, uid: &str) -> ObjectRe
     }
 }
 
+/// [`reference`] to a stored object by its metadata.
+pub fn reference_to(kind: &str, meta: &ObjectMeta) -> ObjectReference {
+    reference(
+        kind,
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default(),
+        meta.uid.as_deref().unwrap_or_default(),
+    )
+}
+
 /// Records (or counts again) an event about `involved`. `type_` is Normal or Warning.
 pub async fn record(
-    ctx: &NodeContext,
+    ctx: &(impl EventSink + ?Sized),
     involved: ObjectReference,
     type_: &str,
     reason: &str,
@@ -55,7 +106,7 @@ pub async fn record(
         .join("\0"),
     );
     let name = format!("{object_name}.{}", &hex::encode(digest)[..16]);
-    let now = ctx.clock.now();
+    let now = ctx.event_clock().now();
     let initial = || Event {
         metadata: ObjectMeta {
             name: Some(name.clone()),
@@ -79,7 +130,7 @@ pub async fn record(
         ..Default::default()
     };
     let key = Key::new("Event", namespace.clone(), name.clone());
-    modify_or_create::<Event, _, _>(ctx.cp.store.as_ref(), &key, initial, |event| {
+    modify_or_create::<Event, _, _>(ctx.event_store(), &key, initial, |event| {
         event.count = Some(event.count.unwrap_or(0) + 1);
         event.last_timestamp = Some(Time(now));
         Ok(true)
@@ -91,7 +142,7 @@ pub async fn record(
 /// [`record`], logging instead of failing: an event is for people reading `describe`,
 /// and a failure to write one must not fail the action it reports.
 pub async fn record_or_warn(
-    ctx: &NodeContext,
+    ctx: &(impl EventSink + ?Sized),
     involved: ObjectReference,
     type_: &str,
     reason: &str,

@@ -11,10 +11,9 @@ use skiff_proto::v1::Object;
 
 use super::error::NodesError;
 use super::LEASE_NAMESPACE;
-use crate::store::{Key, Store, StoreError, Stored};
-
-/// Compare-and-swap attempts before a read-modify-write gives up.
-const CAS_ATTEMPTS: usize = 5;
+pub use crate::api::new_uid;
+use crate::store::{self, Key, Store, StoreError, Stored, CAS_ATTEMPTS};
+pub use crate::store::{decode, encode, Modified};
 
 pub fn node_key(name: &str) -> Key {
     Key::new("Node", "", name)
@@ -26,48 +25,6 @@ pub fn lease_key(node: &str) -> Key {
 
 pub fn pod_key(namespace: &str, name: &str) -> Key {
     Key::new("Pod", namespace, name)
-}
-
-/// A fresh object uid (a random UUID, as Kubernetes makes them).
-pub fn new_uid() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
-}
-
-/// Decodes a stored object, with uid and resourceVersion from the store: the stored JSON
-/// need not carry them (the store's revision is the truth, see `store` module docs).
-pub fn decode<T>(stored: &Stored) -> Result<T, NodesError>
-where
-    T: DeserializeOwned + Metadata<Ty = ObjectMeta>,
-{
-    let mut object: T =
-        serde_json::from_slice(&stored.json).map_err(|source| NodesError::Corrupt {
-            key: stored.key.clone(),
-            source,
-        })?;
-    let meta = object.metadata_mut();
-    meta.uid = Some(stored.uid.clone());
-    meta.resource_version = Some(stored.revision.to_string());
-    Ok(object)
-}
-
-/// JSON for the store, without `metadata.resourceVersion` (it would only go stale).
-pub fn encode<T: Serialize>(object: &T) -> Vec<u8> {
-    let mut value = serde_json::to_value(object).expect("k8s-openapi types serialize");
-    if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-        meta.remove("resourceVersion");
-    }
-    serde_json::to_vec(&value).expect("a JSON value serializes")
 }
 
 /// The envelope agents receive: the stored JSON with uid and resourceVersion filled in.
@@ -99,55 +56,22 @@ pub fn envelope(stored: &Stored) -> Object {
     }
 }
 
-/// The result of [`modify`].
-pub enum Modified<T> {
-    /// Written; the object carries its new resourceVersion.
-    Written(T),
-    /// The change function found nothing to do.
-    Unchanged(T),
-    /// The object is gone (or was replaced by another with the same name).
-    Missing,
-}
-
-/// Read-modify-write with compare-and-swap: reads `key`, lets `change` edit it (returning
-/// whether it changed anything), writes it only if so, on the revision it read, and on a
-/// conflict starts over from a fresh read. `uid`, when given, pins the object: one
-/// recreated under the same name is [`Modified::Missing`], not edited by mistake.
+/// Read-modify-write with compare-and-swap ([`store::modify`]); an object that keeps
+/// changing under us is [`NodesError::Contended`].
 pub async fn modify<T, F>(
     store: &dyn Store,
     key: &Key,
     uid: Option<&str>,
-    mut change: F,
+    change: F,
 ) -> Result<Modified<T>, NodesError>
 where
     T: DeserializeOwned + Serialize + Metadata<Ty = ObjectMeta>,
     F: FnMut(&mut T) -> Result<bool, NodesError>,
 {
-    for _ in 0..CAS_ATTEMPTS {
-        let Some(stored) = store.get(key).await? else {
-            return Ok(Modified::Missing);
-        };
-        if uid.is_some_and(|uid| uid != stored.uid) {
-            return Ok(Modified::Missing);
-        }
-        let mut object: T = decode(&stored)?;
-        if !change(&mut object)? {
-            return Ok(Modified::Unchanged(object));
-        }
-        match store
-            .update(key.clone(), encode(&object), Some(stored.revision))
-            .await
-        {
-            Ok(written) => {
-                object.metadata_mut().resource_version = Some(written.revision.to_string());
-                return Ok(Modified::Written(object));
-            }
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(StoreError::NotFound(_)) => return Ok(Modified::Missing),
-            Err(other) => return Err(other.into()),
-        }
-    }
-    Err(NodesError::Contended(key.clone()))
+    store::modify(store, key, uid, change, || {
+        NodesError::Contended(key.clone())
+    })
+    .await
 }
 
 /// [`modify`], or when the object does not exist, create it as `initial` returns it

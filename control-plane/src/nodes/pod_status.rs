@@ -83,11 +83,7 @@ pub async fn update_one(
         if uid.as_ref().is_some_and(|uid| *uid != stored.uid) {
             return Ok(StatusUpdate::Gone);
         }
-        let mut current: Value =
-            serde_json::from_slice(&stored.json).map_err(|source| NodesError::Corrupt {
-                key: key.clone(),
-                source,
-            })?;
+        let mut current: Value = stored.parse()?;
         if current["spec"]["nodeName"].as_str() != Some(node) {
             return Err(NodesError::NotBound {
                 pod: key,

@@ -17,7 +17,8 @@ async fn put(store: &MemoryStore, kind: &str, ns: &str, name: &str, value: serde
         .unwrap();
 }
 
-fn pod(name: &str, node: Option<&str>, mirror: bool) -> serde_json::Value {
+/// Stores a pod in `default`, bound to `node` when given; `mirror` makes it a mirror pod.
+async fn put_pod(store: &MemoryStore, name: &str, node: Option<&str>, mirror: bool) {
     let mut pod = json!({
         "metadata": {"name": name, "namespace": "default"},
         "spec": {"containers": [{"name": "c", "image": "busybox"}]},
@@ -29,30 +30,25 @@ fn pod(name: &str, node: Option<&str>, mirror: bool) -> serde_json::Value {
     if mirror {
         pod["metadata"]["annotations"] = json!({"kubernetes.io/config.mirror": "abc"});
     }
-    pod
+    put(store, "Pod", "default", name, pod).await;
 }
 
-fn node(name: &str, ip: Option<&str>) -> serde_json::Value {
+/// Stores a node reporting its hostname and, when given, an InternalIP.
+async fn put_node(store: &MemoryStore, name: &str, ip: Option<&str>) {
     let addresses: Vec<_> = ip
         .into_iter()
         .map(|ip| json!({"type": "InternalIP", "address": ip}))
         .chain([json!({"type": "Hostname", "address": name})])
         .collect();
-    json!({"metadata": {"name": name}, "status": {"addresses": addresses}})
+    let node = json!({"metadata": {"name": name}, "status": {"addresses": addresses}});
+    put(store, "Node", "", name, node).await;
 }
 
 #[tokio::test]
 async fn a_scheduled_pod_leads_to_its_nodes_internal_ip() {
     let store = MemoryStore::new();
-    put(&store, "Node", "", "n1", node("n1", Some("10.0.0.7"))).await;
-    put(
-        &store,
-        "Pod",
-        "default",
-        "web",
-        pod("web", Some("n1"), false),
-    )
-    .await;
+    put_node(&store, "n1", Some("10.0.0.7")).await;
+    put_pod(&store, "web", Some("n1"), false).await;
     let target = locate(&store, "", "web").await.unwrap();
     assert_eq!(target.node, "n1");
     assert_eq!(
@@ -68,23 +64,9 @@ async fn a_scheduled_pod_leads_to_its_nodes_internal_ip() {
 #[tokio::test]
 async fn a_mirror_pod_is_its_static_pod_on_the_node() {
     let store = MemoryStore::new();
-    put(&store, "Node", "", "n1", node("n1", Some("10.0.0.7"))).await;
-    put(
-        &store,
-        "Pod",
-        "default",
-        "etcd-n1",
-        pod("etcd-n1", Some("n1"), true),
-    )
-    .await;
-    put(
-        &store,
-        "Pod",
-        "default",
-        "app-n1",
-        pod("app-n1", Some("n1"), false),
-    )
-    .await;
+    put_node(&store, "n1", Some("10.0.0.7")).await;
+    put_pod(&store, "etcd-n1", Some("n1"), true).await;
+    put_pod(&store, "app-n1", Some("n1"), false).await;
     assert_eq!(
         locate(&store, "default", "etcd-n1").await.unwrap().pod,
         "etcd"
@@ -98,31 +80,10 @@ async fn a_mirror_pod_is_its_static_pod_on_the_node() {
 #[tokio::test]
 async fn clear_errors_before_dialing() {
     let store = MemoryStore::new();
-    put(
-        &store,
-        "Pod",
-        "default",
-        "pending",
-        pod("pending", None, false),
-    )
-    .await;
-    put(
-        &store,
-        "Pod",
-        "default",
-        "orphan",
-        pod("orphan", Some("gone"), false),
-    )
-    .await;
-    put(&store, "Node", "", "bare", node("bare", None)).await;
-    put(
-        &store,
-        "Pod",
-        "default",
-        "nowhere",
-        pod("nowhere", Some("bare"), false),
-    )
-    .await;
+    put_pod(&store, "pending", None, false).await;
+    put_pod(&store, "orphan", Some("gone"), false).await;
+    put_node(&store, "bare", None).await;
+    put_pod(&store, "nowhere", Some("bare"), false).await;
 
     let err = locate(&store, "default", "missing").await.unwrap_err();
     assert!(

@@ -69,6 +69,7 @@ pub fn compute(service: &Service, pods: &[Pod]) -> Computed {
         };
         let address = EndpointAddress {
             ip,
+            hostname: hostname_under(pod, service),
             node_name: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
             target_ref: Some(ObjectReference {
                 kind: Some("Pod".into()),
@@ -77,7 +78,6 @@ pub fn compute(service: &Service, pods: &[Pod]) -> Computed {
                 uid: meta.uid.clone(),
                 ..Default::default()
             }),
-            ..Default::default()
         };
         let (ready, not_ready) = groups.entry(ports).or_default();
         if is_ready(pod) || publish_not_ready {
@@ -110,6 +110,15 @@ pub fn compute(service: &Service, pods: &[Pod]) -> Computed {
         })
         .collect();
     Computed { subsets, left_out }
+}
+
+/// The pod's `hostname` when its `subdomain` names this service (as StatefulSet pods
+/// under their governing service): DNS then answers `<hostname>.<service>.<ns>.svc`.
+fn hostname_under(pod: &Pod, service: &Service) -> Option<String> {
+    let spec = pod.spec.as_ref()?;
+    let hostname = spec.hostname.as_deref().filter(|h| !h.is_empty())?;
+    (spec.subdomain.is_some() && spec.subdomain == service.metadata.name)
+        .then(|| hostname.to_string())
 }
 
 fn ip_order(a: &str, b: &str) -> std::cmp::Ordering {

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use futures::future::{self, BoxFuture, FutureExt};
 use tokio::sync::broadcast;
 
-use super::sqlite::check_expected;
 use super::watch::{self, EventLog, LogPage};
+use super::write::Write;
 use super::{Event, EventStream, EventType, Key, Store, StoreError, Stored, DEFAULT_WATCH_BUFFER};
 
 /// In-memory [`Store`]. Cheap to clone: clones share the state.
@@ -59,16 +59,14 @@ impl MemoryStore {
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Applies one write under the lock: `op` checks and builds the event, then the object
-    /// map, the log and the counter change together, and the event is broadcast before the
-    /// lock is released so that live events leave in revision order.
-    fn write(
-        &self,
-        op: impl FnOnce(&State, i64) -> Result<Event, StoreError>,
-    ) -> BoxFuture<'static, Result<Stored, StoreError>> {
+    /// Applies one write under the lock: the object map, the log and the counter change
+    /// together, and the event is broadcast before the lock is released so that live
+    /// events leave in revision order.
+    fn write(&self, key: Key, write: Write) -> BoxFuture<'static, Result<Stored, StoreError>> {
         let mut state = self.state();
         let revision = state.revision + 1;
-        let result = op(&state, revision).map(|event| {
+        let current = state.objects.get(&key);
+        let result = write.event(key, current, revision).map(|event| {
             let key = event.object.key.clone();
             match event.kind {
                 EventType::Deleted => state.objects.remove(&key),
@@ -81,14 +79,6 @@ impl MemoryStore {
             stored
         });
         future::ready(result).boxed()
-    }
-}
-
-impl State {
-    fn existing(&self, key: &Key) -> Result<&Stored, StoreError> {
-        self.objects
-            .get(key)
-            .ok_or_else(|| StoreError::NotFound(key.clone()))
     }
 }
 
@@ -150,20 +140,7 @@ impl Store for MemoryStore {
         uid: String,
         json: Vec<u8>,
     ) -> BoxFuture<'_, Result<Stored, StoreError>> {
-        self.write(|state, revision| {
-            if state.objects.contains_key(&key) {
-                return Err(StoreError::AlreadyExists(key));
-            }
-            Ok(Event {
-                kind: EventType::Added,
-                object: Stored {
-                    key,
-                    uid,
-                    revision,
-                    json,
-                },
-            })
-        })
+        self.write(key, Write::Create { uid, json })
     }
 
     fn update(
@@ -172,20 +149,7 @@ impl Store for MemoryStore {
         json: Vec<u8>,
         expected: Option<i64>,
     ) -> BoxFuture<'_, Result<Stored, StoreError>> {
-        self.write(|state, revision| {
-            let current = state.existing(&key)?;
-            check_expected(current, expected)?;
-            let object = Stored {
-                key,
-                uid: current.uid.clone(),
-                revision,
-                json,
-            };
-            Ok(Event {
-                kind: EventType::Modified,
-                object,
-            })
-        })
+        self.write(key, Write::Update { json, expected })
     }
 
     fn delete(
@@ -193,17 +157,7 @@ impl Store for MemoryStore {
         key: &Key,
         expected: Option<i64>,
     ) -> BoxFuture<'_, Result<Stored, StoreError>> {
-        self.write(|state, revision| {
-            let current = state.existing(key)?;
-            check_expected(current, expected)?;
-            Ok(Event {
-                kind: EventType::Deleted,
-                object: Stored {
-                    revision,
-                    ..current.clone()
-                },
-            })
-        })
+        self.write(key.clone(), Write::Delete { expected })
     }
 
     fn watch(
@@ -211,11 +165,7 @@ impl Store for MemoryStore {
         kind: Option<&str>,
         from: i64,
     ) -> BoxFuture<'_, Result<EventStream, StoreError>> {
-        let kind = kind.map(str::to_owned);
-        Box::pin(async move {
-            let log: Arc<dyn EventLog> = Arc::new(self.clone());
-            watch::start(log, &self.inner.events, kind.as_deref(), from).await
-        })
+        watch::watch(self, &self.inner.events, kind, from)
     }
 
     fn current_revision(&self) -> BoxFuture<'_, Result<i64, StoreError>> {

@@ -20,19 +20,29 @@
 use std::fmt;
 use std::time::Duration;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::Metadata;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
 pub use futures::future::BoxFuture;
 pub use futures::stream::BoxStream;
 
 mod compactor;
+mod follow;
 mod memory;
+mod modify;
 mod sqlite;
 mod watch;
+mod write;
 
 #[cfg(test)]
 mod tests;
 
 pub use compactor::{compact_keeping, spawn_compactor};
+pub use follow::{follow_kinds, Notice};
 pub use memory::MemoryStore;
+pub use modify::{modify, Modified, CAS_ATTEMPTS};
 pub use sqlite::SqliteStore;
 
 /// How many live events a watcher may fall behind before it re-reads the event log.
@@ -82,6 +92,47 @@ pub struct Stored {
     /// The object's resourceVersion: the global revision of its last write.
     pub revision: i64,
     pub json: Vec<u8>,
+}
+
+impl Stored {
+    /// The stored JSON as `T`, as it is (no uid or resourceVersion filled in).
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, DecodeError> {
+        serde_json::from_slice(&self.json).map_err(|source| DecodeError {
+            key: self.key.clone(),
+            source,
+        })
+    }
+}
+
+/// A stored object that does not decode as its kind: someone wrote garbage past the API's
+/// validation, or a bug. The layers above wrap it in their own errors.
+#[derive(Debug, thiserror::Error)]
+#[error("stored {key} does not decode: {source}")]
+pub struct DecodeError {
+    pub key: Key,
+    pub source: serde_json::Error,
+}
+
+/// Decodes a stored object, with uid and resourceVersion from the store: the stored JSON
+/// need not carry them (the revision is the truth, see the module docs).
+pub fn decode<T>(stored: &Stored) -> Result<T, DecodeError>
+where
+    T: DeserializeOwned + Metadata<Ty = ObjectMeta>,
+{
+    let mut object: T = stored.parse()?;
+    let meta = object.metadata_mut();
+    meta.uid = Some(stored.uid.clone());
+    meta.resource_version = Some(stored.revision.to_string());
+    Ok(object)
+}
+
+/// JSON for the store, without `metadata.resourceVersion` (it would only go stale).
+pub fn encode<T: Serialize>(object: &T) -> Vec<u8> {
+    let mut value = serde_json::to_value(object).expect("k8s-openapi types serialize");
+    if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        meta.remove("resourceVersion");
+    }
+    serde_json::to_vec(&value).expect("a JSON value serializes")
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -16,6 +16,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::broadcast;
 
 use super::watch::{self, EventLog, LogPage};
+use super::write::Write;
 use super::{Event, EventStream, EventType, Key, Store, StoreError, Stored, DEFAULT_WATCH_BUFFER};
 
 mod ops;
@@ -140,17 +141,20 @@ impl Inner {
         f(&mut lock(&self.reader))
     }
 
-    /// One write: a single IMMEDIATE transaction that takes the next revision, applies `op`
-    /// to the objects table, appends the event and bumps the counter; then, still under the
-    /// writer lock so that live events leave in revision order, broadcasts the event.
-    fn write(
-        &self,
-        op: impl FnOnce(&rusqlite::Transaction<'_>, i64) -> Result<Event, StoreError>,
-    ) -> Result<Stored, StoreError> {
+    /// One write: a single IMMEDIATE transaction that takes the next revision, reads the
+    /// object, applies the event `write` makes of it to the objects table, appends the
+    /// event and bumps the counter; then, still under the writer lock so that live events
+    /// leave in revision order, broadcasts the event.
+    fn write(&self, key: Key, write: Write) -> Result<Stored, StoreError> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let revision = ops::meta(&tx, "revision")? + 1;
-        let event = op(&tx, revision)?;
+        let current = ops::get(&tx, &key)?;
+        let event = write.event(key, current.as_ref(), revision)?;
+        match event.kind {
+            EventType::Deleted => ops::delete_object(&tx, &event.object.key)?,
+            _ => ops::put_object(&tx, &event.object)?,
+        }
         ops::append_event(&tx, &event)?;
         ops::set_meta(&tx, "revision", revision)?;
         tx.commit()?;
@@ -196,24 +200,7 @@ impl Store for SqliteStore {
         uid: String,
         json: Vec<u8>,
     ) -> BoxFuture<'_, Result<Stored, StoreError>> {
-        self.blocking(move |inner| {
-            inner.write(|tx, revision| {
-                if ops::get(tx, &key)?.is_some() {
-                    return Err(StoreError::AlreadyExists(key));
-                }
-                let object = Stored {
-                    key,
-                    uid,
-                    revision,
-                    json,
-                };
-                ops::put_object(tx, &object)?;
-                Ok(Event {
-                    kind: EventType::Added,
-                    object,
-                })
-            })
-        })
+        self.blocking(move |inner| inner.write(key, Write::Create { uid, json }))
     }
 
     fn update(
@@ -222,24 +209,7 @@ impl Store for SqliteStore {
         json: Vec<u8>,
         expected: Option<i64>,
     ) -> BoxFuture<'_, Result<Stored, StoreError>> {
-        self.blocking(move |inner| {
-            inner.write(|tx, revision| {
-                let current =
-                    ops::get(tx, &key)?.ok_or_else(|| StoreError::NotFound(key.clone()))?;
-                check_expected(&current, expected)?;
-                let object = Stored {
-                    key,
-                    uid: current.uid,
-                    revision,
-                    json,
-                };
-                ops::put_object(tx, &object)?;
-                Ok(Event {
-                    kind: EventType::Modified,
-                    object,
-                })
-            })
-        })
+        self.blocking(move |inner| inner.write(key, Write::Update { json, expected }))
     }
 
     fn delete(
@@ -248,21 +218,7 @@ impl Store for SqliteStore {
         expected: Option<i64>,
     ) -> BoxFuture<'_, Result<Stored, StoreError>> {
         let key = key.clone();
-        self.blocking(move |inner| {
-            inner.write(|tx, revision| {
-                let current =
-                    ops::get(tx, &key)?.ok_or_else(|| StoreError::NotFound(key.clone()))?;
-                check_expected(&current, expected)?;
-                ops::delete_object(tx, &key)?;
-                Ok(Event {
-                    kind: EventType::Deleted,
-                    object: Stored {
-                        revision,
-                        ..current
-                    },
-                })
-            })
-        })
+        self.blocking(move |inner| inner.write(key, Write::Delete { expected }))
     }
 
     fn watch(
@@ -270,11 +226,7 @@ impl Store for SqliteStore {
         kind: Option<&str>,
         from: i64,
     ) -> BoxFuture<'_, Result<EventStream, StoreError>> {
-        let kind = kind.map(str::to_owned);
-        Box::pin(async move {
-            let log: Arc<dyn EventLog> = Arc::new(self.clone());
-            watch::start(log, &self.inner.events, kind.as_deref(), from).await
-        })
+        watch::watch(self, &self.inner.events, kind, from)
     }
 
     fn current_revision(&self) -> BoxFuture<'_, Result<i64, StoreError>> {
@@ -300,18 +252,6 @@ impl Store for SqliteStore {
             tracing::info!(revision = target, removed, "event log compacted");
             Ok(())
         })
-    }
-}
-
-/// The compare half of compare-and-swap, shared by update and delete.
-pub(super) fn check_expected(current: &Stored, expected: Option<i64>) -> Result<(), StoreError> {
-    match expected {
-        Some(expected) if expected != current.revision => Err(StoreError::Conflict {
-            key: current.key.clone(),
-            expected,
-            actual: current.revision,
-        }),
-        _ => Ok(()),
     }
 }
 

@@ -75,9 +75,24 @@ struct Watch {
     mode: Mode,
 }
 
+/// A backend's [`Store::watch`](super::Store::watch): its event log to catch up from,
+/// its broadcast for the live events.
+pub(crate) fn watch<'a, L: EventLog + Clone>(
+    log: &'a L,
+    sender: &'a broadcast::Sender<Event>,
+    kind: Option<&str>,
+    from: i64,
+) -> BoxFuture<'a, Result<EventStream, StoreError>> {
+    let kind = kind.map(str::to_owned);
+    Box::pin(async move {
+        let log: Arc<dyn EventLog> = Arc::new(log.clone());
+        start(log, sender, kind.as_deref(), from).await
+    })
+}
+
 /// Starts a watch: subscribes first, then reads the first page of the log eagerly so that a
 /// compacted `from` is refused by `watch()` itself rather than by the first stream item.
-pub(crate) async fn start(
+async fn start(
     log: Arc<dyn EventLog>,
     sender: &broadcast::Sender<Event>,
     kind: Option<&str>,

@@ -181,7 +181,13 @@ pub fn static_pod_uid(source: &str, pod_json: &[u8]) -> String {
     let digest = hasher.finalize();
     let mut bytes = [0_u8; 16];
     bytes.copy_from_slice(&digest[..16]);
-    bytes[6] = (bytes[6] & 0x0f) | 0x80;
+    uuid(bytes, 8)
+}
+
+/// 128 bits as an RFC 9562 UUID of `version` (version and variant bits set), in the
+/// usual 8-4-4-4-12 spelling that Kubernetes uids have.
+pub fn uuid(mut bytes: [u8; 16], version: u8) -> String {
+    bytes[6] = (bytes[6] & 0x0f) | (version << 4);
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex = hex::encode(bytes);
     format!(

@@ -13,7 +13,7 @@ mod validate;
 pub use decode::{decode_documents, DecodeError};
 pub use defaults::{
     default_deployment, default_image_pull_policy, default_object, default_pod, default_pod_spec,
-    default_pod_template, default_service, static_pod_uid,
+    default_pod_template, default_service, static_pod_uid, uuid,
 };
 pub use object::{supported_kinds_list, Object, SUPPORTED_KINDS};
 pub use quantity::{parse_quantity, to_bytes, to_millicores, QuantityError};

@@ -36,6 +36,7 @@ use super::objects::{
 };
 use super::runtime::{owner_key, Action, Reconciler};
 use super::ControllerContext;
+use crate::nodes::events;
 use crate::store::{Event, Key, Store};
 use replicasets::NewReplicaSet;
 use rolling::{Fenceposts, RsCount};
@@ -178,6 +179,44 @@ impl<'a> Sync<'a> {
         self.controller.store()
     }
 
+    /// Sets a ReplicaSet's replicas, with kubectl's `ScalingReplicaSet` event when it
+    /// changed.
+    async fn scale(
+        &self,
+        rs: &ReplicaSet,
+        replicas: i32,
+        surge: i32,
+    ) -> Result<(), ControllerError> {
+        let before = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+        let mut scaled = rs.clone();
+        scaled.spec.get_or_insert_with(Default::default).replicas = Some(replicas);
+        if replicasets::scale(self.store(), rs, replicas, self.desired(), surge).await? {
+            self.scaled_event(&scaled, before).await;
+        }
+        Ok(())
+    }
+
+    /// `Scaled up replica set X to N` / `Scaled down replica set X to N from M`.
+    async fn scaled_event(&self, rs: &ReplicaSet, before: i32) {
+        let name = rs.metadata.name.as_deref().unwrap_or_default();
+        let after = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+        let message = if after >= before {
+            format!("Scaled up replica set {name} to {after}")
+        } else {
+            format!("Scaled down replica set {name} to {after} from {before}")
+        };
+        let involved = events::reference_to("Deployment", &self.deployment.metadata);
+        events::record_or_warn(
+            self.controller.ctx.as_ref(),
+            involved,
+            "Normal",
+            "ScalingReplicaSet",
+            &message,
+            events::DEPLOYMENT_CONTROLLER,
+        )
+        .await;
+    }
+
     fn pods_of(&self, rs: &ReplicaSet) -> PodCounts {
         rs.metadata
             .uid
@@ -266,12 +305,12 @@ impl<'a> Sync<'a> {
         } else if self.is_recreate() {
             let old_pods: i32 = olds.iter().map(|rs| self.count(rs).pods).sum();
             for rs in &olds {
-                replicasets::scale(self.store(), rs, 0, desired, 0).await?;
+                self.scale(rs, 0, 0).await?;
             }
             if old_pods == 0 {
                 match &new {
                     Some(rs) => {
-                        replicasets::scale(self.store(), rs, desired, desired, 0).await?;
+                        self.scale(rs, desired, 0).await?;
                     }
                     None => match replicasets::create_new(
                         self.store(),
@@ -283,6 +322,7 @@ impl<'a> Sync<'a> {
                     .await?
                     {
                         NewReplicaSet::Created(rs) => {
+                            self.scaled_event(&rs, 0).await;
                             new = Some(*rs);
                             created = true;
                         }
@@ -296,8 +336,7 @@ impl<'a> Sync<'a> {
             let new_replicas = rolling::new_rs_replicas(desired, fence, new_count, &old_counts);
             match &new {
                 Some(rs) => {
-                    replicasets::scale(self.store(), rs, new_replicas, desired, fence.surge)
-                        .await?;
+                    self.scale(rs, new_replicas, fence.surge).await?;
                 }
                 None => match replicasets::create_new(
                     self.store(),
@@ -309,6 +348,7 @@ impl<'a> Sync<'a> {
                 .await?
                 {
                     NewReplicaSet::Created(rs) => {
+                        self.scaled_event(&rs, 0).await;
                         new = Some(*rs);
                         created = true;
                     }
@@ -321,7 +361,7 @@ impl<'a> Sync<'a> {
             };
             let old_replicas = rolling::old_rs_replicas(desired, fence, new_count, &old_counts);
             for (rs, replicas) in olds.iter().zip(old_replicas) {
-                replicasets::scale(self.store(), rs, replicas, desired, fence.surge).await?;
+                self.scale(rs, replicas, fence.surge).await?;
             }
         }
         self.finish(new.as_ref(), &olds, created, fence).await
@@ -346,7 +386,7 @@ impl<'a> Sync<'a> {
             _ => None,
         };
         if let Some(rs) = target {
-            replicasets::scale(self.store(), rs, desired, desired, fence.surge).await?;
+            self.scale(rs, desired, fence.surge).await?;
         }
         Ok(())
     }

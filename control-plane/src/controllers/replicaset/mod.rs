@@ -26,6 +26,7 @@ use super::error::ControllerError;
 use super::objects::{self, decode, decode_all, is_active, is_being_deleted};
 use super::runtime::{all_in_namespace, owner_key, unique, Action, Reconciler};
 use super::ControllerContext;
+use crate::nodes::events;
 use crate::store::{Event, Key, Store, StoreError};
 
 /// Pods created or deleted by one reconcile at most; the next reconcile does the rest.
@@ -90,7 +91,9 @@ impl Reconciler for ReplicaSetController {
         if active.len() < wanted && !is_being_deleted(&rs.metadata) {
             let missing = (wanted - active.len()).min(BURST);
             for _ in 0..missing {
-                self.create_pod(&rs).await?;
+                let name = self.create_pod(&rs).await?;
+                self.event(&rs, "SuccessfulCreate", &format!("Created pod: {name}"))
+                    .await;
             }
             info!(replicaset = %key, created = missing, "pods created");
         } else if active.len() > wanted {
@@ -108,6 +111,8 @@ impl Reconciler for ReplicaSetController {
                     pod.metadata.uid.as_deref().unwrap_or_default(),
                 )
                 .await?;
+                let message = format!("Deleted pod: {}", pod_key.name);
+                self.event(&rs, "SuccessfulDelete", &message).await;
             }
             info!(replicaset = %key, deleted = doomed.len(), "pods deleted");
         }
@@ -127,8 +132,22 @@ fn has_controller(event: &Event) -> bool {
 }
 
 impl ReplicaSetController {
-    /// Creates one pod from the template, owned by the ReplicaSet.
-    async fn create_pod(&self, rs: &ReplicaSet) -> Result<(), ControllerError> {
+    /// A Normal event on the ReplicaSet, for `describe rs`.
+    async fn event(&self, rs: &ReplicaSet, reason: &str, message: &str) {
+        let involved = events::reference_to("ReplicaSet", &rs.metadata);
+        events::record_or_warn(
+            self.ctx.as_ref(),
+            involved,
+            "Normal",
+            reason,
+            message,
+            events::REPLICASET_CONTROLLER,
+        )
+        .await;
+    }
+
+    /// Creates one pod from the template, owned by the ReplicaSet; its name.
+    async fn create_pod(&self, rs: &ReplicaSet) -> Result<String, ControllerError> {
         let template = rs
             .spec
             .as_ref()
@@ -169,7 +188,7 @@ impl ReplicaSetController {
             };
             let key = Key::new("Pod", &namespace, &name);
             match self.store().create(key, uid, objects::encode(&pod)).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(name),
                 Err(StoreError::AlreadyExists(_)) => continue,
                 Err(e) => return Err(e.into()),
             }

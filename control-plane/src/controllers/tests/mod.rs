@@ -19,6 +19,7 @@ use crate::nodes::ManualClock;
 use crate::store::{Key, MemoryStore, Store};
 
 mod deployment;
+mod events;
 mod gc;
 mod replicaset;
 mod rolling_props;

@@ -123,3 +123,23 @@ fn no_match_no_selector_and_unusable_pods_give_no_subsets() {
             .is_empty()
     );
 }
+
+#[test]
+fn a_pod_whose_subdomain_names_the_service_is_listed_under_its_hostname() {
+    let mut named = pod("a", "10.42.0.9", true, "http");
+    let spec = named.spec.as_mut().unwrap();
+    spec.hostname = Some("db-0".into());
+    spec.subdomain = Some("web".into());
+    let mut elsewhere = pod("b", "10.42.0.10", true, "http");
+    let spec = elsewhere.spec.as_mut().unwrap();
+    spec.hostname = Some("db-1".into());
+    spec.subdomain = Some("other".into());
+    let computed = compute(&svc(json!(80), false), &[named, elsewhere]);
+    let hostnames: Vec<Option<String>> = computed.subsets[0]
+        .addresses
+        .iter()
+        .flatten()
+        .map(|a| a.hostname.clone())
+        .collect();
+    assert_eq!(hostnames, [Some("db-0".to_string()), None]);
+}

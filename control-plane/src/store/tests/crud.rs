@@ -248,3 +248,37 @@ pub(super) async fn list_revision_is_a_watch_starting_point(open: Open<'_>) {
     );
     super::assert_quiet(&mut watch).await;
 }
+
+/// Typed objects take uid and resourceVersion from the store, and go back without the
+/// resourceVersion; garbage is an error naming the object.
+#[test]
+fn decode_and_encode_round_trip() {
+    use k8s_openapi::api::core::v1::Pod;
+
+    use crate::store::{decode, encode, Stored};
+
+    let stored = Stored {
+        key: pod("ns1", "a"),
+        uid: "uid-a".into(),
+        revision: 7,
+        json: json(j!({"metadata": {"name": "a", "resourceVersion": "3"}})),
+    };
+    let object: Pod = decode(&stored).unwrap();
+    assert_eq!(object.metadata.uid.as_deref(), Some("uid-a"));
+    assert_eq!(object.metadata.resource_version.as_deref(), Some("7"));
+    let back: serde_json::Value = serde_json::from_slice(&encode(&object)).unwrap();
+    assert_eq!(back["metadata"]["uid"], "uid-a");
+    assert!(back["metadata"].get("resourceVersion").is_none(), "{back}");
+
+    let garbage = Stored {
+        json: b"{not json".to_vec(),
+        ..stored
+    };
+    let error = decode::<Pod>(&garbage).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("stored Pod/ns1/a does not decode: "),
+        "{error}"
+    );
+}

@@ -266,6 +266,8 @@ fn static_pod_uids_are_stable_uuids() {
     );
     let groups: Vec<usize> = uid.split('-').map(str::len).collect();
     assert_eq!(groups, [8, 4, 4, 4, 12], "{uid}");
+    assert_eq!(&uid[14..15], "8", "a version-8 UUID: {uid}");
+    assert!(matches!(&uid[19..20], "8" | "9" | "a" | "b"), "{uid}");
     assert!(
         uid.chars()
             .all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
