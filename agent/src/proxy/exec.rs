@@ -1,4 +1,4 @@
-//! The privileged half of the proxy: `nft`, `iptables-restore`, `iptables`, sysctls.
+//! The privileged half of the proxy: `nft`, `iptables-restore`, `iptables-save`, sysctls.
 //! [`HostExec`] runs the tools (optionally inside a named network namespace, for tests
 //! and benchmarks); [`RecordingExec`] records what would have run.
 
@@ -35,10 +35,6 @@ pub trait ProxyExec: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), ProxyError>> {
         self.iptables_restore(input)
     }
-
-    /// Runs `iptables -w <args>`; `Ok(false)` when it exits non-zero (e.g. `-C` found
-    /// no such rule).
-    fn iptables<'a>(&'a self, args: &'a [String]) -> BoxFuture<'a, Result<bool, ProxyError>>;
 
     /// `iptables-save -t <table>`.
     fn iptables_save<'a>(&'a self, table: &'a str) -> BoxFuture<'a, Result<String, ProxyError>>;
@@ -234,14 +230,6 @@ impl ProxyExec for HostExec {
         })
     }
 
-    fn iptables<'a>(&'a self, args: &'a [String]) -> BoxFuture<'a, Result<bool, ProxyError>> {
-        Box::pin(async move {
-            let mut all = vec!["-w"];
-            all.extend(args.iter().map(String::as_str));
-            Ok(self.run("iptables", &all, None).await?.status.success())
-        })
-    }
-
     fn iptables_save<'a>(&'a self, table: &'a str) -> BoxFuture<'a, Result<String, ProxyError>> {
         Box::pin(async move { self.run_ok("iptables-save", &["-t", table], None).await })
     }
@@ -272,7 +260,6 @@ pub enum Call {
     Nft(String),
     NftList(String),
     IptablesRestore(String),
-    Iptables(Vec<String>),
     IptablesSave(String),
     Sysctl(String, String),
 }
@@ -327,14 +314,6 @@ impl ProxyExec for RecordingExec {
 
     fn iptables_restore<'a>(&'a self, input: &'a str) -> BoxFuture<'a, Result<(), ProxyError>> {
         Box::pin(async move { self.record(Call::IptablesRestore(input.to_string())) })
-    }
-
-    fn iptables<'a>(&'a self, args: &'a [String]) -> BoxFuture<'a, Result<bool, ProxyError>> {
-        Box::pin(async move {
-            self.record(Call::Iptables(args.to_vec()))?;
-            // `-C` finds nothing in the fake, so the jump rules get inserted.
-            Ok(!args.iter().any(|a| a == "-C"))
-        })
     }
 
     fn iptables_save<'a>(&'a self, table: &'a str) -> BoxFuture<'a, Result<String, ProxyError>> {

@@ -59,14 +59,6 @@ pub fn jump_rules() -> Vec<Jump> {
     ]
 }
 
-/// `iptables` arguments for `op` (`-C`, `-I`, `-D`) on a jump.
-pub fn with_op(op: &str, j: &Jump) -> Vec<String> {
-    ["-t", j.table, op, j.chain, "-j", j.target]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-}
-
 /// Our chains in `iptables-save` output (`:SKIFF-... - [0:0]`).
 pub fn our_chains(saved: &str) -> Vec<String> {
     saved
@@ -88,6 +80,35 @@ pub fn missing_jumps(nat: &str, filter: &str) -> Vec<Jump> {
             !saved.lines().any(|l| l.trim_end() == rule)
         })
         .collect()
+}
+
+/// Input removing everything of ours from the saved tables (`None`: nothing there):
+/// the jumps from built-in chains (each copy), then our chains, flushed and deleted in
+/// descending name order (see the module doc).
+pub fn cleanup_input(nat: &str, filter: &str) -> Option<String> {
+    let mut out = String::new();
+    for (table, saved) in [("nat", nat), ("filter", filter)] {
+        let mut body = String::new();
+        for j in jump_rules().iter().filter(|j| j.table == table) {
+            let rule = format!("-A {} -j {}", j.chain, j.target);
+            for _ in saved.lines().filter(|l| l.trim_end() == rule) {
+                let _ = writeln!(body, "-D {} -j {}", j.chain, j.target);
+            }
+        }
+        let mut chains = our_chains(saved);
+        chains.sort_by(|a, b| b.cmp(a));
+        // All flushed first: a chain may be jumped to from one deleted before it.
+        for c in &chains {
+            let _ = writeln!(body, ":{c} - [0:0]");
+        }
+        for c in &chains {
+            let _ = writeln!(body, "-X {c}");
+        }
+        if !body.is_empty() {
+            let _ = write!(out, "*{table}\n{body}COMMIT\n");
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// (table, chain) of ours that exist now.

@@ -366,23 +366,12 @@ async fn cleanup_nft(exec: &dyn ProxyExec, nft_table: &str) -> Result<(), ProxyE
 }
 
 async fn cleanup_iptables(exec: &dyn ProxyExec) -> Result<(), ProxyError> {
-    for args in iptables::jump_rules() {
-        let check = iptables::with_op("-C", &args);
-        while exec.iptables(&check).await? {
-            exec.iptables(&iptables::with_op("-D", &args)).await?;
-        }
+    let nat = exec.iptables_save("nat").await?;
+    let filter = exec.iptables_save("filter").await?;
+    match iptables::cleanup_input(&nat, &filter) {
+        Some(input) => exec.iptables_restore(&input).await,
+        None => Ok(()),
     }
-    for table in ["nat", "filter"] {
-        let saved = exec.iptables_save(table).await?;
-        let chains = iptables::our_chains(&saved);
-        for op in ["-F", "-X"] {
-            for chain in &chains {
-                exec.iptables(&["-t".into(), table.into(), op.into(), chain.clone()])
-                    .await?;
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

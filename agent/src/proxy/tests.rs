@@ -284,7 +284,6 @@ async fn iptables_update_touches_one_service() {
         "{input}"
     );
     assert!(input.contains("-I FORWARD -j SKIFF-REJECT\n"), "{input}");
-    assert!(!calls.iter().any(|c| matches!(c, Call::Iptables(_))));
     p.update(&b, Some(&endpoints("b", &[("10.42.0.6", "n1")])))
         .await
         .unwrap();
@@ -391,6 +390,21 @@ fn iptables_missing_jumps_from_saved_tables() {
             "filter FORWARD SKIFF-REJECT",
             "filter OUTPUT SKIFF-REJECT"
         ]
+    );
+}
+
+#[test]
+fn iptables_cleanup_removes_each_jump_copy_then_our_chains() {
+    let nat = "*nat\n:PREROUTING ACCEPT [0:0]\n:SKIFF-SERVICES - [0:0]\n:SKIFF-SVC-aa - [0:0]\n:OTHER - [0:0]\n-A PREROUTING -j SKIFF-SERVICES\n-A PREROUTING -j SKIFF-SERVICES\n-A SKIFF-SERVICES -d 10.43.0.1/32 -j SKIFF-SVC-aa\nCOMMIT\n";
+    let input = iptables::cleanup_input(nat, "*filter\nCOMMIT\n").unwrap();
+    assert_eq!(
+        input,
+        "*nat\n-D PREROUTING -j SKIFF-SERVICES\n-D PREROUTING -j SKIFF-SERVICES\n\
+         :SKIFF-SVC-aa - [0:0]\n:SKIFF-SERVICES - [0:0]\n-X SKIFF-SVC-aa\n-X SKIFF-SERVICES\nCOMMIT\n"
+    );
+    assert_eq!(
+        iptables::cleanup_input("*nat\n:OTHER - [0:0]\nCOMMIT\n", ""),
+        None
     );
 }
 
