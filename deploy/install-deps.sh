@@ -11,6 +11,7 @@ fi
 PACKAGES=(
   containerd runc          # container runtime (containerd >= 1.6)
   nftables iptables        # service proxy and egress masquerade
+  conntrack                # proxy: forgets UDP flows of endpoints that left
   iproute2                 # ip netns / link, used by tests and diagnostics
   protobuf-compiler        # containerd-client and skiff-proto build scripts
   busybox-static           # test and demo images are built from it

@@ -19,7 +19,7 @@ pub(crate) fn test_env(var: &str) -> Option<String> {
 
 /// Reports a test as skipped for `reason`; under `CI=true` panics instead.
 #[track_caller]
-fn skip(reason: &str) {
+pub(crate) fn skip(reason: &str) {
     if std::env::var("CI").is_ok_and(|ci| ci == "true") {
         panic!(
             "{reason}, and CI=true does not allow skipping: run the tests through \

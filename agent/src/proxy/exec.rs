@@ -1,4 +1,5 @@
-//! The privileged half of the proxy: `nft`, `iptables-restore`, `iptables-save`, sysctls.
+//! The privileged half of the proxy: `nft`, `iptables-restore`, `iptables-save`,
+//! `conntrack`, sysctls.
 //! [`HostExec`] runs the tools (optionally inside a named network namespace, for tests
 //! and benchmarks); [`RecordingExec`] records what would have run.
 
@@ -38,6 +39,9 @@ pub trait ProxyExec: Send + Sync + 'static {
 
     /// `iptables-save -t <table>`.
     fn iptables_save<'a>(&'a self, table: &'a str) -> BoxFuture<'a, Result<String, ProxyError>>;
+
+    /// `conntrack <args>` (a delete: finding no entry is no error).
+    fn conntrack<'a>(&'a self, args: &'a [String]) -> BoxFuture<'a, Result<(), ProxyError>>;
 
     /// Writes `value` to `/proc/sys/<key with dots as slashes>`.
     fn sysctl<'a>(&'a self, key: &'a str, value: &'a str) -> BoxFuture<'a, Result<(), ProxyError>>;
@@ -234,6 +238,29 @@ impl ProxyExec for HostExec {
         Box::pin(async move { self.run_ok("iptables-save", &["-t", table], None).await })
     }
 
+    fn conntrack<'a>(&'a self, args: &'a [String]) -> BoxFuture<'a, Result<(), ProxyError>> {
+        Box::pin(async move {
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            if !super::on_path("conntrack") {
+                WARNED.call_once(|| {
+                    tracing::warn!("conntrack not installed: UDP clients of a removed endpoint keep reaching it until their flow times out");
+                });
+                return Ok(());
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = self.run("conntrack", &args, None).await?;
+            let err = String::from_utf8_lossy(&out.stderr);
+            if out.status.success() || err.contains(" 0 flow entries have been deleted") {
+                Ok(())
+            } else {
+                Err(ProxyError::Tool {
+                    tool: "conntrack".into(),
+                    reason: format!("{}: {}", out.status, err.trim()),
+                })
+            }
+        })
+    }
+
     fn sysctl<'a>(&'a self, key: &'a str, value: &'a str) -> BoxFuture<'a, Result<(), ProxyError>> {
         Box::pin(async move {
             let path = format!("/proc/sys/{}", key.replace('.', "/"));
@@ -261,6 +288,7 @@ pub enum Call {
     NftList(String),
     IptablesRestore(String),
     IptablesSave(String),
+    Conntrack(Vec<String>),
     Sysctl(String, String),
 }
 
@@ -321,6 +349,10 @@ impl ProxyExec for RecordingExec {
             self.record(Call::IptablesSave(table.to_string()))?;
             Ok(String::new())
         })
+    }
+
+    fn conntrack<'a>(&'a self, args: &'a [String]) -> BoxFuture<'a, Result<(), ProxyError>> {
+        Box::pin(async move { self.record(Call::Conntrack(args.to_vec())) })
     }
 
     fn sysctl<'a>(&'a self, key: &'a str, value: &'a str) -> BoxFuture<'a, Result<(), ProxyError>> {

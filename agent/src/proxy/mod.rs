@@ -6,6 +6,7 @@
 //!   service (pure; element diffs per service).
 //! - `iptables.rs`: the same behaviour in iptables' nat and filter tables, chains named
 //!   `SKIFF-*` (pure; iptables-restore input).
+//! - `conntrack.rs`: the UDP flows to forget when an endpoint leaves (pure).
 //! - `exec.rs`: running `nft` / `iptables-restore` behind [`ProxyExec`], with a fake;
 //!   `session.rs`: a long-lived `nft -i` for single-service updates.
 //! - `lab.rs`: network namespaces standing in for a node, for real tests and benchmarks.
@@ -14,6 +15,7 @@
 //! [`Proxier::update`] sends one transaction with that service's changes only.
 //! When a transaction fails, the next call does a full resync instead.
 
+pub mod conntrack;
 pub mod exec;
 pub mod iptables;
 pub mod lab;
@@ -236,18 +238,33 @@ impl Proxier {
     ) -> Result<(), ProxyError> {
         let key = key_of(svc);
         let rules = self.rules(svc, endpoints);
-        if rules.is_empty() {
-            self.desired.remove(&key);
+        let old = if rules.is_empty() {
+            self.desired.remove(&key)
         } else {
-            self.desired.insert(key.clone(), rules);
-        }
-        self.apply_one(&key).await
+            self.desired.insert(key.clone(), rules.clone())
+        };
+        self.apply_one(&key).await?;
+        self.forget_stale_flows(&old.unwrap_or_default(), &rules)
+            .await;
+        Ok(())
     }
 
     pub async fn remove(&mut self, namespace: &str, name: &str) -> Result<(), ProxyError> {
         let key = format!("{namespace}/{name}");
-        self.desired.remove(&key);
-        self.apply_one(&key).await
+        let old = self.desired.remove(&key);
+        self.apply_one(&key).await?;
+        self.forget_stale_flows(&old.unwrap_or_default(), &[]).await;
+        Ok(())
+    }
+
+    /// After the rules changed: UDP flows to endpoints that left go (best effort: a
+    /// failure leaves them to time out).
+    async fn forget_stale_flows(&self, old: &[PortRule], new: &[PortRule]) {
+        for flow in conntrack::stale_flows(old, new) {
+            if let Err(e) = self.exec.conntrack(&flow.args()).await {
+                warn!(endpoint = %flow.endpoint, port = flow.dport, error = %e, "stale udp flows not deleted");
+            }
+        }
     }
 
     fn rules(&self, svc: &Service, eps: Option<&Endpoints>) -> Vec<PortRule> {

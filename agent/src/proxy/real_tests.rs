@@ -399,7 +399,48 @@ macro_rules! both_backends {
     };
 }
 
+/// A UDP client that keeps sending from one socket moves to the remaining endpoint
+/// when its own leaves the service (its conntrack entry is deleted).
+async fn udp_flow_follows_endpoint_change(mode: ProxyMode) {
+    if !on_path("conntrack") {
+        crate::test_support::skip("conntrack is not installed (deploy/install-deps.sh)");
+        return;
+    }
+    let lab = lab_with_pods("pxu", mode);
+    let mut p = Proxier::with_exec(lab.proxy_config(mode), lab.exec()).unwrap();
+    let (udp, udp_eps) = udp_service("dns", "10.43.0.30");
+    p.resync(&[(udp.clone(), Some(udp_eps))]).await.unwrap();
+    let sock = lab::in_netns(&lab.client_ns(), || {
+        std::net::UdpSocket::bind(std::net::SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))
+    })
+    .unwrap();
+    sock.connect(at("10.43.0.30", 53)).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(3)))
+        .unwrap();
+    let ask = || {
+        sock.send(b"hi\n").unwrap();
+        let mut buf = [0u8; 512];
+        let n = sock.recv(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n])
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(ask(), "p1");
+    let moved: Endpoints = serde_json::from_value(json!({
+        "metadata": {"name": "dns", "namespace": "default"},
+        "subsets": [{"addresses": [{"ip": P2.to_string(), "nodeName": NODE_NAME}],
+                     "ports": [{"name": "u", "port": 8080, "protocol": "UDP"}]}],
+    }))
+    .unwrap();
+    p.update(&udp, Some(&moved)).await.unwrap();
+    // p1 still runs: without the delete, the flow's entry would keep sending it there.
+    assert_eq!(ask(), "p2");
+}
+
 both_backends!(
+    udp_flow_follows_endpoint_change,
     spread_node_port_hairpin,
     no_endpoints_rejected,
     affinity_sticks,

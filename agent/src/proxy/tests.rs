@@ -451,6 +451,60 @@ fn iptables_update_counts_hairpin_and_rewrites_own_chain_only() {
     assert!(!input.contains("-A SKIFF-HAIRPIN"), "{input}");
 }
 
+/// An endpoint leaving a UDP port takes its conntrack entries along (cluster IP and node
+/// port); TCP ports and endpoints that stay cause none.
+#[tokio::test]
+async fn udp_endpoint_leaving_deletes_its_flows() {
+    let exec = Arc::new(RecordingExec::default());
+    let mut p = Proxier::with_exec(cfg(ProxyMode::Nftables), exec.clone()).unwrap();
+    let ports = json!({"type": "NodePort", "ports": [
+        {"name": "dns", "port": 53, "protocol": "UDP", "nodePort": 30053},
+        {"name": "http", "port": 80, "nodePort": 30080}]});
+    let svc = service("d", "10.43.0.9", ports);
+    let eps = |ips: &[&str]| -> Endpoints {
+        let addresses: Vec<_> = ips
+            .iter()
+            .map(|ip| json!({"ip": ip, "nodeName": "n1"}))
+            .collect();
+        serde_json::from_value(json!({
+            "metadata": {"name": "d", "namespace": "default"},
+            "subsets": [{"addresses": addresses, "ports": [
+                {"name": "dns", "port": 5353, "protocol": "UDP"},
+                {"name": "http", "port": 8080}]}],
+        }))
+        .unwrap()
+    };
+    p.resync(&[(svc.clone(), Some(eps(&["10.42.0.5", "10.42.0.6"])))])
+        .await
+        .unwrap();
+    exec.take();
+    p.update(&svc, Some(&eps(&["10.42.0.6", "10.42.0.7"])))
+        .await
+        .unwrap();
+    let deleted: Vec<String> = exec
+        .take()
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::Conntrack(args) => Some(args.join(" ")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        deleted,
+        [
+            "-D -p udp --orig-port-dst 30053 --dst-nat 10.42.0.5",
+            "-D -p udp --orig-dst 10.43.0.9 --orig-port-dst 53 --dst-nat 10.42.0.5",
+        ]
+    );
+    p.remove("default", "d").await.unwrap();
+    let deleted = exec
+        .take()
+        .into_iter()
+        .filter(|c| matches!(c, Call::Conntrack(_)))
+        .count();
+    assert_eq!(deleted, 4, "two endpoints, cluster IP and node port each");
+}
+
 #[test]
 fn proxy_mode_flag() {
     assert_eq!(
