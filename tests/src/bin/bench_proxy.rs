@@ -13,10 +13,11 @@
 //! - one change: `Proxier::update` of one service's endpoints, median of 21 spaced
 //!   100 ms apart; and the same back to back ("in a burst"), where each update may wait
 //!   for the kernel to release the previous one's rules (an RCU grace period);
+//! - a service added and removed (median of 11 each, spaced);
 //! - first packet: TCP connect + one answer through a ClusterIP from the client
 //!   namespace, median of 200 new connections, at 10 services and at the largest size
-//!   in two labs asked in turn (always through the service with the highest address,
-//!   10.43.39.250).
+//!   in two labs asked in turn (always through the service whose rule iptables walks
+//!   last).
 //!
 //! The synthetic endpoints live on other nodes, as most of a big cluster's do (a node
 //! has at most a /24 of pods); `--all-local` puts all 30,000 on this node instead.
@@ -28,15 +29,31 @@ use anyhow::{bail, Context};
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use serde_json::json;
 use skiff_agent::proxy::lab::{self, Lab, NODE_NAME};
+use skiff_agent::proxy::model::{self, NodeView};
 use skiff_agent::proxy::{Proxier, ProxyMode};
 
 const GOAL_FULL_10K: Duration = Duration::from_secs(1);
 const GOAL_ONE: Duration = Duration::from_millis(10);
 const GOAL_LATENCY_RATIO: f64 = 1.2;
 const PODS: [&str; 3] = ["10.200.0.11", "10.200.0.12", "10.200.0.13"];
-/// The service the latency is measured through: the highest address below 10,000, so a
-/// layout that walks services in order (iptables) pays for all of them.
-const REAL: usize = 9_999;
+/// Services to pick [`real`] among.
+const REAL_AMONG: usize = 10_000;
+
+/// The service the latency is measured through, among the first 10,000: the one whose
+/// rule comes last in iptables' `SKIFF-SERVICES` (rules by descending chain name, which
+/// is the port's hash), so that walking the chain costs all 10,000 rules.
+fn real() -> usize {
+    static REAL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *REAL.get_or_init(|| {
+        let view = NodeView {
+            node_name: NODE_NAME,
+            pod_cidr: lab::POD_CIDR.parse().expect("pod cidr"),
+        };
+        (0..REAL_AMONG)
+            .min_by_key(|i| model::port_rules(&service(*i), None, &view)[0].hash())
+            .unwrap_or(0)
+    })
+}
 /// `--all-local`.
 static ALL_LOCAL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -52,12 +69,12 @@ fn service(i: usize) -> Service {
     .expect("service")
 }
 
-/// Three endpoints; service `REAL` gets the lab's real pods (on this node), the others
+/// Three endpoints; service [`real`] gets the lab's real pods (on this node), the others
 /// addresses derived from `i` (and `shift`, to make a change), on other nodes unless
 /// `all_local`.
 fn endpoints(i: usize, shift: usize) -> Endpoints {
     let all_local = ALL_LOCAL.load(std::sync::atomic::Ordering::Relaxed);
-    let ips: Vec<String> = if i == REAL {
+    let ips: Vec<String> = if i == real() {
         PODS.iter().map(|s| s.to_string()).collect()
     } else {
         (0..3)
@@ -72,7 +89,7 @@ fn endpoints(i: usize, shift: usize) -> Endpoints {
             })
             .collect()
     };
-    let node = if i == REAL || all_local {
+    let node = if i == real() || all_local {
         NODE_NAME.to_string()
     } else {
         format!("node-{}", i % 50)
@@ -89,10 +106,13 @@ fn endpoints(i: usize, shift: usize) -> Endpoints {
 }
 
 fn services(n: usize) -> Vec<(Service, Option<Endpoints>)> {
-    let mut all: Vec<_> = (0..n.min(REAL))
+    let real = real();
+    let mut all: Vec<_> = (0..n)
+        .filter(|i| *i != real)
+        .take(n - 1)
         .map(|i| (service(i), Some(endpoints(i, 0))))
         .collect();
-    all.push((service(REAL), Some(endpoints(REAL, 0))));
+    all.push((service(real), Some(endpoints(real, 0))));
     all
 }
 
@@ -117,6 +137,9 @@ struct Sync {
     full: Duration,
     one: Duration,
     burst: Duration,
+    /// A new service, and its removal.
+    added: Duration,
+    removed: Duration,
     /// The tool's own cost at this size: a transaction that changes nothing
     /// (`add table` for nft, an empty `*nat`/`COMMIT` for iptables-restore).
     noop: Duration,
@@ -130,13 +153,15 @@ fn measure_sync(rt: &tokio::runtime::Runtime, mode: ProxyMode, n: usize) -> anyh
     let t = Instant::now();
     rt.block_on(p.resync(&all))?;
     let full = t.elapsed();
-    let target = n / 2;
+    // A synthetic service of the set (not the real one, whose endpoints never move).
+    let target = (n / 2..).find(|i| *i != real()).unwrap_or(0);
+    let target_svc = service(target);
     let mut round = 0;
     let mut change = |p: &mut Proxier| -> anyhow::Result<Duration> {
         round += 1;
         let eps = endpoints(target, round % 2 + 1);
         let t = Instant::now();
-        rt.block_on(p.update(&all[target].0, Some(&eps)))?;
+        rt.block_on(p.update(&target_svc, Some(&eps)))?;
         Ok(t.elapsed())
     };
     let mut times = Vec::new();
@@ -147,6 +172,21 @@ fn measure_sync(rt: &tokio::runtime::Runtime, mode: ProxyMode, n: usize) -> anyh
     let mut burst = Vec::new();
     for _ in 0..21 {
         burst.push(change(&mut p)?);
+    }
+    // A service that comes and goes (its rules in the shared chains too).
+    let new = (n + 1..).find(|i| *i != real()).unwrap_or(n + 1);
+    let extra = service(new);
+    let extra_eps = endpoints(new, 0);
+    let (mut added, mut removed) = (Vec::new(), Vec::new());
+    for _ in 0..11 {
+        std::thread::sleep(Duration::from_millis(100));
+        let t = Instant::now();
+        rt.block_on(p.update(&extra, Some(&extra_eps)))?;
+        added.push(t.elapsed());
+        std::thread::sleep(Duration::from_millis(100));
+        let t = Instant::now();
+        rt.block_on(p.remove("bench", &format!("s{new}")))?;
+        removed.push(t.elapsed());
     }
     let (program, args, input) = match mode {
         ProxyMode::Nftables => ("nft", &["-f", "-"][..], "add table ip skiff_proxy\n"),
@@ -166,6 +206,8 @@ fn measure_sync(rt: &tokio::runtime::Runtime, mode: ProxyMode, n: usize) -> anyh
         full,
         one: median(times),
         burst: median(burst),
+        added: median(added),
+        removed: median(removed),
         noop: median(noop),
     })
 }
@@ -194,7 +236,7 @@ fn run_in(ns: &str, program: &str, args: &[&str], input: &str) -> anyhow::Result
     Ok(())
 }
 
-/// Median first-answer times of new connections to service `REAL` with 10 and with
+/// Median first-answer times of new connections to service [`real`] with 10 and with
 /// `n` services loaded, in two labs side by side, asked in turn so that the machine's
 /// load changes weigh on both alike.
 fn measure_latency(
@@ -209,7 +251,7 @@ fn measure_latency(
         rt.block_on(p.resync(&services(count)))?;
         proxiers.push(p);
     }
-    let to = format!("{}:80", cluster_ip(REAL)).parse()?;
+    let to = format!("{}:80", cluster_ip(real())).parse()?;
     let clients = [small.client_ns(), big.client_ns()];
     for client in &clients {
         for _ in 0..20 {
@@ -339,6 +381,11 @@ fn main() -> anyhow::Result<()> {
             if n == 10_000 {
                 line.push_str(&format!(", full-sync goal ≤ {}", ms(GOAL_FULL_10K)));
             }
+            line.push_str(&format!(
+                "; a new service {}, its removal {}",
+                ms(s.added),
+                ms(s.removed)
+            ));
             println!("{line}");
         }
         if mode == ProxyMode::Iptables && skip_ipt_at.is_some_and(|s| largest >= s) {
