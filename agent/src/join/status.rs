@@ -17,7 +17,10 @@ use tracing::{debug, warn};
 
 use crate::pods::StatusStore;
 
-const DEBOUNCE: Duration = Duration::from_millis(200);
+/// Short: a status a user waits for (Running, Ready) goes out at once, and a burst of
+/// container events still becomes one request, since what changes while a request is in
+/// flight is sent together after it.
+const DEBOUNCE: Duration = Duration::from_millis(20);
 const RETRY_MIN: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(10);
 

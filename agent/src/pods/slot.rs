@@ -52,7 +52,14 @@ pub struct Slot {
     pub prober: Option<ProberHandle>,
     /// A failed liveness or startup probe is having the container stopped.
     pub killing: bool,
+    /// Until then a just-started container without a readiness probe is not yet ready,
+    /// so one that exits at once is never reported ready (and counted available). The
+    /// kubelet gets the same from noticing containers through its periodic relist.
+    pub ready_at: Option<Instant>,
 }
+
+/// How long a container without a readiness probe must have run to count as ready.
+pub const READY_SETTLE: Duration = Duration::from_millis(100);
 
 impl Slot {
     pub fn new(spec: Container, is_init: bool, base: Duration, max: Duration) -> Self {
@@ -74,6 +81,7 @@ impl Slot {
             done: false,
             prober: None,
             killing: false,
+            ready_at: None,
         }
     }
 
@@ -92,7 +100,9 @@ impl Slot {
 
     /// Running, started and passing readiness (when it has probes).
     pub fn is_ready(&self) -> bool {
-        self.is_running() && self.prober.as_ref().is_none_or(|p| p.state().ready)
+        self.is_running()
+            && self.ready_at.is_none_or(|t| t <= Instant::now())
+            && self.prober.as_ref().is_none_or(|p| p.state().ready)
     }
 
     fn is_started(&self) -> bool {

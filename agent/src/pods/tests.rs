@@ -103,6 +103,31 @@ async fn a_pod_runs_and_is_ready() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_container_without_readiness_probe_is_ready_only_once_it_kept_running() {
+    let h = start(FakeRuntime::default());
+    h.want(vec![pod(
+        "u1",
+        "Always",
+        json!([{"name": "a", "image": "busybox"}]),
+    )]);
+    h.until("running", |s| running_attempt(s, "u1", "a") == Some(0))
+        .await;
+    let started = Instant::now();
+    assert!(!ready(&h.store, "u1"), "ready the moment it started");
+    // One that exits at once was never ready (so never counted available).
+    h.exit("a-0", 1);
+    h.until("attempt 1", |s| running_attempt(s, "u1", "a") == Some(1))
+        .await;
+    assert!(!ready(&h.store, "u1"));
+    h.until("ready", |s| ready(s, "u1")).await;
+    let waited = Instant::now() - started;
+    assert!(
+        waited >= crate::pods::slot::READY_SETTLE,
+        "ready after {waited:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn crash_loop_backs_off_and_doubles() {
     let h = start(FakeRuntime::default());
     h.want(vec![pod(

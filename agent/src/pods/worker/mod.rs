@@ -17,7 +17,7 @@ use tracing::{info, info_span, warn, Instrument};
 use super::runtime::{
     FoundContainer, FoundState, ImageFailure, PodRuntime, RuntimeEvent, SandboxInfo,
 };
-use super::slot::{Slot, SlotState, Terminated};
+use super::slot::{Slot, SlotState, Terminated, READY_SETTLE};
 use super::{paths, pod_key, StatusStore, WorkerConfig};
 use crate::probes::ProbeEvent;
 
@@ -195,11 +195,12 @@ impl<R: PodRuntime> Worker<R> {
     }
 
     fn next_wake(&self) -> Option<Instant> {
+        let now = Instant::now();
         let slot_times = self
             .slots
             .iter()
             .filter(|s| !s.done)
-            .flat_map(|s| [s.next_try, s.relabel_at])
+            .flat_map(|s| [s.next_try, s.relabel_at, s.ready_at.filter(|t| *t > now)])
             .flatten();
         slot_times.chain(self.sandbox_retry).min()
     }
@@ -360,6 +361,11 @@ impl<R: PodRuntime> Worker<R> {
                     started_at: Timestamp::now(),
                 };
                 slot.killing = false;
+                slot.ready_at = slot
+                    .spec
+                    .readiness_probe
+                    .is_none()
+                    .then(|| Instant::now() + READY_SETTLE);
                 self.ensure_probers();
             }
             Err(error) => {
