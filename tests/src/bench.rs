@@ -58,6 +58,47 @@ pub fn ctr_run_floor(
     Ok(times)
 }
 
+/// `n` `ctr run -d` of the registry's busybox started together, each timed from the
+/// common start to its exit: what this machine's containerd and runc can do for a crowd
+/// of containers (no network, no pod), the floor for starting `n` pods at once. The
+/// image must be pulled already ([`ctr_run_floor`] does). Containers are removed after.
+pub fn ctr_run_crowd_floor(
+    containerd: &TestContainerd,
+    registry: &TestRegistry,
+    n: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    let reference = format!("{}/library/busybox:latest", registry.addr());
+    let t0 = Instant::now();
+    let times: Vec<anyhow::Result<Duration>> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..n)
+            .map(|i| {
+                let reference = &reference;
+                scope.spawn(move || {
+                    let id = format!("crowd-{i}");
+                    containerd.ctr_in(
+                        FLOOR_NAMESPACE,
+                        &["run", "-d", reference, &id, "sleep", "3600"],
+                    )?;
+                    Ok(t0.elapsed())
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .map(|r| {
+                r.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("ctr thread panicked")))
+            })
+            .collect()
+    });
+    for i in 0..n {
+        let id = format!("crowd-{i}");
+        let _ = containerd.ctr_in(FLOOR_NAMESPACE, &["tasks", "kill", "-s", "KILL", &id]);
+        let _ = containerd.ctr_in(FLOOR_NAMESPACE, &["tasks", "rm", "-f", &id]);
+        let _ = containerd.ctr_in(FLOOR_NAMESPACE, &["containers", "rm", &id]);
+    }
+    times.into_iter().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
