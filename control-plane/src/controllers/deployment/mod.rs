@@ -38,7 +38,7 @@ use super::runtime::{owner_key, Action, Reconciler};
 use super::ControllerContext;
 use crate::nodes::events;
 use crate::store::{Event, Key, Store};
-use replicasets::NewReplicaSet;
+use replicasets::{replicas_of, NewReplicaSet};
 use rolling::{Fenceposts, RsCount};
 
 pub use status::condition;
@@ -187,19 +187,16 @@ impl<'a> Sync<'a> {
         replicas: i32,
         surge: i32,
     ) -> Result<(), ControllerError> {
-        let before = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-        let mut scaled = rs.clone();
-        scaled.spec.get_or_insert_with(Default::default).replicas = Some(replicas);
+        let before = replicas_of(rs);
         if replicasets::scale(self.store(), rs, replicas, self.desired(), surge).await? {
-            self.scaled_event(&scaled, before).await;
+            self.scaled_event(rs, before, replicas).await;
         }
         Ok(())
     }
 
     /// `Scaled up replica set X to N` / `Scaled down replica set X to N from M`.
-    async fn scaled_event(&self, rs: &ReplicaSet, before: i32) {
+    async fn scaled_event(&self, rs: &ReplicaSet, before: i32, after: i32) {
         let name = rs.metadata.name.as_deref().unwrap_or_default();
-        let after = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
         let message = if after >= before {
             format!("Scaled up replica set {name} to {after}")
         } else {
@@ -229,7 +226,7 @@ impl<'a> Sync<'a> {
     fn count(&self, rs: &ReplicaSet) -> RsCount {
         let pods = self.pods_of(rs);
         RsCount {
-            replicas: rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+            replicas: replicas_of(rs),
             pods: pods.pods,
             available: pods.available,
         }
@@ -322,7 +319,7 @@ impl<'a> Sync<'a> {
                     .await?
                     {
                         NewReplicaSet::Created(rs) => {
-                            self.scaled_event(&rs, 0).await;
+                            self.scaled_event(&rs, 0, replicas_of(&rs)).await;
                             new = Some(*rs);
                             created = true;
                         }
@@ -348,7 +345,7 @@ impl<'a> Sync<'a> {
                 .await?
                 {
                     NewReplicaSet::Created(rs) => {
-                        self.scaled_event(&rs, 0).await;
+                        self.scaled_event(&rs, 0, replicas_of(&rs)).await;
                         new = Some(*rs);
                         created = true;
                     }
@@ -378,7 +375,7 @@ impl<'a> Sync<'a> {
         let active: Vec<&ReplicaSet> = new
             .into_iter()
             .chain(olds.iter())
-            .filter(|rs| rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1) > 0)
+            .filter(|rs| replicas_of(rs) > 0)
             .collect();
         let target = match (new, active.as_slice()) {
             (Some(new), []) => Some(new),

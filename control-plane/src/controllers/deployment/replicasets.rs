@@ -14,6 +14,11 @@ use super::hash::{equal_ignoring_hash, template_hash, TEMPLATE_HASH_LABEL};
 use super::history::{self, CHANGE_CAUSE, DESIRED_REPLICAS, MAX_REPLICAS, REVISION};
 use crate::store::{Key, Store, StoreError};
 
+/// The ReplicaSet's `spec.replicas` (1 when unset, as the API defaults it).
+pub fn replicas_of(rs: &ReplicaSet) -> i32 {
+    rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+}
+
 pub fn rs_key(rs: &ReplicaSet) -> Key {
     Key::new(
         "ReplicaSet",
@@ -223,7 +228,7 @@ pub async fn scale(
     deployment_replicas: i32,
     max_surge: i32,
 ) -> Result<bool, ControllerError> {
-    let current = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let current = replicas_of(rs);
     if current == replicas {
         return Ok(false);
     }
@@ -266,9 +271,7 @@ pub async fn cleanup(
 ) -> Result<(), ControllerError> {
     let mut empty: Vec<&&ReplicaSet> = olds
         .iter()
-        .filter(|rs| {
-            rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1) == 0 && pods_of(rs) == 0
-        })
+        .filter(|rs| replicas_of(rs) == 0 && pods_of(rs) == 0)
         .collect();
     let excess = empty.len() as i64 - i64::from(limit.max(0));
     if excess <= 0 {
