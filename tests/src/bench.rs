@@ -30,6 +30,25 @@ pub fn report(what: &str, samples: &[Duration]) {
     );
 }
 
+/// The floors' image: the registry's busybox.
+fn floor_image(registry: &TestRegistry) -> String {
+    format!("{}/library/busybox:latest", registry.addr())
+}
+
+/// Starts container `id` of `image` with `ctr run -d` (it returns once the task started).
+fn ctr_run(containerd: &TestContainerd, image: &str, id: &str) -> anyhow::Result<()> {
+    containerd.ctr_in(FLOOR_NAMESPACE, &["run", "-d", image, id, "sleep", "3600"])?;
+    Ok(())
+}
+
+/// Kills and removes a floor container.
+fn ctr_remove(containerd: &TestContainerd, id: &str) -> anyhow::Result<()> {
+    containerd.ctr_in(FLOOR_NAMESPACE, &["tasks", "kill", "-s", "KILL", id])?;
+    containerd.ctr_in(FLOOR_NAMESPACE, &["tasks", "rm", "-f", id])?;
+    containerd.ctr_in(FLOOR_NAMESPACE, &["containers", "rm", id])?;
+    Ok(())
+}
+
 /// `ctr run -d` of the registry's busybox, `repeat` times, timed from spawn to exit (ctr
 /// returns once the task has started); each container is removed after (not timed).
 pub fn ctr_run_floor(
@@ -37,23 +56,15 @@ pub fn ctr_run_floor(
     registry: &TestRegistry,
     repeat: usize,
 ) -> anyhow::Result<Vec<Duration>> {
-    let reference = format!("{}/library/busybox:latest", registry.addr());
-    containerd.ctr_in(
-        FLOOR_NAMESPACE,
-        &["images", "pull", "--plain-http", &reference],
-    )?;
+    let image = floor_image(registry);
+    containerd.ctr_in(FLOOR_NAMESPACE, &["images", "pull", "--plain-http", &image])?;
     let mut times = Vec::new();
     for i in 0..repeat {
         let id = format!("floor-{i}");
         let t0 = Instant::now();
-        containerd.ctr_in(
-            FLOOR_NAMESPACE,
-            &["run", "-d", &reference, &id, "sleep", "3600"],
-        )?;
+        ctr_run(containerd, &image, &id)?;
         times.push(t0.elapsed());
-        containerd.ctr_in(FLOOR_NAMESPACE, &["tasks", "kill", "-s", "KILL", &id])?;
-        containerd.ctr_in(FLOOR_NAMESPACE, &["tasks", "rm", "-f", &id])?;
-        containerd.ctr_in(FLOOR_NAMESPACE, &["containers", "rm", &id])?;
+        ctr_remove(containerd, &id)?;
     }
     Ok(times)
 }
@@ -67,20 +78,15 @@ pub fn ctr_run_crowd_floor(
     registry: &TestRegistry,
     n: usize,
 ) -> anyhow::Result<Vec<Duration>> {
-    let reference = format!("{}/library/busybox:latest", registry.addr());
+    let image = floor_image(registry);
+    let ids: Vec<String> = (0..n).map(|i| format!("crowd-{i}")).collect();
     let t0 = Instant::now();
     let times: Vec<anyhow::Result<Duration>> = std::thread::scope(|scope| {
-        let runs: Vec<_> = (0..n)
-            .map(|i| {
-                let reference = &reference;
-                scope.spawn(move || {
-                    let id = format!("crowd-{i}");
-                    containerd.ctr_in(
-                        FLOOR_NAMESPACE,
-                        &["run", "-d", reference, &id, "sleep", "3600"],
-                    )?;
-                    Ok(t0.elapsed())
-                })
+        let runs: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let image = &image;
+                scope.spawn(move || ctr_run(containerd, image, id).map(|()| t0.elapsed()))
             })
             .collect();
         runs.into_iter()
@@ -90,11 +96,9 @@ pub fn ctr_run_crowd_floor(
             })
             .collect()
     });
-    for i in 0..n {
-        let id = format!("crowd-{i}");
-        let _ = containerd.ctr_in(FLOOR_NAMESPACE, &["tasks", "kill", "-s", "KILL", &id]);
-        let _ = containerd.ctr_in(FLOOR_NAMESPACE, &["tasks", "rm", "-f", &id]);
-        let _ = containerd.ctr_in(FLOOR_NAMESPACE, &["containers", "rm", &id]);
+    for id in &ids {
+        // Best effort: a container that failed to start has nothing to remove.
+        let _ = ctr_remove(containerd, id);
     }
     times.into_iter().collect()
 }
