@@ -40,31 +40,31 @@ pub fn stale_flows(old: &[PortRule], new: &[PortRule]) -> Vec<StaleFlow> {
     let mut out = BTreeSet::new();
     for r in old.iter().filter(|r| r.proto == Proto::Udp) {
         let now = new.iter().find(|n| n.id == r.id);
-        let kept =
-            |b: &Backend, of: fn(&PortRule) -> Vec<Backend>| now.is_some_and(|n| of(n).contains(b));
-        let same_address = now.is_some_and(|n| n.cluster_ip == r.cluster_ip && n.port == r.port);
-        for b in &r.backends {
-            if !(same_address && kept(b, |n| n.backends.clone())) {
-                out.insert(StaleFlow {
-                    dst: Some(r.cluster_ip),
-                    dport: r.port,
-                    endpoint: b.ip,
-                });
-            }
-        }
+        // Endpoints still behind the same cluster IP and port, and the same node port.
+        let kept_cluster: Vec<Backend> = now
+            .filter(|n| n.cluster_ip == r.cluster_ip && n.port == r.port)
+            .map_or_else(Vec::new, |n| n.backends.clone());
+        let gone_cluster = r.backends.iter().filter(|b| !kept_cluster.contains(b));
+        out.extend(gone_cluster.map(|b| StaleFlow {
+            dst: Some(r.cluster_ip),
+            dport: r.port,
+            endpoint: b.ip,
+        }));
         let Some(np) = r.node_port else {
             continue;
         };
-        let same_port = now.is_some_and(|n| n.node_port == Some(np));
-        for b in r.node_port_backends() {
-            if !(same_port && kept(&b, PortRule::node_port_backends)) {
-                out.insert(StaleFlow {
-                    dst: None,
-                    dport: np,
-                    endpoint: b.ip,
-                });
-            }
-        }
+        let kept_node: Vec<Backend> = now
+            .filter(|n| n.node_port == Some(np))
+            .map_or_else(Vec::new, PortRule::node_port_backends);
+        let gone_node = r
+            .node_port_backends()
+            .into_iter()
+            .filter(|b| !kept_node.contains(b));
+        out.extend(gone_node.map(|b| StaleFlow {
+            dst: None,
+            dport: np,
+            endpoint: b.ip,
+        }));
     }
     out.into_iter().collect()
 }

@@ -240,8 +240,10 @@ impl ProxyExec for HostExec {
 
     fn conntrack<'a>(&'a self, args: &'a [String]) -> BoxFuture<'a, Result<(), ProxyError>> {
         Box::pin(async move {
+            // Looked up once: the tool does not come and go while the agent runs.
+            static PRESENT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
             static WARNED: std::sync::Once = std::sync::Once::new();
-            if !super::on_path("conntrack") {
+            if !*PRESENT.get_or_init(|| super::on_path("conntrack")) {
                 WARNED.call_once(|| {
                     tracing::warn!("conntrack not installed: UDP clients of a removed endpoint keep reaching it until their flow times out");
                 });
