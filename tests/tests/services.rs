@@ -83,6 +83,16 @@ fn http_get(addr: &str) -> anyhow::Result<String> {
     Ok(body.trim().to_string())
 }
 
+/// The first answer of `addr` (the rules may still be on their way): its body.
+fn answering(what: &str, addr: &str) -> anyhow::Result<String> {
+    wait_for(
+        what,
+        Duration::from_secs(30),
+        Duration::from_millis(300),
+        || http_get(addr),
+    )
+}
+
 /// The deployment's pods, once all 3 run and are ready: their names.
 fn ready_webservers(env: &ClusterEnv) -> anyhow::Result<BTreeSet<String>> {
     wait_for(
@@ -194,12 +204,7 @@ fn node_port_scenario(env: &mut ClusterEnv) -> anyhow::Result<()> {
 
     // From the host to the node's address: 30 requests see all 3 pods.
     let addr = format!("{NODE_IP}:{node_port}");
-    let seen = wait_for(
-        "the node port answering",
-        Duration::from_secs(30),
-        Duration::from_millis(300),
-        || http_get(&addr),
-    )?;
+    let seen = answering("the node port answering", &addr)?;
     ensure!(seen.starts_with("Hello, "), "{addr}: {seen}");
     let spread = spread(&addr, &pods, 30)?;
     ensure!(
@@ -382,12 +387,7 @@ fn readiness_and_affinity_scenario(env: &mut ClusterEnv) -> anyhow::Result<()> {
     let pods = pods_of(env, "probed")?;
     ensure!(pods.len() == 3, "{pods:?}");
     let addr = node_port_of(env, "probed")?;
-    wait_for(
-        "the node port answering",
-        Duration::from_secs(30),
-        Duration::from_millis(300),
-        || http_get(&addr),
-    )?;
+    answering("the node port answering", &addr)?;
 
     // One pod fails its readiness probe (periodSeconds 1 × failureThreshold 2): it leaves
     // the rotation within that + 1 s of the failure starting, and no request reaches it
@@ -455,12 +455,7 @@ fn readiness_and_affinity_scenario(env: &mut ClusterEnv) -> anyhow::Result<()> {
 
     // ClientIP affinity: the host's requests all land on one pod.
     let sticky = node_port_of(env, "sticky")?;
-    let first = wait_for(
-        "the sticky port answering",
-        Duration::from_secs(30),
-        Duration::from_millis(300),
-        || http_get(&sticky),
-    )?;
+    let first = answering("the sticky port answering", &sticky)?;
     for _ in 0..20 {
         let again = http_get(&sticky)?;
         ensure!(again == first, "affinity broke: {first:?} then {again:?}");
