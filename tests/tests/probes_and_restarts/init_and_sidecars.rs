@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
-use skiff_e2e::pods::{phase, restart_count};
+use skiff_e2e::pods::{container_status, phase, restart_count};
 use skiff_e2e::probing::{
     container, init_status, is_running, pod, printed_start, rows, terminated, went_through,
     PRINT_START,
@@ -86,8 +86,12 @@ fn pod_with_native_sidecar_completes() {
             &[main],
         );
         a.write_manifest("sidecar", &manifest)?;
-        let both = a.wait_pod("sidecar", "app and sidecar running", START, |p| {
-            is_running(p, "main") && init_status(p, "sidecar").is_some_and(|s| s["ready"] == true)
+        // Ready, not only running: a container without a readiness probe is ready once
+        // it has kept running a moment (the agent's READY_SETTLE).
+        let both = a.wait_pod("sidecar", "app and sidecar running and ready", START, |p| {
+            is_running(p, "main")
+                && container_status(p, "main").is_some_and(|s| s["ready"] == true)
+                && init_status(p, "sidecar").is_some_and(|s| s["ready"] == true)
         })?;
         let row = a.pod_row("sidecar")?;
         ensure!(
