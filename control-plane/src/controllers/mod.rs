@@ -7,10 +7,12 @@
 //! | ReplicaSet: pods for `replicas`, adoption, scale-down order, status | `replicaset/` |
 //! | Deployment: ReplicaSets per template, rolling update, Recreate, conditions | `deployment/` |
 //! | garbage collection through ownerReferences, Orphan | `gc.rs` |
+//! | LoadBalancer Services: the Ready nodes' addresses as their ingress | `load_balancer.rs` |
 
 pub mod deployment;
 mod error;
 pub mod gc;
+pub mod load_balancer;
 pub mod objects;
 pub mod replicaset;
 pub mod runtime;
@@ -25,6 +27,7 @@ use tokio::task::JoinHandle;
 pub use deployment::DeploymentController;
 pub use error::ControllerError;
 pub use gc::{orphan_dependents, GarbageCollector};
+pub use load_balancer::LoadBalancerController;
 pub use replicaset::ReplicaSetController;
 pub use runtime::{Action, Controller, Reconciler, RuntimeConfig, Trigger};
 
@@ -71,6 +74,14 @@ pub fn spawn_with(ctx: Arc<ControllerContext>, config: RuntimeConfig) -> Vec<Joi
         tokio::spawn(
             Controller::new(
                 Arc::new(DeploymentController::new(ctx.clone())),
+                store.clone(),
+                config.clone(),
+            )
+            .run(),
+        ),
+        tokio::spawn(
+            Controller::new(
+                Arc::new(LoadBalancerController::new(ctx.clone())),
                 store.clone(),
                 config.clone(),
             )
