@@ -14,7 +14,10 @@ static OWNED: std::sync::Mutex<Vec<(Ipv4Addr, u8)>> = std::sync::Mutex::new(Vec:
 
 /// Declares a network this test created (a multi-node test bridge), until [`disown_network`].
 pub fn own_network(net: Ipv4Addr, prefix: u8) {
-    OWNED.lock().unwrap_or_else(|p| p.into_inner()).push((net, prefix));
+    OWNED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((net, prefix));
 }
 
 pub fn disown_network(net: Ipv4Addr, prefix: u8) {

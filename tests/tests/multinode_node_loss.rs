@@ -38,8 +38,16 @@ spec:
 fn external_ip(cluster: &MultiNode, svc: &str) -> anyhow::Result<String> {
     let table = cluster.cp.skiff(&["get", "svc", svc])?;
     let mut lines = table.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split_whitespace().collect();
-    let row: Vec<&str> = lines.next().unwrap_or_default().split_whitespace().collect();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let row: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
     let col = header.iter().position(|h| *h == "EXTERNAL-IP");
     match col.and_then(|c| row.get(c)) {
         Some(value) => Ok(value.to_string()),
@@ -91,18 +99,27 @@ fn scenario(cluster: &mut MultiNode) -> anyhow::Result<()> {
     cluster.apply("lb.yaml", LB)?;
     let placement = cluster.ready_pods("app=webserver", 3)?;
     let per_node = pod_per_node(&placement)?;
-    ensure!(per_node.len() == 3, "not spread over the nodes: {placement:?}");
+    ensure!(
+        per_node.len() == 3,
+        "not spread over the nodes: {placement:?}"
+    );
     let node_ips: Vec<String> = (0..3).map(|i| cluster.node_ip(i).to_string()).collect();
     wait_external_ip(cluster, "hostname-lb", &node_ips)?;
 
     // Every node's address answers, each with its own pod (policy Local).
     for (i, pod) in &per_node {
         let addr = format!("{}:8081", cluster.node_ip(*i));
-        wait_for("the load balancer answering", Duration::from_secs(30), Duration::from_millis(300), || {
-            http_get(&addr)
-        })?;
+        wait_for(
+            "the load balancer answering",
+            Duration::from_secs(30),
+            Duration::from_millis(300),
+            || http_get(&addr),
+        )?;
         let seen = answers(&addr, 10)?;
-        ensure!(seen == BTreeSet::from([pod.clone()]), "{addr} answered {seen:?}, want {pod}");
+        ensure!(
+            seen == BTreeSet::from([pod.clone()]),
+            "{addr} answered {seen:?}, want {pod}"
+        );
     }
 
     // Node 3 is lost: agent killed, link down.
@@ -114,46 +131,61 @@ fn scenario(cluster: &mut MultiNode) -> anyhow::Result<()> {
         .unwrap_or_default()
         .to_string();
     cluster.lose_node(lost)?;
-    wait_for("the lost node NotReady", Duration::from_secs(60), Duration::from_millis(500), || {
-        let readiness = cluster.node_readiness()?;
-        match readiness.get(&lost_name).map(String::as_str) {
-            Some("True") | None => bail!("{readiness:?}"),
-            Some(_) => Ok(()),
-        }
-    })?;
+    wait_for(
+        "the lost node NotReady",
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        || {
+            let readiness = cluster.node_readiness()?;
+            match readiness.get(&lost_name).map(String::as_str) {
+                Some("True") | None => bail!("{readiness:?}"),
+                Some(_) => Ok(()),
+            }
+        },
+    )?;
     // Its pod leaves the rotation, its address the ingress.
-    wait_for("the lost pod out of the endpoints", Duration::from_secs(30), Duration::from_millis(300), || {
-        let ep = cluster.cp.get_json("endpoints", "hostname-lb")?;
-        let ready: Vec<&str> = ep["subsets"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|s| s["addresses"].as_array().into_iter().flatten())
-            .filter_map(|a| a["targetRef"]["name"].as_str().or(a["nodeName"].as_str()))
-            .collect();
-        ensure!(
-            !ready.iter().any(|n| *n == lost_pod || *n == lost_name),
-            "ready addresses still name {lost_pod}: {ep}"
-        );
-        Ok(())
-    })?;
+    wait_for(
+        "the lost pod out of the endpoints",
+        Duration::from_secs(30),
+        Duration::from_millis(300),
+        || {
+            let ep = cluster.cp.get_json("endpoints", "hostname-lb")?;
+            let ready: Vec<&str> = ep["subsets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|s| s["addresses"].as_array().into_iter().flatten())
+                .filter_map(|a| a["targetRef"]["name"].as_str().or(a["nodeName"].as_str()))
+                .collect();
+            ensure!(
+                !ready.iter().any(|n| *n == lost_pod || *n == lost_name),
+                "ready addresses still name {lost_pod}: {ep}"
+            );
+            Ok(())
+        },
+    )?;
     wait_external_ip(cluster, "hostname-lb", &node_ips[..2])?;
 
     // Evicted, and recreated by its ReplicaSet on the nodes left.
-    let replaced = wait_for("3 ready pods on the 2 nodes left", Duration::from_secs(120), Duration::from_millis(500), || {
-        let pods = cluster.pods("app=webserver")?;
-        let ready: BTreeMap<&String, &String> = pods
-            .iter()
-            .filter(|(_, (_, ready))| *ready)
-            .map(|(name, (node, _))| (name, node))
-            .collect();
-        ensure!(
-            pods.len() == 3 && ready.len() == 3 && !pods.contains_key(&lost_pod),
-            "pods: {pods:?}"
-        );
-        ensure!(ready.values().all(|n| **n != lost_name), "pods: {pods:?}");
-        Ok(pods)
-    })?;
+    let replaced = wait_for(
+        "3 ready pods on the 2 nodes left",
+        Duration::from_secs(120),
+        Duration::from_millis(500),
+        || {
+            let pods = cluster.pods("app=webserver")?;
+            let ready: BTreeMap<&String, &String> = pods
+                .iter()
+                .filter(|(_, (_, ready))| *ready)
+                .map(|(name, (node, _))| (name, node))
+                .collect();
+            ensure!(
+                pods.len() == 3 && ready.len() == 3 && !pods.contains_key(&lost_pod),
+                "pods: {pods:?}"
+            );
+            ensure!(ready.values().all(|n| **n != lost_name), "pods: {pods:?}");
+            Ok(pods)
+        },
+    )?;
     // The nodes left answer from their pods, two of them for one node now.
     let mut seen = BTreeSet::new();
     for i in 0..2 {
@@ -167,24 +199,43 @@ fn scenario(cluster: &mut MultiNode) -> anyhow::Result<()> {
     let leftover = |cluster: &MultiNode| -> anyhow::Result<Vec<String>> {
         cluster
             .containerd
-            .ctr_in(ctr_ns, &["containers", "ls", "-q", &format!("labels.\"io.skiff.pod.uid\"=={lost_uid}")])
+            .ctr_in(
+                ctr_ns,
+                &[
+                    "containers",
+                    "ls",
+                    "-q",
+                    &format!("labels.\"io.skiff.pod.uid\"=={lost_uid}"),
+                ],
+            )
             .map(|out| out.lines().map(String::from).collect())
     };
-    ensure!(!leftover(cluster)?.is_empty(), "the lost node's pod kept running while it was away");
+    ensure!(
+        !leftover(cluster)?.is_empty(),
+        "the lost node's pod kept running while it was away"
+    );
     cluster.restore_node(lost)?;
     cluster.wait_ready(3)?;
-    wait_for("the replaced pod removed from the node that came back", Duration::from_secs(60), Duration::from_millis(500), || {
-        let left = leftover(cluster)?;
-        ensure!(left.is_empty(), "containers left: {left:?}");
-        Ok(())
-    })?;
+    wait_for(
+        "the replaced pod removed from the node that came back",
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        || {
+            let left = leftover(cluster)?;
+            ensure!(left.is_empty(), "containers left: {left:?}");
+            Ok(())
+        },
+    )?;
     // And the ingress names all three nodes again.
     let with_pods: BTreeSet<usize> = cluster
         .pods("app=webserver")?
         .values()
         .filter_map(|(node, _)| (0..3).find(|i| MultiNode::node_name(*i) == *node))
         .collect();
-    let ips: Vec<String> = with_pods.iter().map(|i| cluster.node_ip(*i).to_string()).collect();
+    let ips: Vec<String> = with_pods
+        .iter()
+        .map(|i| cluster.node_ip(*i).to_string())
+        .collect();
     wait_external_ip(cluster, "hostname-lb", &ips)?;
     Ok(())
 }

@@ -44,7 +44,9 @@ fn each_external_address_gets_a_rule_like_the_cluster_ip() {
         ["10.43.0.20", "192.0.2.7", "192.168.1.10", "192.168.1.11"]
     );
     assert!(!rules[0].external && rules[1..].iter().all(|r| r.external));
-    assert!(rules[1..].iter().all(|r| r.port == 80 && r.node_port.is_none()));
+    assert!(rules[1..]
+        .iter()
+        .all(|r| r.port == 80 && r.node_port.is_none()));
     assert!(rules[1..].iter().all(|r| r.backends.len() == 2));
     assert_eq!(rules[0].node_port, Some(30090));
 }

@@ -155,7 +155,10 @@ pub fn port_rules(
 /// (the nodes' addresses the control plane wrote there), IPv4 only, deduplicated.
 pub fn external_addresses(svc: &Service) -> Vec<Ipv4Addr> {
     let spec = svc.spec.as_ref();
-    let external_ips = spec.and_then(|s| s.external_ips.as_ref()).into_iter().flatten();
+    let external_ips = spec
+        .and_then(|s| s.external_ips.as_ref())
+        .into_iter()
+        .flatten();
     let load_balancer = spec.and_then(|s| s.type_.as_deref()) == Some("LoadBalancer");
     let ingress = svc
         .status

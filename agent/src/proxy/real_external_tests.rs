@@ -20,7 +20,12 @@ fn privileged() -> bool {
     crate::test_support::test_env("SKIFF_TEST_PRIVILEGED").is_some()
 }
 
-fn load_balancer(name: &str, ip: &str, port: u16, policy: &str) -> k8s_openapi::api::core::v1::Service {
+fn load_balancer(
+    name: &str,
+    ip: &str,
+    port: u16,
+    policy: &str,
+) -> k8s_openapi::api::core::v1::Service {
     let mut svc = service(
         name,
         ip,
@@ -28,10 +33,9 @@ fn load_balancer(name: &str, ip: &str, port: u16, policy: &str) -> k8s_openapi::
                "externalIPs": [EXTERNAL.to_string()],
                "ports": [{"name": "http", "port": port, "targetPort": 8080}]}),
     );
-    svc.status = serde_json::from_value(
-        json!({"loadBalancer": {"ingress": [{"ip": NODE_IP.to_string()}]}}),
-    )
-    .unwrap();
+    svc.status =
+        serde_json::from_value(json!({"loadBalancer": {"ingress": [{"ip": NODE_IP.to_string()}]}}))
+            .unwrap();
     svc
 }
 
@@ -94,7 +98,9 @@ async fn answers_on_ingress_and_external_ips(mode: ProxyMode) {
     let mut gone = load_balancer("lb", "10.43.0.90", 80, "Cluster");
     gone.status = None;
     gone.spec.as_mut().unwrap().external_ips = None;
-    p.update(&gone, Some(&endpoints("lb", &both))).await.unwrap();
+    p.update(&gone, Some(&endpoints("lb", &both)))
+        .await
+        .unwrap();
     assert!(lab::tcp_ask(&lab.client_ns(), SocketAddrV4::new(NODE_IP, 80)).is_err());
 }
 

@@ -106,7 +106,10 @@ impl MultiNode {
         // The nodes' resolvers: an address of the test subnet nobody holds, so a name
         // outside the cluster domain fails here instead of reaching the machine's DNS.
         let nobody = Ipv4Addr::from(u32::from(net.subnet()) + 2);
-        std::fs::write(dir.path().join("resolv.conf"), format!("nameserver {nobody}\n"))?;
+        std::fs::write(
+            dir.path().join("resolv.conf"),
+            format!("nameserver {nobody}\n"),
+        )?;
         let mut cluster = MultiNode {
             nodes: Vec::new(),
             cp,
@@ -208,7 +211,10 @@ impl MultiNode {
                     .and_then(|c| c["status"].as_str())
                     .unwrap_or("none");
                 (
-                    n["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+                    n["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
                     ready.to_string(),
                 )
             })
@@ -217,15 +223,21 @@ impl MultiNode {
 
     /// The pods labelled `selector` (`app=webserver`): name → (node, Ready).
     pub fn pods(&self, selector: &str) -> anyhow::Result<BTreeMap<String, (String, bool)>> {
-        let list: Value =
-            serde_json::from_str(&self.cp.skiff(&["get", "pods", "-l", selector, "-o", "json"])?)?;
+        let list: Value = serde_json::from_str(
+            &self
+                .cp
+                .skiff(&["get", "pods", "-l", selector, "-o", "json"])?,
+        )?;
         let items = list["items"].as_array().cloned().unwrap_or_default();
         Ok(items
             .iter()
             .map(|p| {
                 let name = p["metadata"]["name"].as_str().unwrap_or_default();
                 let node = p["spec"]["nodeName"].as_str().unwrap_or_default();
-                (name.to_string(), (node.to_string(), crate::workloads::is_ready(p)))
+                (
+                    name.to_string(),
+                    (node.to_string(), crate::workloads::is_ready(p)),
+                )
             })
             .collect())
     }
@@ -307,5 +319,8 @@ pub fn http_get(addr: &str) -> anyhow::Result<String> {
 
 /// The pod name in an echo-hostname answer (`Hello, NAME` or just `NAME`).
 pub fn answer_pod(body: &str) -> String {
-    body.strip_prefix("Hello, ").unwrap_or(body).trim().to_string()
+    body.strip_prefix("Hello, ")
+        .unwrap_or(body)
+        .trim()
+        .to_string()
 }

@@ -143,7 +143,15 @@ impl TestNet {
                 } else {
                     (format!("{}/25", self.addr(128)), self.addr(126))
                 };
-                ip(&["-n", &netns, "route", "add", &other, "via", &via.to_string()])?;
+                ip(&[
+                    "-n",
+                    &netns,
+                    "route",
+                    "add",
+                    &other,
+                    "via",
+                    &via.to_string(),
+                ])?;
             }
             self.nodes.push(NodeNet {
                 netns,
@@ -180,7 +188,13 @@ impl TestNet {
     }
 
     /// A veth from `bridge` into `netns`, named `inner` there, both ends up.
-    fn add_leg(&mut self, netns: &str, outer: &str, inner: &str, bridge: &str) -> anyhow::Result<()> {
+    fn add_leg(
+        &mut self,
+        netns: &str,
+        outer: &str,
+        inner: &str,
+        bridge: &str,
+    ) -> anyhow::Result<()> {
         ip(&[
             "link", "add", outer, "type", "veth", "peer", "name", inner, "netns", netns,
         ])?;

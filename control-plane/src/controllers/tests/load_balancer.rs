@@ -94,8 +94,13 @@ impl Case {
 #[tokio::test]
 async fn ready_nodes_addresses_become_the_ingress() {
     let case = Case::new().await;
-    case.put("Service", "default", "web", service("LoadBalancer", "Cluster"))
-        .await;
+    case.put(
+        "Service",
+        "default",
+        "web",
+        service("LoadBalancer", "Cluster"),
+    )
+    .await;
     assert_eq!(
         case.ingress().await,
         ["192.168.56.11", "192.168.56.12", "192.168.56.13"]
@@ -112,8 +117,13 @@ async fn ready_nodes_addresses_become_the_ingress() {
 #[tokio::test]
 async fn policy_local_lists_only_nodes_with_a_ready_endpoint() {
     let case = Case::new().await;
-    case.put("Service", "default", "web", service("LoadBalancer", "Local"))
-        .await;
+    case.put(
+        "Service",
+        "default",
+        "web",
+        service("LoadBalancer", "Local"),
+    )
+    .await;
     assert!(case.ingress().await.is_empty(), "no endpoints yet");
     case.put("Endpoints", "default", "web", endpoints(&["n1", "n3"]))
         .await;
@@ -123,8 +133,13 @@ async fn policy_local_lists_only_nodes_with_a_ready_endpoint() {
 #[tokio::test]
 async fn a_service_that_stops_being_a_load_balancer_loses_its_ingress() {
     let case = Case::new().await;
-    case.put("Service", "default", "web", service("LoadBalancer", "Cluster"))
-        .await;
+    case.put(
+        "Service",
+        "default",
+        "web",
+        service("LoadBalancer", "Cluster"),
+    )
+    .await;
     assert_eq!(case.ingress().await.len(), 3);
     let key = Key::new("Service", "default", "web");
     let stored = case.store.get(&key).await.unwrap().unwrap();
@@ -141,8 +156,13 @@ async fn a_service_that_stops_being_a_load_balancer_loses_its_ingress() {
 #[tokio::test]
 async fn node_and_endpoints_events_trigger_their_services() {
     let case = Case::new().await;
-    case.put("Service", "default", "web", service("LoadBalancer", "Cluster"))
-        .await;
+    case.put(
+        "Service",
+        "default",
+        "web",
+        service("LoadBalancer", "Cluster"),
+    )
+    .await;
     let web = Key::new("Service", "default", "web");
     let node = case
         .store
@@ -154,7 +174,7 @@ async fn node_and_endpoints_events_trigger_their_services() {
         kind: EventType::Modified,
         object: node,
     };
-    assert_eq!(case.lb.triggers(&event).await, [web.clone()]);
+    assert_eq!(case.lb.triggers(&event).await, std::slice::from_ref(&web));
     let mut eps = case
         .store
         .get(&Key::new("Service", "default", "web"))
