@@ -1,6 +1,7 @@
 //! The node agent assembled: containerd, images, sandboxes, pod workers, sources, API.
 
 pub mod addresses;
+pub mod checks;
 mod pod_network;
 pub mod runtime;
 
@@ -56,6 +57,8 @@ pub struct NodeOptions {
 const IMPORT_EVERY: Duration = Duration::from_secs(2);
 
 pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
+    let vxlan = opts.join.is_some() && opts.pod_network == crate::network::podnet::Backend::Vxlan;
+    checks::run(&checks::HostPaths::default(), vxlan).map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&opts.root)
         .with_context(|| format!("create --root {}", opts.root.display()))?;
     let ctrd = Containerd::connect_lazy(&opts.containerd, &opts.containerd_namespace)?;

@@ -46,9 +46,14 @@ fn mac_of(msg: &NeighbourMessage) -> Option<[u8; 6]> {
     })
 }
 
+/// The entry's IPv4 destination. FDB entries are AF_BRIDGE messages, whose NDA_DST the
+/// parser leaves as raw bytes.
 fn ipv4_of(msg: &NeighbourMessage) -> Option<std::net::Ipv4Addr> {
     msg.attributes.iter().find_map(|a| match a {
         NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(*ip),
+        NeighbourAttribute::Destination(NeighbourAddress::Other(bytes)) => {
+            <[u8; 4]>::try_from(bytes.as_slice()).ok().map(Into::into)
+        }
         _ => None,
     })
 }
