@@ -20,6 +20,13 @@ pub enum NodesError {
     /// A node acting on a pod that is not bound to it.
     #[error("{pod} is not bound to node {node:?}")]
     NotBound { pod: Key, node: String },
+    /// Two nodes with one InternalIP: peers would route both nodes' pods to one host.
+    #[error("node {node:?} reports InternalIP {ip}, which node {other:?} already has: start each agent with its own --node-ip (the address other nodes reach it on)")]
+    AddressTaken {
+        node: String,
+        other: String,
+        ip: std::net::IpAddr,
+    },
     #[error(transparent)]
     Cidr(#[from] CidrError),
     #[error(transparent)]
@@ -44,6 +51,7 @@ impl From<NodesError> for Status {
             NodesError::Invalid(_) => Status::invalid_argument(message),
             NodesError::NotRegistered(_) => Status::not_found(message),
             NodesError::NotBound { .. } => Status::permission_denied(message),
+            NodesError::AddressTaken { .. } => Status::already_exists(message),
             NodesError::Cidr(CidrError::Exhausted { .. }) => Status::resource_exhausted(message),
             NodesError::Cidr(_) => Status::failed_precondition(message),
             NodesError::Pki(PkiError::Csr(_)) => Status::invalid_argument(message),

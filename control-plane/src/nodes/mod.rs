@@ -14,6 +14,7 @@
 //! Every write is a compare-and-swap on the stored revision: the API server (labels,
 //! deletes) and the agents (status) write the same objects concurrently.
 
+mod addresses;
 mod changes;
 mod cidr;
 mod clock;
@@ -21,6 +22,7 @@ mod error;
 pub(crate) mod events;
 mod heartbeat;
 mod lifecycle;
+mod node_network;
 pub(crate) mod objects;
 mod pod_status;
 mod register;
