@@ -26,10 +26,6 @@ use crate::registry::TestRegistry;
 use crate::wait_for;
 pub use net::{in_netns, Layout, TestNet};
 
-/// Until the agent finds its address by itself (the interface that routes to the control
-/// plane), the harness names it with `--node-ip`.
-const PASS_NODE_IP: bool = true;
-
 /// How the cluster is built.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -150,7 +146,8 @@ impl MultiNode {
 
     /// How node `i` joins the cluster: the agent started in the node's network namespace
     /// with the join flags, as `deploy/join.sh` starts it on a machine of its own. This
-    /// is the one place to run the provisioning script instead.
+    /// is the one place to run the provisioning script instead. No `--node-ip`: the agent
+    /// takes the address of the interface that routes to the control plane.
     pub fn provision_node(&self, i: usize) -> anyhow::Result<TestAgent> {
         let node = &self.net.nodes[i];
         let token = self.cp.token()?;
@@ -163,9 +160,6 @@ impl MultiNode {
             .arg(&token)
             .arg("--resolv-conf")
             .arg(&self.dir.path().join("resolv.conf").display().to_string());
-        if PASS_NODE_IP {
-            opts = opts.arg("--node-ip").arg(&node.ip.to_string());
-        }
         if let Some(backend) = self.opts.pod_network {
             opts = opts.arg("--pod-network").arg(backend);
         }
