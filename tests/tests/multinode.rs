@@ -54,7 +54,7 @@ spec:
       command:
         - sh
         - -c
-        - mkdir -p /www/cgi-bin && printf '#!/bin/sh\necho Content-Type: text/plain\necho\necho $REMOTE_ADDR\n' > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 80 -h /www
+        - "mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 80 -h /www"
 "#
     )
 }
@@ -78,7 +78,7 @@ fn pod_ip(cluster: &MultiNode, pod: &str) -> anyhow::Result<String> {
 fn wget_in_client(cluster: &MultiNode, url: &str) -> anyhow::Result<String> {
     let out = cluster
         .cp
-        .skiff(&["exec", "client", "--", "wget", "-T", "5", "-qO-", url])?;
+        .skiff(&["exec", "client", "--", "wget", "-qO-", url])?;
     Ok(out.trim().to_string())
 }
 
@@ -158,9 +158,25 @@ fn scenario(cluster: &mut MultiNode) -> anyhow::Result<()> {
     let echo_ip = wait_for("the echo pod's address", Duration::from_secs(90), Duration::from_millis(500), || {
         pod_ip(cluster, "peer-echo")
     })?;
+    let url = format!("http://{echo_ip}/cgi-bin/ip");
     let seen = wait_for("the echo pod answering the client pod", Duration::from_secs(60), Duration::from_millis(500), || {
-        wget_in_client(cluster, &format!("http://{echo_ip}/cgi-bin/ip"))
+        wget_in_client(cluster, &url)
+    })
+    .map_err(|e| {
+        let from_node = |i| {
+            cluster
+                .in_node(i, &["curl", "-sS", "-m", "3", &url])
+                .unwrap_or_else(|e| format!("{e:#}"))
+        };
+        let routes = cluster.in_node(0, &["ip", "route"]).unwrap_or_default();
+        anyhow::anyhow!(
+            "{e:#}\nfrom node 1's namespace: {}\nfrom node 3's: {}\nnode 1's routes:\n{routes}",
+            from_node(0),
+            from_node(2)
+        )
     })?;
+    // busybox httpd listens on IPv6 too: `[::ffff:10.42.0.2]`.
+    let seen = seen.trim_start_matches("[::ffff:").trim_end_matches(']');
     ensure!(seen == client_ip, "the server on {n3} saw {seen}, the client pod on {n1} is {client_ip}");
 
     // The notes' Deployment behind its NodePort, from the host, on every node.
