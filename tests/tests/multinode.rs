@@ -94,11 +94,17 @@ fn all_answer(addr: &str, n: usize) -> anyhow::Result<BTreeSet<String>> {
 
 /// Waits until `addr` answers, then requires 30 answers from exactly `pods`.
 fn reaches_all(addr: &str, pods: &BTreeSet<String>) -> anyhow::Result<()> {
-    wait_for(&format!("{addr} answering"), Duration::from_secs(30), Duration::from_millis(300), || {
-        http_get(addr)
-    })?;
+    wait_for(
+        &format!("{addr} answering"),
+        Duration::from_secs(30),
+        Duration::from_millis(300),
+        || http_get(addr),
+    )?;
     let seen = all_answer(addr, 30)?;
-    ensure!(&seen == pods, "{addr}: 30 requests reached {seen:?}, want {pods:?}");
+    ensure!(
+        &seen == pods,
+        "{addr}: 30 requests reached {seen:?}, want {pods:?}"
+    );
     Ok(())
 }
 
@@ -122,12 +128,26 @@ fn node_addresses(cluster: &MultiNode) -> anyhow::Result<BTreeMap<String, String
 
 /// What node `i` holds of the pod network toward `cidr` / `peer_ip`: routes, FDB entries
 /// and neighbours that name them.
-fn traces_of(cluster: &MultiNode, i: usize, cidr: &str, peer_ip: &str) -> anyhow::Result<Vec<String>> {
+fn traces_of(
+    cluster: &MultiNode,
+    i: usize,
+    cidr: &str,
+    peer_ip: &str,
+) -> anyhow::Result<Vec<String>> {
     let mut found = Vec::new();
     let routes = cluster.in_node(i, &["ip", "route", "show"])?;
-    found.extend(routes.lines().filter(|l| l.starts_with(cidr)).map(|l| format!("route {l}")));
+    found.extend(
+        routes
+            .lines()
+            .filter(|l| l.starts_with(cidr))
+            .map(|l| format!("route {l}")),
+    );
     let fdb = cluster.in_node(i, &["bridge", "fdb", "show"])?;
-    found.extend(fdb.lines().filter(|l| l.contains(&format!("dst {peer_ip} "))).map(|l| format!("fdb {l}")));
+    found.extend(
+        fdb.lines()
+            .filter(|l| l.contains(&format!("dst {peer_ip} ")))
+            .map(|l| format!("fdb {l}")),
+    );
     let gateway = cidr.split('/').next().unwrap_or_default();
     let neigh = cluster.in_node(i, &["ip", "neigh", "show"])?;
     found.extend(
@@ -145,23 +165,35 @@ fn scenario(cluster: &mut MultiNode) -> anyhow::Result<()> {
     for i in 0..3 {
         let name = MultiNode::node_name(i);
         let want = cluster.node_ip(i).to_string();
-        ensure!(addresses.get(&name) == Some(&want), "{name}: {addresses:?}, want {want}");
+        ensure!(
+            addresses.get(&name) == Some(&want),
+            "{name}: {addresses:?}, want {want}"
+        );
     }
 
     // Pod to pod across nodes: the server sees the client pod's address.
     let (n1, n3) = (MultiNode::node_name(0), MultiNode::node_name(2));
     cluster.apply("peer-echo.yaml", &peer_echo(&n3))?;
     cluster.apply("client.yaml", &client(&n1))?;
-    let client_ip = wait_for("the client pod's address", Duration::from_secs(90), Duration::from_millis(500), || {
-        pod_ip(cluster, "client")
-    })?;
-    let echo_ip = wait_for("the echo pod's address", Duration::from_secs(90), Duration::from_millis(500), || {
-        pod_ip(cluster, "peer-echo")
-    })?;
+    let client_ip = wait_for(
+        "the client pod's address",
+        Duration::from_secs(90),
+        Duration::from_millis(500),
+        || pod_ip(cluster, "client"),
+    )?;
+    let echo_ip = wait_for(
+        "the echo pod's address",
+        Duration::from_secs(90),
+        Duration::from_millis(500),
+        || pod_ip(cluster, "peer-echo"),
+    )?;
     let url = format!("http://{echo_ip}/cgi-bin/ip");
-    let seen = wait_for("the echo pod answering the client pod", Duration::from_secs(60), Duration::from_millis(500), || {
-        wget_in_client(cluster, &url)
-    })
+    let seen = wait_for(
+        "the echo pod answering the client pod",
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        || wget_in_client(cluster, &url),
+    )
     .map_err(|e| {
         let from_node = |i| {
             cluster
@@ -177,7 +209,10 @@ fn scenario(cluster: &mut MultiNode) -> anyhow::Result<()> {
     })?;
     // busybox httpd listens on IPv6 too: `[::ffff:10.42.0.2]`.
     let seen = seen.trim_start_matches("[::ffff:").trim_end_matches(']');
-    ensure!(seen == client_ip, "the server on {n3} saw {seen}, the client pod on {n1} is {client_ip}");
+    ensure!(
+        seen == client_ip,
+        "the server on {n3} saw {seen}, the client pod on {n1} is {client_ip}"
+    );
 
     // The notes' Deployment behind its NodePort, from the host, on every node.
     cluster.apply_user_manifest("hostname-deployment.yaml")?;
@@ -185,7 +220,10 @@ fn scenario(cluster: &mut MultiNode) -> anyhow::Result<()> {
     cluster.apply_user_manifest("hostname-svc-clusterip.yaml")?;
     let placement = cluster.ready_pods("app=webserver", 3)?;
     let nodes: BTreeSet<&String> = placement.values().collect();
-    ensure!(nodes.len() == 3, "the pods are not spread over the nodes: {placement:?}");
+    ensure!(
+        nodes.len() == 3,
+        "the pods are not spread over the nodes: {placement:?}"
+    );
     let pods: BTreeSet<String> = placement.keys().cloned().collect();
     let node_port = cluster.node_port("hostname-svc-nodeport")?;
     for i in 0..3 {
@@ -214,39 +252,66 @@ fn scenario(cluster: &mut MultiNode) -> anyhow::Result<()> {
         reaches_all(&format!("{}:8081", cluster.node_ip(i)), &pods)?;
     }
 
+    // How node 1 reaches node 3's pods: straight to node 3 on a shared subnet (host-gw,
+    // or vxlan's direct routing), through the tunnel across the router.
+    let cidr = cluster.cp.get_json("node", &n3)?["spec"]["podCIDR"]
+        .as_str()
+        .context("node 3 has no podCIDR")?
+        .to_string();
+    let route = cluster.in_node(0, &["ip", "route", "show", &cidr])?;
+    let want = match cluster.net.layout {
+        Layout::OneSubnet => format!("via {} dev eth0", cluster.node_ip(2)),
+        Layout::TwoSubnets => format!("dev {VXLAN_DEVICE}"),
+    };
+    ensure!(
+        route.contains(&want),
+        "node 1's route to {cidr}: {route:?}, want {want:?}"
+    );
+
     // Node 3 lost: NotReady, its pod replaced, the NodePort answered by 3 pods.
     let lost = 2;
     cluster.lose_node(lost)?;
-    wait_for("node 3 NotReady", Duration::from_secs(60), Duration::from_millis(500), || {
-        let readiness = cluster.node_readiness()?;
-        match readiness.get(&n3).map(String::as_str) {
-            Some("True") | None => bail!("{readiness:?}"),
-            Some(_) => Ok(()),
-        }
-    })?;
-    let replaced = wait_for("3 ready pods on nodes 1 and 2", Duration::from_secs(120), Duration::from_millis(500), || {
-        let ready = cluster.ready_pods("app=webserver", 3)?;
-        ensure!(ready.values().all(|n| *n != n3), "{ready:?}");
-        Ok(ready)
-    })?;
+    wait_for(
+        "node 3 NotReady",
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        || {
+            let readiness = cluster.node_readiness()?;
+            match readiness.get(&n3).map(String::as_str) {
+                Some("True") | None => bail!("{readiness:?}"),
+                Some(_) => Ok(()),
+            }
+        },
+    )?;
+    let replaced = wait_for(
+        "3 ready pods on nodes 1 and 2",
+        Duration::from_secs(120),
+        Duration::from_millis(500),
+        || {
+            let ready = cluster.ready_pods("app=webserver", 3)?;
+            ensure!(ready.values().all(|n| *n != n3), "{ready:?}");
+            Ok(ready)
+        },
+    )?;
     let pods: BTreeSet<String> = replaced.keys().cloned().collect();
     for i in 0..2 {
         reaches_all(&format!("{}:{node_port}", cluster.node_ip(i)), &pods)?;
     }
 
     // Node 3 deleted: nodes 1 and 2 forget it.
-    let cidr = cluster.cp.get_json("node", &n3)?["spec"]["podCIDR"]
-        .as_str()
-        .context("node 3 has no podCIDR")?
-        .to_string();
     let peer = cluster.node_ip(lost).to_string();
     cluster.cp.skiff(&["delete", "node", &n3])?;
     for i in 0..2 {
-        wait_for("no trace of the deleted node", Duration::from_secs(30), Duration::from_millis(300), || {
-            let left = traces_of(cluster, i, &cidr, &peer)?;
-            ensure!(left.is_empty(), "{}: {left:?}", MultiNode::node_name(i));
-            Ok(())
-        })?;
+        wait_for(
+            "no trace of the deleted node",
+            Duration::from_secs(30),
+            Duration::from_millis(300),
+            || {
+                let left = traces_of(cluster, i, &cidr, &peer)?;
+                ensure!(left.is_empty(), "{}: {left:?}", MultiNode::node_name(i));
+                Ok(())
+            },
+        )?;
     }
 
     // Cleanup on node 1 removes the pod network.
@@ -258,9 +323,15 @@ fn scenario(cluster: &mut MultiNode) -> anyhow::Result<()> {
         "links left after cleanup: {links}"
     );
     let routes = cluster.in_node(0, &["ip", "route", "show"])?;
-    ensure!(!routes.contains("10.42."), "routes left after cleanup: {routes}");
+    ensure!(
+        !routes.contains("10.42."),
+        "routes left after cleanup: {routes}"
+    );
     let tables = cluster.in_node(0, &["nft", "list", "tables"])?;
-    ensure!(!tables.contains("skiff"), "nft tables left after cleanup: {tables}");
+    ensure!(
+        !tables.contains("skiff"),
+        "nft tables left after cleanup: {tables}"
+    );
     Ok(())
 }
 
