@@ -1,0 +1,141 @@
+//! Ownership through ownerReferences: who depends on whom, removing references, and the
+//! Orphan policy (`delete --cascade=orphan`), which the delete verb runs before the owner
+//! goes and the garbage collector (`controllers/gc.rs`) relies on.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use serde_json::Value;
+use tracing::info;
+
+use super::objects::metadata_mut;
+use crate::core::ids::now;
+use crate::core::Error;
+use crate::store::{Store, StoreError, Stored};
+
+/// Kinds that have owners (what the workload controllers create).
+pub const DEPENDENT_KINDS: &[&str] = &["Pod", "ReplicaSet", "Job"];
+/// Kinds whose deletion can leave dependents behind.
+pub const OWNER_KINDS: &[&str] = &[
+    "Deployment",
+    "ReplicaSet",
+    "DaemonSet",
+    "StatefulSet",
+    "Job",
+    "CronJob",
+];
+
+pub fn owner_refs(json: &[u8]) -> Vec<OwnerReference> {
+    serde_json::from_slice::<Value>(json)
+        .map(|v| owner_refs_of(&v))
+        .unwrap_or_default()
+}
+
+pub fn owner_refs_of(value: &Value) -> Vec<OwnerReference> {
+    value
+        .pointer("/metadata/ownerReferences")
+        .and_then(|refs| serde_json::from_value(refs.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// The objects in `namespace` with an owner reference to `uid`.
+pub async fn dependents_of(store: &dyn Store, namespace: &str, uid: &str) -> Vec<Stored> {
+    let mut found = Vec::new();
+    for kind in DEPENDENT_KINDS {
+        if let Ok((items, _)) = store.list(kind, Some(namespace)).await {
+            found.extend(
+                items
+                    .into_iter()
+                    .filter(|s| owner_refs(&s.json).iter().any(|r| r.uid == uid)),
+            );
+        }
+    }
+    found
+}
+
+/// Removes the owner references `drop` picks from the stored object.
+pub async fn strip(
+    store: &dyn Store,
+    stored: &Stored,
+    drop: impl Fn(&OwnerReference) -> bool,
+) -> Result<(), Error> {
+    edit_json(store, stored, "its owner references were edited", |value| {
+        let refs = owner_refs_of(value);
+        let kept: Vec<&OwnerReference> = refs.iter().filter(|r| !drop(r)).collect();
+        if kept.len() == refs.len() {
+            return false;
+        }
+        let meta = metadata_mut(value);
+        if kept.is_empty() {
+            meta.remove("ownerReferences");
+        } else {
+            meta.insert(
+                "ownerReferences".into(),
+                serde_json::to_value(&kept).expect("serializes"),
+            );
+        }
+        true
+    })
+    .await
+}
+
+/// The Orphan policy: marks the owner as being deleted (so its controller stops adopting
+/// and creating), then removes every reference to it from its dependents. The caller
+/// deletes the owner afterwards.
+pub async fn orphan_dependents(store: &dyn Store, owner: &Stored) -> Result<usize, Error> {
+    mark_deleting(store, owner).await?;
+    let dependents = dependents_of(store, &owner.key.namespace, &owner.uid).await;
+    for dependent in &dependents {
+        strip(store, dependent, |r| r.uid == owner.uid).await?;
+    }
+    info!(owner = %owner.key, dependents = dependents.len(), "dependents orphaned");
+    Ok(dependents.len())
+}
+
+/// Sets `metadata.deletionTimestamp` on the owner, unless already set.
+async fn mark_deleting(store: &dyn Store, owner: &Stored) -> Result<(), Error> {
+    edit_json(store, owner, "being marked for deletion", |value| {
+        let meta: ObjectMeta =
+            serde_json::from_value(value["metadata"].clone()).unwrap_or_default();
+        if meta.deletion_timestamp.is_some() {
+            return false;
+        }
+        metadata_mut(value).insert("deletionTimestamp".into(), Value::String(now()));
+        true
+    })
+    .await
+}
+
+/// Read-modify-write of a stored object's JSON with compare-and-swap on the revision read:
+/// `edit` changes the value and says whether it changed anything. A conflict is retried
+/// from a fresh read; an object that is gone or was replaced (another uid) is left alone.
+/// `doing` ends the error when the object keeps changing.
+async fn edit_json(
+    store: &dyn Store,
+    stored: &Stored,
+    doing: &str,
+    mut edit: impl FnMut(&mut Value) -> bool,
+) -> Result<(), Error> {
+    let mut current = stored.clone();
+    for _ in 0..5 {
+        let mut value: Value = current.parse()?;
+        if !edit(&mut value) {
+            return Ok(());
+        }
+        let json = serde_json::to_vec(&value).expect("serializes");
+        match store
+            .update(current.key.clone(), json, Some(current.revision))
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(StoreError::Conflict { .. }) => match store.get(&current.key).await? {
+                Some(fresh) if fresh.uid == current.uid => current = fresh,
+                _ => return Ok(()),
+            },
+            Err(StoreError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::Invalid(format!(
+        "{} kept changing while {doing}",
+        current.key
+    )))
+}
