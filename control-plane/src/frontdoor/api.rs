@@ -26,7 +26,7 @@ use tonic::{Request, Response, Status};
 use tracing::{debug, info, info_span, warn, Instrument, Span};
 
 use super::relay;
-use crate::core::{ControlPlane, Error};
+use crate::core::{ControlPlane, Error, Ranges};
 use crate::resources::{
     apply_with, delete, get, history, label, list, pause, scale, set_image, undo, watch, Scope,
 };
@@ -35,11 +35,14 @@ use crate::store::Store;
 /// The Api service over the control plane's store.
 pub struct ApiService {
     cp: Arc<ControlPlane>,
+    /// Where Services' ClusterIPs and NodePorts come from, for every write.
+    ranges: Ranges,
 }
 
 /// The tonic server for [`ApiService`], ready for `Server::add_service`.
 pub fn api_service(cp: Arc<ControlPlane>) -> ApiServer<ApiService> {
-    ApiServer::new(ApiService { cp })
+    let ranges = cp.config.service_ranges();
+    ApiServer::new(ApiService { cp, ranges })
 }
 
 impl ApiService {
@@ -69,10 +72,9 @@ impl Api for ApiService {
         let req = req.into_inner();
         let span =
             info_span!("api", method = "apply", source = %req.source, namespace = %req.namespace);
-        let ranges = self.cp.config.service_ranges();
         let work = apply_with(
             self.store(),
-            &ranges,
+            &self.ranges,
             &req.source,
             &req.manifest,
             &req.namespace,
@@ -171,6 +173,7 @@ impl Api for ApiService {
         let span = info_span!("api", method = "label", kind = %req.kind, namespace = %req.namespace, name = %req.name);
         let work = label(
             self.store(),
+            &self.ranges,
             &req.kind,
             &req.namespace,
             &req.name,
@@ -188,6 +191,7 @@ impl Api for ApiService {
         let span = info_span!("api", method = "scale", kind = %req.kind, namespace = %req.namespace, name = %req.name, replicas = req.replicas);
         let work = scale(
             self.store(),
+            &self.ranges,
             &req.kind,
             &req.namespace,
             &req.name,
@@ -203,6 +207,7 @@ impl Api for ApiService {
         let span = info_span!("api", method = "set_image", kind = %req.kind, namespace = %req.namespace, name = %req.name);
         let work = set_image(
             self.store(),
+            &self.ranges,
             &req.kind,
             &req.namespace,
             &req.name,
@@ -230,7 +235,13 @@ impl Api for ApiService {
         require_admin(&req)?;
         let req = req.into_inner();
         let span = info_span!("api", method = "rollout_undo", namespace = %req.namespace, name = %req.name, to_revision = req.to_revision);
-        let work = undo(self.store(), &req.namespace, &req.name, req.to_revision);
+        let work = undo(
+            self.store(),
+            &self.ranges,
+            &req.namespace,
+            &req.name,
+            req.to_revision,
+        );
         let undone = traced(span, work).await?;
         Ok(Response::new(RolloutUndoResponse {
             object: Some(undone.object),
@@ -246,7 +257,13 @@ impl Api for ApiService {
         require_admin(&req)?;
         let req = req.into_inner();
         let span = info_span!("api", method = "rollout_pause", namespace = %req.namespace, name = %req.name, paused = req.paused);
-        let work = pause(self.store(), &req.namespace, &req.name, req.paused);
+        let work = pause(
+            self.store(),
+            &self.ranges,
+            &req.namespace,
+            &req.name,
+            req.paused,
+        );
         Ok(Response::new(traced(span, work).await?))
     }
 

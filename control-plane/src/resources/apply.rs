@@ -19,15 +19,12 @@ use tracing::info;
 use super::merge::{self, LAST_APPLIED};
 use super::namespaces::{self, NamespaceState};
 use super::objects;
+use super::write::{self, CONFLICT_RETRIES};
 use crate::core::Error;
 use crate::core::Kind;
 use crate::core::Ranges;
 use crate::resources::allocation;
 use crate::store::{Key, Store, StoreError};
-
-/// Attempts at a read-merge-write when other writers (controllers, the scheduler) keep
-/// changing the object in between.
-const CONFLICT_RETRIES: usize = 5;
 
 /// What apply did to one object, in kubectl's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,37 +279,18 @@ async fn write(
             }));
         }
         let current = objects::parse(&stored)?;
-        let (baseline, mut merged) = merged(object, &current)?;
+        let (baseline, merged) = merged(object, &current)?;
         if merged == baseline {
             return applied(&stored, current, Action::Unchanged);
         }
-        let allocation = allocation::allocate_if_service(
-            store,
-            ranges,
-            &object.key,
-            Some(&current),
-            &mut merged,
-        )
-        .await?;
-        let bytes = objects::to_bytes(&merged);
-        let updated = store
-            .update(object.key.clone(), bytes, Some(stored.revision))
-            .await;
-        match updated {
-            Ok(stored) => {
-                allocation.commit(store).await;
-                return applied(&stored, merged, Action::Configured);
-            }
+        match write::commit(store, ranges, &stored, &current, merged).await? {
+            Ok((stored, merged)) => return applied(&stored, merged, Action::Configured),
             Err(StoreError::Conflict { .. } | StoreError::NotFound(_))
                 if object.precondition.is_none() =>
             {
-                allocation.undo(store).await;
-                continue;
+                continue
             }
-            Err(e) => {
-                allocation.undo(store).await;
-                return Err(e.into());
-            }
+            Err(e) => return Err(e.into()),
         }
     }
     Err(Error::Conflict(format!(
@@ -332,52 +310,17 @@ fn merged(object: &Prepared, current: &Value) -> Result<(Value, Value), Error> {
         .and_then(|a| a.get(LAST_APPLIED))
         .and_then(Value::as_str)
         .and_then(|text| serde_json::from_str(text).ok());
+    let baseline = write::baseline_of(current);
     let mut merged = current.clone();
     objects::metadata_mut(&mut merged).remove("resourceVersion");
-    let baseline = normalise(&merged).map_or_else(|_| merged.clone(), |o| o.to_json_value());
     merge::three_way(&mut merged, last.as_ref(), &object.user);
     let annotations = objects::metadata_mut(&mut merged)
         .entry("annotations")
         .or_insert_with(|| Value::Object(Default::default()));
     annotations[LAST_APPLIED] = Value::String(object.user.to_string());
     allocation::drop_allocated_node_ports(&object.key, &object.user, &mut merged);
-
-    let invalid = |e: &dyn std::fmt::Display| {
-        Error::Invalid(format!(
-            "{} {:?} is invalid: {e}",
-            object.key.kind, object.key.name
-        ))
-    };
-    let typed = normalise(&merged).map_err(|e| invalid(&format!("{}: {}", e.path, e.message)))?;
-    validate_object(&typed).map_err(|e| invalid(&e))?;
-    let mut merged = typed.to_json_value();
-    let (old_spec, new_spec) = (baseline.get("spec"), merged.get("spec"));
-    if merged != baseline && old_spec != new_spec {
-        if object.key.kind == "Pod" {
-            let null = Value::Null;
-            merge::check_pod_update(
-                &object.key.name,
-                old_spec.unwrap_or(&null),
-                new_spec.unwrap_or(&null),
-            )
-            .map_err(Error::Invalid)?;
-        }
-        let generation = baseline
-            .pointer("/metadata/generation")
-            .and_then(Value::as_i64);
-        objects::metadata_mut(&mut merged).insert(
-            "generation".into(),
-            Value::from(generation.unwrap_or(0) + 1),
-        );
-    }
+    let merged = write::checked(&object.key, &baseline, &merged)?;
     Ok((baseline, merged))
-}
-
-/// Strictly decodes and defaults an object's JSON.
-fn normalise(value: &Value) -> Result<Object, skiff_proto::model::DecodeError> {
-    let mut object = Object::from_json(&value.to_string())?;
-    default_object(&mut object);
-    Ok(object)
 }
 
 /// A new object: the defaulted manifest plus what the server sets at creation.

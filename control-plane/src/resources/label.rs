@@ -9,9 +9,9 @@ use skiff_proto::v1::Object as WireObject;
 use tracing::info;
 
 use super::objects;
-use crate::core::Error;
-use crate::core::Kind;
-use crate::store::{Store, StoreError};
+use super::write::edit;
+use crate::core::{Error, Kind, Ranges};
+use crate::store::Store;
 
 /// One `k=v` (set) or `k-` (remove).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,10 +56,12 @@ fn parse(changes: &[String]) -> Result<Vec<Change>, Error> {
     Ok(parsed)
 }
 
-/// Applies label changes to the object and returns it. Nothing is written when the
-/// labels are already as asked.
+/// Applies label changes to the object and returns it, through the write pipeline
+/// (`write.rs`): a conflict re-reads and re-checks the rules. Nothing is written when
+/// the labels are already as asked.
 pub async fn label(
     store: &dyn Store,
+    ranges: &Ranges,
     kind: &str,
     namespace: &str,
     name: &str,
@@ -69,36 +71,22 @@ pub async fn label(
     let kind = Kind::resolve(kind)?;
     let changes = parse(changes)?;
     let key = kind.key(namespace, name);
-    loop {
-        let Some(stored) = store.get(&key).await? else {
-            return Err(objects::not_found(&key));
-        };
-        let mut value = objects::parse(&stored)?;
-        let before = objects::labels_of(&value);
+    let object = edit(store, ranges, &key, None, |value, _| {
+        let before = objects::labels_of(value);
         let after = relabel(&before, &changes, overwrite)?;
         if after == before {
-            return Ok(objects::serve_value(&stored, value));
+            return Ok(false);
         }
         let labels: serde_json::Map<String, Value> = after
             .into_iter()
             .map(|(k, v)| (k, Value::String(v)))
             .collect();
-        objects::metadata_mut(&mut value).insert("labels".into(), Value::Object(labels));
-        let bytes = objects::to_bytes(&value);
-        match store
-            .update(key.clone(), bytes, Some(stored.revision))
-            .await
-        {
-            Ok(stored) => {
-                info!(object = %key, "labelled");
-                return Ok(objects::serve_value(&stored, value));
-            }
-            // Someone else wrote in between: read again and re-check the rules.
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(StoreError::NotFound(_)) => return Err(objects::not_found(&key)),
-            Err(e) => return Err(e.into()),
-        }
-    }
+        objects::metadata_mut(value).insert("labels".into(), Value::Object(labels));
+        Ok(true)
+    })
+    .await?;
+    info!(object = %key, "labelled");
+    Ok(object)
 }
 
 fn relabel(

@@ -13,6 +13,7 @@
 //! | Delete  | `delete.rs` (+ `namespaces.rs`: a namespace takes its objects along) |
 //! | Label   | `label.rs`    |
 //! | Watch   | `watch.rs`    |
+//! | (every update but apply's) | `write.rs`: default → validate → admission → compare-and-swap |
 //! | Scale, SetImage | `scale.rs` (workloads) |
 //! | RolloutHistory/Undo/Pause | `rollout.rs` (workloads) |
 
@@ -27,6 +28,7 @@ mod namespaces;
 pub mod objects;
 pub mod owners;
 mod watch;
+mod write;
 // workloads
 mod rollout;
 mod scale;

@@ -13,12 +13,11 @@ use skiff_proto::v1::{Object as WireObject, RolloutRevision};
 use tracing::info;
 
 use super::objects;
-use super::scale::edit;
+use super::write::edit;
 use crate::core::objects::revisions::{self as history, CHANGE_CAUSE};
 use crate::core::objects::template_hash::{equal_ignoring_hash, TEMPLATE_HASH_LABEL};
 use crate::core::objects::{controller_of, decode_all};
-use crate::core::Error;
-use crate::core::Kind;
+use crate::core::{Error, Kind, Ranges};
 use crate::store::{Key, Store, Stored};
 
 fn deployment_key(namespace: &str, name: &str) -> Key {
@@ -108,6 +107,7 @@ pub struct Undone {
 
 pub async fn undo(
     store: &dyn Store,
+    ranges: &Ranges,
     namespace: &str,
     name: &str,
     to_revision: i64,
@@ -153,7 +153,7 @@ pub async fn undo(
     let template = template_of(rs);
     let cause = history::annotation(&rs.metadata, CHANGE_CAUSE).map(str::to_string);
     let mut skipped = false;
-    let object = edit(store, &key, None, |value, _| {
+    let object = edit(store, ranges, &key, None, |value, _| {
         let now: PodTemplateSpec =
             serde_json::from_value(value["spec"]["template"].clone()).unwrap_or_default();
         if equal_ignoring_hash(&now, &template) {
@@ -187,12 +187,13 @@ pub async fn undo(
 
 pub async fn pause(
     store: &dyn Store,
+    ranges: &Ranges,
     namespace: &str,
     name: &str,
     paused: bool,
 ) -> Result<WireObject, Error> {
     let key = deployment_key(namespace, name);
-    let object = edit(store, &key, None, |value, _| {
+    let object = edit(store, ranges, &key, None, |value, _| {
         let now = value.pointer("/spec/paused") == Some(&Value::Bool(true));
         match (now, paused) {
             (true, true) => Err(Error::FailedPrecondition(format!(

@@ -2,6 +2,7 @@
 //! scale-down order, status.
 
 use super::*;
+use crate::core::Ranges;
 
 #[tokio::test]
 async fn creates_the_users_three_pods_named_after_it_and_replaces_a_deleted_one() {
@@ -131,6 +132,7 @@ async fn orphans_that_match_are_adopted_and_pods_that_stop_matching_released() {
     // Relabelled: released, and replaced.
     crate::resources::label(
         h.store.as_ref(),
+        &Ranges::default(),
         "Pod",
         "default",
         "stray",

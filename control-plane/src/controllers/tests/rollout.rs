@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use super::*;
 use crate::core::objects::revisions::revision;
 use crate::core::Error;
+use crate::core::Ranges;
 use crate::resources::{self};
 
 const NAME: &str = "my-nginx-deployment";
@@ -38,25 +39,49 @@ async fn deployed() -> Harness {
 async fn scale_sets_replicas_refuses_negatives_and_stale_versions() {
     let h = deployed().await;
     let store = h.store.as_ref();
-    let err = resources::scale(store, "Deployment", "default", NAME, -1, "")
-        .await
-        .unwrap_err();
+    let err = resources::scale(
+        store,
+        &Ranges::default(),
+        "Deployment",
+        "default",
+        NAME,
+        -1,
+        "",
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(&err, Error::Invalid(m) if m.contains("-1") && m.contains("greater than or equal to 0")),
         "{err:?}"
     );
-    let err = resources::scale(store, "Pod", "default", "x", 1, "")
+    let err = resources::scale(store, &Ranges::default(), "Pod", "default", "x", 1, "")
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Invalid(_)));
-    let err = resources::scale(store, "Deployment", "default", NAME, 2, "1")
-        .await
-        .unwrap_err();
+    let err = resources::scale(
+        store,
+        &Ranges::default(),
+        "Deployment",
+        "default",
+        NAME,
+        2,
+        "1",
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, Error::Conflict(_)), "{err:?}");
 
-    let scaled = resources::scale(store, "deployment", "default", NAME, 5, "")
-        .await
-        .unwrap();
+    let scaled = resources::scale(
+        store,
+        &Ranges::default(),
+        "deployment",
+        "default",
+        NAME,
+        5,
+        "",
+    )
+    .await
+    .unwrap();
     let value: Value = serde_json::from_slice(&scaled.json).unwrap();
     assert_eq!(value["spec"]["replicas"], 5);
     assert_eq!(value["metadata"]["generation"], 2);
@@ -93,6 +118,7 @@ async fn set_image_names_an_unknown_container() {
     let h = deployed().await;
     let err = resources::set_image(
         h.store.as_ref(),
+        &Ranges::default(),
         "Deployment",
         "default",
         NAME,
@@ -113,6 +139,7 @@ async fn scenario_3_bad_image_history_and_undo_to_revision_1() {
     let store = h.store.as_ref();
     resources::set_image(
         store,
+        &Ranges::default(),
         "deployment",
         "default",
         NAME,
@@ -134,7 +161,7 @@ async fn scenario_3_bad_image_history_and_undo_to_revision_1() {
         history.iter().map(|r| r.revision).collect::<Vec<_>>(),
         vec![1, 2]
     );
-    let err = resources::undo(store, "default", NAME, 7)
+    let err = resources::undo(store, &Ranges::default(), "default", NAME, 7)
         .await
         .err()
         .unwrap();
@@ -143,7 +170,9 @@ async fn scenario_3_bad_image_history_and_undo_to_revision_1() {
         "{err:?}"
     );
 
-    let undone = resources::undo(store, "default", NAME, 1).await.unwrap();
+    let undone = resources::undo(store, &Ranges::default(), "default", NAME, 1)
+        .await
+        .unwrap();
     assert!(!undone.skipped);
     for _ in 0..5 {
         h.settle().await;
@@ -166,7 +195,9 @@ async fn scenario_3_bad_image_history_and_undo_to_revision_1() {
     );
 
     // Undoing to the template it already has changes nothing.
-    let again = resources::undo(store, "default", NAME, 3).await.unwrap();
+    let again = resources::undo(store, &Ranges::default(), "default", NAME, 3)
+        .await
+        .unwrap();
     assert!(again.skipped);
 }
 
@@ -174,15 +205,16 @@ async fn scenario_3_bad_image_history_and_undo_to_revision_1() {
 async fn pause_and_resume_and_no_undo_while_paused() {
     let h = deployed().await;
     let store = h.store.as_ref();
-    resources::pause(store, "default", NAME, true)
+    resources::pause(store, &Ranges::default(), "default", NAME, true)
         .await
         .unwrap();
-    let err = resources::pause(store, "default", NAME, true)
+    let err = resources::pause(store, &Ranges::default(), "default", NAME, true)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("already paused"), "{err}");
     resources::set_image(
         store,
+        &Ranges::default(),
         "Deployment",
         "default",
         NAME,
@@ -192,12 +224,12 @@ async fn pause_and_resume_and_no_undo_while_paused() {
     .unwrap();
     h.settle().await;
     assert_eq!(h.replica_sets().await.len(), 1, "paused: no rollout");
-    let err = resources::undo(store, "default", NAME, 0)
+    let err = resources::undo(store, &Ranges::default(), "default", NAME, 0)
         .await
         .err()
         .unwrap();
     assert!(matches!(err, Error::FailedPrecondition(_)), "{err:?}");
-    resources::pause(store, "default", NAME, false)
+    resources::pause(store, &Ranges::default(), "default", NAME, false)
         .await
         .unwrap();
     h.settle().await;

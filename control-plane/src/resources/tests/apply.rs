@@ -2,6 +2,7 @@ use serde_json::json;
 use tonic::Code;
 
 use super::*;
+use crate::core::Ranges;
 use crate::store::Key;
 
 #[tokio::test]
@@ -56,9 +57,17 @@ async fn fields_set_by_others_survive_a_reapply() {
         .update(key, bytes, Some(stored.revision))
         .await
         .unwrap();
-    label(store, "Pod", "", "my-nginx-pod", &["team=a".into()], false)
-        .await
-        .unwrap();
+    label(
+        store,
+        &Ranges::default(),
+        "Pod",
+        "",
+        "my-nginx-pod",
+        &["team=a".into()],
+        false,
+    )
+    .await
+    .unwrap();
 
     assert_eq!(apply_ok(store, NGINX_POD).await, [Action::Unchanged]);
     let value = json(&get(store, "Pod", "", "my-nginx-pod").await.unwrap());

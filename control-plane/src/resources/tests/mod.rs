@@ -16,6 +16,7 @@ mod apply;
 mod namespaces;
 mod read;
 mod watch;
+mod write;
 
 /// Generous: a case that needs it is broken, not slow.
 const TIMEOUT: Duration = Duration::from_secs(10);

@@ -2,6 +2,7 @@ use serde_json::json;
 use tonic::Code;
 
 use super::*;
+use crate::core::Ranges;
 
 #[tokio::test]
 async fn get_and_list_with_namespaces_and_selectors() {
@@ -97,14 +98,30 @@ async fn labels_set_remove_and_need_overwrite() {
     let labels = |o: &WireObject| json(o)["metadata"]["labels"].clone();
     let set = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
 
-    let object = label(store, "ConfigMap", "", "c", &set(&["disktype=ssd"]), false)
-        .await
-        .unwrap();
+    let object = label(
+        store,
+        &Ranges::default(),
+        "ConfigMap",
+        "",
+        "c",
+        &set(&["disktype=ssd"]),
+        false,
+    )
+    .await
+    .unwrap();
     assert_eq!(labels(&object), json!({"app": "c", "disktype": "ssd"}));
 
-    let err = label(store, "ConfigMap", "", "c", &set(&["disktype=hdd"]), false)
-        .await
-        .unwrap_err();
+    let err = label(
+        store,
+        &Ranges::default(),
+        "ConfigMap",
+        "",
+        "c",
+        &set(&["disktype=hdd"]),
+        false,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(code(err.clone()), Code::FailedPrecondition);
     assert_eq!(
         err.to_string(),
@@ -112,9 +129,17 @@ async fn labels_set_remove_and_need_overwrite() {
     );
 
     let revision = store.current_revision().await.unwrap();
-    label(store, "ConfigMap", "", "c", &set(&["disktype=ssd"]), false)
-        .await
-        .unwrap();
+    label(
+        store,
+        &Ranges::default(),
+        "ConfigMap",
+        "",
+        "c",
+        &set(&["disktype=ssd"]),
+        false,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         store.current_revision().await.unwrap(),
         revision,
@@ -123,6 +148,7 @@ async fn labels_set_remove_and_need_overwrite() {
 
     let object = label(
         store,
+        &Ranges::default(),
         "ConfigMap",
         "",
         "c",
@@ -137,12 +163,28 @@ async fn labels_set_remove_and_need_overwrite() {
         store.current_revision().await.unwrap().to_string()
     );
 
-    let err = label(store, "Node", "", "n1", &set(&["a=b"]), false)
-        .await
-        .unwrap_err();
+    let err = label(
+        store,
+        &Ranges::default(),
+        "Node",
+        "",
+        "n1",
+        &set(&["a=b"]),
+        false,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(code(err), Code::NotFound);
-    let err = label(store, "ConfigMap", "", "c", &set(&["a=b c"]), false)
-        .await
-        .unwrap_err();
+    let err = label(
+        store,
+        &Ranges::default(),
+        "ConfigMap",
+        "",
+        "c",
+        &set(&["a=b c"]),
+        false,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(code(err), Code::InvalidArgument);
 }

@@ -2,6 +2,7 @@ use futures::StreamExt;
 use tonic::Code;
 
 use super::*;
+use crate::core::Ranges;
 
 /// The next `n` events as `TYPE name@rv` (BOOKMARK as `BOOKMARK @rv`).
 async fn take(events: &mut WatchStream, n: usize) -> Vec<String> {
@@ -120,12 +121,28 @@ async fn objects_relabelled_out_of_a_selector_are_deleted_from_the_view() {
         [format!("ADDED a@{}", rev - 1), format!("BOOKMARK @{rev}")]
     );
     let relabel = ["app=z".to_string()];
-    label(store, "ConfigMap", "", "b", &relabel, true)
-        .await
-        .unwrap();
-    label(store, "ConfigMap", "", "a", &relabel, true)
-        .await
-        .unwrap();
+    label(
+        store,
+        &Ranges::default(),
+        "ConfigMap",
+        "",
+        "b",
+        &relabel,
+        true,
+    )
+    .await
+    .unwrap();
+    label(
+        store,
+        &Ranges::default(),
+        "ConfigMap",
+        "",
+        "a",
+        &relabel,
+        true,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         take(&mut events, 1).await,
         [format!("DELETED a@{}", rev + 2)]
