@@ -1,8 +1,9 @@
-//! The kinds the control plane serves, as requests name them, and the namespaces every
-//! cluster has. One table for every front door (docs/architecture.md, Layers).
+//! The kinds the control plane serves, as requests name them (rows of `registry.rs`),
+//! and the namespaces every cluster has.
 
 use skiff_proto::model::SUPPORTED_KINDS;
 
+use super::registry::{KindInfo, KINDS};
 use super::Error;
 use crate::store::Key;
 
@@ -11,10 +12,6 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 /// Namespaces made at first start, which may not be deleted (as in Kubernetes).
 /// `kube-node-lease` holds the nodes' heartbeat Leases (`frontdoor/node/heartbeat.rs`).
 pub const SYSTEM_NAMESPACES: &[&str] = &[DEFAULT_NAMESPACE, "kube-system", "kube-node-lease"];
-
-/// Kinds the control plane writes itself (the scheduler's Events, the nodes' Leases):
-/// not applied from manifests, but listed, watched and deleted like the rest.
-pub const SERVER_KINDS: &[&str] = &["Event", "Lease"];
 
 /// Namespace of the nodes' Lease objects, as in Kubernetes.
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
@@ -31,12 +28,10 @@ impl Kind {
     /// Resolves a kind name case-insensitively ("pod" and "Pod" are the same kind); the
     /// CLI resolves plurals and short names, the server only forgives case.
     pub fn resolve(requested: &str) -> Result<Kind, Error> {
-        SUPPORTED_KINDS
+        KINDS
             .iter()
-            .map(|(_, kind)| *kind)
-            .chain(SERVER_KINDS.iter().copied())
-            .find(|kind| kind.eq_ignore_ascii_case(requested))
-            .map(Kind::of)
+            .find(|row| row.kind.eq_ignore_ascii_case(requested))
+            .map(|row| Kind::of(row.kind))
             .ok_or_else(|| {
                 let what = if requested.is_empty() {
                     "a kind is required".to_string()
@@ -49,20 +44,25 @@ impl Kind {
 
     /// The kind of a canonical name (from a decoded object or a store key).
     pub fn of(name: &'static str) -> Kind {
-        Kind {
-            name,
-            namespaced: !matches!(name, "Namespace" | "Node"),
-        }
+        let namespaced = KINDS
+            .iter()
+            .find(|row| row.kind == name)
+            .map_or(!matches!(name, "Namespace" | "Node"), |row| row.namespaced);
+        Kind { name, namespaced }
+    }
+
+    /// The kind's row in the registry (`None` for the control plane's internal kinds,
+    /// such as the allocation claims).
+    pub fn info(&self) -> Option<&'static KindInfo> {
+        KINDS.iter().find(|row| row.kind == self.name)
     }
 
     /// Every supported kind that lives in namespaces.
     pub fn namespaced_kinds() -> impl Iterator<Item = Kind> {
-        SUPPORTED_KINDS
+        KINDS
             .iter()
-            .map(|(_, kind)| *kind)
-            .chain(SERVER_KINDS.iter().copied())
-            .map(Kind::of)
-            .filter(|kind| kind.namespaced)
+            .filter(|row| row.namespaced)
+            .map(|row| Kind::of(row.kind))
     }
 
     /// The request's namespace for this kind: "" for cluster-scoped kinds whatever was

@@ -1,5 +1,5 @@
 //! What every layer above shares (docs/architecture.md, Layers): the cluster's settings,
-//! the clock, generated ids, the table of kinds, annotation names, typed object access,
+//! the clock, generated ids, the registry of kinds, annotation names, typed object access,
 //! the event recorder and the one error type. Imports only `store` and `pki`.
 
 pub mod annotations;
@@ -10,6 +10,7 @@ pub mod events;
 pub mod ids;
 pub mod kinds;
 pub mod objects;
+pub mod registry;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cluster::{ClusterConfig, ControlPlane, Ranges};
