@@ -1,4 +1,4 @@
-//! The controllers (docs/architecture.md, Layers): ReplicaSet, Deployment and the
+//! The controllers (docs/architecture.md, Control plane layers): ReplicaSet, Deployment and the
 //! garbage collector, each a [`Reconciler`] run by the small runtime in `runtime.rs`
 //! (watch-driven work queue keyed by object, requeue with backoff, one span per
 //! reconcile); the node controllers (`nodes/`: scheduler, node lifecycle) and the

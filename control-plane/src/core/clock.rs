@@ -9,8 +9,16 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+/// The one way the control plane reads the wall clock: a part with a context reads its
+/// clock (fakeable); the object verbs, which have none yet, read [`SystemClock`].
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Timestamp;
+
+    /// Now with whole seconds, as Kubernetes writes metadata times.
+    fn now_seconds(&self) -> Timestamp {
+        let now = self.now();
+        Timestamp::from_second(now.as_second()).unwrap_or(now)
+    }
 }
 
 /// The system's wall clock.
@@ -52,4 +60,15 @@ impl Clock for ManualClock {
 /// backwards must not make a node look older than it is).
 pub fn elapsed(now: Timestamp, then: Timestamp) -> Duration {
     Duration::try_from(now.duration_since(then)).unwrap_or(Duration::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_have_whole_seconds() {
+        let now = SystemClock.now_seconds().to_string();
+        assert!(now.ends_with('Z') && !now.contains('.'), "{now}");
+    }
 }

@@ -1,4 +1,4 @@
-//! Generated values of new objects: uids, names' random suffixes, metadata timestamps.
+//! Generated values of new objects: uids and names' random suffixes.
 
 use rand::RngCore;
 
@@ -8,17 +8,6 @@ pub fn new_uid() -> String {
     let mut bytes = [0_u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     skiff_proto::model::uuid(bytes, 4)
-}
-
-/// Now, as Kubernetes writes timestamps in metadata: RFC 3339 in UTC, whole seconds.
-pub fn now() -> String {
-    now_seconds().to_string()
-}
-
-/// Now, with whole seconds, as Kubernetes stores metadata times.
-pub fn now_seconds() -> jiff::Timestamp {
-    let now = jiff::Timestamp::now();
-    jiff::Timestamp::from_second(now.as_second()).unwrap_or(now)
 }
 
 /// Five characters of Kubernetes' name alphabet (no vowels, no look-alikes): the suffix
@@ -41,11 +30,5 @@ mod tests {
         assert_eq!(&uid[14..15], "4");
         assert!(matches!(&uid[19..20], "8" | "9" | "a" | "b"), "{uid}");
         assert_ne!(uid, new_uid());
-    }
-
-    #[test]
-    fn timestamps_have_whole_seconds() {
-        let now = now();
-        assert!(now.ends_with('Z') && !now.contains('.'), "{now}");
     }
 }

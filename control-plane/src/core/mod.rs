@@ -1,4 +1,4 @@
-//! What every layer above shares (docs/architecture.md, Layers): the cluster's settings,
+//! What every layer above shares (docs/architecture.md, Control plane layers): the cluster's settings,
 //! the clock, generated ids, the registry of kinds, annotation names, typed object access,
 //! the event recorder and the one error type. Imports only `store` and `pki`.
 

@@ -1,4 +1,4 @@
-//! The front doors (docs/architecture.md, Layers): the gRPC services on top of the layers
+//! The front doors (docs/architecture.md, Control plane layers): the gRPC services on top of the layers
 //! below, each mapping the core's error to its wire once (`status.rs`).
 //!
 //! | what | folder |

@@ -20,9 +20,9 @@ use super::merge::{self, LAST_APPLIED};
 use super::namespaces::{self, NamespaceState};
 use super::objects;
 use super::write::{self, CONFLICT_RETRIES};
-use crate::core::Error;
 use crate::core::Kind;
 use crate::core::Ranges;
+use crate::core::{Clock, Error, SystemClock};
 use crate::resources::allocation;
 use crate::store::{Key, Store, StoreError};
 
@@ -330,7 +330,7 @@ fn new_object(object: &Prepared) -> Value {
     meta.insert("uid".into(), Value::String(crate::core::ids::new_uid()));
     meta.insert(
         "creationTimestamp".into(),
-        Value::String(crate::core::ids::now()),
+        Value::String(SystemClock.now_seconds().to_string()),
     );
     meta.insert("generation".into(), Value::from(1));
     let annotations = meta

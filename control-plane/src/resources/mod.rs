@@ -1,4 +1,4 @@
-//! The object verbs over the store (docs/architecture.md, Layers): plain async functions
+//! The object verbs over the store (docs/architecture.md, Control plane layers): plain async functions
 //! over a [`Store`](crate::store::Store), testable against `MemoryStore` without TLS, called by the front doors
 //! (`frontdoor/`). Below them: `allocation/` (ClusterIPs, NodePorts, pod CIDRs),
 //! `mirror/` (the nodes' static pods), `owners.rs` (dependents and the Orphan policy).

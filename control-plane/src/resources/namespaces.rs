@@ -12,8 +12,8 @@ use tracing::{info, warn};
 
 use super::objects;
 use crate::core::kinds::SYSTEM_NAMESPACES;
-use crate::core::Error;
 use crate::core::Kind;
+use crate::core::{Clock, Error, SystemClock};
 use crate::store::{Key, Store, StoreError};
 
 /// The label Kubernetes puts on every namespace, so selectors can pick namespaces by name.
@@ -69,7 +69,7 @@ pub async fn bootstrap(store: &dyn Store) -> Result<(), Error> {
         let mut value = json!({
             "apiVersion": "v1",
             "kind": "Namespace",
-            "metadata": {"name": name, "uid": crate::core::ids::new_uid(), "creationTimestamp": crate::core::ids::now()},
+            "metadata": {"name": name, "uid": crate::core::ids::new_uid(), "creationTimestamp": SystemClock.now_seconds().to_string()},
         });
         initialise(&mut value, name);
         let uid = value["metadata"]["uid"]
@@ -136,7 +136,7 @@ async fn mark_terminating(store: &dyn Store, name: &str) -> Result<(), Error> {
         value["status"] = json!({"phase": "Terminating"});
         objects::metadata_mut(&mut value).insert(
             "deletionTimestamp".into(),
-            Value::String(crate::core::ids::now()),
+            Value::String(SystemClock.now_seconds().to_string()),
         );
         let bytes = objects::to_bytes(&value);
         match store.update(stored.key, bytes, Some(stored.revision)).await {

@@ -7,8 +7,7 @@ use serde_json::Value;
 use tracing::info;
 
 use super::objects::metadata_mut;
-use crate::core::ids::now;
-use crate::core::Error;
+use crate::core::{Clock, Error, SystemClock};
 use crate::store::{Store, StoreError, Stored};
 
 /// Kinds that have owners (what the workload controllers create).
@@ -98,7 +97,10 @@ async fn mark_deleting(store: &dyn Store, owner: &Stored) -> Result<(), Error> {
         if meta.deletion_timestamp.is_some() {
             return false;
         }
-        metadata_mut(value).insert("deletionTimestamp".into(), Value::String(now()));
+        metadata_mut(value).insert(
+            "deletionTimestamp".into(),
+            Value::String(SystemClock.now_seconds().to_string()),
+        );
         true
     })
     .await

@@ -309,6 +309,7 @@ impl<'a> Sync<'a> {
                         desired,
                         revision,
                         0,
+                        self.controller.ctx.clock.now_seconds(),
                     )
                     .await?
                     {
@@ -335,6 +336,7 @@ impl<'a> Sync<'a> {
                     new_replicas,
                     revision,
                     fence.surge,
+                    self.controller.ctx.clock.now_seconds(),
                 )
                 .await?
                 {

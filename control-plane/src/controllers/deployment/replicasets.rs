@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use skiff_proto::model::selector_matches;
@@ -118,6 +119,7 @@ pub async fn create_new(
     replicas: i32,
     revision: i64,
     max_surge: i32,
+    now: Timestamp,
 ) -> Result<NewReplicaSet, Error> {
     let spec = deployment.spec.clone().unwrap_or_default();
     let collision_count = deployment.status.as_ref().and_then(|s| s.collision_count);
@@ -156,7 +158,7 @@ pub async fn create_new(
             uid: Some(uid.clone()),
             labels: template_meta.labels.clone(),
             annotations: Some(annotations),
-            creation_timestamp: Some(Time(crate::core::ids::now_seconds())),
+            creation_timestamp: Some(Time(now)),
             generation: Some(1),
             owner_references: Some(vec![controller_ref("Deployment", &deployment.metadata)]),
             ..Default::default()

@@ -171,7 +171,7 @@ impl ReplicaSetController {
                     labels: template_meta.labels.clone(),
                     annotations: template_meta.annotations.clone(),
                     creation_timestamp: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                        crate::core::ids::now_seconds(),
+                        self.ctx.clock.now_seconds(),
                     )),
                     generation: Some(1),
                     owner_references: Some(vec![objects::controller_ref(

@@ -4,7 +4,7 @@
 //! Driven by watches, never polling: it lists Services and Pods once, watches both from
 //! the lists' revisions, and reconciles the Services an event can concern (a Service
 //! event: that Service; a pod event: the Services of its namespace whose selector matches
-//! the pod's labels before or after). Contract (docs/architecture.md, Controllers):
+//! the pod's labels before or after). Contract (docs/architecture.md, Control plane layers):
 //! - `reconcile(service)` is idempotent: it computes the wanted subsets from the cached
 //!   objects, compares with the stored Endpoints and writes only a difference, with a
 //!   compare-and-swap on what it read;
@@ -215,7 +215,8 @@ impl EndpointsController {
                 let uid = crate::core::ids::new_uid();
                 let mut value = serde_json::to_value(&wanted).expect("Endpoints serialize");
                 value["metadata"]["uid"] = uid.clone().into();
-                value["metadata"]["creationTimestamp"] = jiff_now().into();
+                value["metadata"]["creationTimestamp"] =
+                    self.ctx.clock.now_seconds().to_string().into();
                 let bytes = serde_json::to_vec(&value).expect("a JSON value serializes");
                 match self.store().create(store_key, uid, bytes).await {
                     Ok(_) => info!(
@@ -315,13 +316,6 @@ fn backoff(attempts: u32) -> Duration {
     BACKOFF_INITIAL
         .saturating_mul(1 << attempts.saturating_sub(1).min(6))
         .min(BACKOFF_MAX)
-}
-
-fn jiff_now() -> String {
-    let now = jiff::Timestamp::now();
-    jiff::Timestamp::from_second(now.as_second())
-        .unwrap_or(now)
-        .to_string()
 }
 
 fn decode<T>(stored: &Stored) -> Option<(ObjectKey, T)>

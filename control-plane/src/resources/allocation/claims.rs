@@ -18,6 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tracing::debug;
 
+use crate::core::{Clock, SystemClock};
 use crate::store::{Key, Store, StoreError, Stored};
 
 /// Store kinds of the claims. Cluster-scoped, and not API kinds: `get` never shows them.
@@ -69,7 +70,7 @@ pub fn port_key(port: u16) -> Key {
 }
 
 fn now() -> i64 {
-    jiff::Timestamp::now().as_second()
+    SystemClock.now().as_second()
 }
 
 fn record_of(stored: &Stored) -> Option<Record> {

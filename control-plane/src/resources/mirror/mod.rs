@@ -22,7 +22,7 @@ use serde_json::Value;
 use skiff_proto::v1::Object;
 use tracing::{debug, info, warn};
 
-use crate::core::Error;
+use crate::core::{Clock, Error, SystemClock};
 use crate::store::{Key, Store, StoreError};
 
 pub use crate::core::annotations::MIRROR_ANNOTATION;
@@ -66,7 +66,7 @@ pub fn mirror_of(static_pod: &Pod, node: &str) -> Result<(Key, Value), Error> {
             creation_timestamp: meta
                 .creation_timestamp
                 .clone()
-                .or_else(|| Some(Time(jiff::Timestamp::now()))),
+                .or_else(|| Some(Time(SystemClock.now_seconds()))),
             ..Default::default()
         },
         spec: Some(spec),
