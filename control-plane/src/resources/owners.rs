@@ -8,7 +8,7 @@ use tracing::info;
 
 use super::objects::metadata_mut;
 use crate::core::{Clock, Error, SystemClock};
-use crate::store::{Store, StoreError, Stored};
+use crate::store::{modify_stored, Edit, Store, Stored};
 
 /// Kinds that have owners (what the workload controllers create).
 pub const DEPENDENT_KINDS: &[&str] = &["Pod", "ReplicaSet", "Job"];
@@ -106,38 +106,30 @@ async fn mark_deleting(store: &dyn Store, owner: &Stored) -> Result<(), Error> {
     .await
 }
 
-/// Read-modify-write of a stored object's JSON with compare-and-swap on the revision read:
-/// `edit` changes the value and says whether it changed anything. A conflict is retried
-/// from a fresh read; an object that is gone or was replaced (another uid) is left alone.
-/// `doing` ends the error when the object keeps changing.
+/// Read-modify-write of a stored object's JSON ([`modify_stored`]): `edit` changes the
+/// value and says whether it changed anything. An object that is gone or was replaced
+/// (another uid) is left alone. `doing` ends the error when the object keeps changing.
 async fn edit_json(
     store: &dyn Store,
     stored: &Stored,
     doing: &str,
     mut edit: impl FnMut(&mut Value) -> bool,
 ) -> Result<(), Error> {
-    let mut current = stored.clone();
-    for _ in 0..5 {
-        let mut value: Value = current.parse()?;
-        if !edit(&mut value) {
-            return Ok(());
-        }
-        let json = serde_json::to_vec(&value).expect("serializes");
-        match store
-            .update(current.key.clone(), json, Some(current.revision))
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(StoreError::Conflict { .. }) => match store.get(&current.key).await? {
-                Some(fresh) if fresh.uid == current.uid => current = fresh,
-                _ => return Ok(()),
-            },
-            Err(StoreError::NotFound(_)) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(Error::Invalid(format!(
-        "{} kept changing while {doing}",
-        current.key
-    )))
+    let key = &stored.key;
+    modify_stored(
+        store,
+        key,
+        Some(&stored.uid),
+        |current| {
+            let mut value: Value = current.parse()?;
+            Ok(if edit(&mut value) {
+                Edit::Write(serde_json::to_vec(&value).expect("serializes"), ())
+            } else {
+                Edit::Keep(())
+            })
+        },
+        || Error::Invalid(format!("{key} kept changing while {doing}")),
+    )
+    .await?;
+    Ok(())
 }

@@ -15,10 +15,7 @@ use super::invalid;
 use crate::controllers::nodes::NodeContext;
 use crate::core::objects::pod_key;
 use crate::core::Error;
-use crate::store::StoreError;
-
-/// Compare-and-swap attempts per pod.
-const ATTEMPTS: usize = 5;
+use crate::store::{modify_stored, Edit, Modified};
 
 /// Condition types the control plane sets and an agent's status must not drop.
 const CONTROL_PLANE_CONDITIONS: &[&str] = &["PodScheduled", "DisruptionTarget"];
@@ -77,38 +74,36 @@ pub async fn update_one(
     let key = pod_key(&namespace, &name);
     let store = ctx.cp.store.as_ref();
 
-    for _ in 0..ATTEMPTS {
-        let Some(stored) = store.get(&key).await? else {
-            return Ok(StatusUpdate::Gone);
-        };
-        if uid.as_ref().is_some_and(|uid| *uid != stored.uid) {
-            return Ok(StatusUpdate::Gone);
-        }
-        let mut current: Value = stored.parse()?;
-        if current["spec"]["nodeName"].as_str() != Some(node) {
-            return Err(Error::PermissionDenied(format!(
-                "{key} is not bound to node {node:?}"
-            )));
-        }
-        let mut new_status = keep_control_plane_conditions(status.clone(), &current["status"]);
-        let now = ctx.clock.now();
-        let now = jiff::Timestamp::from_second(now.as_second()).unwrap_or(now);
-        stamp_transitions(&mut new_status, &current["status"], &now.to_string());
-        if current["status"] == new_status {
-            return Ok(StatusUpdate::Unchanged);
-        }
-        current["status"] = new_status;
-        let json = serde_json::to_vec(&current).expect("a JSON value serializes");
-        match store.update(key.clone(), json, Some(stored.revision)).await {
-            Ok(_) => return Ok(StatusUpdate::Written),
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(StoreError::NotFound(_)) => return Ok(StatusUpdate::Gone),
-            Err(other) => return Err(other.into()),
-        }
-    }
-    Err(Error::Conflict(format!(
-        "{key} kept changing under us; giving up for now"
-    )))
+    let now = ctx.clock.now_seconds().to_string();
+    let contended = || Error::Conflict(format!("{key} kept changing under us; giving up for now"));
+    let modified = modify_stored(
+        store,
+        &key,
+        uid.as_deref(),
+        |stored| {
+            let mut current: Value = stored.parse()?;
+            if current["spec"]["nodeName"].as_str() != Some(node) {
+                return Err(Error::PermissionDenied(format!(
+                    "{key} is not bound to node {node:?}"
+                )));
+            }
+            let mut new_status = keep_control_plane_conditions(status.clone(), &current["status"]);
+            stamp_transitions(&mut new_status, &current["status"], &now);
+            if current["status"] == new_status {
+                return Ok(Edit::Keep(()));
+            }
+            current["status"] = new_status;
+            let json = serde_json::to_vec(&current).expect("a JSON value serializes");
+            Ok(Edit::Write(json, ()))
+        },
+        contended,
+    )
+    .await?;
+    Ok(match modified {
+        Modified::Written(_) => StatusUpdate::Written,
+        Modified::Unchanged(_) => StatusUpdate::Unchanged,
+        Modified::Missing => StatusUpdate::Gone,
+    })
 }
 
 /// Gives conditions without a `lastTransitionTime` one, as the kubelet's status manager
