@@ -74,6 +74,12 @@ pub trait Reconciler: Send + Sync + 'static {
     fn kinds(&self) -> Vec<&'static str>;
     /// Every kind whose events can trigger a reconcile (the primary kind included).
     fn watched(&self) -> Vec<&'static str>;
+    /// The key a listed object of [`Reconciler::kinds`] is reconciled under (itself,
+    /// unless the reconciler names its work by another object, as the Endpoints
+    /// controller names it by the Service).
+    fn primary_key(&self, listed: &Key) -> Key {
+        listed.clone()
+    }
     /// The keys an event concerns.
     fn triggers(&self, event: &Event) -> impl Future<Output = Vec<Key>> + Send;
     /// Makes the world match the object at `key` (which may be gone). Idempotent.
@@ -255,7 +261,9 @@ impl<R: Reconciler> Controller<R> {
     async fn enqueue_all(&self, queue: &mut Queue) {
         for kind in self.reconciler.kinds() {
             match self.store.list(kind, None).await {
-                Ok((items, _)) => items.into_iter().for_each(|s| queue.add(s.key)),
+                Ok((items, _)) => items
+                    .iter()
+                    .for_each(|s| queue.add(self.reconciler.primary_key(&s.key))),
                 Err(error) => {
                     tracing::warn!(controller = R::NAME, kind, %error, "cannot list for a resync");
                 }

@@ -1,63 +1,57 @@
 //! The Endpoints controller: keeps one Endpoints object per Service with a selector, equal
-//! to what `subsets.rs` computes from the Service and its namespace's pods.
-//!
-//! Driven by watches, never polling: it lists Services and Pods once, watches both from
-//! the lists' revisions, and reconciles the Services an event can concern (a Service
-//! event: that Service; a pod event: the Services of its namespace whose selector matches
-//! the pod's labels before or after). Contract (docs/architecture.md, Control plane layers):
-//! - `reconcile(service)` is idempotent: it computes the wanted subsets from the cached
-//!   objects, compares with the stored Endpoints and writes only a difference, with a
-//!   compare-and-swap on what it read;
-//! - a failed reconcile is retried with backoff (1 s doubling to 60 s); a broken watch
-//!   (compaction, store trouble) relists and starts over;
-//! - one span per reconcile.
+//! to what `subsets.rs` computes from the Service and its namespace's pods. A
+//! [`Reconciler`] on the one runtime (`controllers/runtime.rs`), keyed by the Service:
+//! - a Service event triggers that Service; a pod event the Services of its namespace
+//!   whose selector matches the pod's labels now or before (the labels last seen are
+//!   kept; a pod not seen before triggers every Service of its namespace);
+//! - `reconcile(service)` reads the Service and its namespace's pods from the store,
+//!   computes the wanted subsets, compares with the stored Endpoints and writes only a
+//!   difference, with a compare-and-swap on what it read;
+//! - at start, after a lost watch and every resync, every Service and every Endpoints
+//!   object (one left behind by a Service deleted while the controller was down) is
+//!   reconciled; a failure is retried with the runtime's backoff.
 //!
 //! Services without a selector are left alone: their Endpoints are the user's. The
 //! Endpoints of a deleted Service go with it when this controller made them (annotation
 //! [`MANAGED_BY`]). Pods left out because a named targetPort is missing are reported as a
 //! Warning event on the Service (once per change of the reason, not per reconcile).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use skiff_proto::model::map_selects;
-use tracing::{debug, info, info_span, warn, Instrument};
+use tracing::{debug, info, warn};
 
 use super::subsets::{compute, Computed};
 use crate::controllers::nodes::NodeContext;
-use crate::core::events;
-use crate::store::{EventType, Key, Store, StoreError, Stored};
+use crate::controllers::runtime::{unique, Action, Controller, Reconciler, RuntimeConfig};
+use crate::core::{events, Error};
+use crate::store::{Event, EventType, Key, Store, StoreError, Stored};
 
 /// Marks Endpoints this controller owns.
 pub const MANAGED_BY: &str = "skiff.dev/managed-by";
 const CONTROLLER: &str = "endpoint-controller";
-const BACKOFF_INITIAL: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 type ObjectKey = (String, String);
+type Labels = BTreeMap<String, String>;
 
 pub struct EndpointsController {
     ctx: Arc<NodeContext>,
-    services: HashMap<ObjectKey, Service>,
-    pods: HashMap<ObjectKey, Pod>,
+    /// The labels each pod had at its last event, to find the Services that selected it
+    /// before a change.
+    pod_labels: Mutex<HashMap<ObjectKey, Labels>>,
     /// The last reasons reported per Service, so an event is written once per change.
-    reported: HashMap<ObjectKey, Vec<String>>,
-    /// Services to retry, with their attempt count.
-    failed: BTreeMap<ObjectKey, u32>,
+    reported: Mutex<HashMap<ObjectKey, Vec<String>>>,
 }
 
 impl EndpointsController {
     pub fn new(ctx: Arc<NodeContext>) -> Self {
         EndpointsController {
             ctx,
-            services: HashMap::new(),
-            pods: HashMap::new(),
-            reported: HashMap::new(),
-            failed: BTreeMap::new(),
+            pod_labels: Mutex::new(HashMap::new()),
+            reported: Mutex::new(HashMap::new()),
         }
     }
 
@@ -65,123 +59,93 @@ impl EndpointsController {
         self.ctx.cp.store.as_ref()
     }
 
-    /// Runs until aborted, relisting after a broken watch.
-    pub async fn run(mut self) {
-        let mut delay = BACKOFF_INITIAL;
-        loop {
-            match self.run_once().await {
-                Ok(()) => delay = BACKOFF_INITIAL,
-                Err(err) => {
-                    warn!(error = %err, "endpoints controller: watch broken; relisting");
-                }
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(BACKOFF_MAX);
-        }
-    }
-
-    async fn run_once(&mut self) -> Result<(), StoreError> {
+    /// Runs on the reconcile runtime until aborted.
+    pub async fn run(self) {
         let store = self.ctx.cp.store.clone();
-        let (services, services_at) = store.list("Service", None).await?;
-        let (pods, pods_at) = store.list("Pod", None).await?;
-        self.services = services.iter().filter_map(decode::<Service>).collect();
-        self.pods = pods.iter().filter_map(decode::<Pod>).collect();
-        let mut dirty: BTreeSet<ObjectKey> = self.services.keys().cloned().collect();
-        // Endpoints left behind by a Service deleted while the controller was down.
-        let (endpoints, _) = store.list("Endpoints", None).await?;
-        for stored in &endpoints {
-            let key = (stored.key.namespace.clone(), stored.key.name.clone());
-            if !self.services.contains_key(&key) && is_managed(stored) {
-                dirty.insert(key);
-            }
-        }
-        let mut service_events = store.watch(Some("Service"), services_at).await?;
-        let mut pod_events = store.watch(Some("Pod"), pods_at).await?;
-        loop {
-            for key in std::mem::take(&mut dirty) {
-                self.reconcile_and_track(&key).await;
-            }
-            let retry_in = self
-                .failed
-                .values()
-                .map(|attempts| backoff(*attempts))
-                .min();
-            tokio::select! {
-                event = service_events.next() => {
-                    let event = event.ok_or_else(ended)??;
-                    dirty.insert(self.on_service(event.kind, &event.object));
-                }
-                event = pod_events.next() => {
-                    let event = event.ok_or_else(ended)??;
-                    dirty.extend(self.on_pod(event.kind, &event.object));
-                }
-                _ = tokio::time::sleep(retry_in.unwrap_or(BACKOFF_MAX)), if retry_in.is_some() => {
-                    dirty.extend(self.failed.keys().cloned());
-                }
-            }
-        }
+        Controller::new(Arc::new(self), store, RuntimeConfig::default())
+            .run()
+            .await;
     }
 
-    fn on_service(&mut self, kind: EventType, stored: &Stored) -> ObjectKey {
-        let key = (stored.key.namespace.clone(), stored.key.name.clone());
-        match (kind, decode::<Service>(stored)) {
-            (EventType::Deleted, _) | (_, None) => {
-                self.services.remove(&key);
-            }
-            (_, Some((_, service))) => {
-                self.services.insert(key.clone(), service);
-            }
-        }
-        key
-    }
-
-    /// The Services a pod change can concern: those whose selector matches the pod's labels
-    /// before or after.
-    fn on_pod(&mut self, kind: EventType, stored: &Stored) -> Vec<ObjectKey> {
-        let key = (stored.key.namespace.clone(), stored.key.name.clone());
-        let before = self.pods.remove(&key);
-        let after = match kind {
-            EventType::Deleted => None,
-            _ => decode::<Pod>(stored).map(|(_, pod)| pod),
+    /// The Services of `namespace` that select a pod with `labels` (any of them: `None`).
+    async fn selecting(&self, namespace: &str, labels: &[Option<&Labels>]) -> Vec<Key> {
+        let Ok((services, _)) = self.store().list("Service", Some(namespace)).await else {
+            return Vec::new();
         };
-        let concerned = self
-            .services
+        services
             .iter()
-            .filter(|((namespace, _), service)| {
-                *namespace == key.0
-                    && [before.as_ref(), after.as_ref()]
-                        .into_iter()
-                        .flatten()
-                        .any(|pod| selects(service, pod))
+            .filter_map(decode::<Service>)
+            .filter(|(_, service)| {
+                labels.iter().any(|labels| match labels {
+                    Some(labels) => selects(service, labels),
+                    None => true,
+                })
             })
-            .map(|(k, _)| k.clone())
-            .collect();
-        if let Some(pod) = after {
-            self.pods.insert(key, pod);
-        }
-        concerned
+            .map(|((namespace, name), _)| Key::new("Service", namespace, name))
+            .collect()
+    }
+}
+
+impl Reconciler for EndpointsController {
+    const NAME: &'static str = CONTROLLER;
+
+    fn kinds(&self) -> Vec<&'static str> {
+        vec!["Service", "Endpoints"]
     }
 
-    async fn reconcile_and_track(&mut self, key: &ObjectKey) {
-        let span = info_span!("reconcile", controller = CONTROLLER, service = %format!("{}/{}", key.0, key.1));
-        match self.reconcile(key).instrument(span.clone()).await {
-            Ok(()) => {
-                self.failed.remove(key);
-            }
-            Err(err) => {
-                let attempts = self.failed.entry(key.clone()).or_insert(0);
-                *attempts += 1;
-                warn!(parent: &span, error = %err, attempts = *attempts, "endpoints not written; will retry");
-            }
-        }
+    fn watched(&self) -> Vec<&'static str> {
+        vec!["Service", "Pod"]
     }
 
+    fn primary_key(&self, listed: &Key) -> Key {
+        Key::new("Service", listed.namespace.clone(), listed.name.clone())
+    }
+
+    async fn triggers(&self, event: &Event) -> Vec<Key> {
+        let stored = &event.object;
+        if stored.key.kind == "Service" {
+            return vec![stored.key.clone()];
+        }
+        let key = (stored.key.namespace.clone(), stored.key.name.clone());
+        let after = match event.kind {
+            EventType::Deleted => None,
+            _ => decode::<Pod>(stored).map(|(_, pod)| pod.metadata.labels.unwrap_or_default()),
+        };
+        let before = {
+            let mut seen = self.pod_labels.lock().unwrap_or_else(|p| p.into_inner());
+            let before = seen.remove(&key);
+            if let Some(after) = &after {
+                seen.insert(key.clone(), after.clone());
+            }
+            before
+        };
+        // A pod not seen before may have been selected by any Service of its namespace.
+        let candidates = match (&before, &after) {
+            (None, _) => vec![None],
+            (Some(before), after) => vec![Some(before), after.as_ref()],
+        };
+        unique(self.selecting(&key.0, &candidates).await)
+    }
+
+    async fn reconcile(&self, key: &Key) -> Result<Action, Error> {
+        let object_key = (key.namespace.clone(), key.name.clone());
+        self.sync(&object_key).await?;
+        Ok(Action::AwaitChange)
+    }
+}
+
+impl EndpointsController {
     /// Makes the stored Endpoints of `key` match its Service and pods.
-    async fn reconcile(&mut self, key: &ObjectKey) -> Result<(), StoreError> {
+    async fn sync(&self, key: &ObjectKey) -> Result<(), StoreError> {
         let store_key = Key::new("Endpoints", key.0.clone(), key.1.clone());
         let stored = self.store().get(&store_key).await?;
-        let Some(service) = self.services.get(key).cloned() else {
-            self.reported.remove(key);
+        let service_key = Key::new("Service", key.0.clone(), key.1.clone());
+        let service = self.store().get(&service_key).await?;
+        let Some((_, service)) = service.as_ref().and_then(decode::<Service>) else {
+            self.reported
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(key);
             if let Some(stored) = stored.filter(is_managed) {
                 match self.store().delete(&store_key, Some(stored.revision)).await {
                     Ok(_) | Err(StoreError::NotFound(_)) => info!("endpoints deleted"),
@@ -200,11 +164,11 @@ impl EndpointsController {
         if !has_selector || external {
             return Ok(());
         }
-        let pods: Vec<Pod> = self
-            .pods
+        let (pods, _) = self.store().list("Pod", Some(&key.0)).await?;
+        let pods: Vec<Pod> = pods
             .iter()
-            .filter(|((namespace, _), _)| *namespace == key.0)
-            .map(|(_, pod)| pod.clone())
+            .filter_map(decode::<Pod>)
+            .map(|(_, pod)| pod)
             .collect();
         let computed = compute(&service, &pods);
         self.report(key, &service, &computed).await;
@@ -268,12 +232,16 @@ impl EndpointsController {
     }
 
     /// A Warning event on the Service when the set of left-out pods changes.
-    async fn report(&mut self, key: &ObjectKey, service: &Service, computed: &Computed) {
-        let previous = self.reported.get(key).cloned().unwrap_or_default();
-        if previous == computed.left_out {
-            return;
-        }
-        self.reported.insert(key.clone(), computed.left_out.clone());
+    async fn report(&self, key: &ObjectKey, service: &Service, computed: &Computed) {
+        let previous = {
+            let mut reported = self.reported.lock().unwrap_or_else(|p| p.into_inner());
+            let previous = reported.get(key).cloned().unwrap_or_default();
+            if previous == computed.left_out {
+                return;
+            }
+            reported.insert(key.clone(), computed.left_out.clone());
+            previous
+        };
         for reason in computed.left_out.iter().filter(|r| !previous.contains(r)) {
             warn!(reason = %reason, "pod left out of the endpoints");
             let involved = events::reference(
@@ -308,22 +276,11 @@ fn set_or_remove(object: &mut serde_json::Value, field: &str, value: &serde_json
     }
 }
 
-fn ended() -> StoreError {
-    StoreError::Backend("the watch ended".into())
-}
-
-fn backoff(attempts: u32) -> Duration {
-    BACKOFF_INITIAL
-        .saturating_mul(1 << attempts.saturating_sub(1).min(6))
-        .min(BACKOFF_MAX)
-}
-
 fn decode<T>(stored: &Stored) -> Option<(ObjectKey, T)>
 where
     T: serde::de::DeserializeOwned + k8s_openapi::Metadata<Ty = ObjectMeta>,
 {
-    let mut object: T = serde_json::from_slice(&stored.json).ok()?;
-    object.metadata_mut().uid = Some(stored.uid.clone());
+    let object: T = crate::store::decode(stored).ok()?;
     Some((
         (stored.key.namespace.clone(), stored.key.name.clone()),
         object,
@@ -343,7 +300,7 @@ fn is_managed(stored: &Stored) -> bool {
         == Some(CONTROLLER)
 }
 
-fn selects(service: &Service, pod: &Pod) -> bool {
+fn selects(service: &Service, labels: &Labels) -> bool {
     let Some(selector) = service
         .spec
         .as_ref()
@@ -352,10 +309,7 @@ fn selects(service: &Service, pod: &Pod) -> bool {
     else {
         return false;
     };
-    map_selects(
-        selector,
-        pod.metadata.labels.as_ref().unwrap_or(&BTreeMap::new()),
-    )
+    map_selects(selector, labels)
 }
 
 /// The wanted Endpoints object: the Service's name, namespace and labels, the subsets.

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
-use super::watch_pods::parse_resume_point;
+use super::watch_pods::{envelope, parse_resume_point};
 use crate::core::Error;
 use crate::store::{EventStream, Store, Stored};
 
@@ -90,12 +90,4 @@ async fn forward(
             _ = tx.closed() => return,
         }
     }
-}
-
-/// The envelope agents receive: the stored JSON with uid and resourceVersion filled in.
-fn envelope(stored: &Stored) -> Object {
-    crate::resources::serve_value(
-        stored,
-        serde_json::from_slice(&stored.json).unwrap_or_default(),
-    )
 }
