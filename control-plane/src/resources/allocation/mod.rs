@@ -4,14 +4,14 @@
 //! (`cidr.rs`).
 
 pub mod cidr;
-mod claims;
+pub mod claims;
 mod services;
 
 use serde_json::Value;
 
 pub use cidr::{CidrError, PodCidrAllocator};
 pub use claims::{IP_CLAIM, PORT_CLAIM};
-pub use services::{allocate, release_service, repair, Allocation};
+pub use services::{allocate, claim_keys, repair, repair_claim, Allocation};
 
 use crate::core::{Error, Ranges};
 use crate::store::{Key, Store};
