@@ -9,11 +9,12 @@
 //! - `pod_dns.rs`: the resolv.conf by dnsPolicy (cluster DNS, node's, or the pod's own).
 //! - `uplink.rs`: the default-route interface (MTU, node address).
 //!
-//! Privileged calls go through [`NetOps`]; [`fake::RecordingOps`] stands in for tests.
+//! Privileged calls go through [`NetOps`]; `fake::RecordingOps` stands in for tests.
 
 mod bridge;
 pub mod error;
-pub mod fake;
+#[cfg(test)]
+mod fake;
 mod files;
 mod host;
 pub mod ipam;
