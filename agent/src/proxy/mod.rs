@@ -1,4 +1,4 @@
-//! The service proxy (design §5, issue #7): ClusterIP and NodePort traffic spread over
+//! The service proxy (docs/architecture.md, Agent): ClusterIP and NodePort traffic spread over
 //! a service's ready endpoints, in nftables (default) or iptables.
 //!
 //! - `model.rs`: Service + Endpoints → [`model::PortRule`]s (pure).
