@@ -114,8 +114,6 @@ pub async fn start_for_node(
 }
 
 #[cfg(test)]
-mod pod_tests;
-#[cfg(test)]
 mod real_tests;
 #[cfg(test)]
 mod tests;

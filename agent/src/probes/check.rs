@@ -235,3 +235,6 @@ pub(super) fn join_host_port(host: &str, port: u16) -> String {
         format!("{host}:{port}")
     }
 }
+
+#[cfg(test)]
+mod tests;
