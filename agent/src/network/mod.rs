@@ -1,4 +1,4 @@
-//! The pod network (design §5, issue #3): every pod gets an address of the node's pod
+//! The pod network (docs/architecture.md, Pod network): every pod gets an address of the node's pod
 //! CIDR on the `skiff0` bridge, reachable from the node, with masqueraded egress.
 //!
 //! - `bridge.rs`: the bridge and its gateway address; the CIDR overlap check.

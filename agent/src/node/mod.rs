@@ -43,7 +43,7 @@ pub struct NodeOptions {
     pub cluster_domain: String,
     /// The node's resolv.conf: the cluster DNS's upstreams, dnsPolicy Default pods' file.
     pub resolv_conf: PathBuf,
-    /// Service proxy (issue #7): backend from `--proxy-mode` (or detected) and
+    /// Service proxy: backend from `--proxy-mode` (or detected) and
     /// `--nodeport-localhost`, for `crate::proxy::ProxyConfig`.
     pub proxy_mode: crate::proxy::ProxyMode,
     pub nodeport_localhost: bool,
@@ -80,7 +80,7 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     let network = PodNetwork::init(NetworkConfig::new(pod_cidr, opts.root.join("network")))
         .await
         .context("pod network")?;
-    // Cluster DNS (issue #7): a joined node answers its pods on the bridge gateway;
+    // Cluster DNS: a joined node answers its pods on the bridge gateway;
     // `dns_records` is fed by the service and endpoints watches. Standalone pods keep
     // the node's resolvers.
     let dns_records = DnsRecords::new();
