@@ -1,6 +1,7 @@
 //! skiff-agent: the node agent. A mini-kubelet that runs pods through containerd.
 
 pub mod api;
+pub mod containerd;
 pub mod dns;
 pub mod join;
 pub mod network;
@@ -8,7 +9,6 @@ pub mod node;
 pub mod pods;
 pub mod probes;
 pub mod proxy;
-pub mod runtime;
 pub mod sandbox;
 // services: the control plane's Services/Endpoints fed to the proxy and the DNS.
 pub mod services;

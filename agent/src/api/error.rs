@@ -3,7 +3,7 @@
 
 use tonic::Status;
 
-use crate::runtime::RuntimeError;
+use crate::containerd::RuntimeError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -19,9 +19,9 @@ use tracing::{debug, info, warn};
 
 use super::error::ApiError;
 use super::logs::pick_container;
+use crate::containerd::container::{AttachInput, AttachOutput, AttachSpec, ContainerRuntime};
+use crate::containerd::RuntimeError;
 use crate::pods::StatusStore;
-use crate::runtime::container::{AttachInput, AttachOutput, AttachSpec, ContainerRuntime};
-use crate::runtime::RuntimeError;
 
 const CHANNEL: usize = 16;
 

@@ -14,11 +14,11 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::api::{serve_unix, AgentApi};
+use crate::containerd::image::{ImageService, Registries};
+use crate::containerd::Containerd;
 use crate::dns::{self, DnsRecords};
 use crate::network::{NetworkConfig, PodNetwork};
 use crate::pods::{PodManager, StatusStore, WorkerConfig};
-use crate::runtime::image::{ImageService, Registries};
-use crate::runtime::Containerd;
 use crate::sources::{manifests::ManifestSource, DesiredPods};
 
 #[derive(Debug, Clone)]
@@ -188,7 +188,7 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     let api = AgentApi {
         store,
         root: opts.root.clone(),
-        exec: Arc::new(crate::runtime::container::ContainerRuntime::new(
+        exec: Arc::new(crate::containerd::container::ContainerRuntime::new(
             ctrd.clone(),
         )),
     };
