@@ -21,8 +21,8 @@ use tonic::Code;
 use tracing::{debug, info, warn};
 
 use super::ids;
-use crate::runtime::client::SNAPSHOTTER;
-use crate::runtime::{Containerd, RuntimeError};
+use crate::containerd::client::SNAPSHOTTER;
+use crate::containerd::{Containerd, RuntimeError};
 
 pub const RUNTIME: &str = "io.containerd.runc.v2";
 const SPEC_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Spec";

@@ -426,3 +426,5 @@ async fn listen_errors_name_the_address_and_loops_are_refused() {
     let resp = ask(server.local_addrs()[0], "www.example.test.", RecordType::A).await;
     assert_eq!(resp.metadata.response_code, ResponseCode::ServFail);
 }
+
+mod pod;

@@ -22,7 +22,7 @@ use tonic::Code;
 use tracing::{debug, warn};
 
 use super::lifecycle::ContainerRuntime;
-use crate::runtime::RuntimeError;
+use crate::containerd::RuntimeError;
 
 /// The kubelet keeps at most this much of a probe command's output.
 pub const MAX_EXEC_OUTPUT: usize = 10 * 1024;

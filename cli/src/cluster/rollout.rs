@@ -1,6 +1,5 @@
 //! `rollout status|history|undo|pause|resume deploy/NAME`, printed as kubectl prints them.
 
-use std::fmt::Write;
 use std::future::Future;
 use std::time::Duration;
 
@@ -13,11 +12,11 @@ use skiff_proto::v1::{
 };
 use tokio_stream::StreamExt;
 
-use super::describe_workloads::pod_template;
 use super::{decode, Api};
 use crate::args::Scope;
 use crate::client::status_error;
 use crate::kinds::ref_name;
+use crate::output::describe::pod_template;
 use crate::output::pods::align;
 
 pub struct Options {
@@ -235,24 +234,6 @@ fn parse_timeout(text: &str) -> anyhow::Result<Option<Duration>> {
     let duration =
         Duration::try_from(signed).with_context(|| format!("--timeout {text:?} is negative"))?;
     Ok(Some(duration).filter(|d| !d.is_zero()))
-}
-
-/// For `describe`: "3 desired | 1 updated | 4 total | 3 available | 1 unavailable".
-pub fn replicas_line(d: &Value) -> String {
-    let n = |ptr: &str| d.pointer(ptr).and_then(Value::as_i64).unwrap_or(0);
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "{} desired | {} updated | {} total | {} available | {} unavailable",
-        d.pointer("/spec/replicas")
-            .and_then(Value::as_i64)
-            .unwrap_or(1),
-        n("/status/updatedReplicas"),
-        n("/status/replicas"),
-        n("/status/availableReplicas"),
-        n("/status/unavailableReplicas"),
-    );
-    out
 }
 
 #[cfg(test)]

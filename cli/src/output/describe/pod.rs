@@ -1,30 +1,8 @@
-//! `skiff describe pod NAME`, in kubectl's layout.
+//! `describe pod`, in kubectl's layout: the same text from the control plane and an agent.
 
 use std::fmt::Write;
 
 use k8s_openapi::api::core::v1::{ContainerState, ContainerStatus, Pod};
-use skiff_proto::v1::GetPodRequest;
-
-use super::require_pods;
-use crate::args::Scope;
-use crate::client::{agent, status_error};
-
-pub async fn run(url: &str, kind: &str, name: &str, scope: &Scope) -> anyhow::Result<()> {
-    require_pods(kind)?;
-    let mut client = agent(url).await?;
-    let req = GetPodRequest {
-        namespace: scope.namespace.clone(),
-        name: name.to_string(),
-    };
-    let obj = client
-        .get_pod(req)
-        .await
-        .map_err(status_error)?
-        .into_inner();
-    let pod: Pod = serde_json::from_slice(&obj.json)?;
-    print!("{}", describe_pod(&pod));
-    Ok(())
-}
 
 pub fn describe_pod(pod: &Pod) -> String {
     let m = &pod.metadata;

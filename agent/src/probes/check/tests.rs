@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tonic_health::ServingStatus;
 
 use super::*;
-use crate::runtime::container::ExecOutput;
+use crate::containerd::container::ExecOutput;
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 

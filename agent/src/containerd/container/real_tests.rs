@@ -14,8 +14,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use oci_spec::image::{ConfigBuilder, ImageConfiguration, ImageConfigurationBuilder};
 
 use super::*;
-use crate::runtime::client::SNAPSHOTTER;
-use crate::runtime::{labels, Containerd};
+use crate::containerd::client::SNAPSHOTTER;
+use crate::containerd::{labels, Containerd};
 use crate::sandbox::{Sandbox, Sandboxes};
 
 const NAMESPACE: &str = "skiff-test";

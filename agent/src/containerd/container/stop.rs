@@ -12,8 +12,8 @@ use tracing::info;
 
 use super::lifecycle::ContainerRuntime;
 use super::state::TaskState;
-use crate::runtime::client::SNAPSHOTTER;
-use crate::runtime::RuntimeError;
+use crate::containerd::client::SNAPSHOTTER;
+use crate::containerd::RuntimeError;
 
 /// How long a SIGKILLed task may take to be reaped before stop/remove give up.
 const KILL_WAIT: Duration = Duration::from_secs(10);

@@ -11,9 +11,9 @@ use std::process::Command;
 
 use serde_json::json;
 
-use super::real_tests::start_upstream;
-use super::tests::{endpoints, sample};
-use super::{DnsConfig, DnsServer};
+use super::start_upstream;
+use crate::dns::tests::{endpoints, sample};
+use crate::dns::{DnsConfig, DnsServer};
 use crate::network::{
     write_pod_files_from, ClusterDns, NetworkConfig, NodeFiles, PodDns, PodFiles, PodNetwork,
 };

@@ -1,11 +1,10 @@
-//! Verbs against the control plane's `Api` service (design.md §6).
+//! Verbs against the control plane's `Api` service (docs/architecture.md, The wire).
 
 mod apply;
 mod describe;
 mod edit;
 mod get;
 // workloads
-pub(crate) mod describe_workloads;
 mod rollout;
 mod workloads;
 
@@ -106,7 +105,7 @@ pub async fn run(api: Api, command: Command) -> anyhow::Result<()> {
             command,
             scope,
         } => {
-            let args = crate::commands::exec::ExecArgs {
+            let args = crate::exec::ExecArgs {
                 namespace: scope.namespace,
                 pod,
                 container,
@@ -114,8 +113,7 @@ pub async fn run(api: Api, command: Command) -> anyhow::Result<()> {
                 tty,
                 command,
             };
-            crate::commands::exec::run(args, |outbound| async move { api.exec(outbound).await })
-                .await
+            crate::exec::run(args, |outbound| async move { api.exec(outbound).await }).await
         }
         // workloads
         Command::Scale {

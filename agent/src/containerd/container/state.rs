@@ -10,7 +10,7 @@ use containerd_client::types::v1::{Process, Status};
 use tonic::Code;
 
 use super::lifecycle::ContainerRuntime;
-use crate::runtime::{labels, RuntimeError};
+use crate::containerd::{labels, RuntimeError};
 
 /// What containerd knows about a task, from the agent's point of view.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use serde_json::Value;
 
-use super::describe::events_section;
+use super::events_section;
 use crate::output::pods::align;
 use crate::output::tables::s;
 
@@ -155,11 +155,7 @@ fn header(out: &mut String, o: &Value) {
 pub fn describe_deployment(d: &Value, sets: &[Value], events: &[Value]) -> String {
     let mut out = String::new();
     header(&mut out, d);
-    let _ = writeln!(
-        out,
-        "Replicas:               {}",
-        super::rollout::replicas_line(d)
-    );
+    let _ = writeln!(out, "Replicas:               {}", replicas_line(d));
     let strategy = s(d, "/spec/strategy/type");
     let _ = writeln!(out, "StrategyType:           {strategy}");
     let _ = writeln!(
@@ -324,6 +320,24 @@ pub fn describe_replica_set(rs: &Value, pods: &[Value], events: &[Value]) -> Str
         "ReplicaSet",
         &s(rs, "/metadata/name"),
     ));
+    out
+}
+
+/// For `describe`: "3 desired | 1 updated | 4 total | 3 available | 1 unavailable".
+pub fn replicas_line(d: &Value) -> String {
+    let n = |ptr: &str| d.pointer(ptr).and_then(Value::as_i64).unwrap_or(0);
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "{} desired | {} updated | {} total | {} available | {} unavailable",
+        d.pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1),
+        n("/status/updatedReplicas"),
+        n("/status/replicas"),
+        n("/status/availableReplicas"),
+        n("/status/unavailableReplicas"),
+    );
     out
 }
 

@@ -18,7 +18,7 @@ use tracing::{debug, warn};
 
 use super::exec::{fifo_dir, make_fifo, new_exec_id, open_fifo_receiver, ExecRef, ExecStdio};
 use super::lifecycle::ContainerRuntime;
-use crate::runtime::RuntimeError;
+use crate::containerd::RuntimeError;
 
 const READ_BUF: usize = 32 * 1024;
 

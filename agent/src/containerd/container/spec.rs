@@ -373,5 +373,4 @@ fn all_mounts(extra: Vec<Mount>, privileged: bool) -> Result<Vec<Mount>, SpecErr
 }
 
 #[cfg(test)]
-#[path = "spec_tests.rs"]
 mod tests;
