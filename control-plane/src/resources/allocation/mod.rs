@@ -1,7 +1,7 @@
-//! Admission's allocations (docs/architecture.md, Control plane layers): a Service's ClusterIP and
-//! NodePorts (`services.rs`, one store claim per value in `claims.rs`, so nothing is
-//! handed out twice, across concurrent writes and restarts) and the nodes' pod CIDRs
-//! (`cidr.rs`).
+//! Admission's allocations (docs/architecture.md, Control plane layers): a Service's
+//! ClusterIP and NodePorts (`services.rs`, one store claim per value in `claims.rs`, so
+//! nothing is handed out twice, across concurrent writes and restarts) and the nodes' pod
+//! CIDRs (`cidr.rs`).
 
 pub mod cidr;
 pub mod claims;
