@@ -38,8 +38,9 @@ use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tracing::Instrument;
 
+use super::run_passes;
 use super::NodeContext;
-use crate::controllers::runtime::{Action, Controller, Reconciler, RuntimeConfig};
+use crate::controllers::runtime::{Action, Reconciler};
 use crate::core::clock::elapsed;
 use crate::core::events::{self, NODE_CONTROLLER};
 use crate::core::kinds::LEASE_NAMESPACE;
@@ -74,15 +75,9 @@ impl LifecycleController {
 
     /// Runs on the reconcile runtime until its task is aborted.
     pub async fn run(self) {
-        let timing = &self.ctx.timing;
-        let config = RuntimeConfig {
-            backoff_initial: timing.lifecycle_period,
-            backoff_max: timing.lifecycle_period,
-            resync: timing.lifecycle_period,
-            workers: 1,
-        };
-        let store = self.ctx.cp.store.clone();
-        Controller::new(Arc::new(self), store, config).run().await;
+        let period = self.ctx.timing.lifecycle_period;
+        let ctx = self.ctx.clone();
+        run_passes(self, &ctx, (period, period), period).await;
     }
 
     /// One pass over every node (see the module docs).

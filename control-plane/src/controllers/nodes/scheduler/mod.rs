@@ -26,8 +26,9 @@ use tokio::time::{Duration, Instant};
 use tracing::Instrument;
 
 use super::changes::{classify, Change};
+use super::run_passes;
 use super::NodeContext;
-use crate::controllers::runtime::{Action, Controller, Reconciler, RuntimeConfig};
+use crate::controllers::runtime::{Action, Reconciler};
 use crate::core::objects::{decode, pod_is_terminal, pod_key, pod_node};
 use crate::core::Error;
 use crate::store::{Event, Key};
@@ -71,15 +72,10 @@ impl Scheduler {
 
     /// Runs on the reconcile runtime until its task is aborted.
     pub async fn run(self) {
-        let timing = &self.ctx.timing;
-        let config = RuntimeConfig {
-            backoff_initial: timing.backoff_initial,
-            backoff_max: timing.backoff_max,
-            resync: timing.scheduler_resync,
-            workers: 1,
-        };
-        let store = self.ctx.cp.store.clone();
-        Controller::new(Arc::new(self), store, config).run().await;
+        let ctx = self.ctx.clone();
+        let timing = &ctx.timing;
+        let backoff = (timing.backoff_initial, timing.backoff_max);
+        run_passes(self, &ctx, backoff, timing.scheduler_resync).await;
     }
 
     /// One pass over every Pending pod; returns the earliest backoff deadline.
