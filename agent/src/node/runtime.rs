@@ -18,6 +18,7 @@ use crate::containerd::container::{
 use crate::containerd::image::{ImageInfo, ImageService, PullPolicy};
 use crate::containerd::{labels, Containerd, RuntimeError};
 use crate::network::{write_pod_files_from, ClusterDns, NodeFiles, PodFiles, PodNetwork};
+use crate::pod_sandbox::Sandboxes;
 use crate::pods::paths;
 use crate::pods::runtime::SandboxInfo;
 use crate::pods::runtime::{
@@ -25,7 +26,6 @@ use crate::pods::runtime::{
 };
 use crate::pods::RuntimeEvent;
 use crate::probes::ExecRunner;
-use crate::sandbox::Sandboxes;
 
 pub struct NodeRuntime {
     network: PodNetwork,
@@ -92,7 +92,7 @@ impl NodeRuntime {
 
     async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Sandboxes) -> Result<T, crate::sandbox::SandboxError> + Send + 'static,
+        f: impl FnOnce(&Sandboxes) -> Result<T, crate::pod_sandbox::SandboxError> + Send + 'static,
     ) -> RtResult<T> {
         let sandboxes = self.sandboxes.clone();
         tokio::task::spawn_blocking(move || f(&sandboxes))
