@@ -20,8 +20,8 @@ use crate::containerd::{labels, Containerd, RuntimeError};
 use crate::network::{write_pod_files_from, ClusterDns, NodeFiles, PodFiles, PodNetwork};
 use crate::pod_sandbox::Sandboxes;
 use crate::pods::paths;
-use crate::pods::runtime::SandboxInfo;
-use crate::pods::runtime::{
+use crate::pods::pod_runtime::SandboxInfo;
+use crate::pods::pod_runtime::{
     FoundContainer, FoundState, ImageFailure, PodRuntime, ReadyImage, RtResult,
 };
 use crate::pods::RuntimeEvent;

@@ -9,7 +9,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::time::{timeout, Instant};
 
 use super::fake::{Call, FakeRuntime};
-use super::runtime::{FoundContainer, FoundState, RuntimeEvent};
+use super::pod_runtime::{FoundContainer, FoundState, RuntimeEvent};
 use super::{PodManager, StatusStore, WorkerConfig};
 use crate::pods::status::tests_support::*;
 use crate::sources::DesiredPods;
