@@ -1,4 +1,6 @@
-//! The node agent assembled: containerd, images, sandboxes, pod workers, sources, API.
+//! The wiring: what `main` builds and runs (containerd, images, pod sandboxes, the pod
+//! network, pod workers, sources, the API, proxy and DNS). `node_runtime` is the real
+//! `PodRuntime` the pod workers drive.
 
 pub mod node_runtime;
 

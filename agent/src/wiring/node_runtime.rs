@@ -1,4 +1,4 @@
-//! The real [`PodRuntime`]: sandboxes from `sandbox`, images and containers from containerd.
+//! The real [`PodRuntime`]: sandboxes from `pod_sandbox`, images and containers from containerd.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
