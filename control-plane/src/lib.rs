@@ -1,6 +1,8 @@
 //! skiff-control-plane as a library: the parts `main.rs` wires together (design.md §4).
 
 pub mod api;
+/// The node binaries, served to node-token holders beside the API (join.sh fetches them).
+pub mod binaries;
 /// One control plane per data dir (the cluster area).
 pub mod datadir;
 /// Mirror pods of the nodes' static pods (the cluster area).

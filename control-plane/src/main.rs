@@ -14,7 +14,7 @@ use ipnet::Ipv4Net;
 use skiff_control_plane::pki::{admin_conf_path, node_token_path, Pki};
 use skiff_control_plane::state::{ClusterConfig, ControlPlane};
 use skiff_control_plane::store::{spawn_compactor, SqliteStore, Store};
-use skiff_control_plane::{api, controllers, nodes, services};
+use skiff_control_plane::{api, binaries, controllers, nodes, services};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
@@ -146,6 +146,11 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         .http2_keepalive_interval(Some(HTTP2_KEEPALIVE))
         .tls_config(cp.pki.server_tls())
         .context("configuring TLS")?
+        // GET /skiff/v1/binaries/... for node-token holders; everything else is gRPC.
+        .layer(binaries::BinariesLayer::new(
+            &flags.data_dir,
+            cp.pki.node_token(),
+        ))
         .add_service(api::api_service(cp.clone()))
         .add_service(nodes::node_service(cp.clone()));
     // The scheduler, the controllers and the compactor stop with `run`,
