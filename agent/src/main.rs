@@ -68,7 +68,6 @@ struct Flags {
     /// Running this long resets a container's crash-loop backoff.
     #[arg(long, default_value = "600s", value_parser = parse_duration)]
     backoff_reset: Duration,
-    // cluster DNS (issue #7)
     /// The cluster domain served by the node's DNS (joined nodes) and searched by pods.
     #[arg(long, default_value = skiff_agent::dns::DEFAULT_DOMAIN)]
     cluster_domain: String,

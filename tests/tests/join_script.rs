@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
 use skiff_e2e::agent::{find_binary, HostState};
-use skiff_e2e::{process, require_root_and_tools, serial, wait_for, TestContainerd, TestControlPlane};
+use skiff_e2e::{
+    process, require_root_and_tools, serial, wait_for, TestContainerd, TestControlPlane,
+};
 
 const NODE: &str = "joined-by-script";
 
@@ -31,7 +33,11 @@ fn keep_binaries(cp: &TestControlPlane) -> anyhow::Result<()> {
         .arg(built.parent().context("the binaries' folder")?)
         .arg(cp.data())
         .output()?;
-    ensure!(out.status.success(), "skiff_keep_binaries: {}", String::from_utf8_lossy(&out.stderr));
+    ensure!(
+        out.status.success(),
+        "skiff_keep_binaries: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(())
 }
 
@@ -45,7 +51,9 @@ struct ScriptNode {
 
 impl ScriptNode {
     fn new() -> anyhow::Result<ScriptNode> {
-        let dir = tempfile::Builder::new().prefix("skiff-e2e-join-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("skiff-e2e-join-")
+            .tempdir()?;
         Ok(ScriptNode {
             dir,
             host_before: HostState::read(),
@@ -57,7 +65,12 @@ impl ScriptNode {
     }
 
     /// Runs `deploy/join.sh SERVER TOKEN` with this node's paths.
-    fn join(&self, server: &str, token: &str, containerd: &TestContainerd) -> anyhow::Result<Output> {
+    fn join(
+        &self,
+        server: &str,
+        token: &str,
+        containerd: &TestContainerd,
+    ) -> anyhow::Result<Output> {
         let extra = format!(
             "--node-name {NODE} --containerd-namespace {}",
             containerd.namespace()
@@ -81,7 +94,11 @@ impl ScriptNode {
     }
 
     fn agent_pid(&self) -> Option<u32> {
-        std::fs::read_to_string(self.path("run/skiff-agent.pid")).ok()?.trim().parse().ok()
+        std::fs::read_to_string(self.path("run/skiff-agent.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     fn log(&self) -> String {
@@ -122,14 +139,21 @@ fn ensure_ok(what: &str, out: &Output) -> anyhow::Result<()> {
 }
 
 fn wait_ready(cp: &TestControlPlane) -> anyhow::Result<()> {
-    wait_for("the joined node Ready", Duration::from_secs(60), Duration::from_millis(300), || {
-        let nodes = cp.skiff(&["get", "nodes"])?;
-        let row = nodes.lines().find(|l| l.split_whitespace().next() == Some(NODE));
-        match row {
-            Some(row) if row.split_whitespace().nth(1) == Some("Ready") => Ok(()),
-            _ => bail!("nodes: {nodes}"),
-        }
-    })
+    wait_for(
+        "the joined node Ready",
+        Duration::from_secs(60),
+        Duration::from_millis(300),
+        || {
+            let nodes = cp.skiff(&["get", "nodes"])?;
+            let row = nodes
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(NODE));
+            match row {
+                Some(row) if row.split_whitespace().nth(1) == Some("Ready") => Ok(()),
+                _ => bail!("nodes: {nodes}"),
+            }
+        },
+    )
 }
 
 #[test]
@@ -149,16 +173,28 @@ fn join_sh_pins_the_ca_downloads_the_agent_and_the_node_goes_ready() {
 
         let downloaded = std::fs::read(node.path("prefix/bin/skiff-agent"))?;
         let built = std::fs::read(find_binary("skiff-agent")?)?;
-        ensure!(downloaded == built, "the installed agent is not the server's binary");
+        ensure!(
+            downloaded == built,
+            "the installed agent is not the server's binary"
+        );
         let pinned = std::fs::read_to_string(node.path("etc/ca.crt"))?;
         let ca = std::fs::read_to_string(cp.data().join("pki/ca.crt"))?;
-        ensure!(pinned.trim() == ca.trim(), "the pinned CA is not the cluster's");
+        ensure!(
+            pinned.trim() == ca.trim(),
+            "the pinned CA is not the cluster's"
+        );
 
         // Again: the same node, its agent replaced by a new one, Ready again.
         let first = node.agent_pid().context("no pid file")?;
-        ensure_ok("join.sh (second run)", &node.join(&cp.url, &token, &containerd)?)?;
+        ensure_ok(
+            "join.sh (second run)",
+            &node.join(&cp.url, &token, &containerd)?,
+        )?;
         let second = node.agent_pid().context("no pid file")?;
-        ensure!(first != second && !process::pid_alive(first), "the first agent still runs");
+        ensure!(
+            first != second && !process::pid_alive(first),
+            "the first agent still runs"
+        );
         wait_ready(&cp)?;
         let nodes = cp.skiff(&["get", "nodes"])?;
         ensure!(nodes.lines().count() == 2, "one node expected: {nodes}");
@@ -181,8 +217,13 @@ fn a_token_pinning_another_ca_is_refused_before_anything_is_downloaded() {
     let token = cp.token().expect("token");
     let secret = token.split_once("::").expect("a K10 token").1;
     let forged = format!("K10{}::{secret}", "ab".repeat(32));
-    let out = node.join(&cp.url, &forged, &containerd).expect("join.sh runs");
-    assert!(!out.status.success(), "join.sh accepted a CA the token does not pin");
+    let out = node
+        .join(&cp.url, &forged, &containerd)
+        .expect("join.sh runs");
+    assert!(
+        !out.status.success(),
+        "join.sh accepted a CA the token does not pin"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("the token pins"), "{stderr}");
     assert!(!node.path("prefix/bin/skiff-agent").exists());

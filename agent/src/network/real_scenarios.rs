@@ -20,7 +20,7 @@ async fn pods_reach_the_host_each_other_and_the_world_masqueraded() {
     assert_eq!(a.gateway, "10.99.0.1".parse::<Ipv4Addr>().unwrap());
     assert_eq!(a.prefix_len, 24);
 
-    // The pod side as the issue wants it.
+    // The pod side: eth0 with the pod address, the default route via the gateway.
     let ns_name = host.netns[1].clone();
     let eth0 = sh(&["ip", "-n", &ns_name, "-o", "addr", "show", "dev", "eth0"]);
     assert!(eth0.contains("inet 10.99.0.2/24"), "{eth0}");

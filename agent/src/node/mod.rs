@@ -14,11 +14,11 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::api::{serve_unix, AgentApi};
+use crate::containerd::image::{ImageService, Registries};
+use crate::containerd::Containerd;
 use crate::dns::{self, DnsRecords};
 use crate::network::{NetworkConfig, PodNetwork};
 use crate::pods::{PodManager, StatusStore, WorkerConfig};
-use crate::runtime::image::{ImageService, Registries};
-use crate::runtime::Containerd;
 use crate::sources::{manifests::ManifestSource, DesiredPods};
 
 #[derive(Debug, Clone)]
@@ -43,7 +43,7 @@ pub struct NodeOptions {
     pub cluster_domain: String,
     /// The node's resolv.conf: the cluster DNS's upstreams, dnsPolicy Default pods' file.
     pub resolv_conf: PathBuf,
-    /// Service proxy (issue #7): backend from `--proxy-mode` (or detected) and
+    /// Service proxy: backend from `--proxy-mode` (or detected) and
     /// `--nodeport-localhost`, for `crate::proxy::ProxyConfig`.
     pub proxy_mode: crate::proxy::ProxyMode,
     pub nodeport_localhost: bool,
@@ -80,7 +80,7 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     let network = PodNetwork::init(NetworkConfig::new(pod_cidr, opts.root.join("network")))
         .await
         .context("pod network")?;
-    // Cluster DNS (issue #7): a joined node answers its pods on the bridge gateway;
+    // Cluster DNS: a joined node answers its pods on the bridge gateway;
     // `dns_records` is fed by the service and endpoints watches. Standalone pods keep
     // the node's resolvers.
     let dns_records = DnsRecords::new();
@@ -188,7 +188,7 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     let api = AgentApi {
         store,
         root: opts.root.clone(),
-        exec: Arc::new(crate::runtime::container::ContainerRuntime::new(
+        exec: Arc::new(crate::containerd::container::ContainerRuntime::new(
             ctrd.clone(),
         )),
     };

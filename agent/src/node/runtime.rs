@@ -11,6 +11,12 @@ use oci_spec::runtime::Mount;
 use tokio::sync::broadcast;
 use tracing::{info, warn};
 
+use crate::containerd::container::{
+    build_spec, cgroups_path, was_oom_killed, ContainerRecord, ContainerRuntime, ExitMessage,
+    SpecInput, TaskState,
+};
+use crate::containerd::image::{ImageInfo, ImageService, PullPolicy};
+use crate::containerd::{labels, Containerd, RuntimeError};
 use crate::network::{write_pod_files_from, ClusterDns, NodeFiles, PodFiles, PodNetwork};
 use crate::pods::paths;
 use crate::pods::runtime::SandboxInfo;
@@ -19,12 +25,6 @@ use crate::pods::runtime::{
 };
 use crate::pods::RuntimeEvent;
 use crate::probes::ExecRunner;
-use crate::runtime::container::{
-    build_spec, cgroups_path, was_oom_killed, ContainerRecord, ContainerRuntime, ExitMessage,
-    SpecInput, TaskState,
-};
-use crate::runtime::image::{ImageInfo, ImageService, PullPolicy};
-use crate::runtime::{labels, Containerd, RuntimeError};
 use crate::sandbox::Sandboxes;
 
 pub struct NodeRuntime {
@@ -130,7 +130,7 @@ fn found(record: ContainerRecord) -> Option<FoundContainer> {
 impl PodRuntime for NodeRuntime {
     async fn create_sandbox(&self, pod: &Pod) -> RtResult<SandboxInfo> {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
-        let hostname = crate::runtime::container::pod_hostname(pod);
+        let hostname = crate::containerd::container::pod_hostname(pod);
         let (id, name) = (uid.clone(), hostname.clone());
         let sandbox = self.blocking(move |s| s.create(&id, &name)).await?;
         let host_network = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);

@@ -10,8 +10,8 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 use super::runtime::{
     FoundContainer, FoundState, ImageFailure, PodRuntime, ReadyImage, RtResult, SandboxInfo,
 };
+use crate::containerd::container::ExecOutput;
 use crate::probes::ExecRunner;
-use crate::runtime::container::ExecOutput;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {

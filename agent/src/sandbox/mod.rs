@@ -11,7 +11,8 @@
 //!
 //! Calls are blocking but short (a thread spawn and a few syscalls).
 
-pub mod fake;
+#[cfg(test)]
+mod fake;
 mod ops;
 
 use std::fs;
