@@ -1,4 +1,4 @@
-//! The pod network (design §5, issue #3): every pod gets an address of the node's pod
+//! The pod network (docs/architecture.md, Pod network): every pod gets an address of the node's pod
 //! CIDR on the `skiff0` bridge, reachable from the node, with masqueraded egress.
 //!
 //! - `bridge.rs`: the bridge and its gateway address; the CIDR overlap check.
@@ -11,11 +11,12 @@
 //! - `podnet/`: routes to other nodes' pods (vxlan or host-gw), kept in step with the
 //!   Node objects.
 //!
-//! Privileged calls go through [`NetOps`]; [`fake::RecordingOps`] stands in for tests.
+//! Privileged calls go through [`NetOps`]; `fake::RecordingOps` stands in for tests.
 
 mod bridge;
 pub mod error;
-pub mod fake;
+#[cfg(test)]
+mod fake;
 mod files;
 mod host;
 pub mod ipam;
