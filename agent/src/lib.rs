@@ -1,17 +1,15 @@
 //! skiff-agent: the node agent. A mini-kubelet that runs pods through containerd.
 
 pub mod api;
-// Cluster DNS (issue #7 item 4).
+pub mod containerd;
 pub mod dns;
 pub mod join;
 pub mod network;
-pub mod node;
+pub mod pod_sandbox;
 pub mod pods;
 pub mod probes;
-// Service proxy (issue #7, helper `proxy`).
 pub mod proxy;
-pub mod runtime;
-pub mod sandbox;
+pub mod wiring;
 // services: the control plane's Services/Endpoints fed to the proxy and the DNS.
 pub mod services;
 pub mod sources;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Parser;
 use skiff_agent::join::JoinOptions;
-use skiff_agent::node::{self, NodeOptions};
+use skiff_agent::wiring::{self, NodeOptions};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -73,7 +73,6 @@ struct Flags {
     /// Running this long resets a container's crash-loop backoff.
     #[arg(long, default_value = "600s", value_parser = parse_duration)]
     backoff_reset: Duration,
-    // cluster DNS (issue #7)
     /// The cluster domain served by the node's DNS (joined nodes) and searched by pods.
     #[arg(long, default_value = skiff_agent::dns::DEFAULT_DOMAIN)]
     cluster_domain: String,
@@ -168,7 +167,7 @@ fn main() -> anyhow::Result<()> {
         pod_network: skiff_agent::network::podnet::Backend::from_flag(&flags.pod_network)
             .map_err(anyhow::Error::msg)?,
     };
-    tokio::runtime::Runtime::new()?.block_on(node::run(opts))
+    tokio::runtime::Runtime::new()?.block_on(wiring::run(opts))
 }
 
 /// `skiff-agent cleanup`: the proxy's rules first (they point at pod addresses), then

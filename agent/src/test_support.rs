@@ -32,7 +32,7 @@ pub(crate) fn skip(reason: &str) {
 /// Commits a snapshot `name` holding the host's /bin/busybox with `applets` linked in
 /// /bin and `files` written, so real-containerd tests need no image import.
 pub(crate) async fn busybox_snapshot(
-    c: &crate::runtime::Containerd,
+    c: &crate::containerd::Containerd,
     name: &str,
     applets: &[&str],
     files: &[(&str, &str)],
@@ -45,7 +45,7 @@ pub(crate) async fn busybox_snapshot(
         CommitSnapshotRequest, MountsRequest, PrepareSnapshotRequest,
     };
 
-    use crate::runtime::client::SNAPSHOTTER;
+    use crate::containerd::client::SNAPSHOTTER;
 
     let key = format!("{name}-build");
     // A gc root label, or a garbage collection run by another test takes it mid-build.

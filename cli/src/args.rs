@@ -1,4 +1,4 @@
-//! The command line of design.md §6.
+//! The command line: verbs and flags (docs/architecture.md, CLI).
 
 use clap::{Args, Parser, Subcommand};
 

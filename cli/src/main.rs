@@ -1,11 +1,13 @@
 //! skiff: the kubectl-like command line.
 
+mod agent;
 mod args;
 mod client;
-mod commands;
+mod cluster;
+mod dispatch;
+mod exec;
 mod kinds;
 mod output;
-mod server;
 
 use clap::Parser;
 
@@ -14,7 +16,7 @@ async fn main() {
     // One TLS provider even when workspace features enable several (ring, as the agent).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = args::Cli::parse();
-    if let Err(error) = commands::run(args).await {
+    if let Err(error) = dispatch::run(args).await {
         eprintln!("error: {error:#}");
         std::process::exit(1);
     }

@@ -1,4 +1,4 @@
-//! The `skiff` binary against the real `skiff-control-plane` on 127.0.0.1 (design.md §6):
+//! The `skiff` binary against the real `skiff-control-plane` on 127.0.0.1 (docs/architecture.md, CLI):
 //! apply, get, describe (scheduler events), label, delete, errors and exit codes.
 
 use std::path::{Path, PathBuf};

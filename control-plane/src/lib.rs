@@ -1,18 +1,13 @@
-//! skiff-control-plane as a library: the parts `main.rs` wires together (design.md §4).
+//! skiff-control-plane as a library: the parts `main.rs` wires together, in layers
+//! (docs/architecture.md, Control plane layers). Each imports only the ones listed before
+//! it.
 
-pub mod api;
-/// One control plane per data dir (the cluster area).
+/// One control plane per data dir.
 pub mod datadir;
-/// Mirror pods of the nodes' static pods (the cluster area).
-pub mod mirror;
-pub mod nodes;
 pub mod pki;
-/// Logs and exec relayed to the pods' nodes (the cluster area).
-pub mod proxy;
-/// Services: ClusterIP/NodePort allocation, the Endpoints controller, the nodes' watches.
-pub mod services;
-pub mod state;
 pub mod store;
 
-// workloads: ReplicaSet, Deployment, garbage collection
 pub mod controllers;
+pub mod core;
+pub mod frontdoor;
+pub mod resources;

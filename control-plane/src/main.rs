@@ -1,4 +1,4 @@
-//! skiff-control-plane: parses the flags (design.md §6), opens the store, makes the system
+//! skiff-control-plane: parses the flags, opens the store, makes the system
 //! namespaces and the PKI, and serves the Api (and the Node service) over TLS until
 //! SIGTERM or Ctrl-C.
 
@@ -11,10 +11,10 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use futures::StreamExt;
 use ipnet::Ipv4Net;
+use skiff_control_plane::core::{ClusterConfig, ControlPlane};
 use skiff_control_plane::pki::{admin_conf_path, node_token_path, Pki};
-use skiff_control_plane::state::{ClusterConfig, ControlPlane};
 use skiff_control_plane::store::{spawn_compactor, SqliteStore, Store};
-use skiff_control_plane::{api, controllers, nodes, services};
+use skiff_control_plane::{controllers, frontdoor, resources};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
@@ -115,7 +115,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     // Held until the process ends: a second control plane on this dir refuses to start.
     let _lock = skiff_control_plane::datadir::DataDirLock::acquire(&flags.data_dir)?;
     let store = open_store(&flags)?;
-    api::bootstrap(store.as_ref())
+    resources::bootstrap(store.as_ref())
         .await
         .context("creating the system namespaces")?;
 
@@ -146,14 +146,19 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         .http2_keepalive_interval(Some(HTTP2_KEEPALIVE))
         .tls_config(cp.pki.server_tls())
         .context("configuring TLS")?
-        .add_service(api::api_service(cp.clone()))
-        .add_service(nodes::node_service(cp.clone()));
+        // GET /skiff/v1/binaries/... for node-token holders; everything else is gRPC.
+        .layer(frontdoor::binaries::BinariesLayer::new(
+            &flags.data_dir,
+            cp.pki.node_token(),
+        ))
+        .add_service(frontdoor::api_service(cp.clone()))
+        .add_service(frontdoor::node_service(cp.clone()));
     // The scheduler, the controllers and the compactor stop with `run`,
     // whichever way it returns.
     let _background = AbortOnDrop(
-        nodes::spawn_background(cp.clone())
+        controllers::nodes::spawn_background(cp.clone())
             .into_iter()
-            .chain(services::spawn(cp.clone()))
+            .chain(controllers::services::spawn(cp.clone()))
             .chain([spawn_compactor(
                 cp.store.clone(),
                 COMPACT_KEEP,

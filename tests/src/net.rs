@@ -22,7 +22,7 @@ use crate::agent::TestAgent;
 use crate::pods::{pod_name, pod_uid};
 use crate::process;
 
-/// The node's bridge and nftables table (design §5).
+/// The node's bridge and nftables table (docs/architecture.md, Pod network).
 pub const BRIDGE: &str = "skiff0";
 pub const NFT_TABLE: &str = "skiff";
 

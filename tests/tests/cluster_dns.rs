@@ -1,4 +1,4 @@
-//! Cluster DNS on a joined node (scenario 8 and issue #7's DNS names): a real pod gets the
+//! Cluster DNS on a joined node (scenario 8 and the Kubernetes DNS names): a real pod gets the
 //! Kubernetes resolv.conf (the node's DNS on the bridge gateway, the search path,
 //! ndots:5) and resolves a service by its short name, its named port by SRV, a headless
 //! service to the ready pod, and the user's `externalname-svc.yaml` to a CNAME chased to

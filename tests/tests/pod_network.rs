@@ -1,4 +1,4 @@
-//! Issue #3, the pod network, end to end: real namespaces, veths on `skiff0`, the on-disk
+//! The pod network end to end (docs/architecture.md, Pod network): real namespaces, veths on `skiff0`, the on-disk
 //! IPAM and the `skiff` nftables table. Run as root, after building the binaries:
 //!
 //!     cargo build --workspace && cargo test -p skiff-e2e --test pod_network -- --test-threads=1

@@ -1,4 +1,4 @@
-//! Services end to end (issue #7), through the CLI with the user's manifests verbatim:
+//! Services end to end, through the CLI with the user's manifests verbatim:
 //! the control plane allocates, the Endpoints controller follows the Deployment's pods,
 //! the joined agent programs its proxy, and traffic reaches the pods.
 //!

@@ -17,10 +17,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 use tracing::{debug, info, warn};
 
+use super::error::ApiError;
 use super::logs::pick_container;
+use crate::containerd::container::{AttachInput, AttachOutput, AttachSpec, ContainerRuntime};
+use crate::containerd::RuntimeError;
 use crate::pods::StatusStore;
-use crate::runtime::container::{AttachInput, AttachOutput, AttachSpec, ContainerRuntime};
-use crate::runtime::RuntimeError;
 
 const CHANNEL: usize = 16;
 
@@ -54,7 +55,7 @@ impl ExecBackend for ContainerRuntime {
 }
 
 /// The containerd id of the running container `start` names.
-fn running_container(store: &StatusStore, start: &ExecStart) -> Result<String, Status> {
+fn running_container(store: &StatusStore, start: &ExecStart) -> Result<String, ApiError> {
     let ns = if start.namespace.is_empty() {
         "default"
     } else {
@@ -62,7 +63,7 @@ fn running_container(store: &StatusStore, start: &ExecStart) -> Result<String, S
     };
     let pod = store
         .get(ns, &start.pod)
-        .ok_or_else(|| Status::not_found(format!("pods {:?} not found", start.pod)))?;
+        .ok_or_else(|| ApiError::PodNotFound(start.pod.clone()))?;
     let status = pick_container(&pod, &start.container)?;
     let running = status.state.as_ref().is_some_and(|s| s.running.is_some());
     let id = status
@@ -82,7 +83,7 @@ fn running_container(store: &StatusStore, start: &ExecStart) -> Result<String, S
                         .or_else(|| s.terminated.as_ref().map(|_| "terminated".to_string()))
                 })
                 .unwrap_or_else(|| "not started".into());
-            Err(Status::failed_precondition(format!(
+            Err(ApiError::NotReady(format!(
                 "cannot exec into container {} of pod {}: it is not running ({why})",
                 status.name, start.pod
             )))
@@ -118,7 +119,7 @@ pub async fn session<S>(
     store: &StatusStore,
     backend: Arc<dyn ExecBackend>,
     mut inbound: S,
-) -> Result<ReceiverStream<Result<ExecOutput, Status>>, Status>
+) -> Result<ReceiverStream<Result<ExecOutput, Status>>, ApiError>
 where
     S: futures::Stream<Item = Result<ExecInput, Status>> + Send + Unpin + 'static,
 {
@@ -126,15 +127,17 @@ where
         Some(Ok(ExecInput {
             input: Some(Input::Start(start)),
         })) => start,
-        Some(Err(status)) => return Err(status),
+        Some(Err(status)) => return Err(ApiError::Caller(status)),
         _ => {
-            return Err(Status::invalid_argument(
-                "exec: the first message must say what to run (ExecStart)",
+            return Err(ApiError::InvalidArgument(
+                "exec: the first message must say what to run (ExecStart)".into(),
             ))
         }
     };
     if start.command.is_empty() {
-        return Err(Status::invalid_argument("exec: a command is required"));
+        return Err(ApiError::InvalidArgument(
+            "exec: a command is required".into(),
+        ));
     }
     let container_id = running_container(store, &start)?;
     let spec = AttachSpec {
@@ -176,22 +179,11 @@ where
             }),
             Ok(Err(error)) => {
                 warn!(%error, "exec failed");
-                Err(exec_error(&error))
+                Err(ApiError::Exec(error).into())
             }
-            Err(join) => Err(Status::internal(format!("exec task failed: {join}"))),
+            Err(join) => Err(ApiError::Internal(format!("exec task failed: {join}")).into()),
         };
         let _ = grpc_tx.send(last).await;
     });
     Ok(ReceiverStream::new(grpc_rx))
-}
-
-fn exec_error(error: &RuntimeError) -> Status {
-    match error {
-        e if e.is_not_found() => Status::failed_precondition(format!(
-            "the container is gone (it exited or was replaced): {e}"
-        )),
-        RuntimeError::InvalidArgument(m) => Status::invalid_argument(m.clone()),
-        e if e.is_unavailable() => Status::unavailable(e.to_string()),
-        e => Status::internal(e.to_string()),
-    }
 }

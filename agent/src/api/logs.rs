@@ -11,13 +11,17 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
+use super::error::ApiError;
 use crate::pods::{paths, StatusStore};
 
 const CHUNK: usize = 64 * 1024;
 const POLL: Duration = Duration::from_millis(100);
 
 /// Picks the container as kubectl does: the named one, or the pod's only one.
-pub(super) fn pick_container<'a>(pod: &'a Pod, name: &str) -> Result<&'a ContainerStatus, Status> {
+pub(super) fn pick_container<'a>(
+    pod: &'a Pod,
+    name: &str,
+) -> Result<&'a ContainerStatus, ApiError> {
     let pod_name = pod.metadata.name.as_deref().unwrap_or("");
     let status = pod.status.as_ref();
     let all: Vec<&ContainerStatus> = status
@@ -41,13 +45,13 @@ pub(super) fn pick_container<'a>(pod: &'a Pod, name: &str) -> Result<&'a Contain
             .collect();
         return match app.as_slice() {
             [only] => Ok(only),
-            _ => Err(Status::invalid_argument(format!(
+            _ => Err(ApiError::InvalidArgument(format!(
                 "a container name must be specified for pod {pod_name}, choose one of: [{names}]",
             ))),
         };
     }
     all.into_iter().find(|c| c.name == name).ok_or_else(|| {
-        Status::invalid_argument(format!(
+        ApiError::InvalidArgument(format!(
             "container {name} is not valid for pod {pod_name}, choose one of: [{names}]"
         ))
     })
@@ -82,15 +86,15 @@ pub fn stream(
     root: PathBuf,
     ns: &str,
     req: &LogsRequest,
-) -> Result<ReceiverStream<Result<LogChunk, Status>>, Status> {
+) -> Result<ReceiverStream<Result<LogChunk, Status>>, ApiError> {
     let pod = store
         .get(ns, &req.pod)
-        .ok_or_else(|| Status::not_found(format!("pods {:?} not found", req.pod)))?;
+        .ok_or_else(|| ApiError::PodNotFound(req.pod.clone()))?;
     let status = pick_container(&pod, &req.container)?;
     let container = status.name.clone();
     let attempt = if req.previous {
         if status.restart_count == 0 {
-            return Err(Status::invalid_argument(format!(
+            return Err(ApiError::InvalidArgument(format!(
                 "previous terminated container {container:?} in pod {:?} not found",
                 req.pod
             )));
@@ -106,7 +110,7 @@ pub fn stream(
             .as_ref()
             .and_then(|s| s.waiting.as_ref())
             .and_then(|w| w.reason.clone());
-        Status::failed_precondition(format!(
+        ApiError::NotReady(format!(
             "container {container:?} in pod {:?} is waiting to start: {}",
             req.pod,
             waiting.unwrap_or_else(|| "ContainerCreating".into())
@@ -114,7 +118,7 @@ pub fn stream(
     })?;
     let mut data = Vec::new();
     file.read_to_end(&mut data)
-        .map_err(|e| Status::internal(e.to_string()))?;
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let offset = data.len() as u64;
     let start = tail_start(&data, req.tail_lines);
     let (tx, rx) = mpsc::channel(16);

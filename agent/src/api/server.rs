@@ -15,6 +15,7 @@ use tokio_stream::wrappers::{ReceiverStream, UnixListenerStream};
 use tonic::{Request, Response, Status};
 use tracing::info;
 
+use super::error::ApiError;
 use super::exec::{self, ExecBackend};
 use super::logs;
 use crate::pods::StatusStore;
@@ -55,7 +56,7 @@ impl Agent for AgentApi {
     ) -> Result<Response<ListPodsResponse>, Status> {
         let req = req.into_inner();
         let selector = Selector::parse(&req.label_selector)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            .map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
         let ns = namespace_or_default(&req.namespace);
         let items = self
             .store
@@ -77,7 +78,7 @@ impl Agent for AgentApi {
         self.store
             .get(ns, &req.name)
             .map(|p| Response::new(pod_object(&p)))
-            .ok_or_else(|| Status::not_found(format!("pods {:?} not found", req.name)))
+            .ok_or_else(|| ApiError::PodNotFound(req.name).into())
     }
 
     type LogsStream = ReceiverStream<Result<LogChunk, Status>>;

@@ -1,4 +1,4 @@
-//! Cluster DNS served by the agent (issue #7, item 4): every node answers its own pods on
+//! Cluster DNS served by the agent (docs/architecture.md, Agent): every node answers its own pods on
 //! the pod bridge's gateway address, so lookups never leave the node.
 //!
 //! - `records.rs`: [`DnsRecords`], the services and endpoints the answers come from.
@@ -113,8 +113,6 @@ pub async fn start_for_node(
     Ok((server, cluster))
 }
 
-#[cfg(test)]
-mod pod_tests;
 #[cfg(test)]
 mod real_tests;
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The pod network (design §5, issue #3): every pod gets an address of the node's pod
+//! The pod network (docs/architecture.md, Pod network): every pod gets an address of the node's pod
 //! CIDR on the `skiff0` bridge, reachable from the node, with masqueraded egress.
 //!
 //! - `bridge.rs`: the bridge and its gateway address; the CIDR overlap check.
@@ -11,11 +11,12 @@
 //! - `podnet/`: routes to other nodes' pods (vxlan or host-gw), kept in step with the
 //!   Node objects.
 //!
-//! Privileged calls go through [`NetOps`]; [`fake::RecordingOps`] stands in for tests.
+//! Privileged calls go through [`NetOps`]; `fake::RecordingOps` stands in for tests.
 
 mod bridge;
 pub mod error;
-pub mod fake;
+#[cfg(test)]
+mod fake;
 mod files;
 mod host;
 pub mod ipam;
@@ -153,7 +154,10 @@ impl PodNetwork {
 
     pub async fn init_with(cfg: NetworkConfig, ops: Arc<dyn NetOps>) -> Result<Self, NetworkError> {
         cfg.validate()?;
-        let nets = ops.host_networks(&cfg.bridge).await?;
+        let mut nets = ops.host_networks(&cfg.bridge).await?;
+        // The VXLAN device carries this node's `<pod CIDR>.0/32` (flannel's layout): left
+        // by an agent that was killed, it is this node's own, not an overlap.
+        nets.retain(|n| !(n.iface == podnet::VXLAN_DEVICE && cfg.pod_cidr.contains(&n.net)));
         if let Some(hit) = bridge::find_overlap(cfg.pod_cidr, &nets) {
             return Err(NetworkError::Overlap {
                 cidr: cfg.pod_cidr,

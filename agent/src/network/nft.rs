@@ -3,8 +3,8 @@
 //! ufw and firewalld rules stay as they are.
 //!
 //! The network owns two chains of the table and flushes only those (`add chain` then
-//! `flush chain`), not the whole table: the design gives the same table to the service
-//! proxy, and a `flush table` here would wipe its maps on every agent start (and its
+//! `flush chain`), not the whole table: the table may be shared with another writer (as
+//! the service proxy's first layout did), and a `flush table` here would wipe its maps on every agent start (and its
 //! own flush would wipe these rules). Re-running the script is idempotent either way.
 
 use std::process::Stdio;

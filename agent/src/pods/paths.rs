@@ -1,4 +1,4 @@
-//! Where a pod's files live on the node (design.md §5).
+//! Where a pod's files live on the node (docs/architecture.md, What survives `kill -9`).
 
 use std::path::{Path, PathBuf};
 

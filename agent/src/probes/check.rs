@@ -12,7 +12,7 @@ use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
 use super::state::Timing;
-use crate::runtime::container::{ContainerRuntime, ExecOutput};
+use crate::containerd::container::{ContainerRuntime, ExecOutput};
 
 /// What the kubelet of the Kubernetes version skiff follows sends.
 pub const USER_AGENT: &str = "kube-probe/1.33";
@@ -235,3 +235,6 @@ pub(super) fn join_host_port(host: &str, port: u16) -> String {
         format!("{host}:{port}")
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use tokio::time::Instant;
 
 use super::ExecRunner;
-use crate::runtime::container::ExecOutput;
+use crate::containerd::container::ExecOutput;
 
 #[derive(Clone, Copy, Debug)]
 pub enum Answer {

@@ -12,8 +12,6 @@ pub mod store;
 mod worker;
 
 #[cfg(test)]
-mod check_tests;
-#[cfg(test)]
 mod fake;
 #[cfg(test)]
 mod real_tests;

@@ -17,13 +17,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use oci_spec::image::{ConfigBuilder, ImageConfigurationBuilder};
 
 use super::{check, ProbeOutcome, ProbeTarget};
-use crate::runtime::client::SNAPSHOTTER;
-use crate::runtime::container::{
+use crate::containerd::client::SNAPSHOTTER;
+use crate::containerd::container::{
     build_spec, cgroups_path, was_oom_killed, ContainerRuntime, SpecInput, TaskState,
     MAX_EXEC_OUTPUT,
 };
-use crate::runtime::{labels, Containerd};
-use crate::sandbox::{Sandbox, Sandboxes};
+use crate::containerd::{labels, Containerd};
+use crate::pod_sandbox::{Sandbox, Sandboxes};
 
 const NAMESPACE: &str = "skiff-test";
 const APPLETS: &[&str] = &[

@@ -1,4 +1,4 @@
-//! The service proxy (design §5, issue #7): ClusterIP and NodePort traffic spread over
+//! The service proxy (docs/architecture.md, Agent): ClusterIP and NodePort traffic spread over
 //! a service's ready endpoints, in nftables (default) or iptables.
 //!
 //! - `model.rs`: Service + Endpoints → [`model::PortRule`]s (pure).
@@ -17,7 +17,10 @@
 
 pub mod conntrack;
 pub mod exec;
+#[cfg(test)]
+pub(crate) mod fake;
 pub mod iptables;
+#[cfg(any(test, feature = "test-support"))]
 pub mod lab;
 pub mod model;
 pub mod nft;
@@ -31,7 +34,9 @@ use ipnet::Ipv4Net;
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use tracing::{debug, info, warn};
 
-pub use exec::{HostExec, ProxyExec, RecordingExec};
+pub use exec::{HostExec, ProxyExec};
+#[cfg(test)]
+pub(crate) use fake::RecordingExec;
 use model::{NodeView, PortRule};
 
 #[derive(Debug, thiserror::Error)]

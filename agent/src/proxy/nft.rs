@@ -5,7 +5,7 @@
 //! those). The proxy never touches that table, and deleting its own table (cleanup)
 //! leaves the pod network alone.
 //!
-//! nft 1.0.6 goes quadratic in rules that name other chains (design §8), so there is no
+//! nft 1.0.6 goes quadratic in rules that name other chains (`bench_proxy` measures it), so there is no
 //! chain per service: services are grouped by their backend count N, and one rule per
 //! distinct N picks a backend from one flat map:
 //!

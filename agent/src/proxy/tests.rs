@@ -6,7 +6,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use serde_json::json;
 
-use super::exec::Call;
+use super::fake::Call;
 use super::model::{self, NodeView};
 use super::*;
 

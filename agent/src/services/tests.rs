@@ -8,7 +8,7 @@ use serde_json::json;
 use super::sync::Syncer;
 use super::watch::{Delta, ObjectKey};
 use crate::dns::DnsRecords;
-use crate::proxy::exec::Call;
+use crate::proxy::fake::Call;
 use crate::proxy::{Proxier, ProxyConfig, ProxyMode, RecordingExec};
 
 fn service(name: &str, ip: &str) -> Service {

@@ -1,6 +1,7 @@
 //! Printing objects the way kubectl prints them.
 
 pub mod age;
+pub mod describe;
 pub mod pods;
 pub mod services;
 pub mod tables;

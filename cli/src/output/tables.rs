@@ -232,7 +232,7 @@ fn with_template(mut cols: Vec<String>, o: &Value, wide: bool) -> Vec<String> {
         cols.extend([
             join("/name"),
             join("/image"),
-            crate::server::describe_workloads::selector_text(&o["spec"]["selector"]),
+            super::describe::workloads::selector_text(&o["spec"]["selector"]),
         ]);
     }
     cols
@@ -312,5 +312,4 @@ pub fn service_ports(o: &Value) -> String {
 }
 
 #[cfg(test)]
-#[path = "tables_tests.rs"]
 mod tests;

@@ -3,8 +3,8 @@
 //! still has a live owner loses only its references to the gone ones. Deleting a
 //! Deployment therefore takes its ReplicaSets, and their deletion takes their pods.
 //!
-//! The Orphan policy (`delete --cascade=orphan`) is [`orphan_dependents`], run by the
-//! API's delete before the owner goes: the owner is marked as being deleted (its
+//! The Orphan policy (`delete --cascade=orphan`) is `resources::owners::orphan_dependents`,
+//! run by the delete verb before the owner goes: the owner is marked as being deleted (its
 //! controller stops adopting and creating), then its dependents lose their references to
 //! it, so nothing is left for the collector.
 //!
@@ -14,27 +14,14 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use serde_json::Value;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use tracing::info;
 
-use super::error::ControllerError;
 use super::runtime::{unique, Action, Reconciler};
 use super::ControllerContext;
-use crate::api::Kind;
-use crate::store::{Event, EventType, Key, Store, StoreError, Stored};
-
-/// Kinds that have owners (what the workload controllers create).
-const DEPENDENT_KINDS: &[&str] = &["Pod", "ReplicaSet", "Job"];
-/// Kinds whose deletion can leave dependents behind.
-const OWNER_KINDS: &[&str] = &[
-    "Deployment",
-    "ReplicaSet",
-    "DaemonSet",
-    "StatefulSet",
-    "Job",
-    "CronJob",
-];
+use crate::core::{Error, Kind};
+use crate::resources::owners::{dependents_of, owner_refs, strip, DEPENDENT_KINDS, OWNER_KINDS};
+use crate::store::{Event, EventType, Key, Store, StoreError};
 
 pub struct GarbageCollector {
     ctx: Arc<ControllerContext>,
@@ -44,19 +31,6 @@ impl GarbageCollector {
     pub fn new(ctx: Arc<ControllerContext>) -> Self {
         GarbageCollector { ctx }
     }
-}
-
-fn owner_refs(json: &[u8]) -> Vec<OwnerReference> {
-    serde_json::from_slice::<Value>(json)
-        .map(|v| owner_refs_of(&v))
-        .unwrap_or_default()
-}
-
-fn owner_refs_of(value: &Value) -> Vec<OwnerReference> {
-    value
-        .pointer("/metadata/ownerReferences")
-        .and_then(|refs| serde_json::from_value(refs.clone()).ok())
-        .unwrap_or_default()
 }
 
 impl Reconciler for GarbageCollector {
@@ -89,7 +63,7 @@ impl Reconciler for GarbageCollector {
         unique(keys)
     }
 
-    async fn reconcile(&self, key: &Key) -> Result<Action, ControllerError> {
+    async fn reconcile(&self, key: &Key) -> Result<Action, Error> {
         let store = self.ctx.store.as_ref();
         let Some(stored) = store.get(key).await? else {
             return Ok(Action::AwaitChange);
@@ -130,118 +104,10 @@ async fn owner_exists(
     store: &dyn Store,
     namespace: &str,
     owner: &OwnerReference,
-) -> Result<bool, ControllerError> {
+) -> Result<bool, Error> {
     let Ok(kind) = Kind::resolve(&owner.kind) else {
         return Ok(true);
     };
     let key = kind.key(namespace, &owner.name);
     Ok(store.get(&key).await?.is_some_and(|s| s.uid == owner.uid))
-}
-
-/// The objects in `namespace` with an owner reference to `uid`.
-async fn dependents_of(store: &dyn Store, namespace: &str, uid: &str) -> Vec<Stored> {
-    let mut found = Vec::new();
-    for kind in DEPENDENT_KINDS {
-        if let Ok((items, _)) = store.list(kind, Some(namespace)).await {
-            found.extend(
-                items
-                    .into_iter()
-                    .filter(|s| owner_refs(&s.json).iter().any(|r| r.uid == uid)),
-            );
-        }
-    }
-    found
-}
-
-/// Removes the owner references `drop` picks from the stored object.
-async fn strip(
-    store: &dyn Store,
-    stored: &Stored,
-    drop: impl Fn(&OwnerReference) -> bool,
-) -> Result<(), ControllerError> {
-    edit_json(store, stored, "its owner references were edited", |value| {
-        let refs = owner_refs_of(value);
-        let kept: Vec<&OwnerReference> = refs.iter().filter(|r| !drop(r)).collect();
-        if kept.len() == refs.len() {
-            return false;
-        }
-        let meta = crate::api::metadata_mut(value);
-        if kept.is_empty() {
-            meta.remove("ownerReferences");
-        } else {
-            meta.insert(
-                "ownerReferences".into(),
-                serde_json::to_value(&kept).expect("serializes"),
-            );
-        }
-        true
-    })
-    .await
-}
-
-/// The Orphan policy: marks the owner as being deleted (so its controller stops adopting
-/// and creating), then removes every reference to it from its dependents. The caller
-/// deletes the owner afterwards.
-pub async fn orphan_dependents(
-    store: &dyn Store,
-    owner: &Stored,
-) -> Result<usize, ControllerError> {
-    mark_deleting(store, owner).await?;
-    let dependents = dependents_of(store, &owner.key.namespace, &owner.uid).await;
-    for dependent in &dependents {
-        strip(store, dependent, |r| r.uid == owner.uid).await?;
-    }
-    info!(owner = %owner.key, dependents = dependents.len(), "dependents orphaned");
-    Ok(dependents.len())
-}
-
-/// Sets `metadata.deletionTimestamp` on the owner, unless already set.
-async fn mark_deleting(store: &dyn Store, owner: &Stored) -> Result<(), ControllerError> {
-    edit_json(store, owner, "being marked for deletion", |value| {
-        let meta: ObjectMeta =
-            serde_json::from_value(value["metadata"].clone()).unwrap_or_default();
-        if meta.deletion_timestamp.is_some() {
-            return false;
-        }
-        crate::api::metadata_mut(value)
-            .insert("deletionTimestamp".into(), Value::String(crate::api::now()));
-        true
-    })
-    .await
-}
-
-/// Read-modify-write of a stored object's JSON with compare-and-swap on the revision read:
-/// `edit` changes the value and says whether it changed anything. A conflict is retried
-/// from a fresh read; an object that is gone or was replaced (another uid) is left alone.
-/// `doing` ends the error when the object keeps changing.
-async fn edit_json(
-    store: &dyn Store,
-    stored: &Stored,
-    doing: &str,
-    mut edit: impl FnMut(&mut Value) -> bool,
-) -> Result<(), ControllerError> {
-    let mut current = stored.clone();
-    for _ in 0..5 {
-        let mut value: Value = current.parse()?;
-        if !edit(&mut value) {
-            return Ok(());
-        }
-        let json = serde_json::to_vec(&value).expect("serializes");
-        match store
-            .update(current.key.clone(), json, Some(current.revision))
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(StoreError::Conflict { .. }) => match store.get(&current.key).await? {
-                Some(fresh) if fresh.uid == current.uid => current = fresh,
-                _ => return Ok(()),
-            },
-            Err(StoreError::NotFound(_)) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ControllerError::Invalid(format!(
-        "{} kept changing while {doing}",
-        current.key
-    )))
 }

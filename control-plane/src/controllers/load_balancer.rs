@@ -16,10 +16,10 @@ use k8s_openapi::api::core::v1::{
 };
 use tracing::info;
 
-use super::error::ControllerError;
-use super::objects::{decode_all, modify};
 use super::runtime::{Action, Reconciler};
 use super::ControllerContext;
+use crate::core::objects::{decode_all, modify, node_is_ready, Modified};
+use crate::core::Error;
 use crate::store::{Event, Key, Store};
 
 pub struct LoadBalancerController {
@@ -53,7 +53,7 @@ pub fn wanted_ingress(svc: &Service, nodes: &[Node], endpoints: Option<&Endpoint
         .collect();
     let ips: BTreeSet<String> = nodes
         .iter()
-        .filter(|n| crate::nodes::objects::node_is_ready(n))
+        .filter(|n| node_is_ready(n))
         .filter(|n| !local || with_endpoints.contains(n.metadata.name.as_deref().unwrap_or("")))
         .flat_map(|n| {
             n.status
@@ -118,7 +118,7 @@ impl Reconciler for LoadBalancerController {
         }
     }
 
-    async fn reconcile(&self, key: &Key) -> Result<Action, ControllerError> {
+    async fn reconcile(&self, key: &Key) -> Result<Action, Error> {
         let Some(stored) = self.store().get(key).await? else {
             return Ok(Action::AwaitChange);
         };
@@ -139,16 +139,16 @@ impl Reconciler for LoadBalancerController {
         if current_ingress(&svc) == wanted {
             return Ok(Action::AwaitChange);
         }
-        let written = modify(self.store(), key, &stored.uid, |svc: &mut Service| {
+        let written = modify(self.store(), key, Some(&stored.uid), |svc: &mut Service| {
             let wanted = wanted_ingress(svc, &nodes, endpoints.as_ref());
             if current_ingress(svc) == wanted {
-                return false;
+                return Ok(false);
             }
             set_ingress(svc, &wanted);
-            true
+            Ok(true)
         })
         .await?;
-        if written.is_some() {
+        if matches!(written, Modified::Written(_)) {
             info!(service = %key, ingress = ?wanted, "load-balancer ingress updated");
         }
         Ok(Action::AwaitChange)

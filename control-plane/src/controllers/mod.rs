@@ -1,21 +1,25 @@
-//! Workload controllers (design.md §4): ReplicaSet, Deployment and the garbage collector,
-//! each a [`Reconciler`] run by the small runtime in `runtime.rs` (watch-driven work
-//! queue keyed by object, requeue with backoff, one span per reconcile).
+//! The controllers (docs/architecture.md, Control plane layers): ReplicaSet, Deployment and
+//! the garbage collector, each a [`Reconciler`] run by the small runtime in `runtime.rs`
+//! (watch-driven work queue keyed by object, requeue with backoff, one span per reconcile);
+//! the node controllers (`nodes/`: scheduler, node lifecycle) and the Services'
+//! (`services/`: Endpoints, claim release).
 //!
 //! | controller | file |
 //! |------------|------|
 //! | ReplicaSet: pods for `replicas`, adoption, scale-down order, status | `replicaset/` |
 //! | Deployment: ReplicaSets per template, rolling update, Recreate, conditions | `deployment/` |
-//! | garbage collection through ownerReferences, Orphan | `gc.rs` |
+//! | garbage collection through ownerReferences | `gc.rs` |
+//! | scheduler, node lifecycle | `nodes/` |
+//! | Endpoints, release of deleted Services' claims | `services/` |
 //! | LoadBalancer Services: the Ready nodes' addresses as their ingress | `load_balancer.rs` |
 
 pub mod deployment;
-mod error;
 pub mod gc;
 pub mod load_balancer;
-pub mod objects;
+pub mod nodes;
 pub mod replicaset;
 pub mod runtime;
+pub mod services;
 
 #[cfg(test)]
 mod tests;
@@ -25,14 +29,13 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 
 pub use deployment::DeploymentController;
-pub use error::ControllerError;
-pub use gc::{orphan_dependents, GarbageCollector};
+pub use gc::GarbageCollector;
 pub use load_balancer::LoadBalancerController;
 pub use replicaset::ReplicaSetController;
 pub use runtime::{Action, Controller, Reconciler, RuntimeConfig, Trigger};
 
-use crate::nodes::{Clock, SystemClock};
-use crate::state::ControlPlane;
+use crate::core::events::EventSink;
+use crate::core::{Clock, ControlPlane, SystemClock};
 use crate::store::Store;
 
 /// What the controllers share: the store and the wall clock (conditions, minReadySeconds
@@ -48,6 +51,15 @@ impl ControllerContext {
             store,
             clock: Arc::new(SystemClock),
         })
+    }
+}
+
+impl EventSink for ControllerContext {
+    fn event_store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+    fn event_clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
     }
 }
 

@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::error::ControllerError;
+use crate::core::Error;
 use crate::store::{follow_kinds, Event, Key, Notice, Store};
 
 /// What to do after a reconcile.
@@ -74,15 +74,21 @@ pub trait Reconciler: Send + Sync + 'static {
     fn kinds(&self) -> Vec<&'static str>;
     /// Every kind whose events can trigger a reconcile (the primary kind included).
     fn watched(&self) -> Vec<&'static str>;
+    /// The key a listed object of [`Reconciler::kinds`] is reconciled under (itself,
+    /// unless the reconciler names its work by another object, as the Endpoints
+    /// controller names it by the Service).
+    fn primary_key(&self, listed: &Key) -> Key {
+        listed.clone()
+    }
     /// The keys an event concerns.
     fn triggers(&self, event: &Event) -> impl Future<Output = Vec<Key>> + Send;
     /// Makes the world match the object at `key` (which may be gone). Idempotent.
-    fn reconcile(&self, key: &Key) -> impl Future<Output = Result<Action, ControllerError>> + Send;
+    fn reconcile(&self, key: &Key) -> impl Future<Output = Result<Action, Error>> + Send;
     /// What to do after a failure; `failures` counts consecutive failures of this key.
     fn error_policy(
         &self,
         _key: &Key,
-        _error: &ControllerError,
+        _error: &Error,
         failures: u32,
         config: &RuntimeConfig,
     ) -> Action {
@@ -183,7 +189,7 @@ impl<R: Reconciler> Controller<R> {
     /// Runs until `triggers` closes (or the task is aborted).
     pub async fn run_with(self, mut triggers: mpsc::Receiver<Trigger>) {
         let mut queue = Queue::default();
-        let mut running: JoinSet<(Key, Result<Action, ControllerError>)> = JoinSet::new();
+        let mut running: JoinSet<(Key, Result<Action, Error>)> = JoinSet::new();
         self.enqueue_all(&mut queue).await;
         let mut next_resync = Instant::now() + self.config.resync;
         let mut open = true;
@@ -230,7 +236,7 @@ impl<R: Reconciler> Controller<R> {
         }
     }
 
-    fn after(&self, queue: &mut Queue, key: Key, result: Result<Action, ControllerError>) {
+    fn after(&self, queue: &mut Queue, key: Key, result: Result<Action, Error>) {
         let action = match result {
             Ok(action) => {
                 queue.failures.remove(&key);
@@ -255,7 +261,9 @@ impl<R: Reconciler> Controller<R> {
     async fn enqueue_all(&self, queue: &mut Queue) {
         for kind in self.reconciler.kinds() {
             match self.store.list(kind, None).await {
-                Ok((items, _)) => items.into_iter().for_each(|s| queue.add(s.key)),
+                Ok((items, _)) => items
+                    .iter()
+                    .for_each(|s| queue.add(self.reconciler.primary_key(&s.key))),
                 Err(error) => {
                     tracing::warn!(controller = R::NAME, kind, %error, "cannot list for a resync");
                 }

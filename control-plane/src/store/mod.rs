@@ -1,4 +1,5 @@
-//! The control plane's store (design.md §4): revisioned objects behind a trait.
+//! The control plane's store (docs/architecture.md, Control plane layers): revisioned
+//! objects behind a trait.
 //!
 //! The model is etcd's, so that an etcd backend can slot in later without the API server
 //! or the controllers noticing:
@@ -42,7 +43,7 @@ mod tests;
 pub use compactor::{compact_keeping, spawn_compactor};
 pub use follow::{follow_kinds, Notice};
 pub use memory::MemoryStore;
-pub use modify::{modify, Modified, CAS_ATTEMPTS};
+pub use modify::{modify, modify_stored, Edit, Modified, CAS_ATTEMPTS};
 pub use sqlite::SqliteStore;
 
 /// How many live events a watcher may fall behind before it re-reads the event log.
@@ -261,7 +262,7 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Writes `n` small objects one after the other and returns how long it took: a hook for
-/// a benchmark command (design.md §7: timed figures are printed, never asserted in tests).
+/// a benchmark command (timed figures are printed, never asserted in tests).
 pub async fn bench_writes(store: &dyn Store, n: usize) -> Result<Duration, StoreError> {
     let start = std::time::Instant::now();
     for i in 0..n {

@@ -83,6 +83,10 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+fn us(d: Duration) -> String {
+    format!("{:.0} µs", d.as_secs_f64() * 1e6)
+}
+
 fn ratio(a: Duration, b: Duration) -> f64 {
     a.as_secs_f64() / b.as_secs_f64().max(1e-9)
 }
@@ -96,8 +100,8 @@ impl Measured {
     fn print(&self, what: &str) {
         println!(
             "  {what:<12} p50 {:>8}  p99 {:>8}  throughput {:.2} Gbit/s",
-            ms(p(&self.rtt, 50)),
-            ms(p(&self.rtt, 99)),
+            us(p(&self.rtt, 50)),
+            us(p(&self.rtt, 99)),
             self.gbps
         );
     }

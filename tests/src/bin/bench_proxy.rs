@@ -1,6 +1,6 @@
 //! The service proxy's sync and data-path costs, both backends, against a floor measured
 //! in the same run: kube-proxy's nftables layout (a chain per service and per endpoint,
-//! design §8) for the same services through `nft -f`. Prints figures and ratios;
+//! the layout whose rule count makes nft 1.0.6 go quadratic) for the same services through `nft -f`. Prints figures and ratios;
 //! asserts none.
 //!
 //!     cargo build --release -p skiff-e2e --bin bench_proxy

@@ -123,10 +123,11 @@ impl PodnetOps for RecordingPodnetOps {
     }
 
     fn del_route<'a>(&'a self, r: &'a RouteEntry) -> BoxFuture<'a, Result<(), NetworkError>> {
-        ready(Ok(self.with(|k| {
+        ready(self.with(|k| {
             k.calls.push(format!("del route {}", show_route(r)));
             k.routes.remove(r);
-        })))
+            Ok(())
+        }))
     }
 
     fn neighs<'a>(&'a self, _dev: &'a str) -> BoxFuture<'a, Result<Vec<NeighEntry>, NetworkError>> {
@@ -138,14 +139,15 @@ impl PodnetOps for RecordingPodnetOps {
         _dev: &'a str,
         e: &'a NeighEntry,
     ) -> BoxFuture<'a, Result<(), NetworkError>> {
-        ready(Ok(self.with(|k| {
+        ready(self.with(|k| {
             k.calls.push(format!(
                 "add neigh {} {}",
                 e.ip,
                 super::peers::format_mac(&e.mac)
             ));
             k.neighs.insert(e.clone());
-        })))
+            Ok(())
+        }))
     }
 
     fn del_neigh<'a>(
@@ -153,14 +155,15 @@ impl PodnetOps for RecordingPodnetOps {
         _dev: &'a str,
         e: &'a NeighEntry,
     ) -> BoxFuture<'a, Result<(), NetworkError>> {
-        ready(Ok(self.with(|k| {
+        ready(self.with(|k| {
             k.calls.push(format!(
                 "del neigh {} {}",
                 e.ip,
                 super::peers::format_mac(&e.mac)
             ));
             k.neighs.remove(e);
-        })))
+            Ok(())
+        }))
     }
 
     fn fdbs<'a>(&'a self, _dev: &'a str) -> BoxFuture<'a, Result<Vec<FdbEntry>, NetworkError>> {
@@ -172,14 +175,15 @@ impl PodnetOps for RecordingPodnetOps {
         _dev: &'a str,
         e: &'a FdbEntry,
     ) -> BoxFuture<'a, Result<(), NetworkError>> {
-        ready(Ok(self.with(|k| {
+        ready(self.with(|k| {
             k.calls.push(format!(
                 "add fdb {} dst {}",
                 super::peers::format_mac(&e.mac),
                 e.dst
             ));
             k.fdbs.insert(e.clone());
-        })))
+            Ok(())
+        }))
     }
 
     fn del_fdb<'a>(
@@ -187,14 +191,15 @@ impl PodnetOps for RecordingPodnetOps {
         _dev: &'a str,
         e: &'a FdbEntry,
     ) -> BoxFuture<'a, Result<(), NetworkError>> {
-        ready(Ok(self.with(|k| {
+        ready(self.with(|k| {
             k.calls.push(format!(
                 "del fdb {} dst {}",
                 super::peers::format_mac(&e.mac),
                 e.dst
             ));
             k.fdbs.remove(e);
-        })))
+            Ok(())
+        }))
     }
 }
 

@@ -126,9 +126,14 @@ impl Lab {
     /// Adds node `i` (1-based) on `subnet` (1 or 2) with pod CIDR 10.244.i.0/24, its pod
     /// network and one pod, and (not yet synced) its pod network across nodes.
     fn add_node(&mut self, i: u8, subnet: u8, backend: Backend) -> usize {
+        self.netns(&format!("{}n{i}", self.tag));
+        self.add_node_in_existing_ns(i, subnet, backend)
+    }
+
+    /// [`Self::add_node`] in a node namespace made before.
+    fn add_node_in_existing_ns(&mut self, i: u8, subnet: u8, backend: Backend) -> usize {
         let ns = format!("{}n{i}", self.tag);
         let pod_ns = format!("{}p{i}", self.tag);
-        self.netns(&ns);
         self.netns(&pod_ns);
         let ip = Ipv4Addr::new(172, 31, subnet, 10 + i);
         let port = format!("n{i}");
@@ -464,4 +469,57 @@ fn churn_leaves_only_live_peers_and_cleanup_removes_everything() {
     assert!(lab
         .ip(0, &["route", "show"])
         .contains("10.77.0.0/24 via 172.31.1.254"));
+}
+
+#[test]
+fn a_vxlan_port_in_use_is_reported_and_the_nodes_pods_keep_working() {
+    if !privileged() {
+        return;
+    }
+    let mut lab = Lab::new();
+    // Something else holds UDP 8472 in node 1's namespace before its agent starts.
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder_ns = format!("/run/netns/{}n1", lab.tag);
+    lab.netns(&format!("{}n1", lab.tag));
+    let holder = std::thread::spawn(move || {
+        nix::sched::setns(File::open(holder_ns).unwrap(), CloneFlags::CLONE_NEWNET).unwrap();
+        let socket = std::net::UdpSocket::bind(("0.0.0.0", VXLAN_PORT)).unwrap();
+        held_tx.send(()).unwrap();
+        let _ = release_rx.recv();
+        drop(socket);
+    });
+    held_rx.recv().unwrap();
+    lab.add_node_in_existing_ns(1, 1, Backend::Vxlan);
+    lab.add_node(2, 2, Backend::Vxlan);
+    let error = lab.nodes[0]
+        .sync
+        .as_ref()
+        .unwrap()
+        .vxlan_error()
+        .map(str::to_string);
+    let error = error.expect("the vxlan device came up on a taken port");
+    assert!(error.contains("8472"), "{error}");
+    let reports = lab.sync_all();
+    assert!(
+        reports[0]
+            .problems
+            .iter()
+            .any(|p| p.reason == "VxlanUnavailable"),
+        "{:?}",
+        reports[0].problems
+    );
+    // The node's own pod still reaches its node.
+    let node = &lab.nodes[0];
+    let gateway = "10.244.1.1".parse().unwrap();
+    assert_eq!(source_seen(&node.ns, gateway, &node.pod_ns), node.pod_ip);
+    // The port freed, the next sync makes the device and the tunnel.
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    let peers = lab.peers();
+    let report = lab.sync(0, peers);
+    assert_eq!(report.problems, []);
+    let peers = lab.peers();
+    lab.sync(1, peers);
+    assert_pods_talk(&lab);
 }

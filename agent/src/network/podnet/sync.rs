@@ -6,6 +6,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use ipnet::Ipv4Net;
+
 use tracing::{info, warn};
 
 use super::desired::{desired, Desired, PeerProblem};
@@ -129,85 +133,48 @@ impl PodnetSync {
             (BTreeSet::new(), BTreeSet::new())
         };
 
-        for route in have_routes.difference(&want.routes) {
-            self.apply(
-                &mut report,
-                peers,
-                route.dst,
-                "remove route",
-                self.ops.del_route(route),
-            )
+        // Stale entries first (a changed peer's old entries before its new ones), then
+        // FDB and neighbour entries before the routes that need them. Within a phase the
+        // calls run concurrently.
+        let dst32 = |ip| Ipv4Net::new(ip, 32).expect("a /32");
+        let ops = self.ops.as_ref();
+        let calls: Vec<Call<'_>> = have_routes
+            .difference(&want.routes)
+            .map(|r| (r.dst, ops.del_route(r)))
+            .collect();
+        report.removed += self.phase(&mut report, peers, "remove route", calls).await;
+        let calls = have_fdbs
+            .difference(&want.fdbs)
+            .map(|f| (self.cidr_of_fdb(peers, f.dst), ops.del_fdb(&dev, f)))
+            .collect();
+        report.removed += self
+            .phase(&mut report, peers, "remove fdb entry", calls)
             .await;
-            report.removed += 1;
-        }
-        for fdb in have_fdbs.difference(&want.fdbs) {
-            let dst = self.cidr_of_fdb(peers, fdb.dst);
-            self.apply(
-                &mut report,
-                peers,
-                dst,
-                "remove fdb entry",
-                self.ops.del_fdb(&dev, fdb),
-            )
+        let calls = have_neighs
+            .difference(&want.neighs)
+            .map(|n| (dst32(n.ip), ops.del_neigh(&dev, n)))
+            .collect();
+        report.removed += self
+            .phase(&mut report, peers, "remove neighbour", calls)
             .await;
-            report.removed += 1;
-        }
-        for neigh in have_neighs.difference(&want.neighs) {
-            let dst = ipnet::Ipv4Net::new(neigh.ip, 32).expect("a /32");
-            self.apply(
-                &mut report,
-                peers,
-                dst,
-                "remove neighbour",
-                self.ops.del_neigh(&dev, neigh),
-            )
-            .await;
-            report.removed += 1;
-        }
-        for fdb in want.fdbs.difference(&have_fdbs) {
-            let dst = self.cidr_of_fdb(peers, fdb.dst);
-            if self
-                .apply(
-                    &mut report,
-                    peers,
-                    dst,
-                    "add fdb entry",
-                    self.ops.set_fdb(&dev, fdb),
-                )
-                .await
-            {
-                report.added += 1;
-            }
-        }
-        for neigh in want.neighs.difference(&have_neighs) {
-            let dst = ipnet::Ipv4Net::new(neigh.ip, 32).expect("a /32");
-            if self
-                .apply(
-                    &mut report,
-                    peers,
-                    dst,
-                    "add neighbour",
-                    self.ops.set_neigh(&dev, neigh),
-                )
-                .await
-            {
-                report.added += 1;
-            }
-        }
-        for route in want.routes.difference(&have_routes) {
-            if self
-                .apply(
-                    &mut report,
-                    peers,
-                    route.dst,
-                    "add route",
-                    self.ops.add_route(route),
-                )
-                .await
-            {
-                report.added += 1;
-            }
-        }
+        let calls = want
+            .fdbs
+            .difference(&have_fdbs)
+            .map(|f| (self.cidr_of_fdb(peers, f.dst), ops.set_fdb(&dev, f)))
+            .collect();
+        report.added += self.phase(&mut report, peers, "add fdb entry", calls).await;
+        let calls = want
+            .neighs
+            .difference(&have_neighs)
+            .map(|n| (dst32(n.ip), ops.set_neigh(&dev, n)))
+            .collect();
+        report.added += self.phase(&mut report, peers, "add neighbour", calls).await;
+        let calls = want
+            .routes
+            .difference(&have_routes)
+            .map(|r| (r.dst, ops.add_route(r)))
+            .collect();
+        report.added += self.phase(&mut report, peers, "add route", calls).await;
         if report.added + report.removed > 0 {
             info!(
                 added = report.added,
@@ -244,44 +211,62 @@ impl PodnetSync {
         want.fdbs.clear();
     }
 
-    fn cidr_of_fdb(&self, peers: &[Peer], node_ip: std::net::Ipv4Addr) -> ipnet::Ipv4Net {
+    fn cidr_of_fdb(&self, peers: &[Peer], node_ip: std::net::Ipv4Addr) -> Ipv4Net {
         peers
             .iter()
             .find(|p| p.node_ip == Some(node_ip))
             .and_then(|p| p.pod_cidr)
-            .unwrap_or_else(|| ipnet::Ipv4Net::new(node_ip, 32).expect("a /32"))
+            .unwrap_or_else(|| Ipv4Net::new(node_ip, 32).expect("a /32"))
     }
 
-    /// Runs one kernel change; a failure becomes a problem of the peer owning `dst`.
-    async fn apply(
+    /// Runs one phase's kernel changes, at most [`CONCURRENCY`] at a time; returns how
+    /// many worked. A failure becomes a problem of the peer owning its `dst`.
+    async fn phase(
         &self,
         report: &mut SyncReport,
         peers: &[Peer],
-        dst: ipnet::Ipv4Net,
         what: &str,
-        call: futures::future::BoxFuture<'_, Result<(), NetworkError>>,
-    ) -> bool {
-        match call.await {
-            Ok(()) => true,
-            Err(error) => {
-                let peer = peers
-                    .iter()
-                    .find(|p| {
-                        p.pod_cidr
-                            .is_some_and(|c| c.contains(&dst) || dst.contains(&c))
-                    })
-                    .map_or_else(|| dst.to_string(), |p| p.name.clone());
-                warn!(peer = %peer, %dst, %error, "{what} failed");
-                report.problems.push(PeerProblem {
-                    peer,
-                    reason: "RouteFailed".into(),
-                    message: format!("{what} for {dst}: {error}"),
-                });
-                false
-            }
+        calls: Vec<Call<'_>>,
+    ) -> usize {
+        // Boxed with their prefix first: the stream then holds one concrete future type,
+        // which keeps the sync task `Send` (an async closure here would not be).
+        let tagged: Vec<BoxFuture<'_, (Ipv4Net, Result<(), NetworkError>)>> = calls
+            .into_iter()
+            .map(|(dst, call)| call.map(move |result| (dst, result)).boxed())
+            .collect();
+        let results: Vec<_> = futures::stream::iter(tagged)
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let mut done = 0;
+        for (dst, result) in results {
+            let Err(error) = result else {
+                done += 1;
+                continue;
+            };
+            let peer = peers
+                .iter()
+                .find(|p| {
+                    p.pod_cidr
+                        .is_some_and(|c| c.contains(&dst) || dst.contains(&c))
+                })
+                .map_or_else(|| dst.to_string(), |p| p.name.clone());
+            warn!(peer = %peer, %dst, %error, "{what} failed");
+            report.problems.push(PeerProblem {
+                peer,
+                reason: "RouteFailed".into(),
+                message: format!("{what} for {dst}: {error}"),
+            });
         }
+        done
     }
 }
+
+/// One kernel change and the prefix it serves (to name the peer when it fails).
+type Call<'a> = (Ipv4Net, BoxFuture<'a, Result<(), NetworkError>>);
+
+/// Kernel changes in flight at once: each holds a netlink socket.
+const CONCURRENCY: usize = 32;
 
 /// For `skiff-agent cleanup` and tests: removes every route with skiff's protocol and
 /// the VXLAN device (its neighbour and FDB entries go with it).

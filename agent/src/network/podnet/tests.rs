@@ -49,7 +49,7 @@ async fn vxlan_peers_get_a_route_a_neighbour_and_an_fdb_entry() {
     );
     assert_eq!(sync.vtep_mac(), Some(FAKE_MAC));
     let far = peer("n2", "10.0.7.2", "10.42.1.0/24", 2);
-    let report = sync.sync(&[far.clone()]).await.unwrap();
+    let report = sync.sync(std::slice::from_ref(&far)).await.unwrap();
     assert_eq!(report.problems, []);
     assert_eq!(
         ops.take_calls(),

@@ -100,7 +100,7 @@ fn matches_spec(link: &LinkMessage, spec: &VxlanSpec, mac: &[u8; 6]) -> bool {
         })
         .flatten()
         .collect();
-    let has = |want: &InfoVxlan| infos.iter().any(|i| *i == want);
+    let has = |want: &InfoVxlan| infos.contains(&want);
     let address_ok = link
         .attributes
         .iter()

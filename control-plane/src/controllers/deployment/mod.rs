@@ -16,8 +16,6 @@
 //! 5. status and conditions (`status.rs`), requeued for `minReadySeconds` and
 //!    `progressDeadlineSeconds`.
 
-pub mod hash;
-pub mod history;
 mod replicasets;
 pub mod rolling;
 mod status;
@@ -30,13 +28,14 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::error::ControllerError;
-use super::objects::{
-    self, availability, controller_of, decode, decode_all, is_active, Availability,
-};
 use super::runtime::{owner_key, Action, Reconciler};
 use super::ControllerContext;
-use crate::nodes::events;
+use crate::core::events;
+use crate::core::objects::revisions as history;
+use crate::core::objects::{
+    self, availability, controller_of, decode, decode_all, is_active, Availability,
+};
+use crate::core::Error;
 use crate::store::{Event, Key, Store};
 use replicasets::{replicas_of, NewReplicaSet};
 use rolling::{Fenceposts, RsCount};
@@ -99,7 +98,7 @@ impl Reconciler for DeploymentController {
         }
     }
 
-    async fn reconcile(&self, key: &Key) -> Result<Action, ControllerError> {
+    async fn reconcile(&self, key: &Key) -> Result<Action, Error> {
         let Some(stored) = self.store().get(key).await? else {
             return Ok(Action::AwaitChange);
         };
@@ -181,12 +180,7 @@ impl<'a> Sync<'a> {
 
     /// Sets a ReplicaSet's replicas, with kubectl's `ScalingReplicaSet` event when it
     /// changed.
-    async fn scale(
-        &self,
-        rs: &ReplicaSet,
-        replicas: i32,
-        surge: i32,
-    ) -> Result<(), ControllerError> {
+    async fn scale(&self, rs: &ReplicaSet, replicas: i32, surge: i32) -> Result<(), Error> {
         let before = replicas_of(rs);
         if replicasets::scale(self.store(), rs, replicas, self.desired(), surge).await? {
             self.scaled_event(rs, before, replicas).await;
@@ -249,7 +243,7 @@ impl<'a> Sync<'a> {
             == Some("Recreate")
     }
 
-    fn fenceposts(&self) -> Result<Fenceposts, ControllerError> {
+    fn fenceposts(&self) -> Result<Fenceposts, Error> {
         if self.is_recreate() {
             return Ok(Fenceposts {
                 surge: 0,
@@ -269,10 +263,10 @@ impl<'a> Sync<'a> {
             rolling.max_unavailable.as_ref().unwrap_or(&quarter),
             self.desired(),
         )
-        .map_err(ControllerError::Invalid)
+        .map_err(Error::Invalid)
     }
 
-    async fn run(self) -> Result<Action, ControllerError> {
+    async fn run(self) -> Result<Action, Error> {
         let fence = self.fenceposts()?;
         let desired = self.desired();
         let paused = self.deployment.spec.as_ref().and_then(|s| s.paused) == Some(true);
@@ -315,6 +309,7 @@ impl<'a> Sync<'a> {
                         desired,
                         revision,
                         0,
+                        self.controller.ctx.clock.now_seconds(),
                     )
                     .await?
                     {
@@ -341,6 +336,7 @@ impl<'a> Sync<'a> {
                     new_replicas,
                     revision,
                     fence.surge,
+                    self.controller.ctx.clock.now_seconds(),
                 )
                 .await?
                 {
@@ -370,7 +366,7 @@ impl<'a> Sync<'a> {
         new: Option<&ReplicaSet>,
         olds: &[ReplicaSet],
         fence: Fenceposts,
-    ) -> Result<(), ControllerError> {
+    ) -> Result<(), Error> {
         let desired = self.desired();
         let active: Vec<&ReplicaSet> = new
             .into_iter()
@@ -390,10 +386,10 @@ impl<'a> Sync<'a> {
 
     /// The name for this template is taken by another: count the collision so the next
     /// hash differs.
-    async fn collided(&self) -> Result<Action, ControllerError> {
+    async fn collided(&self) -> Result<Action, Error> {
         let key = deployment_key(&self.deployment);
         let uid = self.deployment.metadata.uid.clone().unwrap_or_default();
-        objects::modify::<Deployment, _>(self.store(), &key, &uid, |d| {
+        objects::modify_if::<Deployment, _>(self.store(), &key, &uid, |d| {
             let status = d.status.get_or_insert_with(Default::default);
             status.collision_count = Some(status.collision_count.unwrap_or(0) + 1);
             true
@@ -410,7 +406,7 @@ impl<'a> Sync<'a> {
         olds: &[ReplicaSet],
         created: bool,
         fence: Fenceposts,
-    ) -> Result<Action, ControllerError> {
+    ) -> Result<Action, Error> {
         let desired = self.desired();
         // Re-read what this reconcile changed, so the status counts the new replicas.
         let (sets, _) = self
@@ -461,7 +457,7 @@ impl<'a> Sync<'a> {
         let key = deployment_key(&self.deployment);
         let uid = self.deployment.metadata.uid.clone().unwrap_or_default();
         let generation = self.deployment.metadata.generation;
-        objects::modify::<Deployment, _>(self.store(), &key, &uid, |d| {
+        objects::modify_if::<Deployment, _>(self.store(), &key, &uid, |d| {
             let mut changed = false;
             if let Some(revision) = &revision {
                 changed |=

@@ -3,15 +3,20 @@
 
 use std::collections::BTreeMap;
 
+use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use skiff_proto::model::selector_matches;
 use tracing::info;
 
-use super::super::error::ControllerError;
-use super::super::objects::{self, controller_of, controller_ref, is_being_deleted, labels};
-use super::hash::{equal_ignoring_hash, template_hash, TEMPLATE_HASH_LABEL};
-use super::history::{self, CHANGE_CAUSE, DESIRED_REPLICAS, MAX_REPLICAS, REVISION};
+use crate::core::objects::revisions::{
+    self as history, CHANGE_CAUSE, DESIRED_REPLICAS, MAX_REPLICAS, REVISION,
+};
+use crate::core::objects::template_hash::{
+    equal_ignoring_hash, template_hash, TEMPLATE_HASH_LABEL,
+};
+use crate::core::objects::{self, controller_of, controller_ref, is_being_deleted, labels};
+use crate::core::Error;
 use crate::store::{Key, Store, StoreError};
 
 /// The ReplicaSet's `spec.replicas` (1 when unset, as the API defaults it).
@@ -32,7 +37,7 @@ pub async fn claim(
     store: &dyn Store,
     deployment: &Deployment,
     sets: Vec<ReplicaSet>,
-) -> Result<Vec<ReplicaSet>, ControllerError> {
+) -> Result<Vec<ReplicaSet>, Error> {
     let uid = deployment.metadata.uid.clone().unwrap_or_default();
     let selector = deployment.spec.clone().unwrap_or_default().selector;
     if skiff_proto::model::selector_is_empty(&selector) {
@@ -48,7 +53,7 @@ pub async fn claim(
                 if matches {
                     owned.push(rs);
                 } else {
-                    objects::modify::<ReplicaSet, _>(store, &key, &rs_uid, |r| {
+                    objects::modify_if::<ReplicaSet, _>(store, &key, &rs_uid, |r| {
                         objects::remove_owner(&mut r.metadata, &uid)
                     })
                     .await?;
@@ -60,7 +65,7 @@ pub async fn claim(
                 && !is_being_deleted(&deployment.metadata)
                 && !is_being_deleted(&rs.metadata) =>
             {
-                let adopted = objects::modify::<ReplicaSet, _>(store, &key, &rs_uid, |r| {
+                let adopted = objects::modify_if::<ReplicaSet, _>(store, &key, &rs_uid, |r| {
                     if controller_of(&r.metadata).is_some() {
                         return false;
                     }
@@ -114,7 +119,8 @@ pub async fn create_new(
     replicas: i32,
     revision: i64,
     max_surge: i32,
-) -> Result<NewReplicaSet, ControllerError> {
+    now: Timestamp,
+) -> Result<NewReplicaSet, Error> {
     let spec = deployment.spec.clone().unwrap_or_default();
     let collision_count = deployment.status.as_ref().and_then(|s| s.collision_count);
     let hash = template_hash(&spec.template, collision_count);
@@ -144,7 +150,7 @@ pub async fn create_new(
         MAX_REPLICAS.into(),
         (spec.replicas.unwrap_or(1) + max_surge).to_string(),
     );
-    let uid = crate::api::new_uid();
+    let uid = crate::core::ids::new_uid();
     let rs = ReplicaSet {
         metadata: ObjectMeta {
             name: Some(name.clone()),
@@ -152,7 +158,7 @@ pub async fn create_new(
             uid: Some(uid.clone()),
             labels: template_meta.labels.clone(),
             annotations: Some(annotations),
-            creation_timestamp: Some(Time(objects::now_seconds())),
+            creation_timestamp: Some(Time(now)),
             generation: Some(1),
             owner_references: Some(vec![controller_ref("Deployment", &deployment.metadata)]),
             ..Default::default()
@@ -185,7 +191,7 @@ fn copied_annotations(meta: &ObjectMeta) -> BTreeMap<String, String> {
         .filter(|(k, _)| {
             !matches!(
                 k.as_str(),
-                REVISION | DESIRED_REPLICAS | MAX_REPLICAS | crate::api::LAST_APPLIED
+                REVISION | DESIRED_REPLICAS | MAX_REPLICAS | crate::core::annotations::LAST_APPLIED
             ) && !k.starts_with("deployment.kubernetes.io/")
         })
         .map(|(k, v)| (k.clone(), v.clone()))
@@ -199,9 +205,9 @@ pub async fn sync_new(
     deployment: &Deployment,
     rs: &ReplicaSet,
     revision: i64,
-) -> Result<ReplicaSet, ControllerError> {
+) -> Result<ReplicaSet, Error> {
     let cause = history::annotation(&deployment.metadata, CHANGE_CAUSE).map(str::to_string);
-    let changed = objects::modify::<ReplicaSet, _>(
+    let changed = objects::modify_if::<ReplicaSet, _>(
         store,
         &rs_key(rs),
         rs.metadata.uid.as_deref().unwrap_or_default(),
@@ -227,12 +233,12 @@ pub async fn scale(
     replicas: i32,
     deployment_replicas: i32,
     max_surge: i32,
-) -> Result<bool, ControllerError> {
+) -> Result<bool, Error> {
     let current = replicas_of(rs);
     if current == replicas {
         return Ok(false);
     }
-    objects::modify::<ReplicaSet, _>(
+    objects::modify_if::<ReplicaSet, _>(
         store,
         &rs_key(rs),
         rs.metadata.uid.as_deref().unwrap_or_default(),
@@ -268,7 +274,7 @@ pub async fn cleanup(
     olds: &[&ReplicaSet],
     pods_of: impl Fn(&ReplicaSet) -> i32,
     limit: i32,
-) -> Result<(), ControllerError> {
+) -> Result<(), Error> {
     let mut empty: Vec<&&ReplicaSet> = olds
         .iter()
         .filter(|rs| replicas_of(rs) == 0 && pods_of(rs) == 0)

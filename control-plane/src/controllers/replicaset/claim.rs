@@ -6,8 +6,8 @@ use k8s_openapi::api::core::v1::Pod;
 use skiff_proto::model::selector_matches;
 use tracing::info;
 
-use super::super::error::ControllerError;
-use super::super::objects::{self, controller_of, is_active, is_being_deleted, labels};
+use crate::core::objects::{self, controller_of, is_active, is_being_deleted, labels};
+use crate::core::Error;
 use crate::store::{Key, Store};
 
 /// The pods the ReplicaSet owns after adopting and releasing.
@@ -15,7 +15,7 @@ pub async fn claim_pods(
     store: &dyn Store,
     rs: &ReplicaSet,
     pods: Vec<Pod>,
-) -> Result<Vec<Pod>, ControllerError> {
+) -> Result<Vec<Pod>, Error> {
     let uid = rs.metadata.uid.clone().unwrap_or_default();
     let selector = rs
         .spec
@@ -39,7 +39,7 @@ pub async fn claim_pods(
                 if matches {
                     owned.push(pod);
                 } else {
-                    let released = objects::modify::<Pod, _>(store, &key, &pod_uid, |p| {
+                    let released = objects::modify_if::<Pod, _>(store, &key, &pod_uid, |p| {
                         objects::remove_owner(&mut p.metadata, &uid)
                     })
                     .await?;
@@ -50,7 +50,7 @@ pub async fn claim_pods(
             }
             Some(_) => {}
             None if matches && is_active(&pod) && !is_being_deleted(&rs.metadata) => {
-                let adopted = objects::modify::<Pod, _>(store, &key, &pod_uid, |p| {
+                let adopted = objects::modify_if::<Pod, _>(store, &key, &pod_uid, |p| {
                     if controller_of(&p.metadata).is_some()
                         || !selector_matches(&selector, &labels(&p.metadata))
                     {

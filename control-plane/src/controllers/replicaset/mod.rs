@@ -22,11 +22,11 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use tracing::info;
 
-use super::error::ControllerError;
-use super::objects::{self, decode, decode_all, is_active, is_being_deleted};
 use super::runtime::{all_in_namespace, owner_key, unique, Action, Reconciler};
 use super::ControllerContext;
-use crate::nodes::events;
+use crate::core::events;
+use crate::core::objects::{self, decode, decode_all, is_active, is_being_deleted};
+use crate::core::Error;
 use crate::store::{Event, Key, Store, StoreError};
 
 /// Pods created or deleted by one reconcile at most; the next reconcile does the rest.
@@ -73,7 +73,7 @@ impl Reconciler for ReplicaSetController {
         }
     }
 
-    async fn reconcile(&self, key: &Key) -> Result<Action, ControllerError> {
+    async fn reconcile(&self, key: &Key) -> Result<Action, Error> {
         let Some(stored) = self.store().get(key).await? else {
             return Ok(Action::AwaitChange);
         };
@@ -147,7 +147,7 @@ impl ReplicaSetController {
     }
 
     /// Creates one pod from the template, owned by the ReplicaSet; its name.
-    async fn create_pod(&self, rs: &ReplicaSet) -> Result<String, ControllerError> {
+    async fn create_pod(&self, rs: &ReplicaSet) -> Result<String, Error> {
         let template = rs
             .spec
             .as_ref()
@@ -161,8 +161,8 @@ impl ReplicaSetController {
             .unwrap_or_else(|| "default".into());
         let template_meta = template.metadata.unwrap_or_default();
         for _ in 0..5 {
-            let name = format!("{rs_name}-{}", objects::random_suffix());
-            let uid = crate::api::new_uid();
+            let name = format!("{rs_name}-{}", crate::core::ids::random_suffix());
+            let uid = crate::core::ids::new_uid();
             let pod = Pod {
                 metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
                     name: Some(name.clone()),
@@ -171,7 +171,7 @@ impl ReplicaSetController {
                     labels: template_meta.labels.clone(),
                     annotations: template_meta.annotations.clone(),
                     creation_timestamp: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                        objects::now_seconds(),
+                        self.ctx.clock.now_seconds(),
                     )),
                     generation: Some(1),
                     owner_references: Some(vec![objects::controller_ref(
@@ -193,7 +193,7 @@ impl ReplicaSetController {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(ControllerError::Invalid(format!(
+        Err(Error::Invalid(format!(
             "no free pod name for ReplicaSet {rs_name:?} after 5 tries"
         )))
     }

@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 
 use k8s_openapi::api::core::v1::Pod;
 
-use super::super::objects::{created, phase, ready_since};
+use crate::core::objects::{created, phase, ready_since};
 
 fn phase_rank(pod: &Pod) -> u8 {
     match phase(pod) {

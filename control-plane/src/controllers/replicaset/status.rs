@@ -6,9 +6,9 @@ use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::Pod;
 use skiff_proto::model::map_selects;
 
-use super::super::error::ControllerError;
-use super::super::objects::{self, availability, is_active, labels, Availability};
 use super::super::runtime::Action;
+use crate::core::objects::{self, availability, is_active, labels, Availability};
+use crate::core::Error;
 use crate::store::{Key, Store};
 
 /// The status the pods give, and when a ready pod will become available (requeue then).
@@ -61,7 +61,7 @@ pub async fn write(
     rs: &ReplicaSet,
     owned: &[Pod],
     now: Timestamp,
-) -> Result<Action, ControllerError> {
+) -> Result<Action, Error> {
     let (status, action) = compute(rs, owned, now);
     if rs.status.as_ref() == Some(&status) {
         return Ok(action);
@@ -72,7 +72,7 @@ pub async fn write(
         rs.metadata.name.clone().unwrap_or_default(),
     );
     let uid = rs.metadata.uid.clone().unwrap_or_default();
-    objects::modify::<ReplicaSet, _>(store, &key, &uid, |current| {
+    objects::modify_if::<ReplicaSet, _>(store, &key, &uid, |current| {
         // The status describes the generation it was computed from.
         let mut status = status.clone();
         status.observed_generation = rs.metadata.generation;

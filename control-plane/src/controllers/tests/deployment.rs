@@ -5,8 +5,8 @@ use k8s_openapi::api::apps::v1::DeploymentCondition;
 
 use super::*;
 use crate::controllers::deployment::condition;
-use crate::controllers::deployment::hash::TEMPLATE_HASH_LABEL;
-use crate::controllers::deployment::history::revision;
+use crate::core::objects::revisions::revision;
+use crate::core::objects::template_hash::TEMPLATE_HASH_LABEL;
 
 const NAME: &str = "my-nginx-deployment";
 
@@ -105,17 +105,17 @@ async fn roll(
         // One new pod at a time becomes ready.
         let next = pods
             .iter()
-            .find(|p| image_of(p) == image && !super::super::objects::is_ready(p) && ready(p))
+            .find(|p| image_of(p) == image && !crate::core::objects::is_ready(p) && ready(p))
             .cloned();
         match next {
             Some(pod) => {
                 let name = pod.metadata.name.clone();
                 h.kubelet(|p| {
-                    (p.metadata.name == name && ready(p)) || super::super::objects::is_ready(p)
+                    (p.metadata.name == name && ready(p)) || crate::core::objects::is_ready(p)
                 })
                 .await;
             }
-            None => h.kubelet(super::super::objects::is_ready).await,
+            None => h.kubelet(crate::core::objects::is_ready).await,
         }
         if h.revision().await == before {
             break;

@@ -11,11 +11,11 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
 
-use super::objects::{controller_of, decode, decode_all};
 use super::{
     ControllerContext, DeploymentController, GarbageCollector, Reconciler, ReplicaSetController,
 };
-use crate::nodes::ManualClock;
+use crate::core::objects::{controller_of, decode, decode_all};
+use crate::core::ManualClock;
 use crate::store::{Key, MemoryStore, Store};
 
 mod deployment;
@@ -41,7 +41,7 @@ struct Harness {
 impl Harness {
     async fn new() -> Harness {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        crate::api::bootstrap(store.as_ref()).await.unwrap();
+        crate::resources::bootstrap(store.as_ref()).await.unwrap();
         let clock = ManualClock::new(Timestamp::from_second(1_800_000_000).unwrap());
         let ctx = Arc::new(ControllerContext {
             store: store.clone(),
@@ -57,7 +57,7 @@ impl Harness {
     }
 
     async fn apply(&self, manifest: &str) {
-        crate::api::apply(self.store.as_ref(), "test.yaml", manifest, "")
+        crate::resources::apply(self.store.as_ref(), "test.yaml", manifest, "")
             .await
             .unwrap();
     }
@@ -166,7 +166,7 @@ impl Harness {
     }
 
     async fn delete(&self, kind: &str, name: &str, propagation: &str) {
-        crate::api::delete(self.store.as_ref(), kind, "default", name, propagation)
+        crate::resources::delete(self.store.as_ref(), kind, "default", name, propagation)
             .await
             .unwrap();
     }
@@ -178,7 +178,7 @@ trait ClockExt {
 
 impl ClockExt for ManualClock {
     fn now_string(&self) -> String {
-        use crate::nodes::Clock;
+        use crate::core::Clock;
         self.now().to_string()
     }
 }
@@ -190,7 +190,9 @@ fn owner_name(
 }
 
 fn ready_count(pods: &[Pod]) -> usize {
-    pods.iter().filter(|p| super::objects::is_ready(p)).count()
+    pods.iter()
+        .filter(|p| crate::core::objects::is_ready(p))
+        .count()
 }
 
 const REPLICASET: &str = "\

@@ -2,6 +2,7 @@
 //! scale-down order, status.
 
 use super::*;
+use crate::core::Ranges;
 
 #[tokio::test]
 async fn creates_the_users_three_pods_named_after_it_and_replaces_a_deleted_one() {
@@ -22,7 +23,7 @@ async fn creates_the_users_three_pods_named_after_it_and_replaces_a_deleted_one(
             pod.metadata.labels.as_ref().unwrap()["app"],
             "my-nginx-pods-label"
         );
-        assert_eq!(super::super::objects::phase(pod), "Pending");
+        assert_eq!(crate::core::objects::phase(pod), "Pending");
     }
     let victim = pods[0].metadata.name.clone().unwrap();
     h.delete("Pod", &victim, "").await;
@@ -102,7 +103,7 @@ async fn failed_pods_are_replaced() {
     );
     assert_eq!(
         pods.iter()
-            .filter(|p| super::super::objects::is_active(p))
+            .filter(|p| crate::core::objects::is_active(p))
             .count(),
         3
     );
@@ -129,8 +130,9 @@ async fn orphans_that_match_are_adopted_and_pods_that_stop_matching_released() {
     );
 
     // Relabelled: released, and replaced.
-    crate::api::label(
+    crate::resources::label(
         h.store.as_ref(),
+        &Ranges::default(),
         "Pod",
         "default",
         "stray",

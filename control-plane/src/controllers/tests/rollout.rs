@@ -4,8 +4,10 @@
 use std::collections::HashMap;
 
 use super::*;
-use crate::api::{self, ApiError};
-use crate::controllers::deployment::history::revision;
+use crate::core::objects::revisions::revision;
+use crate::core::Error;
+use crate::core::Ranges;
+use crate::resources::{self};
 
 const NAME: &str = "my-nginx-deployment";
 
@@ -37,25 +39,49 @@ async fn deployed() -> Harness {
 async fn scale_sets_replicas_refuses_negatives_and_stale_versions() {
     let h = deployed().await;
     let store = h.store.as_ref();
-    let err = api::scale(store, "Deployment", "default", NAME, -1, "")
-        .await
-        .unwrap_err();
+    let err = resources::scale(
+        store,
+        &Ranges::default(),
+        "Deployment",
+        "default",
+        NAME,
+        -1,
+        "",
+    )
+    .await
+    .unwrap_err();
     assert!(
-        matches!(&err, ApiError::Invalid(m) if m.contains("-1") && m.contains("greater than or equal to 0")),
+        matches!(&err, Error::Invalid(m) if m.contains("-1") && m.contains("greater than or equal to 0")),
         "{err:?}"
     );
-    let err = api::scale(store, "Pod", "default", "x", 1, "")
+    let err = resources::scale(store, &Ranges::default(), "Pod", "default", "x", 1, "")
         .await
         .unwrap_err();
-    assert!(matches!(err, ApiError::Invalid(_)));
-    let err = api::scale(store, "Deployment", "default", NAME, 2, "1")
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ApiError::Conflict(_)), "{err:?}");
+    assert!(matches!(err, Error::Invalid(_)));
+    let err = resources::scale(
+        store,
+        &Ranges::default(),
+        "Deployment",
+        "default",
+        NAME,
+        2,
+        "1",
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
 
-    let scaled = api::scale(store, "deployment", "default", NAME, 5, "")
-        .await
-        .unwrap();
+    let scaled = resources::scale(
+        store,
+        &Ranges::default(),
+        "deployment",
+        "default",
+        NAME,
+        5,
+        "",
+    )
+    .await
+    .unwrap();
     let value: Value = serde_json::from_slice(&scaled.json).unwrap();
     assert_eq!(value["spec"]["replicas"], 5);
     assert_eq!(value["metadata"]["generation"], 2);
@@ -77,7 +103,7 @@ async fn a_selector_that_does_not_match_the_template_is_refused() {
         "      app: my-nginx\n  template",
         "      app: other\n  template",
     );
-    let err = crate::api::apply(h.store.as_ref(), "d.yaml", &bad, "")
+    let err = crate::resources::apply(h.store.as_ref(), "d.yaml", &bad, "")
         .await
         .unwrap_err();
     assert!(
@@ -90,8 +116,9 @@ async fn a_selector_that_does_not_match_the_template_is_refused() {
 #[tokio::test]
 async fn set_image_names_an_unknown_container() {
     let h = deployed().await;
-    let err = api::set_image(
+    let err = resources::set_image(
         h.store.as_ref(),
+        &Ranges::default(),
         "Deployment",
         "default",
         NAME,
@@ -100,7 +127,7 @@ async fn set_image_names_an_unknown_container() {
     .await
     .unwrap_err();
     assert!(
-        matches!(&err, ApiError::NotFound(m) if m.contains("\"web\"")),
+        matches!(&err, Error::NotFound(m) if m.contains("\"web\"")),
         "{err:?}"
     );
     assert_eq!(h.replica_sets().await.len(), 1);
@@ -110,8 +137,9 @@ async fn set_image_names_an_unknown_container() {
 async fn scenario_3_bad_image_history_and_undo_to_revision_1() {
     let h = deployed().await;
     let store = h.store.as_ref();
-    api::set_image(
+    resources::set_image(
         store,
+        &Ranges::default(),
         "deployment",
         "default",
         NAME,
@@ -128,18 +156,23 @@ async fn scenario_3_bad_image_history_and_undo_to_revision_1() {
     assert_eq!(pods.len(), 4, "replicas 3 + surge 1");
     assert_eq!(ready_count(&pods), 3, "the old pods keep serving");
 
-    let history = api::history(store, "default", NAME, 0).await.unwrap();
+    let history = resources::history(store, "default", NAME, 0).await.unwrap();
     assert_eq!(
         history.iter().map(|r| r.revision).collect::<Vec<_>>(),
         vec![1, 2]
     );
-    let err = api::undo(store, "default", NAME, 7).await.err().unwrap();
+    let err = resources::undo(store, &Ranges::default(), "default", NAME, 7)
+        .await
+        .err()
+        .unwrap();
     assert!(
-        matches!(&err, ApiError::NotFound(m) if m.contains("7") && m.contains("1, 2")),
+        matches!(&err, Error::NotFound(m) if m.contains("7") && m.contains("1, 2")),
         "{err:?}"
     );
 
-    let undone = api::undo(store, "default", NAME, 1).await.unwrap();
+    let undone = resources::undo(store, &Ranges::default(), "default", NAME, 1)
+        .await
+        .unwrap();
     assert!(!undone.skipped);
     for _ in 0..5 {
         h.settle().await;
@@ -155,14 +188,16 @@ async fn scenario_3_bad_image_history_and_undo_to_revision_1() {
     // Revision 1 came back as revision 3, as in Kubernetes.
     let d = h.deployment(NAME).await;
     assert_eq!(revision(&d.metadata), 3);
-    let history = api::history(store, "default", NAME, 0).await.unwrap();
+    let history = resources::history(store, "default", NAME, 0).await.unwrap();
     assert_eq!(
         history.iter().map(|r| r.revision).collect::<Vec<_>>(),
         vec![2, 3]
     );
 
     // Undoing to the template it already has changes nothing.
-    let again = api::undo(store, "default", NAME, 3).await.unwrap();
+    let again = resources::undo(store, &Ranges::default(), "default", NAME, 3)
+        .await
+        .unwrap();
     assert!(again.skipped);
 }
 
@@ -170,11 +205,16 @@ async fn scenario_3_bad_image_history_and_undo_to_revision_1() {
 async fn pause_and_resume_and_no_undo_while_paused() {
     let h = deployed().await;
     let store = h.store.as_ref();
-    api::pause(store, "default", NAME, true).await.unwrap();
-    let err = api::pause(store, "default", NAME, true).await.unwrap_err();
+    resources::pause(store, &Ranges::default(), "default", NAME, true)
+        .await
+        .unwrap();
+    let err = resources::pause(store, &Ranges::default(), "default", NAME, true)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("already paused"), "{err}");
-    api::set_image(
+    resources::set_image(
         store,
+        &Ranges::default(),
         "Deployment",
         "default",
         NAME,
@@ -184,9 +224,14 @@ async fn pause_and_resume_and_no_undo_while_paused() {
     .unwrap();
     h.settle().await;
     assert_eq!(h.replica_sets().await.len(), 1, "paused: no rollout");
-    let err = api::undo(store, "default", NAME, 0).await.err().unwrap();
-    assert!(matches!(err, ApiError::FailedPrecondition(_)), "{err:?}");
-    api::pause(store, "default", NAME, false).await.unwrap();
+    let err = resources::undo(store, &Ranges::default(), "default", NAME, 0)
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, Error::FailedPrecondition(_)), "{err:?}");
+    resources::pause(store, &Ranges::default(), "default", NAME, false)
+        .await
+        .unwrap();
     h.settle().await;
     assert_eq!(h.replica_sets().await.len(), 2);
 }

@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use tokio::sync::mpsc;
 
 use super::*;
-use crate::controllers::error::ControllerError;
 use crate::controllers::runtime::{Action, Controller, RuntimeConfig, Trigger};
+use crate::core::Error;
 use crate::store::{Event, EventType, Stored};
 
 /// Records every reconcile; fails the first `failures` calls; takes `hold` per call.
@@ -33,7 +33,7 @@ impl Reconciler for Recorder {
         vec![event.object.key.clone()]
     }
 
-    async fn reconcile(&self, key: &Key) -> Result<Action, ControllerError> {
+    async fn reconcile(&self, key: &Key) -> Result<Action, Error> {
         let _ = self.calls.send(key.clone());
         tokio::time::sleep(self.hold).await;
         if self
@@ -41,7 +41,7 @@ impl Reconciler for Recorder {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
         {
-            return Err(ControllerError::Invalid("injected".into()));
+            return Err(Error::Invalid("injected".into()));
         }
         Ok(*self.action.lock().unwrap())
     }

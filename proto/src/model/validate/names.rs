@@ -242,5 +242,4 @@ pub fn validate_port_number(path: &str, port: i32) -> Vec<FieldError> {
 }
 
 #[cfg(test)]
-#[path = "names_tests.rs"]
 mod tests;

@@ -1,0 +1,226 @@
+//! Containers and tasks in containerd: create and start; `stop.rs` stops and removes,
+//! `state.rs` lists and inspects.
+//!
+//! Every step is idempotent so a pod worker can repeat it after a crash or a containerd
+//! restart: existing snapshots, containers and tasks are reused, missing ones on removal
+//! are not errors. stdout/stderr go to a `file://` URI the shim writes itself, so logs
+//! keep flowing while the agent is down.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use containerd_client::services::v1::container::Runtime;
+use containerd_client::services::v1::snapshots::{MountsRequest, PrepareSnapshotRequest};
+use containerd_client::services::v1::{
+    Container, CreateContainerRequest, CreateRequest as CreateLeaseRequest, CreateTaskRequest,
+    DeleteRequest as DeleteLeaseRequest, StartRequest,
+};
+use oci_spec::runtime::Spec;
+use tonic::Code;
+use tracing::{debug, info, warn};
+
+use super::ids;
+use crate::containerd::client::SNAPSHOTTER;
+use crate::containerd::{Containerd, RuntimeError};
+
+pub const RUNTIME: &str = "io.containerd.runc.v2";
+const SPEC_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
+/// Lifetime of the lease that protects a fresh snapshot until its container references it.
+const LEASE_TTL: Duration = Duration::from_secs(600);
+
+#[derive(Clone)]
+pub struct ContainerRuntime {
+    client: Containerd,
+}
+
+impl ContainerRuntime {
+    pub fn new(client: Containerd) -> Self {
+        Self { client }
+    }
+
+    pub fn client(&self) -> &Containerd {
+        &self.client
+    }
+
+    /// A stable, readable containerd id for one attempt of one container of a pod.
+    pub fn container_id(pod_uid: &str, container_name: &str, attempt: u32) -> String {
+        ids::container_id(pod_uid, container_name, attempt)
+    }
+
+    /// Creates the snapshot, the container and its (not yet started) task.
+    pub async fn create(
+        &self,
+        id: &str,
+        spec: &Spec,
+        chain_id: &str,
+        labels: HashMap<String, String>,
+        log_path: &Path,
+    ) -> Result<(), RuntimeError> {
+        let c = &self.client;
+        let spec_json = serde_json::to_vec(spec)
+            .map_err(|e| RuntimeError::InvalidArgument(format!("spec of {id}: {e}")))?;
+        let lease = self.lease(id).await?;
+        let prepared = self
+            .prepare_container(id, chain_id, labels, spec_json, &lease)
+            .await;
+        let dropped = c
+            .leases()
+            .delete(c.request(DeleteLeaseRequest {
+                id: lease.clone(),
+                sync: false,
+            }))
+            .await;
+        if let Err(e) = dropped {
+            warn!(container = %id, lease = %lease, error = %e, "lease not deleted, it expires by itself");
+        }
+        prepared?;
+
+        if let Some(dir) = log_path.parent() {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| RuntimeError::io(format!("create {}", dir.display()), e))?;
+        }
+        let mounts = c
+            .snapshots()
+            .mounts(c.request(MountsRequest {
+                snapshotter: SNAPSHOTTER.into(),
+                key: id.into(),
+            }))
+            .await?
+            .into_inner()
+            .mounts;
+        let log = file_uri(log_path);
+        let created = c
+            .tasks()
+            .create(c.request(CreateTaskRequest {
+                container_id: id.into(),
+                rootfs: mounts,
+                stdout: log.clone(),
+                stderr: log,
+                terminal: false,
+                ..Default::default()
+            }))
+            .await;
+        match created {
+            Ok(resp) => info!(container = %id, pid = resp.get_ref().pid, "task created"),
+            Err(s) if s.code() == Code::AlreadyExists => debug!(container = %id, "task reused"),
+            Err(s) => return Err(s.into()),
+        }
+        Ok(())
+    }
+
+    /// A short lease so containerd's garbage collector leaves the new snapshot alone
+    /// until the container that references it exists; it expires if we crash.
+    async fn lease(&self, id: &str) -> Result<String, RuntimeError> {
+        let c = &self.client;
+        let expire = jiff::Timestamp::now() + LEASE_TTL;
+        let lease_id = format!("skiff-create-{id}");
+        let req = CreateLeaseRequest {
+            id: lease_id.clone(),
+            labels: HashMap::from([("containerd.io/gc.expire".to_string(), expire.to_string())]),
+        };
+        match c.leases().create(c.request(req)).await {
+            Ok(_) => Ok(lease_id),
+            Err(s) if s.code() == Code::AlreadyExists => Ok(lease_id),
+            Err(s) => Err(s.into()),
+        }
+    }
+
+    async fn prepare_container(
+        &self,
+        id: &str,
+        chain_id: &str,
+        labels: HashMap<String, String>,
+        spec_json: Vec<u8>,
+        lease: &str,
+    ) -> Result<(), RuntimeError> {
+        let c = &self.client;
+        let prepare = PrepareSnapshotRequest {
+            snapshotter: SNAPSHOTTER.into(),
+            key: id.into(),
+            parent: chain_id.into(),
+            labels: HashMap::new(),
+        };
+        match c
+            .snapshots()
+            .prepare(c.request_leased(prepare, lease))
+            .await
+        {
+            Ok(_) => debug!(container = %id, parent = %chain_id, "snapshot prepared"),
+            Err(s) if s.code() == Code::AlreadyExists => debug!(container = %id, "snapshot reused"),
+            Err(s) if s.code() == Code::NotFound => {
+                return Err(RuntimeError::NotFound(format!("image snapshot {chain_id}")))
+            }
+            Err(s) => return Err(s.into()),
+        }
+        let container = Container {
+            id: id.into(),
+            labels,
+            runtime: Some(Runtime {
+                name: RUNTIME.into(),
+                options: None,
+            }),
+            spec: Some(prost_types::Any {
+                type_url: SPEC_TYPE_URL.into(),
+                value: spec_json,
+            }),
+            snapshotter: SNAPSHOTTER.into(),
+            snapshot_key: id.into(),
+            ..Default::default()
+        };
+        let req = CreateContainerRequest {
+            container: Some(container),
+        };
+        match c.containers().create(c.request_leased(req, lease)).await {
+            Ok(_) => info!(container = %id, "container created"),
+            Err(s) if s.code() == Code::AlreadyExists => {
+                debug!(container = %id, "container reused")
+            }
+            Err(s) => return Err(s.into()),
+        }
+        Ok(())
+    }
+
+    /// Starts the task's process and returns its host pid.
+    pub async fn start(&self, id: &str) -> Result<u32, RuntimeError> {
+        let c = &self.client;
+        let req = StartRequest {
+            container_id: id.into(),
+            exec_id: String::new(),
+        };
+        let pid = c.tasks().start(c.request(req)).await?.into_inner().pid;
+        info!(container = %id, pid, "task started");
+        Ok(pid)
+    }
+}
+
+/// `file://` URI of a log path, percent-encoding what a URL path cannot hold as is.
+fn file_uri(path: &Path) -> String {
+    let mut uri = String::from("file://");
+    for b in path.to_string_lossy().bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_uris_are_escaped() {
+        assert_eq!(
+            file_uri(Path::new("/var/log/a_b/0.log")),
+            "file:///var/log/a_b/0.log"
+        );
+        assert_eq!(
+            file_uri(Path::new("/tmp/my dir/x")),
+            "file:///tmp/my%20dir/x"
+        );
+    }
+}

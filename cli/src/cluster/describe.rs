@@ -1,0 +1,88 @@
+//! `describe KIND NAME` against the control plane: the object and what describes it
+//! (events, its pods or replica sets, a Service's endpoints), printed by `output::describe`.
+
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::Value;
+use skiff_proto::v1::GetRequest;
+
+use super::{decode, list, Api};
+use crate::args::Scope;
+use crate::client::status_error;
+use crate::kinds;
+use crate::output::describe::{
+    describe_deployment, describe_node, describe_pod, describe_replica_set, events_section,
+};
+use crate::output::services::describe_service;
+
+pub async fn run(api: &mut Api, kind: &str, name: &str, scope: &Scope) -> anyhow::Result<()> {
+    let kind = kinds::resolve(kind)?;
+    let req = GetRequest {
+        kind: kind.kind.into(),
+        namespace: scope.namespace.clone(),
+        name: name.into(),
+    };
+    let obj = decode(&api.get(req).await.map_err(status_error)?.into_inner())?;
+    let text = match kind.kind {
+        "Pod" => {
+            let pod: Pod = serde_json::from_value(obj.clone())?;
+            let events = list(api, "Event", scope, None).await;
+            format!(
+                "{}{}",
+                describe_pod(&pod),
+                events_or_error(events, "Pod", name)
+            )
+        }
+        "Node" => {
+            let all = Scope {
+                all_namespaces: true,
+                ..scope.clone()
+            };
+            let pods = list(api, "Pod", &all, None).await?;
+            let events = list(api, "Event", &all, None).await;
+            format!(
+                "{}{}",
+                describe_node(&obj, &pods),
+                events_or_error(events, "Node", name)
+            )
+        }
+        "Service" => {
+            let endpoints = GetRequest {
+                kind: "Endpoints".into(),
+                namespace: scope.namespace.clone(),
+                name: name.into(),
+            };
+            let endpoints = match api.get(endpoints).await {
+                Ok(response) => Some(decode(&response.into_inner())?),
+                Err(_) => None,
+            };
+            let events = list(api, "Event", scope, None).await;
+            format!(
+                "{}{}",
+                describe_service(&obj, endpoints.as_ref()),
+                events_or_error(events, "Service", name)
+            )
+        }
+        // workloads
+        "Deployment" => {
+            let sets = list(api, "ReplicaSet", scope, None).await?;
+            let events = list(api, "Event", scope, None).await.unwrap_or_default();
+            describe_deployment(&obj, &sets, &events)
+        }
+        "ReplicaSet" => {
+            let pods = list(api, "Pod", scope, None).await?;
+            let events = list(api, "Event", scope, None).await.unwrap_or_default();
+            describe_replica_set(&obj, &pods, &events)
+        }
+        _ => serde_yaml::to_string(&obj)?,
+    };
+    print!("{text}");
+    Ok(())
+}
+
+/// The events section, or why the server could not list events.
+fn events_or_error(events: anyhow::Result<Vec<Value>>, kind: &str, name: &str) -> String {
+    match events {
+        Ok(events) => events_section(&events, kind, name),
+        Err(e) => format!("Events:            <unavailable: {e}>\n"),
+    }
+}

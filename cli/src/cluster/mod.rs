@@ -1,0 +1,191 @@
+//! Verbs against the control plane's `Api` service (docs/architecture.md, The wire).
+
+mod apply;
+mod describe;
+mod edit;
+mod get;
+// workloads
+mod rollout;
+mod workloads;
+
+use anyhow::bail;
+use serde_json::Value;
+use skiff_proto::v1::api_client::ApiClient;
+use skiff_proto::v1::{ListRequest, Object};
+use tonic::transport::Channel;
+
+use crate::args::{Command, Scope};
+use crate::client::status_error;
+
+pub type Api = ApiClient<Channel>;
+
+/// Runs one command against the control plane.
+pub async fn run(api: Api, command: Command) -> anyhow::Result<()> {
+    let mut api = api;
+    match command {
+        Command::Apply { files, namespace } => {
+            apply::apply(&mut api, &files, namespace.as_deref()).await
+        }
+        Command::Get {
+            kind,
+            name,
+            scope,
+            selector,
+            output,
+        } => {
+            get::run(
+                &mut api,
+                &kind,
+                name.as_deref(),
+                &scope,
+                selector.as_deref(),
+                output.as_deref(),
+            )
+            .await
+        }
+        Command::Describe { kind, name, scope } => {
+            describe::run(&mut api, &kind, &name, &scope).await
+        }
+        Command::Delete {
+            files,
+            kind,
+            name,
+            scope,
+            cascade,
+        } => {
+            let propagation = match cascade.as_str() {
+                "background" | "true" => "Background",
+                "orphan" | "false" => "Orphan",
+                other => bail!("--cascade must be background or orphan, got {other:?}"),
+            };
+            if !files.is_empty() {
+                if kind.is_some() {
+                    bail!("give either -f FILE or KIND NAME, not both");
+                }
+                return apply::delete_files(&mut api, &files, &scope, propagation).await;
+            }
+            match (kind, name) {
+                (Some(kind), Some(name)) => {
+                    edit::delete(&mut api, &kind, &name, &scope, propagation).await
+                }
+                _ => bail!("delete needs -f FILE or KIND NAME"),
+            }
+        }
+        Command::Label {
+            kind,
+            name,
+            labels,
+            overwrite,
+            scope,
+        } => edit::label(&mut api, &kind, &name, &labels, overwrite, &scope).await,
+        Command::Logs {
+            pod,
+            container,
+            follow,
+            previous,
+            tail,
+            scope,
+        } => {
+            edit::logs(
+                &mut api,
+                &pod,
+                container.as_deref(),
+                follow,
+                previous,
+                tail,
+                &scope,
+            )
+            .await
+        }
+        Command::Exec {
+            pod,
+            container,
+            stdin,
+            tty,
+            command,
+            scope,
+        } => {
+            let args = crate::exec::ExecArgs {
+                namespace: scope.namespace,
+                pod,
+                container,
+                stdin,
+                tty,
+                command,
+            };
+            crate::exec::run(args, |outbound| async move { api.exec(outbound).await }).await
+        }
+        // workloads
+        Command::Scale {
+            target,
+            name,
+            replicas,
+            resource_version,
+            scope,
+        } => {
+            workloads::scale(
+                &mut api,
+                &target,
+                name.as_deref(),
+                replicas,
+                resource_version.as_deref(),
+                &scope,
+            )
+            .await
+        }
+        Command::Set {
+            what,
+            target,
+            assignments,
+            scope,
+        } => workloads::set(&mut api, &what, &target, &assignments, &scope).await,
+        Command::Rollout {
+            action,
+            target,
+            name,
+            to_revision,
+            revision,
+            watch,
+            timeout,
+            scope,
+        } => {
+            let options = rollout::Options {
+                to_revision,
+                revision,
+                watch,
+                timeout,
+            };
+            rollout::run(
+                &mut api,
+                &action,
+                &target,
+                name.as_deref(),
+                &options,
+                &scope,
+            )
+            .await
+        }
+    }
+}
+
+/// Lists `kind` in the scope, as JSON objects.
+pub async fn list(
+    api: &mut Api,
+    kind: &str,
+    scope: &Scope,
+    selector: Option<&str>,
+) -> anyhow::Result<Vec<Value>> {
+    let req = ListRequest {
+        kind: kind.to_string(),
+        namespace: scope.namespace.clone(),
+        all_namespaces: scope.all_namespaces,
+        label_selector: selector.unwrap_or_default().to_string(),
+    };
+    let resp = api.list(req).await.map_err(status_error)?.into_inner();
+    resp.items.iter().map(decode).collect()
+}
+
+/// An `Object`'s JSON.
+pub fn decode(o: &Object) -> anyhow::Result<Value> {
+    Ok(serde_json::from_slice(&o.json)?)
+}

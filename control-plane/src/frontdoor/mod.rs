@@ -1,0 +1,18 @@
+//! The front doors (docs/architecture.md, Control plane layers): the gRPC services on top
+//! of the layers below, each mapping the core's error to its wire once (`status.rs`).
+//!
+//! | what | folder |
+//! |------|--------|
+//! | `skiff.v1.Api`, what the CLI calls | `api.rs` |
+//! | `skiff.v1.Node`, what agents call  | `node/` |
+//! | Logs and exec relayed to the pods' agents | `relay/` |
+//! | The node binaries, for `deploy/join.sh` (plain HTTPS GETs) | `binaries/` |
+
+pub mod api;
+pub mod binaries;
+pub mod node;
+pub mod relay;
+mod status;
+
+pub use api::{api_service, ApiService};
+pub use node::{node_service, NodeService};

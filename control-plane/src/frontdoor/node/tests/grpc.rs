@@ -1,0 +1,161 @@
+//! The Node service behind a real TLS server on 127.0.0.1: who may call what.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use skiff_proto::auth;
+use skiff_proto::v1::node_client::NodeClient;
+use skiff_proto::v1::{
+    HeartbeatRequest, RegisterRequest, UpdatePodStatusRequest, WatchPodsRequest,
+};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Channel, Server};
+use tonic::Code;
+
+use super::{bound_pod, csr_and_key, node_object, Fixture};
+use crate::core::ControlPlane;
+use crate::frontdoor::node::node_service;
+use crate::pki::Pki;
+use crate::store::MemoryStore;
+
+/// A control plane serving only the Node service; returns its URL and state.
+async fn serve() -> (tempfile::TempDir, String, Arc<ControlPlane>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Arc::new(Pki::load_or_create(dir.path(), &[], &url).unwrap());
+    let cp = Arc::new(ControlPlane {
+        store: Arc::new(MemoryStore::new()),
+        pki: pki.clone(),
+        config: super::config(),
+    });
+    let server = Server::builder()
+        .tls_config(pki.server_tls())
+        .unwrap()
+        .add_service(node_service(cp.clone()))
+        .serve_with_incoming(TcpListenerStream::new(listener));
+    tokio::spawn(server);
+    (dir, url, cp)
+}
+
+async fn anonymous(url: &str, cp: &ControlPlane) -> NodeClient<Channel> {
+    let channel = auth::endpoint(url, cp.pki.ca_pem(), None)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    NodeClient::new(channel)
+}
+
+fn code<T>(result: Result<T, tonic::Status>) -> Code {
+    result.map(|_| ()).err().map_or(Code::Ok, |s| s.code())
+}
+
+#[tokio::test]
+async fn agents_register_with_the_token_then_act_only_for_themselves() {
+    let (_dir, url, cp) = serve().await;
+    let mut stranger = anonymous(&url, &cp).await;
+    let (csr, key) = csr_and_key("n1");
+    let request = |token: String| RegisterRequest {
+        token,
+        node: Some(node_object("n1", &[], "2", "2Gi")),
+        csr_pem: csr.clone(),
+    };
+
+    let refused = stranger
+        .register(request("K10abc::node:guess".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    assert_eq!(refused.message(), "invalid node token");
+
+    let registered = stranger
+        .register(request(cp.pki.node_token()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(registered.pod_cidr, "10.42.0.0/24");
+    assert_eq!(registered.cluster_cidr, "10.42.0.0/16");
+    assert_eq!(registered.service_cidr, "10.43.0.0/16");
+    assert_eq!(registered.ca_pem, cp.pki.ca_pem());
+
+    let heartbeat = |name: &str| HeartbeatRequest {
+        node_name: name.into(),
+    };
+    assert_eq!(
+        code(stranger.heartbeat(heartbeat("n1")).await),
+        Code::Unauthenticated
+    );
+
+    let channel = auth::node_channel(&url, &registered.ca_pem, &registered.certificate_pem, &key)
+        .await
+        .unwrap();
+    let mut n1 = NodeClient::new(channel);
+    let lease = n1.heartbeat(heartbeat("n1")).await.unwrap().into_inner();
+    assert_eq!(lease.lease_seconds, 4);
+    assert_eq!(
+        code(n1.heartbeat(heartbeat("n2")).await),
+        Code::PermissionDenied
+    );
+
+    let watch = |name: &str| WatchPodsRequest {
+        node_name: name.into(),
+        resource_version: String::new(),
+    };
+    assert_eq!(
+        code(n1.watch_pods(watch("n2")).await),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        code(stranger.watch_pods(watch("n1")).await),
+        Code::Unauthenticated
+    );
+
+    // The node's pods stream; its status reports land, other nodes' are refused.
+    let fx = Fixture::over(
+        tempfile::tempdir().unwrap(),
+        cp.pki.clone(),
+        cp.config.clone(),
+        cp.store.clone(),
+    );
+    fx.create_pod(bound_pod("mine", "n1")).await;
+    fx.create_pod(bound_pod("theirs", "n2")).await;
+    let mut stream = n1.watch_pods(watch("n1")).await.unwrap().into_inner();
+    let first = stream.next().await.unwrap().unwrap();
+    assert_eq!(
+        (first.r#type.as_str(), first.object.unwrap().name.as_str()),
+        ("ADDED", "mine")
+    );
+
+    let status = |name: &str| {
+        let mut pod = bound_pod(name, "n1");
+        pod["status"] = serde_json::json!({"phase": "Running"});
+        let object = skiff_proto::v1::Object {
+            kind: "Pod".into(),
+            namespace: "default".into(),
+            name: name.into(),
+            json: serde_json::to_vec(&pod).unwrap(),
+            ..Default::default()
+        };
+        UpdatePodStatusRequest { pods: vec![object] }
+    };
+    n1.update_pod_status(status("mine")).await.unwrap();
+    assert_eq!(
+        fx.pod("default", "mine")
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .phase
+            .as_deref(),
+        Some("Running")
+    );
+    assert_eq!(
+        code(n1.update_pod_status(status("theirs")).await),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        code(stranger.update_pod_status(status("mine")).await),
+        Code::Unauthenticated
+    );
+}

@@ -1,0 +1,67 @@
+//! Admission's allocations (docs/architecture.md, Control plane layers): a Service's
+//! ClusterIP and NodePorts (`services.rs`, one store claim per value in `claims.rs`, so
+//! nothing is handed out twice, across concurrent writes and restarts) and the nodes' pod
+//! CIDRs (`cidr.rs`).
+
+pub mod cidr;
+pub mod claims;
+mod services;
+
+use serde_json::Value;
+
+pub use cidr::{CidrError, PodCidrAllocator};
+pub use claims::{IP_CLAIM, PORT_CLAIM};
+pub use services::{allocate, claim_keys, repair, repair_claim, Allocation};
+
+use crate::core::{Error, Ranges};
+use crate::store::{Key, Store};
+
+/// Apply's hook: for a Service, claims its ClusterIP and NodePorts and writes them into
+/// `desired`; for any other kind, nothing. The caller commits the allocation after its
+/// write and undoes it if the write does not happen.
+pub async fn allocate_if_service(
+    store: &dyn Store,
+    ranges: &Ranges,
+    key: &Key,
+    current: Option<&Value>,
+    desired: &mut Value,
+) -> Result<Allocation, Error> {
+    if key.kind != "Service" {
+        return Ok(Allocation::default());
+    }
+    allocate(store, ranges, current, desired).await
+}
+
+/// Apply's hook before validating an update: a Service changed to a type without node
+/// ports (ClusterIP, ExternalName) drops the node ports that were allocated, not written
+/// by the user (they would fail validation, and are released after the write).
+pub fn drop_allocated_node_ports(key: &Key, user: &Value, merged: &mut Value) {
+    if key.kind != "Service" {
+        return;
+    }
+    let service_type = merged
+        .pointer("/spec/type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP");
+    if matches!(service_type, "NodePort" | "LoadBalancer") {
+        return;
+    }
+    let written: Vec<&Value> = user
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|p| p.get("nodePort").is_some())
+        .map(|p| &p["port"])
+        .collect();
+    let ports = merged
+        .pointer_mut("/spec/ports")
+        .and_then(Value::as_array_mut);
+    for port in ports.into_iter().flatten() {
+        if !written.contains(&&port["port"]) {
+            if let Some(port) = port.as_object_mut() {
+                port.remove("nodePort");
+            }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! The object verbs over the store (docs/architecture.md, Control plane layers): plain
+//! async functions over a [`Store`](crate::store::Store), testable against `MemoryStore`
+//! without TLS, called by the front doors (`frontdoor/`). Below them: `allocation/`
+//! (ClusterIPs, NodePorts, pod CIDRs), `mirror/` (the nodes' static pods), `owners.rs`
+//! (dependents and the Orphan policy).
+//!
+//! Objects are stored as the JSON of their k8s-openapi type without a resourceVersion;
+//! every object served gets `metadata.resourceVersion` = its store revision, as a string.
+//!
+//! | method  | file          |
+//! |---------|---------------|
+//! | Apply   | `apply.rs` (+ `merge.rs`: the three-way merge of an update) |
+//! | Get/List| `get.rs`      |
+//! | Delete  | `delete.rs` (+ `namespaces.rs`: a namespace takes its objects along) |
+//! | Label   | `label.rs`    |
+//! | Watch   | `watch.rs`    |
+//! | (every update) | `write.rs`: default, validate, admit, compare-and-swap |
+//! | Scale, SetImage | `scale.rs` (workloads) |
+//! | RolloutHistory/Undo/Pause | `rollout.rs` (workloads) |
+
+pub mod allocation;
+mod apply;
+mod delete;
+mod get;
+mod label;
+mod merge;
+pub mod mirror;
+mod namespaces;
+pub mod objects;
+pub mod owners;
+mod watch;
+mod write;
+// workloads
+mod rollout;
+mod scale;
+
+#[cfg(test)]
+mod tests;
+
+pub use apply::{apply, apply_with, Action, Applied};
+pub use delete::delete;
+pub use get::{get, list, Scope};
+pub use label::label;
+pub use namespaces::bootstrap;
+pub use objects::{metadata_mut, serve, serve_value};
+pub use watch::{watch, WatchStream, BOOKMARK};
+// workloads
+pub use rollout::{history, pause, undo, Undone};
+pub use scale::{scale, set_image};

@@ -1,0 +1,71 @@
+//! The object verbs against `MemoryStore`: no TLS, no files. The gRPC layer (auth, codes
+//! on the wire) is covered by `tests/api_server.rs` against the real binary.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use skiff_proto::v1::Object as WireObject;
+
+use super::*;
+use crate::core::kinds::SYSTEM_NAMESPACES;
+use crate::core::{Error, Kind};
+use crate::store::{MemoryStore, Store};
+
+mod apply;
+mod namespaces;
+mod read;
+mod watch;
+mod write;
+
+/// Generous: a case that needs it is broken, not slow.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+const NGINX_POD: &str = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: my-nginx-pod
+spec:
+  containers:
+    - name: my-nginx-container
+      image: nginx:latest
+      ports:
+        - containerPort: 80
+          protocol: TCP
+";
+
+/// A bootstrapped memory store: namespaces default and kube-system exist.
+async fn store() -> Arc<dyn Store> {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    bootstrap(store.as_ref()).await.unwrap();
+    store
+}
+
+/// Applies `manifest` (no -n) and returns each object's action.
+async fn apply_ok(store: &dyn Store, manifest: &str) -> Vec<Action> {
+    apply(store, "test.yaml", manifest, "")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.action)
+        .collect()
+}
+
+async fn apply_err(store: &dyn Store, manifest: &str) -> Error {
+    apply(store, "test.yaml", manifest, "").await.unwrap_err()
+}
+
+fn json(object: &WireObject) -> Value {
+    serde_json::from_slice(&object.json).unwrap()
+}
+
+fn config_map(name: &str, namespace: &str, data: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {namespace}\n  labels: {{app: {name}}}\ndata:\n  key: {data:?}\n"
+    )
+}
+
+fn code(e: Error) -> tonic::Code {
+    tonic::Status::from(e).code()
+}

@@ -1,0 +1,141 @@
+//! The one write pipeline of an update, whichever verb made the change (apply's merge,
+//! scale, set image, label, rollout undo and pause): default → validate (the whole
+//! object, and a pod's update rules) → admission (a Service's ClusterIP and NodePorts)
+//! → compare-and-swap on the revision read → the object as served.
+//!
+//! [`edit`] is the read-modify-write the verbs other than apply use; apply merges first
+//! and then goes through [`checked`] and [`commit`] like it.
+
+use serde_json::Value;
+use skiff_proto::model::{default_object, validate_object, Object};
+use skiff_proto::v1::Object as WireObject;
+
+use super::allocation;
+use super::merge;
+use super::objects;
+use crate::core::{Error, Ranges};
+use crate::store::{Key, Store, StoreError, Stored};
+
+/// Attempts at a read-modify-write while controllers write the same object.
+pub(crate) const CONFLICT_RETRIES: usize = 5;
+
+/// Strictly decodes and defaults an object's JSON.
+pub(crate) fn normalise(value: &Value) -> Result<Object, skiff_proto::model::DecodeError> {
+    let mut object = Object::from_json(&value.to_string())?;
+    default_object(&mut object);
+    Ok(object)
+}
+
+/// `changed` (the stored object after the verb's change) defaulted and validated as a
+/// whole, as the API server does with a patch: a default never overrides what is stored.
+/// A change of `spec` is checked against a pod's update rules and bumps
+/// `metadata.generation` (the controllers report it back as `status.observedGeneration`).
+/// `baseline` is the stored object put through [`normalise`].
+pub(crate) fn checked(key: &Key, baseline: &Value, changed: &Value) -> Result<Value, Error> {
+    let invalid = |e: &dyn std::fmt::Display| {
+        Error::Invalid(format!("{} {:?} is invalid: {e}", key.kind, key.name))
+    };
+    let typed = normalise(changed).map_err(|e| invalid(&format!("{}: {}", e.path, e.message)))?;
+    validate_object(&typed).map_err(|e| invalid(&e))?;
+    let mut value = typed.to_json_value();
+    let (old_spec, new_spec) = (baseline.get("spec"), value.get("spec"));
+    if value != *baseline && old_spec != new_spec {
+        if key.kind == "Pod" {
+            let null = Value::Null;
+            merge::check_pod_update(
+                &key.name,
+                old_spec.unwrap_or(&null),
+                new_spec.unwrap_or(&null),
+            )
+            .map_err(Error::Invalid)?;
+        }
+        let generation = baseline
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64);
+        objects::metadata_mut(&mut value).insert(
+            "generation".into(),
+            Value::from(generation.unwrap_or(0) + 1),
+        );
+    }
+    Ok(value)
+}
+
+/// The stored object in the form [`checked`] compares with.
+pub(crate) fn baseline_of(current: &Value) -> Value {
+    let mut baseline = current.clone();
+    objects::metadata_mut(&mut baseline).remove("resourceVersion");
+    normalise(&baseline).map_or(baseline, |o| o.to_json_value())
+}
+
+/// Admission and compare-and-swap of a checked update of `stored` (parsed: `current`):
+/// claims what a Service needs, writes at the revision read, keeps the claims if the
+/// write happened and gives them back if not. The store's refusal is returned as is, for
+/// the caller to retry or report.
+pub(crate) async fn commit(
+    store: &dyn Store,
+    ranges: &Ranges,
+    stored: &Stored,
+    current: &Value,
+    mut value: Value,
+) -> Result<Result<(Stored, Value), StoreError>, Error> {
+    let key = &stored.key;
+    let allocation =
+        allocation::allocate_if_service(store, ranges, key, Some(current), &mut value).await?;
+    let written = store
+        .update(
+            key.clone(),
+            objects::to_bytes(&value),
+            Some(stored.revision),
+        )
+        .await;
+    match written {
+        Ok(written) => {
+            allocation.commit(store).await;
+            Ok(Ok((written, value)))
+        }
+        Err(e) => {
+            allocation.undo(store).await;
+            Ok(Err(e))
+        }
+    }
+}
+
+/// Reads `key`, lets `change` edit its JSON (returning whether it changed anything, or
+/// why it refuses), then [`checked`] and [`commit`]. `precondition`: the revision it must
+/// be at; without one, a conflict starts over from a fresh read.
+pub(crate) async fn edit(
+    store: &dyn Store,
+    ranges: &Ranges,
+    key: &Key,
+    precondition: Option<i64>,
+    mut change: impl FnMut(&mut Value, &Stored) -> Result<bool, Error>,
+) -> Result<WireObject, Error> {
+    for _ in 0..CONFLICT_RETRIES {
+        let Some(stored) = store.get(key).await? else {
+            return Err(objects::not_found(key));
+        };
+        if let Some(expected) = precondition.filter(|rv| *rv != stored.revision) {
+            return Err(StoreError::Conflict {
+                key: key.clone(),
+                expected,
+                actual: stored.revision,
+            }
+            .into());
+        }
+        let current = objects::parse(&stored)?;
+        let mut value = current.clone();
+        if !change(&mut value, &stored)? {
+            return Ok(objects::serve_value(&stored, current));
+        }
+        let value = checked(key, &baseline_of(&current), &value)?;
+        match commit(store, ranges, &stored, &current, value).await? {
+            Ok((written, value)) => return Ok(objects::serve_value(&written, value)),
+            Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
+            Err(StoreError::NotFound(_)) => return Err(objects::not_found(key)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::Conflict(format!(
+        "{key} kept changing while it was being edited; try again"
+    )))
+}
