@@ -11,6 +11,7 @@ pub mod api;
 pub mod node;
 pub mod relay;
 mod status;
+mod wire;
 
 pub use api::{api_service, ApiService};
 pub use node::{node_service, NodeService};

@@ -6,9 +6,9 @@
 //! [`edit`] is the read-modify-write the verbs other than apply use; apply merges first
 //! and then goes through [`checked`] and [`commit`] like it.
 
+use super::served::Object as WireObject;
 use serde_json::Value;
 use skiff_proto::model::{default_object, validate_object, Object};
-use skiff_proto::v1::Object as WireObject;
 
 use super::allocation;
 use super::merge;

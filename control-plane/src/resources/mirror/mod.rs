@@ -16,10 +16,10 @@ mod tests;
 
 use std::collections::BTreeSet;
 
+use crate::resources::Object;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use serde_json::Value;
-use skiff_proto::v1::Object;
 use tracing::{debug, info, warn};
 
 use crate::core::{Clock, Error, SystemClock};

@@ -1,8 +1,8 @@
 //! Mirror pods against the in-memory store: made, kept current, removed with their
 //! static pod, made again after a delete, and never taking over a user's pod.
 
+use crate::resources::Object;
 use serde_json::{json, Value};
-use skiff_proto::v1::Object;
 
 use super::{sync, Synced, MIRROR_ANNOTATION};
 use crate::store::{Key, MemoryStore, Store};
