@@ -2,36 +2,24 @@
 # Installs everything a fresh Debian 12 / Ubuntu / Raspberry Pi OS machine needs to build,
 # run and test skiff. Idempotent: running it twice changes nothing the second time.
 set -euo pipefail
-
-if [ "$(id -u)" -ne 0 ]; then
-  echo "install-deps: must run as root (try: sudo $0)" >&2
-  exit 1
-fi
+# shellcheck source=deploy/lib/node.sh
+source "$(dirname "$0")/lib/node.sh"
+skiff_require_root
 
 PACKAGES=(
-  containerd runc          # container runtime (containerd >= 1.6)
-  nftables iptables        # service proxy and egress masquerade
-  conntrack                # proxy: forgets UDP flows of endpoints that left
-  iproute2                 # ip netns / link, used by tests and diagnostics
+  "${NODE_PACKAGES[@]}"    # what every node runs (deploy/lib/node.sh)
   protobuf-compiler        # containerd-client and skiff-proto build scripts
   busybox-static           # test and demo images are built from it
   docker-registry          # local registry for pull tests (127.0.0.1 only)
-  curl ca-certificates
   gcc libc6-dev pkg-config # C compiler for -sys crates
+  ruby                     # CI: `ruby -c Vagrantfile`
 )
-
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "install-deps: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
-else
-  echo "install-deps: all packages present"
+# Raspberry Pi (aarch64) binaries from a PC: a cross C toolchain for the bundled SQLite
+# and ring, and qemu-user to run the cross-built tests (.cargo/config.toml).
+if [ "$(uname -m)" = x86_64 ]; then
+  PACKAGES+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 fi
+skiff_apt_install "${PACKAGES[@]}"
 
 # The Debian package starts a registry on :5000 for every interface; skiff's tests start
 # their own on 127.0.0.1, so keep the system one from holding the port.
@@ -39,8 +27,13 @@ if systemctl list-unit-files docker-registry.service >/dev/null 2>&1; then
   systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
 fi
 
-if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v cargo >/dev/null 2>&1; then
   echo "install-deps: cargo not found; install Rust with rustup (https://rustup.rs) and run again" >&2
   exit 1
+fi
+if [ "$(uname -m)" = x86_64 ] && command -v rustup >/dev/null 2>&1; then
+  rustup target list --installed | grep -qx aarch64-unknown-linux-gnu ||
+    rustup target add aarch64-unknown-linux-gnu
 fi
 echo "install-deps: done"

@@ -5,73 +5,58 @@
 # NodePort service) that answers `curl http://<node-ip>:30080/` from the host.
 # Idempotent: run it again to rebuild and restart; running pods are adopted, the cluster's
 # objects are kept (they live in /var/lib/skiff).
+#
+# SKIFF_NODE_IP=ADDR gives the node that address (a Vagrant VM's private network one).
+# SKIFF_CROSS=aarch64 also cross-builds the binaries for Raspberry Pis, which the control
+# plane then serves to deploy/join.sh on them (as it serves this machine's own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=deploy/lib/node.sh
+source deploy/lib/node.sh
 
 DATA=/var/lib/skiff
-ROOT=/var/lib/skiff-agent
-MANIFESTS=/etc/skiff/manifests
-SOCK=/run/containerd/containerd.sock
-LOGS=/var/log/skiff
 API=https://127.0.0.1:6443
+ARCH=$(uname -m)
 
+skiff_require_root
 bash deploy/install-deps.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
 echo "== building skiff (release; the first build takes a few minutes)"
 cargo build --release --workspace --locked
-install -m 0755 target/release/skiff target/release/skiff-agent target/release/skiff-control-plane /usr/local/bin/
-mkdir -p "$DATA" "$ROOT/images" "$MANIFESTS" "$LOGS" /etc/default
-
-have_systemd() { [ -d /run/systemd/system ]; }
-
-# Restarts a daemon: through systemd when there is one, else in the background with a pid
-# file (containers and CI runners often have no systemd).
-run_daemon() {
-  local name=$1; shift
-  if have_systemd; then
-    install -m 0644 "deploy/systemd/$name.service" "/etc/systemd/system/$name.service"
-    systemctl daemon-reload
-    systemctl enable "$name" >/dev/null
-    systemctl restart "$name"
-  else
-    if [ -f "/run/$name.pid" ] && kill -0 "$(cat "/run/$name.pid")" 2>/dev/null; then
-      kill "$(cat "/run/$name.pid")"
-      for _ in $(seq 50); do kill -0 "$(cat "/run/$name.pid")" 2>/dev/null || break; sleep 0.2; done
-    fi
-    nohup "$@" >>"$LOGS/$name.log" 2>&1 &
-    echo $! >"/run/$name.pid"
-  fi
-}
-
-echo "== containerd"
-if ! ctr --address "$SOCK" version >/dev/null 2>&1; then
-  if have_systemd; then
-    systemctl enable --now containerd
-  else
-    nohup containerd >"$LOGS/containerd.log" 2>&1 &
-    echo $! >/run/skiff-containerd.pid
-  fi
-  for _ in $(seq 50); do ctr --address "$SOCK" version >/dev/null 2>&1 && break; sleep 0.2; done
+for name in skiff skiff-agent skiff-control-plane; do
+  skiff_install_file "target/release/$name" "$SKIFF_PREFIX/bin/$name"
+done
+# Kept for nodes that join with deploy/join.sh and have no Rust toolchain.
+skiff_keep_binaries target/release "$DATA" "$ARCH"
+if [ "${SKIFF_CROSS:-}" = aarch64 ] && [ "$ARCH" != aarch64 ]; then
+  echo "== cross-building for aarch64 (Raspberry Pi)"
+  cargo build --release --locked --target aarch64-unknown-linux-gnu \
+    -p skiff-agent -p skiff -p skiff-control-plane
 fi
-ctr --address "$SOCK" version >/dev/null || { echo "containerd did not come up; see $LOGS/containerd.log" >&2; exit 1; }
+if [ -x target/aarch64-unknown-linux-gnu/release/skiff-agent ] && [ "$ARCH" != aarch64 ]; then
+  skiff_keep_binaries target/aarch64-unknown-linux-gnu/release "$DATA" aarch64
+fi
 
-echo "== skiff-control-plane"
-run_daemon skiff-control-plane /usr/local/bin/skiff-control-plane --data-dir "$DATA" --listen 0.0.0.0:6443
+skiff_say "containerd"
+skiff_start_containerd
+
+skiff_say "skiff-control-plane"
+skiff_run_daemon skiff-control-plane
 for _ in $(seq 100); do [ -s "$DATA/node-token" ] && [ -s "$DATA/admin.conf" ] && break; sleep 0.2; done
-[ -s "$DATA/admin.conf" ] || { echo "the control plane did not start; see $LOGS or journalctl -u skiff-control-plane" >&2; exit 1; }
+[ -s "$DATA/admin.conf" ] || { echo "the control plane did not start; see $SKIFF_LOGS or journalctl -u skiff-control-plane" >&2; exit 1; }
 # The CLI reads ~/.skiff/config (or $SKIFF_CONFIG, or --config).
 mkdir -p /root/.skiff
 install -m 0600 "$DATA/admin.conf" /root/.skiff/config
 for _ in $(seq 100); do skiff get namespaces >/dev/null 2>&1 && break; sleep 0.2; done
 
 echo "== demo images (built from busybox-static)"
-target/release/skiff_demo_images "$ROOT/images"
+target/release/skiff_demo_images "$SKIFF_AGENT_ROOT/images"
 
-echo "== skiff-agent (joined to $API)"
-echo "SKIFF_AGENT_ARGS=\"--server $API --token-file $DATA/node-token\"" >/etc/default/skiff-agent
-run_daemon skiff-agent /usr/local/bin/skiff-agent --root "$ROOT" --containerd "$SOCK" \
-  --manifests "$MANIFESTS" --images "$ROOT/images" --server "$API" --token-file "$DATA/node-token"
+skiff_say "skiff-agent (joined to $API)"
+ARGS=(--server "$API" --token-file "$DATA/node-token")
+[ -n "${SKIFF_NODE_IP:-}" ] && ARGS+=(--node-ip "$SKIFF_NODE_IP")
+skiff_start_agent "${ARGS[@]}"
 for _ in $(seq 150); do
   skiff get nodes 2>/dev/null | grep -qw Ready && break
   sleep 0.2
@@ -102,5 +87,6 @@ skiff is running on this node. Try:
   skiff rollout undo deployment/hello
   skiff logs -f <pod>          skiff exec -it <pod> -- sh
   curl http://$NODE_IP:30080/
-Join more nodes with: skiff-agent --server https://$NODE_IP:6443 --token \$(cat $DATA/node-token)
+Add a node: on it, from a clone of this repository (no Rust needed):
+  sudo bash deploy/join.sh https://$NODE_IP:6443 $(cat "$DATA/node-token")
 TXT

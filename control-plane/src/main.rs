@@ -146,6 +146,11 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         .http2_keepalive_interval(Some(HTTP2_KEEPALIVE))
         .tls_config(cp.pki.server_tls())
         .context("configuring TLS")?
+        // GET /skiff/v1/binaries/... for node-token holders; everything else is gRPC.
+        .layer(frontdoor::binaries::BinariesLayer::new(
+            &flags.data_dir,
+            cp.pki.node_token(),
+        ))
         .add_service(frontdoor::api_service(cp.clone()))
         .add_service(frontdoor::node_service(cp.clone()));
     // The scheduler, the controllers and the compactor stop with `run`,

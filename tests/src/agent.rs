@@ -311,13 +311,13 @@ pub fn find_binary(name: &str) -> anyhow::Result<PathBuf> {
 
 /// Host-wide things the agent creates (`skiff0` bridge, `skiff` nftables tables), noted
 /// before it starts so only what appeared during the test is removed afterwards.
-struct HostState {
+pub struct HostState {
     bridge: bool,
     tables: Vec<String>,
 }
 
 impl HostState {
-    fn read() -> Self {
+    pub fn read() -> Self {
         HostState {
             bridge: Path::new("/sys/class/net/skiff0").exists(),
             tables: skiff_tables(),
@@ -326,7 +326,7 @@ impl HostState {
 
     /// Skipped while another skiff-agent runs on this host (a quickstart, a real node):
     /// what appeared may be its, and removing it would cut off its pods.
-    fn remove_what_appeared_since(&self) {
+    pub fn remove_what_appeared_since(&self) {
         if other_agent_running() {
             return;
         }

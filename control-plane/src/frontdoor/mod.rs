@@ -6,8 +6,10 @@
 //! | `skiff.v1.Api`, what the CLI calls | `api.rs` |
 //! | `skiff.v1.Node`, what agents call  | `node/` |
 //! | Logs and exec relayed to the pods' agents | `relay/` |
+//! | The node binaries, for `deploy/join.sh` (plain HTTPS GETs) | `binaries/` |
 
 pub mod api;
+pub mod binaries;
 pub mod node;
 pub mod relay;
 mod status;
