@@ -55,6 +55,11 @@ struct Flags {
     /// addressed to 127.0.0.1 to this node: use only on a trusted network.
     #[arg(long)]
     nodeport_localhost: bool,
+    /// How pods reach other nodes' pods (joined nodes): vxlan (VNI 1, UDP 8472, direct
+    /// routes to peers on a shared network) or host-gw (routes via the peers' addresses;
+    /// every node on one network).
+    #[arg(long, default_value = "vxlan", value_parser = ["vxlan", "host-gw"])]
+    pod_network: String,
     #[command(subcommand)]
     command: Option<Command>,
     /// The agent API socket; default <root>/agent.sock.
@@ -80,7 +85,8 @@ struct Flags {
 #[derive(clap::Subcommand, Debug)]
 enum Command {
     /// Removes everything skiff added to the host: the service proxy's nftables table
-    /// and iptables chains, the pod network's table, bridge and veths. Pods' containers
+    /// and iptables chains, the pod network's table, bridge and veths, the routes to
+    /// other nodes' pods and the vxlan device. Pods' containers
     /// are left to containerd.
     Cleanup,
 }
@@ -158,6 +164,8 @@ fn main() -> anyhow::Result<()> {
         resolv_conf: flags.resolv_conf,
         proxy_mode,
         nodeport_localhost: flags.nodeport_localhost,
+        pod_network: skiff_agent::network::podnet::Backend::from_flag(&flags.pod_network)
+            .map_err(anyhow::Error::msg)?,
     };
     tokio::runtime::Runtime::new()?.block_on(wiring::run(opts))
 }
@@ -169,6 +177,12 @@ async fn cleanup() -> anyhow::Result<()> {
     proxy::cleanup(&proxy::HostExec::default(), proxy::nft::DEFAULT_TABLE)
         .await
         .context("remove the service proxy's rules")?;
+    network::podnet::remove_all(
+        &network::podnet::HostPodnetOps,
+        network::podnet::VXLAN_DEVICE,
+    )
+    .await
+    .context("remove the routes to other nodes' pods")?;
     network::cleanup_host(network::DEFAULT_BRIDGE)
         .await
         .context("remove the pod network")?;

@@ -22,6 +22,8 @@ pub struct Credentials {
     pub cert_pem: String,
     pub key_pem: String,
     pub pod_cidr: String,
+    /// Every node's pod CIDR lies inside it; empty in credentials saved by an older agent.
+    pub cluster_cidr: String,
 }
 
 /// Where the credentials live: one directory, private to root.
@@ -48,6 +50,7 @@ impl JoinFiles {
             cert_pem: read("node.crt")?,
             key_pem: read("node.key")?,
             pod_cidr: read("pod-cidr")?.trim().to_string(),
+            cluster_cidr: read("cluster-cidr").unwrap_or_default().trim().to_string(),
         })
         .filter(|c| !c.pod_cidr.is_empty())
     }
@@ -61,6 +64,7 @@ impl JoinFiles {
             ("node.crt", &creds.cert_pem, 0o644),
             ("node.key", &creds.key_pem, 0o600),
             ("pod-cidr", &creds.pod_cidr, 0o644),
+            ("cluster-cidr", &creds.cluster_cidr, 0o644),
         ] {
             // Written aside and renamed, so a crash never leaves a half-written key.
             let tmp = self.path(&format!(".{name}.tmp"));
@@ -125,6 +129,7 @@ pub async fn register(
         cert_pem: resp.certificate_pem,
         key_pem,
         pod_cidr: resp.pod_cidr,
+        cluster_cidr: resp.cluster_cidr,
     })
 }
 
@@ -245,9 +250,11 @@ mod tests {
             cert_pem: "crt".into(),
             key_pem: "key".into(),
             pod_cidr: "10.42.1.0/24".into(),
+            cluster_cidr: "10.42.0.0/16".into(),
         };
         files.save(&creds).unwrap();
         assert_eq!(files.load().unwrap().pod_cidr, "10.42.1.0/24");
+        assert_eq!(files.load().unwrap().cluster_cidr, "10.42.0.0/16");
         files.clear();
         assert!(files.load().is_none());
     }

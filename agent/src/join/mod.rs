@@ -8,6 +8,7 @@
 pub mod bootstrap;
 pub mod heartbeat;
 pub mod mirror;
+pub mod pod_network;
 pub mod serve;
 pub mod source;
 pub mod status;

@@ -8,6 +8,8 @@
 //! - `files.rs`: the pod's `/etc/hosts` and `/etc/resolv.conf`.
 //! - `pod_dns.rs`: the resolv.conf by dnsPolicy (cluster DNS, node's, or the pod's own).
 //! - `uplink.rs`: the default-route interface (MTU, node address).
+//! - `podnet/`: routes to other nodes' pods (vxlan or host-gw), kept in step with the
+//!   Node objects.
 //!
 //! Privileged calls go through [`NetOps`]; `fake::RecordingOps` stands in for tests.
 
@@ -18,10 +20,11 @@ mod fake;
 mod files;
 mod host;
 pub mod ipam;
-mod netlink;
+pub(crate) mod netlink;
 pub mod nft;
 mod ops;
 mod pod_dns;
+pub mod podnet;
 mod sysctl;
 mod uplink;
 mod veth;
@@ -41,7 +44,7 @@ pub use ipam::{Allocation, Ipam};
 pub use ops::{BridgeSpec, HostNetwork, HostNetworkKind, NetOps, VethSpec, VethState};
 pub use pod_dns::{ClusterDns, PodDns};
 pub use sysctl::Sysctl;
-pub use uplink::{default_interface, node_ip};
+pub use uplink::{default_interface, mtu_of_address, node_ip};
 pub use veth::{host_veth_name, HOST_PREFIX, POD_IFACE};
 
 /// The bridge a real node uses.

@@ -47,6 +47,17 @@ pub fn mtu() -> u32 {
         .unwrap_or(FALLBACK_MTU)
 }
 
+/// The MTU of the interface holding `ip` (the node address: the interface peers and
+/// tunnels use), or the uplink's when no interface has it.
+pub fn mtu_of_address(ip: Ipv4Addr) -> u32 {
+    interface_addresses()
+        .into_iter()
+        .find(|(_, a)| *a == ip)
+        .and_then(|(iface, _)| fs::read_to_string(format!("/sys/class/net/{iface}/mtu")).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(mtu)
+}
+
 /// The node's address: the first IPv4 address of the uplink. `None` without a default
 /// route; the agent's `--node-ip` overrides it.
 pub fn node_ip() -> Option<IpAddr> {

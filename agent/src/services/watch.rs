@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use skiff_proto::v1::node_client::NodeClient;
-use skiff_proto::v1::{WatchEndpointsRequest, WatchEvent, WatchServicesRequest};
+use skiff_proto::v1::{WatchEndpointsRequest, WatchEvent, WatchNodesRequest, WatchServicesRequest};
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 use tracing::{debug, info, warn};
@@ -40,6 +40,8 @@ pub enum Delta<T> {
 pub enum Watched {
     Services,
     Endpoints,
+    /// Every Node, for the pod network across nodes (`join/pod_network.rs`).
+    Nodes,
 }
 
 /// A watch's view: where to resume, and the objects of a list under way. Pure.
@@ -125,6 +127,14 @@ where
             Watched::Endpoints => {
                 client
                     .watch_endpoints(WatchEndpointsRequest {
+                        node_name: node_name.clone(),
+                        resource_version: rv,
+                    })
+                    .await
+            }
+            Watched::Nodes => {
+                client
+                    .watch_nodes(WatchNodesRequest {
                         node_name: node_name.clone(),
                         resource_version: rv,
                     })

@@ -2,7 +2,10 @@
 //! network, pod workers, sources, the API, proxy and DNS). `node_runtime` is the real
 //! `PodRuntime` the pod workers drive.
 
+pub mod addresses;
+pub mod checks;
 pub mod node_runtime;
+mod pod_network;
 
 use crate::join;
 
@@ -49,11 +52,15 @@ pub struct NodeOptions {
     /// `--nodeport-localhost`, for `crate::proxy::ProxyConfig`.
     pub proxy_mode: crate::proxy::ProxyMode,
     pub nodeport_localhost: bool,
+    /// How pods reach other nodes' pods (`--pod-network`); joined nodes only.
+    pub pod_network: crate::network::podnet::Backend,
 }
 
 const IMPORT_EVERY: Duration = Duration::from_secs(2);
 
 pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
+    let vxlan = opts.join.is_some() && opts.pod_network == crate::network::podnet::Backend::Vxlan;
+    checks::run(&checks::HostPaths::default(), vxlan).map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&opts.root)
         .with_context(|| format!("create --root {}", opts.root.display()))?;
     let ctrd = Containerd::connect_lazy(&opts.containerd, &opts.containerd_namespace)?;
@@ -63,7 +70,8 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
         None => Registries::default(),
     };
     let images = ImageService::new(ctrd.clone(), registries);
-    let node_ip = opts.node_ip.or_else(crate::network::node_ip);
+    let server = opts.join.as_ref().map(|j| j.server.as_str());
+    let node_ip = addresses::node_ip(opts.node_ip, server).await;
     // Registration comes first: the control plane decides this node's pod CIDR.
     let joined = match &opts.join {
         Some(j) => Some(
@@ -79,9 +87,20 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     let pod_cidr: ipnet::Ipv4Net = pod_cidr_text
         .parse()
         .with_context(|| format!("pod CIDR {pod_cidr_text:?} is not an IPv4 CIDR"))?;
-    let network = PodNetwork::init(NetworkConfig::new(pod_cidr, opts.root.join("network")))
-        .await
-        .context("pod network")?;
+    let cluster_cidr = joined
+        .as_ref()
+        .map(|j| pod_network::cluster_cidr(&j.creds, pod_cidr));
+    let mut net_cfg = NetworkConfig::new(pod_cidr, opts.root.join("network"));
+    // Pod-to-pod traffic across nodes keeps the pod's address; only what leaves the
+    // cluster CIDR is masqueraded.
+    net_cfg.cluster_cidr = cluster_cidr;
+    net_cfg.mtu = joined
+        .as_ref()
+        .and_then(|_| pod_network::pod_mtu(opts.pod_network, node_ip));
+    let network = PodNetwork::init(net_cfg).await.context("pod network")?;
+    if let (Some(joined), Some(cluster_cidr)) = (&joined, cluster_cidr) {
+        pod_network::start(joined, &opts, node_ip, &network, cluster_cidr);
+    }
     // Cluster DNS: a joined node answers its pods on the bridge gateway;
     // `dns_records` is fed by the service and endpoints watches. Standalone pods keep
     // the node's resolvers.
@@ -119,7 +138,14 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     let rt = Arc::new(rt);
     // services: the watches of Services and Endpoints feed the proxy and `dns_records`.
     if let Some(joined) = &joined {
-        start_services(&opts, joined, node_ip, pod_cidr, dns_records.clone());
+        start_services(
+            &opts,
+            joined,
+            node_ip,
+            pod_cidr,
+            cluster_cidr,
+            dns_records.clone(),
+        );
     }
 
     let store = StatusStore::default();
@@ -229,6 +255,7 @@ fn start_services(
     joined: &join::Joined,
     node_ip: Option<IpAddr>,
     pod_cidr: ipnet::Ipv4Net,
+    cluster_cidr: Option<ipnet::Ipv4Net>,
     dns_records: DnsRecords,
 ) {
     let node_ips = match node_ip {
@@ -238,6 +265,9 @@ fn start_services(
     let mut proxy = crate::proxy::ProxyConfig::new(&opts.node_name, node_ips, pod_cidr);
     proxy.mode = opts.proxy_mode;
     proxy.nodeport_localhost = opts.nodeport_localhost;
+    // Service traffic from outside the cluster CIDR is masqueraded, as kube-proxy does
+    // with --cluster-cidr, so replies from pods on other nodes come back through here.
+    proxy.cluster_cidr = cluster_cidr;
     let services = crate::services::ServicesOptions {
         node_name: opts.node_name.clone(),
         proxy,

@@ -2,9 +2,14 @@
 //! pod CIDR), Heartbeat (the node's Lease in `kube-node-lease`, Ready=True), WatchPods
 //! (the pods bound to the node, resumable from a resourceVersion), WatchServices and
 //! WatchEndpoints (`watch_kind.rs`), UpdatePodStatus (only `status`, only for the
-//! caller's own pods) and SyncMirrorPods (`resources::mirror`).
+//! caller's own pods) and SyncMirrorPods (`resources::mirror`); for the pod network
+//! across nodes, WatchNodes, UpdateNodeStatus and RecordNodeEvent (`node_network.rs`,
+//! a node's own Node only), and Register's one-InternalIP-per-node check
+//! (`addresses.rs`).
 
+mod addresses;
 pub(crate) mod heartbeat;
+mod node_network;
 pub(crate) mod pod_status;
 pub(crate) mod register;
 mod service;

@@ -45,14 +45,17 @@ pub async fn register(
     }
     let reported = reported_node(reported)?;
     let name = reported.metadata.name.clone().unwrap_or_default();
-    // Signing first: a refused CSR leaves no half-registered node behind.
+    let store = ctx.cp.store.as_ref();
+    // Under the allocator's lock: two nodes registering at once cannot both take an
+    // address.
+    let guard = cidrs.lock().await;
+    super::addresses::refuse_taken_address(store, &name, &internal_ips(&reported)).await?;
+    // Signing before any write: a refused CSR leaves no half-registered node behind.
     let certificate_pem = ctx
         .cp
         .pki
         .sign_node_csr(csr_pem, &name, &internal_ips(&reported))?;
 
-    let store = ctx.cp.store.as_ref();
-    let guard = cidrs.lock().await;
     let pod_cidr = guard.cidr_for(store, &name).await?;
     let now = ctx.clock.now();
     let initial = || Node {

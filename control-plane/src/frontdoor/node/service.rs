@@ -7,15 +7,17 @@ use std::sync::Arc;
 use skiff_proto::auth;
 use skiff_proto::v1::node_server::Node;
 use skiff_proto::v1::{
-    HeartbeatRequest, HeartbeatResponse, RegisterRequest, RegisterResponse, SyncMirrorPodsRequest,
-    SyncMirrorPodsResponse, UpdatePodStatusRequest, UpdatePodStatusResponse, WatchEndpointsRequest,
-    WatchPodsRequest, WatchServicesRequest,
+    HeartbeatRequest, HeartbeatResponse, RecordNodeEventRequest, RecordNodeEventResponse,
+    RegisterRequest, RegisterResponse, SyncMirrorPodsRequest, SyncMirrorPodsResponse,
+    UpdateNodeStatusRequest, UpdateNodeStatusResponse, UpdatePodStatusRequest,
+    UpdatePodStatusResponse, WatchEndpointsRequest, WatchNodesRequest, WatchPodsRequest,
+    WatchServicesRequest,
 };
 use tonic::{Request, Response, Status};
 
 use super::watch_kind::{watch_kind, ObjectEvents};
 use super::watch_pods::{self, PodEvents};
-use super::{heartbeat, pod_status, register};
+use super::{heartbeat, node_network, pod_status, register};
 use crate::controllers::nodes::NodeContext;
 use crate::resources::allocation::PodCidrAllocator;
 
@@ -130,5 +132,42 @@ impl Node for NodeService {
             updated: synced.updated,
             deleted: synced.deleted,
         }))
+    }
+
+    // pod network: every Node, and the caller's own Node's network status and events
+    // (control-plane/src/nodes/node_network.rs).
+    type WatchNodesStream = ObjectEvents;
+
+    async fn watch_nodes(
+        &self,
+        req: Request<WatchNodesRequest>,
+    ) -> Result<Response<Self::WatchNodesStream>, Status> {
+        auth::require_node(&req, &req.get_ref().node_name)?;
+        let rv = &req.get_ref().resource_version;
+        let stream = watch_kind(self.ctx.cp.store.as_ref(), "Node", rv).await?;
+        Ok(Response::new(stream))
+    }
+
+    async fn update_node_status(
+        &self,
+        req: Request<UpdateNodeStatusRequest>,
+    ) -> Result<Response<UpdateNodeStatusResponse>, Status> {
+        auth::require_node(&req, &req.get_ref().node_name)?;
+        let req = req.into_inner();
+        let annotations = req.annotations.into_iter().collect();
+        node_network::update_node_status(&self.ctx, &req.node_name, &annotations, &req.conditions)
+            .await?;
+        Ok(Response::new(UpdateNodeStatusResponse {}))
+    }
+
+    async fn record_node_event(
+        &self,
+        req: Request<RecordNodeEventRequest>,
+    ) -> Result<Response<RecordNodeEventResponse>, Status> {
+        auth::require_node(&req, &req.get_ref().node_name)?;
+        let r = req.into_inner();
+        node_network::record_node_event(&self.ctx, &r.node_name, &r.r#type, &r.reason, &r.message)
+            .await?;
+        Ok(Response::new(RecordNodeEventResponse {}))
     }
 }

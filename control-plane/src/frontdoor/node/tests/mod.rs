@@ -5,6 +5,7 @@ mod cidr;
 mod fit;
 mod grpc;
 mod lifecycle;
+mod node_network;
 mod pod_status;
 mod register;
 mod scheduler;
@@ -176,7 +177,7 @@ fn node_object(name: &str, labels: &[(&str, &str)], cpu: &str, memory: &str) -> 
         "metadata": {"name": name, "labels": labels},
         "status": {
             "addresses": [
-                {"type": "InternalIP", "address": "192.168.56.11"},
+                {"type": "InternalIP", "address": node_address(name)},
                 {"type": "Hostname", "address": name},
             ],
             "capacity": {"cpu": cpu, "memory": memory, "pods": "110"},
@@ -194,6 +195,16 @@ fn node_object(name: &str, labels: &[(&str, &str)], cpu: &str, memory: &str) -> 
         json: serde_json::to_vec(&node).unwrap(),
         ..Default::default()
     }
+}
+
+/// A distinct InternalIP per test node: 192.168.56.11 for n1 (or node-1), .12 for n2
+/// (Register refuses two nodes with one address).
+fn node_address(name: &str) -> String {
+    let digits = name.trim_start_matches(|c: char| !c.is_ascii_digit());
+    let n: u32 = digits
+        .parse()
+        .unwrap_or_else(|_| name.bytes().map(u32::from).sum::<u32>() % 100 + 150);
+    format!("192.168.56.{}", 10 + n)
 }
 
 /// A CSR for `name`'s key, as the agent makes it.

@@ -176,3 +176,32 @@ async fn heartbeats_renew_the_lease_and_bring_the_node_back_to_ready() {
     assert_eq!(ready.status, "True");
     assert_eq!(ready.last_transition_time.unwrap().0, fx.clock.now());
 }
+
+#[tokio::test]
+async fn a_second_node_with_a_taken_internal_ip_is_refused_naming_both() {
+    let fx = Fixture::new();
+    fx.register("n1").await;
+    // n2 reports n1's address, as Vagrant VMs that all see the NAT address would.
+    let mut node = node_object("n2", &[], "1", "1Gi");
+    let text = String::from_utf8(node.json.clone()).unwrap();
+    node.json = text
+        .replace(&super::node_address("n2"), &super::node_address("n1"))
+        .into_bytes();
+    let err = register(&fx.ctx, &fx.cidrs, &fx.token(), Some(&node), &csr("n2"))
+        .await
+        .unwrap_err();
+    let status = Status::from(err);
+    assert_eq!(status.code(), Code::AlreadyExists);
+    for needle in ["\"n1\"", "\"n2\"", "192.168.56.11", "--node-ip"] {
+        assert!(
+            status.message().contains(needle),
+            "{needle}: {}",
+            status.message()
+        );
+    }
+    assert!(fx.store().get(&node_key("n2")).await.unwrap().is_none());
+    // The owner of the address registers again (a restart) without trouble, and n2 with
+    // its own address joins.
+    fx.register("n1").await;
+    fx.register("n2").await;
+}
