@@ -5,11 +5,11 @@ pub mod containerd;
 pub mod dns;
 pub mod join;
 pub mod network;
-pub mod node;
+pub mod pod_sandbox;
 pub mod pods;
 pub mod probes;
 pub mod proxy;
-pub mod sandbox;
+pub mod wiring;
 // services: the control plane's Services/Endpoints fed to the proxy and the DNS.
 pub mod services;
 pub mod sources;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Parser;
 use skiff_agent::join::JoinOptions;
-use skiff_agent::node::{self, NodeOptions};
+use skiff_agent::wiring::{self, NodeOptions};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -159,7 +159,7 @@ fn main() -> anyhow::Result<()> {
         proxy_mode,
         nodeport_localhost: flags.nodeport_localhost,
     };
-    tokio::runtime::Runtime::new()?.block_on(node::run(opts))
+    tokio::runtime::Runtime::new()?.block_on(wiring::run(opts))
 }
 
 /// `skiff-agent cleanup`: the proxy's rules first (they point at pod addresses), then

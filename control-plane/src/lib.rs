@@ -1,5 +1,6 @@
 //! skiff-control-plane as a library: the parts `main.rs` wires together, in layers
-//! (docs/architecture.md, Control plane layers). Each imports only the ones listed before it.
+//! (docs/architecture.md, Control plane layers). Each imports only the ones listed before
+//! it.
 
 /// One control plane per data dir.
 pub mod datadir;

@@ -267,5 +267,4 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 #[cfg(test)]
-#[path = "ipam_tests.rs"]
 mod tests;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 
-use super::runtime::{
+use super::pod_runtime::{
     FoundContainer, FoundState, ImageFailure, PodRuntime, ReadyImage, RtResult, SandboxInfo,
 };
 use crate::containerd::container::ExecOutput;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{info, warn};
 
-use super::runtime::{by_pod, FoundContainer, PodRuntime, RuntimeEvent};
+use super::pod_runtime::{by_pod, FoundContainer, PodRuntime, RuntimeEvent};
 use super::worker::{Command, Worker};
 use super::{StatusStore, WorkerConfig};
 use crate::sources::DesiredPods;

@@ -6,7 +6,7 @@ pub mod backoff;
 mod fake;
 pub mod manager;
 pub mod paths;
-pub mod runtime;
+pub mod pod_runtime;
 pub mod slot;
 pub mod status;
 #[cfg(test)]
@@ -14,7 +14,7 @@ mod tests;
 pub mod worker;
 
 pub use manager::PodManager;
-pub use runtime::{PodRuntime, RuntimeEvent};
+pub use pod_runtime::{PodRuntime, RuntimeEvent};
 pub use status::StatusStore;
 
 use std::path::PathBuf;

@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::time::Instant;
 
 use super::backoff::Backoff;
-use super::runtime::ReadyImage;
+use super::pod_runtime::ReadyImage;
 use crate::probes::ProberHandle;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -88,7 +88,7 @@ impl StatusStore {
 
 /// Readers of the published status, for unit tests.
 #[cfg(test)]
-pub mod tests_support {
+pub mod test_support {
     use k8s_openapi::api::core::v1::ContainerStatus;
 
     use super::StatusStore;

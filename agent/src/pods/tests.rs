@@ -9,9 +9,9 @@ use tokio::sync::{broadcast, watch};
 use tokio::time::{timeout, Instant};
 
 use super::fake::{Call, FakeRuntime};
-use super::runtime::{FoundContainer, FoundState, RuntimeEvent};
+use super::pod_runtime::{FoundContainer, FoundState, RuntimeEvent};
 use super::{PodManager, StatusStore, WorkerConfig};
-use crate::pods::status::tests_support::*;
+use crate::pods::status::test_support::*;
 use crate::sources::DesiredPods;
 
 fn pod(uid: &str, policy: &str, containers: serde_json::Value) -> Pod {

@@ -23,7 +23,7 @@ use crate::containerd::container::{
     MAX_EXEC_OUTPUT,
 };
 use crate::containerd::{labels, Containerd};
-use crate::sandbox::{Sandbox, Sandboxes};
+use crate::pod_sandbox::{Sandbox, Sandboxes};
 
 const NAMESPACE: &str = "skiff-test";
 const APPLETS: &[&str] = &[

@@ -1,8 +1,8 @@
-//! The controllers (docs/architecture.md, Control plane layers): ReplicaSet, Deployment and the
-//! garbage collector, each a [`Reconciler`] run by the small runtime in `runtime.rs`
-//! (watch-driven work queue keyed by object, requeue with backoff, one span per
-//! reconcile); the node controllers (`nodes/`: scheduler, node lifecycle) and the
-//! Services' (`services/`: Endpoints, claim release).
+//! The controllers (docs/architecture.md, Control plane layers): ReplicaSet, Deployment and
+//! the garbage collector, each a [`Reconciler`] run by the small runtime in `runtime.rs`
+//! (watch-driven work queue keyed by object, requeue with backoff, one span per reconcile);
+//! the node controllers (`nodes/`: scheduler, node lifecycle) and the Services'
+//! (`services/`: Endpoints, claim release).
 //!
 //! | controller | file |
 //! |------------|------|

@@ -5,8 +5,9 @@
 use crate::pki::PkiError;
 use crate::store::{DecodeError, StoreError};
 
-/// What a request, a reconcile or a node's call can fail with. The message is what the user reads (the CLI prints
-/// it as is), so each variant carries a finished sentence rather than parts of one.
+/// What a request, a reconcile or a node's call can fail with. The message is what the
+/// user reads (the CLI prints it as is), so each variant carries a finished sentence
+/// rather than parts of one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// The object (or the namespace it needs) does not exist.

@@ -1,6 +1,7 @@
-//! What every layer above shares (docs/architecture.md, Control plane layers): the cluster's settings,
-//! the clock, generated ids, the registry of kinds, annotation names, typed object access,
-//! the event recorder and the one error type. Imports only `store` and `pki`.
+//! What every layer above shares (docs/architecture.md, Control plane layers): the
+//! cluster's settings, the clock, generated ids, the registry of kinds, annotation names,
+//! typed object access, the event recorder and the one error type. Imports only `store` and
+//! `pki`.
 
 pub mod annotations;
 pub mod clock;

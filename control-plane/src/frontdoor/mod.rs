@@ -1,5 +1,5 @@
-//! The front doors (docs/architecture.md, Control plane layers): the gRPC services on top of the layers
-//! below, each mapping the core's error to its wire once (`status.rs`).
+//! The front doors (docs/architecture.md, Control plane layers): the gRPC services on top
+//! of the layers below, each mapping the core's error to its wire once (`status.rs`).
 //!
 //! | what | folder |
 //! |------|--------|

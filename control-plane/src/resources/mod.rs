@@ -1,7 +1,8 @@
-//! The object verbs over the store (docs/architecture.md, Control plane layers): plain async functions
-//! over a [`Store`](crate::store::Store), testable against `MemoryStore` without TLS, called by the front doors
-//! (`frontdoor/`). Below them: `allocation/` (ClusterIPs, NodePorts, pod CIDRs),
-//! `mirror/` (the nodes' static pods), `owners.rs` (dependents and the Orphan policy).
+//! The object verbs over the store (docs/architecture.md, Control plane layers): plain
+//! async functions over a [`Store`](crate::store::Store), testable against `MemoryStore`
+//! without TLS, called by the front doors (`frontdoor/`). Below them: `allocation/`
+//! (ClusterIPs, NodePorts, pod CIDRs), `mirror/` (the nodes' static pods), `owners.rs`
+//! (dependents and the Orphan policy).
 //!
 //! Objects are stored as the JSON of their k8s-openapi type without a resourceVersion;
 //! every object served gets `metadata.resourceVersion` = its store revision, as a string.
@@ -13,7 +14,7 @@
 //! | Delete  | `delete.rs` (+ `namespaces.rs`: a namespace takes its objects along) |
 //! | Label   | `label.rs`    |
 //! | Watch   | `watch.rs`    |
-//! | (every update but apply's) | `write.rs`: default → validate → admission → compare-and-swap |
+//! | (every update) | `write.rs`: default, validate, admit, compare-and-swap |
 //! | Scale, SetImage | `scale.rs` (workloads) |
 //! | RolloutHistory/Undo/Pause | `rollout.rs` (workloads) |
 

@@ -1,4 +1,5 @@
-//! The control plane's store (docs/architecture.md, Control plane layers): revisioned objects behind a trait.
+//! The control plane's store (docs/architecture.md, Control plane layers): revisioned
+//! objects behind a trait.
 //!
 //! The model is etcd's, so that an etcd backend can slot in later without the API server
 //! or the controllers noticing:

@@ -201,5 +201,4 @@ pub fn uuid(mut bytes: [u8; 16], version: u8) -> String {
 }
 
 #[cfg(test)]
-#[path = "defaults/tests.rs"]
 mod tests;

@@ -273,5 +273,4 @@ fn validate_keys<'a>(keys: impl Iterator<Item = (&'static str, &'a str)>) -> Vec
 }
 
 #[cfg(test)]
-#[path = "validate/tests.rs"]
 mod tests;

@@ -116,7 +116,7 @@ fn tcp_socket_probe_passes_and_fails() {
 /// (1d) grpc, against a canned grpc.health.v1 answer replayed by busybox `nc` (there is
 /// no gRPC server image): SERVING passes, NOT_SERVING fails, a closed port fails. Real
 /// servers are covered by the agent's unit tests against tonic-health
-/// (agent/src/probes/check_tests.rs).
+/// (agent/src/probes/check/tests.rs).
 #[test]
 fn grpc_probe_passes_and_fails() {
     StandaloneEnv::run(|env| {

@@ -16,7 +16,7 @@ use oci_spec::image::{ConfigBuilder, ImageConfiguration, ImageConfigurationBuild
 use super::*;
 use crate::containerd::client::SNAPSHOTTER;
 use crate::containerd::{labels, Containerd};
-use crate::sandbox::{Sandbox, Sandboxes};
+use crate::pod_sandbox::{Sandbox, Sandboxes};
 
 const NAMESPACE: &str = "skiff-test";
 const APPLETS: &[&str] = &[

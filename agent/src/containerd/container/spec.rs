@@ -18,7 +18,7 @@ use oci_spec::runtime::{
 };
 
 use super::{process, resources};
-use crate::sandbox::Sandbox;
+use crate::pod_sandbox::Sandbox;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
@@ -92,7 +92,7 @@ const READONLY_PATHS: [&str; 6] = [
 
 /// The cgroup of a container, cgroupfs style so it works on v1 and v2 alike.
 pub fn cgroups_path(pod_uid: &str, container_id: &str) -> PathBuf {
-    crate::sandbox::pod_cgroup(pod_uid).join(container_id)
+    crate::pod_sandbox::pod_cgroup(pod_uid).join(container_id)
 }
 
 pub fn build_spec(input: SpecInput<'_>) -> Result<Spec, SpecError> {
@@ -207,7 +207,7 @@ pub fn pod_hostname(pod: &Pod) -> String {
     let name = name
         .or_else(|| pod.metadata.name.clone())
         .unwrap_or_default();
-    crate::sandbox::pod_hostname(&name).unwrap_or(name)
+    crate::pod_sandbox::pod_hostname(&name).unwrap_or(name)
 }
 
 fn ns(typ: LinuxNamespaceType, path: Option<&Path>) -> Result<LinuxNamespace, SpecError> {

@@ -14,7 +14,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 use tracing::{info, info_span, warn, Instrument};
 
-use super::runtime::{
+use super::pod_runtime::{
     FoundContainer, FoundState, ImageFailure, PodRuntime, RuntimeEvent, SandboxInfo,
 };
 use super::slot::{Slot, SlotState, Terminated, READY_SETTLE};

@@ -7,7 +7,7 @@ use tracing::{debug, info, warn};
 
 use super::Worker;
 use crate::pods::paths;
-use crate::pods::runtime::PodRuntime;
+use crate::pods::pod_runtime::PodRuntime;
 use crate::pods::slot::SlotState;
 use crate::probes::{spawn_prober, store, ProbeEvent, ProbeKind, ProbeSpec};
 

@@ -4,7 +4,7 @@ use k8s_openapi::api::core::v1::{HostIP, PodCondition, PodIP, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::Worker;
-use crate::pods::runtime::PodRuntime;
+use crate::pods::pod_runtime::PodRuntime;
 use crate::pods::slot::Slot;
 
 impl<R: PodRuntime> Worker<R> {

@@ -1,16 +1,7 @@
-//! Change notifications for level-triggered loops.
-//!
-//! A loop that re-reads everything it acts on does not need the events' contents, only
-//! to know that something happened and roughly what (the scheduler retries unschedulable
-//! pods at once when a node changed or a pod freed its resources). The watchers never
-//! give up: a lost or compacted watch restarts from the current revision and reports
-//! [`Change::Resync`], since anything may have happened in between.
+//! What a Node or Pod event says happened, roughly: the scheduler retries unschedulable
+//! pods at once when a node changed or a pod freed its resources.
 
-use std::sync::Arc;
-
-use tokio::sync::mpsc;
-
-use crate::store::{follow_kinds, Event, EventType, Notice, Store, StoreError};
+use crate::store::{Event, EventType};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -20,32 +11,10 @@ pub enum Change {
     PodFreed,
     /// Any other pod change.
     Pod,
-    /// A watch was lost and restarted: anything may have changed.
-    Resync,
 }
 
-const BUFFER: usize = 256;
-
-/// Watches Nodes and Pods from the current revision (read before this returns, so a pass
-/// that lists after it misses nothing). The watchers stop when the receiver is dropped.
-pub async fn watch_nodes_and_pods(
-    store: Arc<dyn Store>,
-) -> Result<mpsc::Receiver<Change>, StoreError> {
-    let from = store.current_revision().await?;
-    Ok(follow_kinds(store, ["Node", "Pod"], from, BUFFER))
-}
-
-impl Notice for Change {
-    fn event(event: Event) -> Self {
-        classify(&event)
-    }
-
-    fn gap() -> Self {
-        Change::Resync
-    }
-}
-
-fn classify(event: &Event) -> Change {
+/// What an event of a watched Node or Pod says happened.
+pub fn classify(event: &Event) -> Change {
     if event.object.key.kind == "Node" {
         return Change::Node;
     }

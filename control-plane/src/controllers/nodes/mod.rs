@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use super::runtime::{Controller, Reconciler, RuntimeConfig};
 use crate::core::events::EventSink;
 use crate::core::{Clock, ControlPlane, SystemClock};
 use crate::store::Store;
@@ -88,4 +89,25 @@ pub fn spawn_background_with(ctx: Arc<NodeContext>) -> Vec<JoinHandle<()>> {
         tokio::spawn(Scheduler::new(ctx.clone()).run()),
         tokio::spawn(LifecycleController::new(ctx).run()),
     ]
+}
+
+/// Runs a reconciler of one key (a pass over every node or pod) on the reconcile runtime
+/// until aborted: `backoff` (initial, maximum) after a failed pass, a pass at least every
+/// `resync`.
+async fn run_passes<R: Reconciler>(
+    reconciler: R,
+    ctx: &NodeContext,
+    backoff: (Duration, Duration),
+    resync: Duration,
+) {
+    let config = RuntimeConfig {
+        backoff_initial: backoff.0,
+        backoff_max: backoff.1,
+        resync,
+        workers: 1,
+    };
+    let store = ctx.cp.store.clone();
+    Controller::new(Arc::new(reconciler), store, config)
+        .run()
+        .await;
 }

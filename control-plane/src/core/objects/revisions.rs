@@ -1,6 +1,6 @@
 //! Revisions: every ReplicaSet a Deployment made carries `deployment.kubernetes.io/revision`;
 //! the Deployment carries the revision of its current one. `rollout history` lists them
-//! and `rollout undo` copies an old ReplicaSet's template back (see `api/rollout.rs`).
+//! and `rollout undo` copies an old ReplicaSet's template back (see `resources/rollout.rs`).
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;

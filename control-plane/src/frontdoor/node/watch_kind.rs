@@ -1,7 +1,7 @@
 //! WatchServices and WatchEndpoints: every Service (or Endpoints object) of the cluster,
 //! as a stream of watch events an agent resumes from any resourceVersion it has seen.
 //!
-//! The same contract as WatchPods (`nodes/watch_pods.rs`): without a resourceVersion the
+//! The same contract as WatchPods (`watch_pods.rs`): without a resourceVersion the
 //! stream starts with the current objects as ADDED, then a BOOKMARK at the list's
 //! revision, then live changes; with one, it replays the store's event log from there (a
 //! compacted resume point is `OutOfRange`: the agent relists and resyncs). Every node

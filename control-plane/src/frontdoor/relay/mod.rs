@@ -1,7 +1,7 @@
-//! Logs and exec through the control plane (docs/architecture.md, The wire): the Api's `Logs` and `Exec`
-//! find the pod's node and relay the stream to that node's `Agent` service, on its
-//! InternalIP at port 10250, over TLS with the control plane's own client certificate
-//! (the only identity an agent answers).
+//! Logs and exec through the control plane (docs/architecture.md, The wire): the Api's
+//! `Logs` and `Exec` find the pod's node and relay the stream to that node's `Agent`
+//! service, on its InternalIP at port 10250, over TLS with the control plane's own client
+//! certificate (the only identity an agent answers).
 //!
 //! | what                     | file        |
 //! |--------------------------|-------------|

@@ -163,6 +163,11 @@ pub async fn list(store: &dyn Store, kind: &str) -> Result<Vec<(Stored, Holder)>
         .collect())
 }
 
+/// Who holds a stored claim (`None`: unreadable).
+pub fn holder_of(stored: &Stored) -> Option<Holder> {
+    record_of(stored).map(|r| r.holder)
+}
+
 /// Whether the claim is older than [`STALE_AFTER`].
 pub fn is_old(stored: &Stored) -> bool {
     record_of(stored).is_some_and(|r| now() - r.claimed_at >= STALE_AFTER.as_secs() as i64)

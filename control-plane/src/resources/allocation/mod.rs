@@ -1,17 +1,17 @@
-//! Admission's allocations (docs/architecture.md, Control plane layers): a Service's ClusterIP and
-//! NodePorts (`services.rs`, one store claim per value in `claims.rs`, so nothing is
-//! handed out twice, across concurrent writes and restarts) and the nodes' pod CIDRs
-//! (`cidr.rs`).
+//! Admission's allocations (docs/architecture.md, Control plane layers): a Service's
+//! ClusterIP and NodePorts (`services.rs`, one store claim per value in `claims.rs`, so
+//! nothing is handed out twice, across concurrent writes and restarts) and the nodes' pod
+//! CIDRs (`cidr.rs`).
 
 pub mod cidr;
-mod claims;
+pub mod claims;
 mod services;
 
 use serde_json::Value;
 
 pub use cidr::{CidrError, PodCidrAllocator};
 pub use claims::{IP_CLAIM, PORT_CLAIM};
-pub use services::{allocate, release_service, repair, Allocation};
+pub use services::{allocate, claim_keys, repair, repair_claim, Allocation};
 
 use crate::core::{Error, Ranges};
 use crate::store::{Key, Store};

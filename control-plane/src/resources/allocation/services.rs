@@ -23,7 +23,7 @@ use tracing::warn;
 
 use super::claims::{self, Claim, Holder};
 use crate::core::{Error, Ranges};
-use crate::store::{Key, Store, StoreError};
+use crate::store::{Key, Store, StoreError, Stored};
 
 /// The claims one write took and the ones it frees.
 #[must_use = "undo or commit the allocation"]
@@ -400,9 +400,11 @@ async fn holder_uses(
     Ok(service.spec.as_ref().is_some_and(uses))
 }
 
-/// Releases every claim `service` (its last state) holds: after a deletion.
-pub async fn release_service(store: &dyn Store, service: &Service, uid: &str) {
-    let Some(spec) = &service.spec else { return };
+/// The claims `service` (its last state) holds values under.
+pub fn claim_keys(service: &Service) -> Vec<Key> {
+    let Some(spec) = &service.spec else {
+        return Vec::new();
+    };
     let mut keys = Vec::new();
     if let Some(ip) = spec.cluster_ip.as_deref().and_then(|ip| ip.parse().ok()) {
         keys.push(claims::ip_key(ip));
@@ -412,7 +414,7 @@ pub async fn release_service(store: &dyn Store, service: &Service, uid: &str) {
             keys.push(claims::port_key(n));
         }
     }
-    release_all(store, &keys, uid).await;
+    keys
 }
 
 /// Drops stale claims: those whose holder is gone or no longer uses the value, once older
@@ -421,22 +423,38 @@ pub async fn release_service(store: &dyn Store, service: &Service, uid: &str) {
 pub async fn repair(store: &dyn Store) -> Result<usize, StoreError> {
     let mut dropped = 0;
     for kind in [claims::IP_CLAIM, claims::PORT_CLAIM] {
-        for (stored, holder) in claims::list(store, kind).await? {
-            if !claims::is_old(&stored) {
-                continue;
-            }
-            let value = stored.key.name.clone();
-            let port: Option<u16> = value.parse().ok();
-            let uses = move |spec: &ServiceSpec| match kind {
-                claims::IP_CLAIM => spec.cluster_ip.as_deref() == Some(value.as_str()),
-                _ => port.is_some_and(|port| uses_port(spec, port)),
-            };
-            let used = holder_uses(store, &holder, &uses).await?;
-            if !used {
-                claims::release(store, &stored.key, &holder.uid).await?;
+        let (stored, _) = store.list(kind, None).await?;
+        for claim in &stored {
+            if repair_claim(store, claim).await? {
                 dropped += 1;
             }
         }
     }
     Ok(dropped)
+}
+
+/// [`repair`] of one claim: releases it if it is stale. True when it was released.
+pub async fn repair_claim(store: &dyn Store, stored: &Stored) -> Result<bool, StoreError> {
+    let Some(holder) = claims::holder_of(stored) else {
+        return Ok(false);
+    };
+    if !claims::is_old(stored) {
+        return Ok(false);
+    }
+    let kind = stored.key.kind.as_str();
+    let value = stored.key.name.clone();
+    let port: Option<u16> = value.parse().ok();
+    let is_ip = kind == claims::IP_CLAIM;
+    let uses = move |spec: &ServiceSpec| {
+        if is_ip {
+            spec.cluster_ip.as_deref() == Some(value.as_str())
+        } else {
+            port.is_some_and(|port| uses_port(spec, port))
+        }
+    };
+    if holder_uses(store, &holder, &uses).await? {
+        return Ok(false);
+    }
+    claims::release(store, &stored.key, &holder.uid).await?;
+    Ok(true)
 }

@@ -3,7 +3,9 @@
 //! orphan sweep).
 //!
 //! Contract:
-//! - Level-triggered and periodic (every `Timing::lifecycle_period`): each pass reads
+//! - Level-triggered and periodic (every `Timing::lifecycle_period`, and on a Node
+//!   change): a [`Reconciler`] of one key on the reconcile runtime, whose every
+//!   reconcile is a pass. Each pass reads
 //!   every node, lease and pod and acts on the difference between the clock and the
 //!   leases. Nothing is remembered between passes except when an orphaned pod was first
 //!   seen; a restarted controller picks up where the stored timestamps say it is (within
@@ -36,7 +38,9 @@ use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tracing::Instrument;
 
+use super::run_passes;
 use super::NodeContext;
+use crate::controllers::runtime::{Action, Reconciler};
 use crate::core::clock::elapsed;
 use crate::core::events::{self, NODE_CONTROLLER};
 use crate::core::kinds::LEASE_NAMESPACE;
@@ -45,7 +49,7 @@ use crate::core::objects::{
     Modified,
 };
 use crate::core::Error;
-use crate::store::Key;
+use crate::store::{Event, Key};
 
 pub const UNKNOWN_REASON: &str = "NodeStatusUnknown";
 const STOPPED_MESSAGE: &str = "Kubelet stopped posting node status.";
@@ -54,7 +58,7 @@ const NEVER_MESSAGE: &str = "Kubelet never posted node status.";
 pub struct LifecycleController {
     ctx: Arc<NodeContext>,
     /// Pods bound to a missing node, and when a pass first saw them so.
-    orphans: HashMap<Key, Timestamp>,
+    orphans: tokio::sync::Mutex<HashMap<Key, Timestamp>>,
     /// When this controller started: nothing it did not see counts as older than this.
     started: Timestamp,
 }
@@ -64,25 +68,20 @@ impl LifecycleController {
         let started = ctx.clock.now();
         LifecycleController {
             ctx,
-            orphans: HashMap::new(),
+            orphans: tokio::sync::Mutex::new(HashMap::new()),
             started,
         }
     }
 
-    /// Runs until its task is aborted.
-    pub async fn run(mut self) {
-        let mut tick = tokio::time::interval(self.ctx.timing.lifecycle_period);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(err) = self.pass().await {
-                tracing::warn!(error = %err, "node lifecycle pass failed");
-            }
-        }
+    /// Runs on the reconcile runtime until its task is aborted.
+    pub async fn run(self) {
+        let period = self.ctx.timing.lifecycle_period;
+        let ctx = self.ctx.clone();
+        run_passes(self, &ctx, (period, period), period).await;
     }
 
     /// One pass over every node (see the module docs).
-    pub async fn pass(&mut self) -> Result<(), Error> {
+    pub async fn pass(&self) -> Result<(), Error> {
         let store = self.ctx.cp.store.as_ref();
         let (stored_nodes, _) = store.list("Node", None).await?;
         let (stored_leases, _) = store.list("Lease", Some(LEASE_NAMESPACE)).await?;
@@ -225,13 +224,14 @@ impl LifecycleController {
     }
 
     /// Deletes pods whose node has been missing for `node_grace`.
-    async fn sweep_orphans(&mut self, orphans: Vec<Pod>) {
+    async fn sweep_orphans(&self, orphans: Vec<Pod>) {
+        let mut seen = self.orphans.lock().await;
         let now = self.ctx.clock.now();
         let grace = self.ctx.cp.config.node_grace;
         let mut current = HashMap::new();
         for pod in orphans {
             let key = evict::key_of(&pod);
-            let since = self.orphans.get(&key).copied().unwrap_or(now);
+            let since = seen.get(&key).copied().unwrap_or(now);
             if elapsed(now, since) >= grace {
                 if let Err(err) = evict::evict(&self.ctx, &pod).await {
                     tracing::warn!(pod = %key, error = %err, "orphaned pod not deleted");
@@ -239,7 +239,38 @@ impl LifecycleController {
             }
             current.insert(key, since);
         }
-        self.orphans = current;
+        *seen = current;
+    }
+}
+
+/// The one key the passes run under: a pass looks at every node.
+fn pass_key() -> Key {
+    Key::new("NodeLifecycle", "", "pass")
+}
+
+impl Reconciler for LifecycleController {
+    const NAME: &'static str = NODE_CONTROLLER;
+
+    fn kinds(&self) -> Vec<&'static str> {
+        vec!["Node", "Pod"]
+    }
+
+    fn watched(&self) -> Vec<&'static str> {
+        vec!["Node"]
+    }
+
+    fn primary_key(&self, _listed: &Key) -> Key {
+        pass_key()
+    }
+
+    async fn triggers(&self, _event: &Event) -> Vec<Key> {
+        vec![pass_key()]
+    }
+
+    /// A pass, then another after `lifecycle_period`: silence is only seen by looking.
+    async fn reconcile(&self, _key: &Key) -> Result<Action, Error> {
+        self.pass().await?;
+        Ok(Action::Requeue(self.ctx.timing.lifecycle_period))
     }
 }
 

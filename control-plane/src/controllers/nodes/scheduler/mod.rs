@@ -1,6 +1,7 @@
 //! The scheduler: binds Pending pods to nodes.
 //!
-//! Contract, in the manner of kube-runtime's controllers:
+//! Contract, on the reconcile runtime (a [`Reconciler`] of one key, whose every
+//! reconcile is a pass):
 //! - Level-triggered: a pass ([`Scheduler::pass`]) lists every node and pod and decides
 //!   from that alone; events only say when to run one. A pass that runs twice binds
 //!   nothing twice: binding is a compare-and-swap on the revision the pass read, and a
@@ -24,11 +25,13 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use tokio::time::{Duration, Instant};
 use tracing::Instrument;
 
-use super::changes::{self, Change};
+use super::changes::{classify, Change};
+use super::run_passes;
 use super::NodeContext;
+use crate::controllers::runtime::{Action, Reconciler};
 use crate::core::objects::{decode, pod_is_terminal, pod_key, pod_node};
 use crate::core::Error;
-use crate::store::Key;
+use crate::store::{Event, Key};
 
 /// The scheduler names pods must carry (or none) for this scheduler to take them.
 const SCHEDULER_NAMES: &[&str] = &["default-scheduler", "skiff"];
@@ -55,61 +58,29 @@ struct Backoff {
 
 pub struct Scheduler {
     ctx: Arc<NodeContext>,
-    backoff: HashMap<Key, Backoff>,
+    /// Unschedulable pods and when to try them again (held for a whole pass).
+    backoff: tokio::sync::Mutex<HashMap<Key, Backoff>>,
 }
 
 impl Scheduler {
     pub fn new(ctx: Arc<NodeContext>) -> Self {
         Scheduler {
             ctx,
-            backoff: HashMap::new(),
+            backoff: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
 
-    /// Runs until its task is aborted.
-    pub async fn run(mut self) {
-        let timing = self.ctx.timing.clone();
-        let mut changes = loop {
-            match changes::watch_nodes_and_pods(self.ctx.cp.store.clone()).await {
-                Ok(changes) => break changes,
-                Err(err) => {
-                    tracing::warn!(error = %err, "scheduler cannot watch; retrying");
-                    tokio::time::sleep(timing.backoff_initial).await;
-                }
-            }
-        };
-        loop {
-            let wake = match self.pass().await {
-                Ok(wake) => wake,
-                Err(err) => {
-                    tracing::warn!(error = %err, "scheduling pass failed");
-                    Some(Instant::now() + timing.backoff_initial)
-                }
-            };
-            let resync = Instant::now() + timing.scheduler_resync;
-            let deadline = wake.map_or(resync, |w| w.min(resync));
-            tokio::select! {
-                change = changes.recv() => {
-                    let Some(change) = change else { return };
-                    self.note(change);
-                    while let Ok(change) = changes.try_recv() {
-                        self.note(change);
-                    }
-                }
-                _ = tokio::time::sleep_until(deadline) => {}
-            }
-        }
-    }
-
-    /// A node change or freed resources may make any waiting pod fit: retry them all.
-    fn note(&mut self, change: Change) {
-        if change != Change::Pod {
-            self.backoff.clear();
-        }
+    /// Runs on the reconcile runtime until its task is aborted.
+    pub async fn run(self) {
+        let ctx = self.ctx.clone();
+        let timing = &ctx.timing;
+        let backoff = (timing.backoff_initial, timing.backoff_max);
+        run_passes(self, &ctx, backoff, timing.scheduler_resync).await;
     }
 
     /// One pass over every Pending pod; returns the earliest backoff deadline.
-    pub async fn pass(&mut self) -> Result<Option<Instant>, Error> {
+    pub async fn pass(&self) -> Result<Option<Instant>, Error> {
+        let mut backoff = self.backoff.lock().await;
         let store = self.ctx.cp.store.as_ref();
         let (stored_nodes, _) = store.list("Node", None).await?;
         let (stored_pods, _) = store.list("Pod", None).await?;
@@ -130,13 +101,13 @@ impl Scheduler {
             order(a).cmp(&order(b))
         });
         let keys: Vec<Key> = pending.iter().map(key_of).collect();
-        self.backoff.retain(|key, _| keys.contains(key));
+        backoff.retain(|key, _| keys.contains(key));
 
         let now = Instant::now();
         for pod in pending {
             let key = key_of(&pod);
             let revision = revision_of(&pod);
-            if let Some(b) = self.backoff.get(&key) {
+            if let Some(b) = backoff.get(&key) {
                 if b.revision == revision && b.until > now {
                     continue;
                 }
@@ -144,26 +115,28 @@ impl Scheduler {
             let span = tracing::info_span!("schedule", pod = %key);
             match self.schedule_one(&mut infos, &pod).instrument(span).await {
                 Ok(Outcome::Bound(_)) | Ok(Outcome::Stale) => {
-                    self.backoff.remove(&key);
+                    backoff.remove(&key);
                 }
-                Ok(Outcome::Unschedulable { revision, .. }) => self.back_off(key, revision),
+                Ok(Outcome::Unschedulable { revision, .. }) => {
+                    self.back_off(&mut backoff, key, revision)
+                }
                 Err(err) => {
                     tracing::warn!(pod = %key, error = %err, "scheduling failed");
-                    self.back_off(key, revision);
+                    self.back_off(&mut backoff, key, revision);
                 }
             }
         }
-        Ok(self.backoff.values().map(|b| b.until).min())
+        Ok(backoff.values().map(|b| b.until).min())
     }
 
-    fn back_off(&mut self, key: Key, revision: i64) {
+    fn back_off(&self, backoff: &mut HashMap<Key, Backoff>, key: Key, revision: i64) {
         let timing = &self.ctx.timing;
-        let delay = match self.backoff.get(&key) {
+        let delay = match backoff.get(&key) {
             Some(b) => (b.delay * 2).min(timing.backoff_max),
             None => timing.backoff_initial,
         };
         let until = Instant::now() + delay;
-        self.backoff.insert(
+        backoff.insert(
             key,
             Backoff {
                 revision,
@@ -200,6 +173,43 @@ impl Scheduler {
                 bind::mark_unschedulable(&self.ctx, pod, &message).await
             }
         }
+    }
+}
+
+/// The one key the passes run under: a pass looks at every pending pod.
+fn pass_key() -> Key {
+    Key::new("Scheduler", "", "pass")
+}
+
+impl Reconciler for Scheduler {
+    const NAME: &'static str = "default-scheduler";
+
+    fn kinds(&self) -> Vec<&'static str> {
+        vec!["Pod"]
+    }
+
+    fn watched(&self) -> Vec<&'static str> {
+        vec!["Node", "Pod"]
+    }
+
+    fn primary_key(&self, _listed: &Key) -> Key {
+        pass_key()
+    }
+
+    /// A node change or freed resources may make any waiting pod fit: retry them all.
+    async fn triggers(&self, event: &Event) -> Vec<Key> {
+        if classify(event) != Change::Pod {
+            self.backoff.lock().await.clear();
+        }
+        vec![pass_key()]
+    }
+
+    /// A pass; the next one is due at the earliest backoff deadline, if any.
+    async fn reconcile(&self, _key: &Key) -> Result<Action, Error> {
+        Ok(match self.pass().await? {
+            Some(until) => Action::Requeue(until.saturating_duration_since(Instant::now())),
+            None => Action::AwaitChange,
+        })
     }
 }
 

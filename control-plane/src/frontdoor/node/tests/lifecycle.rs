@@ -81,7 +81,7 @@ async fn a_silent_node_goes_not_ready_and_its_pods_are_evicted() {
     fx.create_pod(tolerating(ready_pod("forever", "n1"), None))
         .await;
     fx.create_pod(ready_pod("safe", "n2")).await;
-    let mut controller = LifecycleController::new(fx.ctx.clone());
+    let controller = LifecycleController::new(fx.ctx.clone());
 
     advance(&fx, 4, &["n2"]).await;
     controller.pass().await.unwrap();
@@ -155,7 +155,7 @@ async fn a_node_that_never_heartbeated_goes_unknown_and_orphans_are_collected() 
         .await
         .unwrap();
     fx.create_pod(bound_pod("orphan", "ghost")).await;
-    let mut controller = LifecycleController::new(fx.ctx.clone());
+    let controller = LifecycleController::new(fx.ctx.clone());
     controller.pass().await.unwrap();
     assert!(exists(&fx, "orphan").await);
 
@@ -204,7 +204,7 @@ async fn with_no_eviction_delay_one_pass_marks_and_evicts() {
     fx.register("n1").await;
     fx.register("n2").await;
     fx.create_pod(ready_pod("p", "n1")).await;
-    let mut controller = LifecycleController::new(fx.ctx.clone());
+    let controller = LifecycleController::new(fx.ctx.clone());
     advance(&fx, 6, &["n2"]).await;
     controller.pass().await.unwrap();
     assert_eq!(ready_status(&fx, "n1").await.0, "Unknown");
@@ -219,7 +219,7 @@ async fn evictions_pause_while_no_node_is_ready() {
     let fx = Fixture::new();
     fx.register("n1").await;
     fx.create_pod(ready_pod("p", "n1")).await;
-    let mut controller = LifecycleController::new(fx.ctx.clone());
+    let controller = LifecycleController::new(fx.ctx.clone());
     advance(&fx, 6, &[]).await;
     controller.pass().await.unwrap();
     assert_eq!(ready_status(&fx, "n1").await.0, "Unknown");
@@ -245,7 +245,7 @@ async fn a_restarted_controller_gives_nodes_a_full_grace_period() {
     // The control plane was down for 100 s; n2 has reconnected since, n1 not yet.
     fx.clock.advance(Duration::from_secs(100));
     heartbeat(&fx.ctx, "n2").await.unwrap();
-    let mut controller = LifecycleController::new(fx.ctx.clone());
+    let controller = LifecycleController::new(fx.ctx.clone());
     controller.pass().await.unwrap();
     assert_eq!(
         ready_status(&fx, "n1").await.0,
@@ -266,7 +266,7 @@ async fn a_restarted_controller_gives_nodes_a_full_grace_period() {
     // Already NotReady when a controller starts: still a full eviction delay from its start.
     fx.create_pod(ready_pod("q", "n1")).await;
     advance(&fx, 60, &["n2"]).await;
-    let mut restarted = LifecycleController::new(fx.ctx.clone());
+    let restarted = LifecycleController::new(fx.ctx.clone());
     restarted.pass().await.unwrap();
     assert!(
         exists(&fx, "q").await,

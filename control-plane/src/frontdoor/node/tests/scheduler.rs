@@ -64,7 +64,7 @@ async fn binds_by_node_selector_and_records_it() {
         .await;
     fx.create_pod(pod("plain")).await;
 
-    let mut scheduler = Scheduler::new(fx.ctx.clone());
+    let scheduler = Scheduler::new(fx.ctx.clone());
     scheduler.pass().await.unwrap();
     assert_eq!(node_of(&fx, "fast").await.as_deref(), Some("n2"));
     assert_eq!(
@@ -205,7 +205,7 @@ async fn retries_update_one_event_instead_of_adding_more() {
         clock: fx.ctx.clock.clone(),
         timing,
     });
-    let mut scheduler = Scheduler::new(ctx.clone());
+    let scheduler = Scheduler::new(ctx.clone());
     scheduler.pass().await.unwrap();
     let revision = fx
         .store()

@@ -1,4 +1,4 @@
-//! Privileged scenarios; helpers and the clean-up guard are in `real_tests.rs`.
+//! Privileged scenarios; helpers and the clean-up guard are in `real_tests/mod.rs`.
 
 use super::*;
 

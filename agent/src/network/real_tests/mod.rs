@@ -268,5 +268,4 @@ fn report(what: &str, mut times: Vec<Duration>) {
     );
 }
 
-#[path = "real_scenarios.rs"]
 mod scenarios;

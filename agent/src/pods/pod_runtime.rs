@@ -1,5 +1,6 @@
 //! What a pod worker asks of the node: sandboxes, images and containers. The real
-//! implementation drives containerd and namespaces; tests use a recording fake.
+//! implementation (`wiring::node_runtime`) drives containerd and the pod sandboxes; tests
+//! use a recording fake.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;

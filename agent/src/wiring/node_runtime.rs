@@ -1,4 +1,4 @@
-//! The real [`PodRuntime`]: sandboxes from `sandbox`, images and containers from containerd.
+//! The real [`PodRuntime`]: sandboxes from `pod_sandbox`, images and containers from containerd.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -18,14 +18,14 @@ use crate::containerd::container::{
 use crate::containerd::image::{ImageInfo, ImageService, PullPolicy};
 use crate::containerd::{labels, Containerd, RuntimeError};
 use crate::network::{write_pod_files_from, ClusterDns, NodeFiles, PodFiles, PodNetwork};
+use crate::pod_sandbox::Sandboxes;
 use crate::pods::paths;
-use crate::pods::runtime::SandboxInfo;
-use crate::pods::runtime::{
+use crate::pods::pod_runtime::SandboxInfo;
+use crate::pods::pod_runtime::{
     FoundContainer, FoundState, ImageFailure, PodRuntime, ReadyImage, RtResult,
 };
 use crate::pods::RuntimeEvent;
 use crate::probes::ExecRunner;
-use crate::sandbox::Sandboxes;
 
 pub struct NodeRuntime {
     network: PodNetwork,
@@ -92,7 +92,7 @@ impl NodeRuntime {
 
     async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Sandboxes) -> Result<T, crate::sandbox::SandboxError> + Send + 'static,
+        f: impl FnOnce(&Sandboxes) -> Result<T, crate::pod_sandbox::SandboxError> + Send + 'static,
     ) -> RtResult<T> {
         let sandboxes = self.sandboxes.clone();
         tokio::task::spawn_blocking(move || f(&sandboxes))

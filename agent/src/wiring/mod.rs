@@ -1,6 +1,8 @@
-//! The node agent assembled: containerd, images, sandboxes, pod workers, sources, API.
+//! The wiring: what `main` builds and runs (containerd, images, pod sandboxes, the pod
+//! network, pod workers, sources, the API, proxy and DNS). `node_runtime` is the real
+//! `PodRuntime` the pod workers drive.
 
-pub mod runtime;
+pub mod node_runtime;
 
 use crate::join;
 
@@ -84,7 +86,7 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     // `dns_records` is fed by the service and endpoints watches. Standalone pods keep
     // the node's resolvers.
     let dns_records = DnsRecords::new();
-    let mut rt = runtime::NodeRuntime::new(
+    let mut rt = node_runtime::NodeRuntime::new(
         ctrd.clone(),
         images.clone(),
         &opts.root,
@@ -126,8 +128,8 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     cfg.backoff_max = opts.backoff_max;
     cfg.backoff_reset = opts.backoff_reset;
     let manager = PodManager::new(rt.clone(), cfg, store.clone());
-    tokio::spawn(runtime::forward_exits(ctrd.clone(), manager.events()));
-    tokio::spawn(runtime::forward_ooms(ctrd.clone(), manager.events()));
+    tokio::spawn(node_runtime::forward_exits(ctrd.clone(), manager.events()));
+    tokio::spawn(node_runtime::forward_ooms(ctrd.clone(), manager.events()));
 
     if let Some(dir) = opts.images.clone() {
         std::fs::create_dir_all(&dir)
