@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use ipnet::Ipv4Net;
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::NodeOptions;
 use crate::join::bootstrap::Credentials;
@@ -34,7 +34,9 @@ pub fn cluster_cidr(creds: &Credentials, pod_cidr: Ipv4Net) -> Ipv4Net {
 /// pod packet still fits in one tunnel packet. `None` (the uplink's) for host-gw.
 pub fn pod_mtu(backend: Backend, node_ip: Option<IpAddr>) -> Option<u32> {
     match (backend, node_ip) {
-        (Backend::Vxlan, Some(IpAddr::V4(ip))) => Some(mtu_of_address(ip) - VXLAN_OVERHEAD),
+        (Backend::Vxlan, Some(IpAddr::V4(ip))) if !ip.is_loopback() => {
+            Some(mtu_of_address(ip) - VXLAN_OVERHEAD)
+        }
         _ => None,
     }
 }
@@ -51,6 +53,12 @@ pub fn start(
         warn!("no IPv4 node address: pods cannot reach other nodes' pods (set --node-ip)");
         return;
     };
+    // A node known by 127.0.0.1 (a one-host cluster) has no peer that could reach it: no
+    // tunnel device or routes on the host.
+    if node_ip.is_loopback() {
+        info!(%node_ip, "node address is loopback: no pod network across nodes");
+        return;
+    }
     let local = LocalNode {
         name: opts.node_name.clone(),
         node_ip,
