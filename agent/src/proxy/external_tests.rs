@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::exec::{Call, RecordingExec};
+use super::fake::{Call, RecordingExec};
 use super::model::{self, NodeView};
 use super::tests::{endpoints, service};
 use super::*;
