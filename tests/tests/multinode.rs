@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use anyhow::{bail, ensure, Context};
+use anyhow::{ensure, Context};
 use skiff_e2e::multinode::{answer_pod, http_get, Layout, MultiNode, Options};
 use skiff_e2e::wait_for;
 
@@ -271,18 +271,7 @@ fn scenario(cluster: &mut MultiNode) -> anyhow::Result<()> {
     // Node 3 lost: NotReady, its pod replaced, the NodePort answered by 3 pods.
     let lost = 2;
     cluster.lose_node(lost)?;
-    wait_for(
-        "node 3 NotReady",
-        Duration::from_secs(60),
-        Duration::from_millis(500),
-        || {
-            let readiness = cluster.node_readiness()?;
-            match readiness.get(&n3).map(String::as_str) {
-                Some("True") | None => bail!("{readiness:?}"),
-                Some(_) => Ok(()),
-            }
-        },
-    )?;
+    cluster.wait_not_ready(lost)?;
     let replaced = wait_for(
         "3 ready pods on nodes 1 and 2",
         Duration::from_secs(120),

@@ -131,18 +131,7 @@ fn scenario(cluster: &mut MultiNode) -> anyhow::Result<()> {
         .unwrap_or_default()
         .to_string();
     cluster.lose_node(lost)?;
-    wait_for(
-        "the lost node NotReady",
-        Duration::from_secs(60),
-        Duration::from_millis(500),
-        || {
-            let readiness = cluster.node_readiness()?;
-            match readiness.get(&lost_name).map(String::as_str) {
-                Some("True") | None => bail!("{readiness:?}"),
-                Some(_) => Ok(()),
-            }
-        },
-    )?;
+    cluster.wait_not_ready(lost)?;
     // Its pod leaves the rotation, its address the ingress.
     wait_for(
         "the lost pod out of the endpoints",

@@ -2,12 +2,12 @@
 //! on the node's own address (what the control plane writes into the ingress) and on an
 //! external address routed to the node. Needs root; opt in with SKIFF_TEST_PRIVILEGED=1.
 
-use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use serde_json::json;
 
 use super::lab::{self, Lab, CLIENT_IP, GATEWAY, NODE_IP, NODE_NAME};
+use super::real_tests::{ask_many, set};
 use super::tests::{endpoints, service};
 use super::*;
 
@@ -39,22 +39,6 @@ fn load_balancer(
     svc
 }
 
-/// Pod names and client addresses seen over `n` connections from the client namespace.
-fn ask_many(lab: &Lab, to: SocketAddrV4, n: usize) -> (BTreeSet<String>, BTreeSet<String>) {
-    let (mut pods, mut peers) = (BTreeSet::new(), BTreeSet::new());
-    for _ in 0..n {
-        let answer = lab::tcp_ask(&lab.client_ns(), to).unwrap_or_else(|e| panic!("{to}: {e}"));
-        let (pod, peer) = answer.split_once(' ').unwrap();
-        pods.insert(pod.to_string());
-        peers.insert(peer.to_string());
-    }
-    (pods, peers)
-}
-
-fn set(items: &[&str]) -> BTreeSet<String> {
-    items.iter().map(|s| s.to_string()).collect()
-}
-
 async fn answers_on_ingress_and_external_ips(mode: ProxyMode) {
     let tag = match mode {
         ProxyMode::Nftables => "pxlbn",
@@ -84,13 +68,13 @@ async fn answers_on_ingress_and_external_ips(mode: ProxyMode) {
     // Policy Cluster: both pods, from the node's address and from the external one,
     // masqueraded (the reply must come back through this node).
     for addr in [NODE_IP, EXTERNAL] {
-        let (pods, peers) = ask_many(&lab, SocketAddrV4::new(addr, 80), 24);
+        let (pods, peers) = ask_many(&lab.client_ns(), SocketAddrV4::new(addr, 80), 24);
         assert_eq!(pods, set(&["p1", "p2"]), "{addr}");
         assert_eq!(peers, set(&[&GATEWAY.to_string()]), "{addr}");
     }
     // Policy Local: only the local pod, and it sees the client's own address.
     for addr in [NODE_IP, EXTERNAL] {
-        let (pods, peers) = ask_many(&lab, SocketAddrV4::new(addr, 81), 12);
+        let (pods, peers) = ask_many(&lab.client_ns(), SocketAddrV4::new(addr, 81), 12);
         assert_eq!(pods, set(&["p1"]), "{addr}");
         assert_eq!(peers, set(&[&CLIENT_IP.to_string()]), "{addr}");
     }

@@ -22,6 +22,7 @@ use crate::cluster::TestControlPlane;
 use crate::containerd::TestContainerd;
 use crate::env::PUSHED;
 use crate::images::TestImage;
+pub use crate::net::http_get;
 use crate::registry::TestRegistry;
 use crate::wait_for;
 pub use net::{in_netns, Layout, TestNet};
@@ -215,6 +216,24 @@ impl MultiNode {
             .collect())
     }
 
+    /// Waits until node `i`'s Ready condition is no longer True (Unknown once its
+    /// heartbeats stop for `--node-grace`).
+    pub fn wait_not_ready(&self, i: usize) -> anyhow::Result<()> {
+        let name = Self::node_name(i);
+        wait_for(
+            &format!("{name} NotReady"),
+            Duration::from_secs(60),
+            Duration::from_millis(500),
+            || {
+                let readiness = self.node_readiness()?;
+                match readiness.get(&name).map(String::as_str) {
+                    Some("True") | None => bail!("{readiness:?}"),
+                    Some(_) => Ok(()),
+                }
+            },
+        )
+    }
+
     /// The pods labelled `selector` (`app=webserver`): name → (node, Ready).
     pub fn pods(&self, selector: &str) -> anyhow::Result<BTreeMap<String, (String, bool)>> {
         let list: Value = serde_json::from_str(
@@ -296,19 +315,6 @@ impl MultiNode {
             .with_context(|| format!("no nodePort: {svc}"))?;
         Ok(u16::try_from(port)?)
     }
-}
-
-/// `GET /` over HTTP/1.0 from the host (the root namespace): the body, trimmed.
-pub fn http_get(addr: &str) -> anyhow::Result<String> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect_timeout(&addr.parse()?, Duration::from_secs(3))
-        .with_context(|| format!("connect {addr}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(stream, "GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    Ok(body.trim().to_string())
 }
 
 /// The pod name in an echo-hostname answer (`Hello, NAME` or just `NAME`).

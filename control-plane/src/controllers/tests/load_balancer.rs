@@ -76,6 +76,11 @@ impl Case {
         put(self.store.as_ref(), kind, namespace, name, value).await;
     }
 
+    async fn service(&self, type_: &str, policy: &str) {
+        self.put("Service", "default", "web", service(type_, policy))
+            .await;
+    }
+
     /// Reconciles the Service and returns its ingress IPs.
     async fn ingress(&self) -> Vec<String> {
         let key = Key::new("Service", "default", "web");
@@ -94,13 +99,7 @@ impl Case {
 #[tokio::test]
 async fn ready_nodes_addresses_become_the_ingress() {
     let case = Case::new().await;
-    case.put(
-        "Service",
-        "default",
-        "web",
-        service("LoadBalancer", "Cluster"),
-    )
-    .await;
+    case.service("LoadBalancer", "Cluster").await;
     assert_eq!(
         case.ingress().await,
         ["192.168.56.11", "192.168.56.12", "192.168.56.13"]
@@ -117,13 +116,7 @@ async fn ready_nodes_addresses_become_the_ingress() {
 #[tokio::test]
 async fn policy_local_lists_only_nodes_with_a_ready_endpoint() {
     let case = Case::new().await;
-    case.put(
-        "Service",
-        "default",
-        "web",
-        service("LoadBalancer", "Local"),
-    )
-    .await;
+    case.service("LoadBalancer", "Local").await;
     assert!(case.ingress().await.is_empty(), "no endpoints yet");
     case.put("Endpoints", "default", "web", endpoints(&["n1", "n3"]))
         .await;
@@ -133,13 +126,7 @@ async fn policy_local_lists_only_nodes_with_a_ready_endpoint() {
 #[tokio::test]
 async fn a_service_that_stops_being_a_load_balancer_loses_its_ingress() {
     let case = Case::new().await;
-    case.put(
-        "Service",
-        "default",
-        "web",
-        service("LoadBalancer", "Cluster"),
-    )
-    .await;
+    case.service("LoadBalancer", "Cluster").await;
     assert_eq!(case.ingress().await.len(), 3);
     let key = Key::new("Service", "default", "web");
     let stored = case.store.get(&key).await.unwrap().unwrap();
@@ -156,13 +143,7 @@ async fn a_service_that_stops_being_a_load_balancer_loses_its_ingress() {
 #[tokio::test]
 async fn node_and_endpoints_events_trigger_their_services() {
     let case = Case::new().await;
-    case.put(
-        "Service",
-        "default",
-        "web",
-        service("LoadBalancer", "Cluster"),
-    )
-    .await;
+    case.service("LoadBalancer", "Cluster").await;
     let web = Key::new("Service", "default", "web");
     let node = case
         .store
