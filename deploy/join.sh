@@ -51,6 +51,10 @@ install -m 0644 "$CA" "$SKIFF_ETC/ca.crt"
 (umask 077 && printf '%s\n' "$TOKEN" >"$SKIFF_ETC/node-token")
 
 ARCH=$(uname -m)
+# A 64-bit kernel under a 32-bit userland (older Raspberry Pi OS) cannot run aarch64 binaries.
+if [ "$ARCH" = aarch64 ] && command -v dpkg >/dev/null && [ "$(dpkg --print-architecture)" != arm64 ]; then
+  skiff_die "this system's userland is $(dpkg --print-architecture), not arm64: install the 64-bit Raspberry Pi OS"
+fi
 if [ "${SKIFF_BUILD:-}" = 1 ]; then
   skiff_say "building skiff-agent here (SKIFF_BUILD=1)"
   export PATH="$HOME/.cargo/bin:$PATH"

@@ -51,6 +51,7 @@ install -m 0600 "$DATA/admin.conf" /root/.skiff/config
 for _ in $(seq 100); do skiff get namespaces >/dev/null 2>&1 && break; sleep 0.2; done
 
 echo "== demo images (built from busybox-static)"
+mkdir -p "$SKIFF_AGENT_ROOT/images"
 target/release/skiff_demo_images "$SKIFF_AGENT_ROOT/images"
 
 skiff_say "skiff-agent (joined to $API)"

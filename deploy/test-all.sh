@@ -11,6 +11,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The Vagrantfile cannot boot VMs here (no nested virtualisation): its syntax at least.
+ruby -c Vagrantfile
 
 echo "== unit tests"
 bash deploy/with-test-runtime.sh cargo test --workspace --exclude skiff-e2e --locked

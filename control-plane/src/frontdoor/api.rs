@@ -83,7 +83,7 @@ impl Api for ApiService {
             .await?
             .into_iter()
             .map(|r| ApplyResult {
-                object: Some(r.object),
+                object: Some(r.object.into()),
                 action: r.action.as_str().to_string(),
             })
             .collect();
@@ -95,7 +95,7 @@ impl Api for ApiService {
         let req = req.into_inner();
         let span = info_span!("api", method = "get", kind = %req.kind, namespace = %req.namespace, name = %req.name);
         let work = get(self.store(), &req.kind, &req.namespace, &req.name);
-        Ok(Response::new(traced(span, work).await?))
+        Ok(Response::new(traced(span, work).await?.into()))
     }
 
     async fn list(&self, req: Request<ListRequest>) -> Result<Response<ListResponse>, Status> {
@@ -113,7 +113,7 @@ impl Api for ApiService {
         };
         let (items, revision) = traced(span, work).await?;
         Ok(Response::new(ListResponse {
-            items,
+            items: items.into_iter().map(Into::into).collect(),
             resource_version: revision.to_string(),
         }))
     }
@@ -134,7 +134,7 @@ impl Api for ApiService {
         );
         let object = traced(span, work).await?;
         Ok(Response::new(DeleteResponse {
-            object: Some(object),
+            object: Some(object.into()),
         }))
     }
 
@@ -159,7 +159,7 @@ impl Api for ApiService {
         let events = traced(span.clone(), work).await?;
         debug!(parent: &span, "watch started");
         let events = events.map(move |event| {
-            event.map_err(|e| {
+            event.map(Into::into).map_err(|e| {
                 info!(parent: &span, error = %e, "watch ended");
                 Status::from(e)
             })
@@ -180,7 +180,7 @@ impl Api for ApiService {
             &req.labels,
             req.overwrite,
         );
-        Ok(Response::new(traced(span, work).await?))
+        Ok(Response::new(traced(span, work).await?.into()))
     }
 
     // workloads: scale, images, rollouts (scale.rs, rollout.rs)
@@ -198,7 +198,7 @@ impl Api for ApiService {
             req.replicas,
             &req.resource_version,
         );
-        Ok(Response::new(traced(span, work).await?))
+        Ok(Response::new(traced(span, work).await?.into()))
     }
 
     async fn set_image(&self, req: Request<SetImageRequest>) -> Result<Response<Object>, Status> {
@@ -213,7 +213,7 @@ impl Api for ApiService {
             &req.name,
             &req.images,
         );
-        Ok(Response::new(traced(span, work).await?))
+        Ok(Response::new(traced(span, work).await?.into()))
     }
 
     async fn rollout_history(
@@ -225,6 +225,7 @@ impl Api for ApiService {
         let span = info_span!("api", method = "rollout_history", namespace = %req.namespace, name = %req.name);
         let work = history(self.store(), &req.namespace, &req.name, req.revision);
         let revisions = traced(span, work).await?;
+        let revisions = revisions.into_iter().map(Into::into).collect();
         Ok(Response::new(RolloutHistoryResponse { revisions }))
     }
 
@@ -244,7 +245,7 @@ impl Api for ApiService {
         );
         let undone = traced(span, work).await?;
         Ok(Response::new(RolloutUndoResponse {
-            object: Some(undone.object),
+            object: Some(undone.object.into()),
             skipped: undone.skipped,
             revision: undone.revision,
         }))
@@ -264,7 +265,7 @@ impl Api for ApiService {
             &req.name,
             req.paused,
         );
-        Ok(Response::new(traced(span, work).await?))
+        Ok(Response::new(traced(span, work).await?.into()))
     }
 
     type LogsStream = BoxStream<'static, Result<LogChunk, Status>>;

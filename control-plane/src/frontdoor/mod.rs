@@ -13,6 +13,7 @@ pub mod binaries;
 pub mod node;
 pub mod relay;
 mod status;
+mod wire;
 
 pub use api::{api_service, ApiService};
 pub use node::{node_service, NodeService};

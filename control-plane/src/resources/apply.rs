@@ -11,9 +11,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::served::Object as WireObject;
 use serde_json::Value;
 use skiff_proto::model::{decode_documents, default_object, validate_object, Object};
-use skiff_proto::v1::Object as WireObject;
 use tracing::info;
 
 use super::merge::{self, LAST_APPLIED};

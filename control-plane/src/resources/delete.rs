@@ -5,7 +5,7 @@
 //! whose ownerReferences name it). `Orphan` first removes those references from the
 //! dependents (`controllers::orphan_dependents`), so they stay.
 
-use skiff_proto::v1::Object as WireObject;
+use super::served::Object as WireObject;
 use tracing::info;
 
 use super::namespaces;

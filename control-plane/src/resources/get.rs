@@ -1,7 +1,7 @@
 //! Get and List: objects as stored, each with its resourceVersion.
 
+use super::served::Object as WireObject;
 use skiff_proto::selector::Selector;
-use skiff_proto::v1::Object as WireObject;
 
 use super::objects;
 use crate::core::Error;

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use super::served::Object as WireObject;
 use serde_json::Value;
 use skiff_proto::model::{validate_label_value, validate_qualified_name, ValidationError};
-use skiff_proto::v1::Object as WireObject;
 use tracing::info;
 
 use super::objects;

@@ -33,6 +33,7 @@ mod write;
 // workloads
 mod rollout;
 mod scale;
+mod served;
 
 #[cfg(test)]
 mod tests;
@@ -47,3 +48,4 @@ pub use watch::{watch, WatchStream, BOOKMARK};
 // workloads
 pub use rollout::{history, pause, undo, Undone};
 pub use scale::{scale, set_image};
+pub use served::{Object, RolloutRevision, WatchEvent};

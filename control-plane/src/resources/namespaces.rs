@@ -6,8 +6,8 @@
 //! deleted, then the namespace itself. A crash in between leaves it `Terminating`;
 //! [`bootstrap`] at the next start (or deleting it again) finishes the job.
 
+use super::served::Object as WireObject;
 use serde_json::{json, Value};
-use skiff_proto::v1::Object as WireObject;
 use tracing::{info, warn};
 
 use super::objects;

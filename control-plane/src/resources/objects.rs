@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use super::served::Object as WireObject;
 use serde_json::Value;
-use skiff_proto::v1::Object as WireObject;
 
 use crate::core::Error;
 use crate::store::{Key, Stored};

@@ -6,10 +6,10 @@
 //! into the Deployment; the controller then finds that ReplicaSet as the new one and
 //! makes it the newest revision.
 
+use super::served::{Object as WireObject, RolloutRevision};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use serde_json::Value;
-use skiff_proto::v1::{Object as WireObject, RolloutRevision};
 use tracing::info;
 
 use super::objects;

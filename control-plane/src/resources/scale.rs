@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
+use super::served::Object as WireObject;
 use serde_json::Value;
-use skiff_proto::v1::Object as WireObject;
 use tracing::info;
 
 use super::objects;

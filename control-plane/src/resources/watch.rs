@@ -15,8 +15,8 @@
 
 use std::collections::HashSet;
 
+use super::served::WatchEvent;
 use futures::stream::{self, BoxStream, StreamExt};
-use skiff_proto::v1::WatchEvent;
 
 use super::get::{self, Scope};
 use super::objects;

@@ -4,14 +4,16 @@
 //! → compare-and-swap on the revision read → the object as served.
 //!
 //! [`edit`] is the read-modify-write the verbs other than apply use; apply merges first
-//! and then goes through [`checked`] and [`commit`] like it.
+//! and then goes through [`checked`] and [`commit`] like it. A new object outside apply
+//! (a node's mirror pod) passes [`admit_namespace`].
 
+use super::served::Object as WireObject;
 use serde_json::Value;
 use skiff_proto::model::{default_object, validate_object, Object};
-use skiff_proto::v1::Object as WireObject;
 
 use super::allocation;
 use super::merge;
+use super::namespaces::{self, NamespaceState};
 use super::objects;
 use crate::core::{Error, Ranges};
 use crate::store::{Key, Store, StoreError, Stored};
@@ -97,6 +99,23 @@ pub(crate) async fn commit(
             allocation.undo(store).await;
             Ok(Err(e))
         }
+    }
+}
+
+/// Admission of a new object into its namespace, as Kubernetes' namespace lifecycle
+/// admission: the namespace must exist and not be being deleted. (Apply checks a whole
+/// manifest at once, where a Namespace may come before the objects in it.)
+pub(crate) async fn admit_namespace(store: &dyn Store, key: &Key) -> Result<(), Error> {
+    if key.namespace.is_empty() {
+        return Ok(());
+    }
+    match namespaces::state(store, &key.namespace).await? {
+        Some(NamespaceState::Active) => Ok(()),
+        Some(NamespaceState::Terminating) => Err(namespaces::terminating(&key.namespace)),
+        None => Err(Error::NotFound(format!(
+            "namespace {:?} not found: {key} cannot be created in it",
+            key.namespace
+        ))),
     }
 }
 

@@ -114,10 +114,11 @@ async fn missing(dir: &Path, arch: &str, name: &str) -> String {
         false => have.join(", "),
     };
     format!(
-        "this server has no {name} for {arch:?} (it has: {have}). Cross-build on the server \
-         (deploy/install-deps.sh installs the toolchain): cargo build --release --locked \
-         --workspace --target {arch}-unknown-linux-gnu, then run deploy/quickstart.sh again \
-         to copy it into {}; or build on the node: SKIFF_BUILD=1 deploy/join.sh ...\n",
+        "this server has no {name} for {arch:?} (it has: {have}). Cross-build on the server: \
+         for aarch64, `SKIFF_CROSS=aarch64 deploy/quickstart.sh` builds and keeps them; else \
+         cargo build --release --locked --target {arch}-unknown-linux-gnu -p skiff-agent \
+         -p skiff -p skiff-control-plane and copy the three into {}. Or build on the node: \
+         SKIFF_BUILD=1 deploy/join.sh ...\n",
         dir.join(arch).display()
     )
 }

@@ -125,7 +125,8 @@ impl Node for NodeService {
         auth::require_node(&req, &req.get_ref().node_name)?;
         let req = req.into_inner();
         let store = self.ctx.cp.store.as_ref();
-        let synced = crate::resources::mirror::sync(store, &req.node_name, &req.pods).await?;
+        let pods: Vec<crate::resources::Object> = req.pods.into_iter().map(Into::into).collect();
+        let synced = crate::resources::mirror::sync(store, &req.node_name, &pods).await?;
         Ok(Response::new(SyncMirrorPodsResponse {
             created: synced.created,
             updated: synced.updated,

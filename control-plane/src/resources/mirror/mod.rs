@@ -6,7 +6,8 @@
 //!   namespace, bound to the node, annotated `kubernetes.io/config.mirror` (the static
 //!   pod's uid) and carrying the agent's status;
 //! - a mirror of this node whose static pod is gone is deleted;
-//! - a pod of that name that is not this node's mirror (a user's pod) is left alone.
+//! - a pod of that name that is not this node's mirror (a user's pod) is left alone;
+//! - no mirror is made in a namespace that does not exist or is being deleted.
 //!
 //! Deleting a mirror through the API does nothing to the static pod (agents ignore
 //! mirror pods in their watch); the node's next sync makes it again.
@@ -16,13 +17,14 @@ mod tests;
 
 use std::collections::BTreeSet;
 
+use crate::resources::Object;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use serde_json::Value;
-use skiff_proto::v1::Object;
 use tracing::{debug, info, warn};
 
 use crate::core::{Clock, Error, SystemClock};
+use crate::resources::write::admit_namespace;
 use crate::store::{Key, Store, StoreError};
 
 pub use crate::core::annotations::MIRROR_ANNOTATION;
@@ -131,6 +133,7 @@ async fn put(
 ) -> Result<Option<bool>, Error> {
     match store.get(key).await? {
         None => {
+            admit_namespace(store, key).await?;
             // The API serves the uid from the stored JSON, as `apply` writes it.
             let uid = crate::core::ids::new_uid();
             let mut value = value.clone();

@@ -1,8 +1,8 @@
 //! Mirror pods against the in-memory store: made, kept current, removed with their
 //! static pod, made again after a delete, and never taking over a user's pod.
 
+use crate::resources::Object;
 use serde_json::{json, Value};
-use skiff_proto::v1::Object;
 
 use super::{sync, Synced, MIRROR_ANNOTATION};
 use crate::store::{Key, MemoryStore, Store};
@@ -23,6 +23,13 @@ fn static_pod(name: &str, phase: &str) -> Object {
     }
 }
 
+/// A store with the system namespaces, as the control plane starts.
+async fn bootstrapped() -> MemoryStore {
+    let store = MemoryStore::new();
+    crate::resources::bootstrap(&store).await.unwrap();
+    store
+}
+
 async fn stored(store: &MemoryStore, name: &str) -> Option<Value> {
     let got = store
         .get(&Key::new("Pod", "kube-system", name))
@@ -33,7 +40,7 @@ async fn stored(store: &MemoryStore, name: &str) -> Option<Value> {
 
 #[tokio::test]
 async fn mirrors_follow_the_static_set() {
-    let store = MemoryStore::new();
+    let store = bootstrapped().await;
     let synced = sync(&store, "n1", &[static_pod("etcd", "Pending")])
         .await
         .unwrap();
@@ -99,7 +106,7 @@ async fn mirrors_follow_the_static_set() {
 
 #[tokio::test]
 async fn a_users_pod_of_the_same_name_is_left_alone() {
-    let store = MemoryStore::new();
+    let store = bootstrapped().await;
     let user = json!({"metadata": {"name": "etcd-n1", "namespace": "kube-system"},
                       "spec": {"containers": [{"name": "c", "image": "x"}]}});
     store
@@ -118,4 +125,40 @@ async fn a_users_pod_of_the_same_name_is_left_alone() {
     assert_eq!(kept["spec"]["containers"][0]["image"], "x");
     let none = sync(&store, "n1", &[]).await.unwrap();
     assert_eq!(none.deleted, 0, "a user's pod is not a mirror to delete");
+}
+
+/// As Kubernetes' namespace admission refuses a kubelet's mirror pod: no mirror in a
+/// namespace that does not exist or is being deleted; the other static pods still are.
+#[tokio::test]
+async fn no_mirror_in_a_namespace_missing_or_being_deleted() {
+    let store = bootstrapped().await;
+    let mut elsewhere = static_pod("probe", "Running");
+    let mut pod: Value = serde_json::from_slice(&elsewhere.json).unwrap();
+    pod["metadata"]["namespace"] = "monitoring".into();
+    elsewhere.namespace = "monitoring".into();
+    elsewhere.json = serde_json::to_vec(&pod).unwrap();
+    let synced = sync(
+        &store,
+        "n1",
+        &[elsewhere.clone(), static_pod("etcd", "Running")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(synced.created, 1, "{synced:?}");
+    let probe = Key::new("Pod", "monitoring", "probe-n1");
+    assert!(store.get(&probe).await.unwrap().is_none());
+
+    let namespace = json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "monitoring", "deletionTimestamp": "2025-01-01T00:00:00Z"},
+        "status": {"phase": "Terminating"}});
+    store
+        .create(
+            Key::new("Namespace", "", "monitoring"),
+            "ns-uid".into(),
+            serde_json::to_vec(&namespace).unwrap(),
+        )
+        .await
+        .unwrap();
+    sync(&store, "n1", &[elsewhere]).await.unwrap();
+    assert!(store.get(&probe).await.unwrap().is_none());
 }

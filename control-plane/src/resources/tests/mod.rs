@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::resources::Object as WireObject;
 use serde_json::Value;
-use skiff_proto::v1::Object as WireObject;
 
 use super::*;
 use crate::core::kinds::SYSTEM_NAMESPACES;
