@@ -77,6 +77,24 @@ else
 fi
 "$SKIFF_PREFIX/bin/skiff-agent" --version
 
+# The demo app's images are in no registry: the server keeps the ones the quickstart
+# built; the agent imports what lands in its images folder.
+if [ -n "${fetch[*]:-}" ]; then
+  skiff_say "demo images from $SERVER"
+  mkdir -p "$SKIFF_AGENT_ROOT/images"
+  for name in skiff-demo-httpd.tar skiff-demo-busybox.tar skiff-demo-hostname.tar; do
+    url=$SERVER/skiff/v1/binaries/$ARCH/$name
+    if "${fetch[@]}" -o "$WORK/$name" "$url" && "${fetch[@]}" -o "$WORK/$name.sha256" "$url.sha256" &&
+      (cd "$WORK" && sha256sum --quiet -c "$name.sha256"); then
+      # Under a hidden name first: the agent never imports half a file.
+      install -m 0644 "$WORK/$name" "$SKIFF_AGENT_ROOT/images/.$name.tmp"
+      mv -f "$SKIFF_AGENT_ROOT/images/.$name.tmp" "$SKIFF_AGENT_ROOT/images/$name"
+    else
+      echo "skiff: no demo image $name for $ARCH on the server; the demo's pods will not start on this node"
+    fi
+  done
+fi
+
 skiff_say "containerd"
 skiff_start_containerd
 

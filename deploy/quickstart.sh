@@ -51,8 +51,13 @@ install -m 0600 "$DATA/admin.conf" /root/.skiff/config
 for _ in $(seq 100); do skiff get namespaces >/dev/null 2>&1 && break; sleep 0.2; done
 
 echo "== demo images (built from busybox-static)"
+# Kept beside the binaries too: nodes that join with deploy/join.sh fetch them from there
+# (they are in no registry), so the demo's pods run on every node.
+target/release/skiff_demo_images "$DATA/bin/$ARCH"
 mkdir -p "$SKIFF_AGENT_ROOT/images"
-target/release/skiff_demo_images "$SKIFF_AGENT_ROOT/images"
+for image in "$DATA/bin/$ARCH"/skiff-demo-*.tar; do
+  skiff_install_file "$image" "$SKIFF_AGENT_ROOT/images/$(basename "$image")"
+done
 
 skiff_say "skiff-agent (joined to $API)"
 ARGS=(--server "$API" --token-file "$DATA/node-token")

@@ -345,10 +345,12 @@ pub fn find_binary(name: &str) -> anyhow::Result<PathBuf> {
         })
 }
 
-/// Host-wide things the agent creates (`skiff0` bridge, `skiff` nftables tables), noted
-/// before it starts so only what appeared during the test is removed afterwards.
+/// Host-wide things the agent creates (`skiff0` bridge, the `skiff.1` vxlan device of a
+/// joined node with a non-loopback address, `skiff` nftables tables), noted before it
+/// starts so only what appeared during the test is removed afterwards.
 pub struct HostState {
     bridge: bool,
+    vxlan: bool,
     tables: Vec<String>,
 }
 
@@ -356,6 +358,7 @@ impl HostState {
     pub fn read() -> Self {
         HostState {
             bridge: Path::new("/sys/class/net/skiff0").exists(),
+            vxlan: Path::new("/sys/class/net/skiff.1").exists(),
             tables: skiff_tables(),
         }
     }
@@ -368,6 +371,10 @@ impl HostState {
         }
         if !self.bridge && Path::new("/sys/class/net/skiff0").exists() {
             let _ = process::output(Command::new("ip").args(["link", "del", "skiff0"]));
+        }
+        // Its neighbour and FDB entries and the routes through it go with it.
+        if !self.vxlan && Path::new("/sys/class/net/skiff.1").exists() {
+            let _ = process::output(Command::new("ip").args(["link", "del", "skiff.1"]));
         }
         for table in skiff_tables() {
             if !self.tables.contains(&table) {

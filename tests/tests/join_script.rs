@@ -38,7 +38,21 @@ fn keep_binaries(cp: &TestControlPlane) -> anyhow::Result<()> {
         "skiff_keep_binaries: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The quickstart's demo images, kept beside the binaries.
+    let out = Command::new(find_binary("skiff_demo_images")?)
+        .arg(arch_dir(cp))
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "skiff_demo_images: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(())
+}
+
+/// `<data-dir>/bin/<arch>`: what the server serves to joining nodes.
+fn arch_dir(cp: &TestControlPlane) -> PathBuf {
+    cp.data().join("bin").join(std::env::consts::ARCH)
 }
 
 /// A machine joined by the script: its prefix, agent root, /etc and pid files in one
@@ -177,6 +191,14 @@ fn join_sh_pins_the_ca_downloads_the_agent_and_the_node_goes_ready() {
             downloaded == built,
             "the installed agent is not the server's binary"
         );
+        for image in ["skiff-demo-hostname.tar", "skiff-demo-httpd.tar"] {
+            let fetched = std::fs::read(node.path("root/images").join(image))
+                .with_context(|| format!("the demo image {image} was not fetched"))?;
+            ensure!(
+                fetched == std::fs::read(arch_dir(&cp).join(image))?,
+                "{image} differs from the server's"
+            );
+        }
         let pinned = std::fs::read_to_string(node.path("etc/ca.crt"))?;
         let ca = std::fs::read_to_string(cp.data().join("pki/ca.crt"))?;
         ensure!(

@@ -244,31 +244,15 @@ async fn write(
                     object.key
                 )));
             }
-            let mut value = new_object(object);
+            let value = new_object(object);
             let uid = value["metadata"]["uid"]
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            // Services: ClusterIP and NodePorts claimed before the write (allocation/).
-            let allocation =
-                allocation::allocate_if_service(store, ranges, &object.key, None, &mut value)
-                    .await?;
-            let created = store
-                .create(object.key.clone(), uid, objects::to_bytes(&value))
-                .await;
-            match created {
-                Ok(stored) => {
-                    allocation.commit(store).await;
-                    return applied(&stored, value, Action::Created);
-                }
-                Err(StoreError::AlreadyExists(_)) => {
-                    allocation.undo(store).await;
-                    continue;
-                }
-                Err(e) => {
-                    allocation.undo(store).await;
-                    return Err(e.into());
-                }
+            match write::create(store, ranges, &object.key, &uid, value).await? {
+                Ok((stored, value)) => return applied(&stored, value, Action::Created),
+                Err(StoreError::AlreadyExists(_)) => continue,
+                Err(e) => return Err(e.into()),
             }
         };
         if let Some(expected) = object.precondition.filter(|rv| *rv != stored.revision) {

@@ -4,14 +4,14 @@
 //! → compare-and-swap on the revision read → the object as served.
 //!
 //! [`edit`] is the read-modify-write the verbs other than apply use; apply merges first
-//! and then goes through [`checked`] and [`commit`] like it. A new object outside apply
-//! (a node's mirror pod) passes [`admit_namespace`].
+//! and then goes through [`checked`] and [`commit`] like it ([`create`] for a new
+//! object). A new object outside apply (a node's mirror pod) passes [`admit_namespace`].
 
 use super::served::Object as WireObject;
 use serde_json::Value;
 use skiff_proto::model::{default_object, validate_object, Object};
 
-use super::allocation;
+use super::allocation::{self, Allocation};
 use super::merge;
 use super::namespaces::{self, NamespaceState};
 use super::objects;
@@ -69,6 +69,23 @@ pub(crate) fn baseline_of(current: &Value) -> Value {
     normalise(&baseline).map_or(baseline, |o| o.to_json_value())
 }
 
+/// Admission and creation of a new, checked object (`uid` as in its metadata): claims what
+/// a Service needs, creates it unless the name is taken, keeps the claims if it was
+/// created and gives them back if not. The store's refusal is returned as is.
+pub(crate) async fn create(
+    store: &dyn Store,
+    ranges: &Ranges,
+    key: &Key,
+    uid: &str,
+    mut value: Value,
+) -> Result<Result<(Stored, Value), StoreError>, Error> {
+    let allocation = allocation::allocate_if_service(store, ranges, key, None, &mut value).await?;
+    let created = store
+        .create(key.clone(), uid.to_string(), objects::to_bytes(&value))
+        .await;
+    Ok(settle(store, allocation, created, value).await)
+}
+
 /// Admission and compare-and-swap of a checked update of `stored` (parsed: `current`):
 /// claims what a Service needs, writes at the revision read, keeps the claims if the
 /// write happened and gives them back if not. The store's refusal is returned as is, for
@@ -90,14 +107,24 @@ pub(crate) async fn commit(
             Some(stored.revision),
         )
         .await;
+    Ok(settle(store, allocation, written, value).await)
+}
+
+/// Keeps the claims of a write that happened, gives them back if it did not.
+async fn settle(
+    store: &dyn Store,
+    allocation: Allocation,
+    written: Result<Stored, StoreError>,
+    value: Value,
+) -> Result<(Stored, Value), StoreError> {
     match written {
         Ok(written) => {
             allocation.commit(store).await;
-            Ok(Ok((written, value)))
+            Ok((written, value))
         }
         Err(e) => {
             allocation.undo(store).await;
-            Ok(Err(e))
+            Err(e)
         }
     }
 }

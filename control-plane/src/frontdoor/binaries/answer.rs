@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use skiff_proto::auth::constant_time_eq;
 use tracing::{info, warn};
 
-use super::{NAMES, PREFIX};
+use super::{DEMO_IMAGES, NAMES, PREFIX};
 
 /// The answer to one request.
 #[derive(Debug, PartialEq, Eq)]
@@ -66,10 +66,11 @@ pub async fn answer(dir: &Path, token: &str, req: &Parts) -> Reply {
         Some(name) => (name, true),
         None => (file, false),
     };
-    if !NAMES.contains(&name) {
+    if !NAMES.contains(&name) && !DEMO_IMAGES.contains(&name) {
         return Reply::NotFound(format!(
-            "no binary {name:?}: the server keeps {}\n",
-            NAMES.join(", ")
+            "no binary {name:?}: the server keeps {} and the demo images {}\n",
+            NAMES.join(", "),
+            DEMO_IMAGES.join(", ")
         ));
     }
     let plain_arch =
@@ -102,6 +103,12 @@ fn bearer_matches(req: &Parts, token: &str) -> bool {
 
 /// The 404 message for an architecture (or binary) this server does not keep.
 async fn missing(dir: &Path, arch: &str, name: &str) -> String {
+    if DEMO_IMAGES.contains(&name) {
+        return format!(
+            "this server keeps no demo image {name} for {arch:?}: the quickstart builds them \
+             for the server's own architecture only\n"
+        );
+    }
     let mut have = Vec::new();
     if let Ok(mut entries) = tokio::fs::read_dir(dir).await {
         while let Ok(Some(entry)) = entries.next_entry().await {

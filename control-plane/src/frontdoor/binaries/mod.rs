@@ -2,6 +2,7 @@
 //! of the node token, so a node (a Pi Zero, a fresh VM) needs no Rust toolchain to join.
 //!
 //! `GET /skiff/v1/binaries/<arch>/<name>` answers the bytes of `<data-dir>/bin/<arch>/<name>`
+//! (one of [`NAMES`], or one of the demo images [`DEMO_IMAGES`])
 //! and `GET .../<name>.sha256` their sha256 in `sha256sum`'s format. The request must carry
 //! `Authorization: Bearer <node token>` (401 otherwise); there is no open route. The CA
 //! is not served here either: a client takes it from the TLS handshake (the server sends
@@ -30,6 +31,15 @@ pub const PREFIX: &str = "/skiff/v1/binaries/";
 
 /// The binaries a server keeps and serves.
 pub const NAMES: [&str; 3] = ["skiff-agent", "skiff", "skiff-control-plane"];
+
+/// The demo app's images (OCI archives the quickstart builds from busybox-static), served
+/// beside the binaries so that a joined node runs the demo's pods too: they are in no
+/// registry, and a node imports what lands in its `--images` folder.
+pub const DEMO_IMAGES: [&str; 3] = [
+    "skiff-demo-httpd.tar",
+    "skiff-demo-busybox.tar",
+    "skiff-demo-hostname.tar",
+];
 
 /// `<data-dir>/bin`: one folder per architecture (`uname -m`: x86_64, aarch64).
 pub fn bin_dir(data_dir: &Path) -> PathBuf {

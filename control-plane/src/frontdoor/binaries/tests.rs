@@ -95,6 +95,32 @@ async fn unknown_arch_names_and_paths_are_404s_that_say_why() {
 }
 
 #[tokio::test]
+async fn the_demo_images_are_served_beside_the_binaries() {
+    let dir = shelf();
+    std::fs::write(dir.path().join("x86_64/skiff-demo-hostname.tar"), b"oci").unwrap();
+    let bearer = format!("Bearer {TOKEN}");
+    assert_eq!(
+        ask(
+            dir.path(),
+            "/skiff/v1/binaries/x86_64/skiff-demo-hostname.tar",
+            Some(&bearer)
+        )
+        .await,
+        Reply::File(b"oci".to_vec())
+    );
+    let Reply::NotFound(message) = ask(
+        dir.path(),
+        "/skiff/v1/binaries/aarch64/skiff-demo-hostname.tar",
+        Some(&bearer),
+    )
+    .await
+    else {
+        panic!("an aarch64 demo image found");
+    };
+    assert!(message.contains("no demo image"), "{message}");
+}
+
+#[tokio::test]
 async fn only_get_is_served() {
     let dir = shelf();
     let req = Request::builder()
