@@ -3,8 +3,9 @@
 //! quickstart's own install step), starts it the way the quickstart does (here in the
 //! background with a pid file: no systemd units are installed by a test) and the node
 //! goes Ready. Packages are not installed (CI does that) and every path points into a
-//! temporary directory. The node is this host's loopback (`--node-ip 127.0.0.1`), as in
-//! the other single-node cluster tests.
+//! temporary directory. The node is a network namespace on a test bridge, the script run
+//! in it with `nsenter --net` (as a machine of its own, reaching the server across the
+//! bridge), and no `--node-ip`: the agent finds the address that routes to the server.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
 use skiff_e2e::agent::{find_binary, HostState};
+use skiff_e2e::multinode::{Layout, TestNet};
 use skiff_e2e::{
     process, require_root_and_tools, serial, wait_for, TestContainerd, TestControlPlane,
 };
@@ -78,18 +80,35 @@ impl ScriptNode {
         self.dir.path().join(sub)
     }
 
-    /// Runs `deploy/join.sh SERVER TOKEN` with this node's paths.
+    /// Runs `deploy/join.sh SERVER TOKEN` with this node's paths: in the network
+    /// namespace `netns` (entered with `nsenter --net` only) without `--node-ip`, or on
+    /// this host's loopback.
     fn join(
         &self,
         server: &str,
         token: &str,
         containerd: &TestContainerd,
+        netns: Option<&str>,
     ) -> anyhow::Result<Output> {
         let extra = format!(
             "--node-name {NODE} --containerd-namespace {}",
             containerd.namespace()
         );
-        let out = Command::new("bash")
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/run/netns/{ns}"))
+                    .arg("--")
+                    .arg("bash");
+                c
+            }
+            None => {
+                let mut c = Command::new("bash");
+                c.env("SKIFF_NODE_IP", "127.0.0.1");
+                c
+            }
+        };
+        let out = cmd
             .arg(deploy_dir().join("join.sh"))
             .args([server, token])
             .env("SKIFF_SKIP_PACKAGES", "1")
@@ -100,7 +119,6 @@ impl ScriptNode {
             .env("SKIFF_LOGS", self.path("logs"))
             .env("SKIFF_RUN", self.path("run"))
             .env("SKIFF_CONTAINERD_SOCK", containerd.socket())
-            .env("SKIFF_NODE_IP", "127.0.0.1")
             .env("SKIFF_AGENT_EXTRA_ARGS", extra)
             .output()
             .context("run deploy/join.sh")?;
@@ -176,14 +194,27 @@ fn join_sh_pins_the_ca_downloads_the_agent_and_the_node_goes_ready() {
         return;
     }
     let _serial = serial();
+    // Dropped last: the node's namespace outlives its agent.
+    let net = TestNet::create(1, Layout::OneSubnet).expect("test network");
+    let netns = net.nodes[0].netns.clone();
     let containerd = TestContainerd::start().expect("containerd");
-    let cp = TestControlPlane::start().expect("control plane");
+    let cp = TestControlPlane::start_on(net.host_ip.into(), &[]).expect("control plane");
     let node = ScriptNode::new().expect("node dir");
     let run = || -> anyhow::Result<()> {
         keep_binaries(&cp)?;
         let token = cp.token()?;
-        ensure_ok("join.sh", &node.join(&cp.url, &token, &containerd)?)?;
+        ensure_ok(
+            "join.sh",
+            &node.join(&cp.url, &token, &containerd, Some(&netns))?,
+        )?;
         wait_ready(&cp)?;
+        let wide = cp.skiff(&["get", "nodes", "-o", "wide"])?;
+        let want = net.nodes[0].ip.to_string();
+        ensure!(
+            wide.lines()
+                .any(|l| l.starts_with(NODE) && l.split_whitespace().any(|w| w == want)),
+            "the node should have registered {want}, the address routing to the server: {wide}"
+        );
 
         let downloaded = std::fs::read(node.path("prefix/bin/skiff-agent"))?;
         let built = std::fs::read(find_binary("skiff-agent")?)?;
@@ -210,7 +241,7 @@ fn join_sh_pins_the_ca_downloads_the_agent_and_the_node_goes_ready() {
         let first = node.agent_pid().context("no pid file")?;
         ensure_ok(
             "join.sh (second run)",
-            &node.join(&cp.url, &token, &containerd)?,
+            &node.join(&cp.url, &token, &containerd, Some(&netns))?,
         )?;
         let second = node.agent_pid().context("no pid file")?;
         ensure!(
@@ -240,7 +271,7 @@ fn a_token_pinning_another_ca_is_refused_before_anything_is_downloaded() {
     let secret = token.split_once("::").expect("a K10 token").1;
     let forged = format!("K10{}::{secret}", "ab".repeat(32));
     let out = node
-        .join(&cp.url, &forged, &containerd)
+        .join(&cp.url, &forged, &containerd, None)
         .expect("join.sh runs");
     assert!(
         !out.status.success(),
