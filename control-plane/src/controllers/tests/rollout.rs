@@ -103,7 +103,7 @@ async fn a_selector_that_does_not_match_the_template_is_refused() {
         "      app: my-nginx\n  template",
         "      app: other\n  template",
     );
-    let err = crate::resources::apply(h.store.as_ref(), "d.yaml", &bad, "")
+    let err = crate::resources::apply(h.store.as_ref(), &SystemClock, "d.yaml", &bad, "")
         .await
         .unwrap_err();
     assert!(
