@@ -181,6 +181,7 @@ impl Api for ApiService {
         let span = info_span!("api", method = "label", kind = %req.kind, namespace = %req.namespace, name = %req.name);
         let work = label(
             self.store(),
+            self.clock.as_ref(),
             &self.ranges,
             &req.kind,
             &req.namespace,
@@ -199,6 +200,7 @@ impl Api for ApiService {
         let span = info_span!("api", method = "scale", kind = %req.kind, namespace = %req.namespace, name = %req.name, replicas = req.replicas);
         let work = scale(
             self.store(),
+            self.clock.as_ref(),
             &self.ranges,
             &req.kind,
             &req.namespace,
@@ -215,6 +217,7 @@ impl Api for ApiService {
         let span = info_span!("api", method = "set_image", kind = %req.kind, namespace = %req.namespace, name = %req.name);
         let work = set_image(
             self.store(),
+            self.clock.as_ref(),
             &self.ranges,
             &req.kind,
             &req.namespace,
@@ -246,6 +249,7 @@ impl Api for ApiService {
         let span = info_span!("api", method = "rollout_undo", namespace = %req.namespace, name = %req.name, to_revision = req.to_revision);
         let work = undo(
             self.store(),
+            self.clock.as_ref(),
             &self.ranges,
             &req.namespace,
             &req.name,
@@ -268,6 +272,7 @@ impl Api for ApiService {
         let span = info_span!("api", method = "rollout_pause", namespace = %req.namespace, name = %req.name, paused = req.paused);
         let work = pause(
             self.store(),
+            self.clock.as_ref(),
             &self.ranges,
             &req.namespace,
             &req.name,

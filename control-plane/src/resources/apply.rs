@@ -260,7 +260,7 @@ async fn write(
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            match write::create(store, ranges, &object.key, &uid, value).await? {
+            match write::create(store, clock, ranges, &object.key, &uid, value).await? {
                 Ok((stored, value)) => return applied(&stored, value, Action::Created),
                 Err(StoreError::AlreadyExists(_)) => continue,
                 Err(e) => return Err(e.into()),
@@ -278,7 +278,7 @@ async fn write(
         if merged == baseline {
             return applied(&stored, current, Action::Unchanged);
         }
-        match write::commit(store, ranges, &stored, &current, merged).await? {
+        match write::commit(store, clock, ranges, &stored, &current, merged).await? {
             Ok((stored, merged)) => return applied(&stored, merged, Action::Configured),
             Err(StoreError::Conflict { .. } | StoreError::NotFound(_))
                 if object.precondition.is_none() =>

@@ -59,6 +59,7 @@ async fn fields_set_by_others_survive_a_reapply() {
         .unwrap();
     label(
         store,
+        &SystemClock,
         &Ranges::default(),
         "Pod",
         "",

@@ -102,6 +102,7 @@ async fn labels_set_remove_and_need_overwrite() {
 
     let object = label(
         store,
+        &SystemClock,
         &Ranges::default(),
         "ConfigMap",
         "",
@@ -115,6 +116,7 @@ async fn labels_set_remove_and_need_overwrite() {
 
     let err = label(
         store,
+        &SystemClock,
         &Ranges::default(),
         "ConfigMap",
         "",
@@ -133,6 +135,7 @@ async fn labels_set_remove_and_need_overwrite() {
     let revision = store.current_revision().await.unwrap();
     label(
         store,
+        &SystemClock,
         &Ranges::default(),
         "ConfigMap",
         "",
@@ -150,6 +153,7 @@ async fn labels_set_remove_and_need_overwrite() {
 
     let object = label(
         store,
+        &SystemClock,
         &Ranges::default(),
         "ConfigMap",
         "",
@@ -167,6 +171,7 @@ async fn labels_set_remove_and_need_overwrite() {
 
     let err = label(
         store,
+        &SystemClock,
         &Ranges::default(),
         "Node",
         "",
@@ -179,6 +184,7 @@ async fn labels_set_remove_and_need_overwrite() {
     assert_eq!(code(err), Code::NotFound);
     let err = label(
         store,
+        &SystemClock,
         &Ranges::default(),
         "ConfigMap",
         "",

@@ -125,6 +125,7 @@ async fn objects_relabelled_out_of_a_selector_are_deleted_from_the_view() {
     let relabel = ["app=z".to_string()];
     label(
         store,
+        &SystemClock,
         &Ranges::default(),
         "ConfigMap",
         "",
@@ -136,6 +137,7 @@ async fn objects_relabelled_out_of_a_selector_are_deleted_from_the_view() {
     .unwrap();
     label(
         store,
+        &SystemClock,
         &Ranges::default(),
         "ConfigMap",
         "",
