@@ -14,7 +14,7 @@ use super::objects;
 use crate::core::kinds::SYSTEM_NAMESPACES;
 use crate::core::Kind;
 use crate::core::{Clock, Error};
-use crate::store::{Key, Store, StoreError};
+use crate::store::{modify_stored, Edit, Key, Modified, Store, StoreError};
 
 /// The label Kubernetes puts on every namespace, so selectors can pick namespaces by name.
 const NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -125,24 +125,32 @@ pub async fn delete(store: &dyn Store, clock: &dyn Clock, name: &str) -> Result<
 
 /// Sets `status.phase: Terminating` and `deletionTimestamp`, unless already set.
 async fn mark_terminating(store: &dyn Store, clock: &dyn Clock, name: &str) -> Result<(), Error> {
-    loop {
-        let Some(stored) = store.get(&key(name)).await? else {
-            return Err(objects::not_found(&key(name)));
-        };
-        let mut value = objects::parse(&stored)?;
-        if state_of(&value) == NamespaceState::Terminating {
-            return Ok(());
-        }
-        value["status"] = json!({"phase": "Terminating"});
-        objects::metadata_mut(&mut value).insert(
-            "deletionTimestamp".into(),
-            Value::String(clock.now_seconds().to_string()),
-        );
-        let bytes = objects::to_bytes(&value);
-        match store.update(stored.key, bytes, Some(stored.revision)).await {
-            Ok(_) => return Ok(()),
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        }
+    let key = key(name);
+    let marked = modify_stored(
+        store,
+        &key,
+        None,
+        |stored| {
+            let mut value = objects::parse(stored)?;
+            if state_of(&value) == NamespaceState::Terminating {
+                return Ok(Edit::Keep(()));
+            }
+            value["status"] = json!({"phase": "Terminating"});
+            objects::metadata_mut(&mut value).insert(
+                "deletionTimestamp".into(),
+                Value::String(clock.now_seconds().to_string()),
+            );
+            Ok(Edit::Write(objects::to_bytes(&value), ()))
+        },
+        || {
+            Error::Conflict(format!(
+                "{key} kept changing while being marked for deletion"
+            ))
+        },
+    )
+    .await?;
+    match marked {
+        Modified::Missing => Err(objects::not_found(&key)),
+        Modified::Written(_) | Modified::Unchanged(_) => Ok(()),
     }
 }

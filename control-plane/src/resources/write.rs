@@ -18,8 +18,10 @@ use super::objects;
 use crate::core::{Clock, Error, Ranges};
 use crate::store::{Key, Store, StoreError, Stored};
 
-/// Attempts at a read-modify-write while controllers write the same object.
-pub(crate) const CONFLICT_RETRIES: usize = 5;
+/// Attempts at a read-modify-write while controllers write the same object: the store's
+/// one limit. (Apply's and [`edit`]'s loops stay their own only because admission, which
+/// claims addresses, is async and runs between the read and the write.)
+pub(crate) const CONFLICT_RETRIES: usize = crate::store::CAS_ATTEMPTS;
 
 /// Strictly decodes and defaults an object's JSON.
 pub(crate) fn normalise(value: &Value) -> Result<Object, skiff_proto::model::DecodeError> {
