@@ -24,6 +24,12 @@ pub struct AgentOpts {
     pub mirrors: Vec<(String, String)>,
     /// Extra command-line arguments, appended last.
     pub extra_args: Vec<String>,
+    /// `--node-name`.
+    pub node_name: String,
+    /// A network namespace (`/run/netns/NAME`) the agent runs in, entered with
+    /// `nsenter --net` only: `ip netns exec` would also give it a private mount namespace
+    /// that hides the pods' namespace mounts from containerd.
+    pub netns: Option<String>,
 }
 
 impl AgentOpts {
@@ -34,6 +40,8 @@ impl AgentOpts {
             containerd_namespace: containerd.namespace().to_string(),
             mirrors: Vec::new(),
             extra_args: Vec::new(),
+            node_name: NODE_NAME.to_string(),
+            netns: None,
         }
     }
 
@@ -199,6 +207,25 @@ impl TestAgent {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// `bin`, inside the agent's network namespace when it has one. nsenter execs it, so
+    /// the child's pid is the program's.
+    fn command(&self, bin: &Path) -> Command {
+        match &self.opts.netns {
+            Some(ns) => {
+                let mut cmd = Command::new("nsenter");
+                cmd.arg(format!("--net=/run/netns/{ns}")).arg("--").arg(bin);
+                cmd
+            }
+            None => Command::new(bin),
+        }
+    }
+
+    /// `skiff-agent cleanup` where the agent ran (its network namespace), once it stopped.
+    pub fn cleanup(&self) -> anyhow::Result<String> {
+        let bin = find_binary("skiff-agent")?;
+        process::run(self.command(&bin).arg("cleanup"))
+    }
+
     /// Starts the agent process and waits for its socket; fails with the log tail if the
     /// agent exits or never listens.
     pub fn launch(&mut self) -> anyhow::Result<()> {
@@ -208,8 +235,8 @@ impl TestAgent {
         let mut log = File::options().create(true).append(true).open(&self.log)?;
         std::io::Write::write_all(&mut log, b"--- skiff-e2e: starting skiff-agent ---\n")?;
         let d = self.dir.path();
-        let mut cmd = Command::new(&bin);
-        cmd.args(["--node-name", NODE_NAME, "--root"])
+        let mut cmd = self.command(&bin);
+        cmd.args(["--node-name", &self.opts.node_name, "--root"])
             .arg(d.join("root"))
             .arg("--containerd")
             .arg(&self.opts.containerd_socket)
@@ -231,6 +258,8 @@ impl TestAgent {
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
             .env("NO_COLOR", "1")
+            // An error's backtrace would push its message out of the log tail.
+            .env("RUST_LIB_BACKTRACE", "0")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
@@ -275,7 +304,14 @@ impl Drop for TestAgent {
             process::terminate(&mut child, Duration::from_secs(5));
         }
         process::unmount_under(self.dir.path());
-        self.host_before.remove_what_appeared_since();
+        if self.opts.netns.is_some() {
+            // Its namespace is the test's own: clean it whatever else runs on the host.
+            if let Err(e) = self.cleanup() {
+                eprintln!("skiff-agent cleanup in {:?}: {e:#}", self.opts.netns);
+            }
+        } else {
+            self.host_before.remove_what_appeared_since();
+        }
     }
 }
 
@@ -309,10 +345,12 @@ pub fn find_binary(name: &str) -> anyhow::Result<PathBuf> {
         })
 }
 
-/// Host-wide things the agent creates (`skiff0` bridge, `skiff` nftables tables), noted
-/// before it starts so only what appeared during the test is removed afterwards.
+/// Host-wide things the agent creates (`skiff0` bridge, the `skiff.1` vxlan device of a
+/// joined node with a non-loopback address, `skiff` nftables tables), noted before it
+/// starts so only what appeared during the test is removed afterwards.
 pub struct HostState {
     bridge: bool,
+    vxlan: bool,
     tables: Vec<String>,
 }
 
@@ -320,6 +358,7 @@ impl HostState {
     pub fn read() -> Self {
         HostState {
             bridge: Path::new("/sys/class/net/skiff0").exists(),
+            vxlan: Path::new("/sys/class/net/skiff.1").exists(),
             tables: skiff_tables(),
         }
     }
@@ -332,6 +371,10 @@ impl HostState {
         }
         if !self.bridge && Path::new("/sys/class/net/skiff0").exists() {
             let _ = process::output(Command::new("ip").args(["link", "del", "skiff0"]));
+        }
+        // Its neighbour and FDB entries and the routes through it go with it.
+        if !self.vxlan && Path::new("/sys/class/net/skiff.1").exists() {
+            let _ = process::output(Command::new("ip").args(["link", "del", "skiff.1"]));
         }
         for table in skiff_tables() {
             if !self.tables.contains(&table) {

@@ -18,6 +18,7 @@ use crate::{free_port, wait_for};
 pub struct TestControlPlane {
     child: Option<Child>,
     dir: tempfile::TempDir,
+    listen: std::net::IpAddr,
     port: u16,
     extra_args: Vec<String>,
     pub url: String,
@@ -31,14 +32,21 @@ impl TestControlPlane {
 
     /// [`Self::start`] with extra flags (`--node-grace 5s`, say).
     pub fn start_with_args(args: &[&str]) -> anyhow::Result<TestControlPlane> {
+        Self::start_on(std::net::Ipv4Addr::LOCALHOST.into(), args)
+    }
+
+    /// [`Self::start_with_args`] listening on `listen` (a multi-node test bridge's host
+    /// address), which admin.conf then names.
+    pub fn start_on(listen: std::net::IpAddr, args: &[&str]) -> anyhow::Result<TestControlPlane> {
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
         let mut cp = TestControlPlane {
             child: None,
             dir,
+            listen,
             port,
             extra_args: args.iter().map(|a| a.to_string()).collect(),
-            url: format!("https://127.0.0.1:{port}"),
+            url: format!("https://{}", std::net::SocketAddr::new(listen, port)),
         };
         cp.launch()?;
         Ok(cp)
@@ -52,7 +60,8 @@ impl TestControlPlane {
         let child = Command::new(find_binary("skiff-control-plane")?)
             .arg("--data-dir")
             .arg(self.data())
-            .args(["--listen", &format!("127.0.0.1:{}", self.port)])
+            .arg("--listen")
+            .arg(std::net::SocketAddr::new(self.listen, self.port).to_string())
             .args(&self.extra_args)
             .stdout(Stdio::null())
             .stderr(log)

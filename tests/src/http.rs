@@ -1,12 +1,42 @@
 //! A minimal HTTP/1.1 client over `std::net::TcpStream`, enough to talk to the local
-//! registry (status, headers, body; Content-Length or chunked). Loopback only: the harness
-//! never sends traffic anywhere else.
+//! registry (status, headers, body; Content-Length or chunked). Loopback, or a network a
+//! test created itself ([`own_network`]): the harness never sends traffic anywhere else.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{Ipv4Addr, TcpStream};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+
+/// Test networks (address, prefix length) created by this process: requests to them
+/// are allowed too.
+static OWNED: std::sync::Mutex<Vec<(Ipv4Addr, u8)>> = std::sync::Mutex::new(Vec::new());
+
+/// Declares a network this test created (a multi-node test bridge), until [`disown_network`].
+pub fn own_network(net: Ipv4Addr, prefix: u8) {
+    OWNED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((net, prefix));
+}
+
+pub fn disown_network(net: Ipv4Addr, prefix: u8) {
+    OWNED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|owned| *owned != (net, prefix));
+}
+
+fn owned(host: &str) -> bool {
+    let Ok(ip) = host.parse::<Ipv4Addr>() else {
+        return false;
+    };
+    let mask = |prefix: u8| u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+    let owned = OWNED.lock().unwrap_or_else(|p| p.into_inner());
+    owned
+        .iter()
+        .any(|(net, prefix)| u32::from(ip) & mask(*prefix) == u32::from(*net) & mask(*prefix))
+}
 
 /// A response: status code, headers (names lower-cased) and the whole body.
 #[derive(Debug)]
@@ -42,7 +72,7 @@ pub fn request(
     body: &[u8],
 ) -> anyhow::Result<Response> {
     let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
-    if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+    if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") && !owned(host) {
         bail!("refusing to send test traffic to {addr}: the harness only talks to loopback");
     }
     let mut stream = TcpStream::connect(addr).with_context(|| format!("connect {addr}"))?;

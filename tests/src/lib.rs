@@ -20,6 +20,8 @@ pub mod containerd;
 pub mod env;
 pub mod http;
 pub mod images;
+/// Several nodes in network namespaces on a test bridge, one control plane on the host.
+pub mod multinode;
 pub mod net;
 pub mod pods;
 pub mod probing;

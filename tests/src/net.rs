@@ -387,3 +387,16 @@ pub fn wide_row(table: &str, pod: &str) -> anyhow::Result<(Vec<String>, Vec<Stri
     }
     Ok((split(header), split(row)))
 }
+
+/// `GET /` over HTTP/1.0 from the host (the root namespace) to a node's address the test
+/// set up: the body, trimmed.
+pub fn http_get(addr: &str) -> anyhow::Result<String> {
+    let mut stream = TcpStream::connect_timeout(&addr.parse()?, Duration::from_secs(3))
+        .with_context(|| format!("connect {addr}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(stream, "GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    Ok(body.trim().to_string())
+}

@@ -16,6 +16,7 @@ use crate::process;
 /// A running registry owned by the test; killed by pid on drop.
 pub struct TestRegistry {
     child: Child,
+    host: std::net::Ipv4Addr,
     port: u16,
     log: PathBuf,
     _dir: TempDir,
@@ -26,9 +27,15 @@ impl TestRegistry {
     /// `GET /v2/` to answer 200. Retries on another port if the chosen one was taken
     /// between finding it and the registry binding it.
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_on(std::net::Ipv4Addr::LOCALHOST)
+    }
+
+    /// [`Self::start`] on an address of a test network the harness owns (see
+    /// [`crate::http::own_network`]), for agents in other network namespaces.
+    pub fn start_on(host: std::net::Ipv4Addr) -> anyhow::Result<Self> {
         let mut last_err = None;
         for _ in 0..3 {
-            match Self::try_start() {
+            match Self::try_start(host) {
                 Ok(registry) => return Ok(registry),
                 Err(e) => last_err = Some(e),
             }
@@ -36,13 +43,13 @@ impl TestRegistry {
         Err(last_err.expect("three attempts"))
     }
 
-    fn try_start() -> anyhow::Result<Self> {
+    fn try_start(host: std::net::Ipv4Addr) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("skiff-e2e-registry-")
             .tempdir()?;
         let port = crate::free_port()?;
         let config = dir.path().join("config.yml");
-        std::fs::write(&config, config_yml(&dir.path().join("data"), port))?;
+        std::fs::write(&config, config_yml(&dir.path().join("data"), host, port))?;
         let log = dir.path().join("registry.log");
         let out = File::create(&log)?;
         let child = Command::new("docker-registry")
@@ -55,6 +62,7 @@ impl TestRegistry {
             .context("cannot start docker-registry (apt-get install docker-registry)")?;
         let mut registry = TestRegistry {
             child,
+            host,
             port,
             log,
             _dir: dir,
@@ -84,14 +92,14 @@ impl TestRegistry {
         Ok(registry)
     }
 
-    /// The port it listens on (127.0.0.1 only).
+    /// The port it listens on (on 127.0.0.1, or the address given to [`Self::start_on`]).
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// `127.0.0.1:PORT`, the host part of image references served from here.
+    /// `HOST:PORT` (127.0.0.1 unless started on another address), the host part of image references served from here.
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.host, self.port)
     }
 
     /// `http://127.0.0.1:PORT`, as a registries.yaml mirror endpoint.
@@ -195,9 +203,9 @@ fn expect(r: &Response, status: u16, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn config_yml(data: &Path, port: u16) -> String {
+fn config_yml(data: &Path, host: std::net::Ipv4Addr, port: u16) -> String {
     format!(
-        "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+        "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}:{port}\n",
         data.display()
     )
 }

@@ -16,15 +16,13 @@
 //! DNS names, SRV and ExternalName inside a pod are `cluster_dns.rs`'s.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use serde_json::Value;
 use skiff_e2e::agent::{find_binary, other_agent_running};
-use skiff_e2e::net::{HostLink, World};
+use skiff_e2e::net::{http_get, HostLink, World};
 use skiff_e2e::{wait_for, ClusterEnv};
 
 /// The node's address, on a link the test creates.
@@ -72,17 +70,6 @@ impl Drop for Cleanup {
 }
 
 /// One HTTP GET over a fresh connection; the body.
-fn http_get(addr: &str) -> anyhow::Result<String> {
-    let mut stream = TcpStream::connect_timeout(&addr.parse()?, Duration::from_secs(3))
-        .with_context(|| format!("connect {addr}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(stream, "GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    Ok(body.trim().to_string())
-}
-
 /// The first answer of `addr` (the rules may still be on their way): its body.
 fn answering(what: &str, addr: &str) -> anyhow::Result<String> {
     wait_for(

@@ -138,7 +138,12 @@ impl Reporter {
             }
         }
         let now: BTreeSet<PeerProblem> = problems.into_iter().collect();
-        for problem in now.difference(&self.problems) {
+        // A peer that has not published its data yet is normal while a cluster starts:
+        // the condition says so, but it is no event.
+        let noteworthy = now
+            .difference(&self.problems)
+            .filter(|p| !matches!(p.reason.as_str(), "NoVtep" | "NoPodCIDR"));
+        for problem in noteworthy {
             let req = RecordNodeEventRequest {
                 node_name: self.node_name.clone(),
                 r#type: "Warning".into(),
@@ -171,5 +176,58 @@ pub fn condition_of(problems: &[PeerProblem]) -> (String, String, String) {
                 .collect::<Vec<_>>()
                 .join("; "),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str) -> Node {
+        Node {
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    fn key(name: &str) -> ObjectKey {
+        (String::new(), name.into())
+    }
+
+    #[test]
+    fn deltas_fold_into_the_node_set_and_only_a_list_counts_as_complete() {
+        let mut nodes = BTreeMap::new();
+        assert!(!apply(&mut nodes, Delta::Upsert(key("n1"), node("n1"))));
+        assert!(!apply(&mut nodes, Delta::Reconnected));
+        let listed = BTreeMap::from([(key("n2"), node("n2")), (key("n3"), node("n3"))]);
+        assert!(apply(&mut nodes, Delta::Resync(listed)));
+        assert_eq!(
+            nodes.keys().cloned().collect::<Vec<_>>(),
+            [key("n2"), key("n3")]
+        );
+        apply(&mut nodes, Delta::Remove(key("n2")));
+        assert_eq!(nodes.keys().cloned().collect::<Vec<_>>(), [key("n3")]);
+    }
+
+    #[test]
+    fn the_condition_is_false_without_problems_and_names_every_one_otherwise() {
+        assert_eq!(condition_of(&[]).0, "False");
+        let problem = |peer: &str, reason: &str| PeerProblem {
+            peer: peer.into(),
+            reason: reason.into(),
+            message: format!("{peer}: {reason}"),
+        };
+        let (status, reason, message) = condition_of(&[
+            problem("n2", "NoDirectRoute"),
+            problem("n3", "OverlappingPodCIDR"),
+        ]);
+        assert_eq!(
+            (status.as_str(), reason.as_str()),
+            ("True", "NoDirectRoute")
+        );
+        assert_eq!(message, "n2: NoDirectRoute; n3: OverlappingPodCIDR");
     }
 }

@@ -154,7 +154,10 @@ impl PodNetwork {
 
     pub async fn init_with(cfg: NetworkConfig, ops: Arc<dyn NetOps>) -> Result<Self, NetworkError> {
         cfg.validate()?;
-        let nets = ops.host_networks(&cfg.bridge).await?;
+        let mut nets = ops.host_networks(&cfg.bridge).await?;
+        // The VXLAN device carries this node's `<pod CIDR>.0/32` (flannel's layout): left
+        // by an agent that was killed, it is this node's own, not an overlap.
+        nets.retain(|n| !(n.iface == podnet::VXLAN_DEVICE && cfg.pod_cidr.contains(&n.net)));
         if let Some(hit) = bridge::find_overlap(cfg.pod_cidr, &nets) {
             return Err(NetworkError::Overlap {
                 cidr: cfg.pod_cidr,

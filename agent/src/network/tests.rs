@@ -80,6 +80,26 @@ async fn init_refuses_an_overlapping_cidr() {
     assert!(ops.bridge().is_none(), "nothing is created on refusal");
 }
 
+/// An agent killed and started again finds its own VXLAN device holding `<cidr>.0/32`.
+#[tokio::test]
+async fn init_accepts_its_own_vxlan_address_but_not_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let own = HostNetwork {
+        iface: super::podnet::VXLAN_DEVICE.into(),
+        net: "10.42.0.0/32".parse().unwrap(),
+        kind: HostNetworkKind::Address,
+    };
+    let ops = Arc::new(RecordingOps::with_networks(vec![own.clone()]));
+    PodNetwork::init_with(cfg(dir.path()), ops).await.unwrap();
+    let elsewhere = HostNetwork {
+        iface: "eth1".into(),
+        ..own
+    };
+    let ops = Arc::new(RecordingOps::with_networks(vec![elsewhere]));
+    let err = PodNetwork::init_with(cfg(dir.path()), ops).await.err();
+    assert!(matches!(err, Some(NetworkError::Overlap { .. })), "{err:?}");
+}
+
 #[tokio::test]
 async fn init_refuses_bad_config() {
     let dir = tempfile::tempdir().unwrap();

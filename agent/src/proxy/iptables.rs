@@ -177,8 +177,13 @@ pub fn render(rules: &[PortRule], node_ips: &[Ipv4Addr], localhost: bool) -> Ren
                     match_port(r.port)
                 ),
             ));
-            let pick = pick(r, &r.backends, &mut out);
-            out.chains.insert(("nat", svc_chain.clone()), pick);
+            let mut rules = Vec::new();
+            // External addresses (externalIPs, load-balancer ingress) with policy Cluster.
+            if r.external && !r.external_local {
+                rules.push(format!("-j {MARK_MASQ}"));
+            }
+            rules.extend(pick(r, &r.backends, &mut out));
+            out.chains.insert(("nat", svc_chain.clone()), rules);
         }
         let Some(np) = r.node_port else {
             continue;

@@ -397,6 +397,10 @@ async fn cleanup_iptables(exec: &dyn ProxyExec) -> Result<(), ProxyError> {
 }
 
 #[cfg(test)]
+mod external_tests;
+#[cfg(test)]
+mod real_external_tests;
+#[cfg(test)]
 mod real_tests;
 #[cfg(test)]
 mod tests;

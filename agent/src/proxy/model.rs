@@ -52,6 +52,9 @@ pub struct PortRule {
     pub external_local: bool,
     /// sessionAffinity ClientIP: its timeout in seconds.
     pub affinity: Option<u32>,
+    /// An `externalIPs` or load-balancer ingress address answering like the ClusterIP
+    /// (`cluster_ip` holds it): traffic from outside is masqueraded unless `external_local`.
+    pub external: bool,
 }
 
 impl PortRule {
@@ -134,9 +137,59 @@ pub fn port_rules(
             backends: backends(endpoints, port_name, proto, node),
             external_local,
             affinity,
+            external: false,
         });
     }
+    let externals = external_addresses(svc);
+    let mut extra = Vec::new();
+    for rule in &rules {
+        for ip in &externals {
+            extra.push(external_rule(rule, *ip));
+        }
+    }
+    rules.extend(extra);
     rules
+}
+
+/// `spec.externalIPs`, and for type LoadBalancer the `status.loadBalancer.ingress` IPs
+/// (the nodes' addresses the control plane wrote there), IPv4 only, deduplicated.
+pub fn external_addresses(svc: &Service) -> Vec<Ipv4Addr> {
+    let spec = svc.spec.as_ref();
+    let external_ips = spec
+        .and_then(|s| s.external_ips.as_ref())
+        .into_iter()
+        .flatten();
+    let load_balancer = spec.and_then(|s| s.type_.as_deref()) == Some("LoadBalancer");
+    let ingress = svc
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())
+        .filter(|_| load_balancer)
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.ip.as_ref());
+    let set: BTreeSet<Ipv4Addr> = external_ips
+        .chain(ingress)
+        .filter_map(|ip| ip.parse().ok())
+        .collect();
+    set.into_iter().collect()
+}
+
+/// The rule for one external address of a port: the node-port backends (only local ones
+/// under externalTrafficPolicy Local), no node port, no affinity.
+fn external_rule(rule: &PortRule, ip: Ipv4Addr) -> PortRule {
+    PortRule {
+        id: format!("{}/external/{ip}", rule.id),
+        proto: rule.proto,
+        cluster_ip: ip,
+        port: rule.port,
+        node_port: None,
+        backends: rule.node_port_backends(),
+        external_local: rule.external_local,
+        affinity: None,
+        external: true,
+    }
 }
 
 /// The ready addresses of the Endpoints port named like the service port (an unnamed

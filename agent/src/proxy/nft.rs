@@ -105,6 +105,13 @@ pub fn contribution(rules: &[PortRule]) -> Contribution {
                 ));
             }
         }
+        if r.external && !r.external_local && n > 0 {
+            c.elems.push(Elem::new(
+                format!("ext_masq_{p}"),
+                format!("{} . {}", r.cluster_ip, r.port),
+                None,
+            ));
+        }
         for b in r.backends.iter().filter(|b| b.local) {
             c.elems
                 .push(Elem::new("hairpin", format!("{} . {}", b.ip, b.ip), None));
@@ -195,6 +202,10 @@ impl Skeleton {
             let _ = writeln!(out, "add set {t} np_masq_{p} {{ type inet_service; }}");
             let _ = writeln!(
                 out,
+                "add set {t} ext_masq_{p} {{ type ipv4_addr . inet_service; }}"
+            );
+            let _ = writeln!(
+                out,
                 "add map {t} aff_post_{p} {{ type ipv4_addr . inet_service : verdict; }}"
             );
             let _ = writeln!(
@@ -259,6 +270,8 @@ impl Skeleton {
         );
         for p in ["tcp", "udp"] {
             let _ = writeln!(out, "add rule {t} nat_postrouting meta l4proto {p} ct status dnat ct original ip daddr @node_ips ct original proto-dst @np_masq_{p} masquerade");
+            // External addresses (externalIPs, load-balancer ingress) with policy Cluster.
+            let _ = writeln!(out, "add rule {t} nat_postrouting meta l4proto {p} ct status dnat ct original ip daddr . ct original proto-dst @ext_masq_{p} masquerade");
         }
         if self.localhost {
             let _ = writeln!(

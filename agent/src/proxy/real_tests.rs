@@ -56,7 +56,11 @@ fn at(ip: &str, port: u16) -> SocketAddrV4 {
 }
 
 /// Pod names and client addresses seen over `n` connections.
-fn ask_many(ns: &str, to: SocketAddrV4, n: usize) -> (BTreeSet<String>, BTreeSet<String>) {
+pub(super) fn ask_many(
+    ns: &str,
+    to: SocketAddrV4,
+    n: usize,
+) -> (BTreeSet<String>, BTreeSet<String>) {
     let (mut pods, mut peers) = (BTreeSet::new(), BTreeSet::new());
     for _ in 0..n {
         let answer = lab::tcp_ask(ns, to).unwrap_or_else(|e| panic!("{to}: {e}"));
@@ -67,7 +71,7 @@ fn ask_many(ns: &str, to: SocketAddrV4, n: usize) -> (BTreeSet<String>, BTreeSet
     (pods, peers)
 }
 
-fn set(items: &[&str]) -> BTreeSet<String> {
+pub(super) fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 

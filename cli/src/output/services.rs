@@ -239,4 +239,36 @@ mod tests {
             assert!(text.contains(line), "{line} missing in\n{text}");
         }
     }
+
+    fn external(spec: serde_json::Value, status: serde_json::Value) -> String {
+        let [_, _, external, _] = service_columns(&json!({"spec": spec, "status": status}));
+        external
+    }
+
+    /// kubectl's EXTERNAL-IP: `<pending>` for a LoadBalancer without ingress yet, the
+    /// externalIPs and ingress IPs joined by commas, `<none>` for the other types.
+    #[test]
+    fn external_ip_column() {
+        let lb = json!({"type": "LoadBalancer", "clusterIP": "10.43.0.9"});
+        assert_eq!(external(lb.clone(), json!({})), "<pending>");
+        let ingress =
+            json!({"loadBalancer": {"ingress": [{"ip": "10.1.0.2"}, {"ip": "10.1.0.3"}]}});
+        assert_eq!(external(lb, ingress), "10.1.0.2,10.1.0.3");
+        let with_external = json!({"type": "LoadBalancer", "externalIPs": ["192.0.2.7"]});
+        assert_eq!(
+            external(
+                with_external,
+                json!({"loadBalancer": {"ingress": [{"ip": "10.1.0.2"}]}})
+            ),
+            "192.0.2.7,10.1.0.2"
+        );
+        assert_eq!(external(json!({"type": "NodePort"}), json!({})), "<none>");
+        assert_eq!(
+            external(
+                json!({"externalIPs": ["192.0.2.7", "192.0.2.8"]}),
+                json!({})
+            ),
+            "192.0.2.7,192.0.2.8"
+        );
+    }
 }

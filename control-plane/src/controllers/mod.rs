@@ -11,9 +11,11 @@
 //! | garbage collection through ownerReferences | `gc.rs` |
 //! | scheduler, node lifecycle | `nodes/` |
 //! | Endpoints, release of deleted Services' claims | `services/` |
+//! | LoadBalancer Services: the Ready nodes' addresses as their ingress | `load_balancer.rs` |
 
 pub mod deployment;
 pub mod gc;
+pub mod load_balancer;
 pub mod nodes;
 pub mod replicaset;
 pub mod runtime;
@@ -28,6 +30,7 @@ use tokio::task::JoinHandle;
 
 pub use deployment::DeploymentController;
 pub use gc::GarbageCollector;
+pub use load_balancer::LoadBalancerController;
 pub use replicaset::ReplicaSetController;
 pub use runtime::{Action, Controller, Reconciler, RuntimeConfig, Trigger};
 
@@ -83,6 +86,14 @@ pub fn spawn_with(ctx: Arc<ControllerContext>, config: RuntimeConfig) -> Vec<Joi
         tokio::spawn(
             Controller::new(
                 Arc::new(DeploymentController::new(ctx.clone())),
+                store.clone(),
+                config.clone(),
+            )
+            .run(),
+        ),
+        tokio::spawn(
+            Controller::new(
+                Arc::new(LoadBalancerController::new(ctx.clone())),
                 store.clone(),
                 config.clone(),
             )

@@ -21,6 +21,7 @@ use crate::store::{Key, MemoryStore, Store};
 mod deployment;
 mod events;
 mod gc;
+mod load_balancer;
 mod replicaset;
 mod rolling_props;
 mod rollout;

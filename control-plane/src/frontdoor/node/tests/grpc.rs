@@ -159,3 +159,84 @@ async fn agents_register_with_the_token_then_act_only_for_themselves() {
         Code::Unauthenticated
     );
 }
+
+#[tokio::test]
+async fn nodes_watch_every_node_and_report_only_their_own_network() {
+    let (_dir, url, cp) = serve().await;
+    let mut stranger = anonymous(&url, &cp).await;
+    let mut n1 = join(&mut stranger, &url, &cp, "n1").await;
+    let mut n2 = join(&mut stranger, &url, &cp, "n2").await;
+    let watch = |name: &str| skiff_proto::v1::WatchNodesRequest {
+        node_name: name.into(),
+        resource_version: String::new(),
+    };
+    assert_eq!(
+        code(n1.watch_nodes(watch("n2")).await),
+        Code::PermissionDenied
+    );
+    let mut stream = n1.watch_nodes(watch("n1")).await.unwrap().into_inner();
+    let mut listed = Vec::new();
+    loop {
+        let event = stream.next().await.unwrap().unwrap();
+        if event.r#type == "BOOKMARK" {
+            break;
+        }
+        listed.push(event.object.unwrap().name);
+    }
+    listed.sort();
+    assert_eq!(listed, ["n1", "n2"]);
+
+    // n2 publishes its backend data; n1 sees the change on its watch.
+    let update = |name: &str| skiff_proto::v1::UpdateNodeStatusRequest {
+        node_name: name.into(),
+        annotations: [(
+            "flannel.alpha.coreos.com/backend-data".to_string(),
+            r#"{"VNI":1,"VtepMAC":"02:00:00:00:00:02"}"#.to_string(),
+        )]
+        .into(),
+        conditions: vec![],
+    };
+    assert_eq!(
+        code(n1.update_node_status(update("n2")).await),
+        Code::PermissionDenied
+    );
+    n2.update_node_status(update("n2")).await.unwrap();
+    let changed = stream.next().await.unwrap().unwrap();
+    assert_eq!(changed.r#type, "MODIFIED");
+    let object = changed.object.unwrap();
+    assert_eq!(object.name, "n2");
+    assert!(String::from_utf8_lossy(&object.json).contains("VtepMAC"));
+
+    let event = |name: &str| skiff_proto::v1::RecordNodeEventRequest {
+        node_name: name.into(),
+        r#type: "Warning".into(),
+        reason: "NoDirectRoute".into(),
+        message: "x".into(),
+    };
+    let refused = (
+        code(n1.record_node_event(event("n2")).await),
+        code(stranger.record_node_event(event("n1")).await),
+    );
+    assert_eq!(refused, (Code::PermissionDenied, Code::Unauthenticated));
+    n1.record_node_event(event("n1")).await.unwrap();
+}
+
+/// Registers `name` through `client` and returns a client with its certificate.
+async fn join(
+    client: &mut NodeClient<Channel>,
+    url: &str,
+    cp: &ControlPlane,
+    name: &str,
+) -> NodeClient<Channel> {
+    let (csr, key) = csr_and_key(name);
+    let req = RegisterRequest {
+        token: cp.pki.node_token(),
+        node: Some(node_object(name, &[], "2", "2Gi")),
+        csr_pem: csr,
+    };
+    let r = client.register(req).await.unwrap().into_inner();
+    let channel = auth::node_channel(url, &r.ca_pem, &r.certificate_pem, &key)
+        .await
+        .unwrap();
+    NodeClient::new(channel)
+}
