@@ -219,26 +219,8 @@ async fn scenario_3_bad_image_history_and_undo_to_revision_1() {
 async fn pause_and_resume_and_no_undo_while_paused() {
     let h = deployed().await;
     let store = h.store.as_ref();
-    resources::pause(
-        store,
-        &SystemClock,
-        &Ranges::default(),
-        "default",
-        NAME,
-        true,
-    )
-    .await
-    .unwrap();
-    let err = resources::pause(
-        store,
-        &SystemClock,
-        &Ranges::default(),
-        "default",
-        NAME,
-        true,
-    )
-    .await
-    .unwrap_err();
+    pause(store, true).await.unwrap();
+    let err = pause(store, true).await.unwrap_err();
     assert!(err.to_string().contains("already paused"), "{err}");
     resources::set_image(
         store,
@@ -258,16 +240,20 @@ async fn pause_and_resume_and_no_undo_while_paused() {
         .err()
         .unwrap();
     assert!(matches!(err, Error::FailedPrecondition(_)), "{err:?}");
+    pause(store, false).await.unwrap();
+    h.settle().await;
+    assert_eq!(h.replica_sets().await.len(), 2);
+}
+
+/// `rollout pause`/`resume` of the test's Deployment.
+async fn pause(store: &dyn Store, paused: bool) -> Result<crate::resources::Object, Error> {
     resources::pause(
         store,
         &SystemClock,
         &Ranges::default(),
         "default",
         NAME,
-        false,
+        paused,
     )
     .await
-    .unwrap();
-    h.settle().await;
-    assert_eq!(h.replica_sets().await.len(), 2);
 }
