@@ -1,78 +1,57 @@
-//! Kind aliases, as kubectl resolves them.
+//! Kind aliases, as kubectl resolves them, read off the registry of kinds the control
+//! plane serves too (`skiff_proto::kinds`).
 
 use anyhow::bail;
+use skiff_proto::kinds::{KindInfo, KINDS};
 
 /// A kind the control plane serves: its manifest name and how kubectl prints it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Kind {
     /// Singular kind as in manifests ("Pod").
     pub kind: &'static str,
-    /// Prefix of `kind/name` lines ("pod", "deployment.apps").
-    pub resource: &'static str,
+    /// "" for the core group.
+    pub group: &'static str,
     /// Whether objects live in a namespace.
     pub namespaced: bool,
 }
 
-const KINDS: &[(&[&str], Kind)] = &[
-    (&["po", "pod", "pods"], k("Pod", "pod", true)),
-    (&["no", "node", "nodes"], k("Node", "node", false)),
-    (
-        &["ns", "namespace", "namespaces"],
-        k("Namespace", "namespace", false),
-    ),
-    (
-        &["svc", "service", "services"],
-        k("Service", "service", true),
-    ),
-    (
-        &["deploy", "deployment", "deployments"],
-        k("Deployment", "deployment.apps", true),
-    ),
-    (
-        &["rs", "replicaset", "replicasets"],
-        k("ReplicaSet", "replicaset.apps", true),
-    ),
-    (
-        &["cm", "configmap", "configmaps"],
-        k("ConfigMap", "configmap", true),
-    ),
-    (&["secret", "secrets"], k("Secret", "secret", true)),
-    (
-        &["ep", "endpoint", "endpoints"],
-        k("Endpoints", "endpoints", true),
-    ),
-    (
-        &["ds", "daemonset", "daemonsets"],
-        k("DaemonSet", "daemonset.apps", true),
-    ),
-    (
-        &["sts", "statefulset", "statefulsets"],
-        k("StatefulSet", "statefulset.apps", true),
-    ),
-    (&["job", "jobs"], k("Job", "job.batch", true)),
-    (
-        &["cj", "cronjob", "cronjobs"],
-        k("CronJob", "cronjob.batch", true),
-    ),
-    (&["ev", "event", "events"], k("Event", "event", true)),
-];
-
-const fn k(kind: &'static str, resource: &'static str, namespaced: bool) -> Kind {
-    Kind {
-        kind,
-        resource,
-        namespaced,
+impl Kind {
+    fn of(row: &'static KindInfo) -> Kind {
+        Kind {
+            kind: row.kind,
+            group: row.group,
+            namespaced: row.namespaced,
+        }
     }
+
+    /// Prefix of `kind/name` lines ("pod", "deployment.apps").
+    pub fn resource(&self) -> String {
+        let singular = self.kind.to_ascii_lowercase();
+        if self.group.is_empty() {
+            singular
+        } else {
+            format!("{singular}.{}", self.group)
+        }
+    }
+}
+
+/// Whether `name` (lower case, without a group) names `row`: its kind, plural, singular
+/// ("endpoint") or a short name.
+fn names(row: &KindInfo, name: &str) -> bool {
+    row.kind.eq_ignore_ascii_case(name)
+        || row.plural == name
+        || row.plural.strip_suffix('s') == Some(name)
+        || row.short_names.contains(&name)
 }
 
 /// Resolves `po`, `pods`, `Pod`, `deploy.apps`… to a kind; unknown names list the supported ones.
 pub fn resolve(name: &str) -> anyhow::Result<Kind> {
     let lower = name.to_ascii_lowercase();
     let base = lower.split('.').next().unwrap_or_default();
-    if let Some((_, kind)) = KINDS.iter().find(|(aliases, _)| aliases.contains(&base)) {
-        return Ok(*kind);
+    if let Some(row) = KINDS.iter().find(|row| names(row, base)) {
+        return Ok(Kind::of(row));
     }
-    let supported: Vec<&str> = KINDS.iter().map(|(a, _)| a[a.len() - 1]).collect();
+    let supported: Vec<&str> = KINDS.iter().map(|row| row.plural).collect();
     bail!(
         "the server doesn't have a resource type {name:?}; supported: {}",
         supported.join(", ")
@@ -81,13 +60,13 @@ pub fn resolve(name: &str) -> anyhow::Result<Kind> {
 
 /// The kind of a manifest's `kind` field (for lines like `pod/x created`).
 pub fn from_manifest_kind(kind: &str) -> Option<Kind> {
-    KINDS.iter().map(|(_, k)| *k).find(|k| k.kind == kind)
+    KINDS.iter().find(|row| row.kind == kind).map(Kind::of)
 }
 
 /// `pod/my-nginx-pod` for an object of `kind`.
 pub fn ref_name(kind: &str, name: &str) -> String {
     match from_manifest_kind(kind) {
-        Some(k) => format!("{}/{name}", k.resource),
+        Some(k) => format!("{}/{name}", k.resource()),
         None => format!("{}/{name}", kind.to_ascii_lowercase()),
     }
 }
@@ -117,6 +96,21 @@ mod tests {
             ("cj", "CronJob"),
             ("ev", "Event"),
             ("events", "Event"),
+            ("pod", "Pod"),
+            ("node", "Node"),
+            ("namespace", "Namespace"),
+            ("service", "Service"),
+            ("deployment", "Deployment"),
+            ("replicaset", "ReplicaSet"),
+            ("configmap", "ConfigMap"),
+            ("secret", "Secret"),
+            ("endpoint", "Endpoints"),
+            ("endpoints", "Endpoints"),
+            ("daemonset", "DaemonSet"),
+            ("statefulset", "StatefulSet"),
+            ("job", "Job"),
+            ("cronjob", "CronJob"),
+            ("event", "Event"),
         ] {
             assert_eq!(resolve(alias).unwrap().kind, kind, "{alias}");
         }
@@ -133,5 +127,7 @@ mod tests {
     fn ref_names() {
         assert_eq!(ref_name("Pod", "x"), "pod/x");
         assert_eq!(ref_name("Deployment", "d"), "deployment.apps/d");
+        assert_eq!(ref_name("Endpoints", "e"), "endpoints/e");
+        assert_eq!(ref_name("CronJob", "c"), "cronjob.batch/c");
     }
 }

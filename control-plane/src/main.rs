@@ -115,7 +115,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     // Held until the process ends: a second control plane on this dir refuses to start.
     let _lock = skiff_control_plane::datadir::DataDirLock::acquire(&flags.data_dir)?;
     let store = open_store(&flags)?;
-    resources::bootstrap(store.as_ref())
+    resources::bootstrap(store.as_ref(), &skiff_control_plane::core::SystemClock)
         .await
         .context("creating the system namespaces")?;
 

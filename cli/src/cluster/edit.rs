@@ -11,8 +11,8 @@ use crate::kinds::{self, ref_name};
 
 /// `pod "x"`, as kubectl names a deleted object.
 pub fn quoted(kind: &str, name: &str) -> String {
-    let resource = kinds::from_manifest_kind(kind)
-        .map_or(kind.to_ascii_lowercase(), |k| k.resource.to_string());
+    let resource =
+        kinds::from_manifest_kind(kind).map_or(kind.to_ascii_lowercase(), |k| k.resource());
     format!("{resource} \"{name}\"")
 }
 

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-/// The one way the control plane reads the wall clock: a part with a context reads its
-/// clock (fakeable); the object verbs, which have none yet, read [`SystemClock`].
+/// The one way the control plane reads the wall clock: controllers read their context's
+/// clock, the object verbs (`resources/`) the one their caller passes; only the wiring
+/// (`main.rs`, the services' and controllers' constructors) picks [`SystemClock`].
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Timestamp;
 

@@ -26,7 +26,7 @@ use tonic::{Request, Response, Status};
 use tracing::{debug, info, info_span, warn, Instrument, Span};
 
 use super::relay;
-use crate::core::{ControlPlane, Error, Ranges};
+use crate::core::{Clock, ControlPlane, Error, Ranges, SystemClock};
 use crate::resources::{
     apply_with, delete, get, history, label, list, pause, scale, set_image, undo, watch, Scope,
 };
@@ -37,12 +37,18 @@ pub struct ApiService {
     cp: Arc<ControlPlane>,
     /// Where Services' ClusterIPs and NodePorts come from, for every write.
     ranges: Ranges,
+    /// Stamps creation and deletion times on what the verbs write.
+    clock: Arc<dyn Clock>,
 }
 
 /// The tonic server for [`ApiService`], ready for `Server::add_service`.
 pub fn api_service(cp: Arc<ControlPlane>) -> ApiServer<ApiService> {
     let ranges = cp.config.service_ranges();
-    ApiServer::new(ApiService { cp, ranges })
+    ApiServer::new(ApiService {
+        cp,
+        ranges,
+        clock: Arc::new(SystemClock),
+    })
 }
 
 impl ApiService {
@@ -74,6 +80,7 @@ impl Api for ApiService {
             info_span!("api", method = "apply", source = %req.source, namespace = %req.namespace);
         let work = apply_with(
             self.store(),
+            self.clock.as_ref(),
             &self.ranges,
             &req.source,
             &req.manifest,
@@ -127,6 +134,7 @@ impl Api for ApiService {
         let span = info_span!("api", method = "delete", kind = %req.kind, namespace = %req.namespace, name = %req.name);
         let work = delete(
             self.store(),
+            self.clock.as_ref(),
             &req.kind,
             &req.namespace,
             &req.name,
@@ -173,6 +181,7 @@ impl Api for ApiService {
         let span = info_span!("api", method = "label", kind = %req.kind, namespace = %req.namespace, name = %req.name);
         let work = label(
             self.store(),
+            self.clock.as_ref(),
             &self.ranges,
             &req.kind,
             &req.namespace,
@@ -191,6 +200,7 @@ impl Api for ApiService {
         let span = info_span!("api", method = "scale", kind = %req.kind, namespace = %req.namespace, name = %req.name, replicas = req.replicas);
         let work = scale(
             self.store(),
+            self.clock.as_ref(),
             &self.ranges,
             &req.kind,
             &req.namespace,
@@ -207,6 +217,7 @@ impl Api for ApiService {
         let span = info_span!("api", method = "set_image", kind = %req.kind, namespace = %req.namespace, name = %req.name);
         let work = set_image(
             self.store(),
+            self.clock.as_ref(),
             &self.ranges,
             &req.kind,
             &req.namespace,
@@ -238,6 +249,7 @@ impl Api for ApiService {
         let span = info_span!("api", method = "rollout_undo", namespace = %req.namespace, name = %req.name, to_revision = req.to_revision);
         let work = undo(
             self.store(),
+            self.clock.as_ref(),
             &self.ranges,
             &req.namespace,
             &req.name,
@@ -260,6 +272,7 @@ impl Api for ApiService {
         let span = info_span!("api", method = "rollout_pause", namespace = %req.namespace, name = %req.name, paused = req.paused);
         let work = pause(
             self.store(),
+            self.clock.as_ref(),
             &self.ranges,
             &req.namespace,
             &req.name,

@@ -22,7 +22,7 @@ use super::objects;
 use super::write::{self, CONFLICT_RETRIES};
 use crate::core::Kind;
 use crate::core::Ranges;
-use crate::core::{Clock, Error, SystemClock};
+use crate::core::{Clock, Error};
 use crate::resources::allocation;
 use crate::store::{Key, Store, StoreError};
 
@@ -67,16 +67,26 @@ struct Prepared {
 /// default ranges; the server uses [`apply_with`] and its configured ones.
 pub async fn apply(
     store: &dyn Store,
+    clock: &dyn Clock,
     source: &str,
     manifest: &str,
     namespace: &str,
 ) -> Result<Vec<Applied>, Error> {
-    apply_with(store, &Ranges::default(), source, manifest, namespace).await
+    apply_with(
+        store,
+        clock,
+        &Ranges::default(),
+        source,
+        manifest,
+        namespace,
+    )
+    .await
 }
 
 /// [`apply`] with the cluster's service ranges (`--service-cidr`, `--node-port-range`).
 pub async fn apply_with(
     store: &dyn Store,
+    clock: &dyn Clock,
     ranges: &Ranges,
     source: &str,
     manifest: &str,
@@ -100,7 +110,7 @@ pub async fn apply_with(
     let mut results: Vec<Applied> = Vec::with_capacity(prepared.len());
     for object in &prepared {
         let state = states.get(&object.key.namespace).copied();
-        match write(store, ranges, object, state).await {
+        match write(store, clock, ranges, object, state).await {
             Ok(applied) => {
                 info!(object = %object.key, action = applied.action.as_str(), "applied");
                 results.push(applied);
@@ -229,6 +239,7 @@ async fn namespace_states(
 /// in between (unless the manifest pinned a resourceVersion).
 async fn write(
     store: &dyn Store,
+    clock: &dyn Clock,
     ranges: &Ranges,
     object: &Prepared,
     namespace: Option<NamespaceState>,
@@ -244,12 +255,12 @@ async fn write(
                     object.key
                 )));
             }
-            let value = new_object(object);
+            let value = new_object(object, clock);
             let uid = value["metadata"]["uid"]
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            match write::create(store, ranges, &object.key, &uid, value).await? {
+            match write::create(store, clock, ranges, &object.key, &uid, value).await? {
                 Ok((stored, value)) => return applied(&stored, value, Action::Created),
                 Err(StoreError::AlreadyExists(_)) => continue,
                 Err(e) => return Err(e.into()),
@@ -267,7 +278,7 @@ async fn write(
         if merged == baseline {
             return applied(&stored, current, Action::Unchanged);
         }
-        match write::commit(store, ranges, &stored, &current, merged).await? {
+        match write::commit(store, clock, ranges, &stored, &current, merged).await? {
             Ok((stored, merged)) => return applied(&stored, merged, Action::Configured),
             Err(StoreError::Conflict { .. } | StoreError::NotFound(_))
                 if object.precondition.is_none() =>
@@ -308,13 +319,13 @@ fn merged(object: &Prepared, current: &Value) -> Result<(Value, Value), Error> {
 }
 
 /// A new object: the defaulted manifest plus what the server sets at creation.
-fn new_object(object: &Prepared) -> Value {
+fn new_object(object: &Prepared, clock: &dyn Clock) -> Value {
     let mut value = object.desired.clone();
     let meta = objects::metadata_mut(&mut value);
     meta.insert("uid".into(), Value::String(crate::core::ids::new_uid()));
     meta.insert(
         "creationTimestamp".into(),
-        Value::String(SystemClock.now_seconds().to_string()),
+        Value::String(clock.now_seconds().to_string()),
     );
     meta.insert("generation".into(), Value::from(1));
     let annotations = meta

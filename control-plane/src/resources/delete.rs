@@ -10,8 +10,8 @@ use tracing::info;
 
 use super::namespaces;
 use super::objects;
-use crate::core::Error;
 use crate::core::Kind;
+use crate::core::{Clock, Error};
 use crate::store::{Store, StoreError};
 
 /// The propagation policies Kubernetes accepts ("" = Background).
@@ -20,6 +20,7 @@ const PROPAGATION: &[&str] = &["", "Background", "Foreground", "Orphan"];
 /// Deletes the object; returns its last state, whose resourceVersion is the deletion's.
 pub async fn delete(
     store: &dyn Store,
+    clock: &dyn Clock,
     kind: &str,
     namespace: &str,
     name: &str,
@@ -35,13 +36,13 @@ pub async fn delete(
         return Err(Error::Invalid("a name is required to delete".into()));
     }
     if kind.name == "Namespace" {
-        return namespaces::delete(store, name).await;
+        return namespaces::delete(store, clock, name).await;
     }
     let key = kind.key(namespace, name);
     if propagation == "Orphan" {
         match store.get(&key).await? {
             Some(owner) => {
-                crate::resources::owners::orphan_dependents(store, &owner)
+                crate::resources::owners::orphan_dependents(store, clock, &owner)
                     .await
                     .map_err(|e| {
                         Error::Internal(format!("orphaning the dependents of {key}: {e}"))

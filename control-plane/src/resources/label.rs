@@ -10,7 +10,7 @@ use tracing::info;
 
 use super::objects;
 use super::write::edit;
-use crate::core::{Error, Kind, Ranges};
+use crate::core::{Clock, Error, Kind, Ranges};
 use crate::store::Store;
 
 /// One `k=v` (set) or `k-` (remove).
@@ -59,8 +59,11 @@ fn parse(changes: &[String]) -> Result<Vec<Change>, Error> {
 /// Applies label changes to the object and returns it, through the write pipeline
 /// (`write.rs`): a conflict re-reads and re-checks the rules. Nothing is written when
 /// the labels are already as asked.
+// The request's fields plus the write pipeline's clock and ranges, as the other verbs.
+#[allow(clippy::too_many_arguments)]
 pub async fn label(
     store: &dyn Store,
+    clock: &dyn Clock,
     ranges: &Ranges,
     kind: &str,
     namespace: &str,
@@ -71,7 +74,7 @@ pub async fn label(
     let kind = Kind::resolve(kind)?;
     let changes = parse(changes)?;
     let key = kind.key(namespace, name);
-    let object = edit(store, ranges, &key, None, |value, _| {
+    let object = edit(store, clock, ranges, &key, None, |value, _| {
         let before = objects::labels_of(value);
         let after = relabel(&before, &changes, overwrite)?;
         if after == before {

@@ -13,8 +13,8 @@ use tracing::{info, warn};
 use super::objects;
 use crate::core::kinds::SYSTEM_NAMESPACES;
 use crate::core::Kind;
-use crate::core::{Clock, Error, SystemClock};
-use crate::store::{Key, Store, StoreError};
+use crate::core::{Clock, Error};
+use crate::store::{modify_stored, Edit, Key, Modified, Store, StoreError};
 
 /// The label Kubernetes puts on every namespace, so selectors can pick namespaces by name.
 const NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -64,12 +64,12 @@ pub fn initialise(value: &mut Value, name: &str) {
 
 /// Makes the system namespaces if they are missing and finishes deletions a crash
 /// interrupted. Run once at start, before serving.
-pub async fn bootstrap(store: &dyn Store) -> Result<(), Error> {
+pub async fn bootstrap(store: &dyn Store, clock: &dyn Clock) -> Result<(), Error> {
     for name in SYSTEM_NAMESPACES {
         let mut value = json!({
             "apiVersion": "v1",
             "kind": "Namespace",
-            "metadata": {"name": name, "uid": crate::core::ids::new_uid(), "creationTimestamp": SystemClock.now_seconds().to_string()},
+            "metadata": {"name": name, "uid": crate::core::ids::new_uid(), "creationTimestamp": clock.now_seconds().to_string()},
         });
         initialise(&mut value, name);
         let uid = value["metadata"]["uid"]
@@ -89,20 +89,20 @@ pub async fn bootstrap(store: &dyn Store) -> Result<(), Error> {
     for stored in namespaces {
         if state_of(&objects::parse(&stored)?) == NamespaceState::Terminating {
             warn!(namespace = %stored.key.name, "finishing an interrupted namespace deletion");
-            delete(store, &stored.key.name).await?;
+            delete(store, clock, &stored.key.name).await?;
         }
     }
     Ok(())
 }
 
 /// Deletes a namespace and everything in it; returns the namespace's last state.
-pub async fn delete(store: &dyn Store, name: &str) -> Result<WireObject, Error> {
+pub async fn delete(store: &dyn Store, clock: &dyn Clock, name: &str) -> Result<WireObject, Error> {
     if SYSTEM_NAMESPACES.contains(&name) {
         return Err(Error::FailedPrecondition(format!(
             "namespace {name:?} may not be deleted: it is a system namespace"
         )));
     }
-    mark_terminating(store, name).await?;
+    mark_terminating(store, clock, name).await?;
     let mut deleted = 0_usize;
     for kind in Kind::namespaced_kinds() {
         let (items, _) = store.list(kind.name, Some(name)).await?;
@@ -124,25 +124,33 @@ pub async fn delete(store: &dyn Store, name: &str) -> Result<WireObject, Error> 
 }
 
 /// Sets `status.phase: Terminating` and `deletionTimestamp`, unless already set.
-async fn mark_terminating(store: &dyn Store, name: &str) -> Result<(), Error> {
-    loop {
-        let Some(stored) = store.get(&key(name)).await? else {
-            return Err(objects::not_found(&key(name)));
-        };
-        let mut value = objects::parse(&stored)?;
-        if state_of(&value) == NamespaceState::Terminating {
-            return Ok(());
-        }
-        value["status"] = json!({"phase": "Terminating"});
-        objects::metadata_mut(&mut value).insert(
-            "deletionTimestamp".into(),
-            Value::String(SystemClock.now_seconds().to_string()),
-        );
-        let bytes = objects::to_bytes(&value);
-        match store.update(stored.key, bytes, Some(stored.revision)).await {
-            Ok(_) => return Ok(()),
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        }
+async fn mark_terminating(store: &dyn Store, clock: &dyn Clock, name: &str) -> Result<(), Error> {
+    let key = key(name);
+    let marked = modify_stored(
+        store,
+        &key,
+        None,
+        |stored| {
+            let mut value = objects::parse(stored)?;
+            if state_of(&value) == NamespaceState::Terminating {
+                return Ok(Edit::Keep(()));
+            }
+            value["status"] = json!({"phase": "Terminating"});
+            objects::metadata_mut(&mut value).insert(
+                "deletionTimestamp".into(),
+                Value::String(clock.now_seconds().to_string()),
+            );
+            Ok(Edit::Write(objects::to_bytes(&value), ()))
+        },
+        || {
+            Error::Conflict(format!(
+                "{key} kept changing while being marked for deletion"
+            ))
+        },
+    )
+    .await?;
+    match marked {
+        Modified::Missing => Err(objects::not_found(&key)),
+        Modified::Written(_) | Modified::Unchanged(_) => Ok(()),
     }
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use tracing::info;
 
 use super::objects::metadata_mut;
-use crate::core::{Clock, Error, SystemClock};
+use crate::core::{Clock, Error};
 use crate::store::{modify_stored, Edit, Store, Stored};
 
 /// Kinds that have owners (what the workload controllers create).
@@ -79,8 +79,12 @@ pub async fn strip(
 /// The Orphan policy: marks the owner as being deleted (so its controller stops adopting
 /// and creating), then removes every reference to it from its dependents. The caller
 /// deletes the owner afterwards.
-pub async fn orphan_dependents(store: &dyn Store, owner: &Stored) -> Result<usize, Error> {
-    mark_deleting(store, owner).await?;
+pub async fn orphan_dependents(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    owner: &Stored,
+) -> Result<usize, Error> {
+    mark_deleting(store, clock, owner).await?;
     let dependents = dependents_of(store, &owner.key.namespace, &owner.uid).await;
     for dependent in &dependents {
         strip(store, dependent, |r| r.uid == owner.uid).await?;
@@ -90,7 +94,7 @@ pub async fn orphan_dependents(store: &dyn Store, owner: &Stored) -> Result<usiz
 }
 
 /// Sets `metadata.deletionTimestamp` on the owner, unless already set.
-async fn mark_deleting(store: &dyn Store, owner: &Stored) -> Result<(), Error> {
+async fn mark_deleting(store: &dyn Store, clock: &dyn Clock, owner: &Stored) -> Result<(), Error> {
     edit_json(store, owner, "being marked for deletion", |value| {
         let meta: ObjectMeta =
             serde_json::from_value(value["metadata"].clone()).unwrap_or_default();
@@ -99,7 +103,7 @@ async fn mark_deleting(store: &dyn Store, owner: &Stored) -> Result<(), Error> {
         }
         metadata_mut(value).insert(
             "deletionTimestamp".into(),
-            Value::String(SystemClock.now_seconds().to_string()),
+            Value::String(clock.now_seconds().to_string()),
         );
         true
     })

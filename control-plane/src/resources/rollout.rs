@@ -17,7 +17,7 @@ use super::write::edit;
 use crate::core::objects::revisions::{self as history, CHANGE_CAUSE};
 use crate::core::objects::template_hash::{equal_ignoring_hash, TEMPLATE_HASH_LABEL};
 use crate::core::objects::{controller_of, decode_all};
-use crate::core::{Error, Kind, Ranges};
+use crate::core::{Clock, Error, Kind, Ranges};
 use crate::store::{Key, Store, Stored};
 
 fn deployment_key(namespace: &str, name: &str) -> Key {
@@ -107,6 +107,7 @@ pub struct Undone {
 
 pub async fn undo(
     store: &dyn Store,
+    clock: &dyn Clock,
     ranges: &Ranges,
     namespace: &str,
     name: &str,
@@ -153,7 +154,7 @@ pub async fn undo(
     let template = template_of(rs);
     let cause = history::annotation(&rs.metadata, CHANGE_CAUSE).map(str::to_string);
     let mut skipped = false;
-    let object = edit(store, ranges, &key, None, |value, _| {
+    let object = edit(store, clock, ranges, &key, None, |value, _| {
         let now: PodTemplateSpec =
             serde_json::from_value(value["spec"]["template"].clone()).unwrap_or_default();
         if equal_ignoring_hash(&now, &template) {
@@ -187,13 +188,14 @@ pub async fn undo(
 
 pub async fn pause(
     store: &dyn Store,
+    clock: &dyn Clock,
     ranges: &Ranges,
     namespace: &str,
     name: &str,
     paused: bool,
 ) -> Result<WireObject, Error> {
     let key = deployment_key(namespace, name);
-    let object = edit(store, ranges, &key, None, |value, _| {
+    let object = edit(store, clock, ranges, &key, None, |value, _| {
         let now = value.pointer("/spec/paused") == Some(&Value::Bool(true));
         match (now, paused) {
             (true, true) => Err(Error::FailedPrecondition(format!(

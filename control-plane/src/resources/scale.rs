@@ -10,15 +10,18 @@ use tracing::info;
 
 use super::objects;
 use super::write::edit;
-use crate::core::{Error, Kind, Ranges};
+use crate::core::{Clock, Error, Kind, Ranges};
 use crate::store::Store;
 
 /// Kinds `scale` accepts.
 const SCALABLE: &[&str] = &["Deployment", "ReplicaSet", "StatefulSet"];
 
 /// Sets `spec.replicas` of a Deployment, ReplicaSet or StatefulSet.
+// The request's fields plus the write pipeline's clock and ranges, as the other verbs.
+#[allow(clippy::too_many_arguments)]
 pub async fn scale(
     store: &dyn Store,
+    clock: &dyn Clock,
     ranges: &Ranges,
     kind: &str,
     namespace: &str,
@@ -41,7 +44,7 @@ pub async fn scale(
     }
     let precondition = objects::parse_revision(resource_version)?;
     let key = kind.key(namespace, name);
-    let object = edit(store, ranges, &key, precondition, |value, _| {
+    let object = edit(store, clock, ranges, &key, precondition, |value, _| {
         if value.pointer("/spec/replicas").and_then(Value::as_i64) == Some(i64::from(replicas)) {
             return Ok(false);
         }
@@ -57,6 +60,7 @@ pub async fn scale(
 /// container name, or `*` for all of them, to the image.
 pub async fn set_image(
     store: &dyn Store,
+    clock: &dyn Clock,
     ranges: &Ranges,
     kind: &str,
     namespace: &str,
@@ -86,7 +90,7 @@ pub async fn set_image(
         }
     };
     let key = kind.key(namespace, name);
-    let object = edit(store, ranges, &key, None, |value, _| {
+    let object = edit(store, clock, ranges, &key, None, |value, _| {
         let spec = value
             .pointer_mut(spec_path)
             .ok_or_else(|| Error::Invalid(format!("{key} has no pod template")))?;

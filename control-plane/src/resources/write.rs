@@ -15,11 +15,13 @@ use super::allocation::{self, Allocation};
 use super::merge;
 use super::namespaces::{self, NamespaceState};
 use super::objects;
-use crate::core::{Error, Ranges};
+use crate::core::{Clock, Error, Ranges};
 use crate::store::{Key, Store, StoreError, Stored};
 
-/// Attempts at a read-modify-write while controllers write the same object.
-pub(crate) const CONFLICT_RETRIES: usize = 5;
+/// Attempts at a read-modify-write while controllers write the same object: the store's
+/// one limit. (Apply's and [`edit`]'s loops stay their own only because admission, which
+/// claims addresses, is async and runs between the read and the write.)
+pub(crate) const CONFLICT_RETRIES: usize = crate::store::CAS_ATTEMPTS;
 
 /// Strictly decodes and defaults an object's JSON.
 pub(crate) fn normalise(value: &Value) -> Result<Object, skiff_proto::model::DecodeError> {
@@ -74,12 +76,14 @@ pub(crate) fn baseline_of(current: &Value) -> Value {
 /// created and gives them back if not. The store's refusal is returned as is.
 pub(crate) async fn create(
     store: &dyn Store,
+    clock: &dyn Clock,
     ranges: &Ranges,
     key: &Key,
     uid: &str,
     mut value: Value,
 ) -> Result<Result<(Stored, Value), StoreError>, Error> {
-    let allocation = allocation::allocate_if_service(store, ranges, key, None, &mut value).await?;
+    let allocation =
+        allocation::allocate_if_service(store, clock, ranges, key, None, &mut value).await?;
     let created = store
         .create(key.clone(), uid.to_string(), objects::to_bytes(&value))
         .await;
@@ -92,6 +96,7 @@ pub(crate) async fn create(
 /// the caller to retry or report.
 pub(crate) async fn commit(
     store: &dyn Store,
+    clock: &dyn Clock,
     ranges: &Ranges,
     stored: &Stored,
     current: &Value,
@@ -99,7 +104,8 @@ pub(crate) async fn commit(
 ) -> Result<Result<(Stored, Value), StoreError>, Error> {
     let key = &stored.key;
     let allocation =
-        allocation::allocate_if_service(store, ranges, key, Some(current), &mut value).await?;
+        allocation::allocate_if_service(store, clock, ranges, key, Some(current), &mut value)
+            .await?;
     let written = store
         .update(
             key.clone(),
@@ -151,6 +157,7 @@ pub(crate) async fn admit_namespace(store: &dyn Store, key: &Key) -> Result<(), 
 /// be at; without one, a conflict starts over from a fresh read.
 pub(crate) async fn edit(
     store: &dyn Store,
+    clock: &dyn Clock,
     ranges: &Ranges,
     key: &Key,
     precondition: Option<i64>,
@@ -174,7 +181,7 @@ pub(crate) async fn edit(
             return Ok(objects::serve_value(&stored, current));
         }
         let value = checked(key, &baseline_of(&current), &value)?;
-        match commit(store, ranges, &stored, &current, value).await? {
+        match commit(store, clock, ranges, &stored, &current, value).await? {
             Ok((written, value)) => return Ok(objects::serve_value(&written, value)),
             Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
             Err(StoreError::NotFound(_)) => return Err(objects::not_found(key)),

@@ -43,7 +43,9 @@ mod tests;
 pub use compactor::{compact_keeping, spawn_compactor};
 pub use follow::{follow_kinds, Notice};
 pub use memory::MemoryStore;
-pub use modify::{modify, modify_stored, Edit, Modified, CAS_ATTEMPTS};
+pub use modify::{
+    modify, modify_stored, read_decide_write, Done, Edit, Modified, Step, CAS_ATTEMPTS,
+};
 pub use sqlite::SqliteStore;
 
 /// How many live events a watcher may fall behind before it re-reads the event log.

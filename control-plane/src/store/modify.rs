@@ -1,5 +1,6 @@
 //! Read-modify-write with compare-and-swap: the one conflict-retry loop every layer above
-//! runs ([`modify_stored`]), raw or typed ([`modify`]).
+//! runs ([`read_decide_write`]): create, update or delete as the current value decides;
+//! [`modify_stored`] and [`modify`] for an existing object, raw or typed.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::Metadata;
@@ -28,12 +29,80 @@ pub enum Edit<O> {
     Write(Vec<u8>, O),
 }
 
-/// The one read-modify-write loop with compare-and-swap: reads `key`, lets `change`
-/// decide from the stored object, writes only if it asks to, on the revision it read,
-/// and on a conflict starts over from a fresh read. `uid`, when given, pins the object:
-/// one recreated under the same name is [`Modified::Missing`], not edited by mistake.
-/// After [`CAS_ATTEMPTS`] conflicts it gives up with the error `contended` makes.
-/// Returns the change's output with the revision it is at.
+/// What a decision of [`read_decide_write`] asks for, given the object as read.
+pub enum Step<O> {
+    /// Write nothing; return this.
+    Keep(O),
+    /// Create the (absent) object.
+    Create {
+        uid: String,
+        bytes: Vec<u8>,
+        then: O,
+    },
+    /// Replace the object read, on its revision.
+    Update { bytes: Vec<u8>, then: O },
+    /// Delete the object read, on its revision.
+    Delete(O),
+}
+
+/// What [`read_decide_write`] did.
+pub enum Done<O> {
+    Kept(O),
+    /// Created or updated: the object as stored.
+    Written(O, Stored),
+    Deleted(O),
+}
+
+/// The one conflict-retry loop of the control plane: reads `key`, lets `decide` choose
+/// from what it found (`None`: absent) whether to create, update, delete or leave it,
+/// and does that as a compare-and-swap on the revision read. When another writer got in
+/// between (a conflict, a name taken, an object gone) it starts over from a fresh read;
+/// after [`CAS_ATTEMPTS`] tries it gives up with the error `contended` makes.
+pub async fn read_decide_write<O, E, F>(
+    store: &dyn Store,
+    key: &Key,
+    mut decide: F,
+    contended: impl FnOnce() -> E,
+) -> Result<Done<O>, E>
+where
+    E: From<StoreError>,
+    F: FnMut(Option<&Stored>) -> Result<Step<O>, E>,
+{
+    for _ in 0..CAS_ATTEMPTS {
+        let current = store.get(key).await?;
+        let revision = current.as_ref().map(|s| s.revision);
+        let result = match decide(current.as_ref())? {
+            Step::Keep(output) => return Ok(Done::Kept(output)),
+            Step::Create { uid, bytes, then } => store
+                .create(key.clone(), uid, bytes)
+                .await
+                .map(|written| Done::Written(then, written)),
+            Step::Update { bytes, then } => store
+                .update(key.clone(), bytes, revision)
+                .await
+                .map(|written| Done::Written(then, written)),
+            Step::Delete(output) => store
+                .delete(key, revision)
+                .await
+                .map(|_| Done::Deleted(output)),
+        };
+        match result {
+            Ok(done) => return Ok(done),
+            Err(
+                StoreError::Conflict { .. }
+                | StoreError::AlreadyExists(_)
+                | StoreError::NotFound(_),
+            ) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(contended())
+}
+
+/// Read-modify-write of an existing object ([`read_decide_write`]): `change` decides
+/// from the stored object, and only a write it asks for happens. `uid`, when given, pins
+/// the object: one recreated under the same name is [`Modified::Missing`], not edited by
+/// mistake. Returns the change's output with the revision it is at.
 pub async fn modify_stored<O, E, F>(
     store: &dyn Store,
     key: &Key,
@@ -45,28 +114,30 @@ where
     E: From<StoreError>,
     F: FnMut(&Stored) -> Result<Edit<O>, E>,
 {
-    for _ in 0..CAS_ATTEMPTS {
-        let Some(stored) = store.get(key).await? else {
-            return Ok(Modified::Missing);
-        };
-        if uid.is_some_and(|uid| uid != stored.uid) {
-            return Ok(Modified::Missing);
+    let done = read_decide_write(
+        store,
+        key,
+        |current| {
+            let Some(stored) = current.filter(|s| uid.is_none_or(|uid| uid == s.uid)) else {
+                return Ok(Step::Keep(Modified::Missing));
+            };
+            Ok(match change(stored)? {
+                Edit::Keep(output) => Step::Keep(Modified::Unchanged((output, stored.revision))),
+                Edit::Write(bytes, output) => Step::Update {
+                    bytes,
+                    then: Modified::Written((output, stored.revision)),
+                },
+            })
+        },
+        contended,
+    )
+    .await?;
+    Ok(match done {
+        Done::Written(Modified::Written((output, _)), written) => {
+            Modified::Written((output, written.revision))
         }
-        let (bytes, output) = match change(&stored)? {
-            Edit::Keep(output) => return Ok(Modified::Unchanged((output, stored.revision))),
-            Edit::Write(bytes, output) => (bytes, output),
-        };
-        match store
-            .update(key.clone(), bytes, Some(stored.revision))
-            .await
-        {
-            Ok(written) => return Ok(Modified::Written((output, written.revision))),
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(StoreError::NotFound(_)) => return Ok(Modified::Missing),
-            Err(other) => return Err(other.into()),
-        }
-    }
-    Err(contended())
+        Done::Kept(modified) | Done::Written(modified, _) | Done::Deleted(modified) => modified,
+    })
 }
 
 /// [`modify_stored`] of a typed object: `change` edits it and says whether it changed

@@ -11,21 +11,24 @@ use k8s_openapi::api::core::v1::Service;
 use tracing::info;
 
 use crate::controllers::runtime::{Action, Reconciler};
-use crate::core::Error;
+use crate::core::{Clock, Error};
 use crate::resources::allocation::{self, claim_keys, IP_CLAIM, PORT_CLAIM};
 use crate::store::{Event, EventType, Key, Store};
 
 pub struct ClaimReleaser {
     store: Arc<dyn Store>,
+    /// Judges whether a claim is old enough to be stale.
+    clock: Arc<dyn Clock>,
     /// Claims of Services seen deleted, with the deleted holder's uid: released at once,
     /// without waiting for the grace period a claim of a Service not yet written needs.
     deleted: Mutex<HashMap<Key, String>>,
 }
 
 impl ClaimReleaser {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
         ClaimReleaser {
             store,
+            clock,
             deleted: Mutex::new(HashMap::new()),
         }
     }
@@ -72,7 +75,7 @@ impl Reconciler for ClaimReleaser {
         let Some(stored) = store.get(key).await? else {
             return Ok(Action::AwaitChange);
         };
-        if allocation::repair_claim(store, &stored).await? {
+        if allocation::repair_claim(store, self.clock.as_ref(), &stored).await? {
             info!(claim = %key, "stale service claim released");
         }
         Ok(Action::AwaitChange)

@@ -20,7 +20,7 @@ pub use endpoints::EndpointsController;
 
 use super::nodes::NodeContext;
 use super::runtime::{Controller, RuntimeConfig};
-use crate::core::ControlPlane;
+use crate::core::{Clock, ControlPlane};
 use crate::store::{follow_kinds, Store};
 
 /// How often stale claims are looked for.
@@ -31,22 +31,23 @@ const TRIGGER_BUFFER: usize = 1024;
 /// Starts the Endpoints controller and the claim release/repair loop.
 pub fn spawn(cp: Arc<ControlPlane>) -> Vec<JoinHandle<()>> {
     let ctx = NodeContext::new(cp.clone());
+    let clock = ctx.clock.clone();
     vec![
         tokio::spawn(EndpointsController::new(ctx).run()),
-        tokio::spawn(release_loop(cp.store.clone(), None)),
+        tokio::spawn(release_loop(cp.store.clone(), clock, None)),
     ]
 }
 
 /// Releases the claims of deleted Services as the deletions happen (those after revision
 /// `from`; `None`: from now), and repairs stale claims at start and every
 /// [`REPAIR_EVERY`] ([`ClaimReleaser`] on the reconcile runtime).
-pub async fn release_loop(store: Arc<dyn Store>, from: Option<i64>) {
+pub async fn release_loop(store: Arc<dyn Store>, clock: Arc<dyn Clock>, from: Option<i64>) {
     let config = RuntimeConfig {
         resync: REPAIR_EVERY,
         ..RuntimeConfig::default()
     };
     let releaser = Controller::new(
-        Arc::new(ClaimReleaser::new(store.clone())),
+        Arc::new(ClaimReleaser::new(store.clone(), clock)),
         store.clone(),
         config,
     );

@@ -15,7 +15,7 @@ use super::{
     ControllerContext, DeploymentController, GarbageCollector, Reconciler, ReplicaSetController,
 };
 use crate::core::objects::{controller_of, decode, decode_all};
-use crate::core::ManualClock;
+use crate::core::{ManualClock, SystemClock};
 use crate::store::{Key, MemoryStore, Store};
 
 mod deployment;
@@ -41,7 +41,9 @@ struct Harness {
 impl Harness {
     async fn new() -> Harness {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        crate::resources::bootstrap(store.as_ref()).await.unwrap();
+        crate::resources::bootstrap(store.as_ref(), &SystemClock)
+            .await
+            .unwrap();
         let clock = ManualClock::new(Timestamp::from_second(1_800_000_000).unwrap());
         let ctx = Arc::new(ControllerContext {
             store: store.clone(),
@@ -57,7 +59,7 @@ impl Harness {
     }
 
     async fn apply(&self, manifest: &str) {
-        crate::resources::apply(self.store.as_ref(), "test.yaml", manifest, "")
+        crate::resources::apply(self.store.as_ref(), &SystemClock, "test.yaml", manifest, "")
             .await
             .unwrap();
     }
@@ -166,9 +168,16 @@ impl Harness {
     }
 
     async fn delete(&self, kind: &str, name: &str, propagation: &str) {
-        crate::resources::delete(self.store.as_ref(), kind, "default", name, propagation)
-            .await
-            .unwrap();
+        crate::resources::delete(
+            self.store.as_ref(),
+            &SystemClock,
+            kind,
+            "default",
+            name,
+            propagation,
+        )
+        .await
+        .unwrap();
     }
 }
 

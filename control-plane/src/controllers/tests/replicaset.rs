@@ -132,6 +132,7 @@ async fn orphans_that_match_are_adopted_and_pods_that_stop_matching_released() {
     // Relabelled: released, and replaced.
     crate::resources::label(
         h.store.as_ref(),
+        &SystemClock,
         &Ranges::default(),
         "Pod",
         "default",

@@ -41,6 +41,7 @@ async fn scale_sets_replicas_refuses_negatives_and_stale_versions() {
     let store = h.store.as_ref();
     let err = resources::scale(
         store,
+        &SystemClock,
         &Ranges::default(),
         "Deployment",
         "default",
@@ -54,12 +55,22 @@ async fn scale_sets_replicas_refuses_negatives_and_stale_versions() {
         matches!(&err, Error::Invalid(m) if m.contains("-1") && m.contains("greater than or equal to 0")),
         "{err:?}"
     );
-    let err = resources::scale(store, &Ranges::default(), "Pod", "default", "x", 1, "")
-        .await
-        .unwrap_err();
+    let err = resources::scale(
+        store,
+        &SystemClock,
+        &Ranges::default(),
+        "Pod",
+        "default",
+        "x",
+        1,
+        "",
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, Error::Invalid(_)));
     let err = resources::scale(
         store,
+        &SystemClock,
         &Ranges::default(),
         "Deployment",
         "default",
@@ -73,6 +84,7 @@ async fn scale_sets_replicas_refuses_negatives_and_stale_versions() {
 
     let scaled = resources::scale(
         store,
+        &SystemClock,
         &Ranges::default(),
         "deployment",
         "default",
@@ -103,7 +115,7 @@ async fn a_selector_that_does_not_match_the_template_is_refused() {
         "      app: my-nginx\n  template",
         "      app: other\n  template",
     );
-    let err = crate::resources::apply(h.store.as_ref(), "d.yaml", &bad, "")
+    let err = crate::resources::apply(h.store.as_ref(), &SystemClock, "d.yaml", &bad, "")
         .await
         .unwrap_err();
     assert!(
@@ -118,6 +130,7 @@ async fn set_image_names_an_unknown_container() {
     let h = deployed().await;
     let err = resources::set_image(
         h.store.as_ref(),
+        &SystemClock,
         &Ranges::default(),
         "Deployment",
         "default",
@@ -139,6 +152,7 @@ async fn scenario_3_bad_image_history_and_undo_to_revision_1() {
     let store = h.store.as_ref();
     resources::set_image(
         store,
+        &SystemClock,
         &Ranges::default(),
         "deployment",
         "default",
@@ -161,7 +175,7 @@ async fn scenario_3_bad_image_history_and_undo_to_revision_1() {
         history.iter().map(|r| r.revision).collect::<Vec<_>>(),
         vec![1, 2]
     );
-    let err = resources::undo(store, &Ranges::default(), "default", NAME, 7)
+    let err = resources::undo(store, &SystemClock, &Ranges::default(), "default", NAME, 7)
         .await
         .err()
         .unwrap();
@@ -170,7 +184,7 @@ async fn scenario_3_bad_image_history_and_undo_to_revision_1() {
         "{err:?}"
     );
 
-    let undone = resources::undo(store, &Ranges::default(), "default", NAME, 1)
+    let undone = resources::undo(store, &SystemClock, &Ranges::default(), "default", NAME, 1)
         .await
         .unwrap();
     assert!(!undone.skipped);
@@ -195,7 +209,7 @@ async fn scenario_3_bad_image_history_and_undo_to_revision_1() {
     );
 
     // Undoing to the template it already has changes nothing.
-    let again = resources::undo(store, &Ranges::default(), "default", NAME, 3)
+    let again = resources::undo(store, &SystemClock, &Ranges::default(), "default", NAME, 3)
         .await
         .unwrap();
     assert!(again.skipped);
@@ -205,15 +219,12 @@ async fn scenario_3_bad_image_history_and_undo_to_revision_1() {
 async fn pause_and_resume_and_no_undo_while_paused() {
     let h = deployed().await;
     let store = h.store.as_ref();
-    resources::pause(store, &Ranges::default(), "default", NAME, true)
-        .await
-        .unwrap();
-    let err = resources::pause(store, &Ranges::default(), "default", NAME, true)
-        .await
-        .unwrap_err();
+    pause(store, true).await.unwrap();
+    let err = pause(store, true).await.unwrap_err();
     assert!(err.to_string().contains("already paused"), "{err}");
     resources::set_image(
         store,
+        &SystemClock,
         &Ranges::default(),
         "Deployment",
         "default",
@@ -224,14 +235,25 @@ async fn pause_and_resume_and_no_undo_while_paused() {
     .unwrap();
     h.settle().await;
     assert_eq!(h.replica_sets().await.len(), 1, "paused: no rollout");
-    let err = resources::undo(store, &Ranges::default(), "default", NAME, 0)
+    let err = resources::undo(store, &SystemClock, &Ranges::default(), "default", NAME, 0)
         .await
         .err()
         .unwrap();
     assert!(matches!(err, Error::FailedPrecondition(_)), "{err:?}");
-    resources::pause(store, &Ranges::default(), "default", NAME, false)
-        .await
-        .unwrap();
+    pause(store, false).await.unwrap();
     h.settle().await;
     assert_eq!(h.replica_sets().await.len(), 2);
+}
+
+/// `rollout pause`/`resume` of the test's Deployment.
+async fn pause(store: &dyn Store, paused: bool) -> Result<crate::resources::Object, Error> {
+    resources::pause(
+        store,
+        &SystemClock,
+        &Ranges::default(),
+        "default",
+        NAME,
+        paused,
+    )
+    .await
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::core::ids::new_uid;
 use crate::core::Error;
-use crate::store::{self, decode, encode, Key, Modified, Store, StoreError, Stored, CAS_ATTEMPTS};
+use crate::store::{self, decode, encode, Done, Key, Modified, Step, Store, Stored};
 
 /// An object that kept changing under a read-modify-write: the caller retries later.
 fn contended(key: &Key) -> Error {
@@ -61,25 +61,42 @@ where
     I: Fn() -> T,
     F: FnMut(&mut T) -> Result<bool, Error>,
 {
-    for _ in 0..CAS_ATTEMPTS {
-        match modify(store, key, None, &mut change).await? {
-            Modified::Written(object) | Modified::Unchanged(object) => return Ok(object),
-            Modified::Missing => {}
+    let done = store::read_decide_write(
+        store,
+        key,
+        |current| {
+            let Some(stored) = current else {
+                let mut object = initial();
+                change(&mut object)?;
+                let uid = object.metadata().uid.clone().unwrap_or_else(new_uid);
+                object.metadata_mut().uid = Some(uid.clone());
+                let bytes = encode(&object);
+                return Ok(Step::Create {
+                    uid,
+                    bytes,
+                    then: object,
+                });
+            };
+            let mut object: T = decode(stored)?;
+            Ok(if change(&mut object)? {
+                Step::Update {
+                    bytes: encode(&object),
+                    then: object,
+                }
+            } else {
+                Step::Keep(object)
+            })
+        },
+        || contended(key),
+    )
+    .await?;
+    Ok(match done {
+        Done::Written(mut object, written) => {
+            object.metadata_mut().resource_version = Some(written.revision.to_string());
+            object
         }
-        let mut object = initial();
-        change(&mut object)?;
-        let uid = object.metadata().uid.clone().unwrap_or_else(new_uid);
-        object.metadata_mut().uid = Some(uid.clone());
-        match store.create(key.clone(), uid, encode(&object)).await {
-            Ok(written) => {
-                object.metadata_mut().resource_version = Some(written.revision.to_string());
-                return Ok(object);
-            }
-            Err(StoreError::AlreadyExists(_)) => continue,
-            Err(other) => return Err(other.into()),
-        }
-    }
-    Err(contended(key))
+        Done::Kept(object) | Done::Deleted(object) => object,
+    })
 }
 
 /// Read-modify-write of the object at `key` with compare-and-swap, pinned to `uid` (an
@@ -112,20 +129,17 @@ where
 
 /// Deletes the object if it is still the one with `uid`; a vanished object is fine.
 pub async fn delete_if(store: &dyn Store, key: &Key, uid: &str) -> Result<bool, Error> {
-    use StoreError;
-    for _ in 0..CAS_ATTEMPTS {
-        let Some(stored) = store.get(key).await? else {
-            return Ok(false);
-        };
-        if stored.uid != uid {
-            return Ok(false);
-        }
-        match store.delete(key, Some(stored.revision)).await {
-            Ok(_) => return Ok(true),
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(StoreError::NotFound(_)) => return Ok(false),
-            Err(other) => return Err(other.into()),
-        }
-    }
-    Err(contended(key))
+    let done = store::read_decide_write(
+        store,
+        key,
+        |current| {
+            Ok(match current {
+                Some(stored) if stored.uid == uid => Step::Delete(()),
+                _ => Step::Keep(()),
+            })
+        },
+        || contended(key),
+    )
+    .await?;
+    Ok(matches!(done, Done::Deleted(())))
 }

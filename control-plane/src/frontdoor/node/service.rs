@@ -126,7 +126,9 @@ impl Node for NodeService {
         let req = req.into_inner();
         let store = self.ctx.cp.store.as_ref();
         let pods: Vec<crate::resources::Object> = req.pods.into_iter().map(Into::into).collect();
-        let synced = crate::resources::mirror::sync(store, &req.node_name, &pods).await?;
+        let synced =
+            crate::resources::mirror::sync(store, self.ctx.clock.as_ref(), &req.node_name, &pods)
+                .await?;
         Ok(Response::new(SyncMirrorPodsResponse {
             created: synced.created,
             updated: synced.updated,

@@ -18,7 +18,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tracing::debug;
 
-use crate::core::{Clock, SystemClock};
+use jiff::Timestamp;
+
 use crate::store::{Key, Store, StoreError, Stored};
 
 /// Store kinds of the claims. Cluster-scoped, and not API kinds: `get` never shows them.
@@ -69,10 +70,6 @@ pub fn port_key(port: u16) -> Key {
     Key::new(PORT_CLAIM, "", port.to_string())
 }
 
-fn now() -> i64 {
-    SystemClock.now().as_second()
-}
-
 fn record_of(stored: &Stored) -> Option<Record> {
     serde_json::from_slice(&stored.json).ok()
 }
@@ -96,10 +93,11 @@ pub async fn try_claim(
     store: &dyn Store,
     key: &Key,
     holder: &Holder,
+    now: Timestamp,
 ) -> Result<Attempt, StoreError> {
     let record = Record {
         holder: holder.clone(),
-        claimed_at: now(),
+        claimed_at: now.as_second(),
     };
     let json = serde_json::to_vec(&record).expect("a claim serializes");
     match store.create(key.clone(), holder.uid.clone(), json).await {
@@ -121,7 +119,7 @@ pub async fn try_claim(
     if existing.holder.uid == holder.uid {
         return Ok(Attempt::Done(Claim::Kept));
     }
-    let old_enough = now() - existing.claimed_at >= STALE_AFTER.as_secs() as i64;
+    let old_enough = now.as_second() - existing.claimed_at >= STALE_AFTER.as_secs() as i64;
     Ok(Attempt::Held {
         holder: existing.holder,
         stale_candidate: old_enough.then_some(stored),
@@ -169,6 +167,7 @@ pub fn holder_of(stored: &Stored) -> Option<Holder> {
 }
 
 /// Whether the claim is older than [`STALE_AFTER`].
-pub fn is_old(stored: &Stored) -> bool {
-    record_of(stored).is_some_and(|r| now() - r.claimed_at >= STALE_AFTER.as_secs() as i64)
+pub fn is_old(stored: &Stored, now: Timestamp) -> bool {
+    record_of(stored)
+        .is_some_and(|r| now.as_second() - r.claimed_at >= STALE_AFTER.as_secs() as i64)
 }

@@ -13,7 +13,7 @@ pub use cidr::{CidrError, PodCidrAllocator};
 pub use claims::{IP_CLAIM, PORT_CLAIM};
 pub use services::{allocate, claim_keys, repair, repair_claim, Allocation};
 
-use crate::core::{Error, Ranges};
+use crate::core::{Clock, Error, Ranges};
 use crate::store::{Key, Store};
 
 /// Apply's hook: for a Service, claims its ClusterIP and NodePorts and writes them into
@@ -21,6 +21,7 @@ use crate::store::{Key, Store};
 /// write and undoes it if the write does not happen.
 pub async fn allocate_if_service(
     store: &dyn Store,
+    clock: &dyn Clock,
     ranges: &Ranges,
     key: &Key,
     current: Option<&Value>,
@@ -29,7 +30,7 @@ pub async fn allocate_if_service(
     if key.kind != "Service" {
         return Ok(Allocation::default());
     }
-    allocate(store, ranges, current, desired).await
+    allocate(store, clock, ranges, current, desired).await
 }
 
 /// Apply's hook before validating an update: a Service changed to a type without node

@@ -22,7 +22,7 @@ use serde_json::Value;
 use tracing::warn;
 
 use super::claims::{self, Claim, Holder};
-use crate::core::{Error, Ranges};
+use crate::core::{Clock, Error, Ranges};
 use crate::store::{Key, Store, StoreError, Stored};
 
 /// The claims one write took and the ones it frees.
@@ -59,6 +59,7 @@ async fn release_all(store: &dyn Store, keys: &[Key], uid: &str) {
 /// as apply will write it); `current` is the stored Service on an update.
 pub async fn allocate(
     store: &dyn Store,
+    clock: &dyn Clock,
     ranges: &Ranges,
     current: Option<&Value>,
     desired: &mut Value,
@@ -78,8 +79,26 @@ pub async fn allocate(
     let old_spec = old.as_ref().and_then(|s| s.spec.as_ref());
     let spec = service.spec.get_or_insert_with(Default::default);
     let result = async {
-        cluster_ip(store, ranges, &holder, old_spec, spec, &mut allocation).await?;
-        node_ports(store, ranges, &holder, old_spec, spec, &mut allocation).await
+        cluster_ip(
+            store,
+            clock,
+            ranges,
+            &holder,
+            old_spec,
+            spec,
+            &mut allocation,
+        )
+        .await?;
+        node_ports(
+            store,
+            clock,
+            ranges,
+            &holder,
+            old_spec,
+            spec,
+            &mut allocation,
+        )
+        .await
     }
     .await;
     if let Err(err) = result {
@@ -110,6 +129,7 @@ fn set_ip(spec: &mut ServiceSpec, ip: Option<String>) {
 
 async fn cluster_ip(
     store: &dyn Store,
+    clock: &dyn Clock,
     ranges: &Ranges,
     holder: &Holder,
     old: Option<&ServiceSpec>,
@@ -146,7 +166,7 @@ async fn cluster_ip(
             Some("None") => {}
             Some(text) => {
                 let ip = explicit_ip(ranges, text)?;
-                match claim_ip(store, holder, ip).await? {
+                match claim_ip(store, clock, holder, ip).await? {
                     Claim::Taken => allocation.taken.push(claims::ip_key(ip)),
                     Claim::Kept => {}
                     Claim::HeldBy(other) => {
@@ -158,7 +178,7 @@ async fn cluster_ip(
                 }
             }
             None => {
-                let ip = choose_ip(store, ranges, holder).await?;
+                let ip = choose_ip(store, clock, ranges, holder).await?;
                 allocation.taken.push(claims::ip_key(ip));
                 set_ip(spec, Some(ip.to_string()));
             }
@@ -194,21 +214,27 @@ fn explicit_ip(ranges: &Ranges, text: &str) -> Result<Ipv4Addr, Error> {
     Ok(ip)
 }
 
-async fn claim_ip(store: &dyn Store, holder: &Holder, ip: Ipv4Addr) -> Result<Claim, Error> {
+async fn claim_ip(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    holder: &Holder,
+    ip: Ipv4Addr,
+) -> Result<Claim, Error> {
     let wanted = ip.to_string();
     let uses = move |spec: &ServiceSpec| spec.cluster_ip.as_deref() == Some(wanted.as_str());
-    claim(store, &claims::ip_key(ip), holder, &uses).await
+    claim(store, clock, &claims::ip_key(ip), holder, &uses).await
 }
 
 /// Claims `key`, taking over a stale claim whose holder no longer `uses` the value.
 async fn claim(
     store: &dyn Store,
+    clock: &dyn Clock,
     key: &Key,
     holder: &Holder,
     uses: &(dyn Fn(&ServiceSpec) -> bool + Send + Sync),
 ) -> Result<Claim, Error> {
     for _ in 0..3 {
-        match claims::try_claim(store, key, holder).await? {
+        match claims::try_claim(store, key, holder, clock.now()).await? {
             claims::Attempt::Done(claim) => return Ok(claim),
             claims::Attempt::Retry => {}
             claims::Attempt::Held {
@@ -225,7 +251,12 @@ async fn claim(
     )))
 }
 
-async fn choose_ip(store: &dyn Store, ranges: &Ranges, holder: &Holder) -> Result<Ipv4Addr, Error> {
+async fn choose_ip(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    ranges: &Ranges,
+    holder: &Holder,
+) -> Result<Ipv4Addr, Error> {
     let mut taken: BTreeSet<u32> = claims::list(store, claims::IP_CLAIM)
         .await?
         .into_iter()
@@ -235,7 +266,7 @@ async fn choose_ip(store: &dyn Store, ranges: &Ranges, holder: &Holder) -> Resul
     let range = ranges.assignable();
     for candidate in scan(range.clone(), &taken.clone()) {
         let ip = Ipv4Addr::from(candidate);
-        match claim_ip(store, holder, ip).await? {
+        match claim_ip(store, clock, holder, ip).await? {
             Claim::Taken => return Ok(ip),
             Claim::Kept | Claim::HeldBy(_) => {
                 taken.insert(candidate);
@@ -265,6 +296,7 @@ fn scan(range: RangeInclusive<u32>, taken: &BTreeSet<u32>) -> impl Iterator<Item
 
 async fn node_ports(
     store: &dyn Store,
+    clock: &dyn Clock,
     ranges: &Ranges,
     holder: &Holder,
     old: Option<&ServiceSpec>,
@@ -315,7 +347,7 @@ async fn node_ports(
                         ))
                     })?;
                 if !kept.contains(&number) {
-                    match claim_port(store, holder, number).await? {
+                    match claim_port(store, clock, holder, number).await? {
                         Claim::Taken => allocation.taken.push(claims::port_key(number)),
                         Claim::Kept => {}
                         Claim::HeldBy(other) => {
@@ -329,7 +361,7 @@ async fn node_ports(
                 number
             }
             None => {
-                let number = choose_port(store, ranges, holder).await?;
+                let number = choose_port(store, clock, ranges, holder).await?;
                 allocation.taken.push(claims::port_key(number));
                 port.node_port = Some(i32::from(number));
                 number
@@ -345,9 +377,14 @@ async fn node_ports(
     Ok(())
 }
 
-async fn claim_port(store: &dyn Store, holder: &Holder, port: u16) -> Result<Claim, Error> {
+async fn claim_port(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    holder: &Holder,
+    port: u16,
+) -> Result<Claim, Error> {
     let uses = move |spec: &ServiceSpec| uses_port(spec, port);
-    claim(store, &claims::port_key(port), holder, &uses).await
+    claim(store, clock, &claims::port_key(port), holder, &uses).await
 }
 
 fn uses_port(spec: &ServiceSpec, port: u16) -> bool {
@@ -359,7 +396,12 @@ fn uses_port(spec: &ServiceSpec, port: u16) -> bool {
             .any(|p| p.node_port == Some(i32::from(port)))
 }
 
-async fn choose_port(store: &dyn Store, ranges: &Ranges, holder: &Holder) -> Result<u16, Error> {
+async fn choose_port(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    ranges: &Ranges,
+    holder: &Holder,
+) -> Result<u16, Error> {
     let taken: BTreeSet<u32> = claims::list(store, claims::PORT_CLAIM)
         .await?
         .into_iter()
@@ -368,7 +410,7 @@ async fn choose_port(store: &dyn Store, ranges: &Ranges, holder: &Holder) -> Res
     let range = u32::from(*ranges.node_ports.start())..=u32::from(*ranges.node_ports.end());
     for candidate in scan(range, &taken) {
         let port = u16::try_from(candidate).expect("the range is of u16");
-        if claim_port(store, holder, port).await? == Claim::Taken {
+        if claim_port(store, clock, holder, port).await? == Claim::Taken {
             return Ok(port);
         }
     }
@@ -420,12 +462,12 @@ pub fn claim_keys(service: &Service) -> Vec<Key> {
 /// Drops stale claims: those whose holder is gone or no longer uses the value, once older
 /// than the grace period. Run at start and now and then, it repairs what a crash between
 /// claiming and writing (or a failed release) left behind.
-pub async fn repair(store: &dyn Store) -> Result<usize, StoreError> {
+pub async fn repair(store: &dyn Store, clock: &dyn Clock) -> Result<usize, StoreError> {
     let mut dropped = 0;
     for kind in [claims::IP_CLAIM, claims::PORT_CLAIM] {
         let (stored, _) = store.list(kind, None).await?;
         for claim in &stored {
-            if repair_claim(store, claim).await? {
+            if repair_claim(store, clock, claim).await? {
                 dropped += 1;
             }
         }
@@ -434,11 +476,15 @@ pub async fn repair(store: &dyn Store) -> Result<usize, StoreError> {
 }
 
 /// [`repair`] of one claim: releases it if it is stale. True when it was released.
-pub async fn repair_claim(store: &dyn Store, stored: &Stored) -> Result<bool, StoreError> {
+pub async fn repair_claim(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    stored: &Stored,
+) -> Result<bool, StoreError> {
     let Some(holder) = claims::holder_of(stored) else {
         return Ok(false);
     };
-    if !claims::is_old(stored) {
+    if !claims::is_old(stored, clock.now()) {
         return Ok(false);
     }
     let kind = stored.key.kind.as_str();

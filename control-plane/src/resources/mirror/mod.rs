@@ -23,7 +23,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use serde_json::Value;
 use tracing::{debug, info, warn};
 
-use crate::core::{Clock, Error, SystemClock};
+use crate::core::{Clock, Error};
 use crate::resources::write::admit_namespace;
 use crate::store::{Key, Store, StoreError};
 
@@ -39,7 +39,7 @@ pub struct Synced {
 
 /// The mirror of `static_pod` on `node`, as stored (no resourceVersion, no uid: the
 /// store keeps those).
-pub fn mirror_of(static_pod: &Pod, node: &str) -> Result<(Key, Value), Error> {
+pub fn mirror_of(static_pod: &Pod, node: &str, clock: &dyn Clock) -> Result<(Key, Value), Error> {
     let meta = &static_pod.metadata;
     let name = meta
         .name
@@ -68,7 +68,7 @@ pub fn mirror_of(static_pod: &Pod, node: &str) -> Result<(Key, Value), Error> {
             creation_timestamp: meta
                 .creation_timestamp
                 .clone()
-                .or_else(|| Some(Time(SystemClock.now_seconds()))),
+                .or_else(|| Some(Time(clock.now_seconds()))),
             ..Default::default()
         },
         spec: Some(spec),
@@ -84,13 +84,18 @@ fn is_mirror_of(pod: &Value, node: &str) -> bool {
 }
 
 /// Makes the store's mirror pods of `node` match `statics`.
-pub async fn sync(store: &dyn Store, node: &str, statics: &[Object]) -> Result<Synced, Error> {
+pub async fn sync(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    node: &str,
+    statics: &[Object],
+) -> Result<Synced, Error> {
     let mut synced = Synced::default();
     let mut wanted = BTreeSet::new();
     for object in statics {
         let pod: Pod = serde_json::from_slice(&object.json)
             .map_err(|e| Error::Invalid(format!("static pod {}: {e}", object.name)))?;
-        let (key, value) = mirror_of(&pod, node)?;
+        let (key, value) = mirror_of(&pod, node, clock)?;
         wanted.insert(key.clone());
         match put(store, &key, &value, node).await {
             Ok(Some(true)) => synced.created += 1,

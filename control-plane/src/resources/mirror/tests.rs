@@ -5,6 +5,7 @@ use crate::resources::Object;
 use serde_json::{json, Value};
 
 use super::{sync, Synced, MIRROR_ANNOTATION};
+use crate::core::SystemClock;
 use crate::store::{Key, MemoryStore, Store};
 
 fn static_pod(name: &str, phase: &str) -> Object {
@@ -26,7 +27,9 @@ fn static_pod(name: &str, phase: &str) -> Object {
 /// A store with the system namespaces, as the control plane starts.
 async fn bootstrapped() -> MemoryStore {
     let store = MemoryStore::new();
-    crate::resources::bootstrap(&store).await.unwrap();
+    crate::resources::bootstrap(&store, &SystemClock)
+        .await
+        .unwrap();
     store
 }
 
@@ -41,7 +44,7 @@ async fn stored(store: &MemoryStore, name: &str) -> Option<Value> {
 #[tokio::test]
 async fn mirrors_follow_the_static_set() {
     let store = bootstrapped().await;
-    let synced = sync(&store, "n1", &[static_pod("etcd", "Pending")])
+    let synced = sync(&store, &SystemClock, "n1", &[static_pod("etcd", "Pending")])
         .await
         .unwrap();
     assert_eq!(
@@ -64,11 +67,11 @@ async fn mirrors_follow_the_static_set() {
     );
 
     // The same set again changes nothing; a new status is written.
-    let again = sync(&store, "n1", &[static_pod("etcd", "Pending")])
+    let again = sync(&store, &SystemClock, "n1", &[static_pod("etcd", "Pending")])
         .await
         .unwrap();
     assert_eq!(again, Synced::default());
-    let running = sync(&store, "n1", &[static_pod("etcd", "Running")])
+    let running = sync(&store, &SystemClock, "n1", &[static_pod("etcd", "Running")])
         .await
         .unwrap();
     assert_eq!(running.updated, 1);
@@ -87,7 +90,7 @@ async fn mirrors_follow_the_static_set() {
         .delete(&Key::new("Pod", "kube-system", "etcd-n1"), None)
         .await
         .unwrap();
-    let remade = sync(&store, "n1", &[static_pod("etcd", "Running")])
+    let remade = sync(&store, &SystemClock, "n1", &[static_pod("etcd", "Running")])
         .await
         .unwrap();
     assert_eq!(remade.created, 1);
@@ -95,10 +98,10 @@ async fn mirrors_follow_the_static_set() {
     assert_ne!(uid, &mirror["metadata"]["uid"], "a new mirror, a new uid");
 
     // The manifest goes: so does the mirror; another node's mirrors stay.
-    sync(&store, "n2", &[static_pod("etcd", "Running")])
+    sync(&store, &SystemClock, "n2", &[static_pod("etcd", "Running")])
         .await
         .unwrap();
-    let gone = sync(&store, "n1", &[]).await.unwrap();
+    let gone = sync(&store, &SystemClock, "n1", &[]).await.unwrap();
     assert_eq!(gone.deleted, 1);
     assert!(stored(&store, "etcd-n1").await.is_none());
     assert!(stored(&store, "etcd-n2").await.is_some());
@@ -117,13 +120,13 @@ async fn a_users_pod_of_the_same_name_is_left_alone() {
         )
         .await
         .unwrap();
-    let synced = sync(&store, "n1", &[static_pod("etcd", "Running")])
+    let synced = sync(&store, &SystemClock, "n1", &[static_pod("etcd", "Running")])
         .await
         .unwrap();
     assert_eq!(synced, Synced::default());
     let kept = stored(&store, "etcd-n1").await.unwrap();
     assert_eq!(kept["spec"]["containers"][0]["image"], "x");
-    let none = sync(&store, "n1", &[]).await.unwrap();
+    let none = sync(&store, &SystemClock, "n1", &[]).await.unwrap();
     assert_eq!(none.deleted, 0, "a user's pod is not a mirror to delete");
 }
 
@@ -139,6 +142,7 @@ async fn no_mirror_in_a_namespace_missing_or_being_deleted() {
     elsewhere.json = serde_json::to_vec(&pod).unwrap();
     let synced = sync(
         &store,
+        &SystemClock,
         "n1",
         &[elsewhere.clone(), static_pod("etcd", "Running")],
     )
@@ -159,6 +163,8 @@ async fn no_mirror_in_a_namespace_missing_or_being_deleted() {
         )
         .await
         .unwrap();
-    sync(&store, "n1", &[elsewhere]).await.unwrap();
+    sync(&store, &SystemClock, "n1", &[elsewhere])
+        .await
+        .unwrap();
     assert!(store.get(&probe).await.unwrap().is_none());
 }

@@ -59,6 +59,7 @@ async fn fields_set_by_others_survive_a_reapply() {
         .unwrap();
     label(
         store,
+        &SystemClock,
         &Ranges::default(),
         "Pod",
         "",
@@ -181,11 +182,19 @@ async fn namespaces_must_exist_or_come_first_in_the_manifest() {
 
     // -n fills in a missing namespace, and must agree with one that is given.
     let unnamespaced = NGINX_POD;
-    let results = apply(store, "-", unnamespaced, "team-a").await.unwrap();
-    assert_eq!(results[0].object.namespace, "team-a");
-    let err = apply(store, "-", &config_map("c", "team-a", "v"), "default")
+    let results = apply(store, &SystemClock, "-", unnamespaced, "team-a")
         .await
-        .unwrap_err();
+        .unwrap();
+    assert_eq!(results[0].object.namespace, "team-a");
+    let err = apply(
+        store,
+        &SystemClock,
+        "-",
+        &config_map("c", "team-a", "v"),
+        "default",
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("does not match"), "{err}");
 }
 
@@ -194,7 +203,7 @@ async fn stale_resource_versions_conflict() {
     let store = store().await;
     let store = store.as_ref();
     let manifest = config_map("c", "default", "first");
-    let first = apply(store, "-", &manifest, "")
+    let first = apply(store, &SystemClock, "-", &manifest, "")
         .await
         .unwrap()
         .remove(0)

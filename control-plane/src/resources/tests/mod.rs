@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::core::kinds::SYSTEM_NAMESPACES;
-use crate::core::{Error, Kind};
+use crate::core::{Error, Kind, SystemClock};
 use crate::store::{MemoryStore, Store};
 
 mod apply;
@@ -38,13 +38,13 @@ spec:
 /// A bootstrapped memory store: namespaces default and kube-system exist.
 async fn store() -> Arc<dyn Store> {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    bootstrap(store.as_ref()).await.unwrap();
+    bootstrap(store.as_ref(), &SystemClock).await.unwrap();
     store
 }
 
 /// Applies `manifest` (no -n) and returns each object's action.
 async fn apply_ok(store: &dyn Store, manifest: &str) -> Vec<Action> {
-    apply(store, "test.yaml", manifest, "")
+    apply(store, &SystemClock, "test.yaml", manifest, "")
         .await
         .unwrap()
         .into_iter()
@@ -53,7 +53,9 @@ async fn apply_ok(store: &dyn Store, manifest: &str) -> Vec<Action> {
 }
 
 async fn apply_err(store: &dyn Store, manifest: &str) -> Error {
-    apply(store, "test.yaml", manifest, "").await.unwrap_err()
+    apply(store, &SystemClock, "test.yaml", manifest, "")
+        .await
+        .unwrap_err()
 }
 
 fn json(object: &WireObject) -> Value {

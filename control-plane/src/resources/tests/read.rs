@@ -66,13 +66,15 @@ async fn delete_returns_the_last_state_and_not_found_is_clear() {
     let store = store().await;
     let store = store.as_ref();
     apply_ok(store, NGINX_POD).await;
-    let deleted = delete(store, "Pod", "", "my-nginx-pod", "").await.unwrap();
+    let deleted = delete(store, &SystemClock, "Pod", "", "my-nginx-pod", "")
+        .await
+        .unwrap();
     assert_eq!(deleted.name, "my-nginx-pod");
     assert_eq!(
         deleted.resource_version,
         store.current_revision().await.unwrap().to_string()
     );
-    let err = delete(store, "Pod", "", "my-nginx-pod", "Orphan")
+    let err = delete(store, &SystemClock, "Pod", "", "my-nginx-pod", "Orphan")
         .await
         .unwrap_err();
     assert_eq!(code(err.clone()), Code::NotFound);
@@ -80,7 +82,7 @@ async fn delete_returns_the_last_state_and_not_found_is_clear() {
         err.to_string(),
         "Pod \"my-nginx-pod\" not found in namespace \"default\""
     );
-    let err = delete(store, "Pod", "", "x", "Sometimes")
+    let err = delete(store, &SystemClock, "Pod", "", "x", "Sometimes")
         .await
         .unwrap_err();
     assert_eq!(code(err), Code::InvalidArgument);
@@ -100,6 +102,7 @@ async fn labels_set_remove_and_need_overwrite() {
 
     let object = label(
         store,
+        &SystemClock,
         &Ranges::default(),
         "ConfigMap",
         "",
@@ -113,6 +116,7 @@ async fn labels_set_remove_and_need_overwrite() {
 
     let err = label(
         store,
+        &SystemClock,
         &Ranges::default(),
         "ConfigMap",
         "",
@@ -131,6 +135,7 @@ async fn labels_set_remove_and_need_overwrite() {
     let revision = store.current_revision().await.unwrap();
     label(
         store,
+        &SystemClock,
         &Ranges::default(),
         "ConfigMap",
         "",
@@ -148,6 +153,7 @@ async fn labels_set_remove_and_need_overwrite() {
 
     let object = label(
         store,
+        &SystemClock,
         &Ranges::default(),
         "ConfigMap",
         "",
@@ -165,6 +171,7 @@ async fn labels_set_remove_and_need_overwrite() {
 
     let err = label(
         store,
+        &SystemClock,
         &Ranges::default(),
         "Node",
         "",
@@ -177,6 +184,7 @@ async fn labels_set_remove_and_need_overwrite() {
     assert_eq!(code(err), Code::NotFound);
     let err = label(
         store,
+        &SystemClock,
         &Ranges::default(),
         "ConfigMap",
         "",

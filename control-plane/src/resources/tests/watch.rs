@@ -87,7 +87,9 @@ async fn a_resumed_watch_gets_exactly_the_missed_events() {
     apply_ok(store, &config_map("x", "other", "1")).await;
     apply_ok(store, NGINX_POD).await;
     apply_ok(store, &config_map("b", "default", "1")).await;
-    delete(store, "ConfigMap", "", "a", "").await.unwrap();
+    delete(store, &SystemClock, "ConfigMap", "", "a", "")
+        .await
+        .unwrap();
     let rev = store.current_revision().await.unwrap();
 
     let mut events = watch(store, scope(""), &last_seen).await.unwrap();
@@ -123,6 +125,7 @@ async fn objects_relabelled_out_of_a_selector_are_deleted_from_the_view() {
     let relabel = ["app=z".to_string()];
     label(
         store,
+        &SystemClock,
         &Ranges::default(),
         "ConfigMap",
         "",
@@ -134,6 +137,7 @@ async fn objects_relabelled_out_of_a_selector_are_deleted_from_the_view() {
     .unwrap();
     label(
         store,
+        &SystemClock,
         &Ranges::default(),
         "ConfigMap",
         "",
@@ -147,7 +151,9 @@ async fn objects_relabelled_out_of_a_selector_are_deleted_from_the_view() {
         take(&mut events, 1).await,
         [format!("DELETED a@{}", rev + 2)]
     );
-    delete(store, "ConfigMap", "", "a", "").await.unwrap();
+    delete(store, &SystemClock, "ConfigMap", "", "a", "")
+        .await
+        .unwrap();
     quiet(&mut events).await;
 }
 

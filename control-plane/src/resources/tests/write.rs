@@ -27,10 +27,17 @@ async fn an_edit_that_makes_a_service_a_node_port_gets_a_claimed_port() {
     let store = store.as_ref();
     apply_ok(store, CLUSTER_IP_SERVICE).await;
     let key = Key::new("Service", "default", "web");
-    let edited = edit(store, &Ranges::default(), &key, None, |value, _| {
-        value["spec"]["type"] = "NodePort".into();
-        Ok(true)
-    })
+    let edited = edit(
+        store,
+        &SystemClock,
+        &Ranges::default(),
+        &key,
+        None,
+        |value, _| {
+            value["spec"]["type"] = "NodePort".into();
+            Ok(true)
+        },
+    )
     .await
     .unwrap();
     let value = json(&edited);

@@ -12,6 +12,7 @@ use super::{Event, EventStream, Key, MemoryStore, SqliteStore, Store};
 
 mod crud;
 mod durability;
+mod retry;
 mod watch;
 
 /// Opens a fresh, empty store of the backend under test with the given watch buffer.

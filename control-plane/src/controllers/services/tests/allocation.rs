@@ -25,6 +25,7 @@ async fn cluster_ips_come_from_the_cidr_skipping_the_reserved_first_address() {
     let from = store.current_revision().await.unwrap();
     let releaser = tokio::spawn(crate::controllers::services::release_loop(
         store.clone(),
+        Arc::new(SystemClock),
         Some(from),
     ));
     let mut seen = BTreeSet::new();

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::core::Error;
 use crate::core::Ranges;
+use crate::core::{Error, SystemClock};
 use crate::resources::{apply_with, bootstrap, delete, get};
 use crate::store::{MemoryStore, Store};
 
@@ -20,7 +20,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn store() -> Arc<dyn Store> {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    bootstrap(store.as_ref()).await.unwrap();
+    bootstrap(store.as_ref(), &SystemClock).await.unwrap();
     store
 }
 
@@ -32,7 +32,7 @@ fn small_ranges() -> Ranges {
 }
 
 async fn apply_svc(store: &dyn Store, ranges: &Ranges, manifest: &str) -> Result<Value, Error> {
-    let applied = apply_with(store, ranges, "svc.yaml", manifest, "").await?;
+    let applied = apply_with(store, &SystemClock, ranges, "svc.yaml", manifest, "").await?;
     Ok(serde_json::from_slice(&applied[0].object.json).unwrap())
 }
 
@@ -44,7 +44,9 @@ async fn get_json(store: &dyn Store, kind: &str, name: &str) -> Option<Value> {
 }
 
 async fn delete_svc(store: &dyn Store, name: &str) {
-    delete(store, "Service", "default", name, "").await.unwrap();
+    delete(store, &SystemClock, "Service", "default", name, "")
+        .await
+        .unwrap();
 }
 
 /// A Service manifest: `extra` is appended to `spec` (YAML at two spaces' indent).
