@@ -21,27 +21,9 @@ use nix::sched::CloneFlags;
 use super::*;
 use crate::network::{NetworkConfig, PodNetwork};
 
-/// Opted in with SKIFF_TEST_PRIVILEGED=1 (required under CI=true).
-fn privileged() -> bool {
-    if crate::test_support::test_env("SKIFF_TEST_PRIVILEGED").is_none() {
-        return false;
-    }
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "SKIFF_TEST_PRIVILEGED=1 needs root"
-    );
-    true
-}
-
-fn sh(args: &[&str]) -> String {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+// Opted in with SKIFF_TEST_PRIVILEGED=1 (required under CI=true), as the pod network's
+// other real tests.
+use crate::network::real_tests::{privileged, sh};
 
 /// Runs `f` on a thread inside the namespace `ns` (network namespace only) with its own
 /// runtime; every netlink socket, `nft` child and /proc/sys write of `f` is in there.

@@ -33,7 +33,7 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Opted in with SKIFF_TEST_PRIVILEGED=1 (required under CI=true); once opted in, a
 /// missing prerequisite fails.
-fn privileged() -> bool {
+pub(in crate::network) fn privileged() -> bool {
     if crate::test_support::test_env("SKIFF_TEST_PRIVILEGED").is_none() {
         return false;
     }
@@ -44,7 +44,7 @@ fn privileged() -> bool {
     true
 }
 
-fn sh(args: &[&str]) -> String {
+pub(in crate::network) fn sh(args: &[&str]) -> String {
     let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
     assert!(
         out.status.success(),
