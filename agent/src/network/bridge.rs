@@ -7,11 +7,11 @@
 //! on another interface) would shadow those hosts for the pods, so `init` refuses it.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
 use futures::TryStreamExt;
 use ipnet::Ipv4Net;
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::AddressMessage;
 use netlink_packet_route::link::InfoKind;
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteType};
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, RouteMessageBuilder};
@@ -67,40 +67,13 @@ async fn ensure_gateway(
     index: u32,
     spec: &BridgeSpec,
 ) -> Result<(), NetworkError> {
-    let addrs: Vec<AddressMessage> = handle
-        .address()
-        .get()
-        .set_link_index_filter(index)
-        .execute()
-        .try_collect()
-        .await
-        .map_err(nl_err(format!("list addresses of {}", spec.name)))?;
-    let mut present = false;
-    for msg in addrs {
-        let Some(ip) = ipv4_of(&msg) else { continue };
-        if ip == spec.gateway && msg.header.prefix_len == spec.prefix_len {
-            present = true;
-            continue;
-        }
-        warn!(bridge = %spec.name, address = %ip, prefix_len = msg.header.prefix_len, "stale bridge address removed");
-        handle
-            .address()
-            .del(msg)
-            .execute()
-            .await
-            .map_err(nl_err(format!("remove {ip} from {}", spec.name)))?;
+    let change =
+        netlink::ensure_only_ipv4(handle, index, &spec.name, spec.gateway, spec.prefix_len).await?;
+    for (address, prefix_len) in change.removed {
+        warn!(bridge = %spec.name, %address, prefix_len, "stale bridge address removed");
     }
-    if !present {
-        match handle
-            .address()
-            .add(index, IpAddr::V4(spec.gateway), spec.prefix_len)
-            .execute()
-            .await
-        {
-            Ok(()) => info!(bridge = %spec.name, gateway = %spec.gateway, "gateway address added"),
-            Err(e) if errno(&e) == Some(libc::EEXIST) => {}
-            Err(e) => return Err(nl_err(format!("add {} to {}", spec.gateway, spec.name))(e)),
-        }
+    if change.added {
+        info!(bridge = %spec.name, gateway = %spec.gateway, "gateway address added");
     }
     Ok(())
 }
@@ -147,7 +120,7 @@ pub async fn host_networks(
         if name == bridge {
             continue;
         }
-        if let Some(ip) = ipv4_of(msg) {
+        if let Some(ip) = netlink::address_ipv4(msg) {
             if let Ok(net) = Ipv4Net::new(ip, msg.header.prefix_len) {
                 found.push(HostNetwork {
                     iface: name,
@@ -222,21 +195,6 @@ pub fn bridge_mac(name: &str) -> [u8; 6] {
     mac.copy_from_slice(&hash[..6]);
     mac[0] = (mac[0] & 0xfe) | 0x02;
     mac
-}
-
-fn ipv4_of(msg: &AddressMessage) -> Option<Ipv4Addr> {
-    msg.attributes
-        .iter()
-        .find_map(|a| match a {
-            AddressAttribute::Local(IpAddr::V4(ip)) => Some(*ip),
-            _ => None,
-        })
-        .or_else(|| {
-            msg.attributes.iter().find_map(|a| match a {
-                AddressAttribute::Address(IpAddr::V4(ip)) => Some(*ip),
-                _ => None,
-            })
-        })
 }
 
 #[cfg(test)]

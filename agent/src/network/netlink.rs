@@ -12,6 +12,9 @@ use std::fs::File;
 use std::os::fd::{FromRawFd, IntoRawFd};
 
 use futures::TryStreamExt;
+use std::net::{IpAddr, Ipv4Addr};
+
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use nix::sched::CloneFlags;
 use rtnetlink::sys::{protocols::NETLINK_ROUTE, Socket, TokioSocket};
@@ -134,4 +137,75 @@ pub fn link_kind(link: &LinkMessage) -> Option<&InfoKind> {
 
 pub fn link_is_up(link: &LinkMessage) -> bool {
     link.header.flags.contains(LinkFlags::Up)
+}
+
+/// What [`ensure_only_ipv4`] changed.
+#[derive(Debug, Default)]
+pub struct AddressChange {
+    /// Other IPv4 addresses that were on the link, with their prefix lengths.
+    pub removed: Vec<(Ipv4Addr, u8)>,
+    pub added: bool,
+}
+
+/// Makes `ip/prefix_len` the link's only IPv4 address (the bridge's gateway, the VXLAN
+/// device's VTEP address): stale IPv4 addresses go, other families are left alone.
+pub async fn ensure_only_ipv4(
+    handle: &Handle,
+    index: u32,
+    name: &str,
+    ip: Ipv4Addr,
+    prefix_len: u8,
+) -> Result<AddressChange, NetworkError> {
+    let addrs: Vec<AddressMessage> = handle
+        .address()
+        .get()
+        .set_link_index_filter(index)
+        .execute()
+        .try_collect()
+        .await
+        .map_err(nl_err(format!("list addresses of {name}")))?;
+    let mut change = AddressChange::default();
+    let mut present = false;
+    for msg in addrs {
+        let Some(have) = address_ipv4(&msg) else {
+            continue;
+        };
+        if have == ip && msg.header.prefix_len == prefix_len {
+            present = true;
+            continue;
+        }
+        let have_len = msg.header.prefix_len;
+        handle
+            .address()
+            .del(msg)
+            .execute()
+            .await
+            .map_err(nl_err(format!("remove {have} from {name}")))?;
+        change.removed.push((have, have_len));
+    }
+    if !present {
+        match handle
+            .address()
+            .add(index, IpAddr::V4(ip), prefix_len)
+            .execute()
+            .await
+        {
+            Ok(()) => change.added = true,
+            Err(e) if errno(&e) == Some(libc::EEXIST) => {}
+            Err(e) => return Err(nl_err(format!("add {ip} to {name}"))(e)),
+        }
+    }
+    Ok(change)
+}
+
+/// An address message's IPv4 address (`IFA_LOCAL`, else `IFA_ADDRESS`).
+pub fn address_ipv4(msg: &AddressMessage) -> Option<Ipv4Addr> {
+    let find = |local: bool| {
+        msg.attributes.iter().find_map(|a| match a {
+            AddressAttribute::Local(IpAddr::V4(ip)) if local => Some(*ip),
+            AddressAttribute::Address(IpAddr::V4(ip)) if !local => Some(*ip),
+            _ => None,
+        })
+    };
+    find(true).or_else(|| find(false))
 }

@@ -3,10 +3,8 @@
 //! (`.0` of the pod CIDR, /32) on it. Its MAC is derived from the node address, so a
 //! device recreated after a crash keeps the MAC peers already have in their entries.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
-use futures::TryStreamExt;
-use netlink_packet_route::address::AddressMessage;
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVxlan, LinkAttribute, LinkInfo, LinkMessage,
 };
@@ -118,44 +116,7 @@ async fn ensure_vtep_address(
     index: u32,
     spec: &VxlanSpec,
 ) -> Result<(), NetworkError> {
-    let addrs: Vec<AddressMessage> = handle
-        .address()
-        .get()
-        .set_link_index_filter(index)
-        .execute()
-        .try_collect()
-        .await
-        .map_err(nl_err(format!("list addresses of {}", spec.name)))?;
-    let mut present = false;
-    for msg in addrs {
-        let ip = msg.attributes.iter().find_map(|a| match a {
-            netlink_packet_route::address::AddressAttribute::Address(IpAddr::V4(ip)) => Some(*ip),
-            _ => None,
-        });
-        match ip {
-            Some(ip) if ip == spec.vtep && msg.header.prefix_len == 32 => present = true,
-            _ => {
-                handle
-                    .address()
-                    .del(msg)
-                    .execute()
-                    .await
-                    .map_err(nl_err(format!("remove a stale address of {}", spec.name)))?;
-            }
-        }
-    }
-    if !present {
-        match handle
-            .address()
-            .add(index, IpAddr::V4(spec.vtep), 32)
-            .execute()
-            .await
-        {
-            Ok(()) => {}
-            Err(e) if errno(&e) == Some(libc::EEXIST) => {}
-            Err(e) => return Err(nl_err(format!("add {} to {}", spec.vtep, spec.name))(e)),
-        }
-    }
+    netlink::ensure_only_ipv4(handle, index, &spec.name, spec.vtep, 32).await?;
     Ok(())
 }
 
