@@ -7,6 +7,7 @@ mod cluster;
 mod dispatch;
 mod exec;
 mod kinds;
+mod logs;
 mod output;
 
 use clap::Parser;

@@ -1,13 +1,11 @@
 //! `delete KIND NAME`, `label` and `logs` against the control plane.
-
-use std::io::Write;
-
-use skiff_proto::v1::{DeleteRequest, LabelRequest, LogsRequest};
+use skiff_proto::v1::{DeleteRequest, LabelRequest};
 
 use super::Api;
 use crate::args::Scope;
 use crate::client::status_error;
 use crate::kinds::{self, ref_name};
+use crate::logs;
 
 /// `pod "x"`, as kubectl names a deleted object.
 pub fn quoted(kind: &str, name: &str) -> String {
@@ -68,21 +66,9 @@ pub async fn logs(
     tail: i64,
     scope: &Scope,
 ) -> anyhow::Result<()> {
-    let req = LogsRequest {
-        namespace: scope.namespace.clone(),
-        pod: pod.into(),
-        container: container.unwrap_or_default().into(),
-        follow,
-        previous,
-        tail_lines: tail,
-    };
-    let mut stream = api.logs(req).await.map_err(log_error)?.into_inner();
-    let mut out = std::io::stdout().lock();
-    while let Some(chunk) = stream.message().await.map_err(log_error)? {
-        out.write_all(&chunk.data)?;
-        out.flush()?;
-    }
-    Ok(())
+    let req = logs::request(pod, container, follow, previous, tail, scope);
+    let stream = api.logs(req).await.map_err(log_error)?.into_inner();
+    logs::print(stream, log_error).await
 }
 
 fn log_error(status: tonic::Status) -> anyhow::Error {
