@@ -5,6 +5,7 @@ pub mod containerd;
 pub mod dns;
 pub mod join;
 pub mod network;
+pub mod objects;
 pub mod pod_sandbox;
 pub mod pods;
 pub mod probes;

@@ -8,7 +8,8 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Container, Pod};
 
 use super::pod_runtime::{
-    FoundContainer, FoundState, ImageFailure, PodRuntime, ReadyImage, RtResult, SandboxInfo,
+    ContainerConfig, FoundContainer, FoundState, ImageFailure, PodRuntime, ReadyImage, RtResult,
+    SandboxInfo,
 };
 use crate::containerd::container::ExecOutput;
 use crate::probes::ExecRunner;
@@ -136,6 +137,7 @@ impl PodRuntime for FakeRuntime {
         _image: &ReadyImage,
         attempt: u32,
         _log_path: &Path,
+        _config: &ContainerConfig,
     ) -> RtResult<(String, u32)> {
         self.record(Call::Start {
             container: container.name.clone(),

@@ -2,6 +2,7 @@
 //! manager that diffs desired pods with the workers that run.
 
 pub mod backoff;
+pub mod env;
 #[cfg(test)]
 mod fake;
 pub mod manager;
@@ -18,10 +19,13 @@ pub use pod_runtime::{PodRuntime, RuntimeEvent};
 pub use status::StatusStore;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::objects::{NoObjects, PodObjects};
+
 /// What workers need to know about the node, fixed at start.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WorkerConfig {
     pub root: PathBuf,
     pub node_name: String,
@@ -30,6 +34,17 @@ pub struct WorkerConfig {
     pub backoff_max: Duration,
     /// A container that ran this long without exiting resets its crash-loop backoff.
     pub backoff_reset: Duration,
+    /// The ConfigMaps, Secrets and claims pods use (none on a standalone node).
+    pub objects: Arc<dyn PodObjects>,
+}
+
+impl std::fmt::Debug for WorkerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerConfig")
+            .field("root", &self.root)
+            .field("node_name", &self.node_name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WorkerConfig {
@@ -40,6 +55,7 @@ impl WorkerConfig {
             backoff_base: Duration::from_secs(10),
             backoff_max: Duration::from_secs(300),
             backoff_reset: Duration::from_secs(600),
+            objects: Arc::new(NoObjects),
         }
     }
 }

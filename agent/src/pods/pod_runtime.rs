@@ -60,6 +60,24 @@ pub enum FoundState {
     Dead,
 }
 
+/// What the worker resolved for one start of a container, beyond its spec.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerConfig {
+    /// The container's own variables (`env` with `valueFrom`, `envFrom`) resolved and
+    /// `$(VAR)`-expanded, in order; the image's environment goes beneath them.
+    pub env: Vec<(String, String)>,
+    /// The pod's volumes as this container mounts them.
+    pub mounts: Vec<BindMount>,
+}
+
+/// A host path bind-mounted into a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindMount {
+    pub source: std::path::PathBuf,
+    pub destination: String,
+    pub read_only: bool,
+}
+
 /// What a pod's sandbox gives its containers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SandboxInfo {
@@ -107,6 +125,7 @@ pub trait PodRuntime: Send + Sync + 'static {
         image: &ReadyImage,
         attempt: u32,
         log_path: &Path,
+        config: &ContainerConfig,
     ) -> impl Future<Output = RtResult<(String, u32)>> + Send;
 
     /// SIGTERM, then SIGKILL once `grace` has passed.

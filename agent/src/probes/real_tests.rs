@@ -104,6 +104,7 @@ impl Env {
             container_id: &id,
             pod: &self.pod,
             container: &container,
+            env: &crate::pods::env::plain_env(&container),
             image: &image,
             sandbox: &self.sandbox,
             mounts: vec![],

@@ -153,6 +153,12 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     cfg.backoff_base = opts.backoff_base;
     cfg.backoff_max = opts.backoff_max;
     cfg.backoff_reset = opts.backoff_reset;
+    if let Some(joined) = &joined {
+        cfg.objects = Arc::new(crate::objects::RemoteObjects::new(
+            joined.channel.clone(),
+            &opts.node_name,
+        ));
+    }
     let manager = PodManager::new(rt.clone(), cfg, store.clone());
     tokio::spawn(node_runtime::forward_exits(ctrd.clone(), manager.events()));
     tokio::spawn(node_runtime::forward_ooms(ctrd.clone(), manager.events()));

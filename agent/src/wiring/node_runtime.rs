@@ -22,7 +22,8 @@ use crate::pod_sandbox::Sandboxes;
 use crate::pods::paths;
 use crate::pods::pod_runtime::SandboxInfo;
 use crate::pods::pod_runtime::{
-    FoundContainer, FoundState, ImageFailure, PodRuntime, ReadyImage, RtResult,
+    BindMount, ContainerConfig, FoundContainer, FoundState, ImageFailure, PodRuntime, ReadyImage,
+    RtResult,
 };
 use crate::pods::RuntimeEvent;
 use crate::probes::ExecRunner;
@@ -100,6 +101,21 @@ impl NodeRuntime {
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())
     }
+}
+
+/// A volume as the container sees it; `rbind` so mounts beneath the volume come along.
+fn bind_mount(m: &BindMount) -> RtResult<Mount> {
+    let mut options = vec!["rbind".to_string(), "rprivate".to_string()];
+    if m.read_only {
+        options.push("ro".to_string());
+    }
+    oci_spec::runtime::MountBuilder::default()
+        .destination(&m.destination)
+        .typ("bind")
+        .source(&m.source)
+        .options(options)
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 fn found(record: ContainerRecord) -> Option<FoundContainer> {
@@ -229,6 +245,7 @@ impl PodRuntime for NodeRuntime {
         image: &ReadyImage,
         attempt: u32,
         log_path: &Path,
+        config: &ContainerConfig,
     ) -> RtResult<(String, u32)> {
         let meta = &pod.metadata;
         let uid = meta.uid.clone().unwrap_or_default();
@@ -239,19 +256,24 @@ impl PodRuntime for NodeRuntime {
             .blocking(move |s| s.get(&lookup))
             .await?
             .ok_or_else(|| format!("the sandbox of pod {uid} is gone"))?;
+        let mut mounts = self
+            .pod_mounts
+            .lock()
+            .expect("pod mounts")
+            .get(&uid)
+            .cloned()
+            .unwrap_or_default();
+        for m in &config.mounts {
+            mounts.push(bind_mount(m)?);
+        }
         let spec = build_spec(SpecInput {
             container_id: &id,
             pod,
             container,
+            env: &config.env,
             image: &info.config,
             sandbox: &sandbox,
-            mounts: self
-                .pod_mounts
-                .lock()
-                .expect("pod mounts")
-                .get(&uid)
-                .cloned()
-                .unwrap_or_default(),
+            mounts,
         })
         .map_err(|e| e.to_string())?;
         let labels = HashMap::from([

@@ -11,11 +11,11 @@ use super::spec::SpecError;
 /// What containerd puts in PATH when the image sets none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// The environment, in order: HOSTNAME, the image's, then the container's (overriding
-/// same-named entries in place). `valueFrom` entries are not resolved yet and are left out.
+/// The environment, in order: HOSTNAME, the image's, then the container's own (`env`,
+/// resolved by the pod worker; overriding same-named entries in place).
 pub(crate) fn environment(
     image: Option<&ImageConfig>,
-    container: &Container,
+    container_env: &[(String, String)],
     hostname: &str,
 ) -> Vec<String> {
     let mut env: Vec<(String, String)> = vec![("HOSTNAME".into(), hostname.into())];
@@ -27,30 +27,10 @@ pub(crate) fn environment(
     if !env.iter().any(|(k, _)| k == "PATH") {
         env.push(("PATH".into(), DEFAULT_PATH.into()));
     }
-    for (k, v) in container_env(container) {
-        upsert(&mut env, &k, v);
+    for (k, v) in container_env {
+        upsert(&mut env, k, v.clone());
     }
     env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
-}
-
-/// The container's own variables, each expanded against the ones before it, which is all
-/// the kubelet can see (it never knows the image's environment).
-pub(crate) fn container_env(container: &Container) -> Vec<(String, String)> {
-    let mut seen: HashMap<String, String> = HashMap::new();
-    let mut out = Vec::new();
-    for var in container.env.iter().flatten() {
-        let Some(raw) = var
-            .value
-            .as_deref()
-            .or(var.value_from.is_none().then_some(""))
-        else {
-            continue;
-        };
-        let value = expand(raw, &seen);
-        seen.insert(var.name.clone(), value.clone());
-        out.push((var.name.clone(), value));
-    }
-    out
 }
 
 fn upsert(env: &mut Vec<(String, String)>, key: &str, value: String) {
@@ -61,12 +41,14 @@ fn upsert(env: &mut Vec<(String, String)>, key: &str, value: String) {
 }
 
 /// argv per Kubernetes: `command` replaces Entrypoint, `args` replace Cmd, and a command
-/// without args drops the image's Cmd. `$(VAR)` in both expands from the container env.
+/// without args drops the image's Cmd. `$(VAR)` in both expands from the container's own
+/// variables (`container_env`).
 pub(crate) fn argv(
     image: Option<&ImageConfig>,
     container: &Container,
+    container_env: &[(String, String)],
 ) -> Result<Vec<String>, SpecError> {
-    let vars: HashMap<String, String> = container_env(container).into_iter().collect();
+    let vars: HashMap<String, String> = container_env.iter().cloned().collect();
     let expand_all = |v: &Vec<String>| v.iter().map(|s| expand(s, &vars)).collect::<Vec<_>>();
     let command = container.command.as_ref().filter(|c| !c.is_empty());
     let args = container.args.as_ref().filter(|a| !a.is_empty());
@@ -175,7 +157,7 @@ fn id_from_i64(v: i64, field: &str) -> Result<u32, SpecError> {
 
 /// Kubernetes' `$(VAR)` expansion: defined references are replaced, undefined ones kept
 /// verbatim, `$$` escapes a `$`, any other `$` is literal.
-pub(crate) fn expand(input: &str, vars: &HashMap<String, String>) -> String {
+pub fn expand(input: &str, vars: &HashMap<String, String>) -> String {
     let bytes = input.as_bytes();
     let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -216,7 +198,7 @@ pub(crate) fn expand(input: &str, vars: &HashMap<String, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecurityContext};
+    use k8s_openapi::api::core::v1::SecurityContext;
     use oci_spec::image::ConfigBuilder;
 
     fn image(entrypoint: &[&str], cmd: &[&str]) -> ImageConfig {
@@ -240,18 +222,10 @@ mod tests {
         }
     }
 
-    fn var(name: &str, value: &str) -> EnvVar {
-        EnvVar {
-            name: name.into(),
-            value: Some(value.into()),
-            value_from: None,
-        }
-    }
-
     #[test]
     fn argv_follows_kubernetes_rules() {
         let img = image(&["/entry"], &["cmd-arg"]);
-        let run = |c: &[&str], a: &[&str]| argv(Some(&img), &container(c, a)).unwrap();
+        let run = |c: &[&str], a: &[&str]| argv(Some(&img), &container(c, a), &[]).unwrap();
         assert_eq!(run(&[], &[]), ["/entry", "cmd-arg"]);
         assert_eq!(run(&["/bin/sh"], &[]), ["/bin/sh"]);
         assert_eq!(run(&[], &["x"]), ["/entry", "x"]);
@@ -261,17 +235,17 @@ mod tests {
         );
         let empty = image(&[], &[]);
         assert!(matches!(
-            argv(Some(&empty), &container(&[], &[])),
+            argv(Some(&empty), &container(&[], &[]), &[]),
             Err(SpecError::NoCommand)
         ));
     }
 
     #[test]
     fn argv_expands_container_env() {
-        let mut c = container(&["echo", "$(GREETING)", "$$(GREETING)", "$(MISSING)"], &[]);
-        c.env = Some(vec![var("GREETING", "hi")]);
+        let c = container(&["echo", "$(GREETING)", "$$(GREETING)", "$(MISSING)"], &[]);
+        let env = [("GREETING".to_string(), "hi".to_string())];
         assert_eq!(
-            argv(None, &c).unwrap(),
+            argv(None, &c, &env).unwrap(),
             ["echo", "hi", "$(GREETING)", "$(MISSING)"]
         );
     }
@@ -287,31 +261,23 @@ mod tests {
     }
 
     #[test]
-    fn env_image_then_container_with_expansion() {
+    fn env_image_then_container() {
         let img = image(&[], &["sh"]);
-        let mut c = container(&[], &[]);
-        c.env = Some(vec![
-            var("A", "container"),
-            var("B", "$(A)-b"),
-            var("C", "$(PATH)"),
-            EnvVar {
-                name: "FROM_SECRET".into(),
-                value: None,
-                value_from: Some(EnvVarSource::default()),
-            },
-        ]);
-        let env = environment(Some(&img), &c, "pod-0");
+        let own = [
+            ("A".to_string(), "container".to_string()),
+            ("B".to_string(), "container-b".to_string()),
+        ];
+        let env = environment(Some(&img), &own, "pod-0");
         assert_eq!(
             env,
             [
                 "HOSTNAME=pod-0",
                 "PATH=/bin",
                 "A=container",
-                "B=container-b",
-                "C=$(PATH)"
+                "B=container-b"
             ]
         );
-        let bare = environment(None, &container(&[], &[]), "p");
+        let bare = environment(None, &[], "p");
         assert_eq!(bare, ["HOSTNAME=p", &format!("PATH={DEFAULT_PATH}")]);
     }
 

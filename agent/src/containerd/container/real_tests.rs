@@ -150,6 +150,7 @@ impl Env {
             container_id: &id,
             pod: &self.pod,
             container,
+            env: &crate::pods::env::plain_env(container),
             image: &image(),
             sandbox,
             mounts: vec![],

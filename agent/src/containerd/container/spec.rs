@@ -2,7 +2,7 @@
 //! turned into a process, plus containerd's default security profile (capabilities,
 //! masked and read-only /proc paths, no-new-privileges) and the pod sandbox's namespaces.
 //!
-//! Not handled yet: `valueFrom` env, named image users (needs the rootfs' /etc/passwd),
+//! Not handled yet: named image users (needs the rootfs' /etc/passwd),
 //! seccomp/AppArmor profiles, host devices for privileged containers,
 //! shareProcessNamespace, oom_score_adj by QoS class.
 
@@ -44,6 +44,8 @@ pub struct SpecInput<'a> {
     pub container_id: &'a str,
     pub pod: &'a Pod,
     pub container: &'a Container,
+    /// The container's own variables, resolved by the pod worker.
+    pub env: &'a [(String, String)],
     pub image: &'a ImageConfiguration,
     pub sandbox: &'a Sandbox,
     /// Bind mounts (/etc/hosts, /etc/resolv.conf, volumes); they replace a default mount
@@ -100,6 +102,7 @@ pub fn build_spec(input: SpecInput<'_>) -> Result<Spec, SpecError> {
         container_id,
         pod,
         container,
+        env,
         image,
         sandbox,
         mounts,
@@ -137,8 +140,8 @@ pub fn build_spec(input: SpecInput<'_>) -> Result<Spec, SpecError> {
     let process = ProcessBuilder::default()
         .terminal(false)
         .user(user)
-        .args(process::argv(image_config, container)?)
-        .env(process::environment(image_config, container, &hostname))
+        .args(process::argv(image_config, container, env)?)
+        .env(process::environment(image_config, env, &hostname))
         .cwd(process::working_dir(image_config, container))
         .capabilities(caps)
         .rlimits(vec![nofile])

@@ -15,7 +15,8 @@ use tokio::time::Instant;
 use tracing::{info, info_span, warn, Instrument};
 
 use super::pod_runtime::{
-    FoundContainer, FoundState, ImageFailure, PodRuntime, RuntimeEvent, SandboxInfo,
+    ContainerConfig, FoundContainer, FoundState, ImageFailure, PodRuntime, RuntimeEvent,
+    SandboxInfo,
 };
 use super::slot::{Slot, SlotState, Terminated, READY_SETTLE};
 use super::{paths, pod_key, StatusStore, WorkerConfig};
@@ -347,9 +348,13 @@ impl<R: PodRuntime> Worker<R> {
         slot.relabel_at = None;
         slot.image = Some(image.clone());
         let log = paths::log_path(&self.cfg.root, &self.pod, &slot.spec.name, slot.attempt);
+        let config = ContainerConfig {
+            env: super::env::plain_env(&slot.spec),
+            mounts: Vec::new(),
+        };
         match self
             .rt
-            .start_container(&self.pod, &slot.spec, &image, slot.attempt, &log)
+            .start_container(&self.pod, &slot.spec, &image, slot.attempt, &log, &config)
             .await
         {
             Ok((id, pid)) => {

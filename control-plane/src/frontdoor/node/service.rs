@@ -7,11 +7,11 @@ use std::sync::Arc;
 use skiff_proto::auth;
 use skiff_proto::v1::node_server::Node;
 use skiff_proto::v1::{
-    HeartbeatRequest, HeartbeatResponse, RecordNodeEventRequest, RecordNodeEventResponse,
-    RegisterRequest, RegisterResponse, SyncMirrorPodsRequest, SyncMirrorPodsResponse,
-    UpdateNodeStatusRequest, UpdateNodeStatusResponse, UpdatePodStatusRequest,
-    UpdatePodStatusResponse, WatchEndpointsRequest, WatchNodesRequest, WatchPodsRequest,
-    WatchServicesRequest,
+    GetPodObjectRequest, HeartbeatRequest, HeartbeatResponse, RecordNodeEventRequest,
+    RecordNodeEventResponse, RegisterRequest, RegisterResponse, SyncMirrorPodsRequest,
+    SyncMirrorPodsResponse, UpdateNodeStatusRequest, UpdateNodeStatusResponse,
+    UpdatePodStatusRequest, UpdatePodStatusResponse, WatchEndpointsRequest, WatchNodesRequest,
+    WatchPodsRequest, WatchServicesRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -171,5 +171,13 @@ impl Node for NodeService {
         node_network::record_node_event(&self.ctx, &r.node_name, &r.r#type, &r.reason, &r.message)
             .await?;
         Ok(Response::new(RecordNodeEventResponse {}))
+    }
+
+    async fn get_pod_object(
+        &self,
+        req: Request<GetPodObjectRequest>,
+    ) -> Result<Response<skiff_proto::v1::Object>, Status> {
+        auth::require_node(&req, &req.get_ref().node_name)?;
+        Err(Status::unimplemented("GetPodObject is not served yet"))
     }
 }
