@@ -7,6 +7,7 @@ pub mod auth;
 pub mod kinds;
 pub mod model;
 pub mod selector;
+pub mod storage;
 
 /// Generated from `proto/skiff/v1/*.proto`.
 pub mod v1 {

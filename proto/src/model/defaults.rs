@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::object::Object;
 
+mod storage;
 mod workloads;
 
 pub use workloads::{default_deployment, default_service};
@@ -163,6 +164,9 @@ pub fn default_object(object: &mut Object) {
         Object::CronJob(cron_job) => workloads::default_cron_job(cron_job),
         Object::Service(service) => default_service(service),
         Object::Secret(secret) => set(&mut secret.type_, "Opaque"),
+        Object::PersistentVolume(pv) => storage::default_persistent_volume(pv),
+        Object::PersistentVolumeClaim(pvc) => storage::default_persistent_volume_claim(pvc),
+        Object::StorageClass(class) => storage::default_storage_class(class),
         Object::Endpoints(_) | Object::ConfigMap(_) | Object::Namespace(_) | Object::Node(_) => {}
     }
 }

@@ -5,7 +5,11 @@
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Namespace, Node, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Endpoints, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, Secret,
+    Service,
+};
+use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::{Metadata, Resource};
 
@@ -103,6 +107,9 @@ objects!(
     DaemonSet,
     StatefulSet,
     CronJob,
+    PersistentVolume,
+    PersistentVolumeClaim,
+    StorageClass,
 );
 
 impl Object {
@@ -141,9 +148,16 @@ impl Object {
         self.metadata().namespace.as_deref().unwrap_or_default()
     }
 
-    /// Whether objects of this kind live in a namespace (all but Namespace and Node).
+    /// Whether objects of this kind live in a namespace (all but Namespace, Node,
+    /// PersistentVolume and StorageClass).
     pub fn is_namespaced(&self) -> bool {
-        !matches!(self, Object::Namespace(_) | Object::Node(_))
+        !matches!(
+            self,
+            Object::Namespace(_)
+                | Object::Node(_)
+                | Object::PersistentVolume(_)
+                | Object::StorageClass(_)
+        )
     }
 }
 
@@ -184,8 +198,8 @@ mod tests {
     }
 
     #[test]
-    fn supported_kinds_cover_thirteen_kinds() {
-        assert_eq!(SUPPORTED_KINDS.len(), 13);
+    fn supported_kinds_cover_sixteen_kinds() {
+        assert_eq!(SUPPORTED_KINDS.len(), 16);
         let list = supported_kinds_list();
         assert!(list.starts_with("v1/Pod, apps/v1/ReplicaSet"), "{list}");
         assert!(list.contains("batch/v1/CronJob"), "{list}");

@@ -13,6 +13,7 @@ mod container;
 mod names;
 mod pod;
 mod service;
+mod storage;
 mod workloads;
 
 pub use names::{
@@ -253,6 +254,17 @@ pub fn validate_object(object: &Object) -> Result<(), ValidationError> {
             validate_object_meta("metadata", meta, false, NameRule::Dns1123Label)
         }
         Object::Node(_) => subdomain(false),
+        Object::PersistentVolume(pv) => {
+            [subdomain(false), storage::validate_persistent_volume(pv)].concat()
+        }
+        Object::PersistentVolumeClaim(pvc) => [
+            subdomain(true),
+            storage::validate_persistent_volume_claim(pvc),
+        ]
+        .concat(),
+        Object::StorageClass(class) => {
+            [subdomain(false), storage::validate_storage_class(class)].concat()
+        }
     };
     ValidationError::check(errors)
 }
