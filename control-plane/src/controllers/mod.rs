@@ -12,6 +12,7 @@
 //! | scheduler, node lifecycle | `nodes/` |
 //! | Endpoints, release of deleted Services' claims | `services/` |
 //! | LoadBalancer Services: the Ready nodes' addresses as their ingress | `load_balancer.rs` |
+//! | volumes and claims: binding, the local-path provisioner, phases, protection | `volumes/` |
 
 pub mod deployment;
 pub mod gc;
@@ -20,6 +21,7 @@ pub mod nodes;
 pub mod replicaset;
 pub mod runtime;
 pub mod services;
+pub mod volumes;
 
 #[cfg(test)]
 mod tests;
@@ -32,6 +34,7 @@ pub use deployment::DeploymentController;
 pub use gc::GarbageCollector;
 pub use load_balancer::LoadBalancerController;
 pub use replicaset::ReplicaSetController;
+pub use volumes::VolumeController;
 pub use runtime::{Action, Controller, Reconciler, RuntimeConfig, Trigger};
 
 use crate::core::events::EventSink;
@@ -94,6 +97,14 @@ pub fn spawn_with(ctx: Arc<ControllerContext>, config: RuntimeConfig) -> Vec<Joi
         tokio::spawn(
             Controller::new(
                 Arc::new(LoadBalancerController::new(ctx.clone())),
+                store.clone(),
+                config.clone(),
+            )
+            .run(),
+        ),
+        tokio::spawn(
+            Controller::new(
+                Arc::new(VolumeController::new(ctx.clone())),
                 store.clone(),
                 config.clone(),
             )

@@ -13,7 +13,7 @@
 //!   node changes or a pod frees resources, or when the pod itself changes.
 //! - One span per scheduling attempt (`schedule`, with the pod).
 
-mod affinity;
+pub mod affinity;
 mod bind;
 pub mod fit;
 pub mod requests;
