@@ -117,7 +117,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     let store = open_store(&flags)?;
     resources::bootstrap(store.as_ref(), &skiff_control_plane::core::SystemClock)
         .await
-        .context("creating the system namespaces")?;
+        .context("creating the system namespaces and the default storage class")?;
 
     // Bound before the PKI is made, so that `--listen ...:0` gets its real port into
     // admin.conf and a port already in use fails before anything is written.

@@ -51,6 +51,11 @@ pub async fn delete(
             None => return Err(objects::not_found(&key)),
         }
     }
+    if matches!(kind.name, "PersistentVolumeClaim" | "PersistentVolume") {
+        if let Some(marked) = super::storage::mark_if_finalized(store, clock, &key).await? {
+            return Ok(marked);
+        }
+    }
     match store.delete(&key, None).await {
         Ok(last) => {
             info!(object = %key, "deleted");

@@ -15,6 +15,7 @@
 //! | Label   | `label.rs`    |
 //! | Watch   | `watch.rs`    |
 //! | (every update) | `write.rs`: default, validate, admit, compare-and-swap |
+//! | (storage) | `storage.rs`: the default StorageClass, claims' admission and update rules, protected deletes |
 //! | Scale, SetImage | `scale.rs` (workloads) |
 //! | RolloutHistory/Undo/Pause | `rollout.rs` (workloads) |
 
@@ -28,6 +29,7 @@ pub mod mirror;
 mod namespaces;
 pub mod objects;
 pub mod owners;
+mod storage;
 mod watch;
 mod write;
 // workloads
@@ -42,10 +44,19 @@ pub use apply::{apply, apply_with, Action, Applied};
 pub use delete::delete;
 pub use get::{get, list, Scope};
 pub use label::label;
-pub use namespaces::bootstrap;
 pub use objects::{metadata_mut, serve, serve_value};
 pub use watch::{watch, WatchStream, BOOKMARK};
 // workloads
 pub use rollout::{history, pause, undo, Undone};
 pub use scale::{scale, set_image};
 pub use served::{Object, RolloutRevision, WatchEvent};
+
+/// What every cluster has, made at start if missing: the system namespaces (finishing a
+/// deletion a crash interrupted) and the default StorageClass.
+pub async fn bootstrap(
+    store: &dyn crate::store::Store,
+    clock: &dyn crate::core::Clock,
+) -> Result<(), crate::core::Error> {
+    namespaces::bootstrap(store, clock).await?;
+    storage::bootstrap(store, clock).await
+}

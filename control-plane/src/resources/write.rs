@@ -44,8 +44,16 @@ pub(crate) fn checked(key: &Key, baseline: &Value, changed: &Value) -> Result<Va
     let mut value = typed.to_json_value();
     let (old_spec, new_spec) = (baseline.get("spec"), value.get("spec"));
     if value != *baseline && old_spec != new_spec {
+        let null = Value::Null;
+        if key.kind == "PersistentVolumeClaim" {
+            super::storage::check_claim_update(
+                &key.name,
+                old_spec.unwrap_or(&null),
+                new_spec.unwrap_or(&null),
+            )
+            .map_err(Error::Invalid)?;
+        }
         if key.kind == "Pod" {
-            let null = Value::Null;
             merge::check_pod_update(
                 &key.name,
                 old_spec.unwrap_or(&null),
@@ -82,6 +90,7 @@ pub(crate) async fn create(
     uid: &str,
     mut value: Value,
 ) -> Result<Result<(Stored, Value), StoreError>, Error> {
+    super::storage::admit_create(store, key, &mut value).await?;
     let allocation =
         allocation::allocate_if_service(store, clock, ranges, key, None, &mut value).await?;
     let created = store

@@ -5,7 +5,7 @@ use crate::store::{Event, EventType};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
-    /// A node was added, changed or removed.
+    /// A node was added, changed or removed (or a volume or claim: what pods wait for).
     Node,
     /// A pod was deleted or has finished: what it requested is free.
     PodFreed,
@@ -15,7 +15,8 @@ pub enum Change {
 
 /// What an event of a watched Node or Pod says happened.
 pub fn classify(event: &Event) -> Change {
-    if event.object.key.kind == "Node" {
+    let kind = event.object.key.kind.as_str();
+    if matches!(kind, "Node" | "PersistentVolume" | "PersistentVolumeClaim") {
         return Change::Node;
     }
     if event.kind == EventType::Deleted {

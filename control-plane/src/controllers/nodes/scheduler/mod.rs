@@ -17,6 +17,7 @@ pub mod affinity;
 mod bind;
 pub mod fit;
 pub mod requests;
+pub mod volumes;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -87,6 +88,7 @@ impl Scheduler {
         let nodes: Vec<Node> = stored_nodes.iter().filter_map(decode_or_warn).collect();
         let pods: Vec<Pod> = stored_pods.iter().filter_map(decode_or_warn).collect();
         let mut infos = fit::snapshot(nodes, &pods);
+        let facts = volumes::VolumeFacts::read(store).await?;
 
         let mut pending: Vec<Pod> = pods.into_iter().filter(wants_scheduling).collect();
         pending.sort_by(|a, b| {
@@ -113,7 +115,7 @@ impl Scheduler {
                 }
             }
             let span = tracing::info_span!("schedule", pod = %key);
-            match self.schedule_one(&mut infos, &pod).instrument(span).await {
+            match self.schedule_one(&mut infos, &facts, &pod).instrument(span).await {
                 Ok(Outcome::Bound(_)) | Ok(Outcome::Stale) => {
                     backoff.remove(&key);
                 }
@@ -147,11 +149,29 @@ impl Scheduler {
     }
 
     /// Filters every node, then binds to the best or records why none fits.
-    async fn schedule_one(&self, infos: &mut [fit::NodeInfo], pod: &Pod) -> Result<Outcome, Error> {
+    async fn schedule_one(
+        &self,
+        infos: &mut [fit::NodeInfo],
+        facts: &volumes::VolumeFacts,
+        pod: &Pod,
+    ) -> Result<Outcome, Error> {
+        let claims = match volumes::pod_claims_of(pod, facts) {
+            Ok(claims) => claims,
+            Err(reason) => {
+                let message = match infos.len() {
+                    0 => reason,
+                    n => format!("0/{n} nodes are available: {reason}."),
+                };
+                return bind::mark_unschedulable(&self.ctx, pod, &message).await;
+            }
+        };
         let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
         let mut feasible = Vec::new();
         for (i, info) in infos.iter().enumerate() {
-            let unfit = fit::unfit_reasons(pod, info);
+            let mut unfit = fit::unfit_reasons(pod, info);
+            if unfit.is_empty() {
+                unfit.extend(volumes::unfit_reason(&claims, facts, info).map(String::from));
+            }
             if unfit.is_empty() {
                 feasible.push(i);
             }
@@ -160,6 +180,12 @@ impl Scheduler {
             }
         }
         match fit::pick(pod, infos, &feasible) {
+            Some(i) if claims.is_waiting() => {
+                // The pod waits for its claims to be bound on the node; their change
+                // triggers the pass that binds it (docs/architecture.md, Storage).
+                volumes::select_node(self.ctx.cp.store.as_ref(), &claims, &infos[i].name).await?;
+                Ok(Outcome::Stale)
+            }
             Some(i) => {
                 let outcome = bind::bind(&self.ctx, pod, &infos[i].name).await?;
                 if let Some(bound) = &outcome {
@@ -189,7 +215,7 @@ impl Reconciler for Scheduler {
     }
 
     fn watched(&self) -> Vec<&'static str> {
-        vec!["Node", "Pod"]
+        vec!["Node", "Pod", "PersistentVolumeClaim", "PersistentVolume"]
     }
 
     fn primary_key(&self, _listed: &Key) -> Key {
