@@ -60,6 +60,10 @@ struct Flags {
     /// every node on one network).
     #[arg(long, default_value = "vxlan", value_parser = ["vxlan", "host-gw"])]
     pod_network: String,
+    /// Where volumes of the local-path provisioner (StorageClass local-path) are made on
+    /// this node; published on its Node for the control plane.
+    #[arg(long, default_value = skiff_proto::storage::DEFAULT_LOCAL_PATH_DIR)]
+    local_path_dir: PathBuf,
     #[command(subcommand)]
     command: Option<Command>,
     /// The agent API socket; default <root>/agent.sock.
@@ -166,6 +170,7 @@ fn main() -> anyhow::Result<()> {
         nodeport_localhost: flags.nodeport_localhost,
         pod_network: skiff_agent::network::podnet::Backend::from_flag(&flags.pod_network)
             .map_err(anyhow::Error::msg)?,
+        local_path_dir: flags.local_path_dir,
     };
     tokio::runtime::Runtime::new()?.block_on(wiring::run(opts))
 }

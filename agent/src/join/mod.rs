@@ -12,6 +12,7 @@ pub mod pod_network;
 pub mod serve;
 pub mod source;
 pub mod status;
+pub mod volumes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;

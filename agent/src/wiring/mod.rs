@@ -54,6 +54,8 @@ pub struct NodeOptions {
     pub nodeport_localhost: bool,
     /// How pods reach other nodes' pods (`--pod-network`); joined nodes only.
     pub pod_network: crate::network::podnet::Backend,
+    /// Where the local-path provisioner's volumes live on this node (`--local-path-dir`).
+    pub local_path_dir: PathBuf,
 }
 
 const IMPORT_EVERY: Duration = Duration::from_secs(2);
@@ -190,6 +192,11 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
                 static_rx,
                 desired_tx,
                 store.clone(),
+            ));
+            tokio::spawn(join::volumes::run(
+                joined.channel.clone(),
+                opts.node_name.clone(),
+                opts.local_path_dir.clone(),
             ));
             static_tx
         }

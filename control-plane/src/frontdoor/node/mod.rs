@@ -5,7 +5,8 @@
 //! caller's own pods) and SyncMirrorPods (`resources::mirror`); for the pod network
 //! across nodes, WatchNodes, UpdateNodeStatus and RecordNodeEvent (`node_network.rs`,
 //! a node's own Node only), and Register's one-InternalIP-per-node check
-//! (`addresses.rs`).
+//! (`addresses.rs`); for storage, ListReleasedVolumes and VolumeDeleted (`volumes.rs`,
+//! a node's own provisioned volumes only).
 
 mod addresses;
 pub(crate) mod heartbeat;
@@ -13,6 +14,7 @@ mod node_network;
 pub(crate) mod pod_status;
 pub(crate) mod register;
 mod service;
+mod volumes;
 pub(crate) mod watch_kind;
 pub(crate) mod watch_pods;
 

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use skiff_proto::auth;
 use skiff_proto::v1::node_server::Node;
 use skiff_proto::v1::{
-    GetPodObjectRequest, HeartbeatRequest, HeartbeatResponse, RecordNodeEventRequest,
+    GetPodObjectRequest, HeartbeatRequest, HeartbeatResponse, ListReleasedVolumesRequest,
+    ListReleasedVolumesResponse, VolumeDeletedRequest, VolumeDeletedResponse, RecordNodeEventRequest,
     RecordNodeEventResponse, RegisterRequest, RegisterResponse, SyncMirrorPodsRequest,
     SyncMirrorPodsResponse, UpdateNodeStatusRequest, UpdateNodeStatusResponse,
     UpdatePodStatusRequest, UpdatePodStatusResponse, WatchEndpointsRequest, WatchNodesRequest,
@@ -17,7 +18,7 @@ use tonic::{Request, Response, Status};
 
 use super::watch_kind::{watch_kind, ObjectEvents};
 use super::watch_pods::{self, PodEvents};
-use super::{heartbeat, node_network, pod_status, register};
+use super::{heartbeat, node_network, pod_status, register, volumes};
 use crate::controllers::nodes::NodeContext;
 use crate::resources::allocation::PodCidrAllocator;
 
@@ -179,5 +180,25 @@ impl Node for NodeService {
     ) -> Result<Response<skiff_proto::v1::Object>, Status> {
         auth::require_node(&req, &req.get_ref().node_name)?;
         Err(Status::unimplemented("GetPodObject is not served yet"))
+    }
+
+    // storage: reclaiming the caller's provisioned volumes (volumes.rs).
+    async fn list_released_volumes(
+        &self,
+        req: Request<ListReleasedVolumesRequest>,
+    ) -> Result<Response<ListReleasedVolumesResponse>, Status> {
+        auth::require_node(&req, &req.get_ref().node_name)?;
+        let volumes = volumes::list_released(&self.ctx, &req.get_ref().node_name).await?;
+        Ok(Response::new(ListReleasedVolumesResponse { volumes }))
+    }
+
+    async fn volume_deleted(
+        &self,
+        req: Request<VolumeDeletedRequest>,
+    ) -> Result<Response<VolumeDeletedResponse>, Status> {
+        auth::require_node(&req, &req.get_ref().node_name)?;
+        let r = req.get_ref();
+        volumes::deleted(&self.ctx, &r.node_name, &r.name).await?;
+        Ok(Response::new(VolumeDeletedResponse {}))
     }
 }
