@@ -43,8 +43,12 @@ pub enum Command {
     },
     /// List objects.
     Get {
+        /// One kind, or several separated by commas (`pv,pvc,sc`).
         kind: String,
         name: Option<String>,
+        /// More kinds (`get pv pvc sc`).
+        #[arg(hide = true)]
+        more: Vec<String>,
         #[command(flatten)]
         scope: Scope,
         #[arg(short = 'l', long)]

@@ -78,7 +78,9 @@ async fn reclaim(client: &mut NodeClient<Channel>, node_name: &str, root: &Path)
         })
         .await;
         match removed {
-            Ok(Ok(())) => info!(volume = %volume.name, dir = %dir.display(), "volume directory removed"),
+            Ok(Ok(())) => {
+                info!(volume = %volume.name, dir = %dir.display(), "volume directory removed")
+            }
             Ok(Err(error)) => {
                 warn!(volume = %volume.name, dir = %dir.display(), %error, "volume directory not removed");
                 continue;

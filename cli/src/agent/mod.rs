@@ -12,7 +12,7 @@ use crate::args::Command;
 /// Runs one command against a node agent, which serves pods only.
 pub async fn run(agent: &str, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Get { kind, name, scope, selector, output } => {
+        Command::Get { kind, name, scope, selector, output, .. } => {
             get::run(agent, &kind, name.as_deref(), &scope, selector.as_deref(), output.as_deref()).await
         }
         Command::Describe { kind, name, scope } => describe::run(agent, &kind, &name, &scope).await,

@@ -67,3 +67,84 @@ pub async fn run(
 pub fn to_list(items: Vec<Value>) -> Value {
     json!({ "apiVersion": "v1", "kind": "List", "items": items, "metadata": { "resourceVersion": "" } })
 }
+
+/// The kinds of `get pv,pvc,sc` or `get pv pvc sc`; `None` for one kind (with or
+/// without a name).
+pub fn kinds_asked(
+    kind: &str,
+    name: Option<&str>,
+    more: &[String],
+) -> anyhow::Result<Option<Vec<kinds::Kind>>> {
+    let mut asked: Vec<&str> = kind.split(',').filter(|k| !k.is_empty()).collect();
+    let rest: Vec<&str> = name
+        .into_iter()
+        .chain(more.iter().map(String::as_str))
+        .collect();
+    if !rest.is_empty() && rest.iter().all(|r| kinds::resolve(r).is_ok()) {
+        asked.extend(rest);
+    } else if asked.len() > 1 && !rest.is_empty() {
+        anyhow::bail!("a name cannot be given with several kinds: use KIND/NAME one at a time");
+    } else if !more.is_empty() {
+        anyhow::bail!("one name at a time: get {kind} NAME");
+    }
+    if asked.len() < 2 {
+        return Ok(None);
+    }
+    asked
+        .into_iter()
+        .map(kinds::resolve)
+        .collect::<anyhow::Result<_>>()
+        .map(Some)
+}
+
+/// `get` of several kinds: a table per kind that has objects, names as `kind/name`
+/// (kubectl's layout); one List for `-o json|yaml`.
+pub async fn run_many(
+    api: &mut Api,
+    asked: &[kinds::Kind],
+    scope: &Scope,
+    selector: Option<&str>,
+    output: Option<&str>,
+) -> anyhow::Result<()> {
+    let mut all = Vec::new();
+    for kind in asked {
+        all.push((*kind, list(api, kind.kind, scope, selector).await?));
+    }
+    match output {
+        Some("json") | Some("yaml") => {
+            let items = to_list(all.into_iter().flat_map(|(_, items)| items).collect());
+            match output {
+                Some("json") => println!("{}", serde_json::to_string_pretty(&items)?),
+                _ => print!("{}", serde_yaml::to_string(&items)?),
+            }
+        }
+        Some("name") => {
+            for (kind, items) in &all {
+                for o in items {
+                    println!("{}", ref_name(kind.kind, &tables::s(o, "/metadata/name")));
+                }
+            }
+        }
+        _ if all.iter().all(|(_, items)| items.is_empty()) => match scope.all_namespaces {
+            true => eprintln!("No resources found"),
+            false => eprintln!("No resources found in {} namespace.", scope.namespace),
+        },
+        _ => {
+            let mut first = true;
+            for (kind, items) in all.iter().filter(|(_, items)| !items.is_empty()) {
+                let with_ns = scope.all_namespaces && kind.namespaced;
+                let mut rows = tables::rows(kind.kind, items, output == Some("wide"), with_ns);
+                let column = usize::from(with_ns);
+                for row in rows.iter_mut().skip(1) {
+                    row[column] = format!("{}/{}", kind.resource(), row[column]);
+                }
+                if !first {
+                    println!();
+                }
+                first = false;
+                print!("{}", align(&rows));
+            }
+        }
+    }
+    Ok(())
+}

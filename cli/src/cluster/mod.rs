@@ -29,20 +29,33 @@ pub async fn run(api: Api, command: Command) -> anyhow::Result<()> {
         Command::Get {
             kind,
             name,
+            more,
             scope,
             selector,
             output,
-        } => {
-            get::run(
-                &mut api,
-                &kind,
-                name.as_deref(),
-                &scope,
-                selector.as_deref(),
-                output.as_deref(),
-            )
-            .await
-        }
+        } => match get::kinds_asked(&kind, name.as_deref(), &more)? {
+            Some(kinds) => {
+                get::run_many(
+                    &mut api,
+                    &kinds,
+                    &scope,
+                    selector.as_deref(),
+                    output.as_deref(),
+                )
+                .await
+            }
+            None => {
+                get::run(
+                    &mut api,
+                    &kind,
+                    name.as_deref(),
+                    &scope,
+                    selector.as_deref(),
+                    output.as_deref(),
+                )
+                .await
+            }
+        },
         Command::Describe { kind, name, scope } => {
             describe::run(&mut api, &kind, &name, &scope).await
         }

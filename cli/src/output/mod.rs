@@ -4,4 +4,5 @@ pub mod age;
 pub mod describe;
 pub mod pods;
 pub mod services;
+pub mod storage;
 pub mod tables;

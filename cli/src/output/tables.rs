@@ -3,7 +3,7 @@
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 
-use super::{age, pods, services};
+use super::{age, pods, services, storage};
 
 /// Header and rows of `get KIND` for objects of `kind`.
 pub fn rows(kind: &str, items: &[Value], wide: bool, with_namespace: bool) -> Vec<Vec<String>> {
@@ -56,9 +56,15 @@ pub fn rows(kind: &str, items: &[Value], wide: bool, with_namespace: bool) -> Ve
             "AGE",
         ],
         "Endpoints" => vec!["NAME", "ENDPOINTS", "AGE"],
+        "PersistentVolume" => storage::PV_HEADER.to_vec(),
+        "PersistentVolumeClaim" => storage::PVC_HEADER.to_vec(),
+        "StorageClass" => storage::SC_HEADER.to_vec(),
         _ => vec!["NAME", "AGE"],
     };
-    let namespaced = !matches!(kind, "Node" | "Namespace");
+    let namespaced = !matches!(
+        kind,
+        "Node" | "Namespace" | "PersistentVolume" | "StorageClass"
+    );
     let mut out = vec![with_ns(
         header.iter().map(|s| s.to_string()).collect(),
         with_namespace && namespaced,
@@ -210,6 +216,9 @@ fn row(kind: &str, o: &Value, wide: bool) -> Vec<String> {
             vec![name, service_type, cluster_ip, external, ports, age]
         }
         "Endpoints" => vec![name, services::endpoints_summary(o), age],
+        "PersistentVolume" => storage::pv_row(o),
+        "PersistentVolumeClaim" => storage::pvc_row(o),
+        "StorageClass" => storage::sc_row(o),
         _ => vec![name, age],
     }
 }

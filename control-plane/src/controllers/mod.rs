@@ -34,8 +34,8 @@ pub use deployment::DeploymentController;
 pub use gc::GarbageCollector;
 pub use load_balancer::LoadBalancerController;
 pub use replicaset::ReplicaSetController;
-pub use volumes::VolumeController;
 pub use runtime::{Action, Controller, Reconciler, RuntimeConfig, Trigger};
+pub use volumes::VolumeController;
 
 use crate::core::events::EventSink;
 use crate::core::{Clock, ControlPlane, SystemClock};

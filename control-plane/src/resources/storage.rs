@@ -72,10 +72,23 @@ async fn default_class(store: &dyn Store) -> Result<Option<String>, Error> {
     let mut marked: Vec<(String, String)> = classes
         .iter()
         .filter_map(|stored| objects::parse(stored).ok())
-        .filter(|c| c.pointer(&format!("/metadata/annotations/{}", IS_DEFAULT_CLASS.replace('/', "~1"))) == Some(&json!("true")))
+        .filter(|c| {
+            c.pointer(&format!(
+                "/metadata/annotations/{}",
+                IS_DEFAULT_CLASS.replace('/', "~1")
+            )) == Some(&json!("true"))
+        })
         .map(|c| {
-            let created = c.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or_default().to_string();
-            let name = c.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+            let created = c
+                .pointer("/metadata/creationTimestamp")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let name = c
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             (created, name)
         })
         .collect();
@@ -96,9 +109,7 @@ pub fn check_claim_update(name: &str, old: &Value, new: &Value) -> Result<(), St
         .get("volumeName")
         .and_then(Value::as_str)
         .is_some_and(|v| !v.is_empty());
-    let invalid = |detail: &str| {
-        format!("PersistentVolumeClaim {name:?} is invalid: {detail}")
-    };
+    let invalid = |detail: &str| format!("PersistentVolumeClaim {name:?} is invalid: {detail}");
     if bound && request(new) < request(old) {
         return Err(invalid(
             "spec.resources.requests.storage: Forbidden: field can not be less than previous value",
@@ -151,7 +162,11 @@ pub async fn mark_if_finalized(
         Value::String(clock.now_seconds().to_string()),
     );
     let written = store
-        .update(key.clone(), objects::to_bytes(&marked), Some(stored.revision))
+        .update(
+            key.clone(),
+            objects::to_bytes(&marked),
+            Some(stored.revision),
+        )
         .await?;
     info!(object = %key, "marked for deletion; finalizers pending");
     Ok(Some(objects::serve_value(&written, marked)))

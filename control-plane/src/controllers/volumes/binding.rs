@@ -12,7 +12,9 @@ use skiff_proto::model::{parse_quantity, selector_matches};
 use crate::controllers::nodes::scheduler::affinity::term_matches;
 
 /// Bytes (in milli-units) of a `storage` quantity in `resources`; 0 when unset.
-fn storage(resources: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>) -> i128 {
+fn storage(
+    resources: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
+) -> i128 {
     resources
         .and_then(|r| r.get("storage"))
         .and_then(|q| parse_quantity(&q.0).ok())
@@ -21,7 +23,10 @@ fn storage(resources: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::a
 
 pub fn claim_request(claim: &PersistentVolumeClaim) -> i128 {
     let spec = claim.spec.as_ref();
-    storage(spec.and_then(|s| s.resources.as_ref()).and_then(|r| r.requests.as_ref()))
+    storage(
+        spec.and_then(|s| s.resources.as_ref())
+            .and_then(|r| r.requests.as_ref()),
+    )
 }
 
 pub fn volume_capacity(pv: &PersistentVolume) -> i128 {
@@ -77,7 +82,11 @@ pub fn names_claim(pv: &PersistentVolume, claim: &PersistentVolumeClaim) -> bool
 }
 
 /// Whether the volume can be used from `node` (true when it has no node affinity).
-pub fn volume_fits_node(pv: &PersistentVolume, node: &str, labels: &BTreeMap<String, String>) -> bool {
+pub fn volume_fits_node(
+    pv: &PersistentVolume,
+    node: &str,
+    labels: &BTreeMap<String, String>,
+) -> bool {
     let required = pv
         .spec
         .as_ref()
@@ -125,7 +134,11 @@ pub fn best_match<'a>(
         .filter(|pv| volume_class(pv) == claim_class(claim))
         .filter(|pv| volume_capacity(pv) >= request)
         .filter(|pv| {
-            let modes = pv.spec.as_ref().and_then(|s| s.access_modes.clone()).unwrap_or_default();
+            let modes = pv
+                .spec
+                .as_ref()
+                .and_then(|s| s.access_modes.clone())
+                .unwrap_or_default();
             wanted_modes.iter().all(|m| modes.contains(m))
         })
         .filter(|pv| {
@@ -153,7 +166,10 @@ pub fn pod_claims(pod: &Pod) -> Vec<&str> {
 
 /// Whether a pod that is not finished uses the claim.
 pub fn claim_in_use(claim: &PersistentVolumeClaim, pods: &[Pod]) -> bool {
-    let (namespace, name) = (claim.metadata.namespace.as_deref(), claim.metadata.name.as_deref().unwrap_or_default());
+    let (namespace, name) = (
+        claim.metadata.namespace.as_deref(),
+        claim.metadata.name.as_deref().unwrap_or_default(),
+    );
     pods.iter().any(|pod| {
         pod.metadata.namespace.as_deref() == namespace
             && !crate::core::objects::pod_is_terminal(pod)

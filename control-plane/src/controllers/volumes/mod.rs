@@ -110,7 +110,11 @@ impl VolumeController {
         first_error.map_or(Ok(()), Err)
     }
 
-    async fn sync_claim(&self, snap: &Snapshot, claim: &PersistentVolumeClaim) -> Result<(), Error> {
+    async fn sync_claim(
+        &self,
+        snap: &Snapshot,
+        claim: &PersistentVolumeClaim,
+    ) -> Result<(), Error> {
         let ctx = &self.ctx;
         if claim.metadata.deletion_timestamp.is_some() {
             if !claim_in_use(claim, &snap.pods) {
@@ -207,7 +211,8 @@ fn released(pv: &PersistentVolume) -> (&'static str, Option<String>) {
         .and_then(|a| a.get(PROVISIONED_BY))
         .is_some_and(|p| p == LOCAL_PATH_PROVISIONER);
     if delete && !ours {
-        let message = "error getting deleter volume plugin for volume: no deletable volume plugin matched";
+        let message =
+            "error getting deleter volume plugin for volume: no deletable volume plugin matched";
         return ("Failed", Some(message.to_string()));
     }
     ("Released", None)
@@ -264,4 +269,3 @@ impl Reconciler for VolumeController {
         Ok(Action::AwaitChange)
     }
 }
-

@@ -3,17 +3,17 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::{HostPathVolumeSource, NodeSelector};
 use k8s_openapi::api::core::v1::{
     Node, ObjectReference, PersistentVolume, PersistentVolumeClaim, PersistentVolumeClaimStatus,
     PersistentVolumeSpec, PersistentVolumeStatus, VolumeNodeAffinity,
 };
-use k8s_openapi::api::core::v1::{HostPathVolumeSource, NodeSelector};
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use skiff_proto::storage::{
     volume_dir_name, volume_name, BIND_COMPLETED, BOUND_BY_CONTROLLER, DEFAULT_LOCAL_PATH_DIR,
-    LOCAL_PATH_DIR_ANNOTATION, LOCAL_PATH_PROVISIONER, PROVISIONED_BY, PV_PROTECTION,
-    PVC_PROTECTION, STORAGE_PROVISIONER,
+    LOCAL_PATH_DIR_ANNOTATION, LOCAL_PATH_PROVISIONER, PROVISIONED_BY, PVC_PROTECTION,
+    PV_PROTECTION, STORAGE_PROVISIONER,
 };
 use tracing::info;
 
@@ -75,7 +75,9 @@ pub async fn bind_volume(
             if same && bound {
                 return Ok(false);
             }
-            if spec.claim_ref.as_ref().is_some_and(|r| r.uid.as_deref().is_some_and(|u| !u.is_empty()) && r.uid != reference.uid) {
+            if spec.claim_ref.as_ref().is_some_and(|r| {
+                r.uid.as_deref().is_some_and(|u| !u.is_empty()) && r.uid != reference.uid
+            }) {
                 return Err(Error::Conflict(format!(
                     "volume {:?} was bound to another claim meanwhile",
                     pv.metadata.name
@@ -102,7 +104,9 @@ fn set_volume_status(
     message: Option<String>,
     now: jiff::Timestamp,
 ) {
-    let status = pv.status.get_or_insert_with(PersistentVolumeStatus::default);
+    let status = pv
+        .status
+        .get_or_insert_with(PersistentVolumeStatus::default);
     if status.phase.as_deref() != Some(phase) {
         status.last_phase_transition_time = Some(Time(now));
     }
@@ -126,7 +130,9 @@ pub async fn bind_claim(
             let spec = current.spec.get_or_insert_with(Default::default);
             match spec.volume_name.as_deref() {
                 Some(bound) if !bound.is_empty() && bound != name => {
-                    return Err(Error::Conflict(format!("{key} was bound to {bound} meanwhile")))
+                    return Err(Error::Conflict(format!(
+                        "{key} was bound to {bound} meanwhile"
+                    )))
                 }
                 _ => {}
             }
@@ -152,7 +158,9 @@ fn set_claim_status(
     pv: Option<&PersistentVolume>,
 ) -> bool {
     let before = claim.status.clone();
-    let status = claim.status.get_or_insert_with(PersistentVolumeClaimStatus::default);
+    let status = claim
+        .status
+        .get_or_insert_with(PersistentVolumeClaimStatus::default);
     status.phase = Some(phase.to_string());
     match pv.and_then(|pv| pv.spec.as_ref()) {
         Some(spec) => {
@@ -195,8 +203,15 @@ pub async fn claim_phase(
         if was.is_empty() && phase == "Pending" && waits {
             let involved = events::reference_to("PersistentVolumeClaim", &written.metadata);
             let message = "waiting for first consumer to be created before binding";
-            events::record_or_warn(ctx, involved, "Normal", "WaitForFirstConsumer", message, CONTROLLER)
-                .await;
+            events::record_or_warn(
+                ctx,
+                involved,
+                "Normal",
+                "WaitForFirstConsumer",
+                message,
+                CONTROLLER,
+            )
+            .await;
         }
     }
     Ok(())
@@ -267,8 +282,14 @@ pub async fn provision(
             uid: Some(crate::core::ids::new_uid()),
             creation_timestamp: Some(Time(now)),
             annotations: Some(BTreeMap::from([
-                (PROVISIONED_BY.to_string(), LOCAL_PATH_PROVISIONER.to_string()),
-                ("local.path.provisioner/selected-node".to_string(), node_name.clone()),
+                (
+                    PROVISIONED_BY.to_string(),
+                    LOCAL_PATH_PROVISIONER.to_string(),
+                ),
+                (
+                    "local.path.provisioner/selected-node".to_string(),
+                    node_name.clone(),
+                ),
             ])),
             finalizers: Some(vec![PV_PROTECTION.to_string()]),
             ..Default::default()
@@ -295,7 +316,10 @@ pub async fn provision(
                 }),
             }),
             persistent_volume_reclaim_policy: Some(
-                class.reclaim_policy.clone().unwrap_or_else(|| "Delete".into()),
+                class
+                    .reclaim_policy
+                    .clone()
+                    .unwrap_or_else(|| "Delete".into()),
             ),
             storage_class_name: class.metadata.name.clone(),
             volume_mode: Some("Filesystem".into()),
@@ -316,11 +340,27 @@ pub async fn provision(
             info!(claim = %claim_key(claim), volume = %name, node = %node_name, "volume provisioned");
             let involved = events::reference_to("PersistentVolumeClaim", meta);
             let message = format!("Successfully provisioned volume {name}");
-            events::record_or_warn(ctx, involved, "Normal", "ProvisioningSucceeded", &message, LOCAL_PATH_PROVISIONER)
-                .await;
-            let _ = modify::<PersistentVolumeClaim, _>(store, &claim_key(claim), meta.uid.as_deref(), |c| {
-                Ok(annotate(&mut c.metadata, STORAGE_PROVISIONER, LOCAL_PATH_PROVISIONER))
-            })
+            events::record_or_warn(
+                ctx,
+                involved,
+                "Normal",
+                "ProvisioningSucceeded",
+                &message,
+                LOCAL_PATH_PROVISIONER,
+            )
+            .await;
+            let _ = modify::<PersistentVolumeClaim, _>(
+                store,
+                &claim_key(claim),
+                meta.uid.as_deref(),
+                |c| {
+                    Ok(annotate(
+                        &mut c.metadata,
+                        STORAGE_PROVISIONER,
+                        LOCAL_PATH_PROVISIONER,
+                    ))
+                },
+            )
             .await?;
             Ok(pv)
         }
@@ -336,7 +376,11 @@ pub async fn provision(
 
 /// The end of a protected object's deletion: its protection finalizer goes and it is
 /// deleted (if it is still the one read, `uid`).
-pub async fn finish_deletion(ctx: &ControllerContext, key: &Key, uid: Option<&str>) -> Result<(), Error> {
+pub async fn finish_deletion(
+    ctx: &ControllerContext,
+    key: &Key,
+    uid: Option<&str>,
+) -> Result<(), Error> {
     let store = ctx.store.as_ref();
     if let Some(uid) = uid {
         if delete_if(store, key, uid).await? {

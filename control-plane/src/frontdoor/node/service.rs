@@ -8,10 +8,10 @@ use skiff_proto::auth;
 use skiff_proto::v1::node_server::Node;
 use skiff_proto::v1::{
     GetPodObjectRequest, HeartbeatRequest, HeartbeatResponse, ListReleasedVolumesRequest,
-    ListReleasedVolumesResponse, VolumeDeletedRequest, VolumeDeletedResponse, RecordNodeEventRequest,
-    RecordNodeEventResponse, RegisterRequest, RegisterResponse, SyncMirrorPodsRequest,
-    SyncMirrorPodsResponse, UpdateNodeStatusRequest, UpdateNodeStatusResponse,
-    UpdatePodStatusRequest, UpdatePodStatusResponse, WatchEndpointsRequest, WatchNodesRequest,
+    ListReleasedVolumesResponse, RecordNodeEventRequest, RecordNodeEventResponse, RegisterRequest,
+    RegisterResponse, SyncMirrorPodsRequest, SyncMirrorPodsResponse, UpdateNodeStatusRequest,
+    UpdateNodeStatusResponse, UpdatePodStatusRequest, UpdatePodStatusResponse,
+    VolumeDeletedRequest, VolumeDeletedResponse, WatchEndpointsRequest, WatchNodesRequest,
     WatchPodsRequest, WatchServicesRequest,
 };
 use tonic::{Request, Response, Status};

@@ -115,7 +115,11 @@ impl Scheduler {
                 }
             }
             let span = tracing::info_span!("schedule", pod = %key);
-            match self.schedule_one(&mut infos, &facts, &pod).instrument(span).await {
+            match self
+                .schedule_one(&mut infos, &facts, &pod)
+                .instrument(span)
+                .await
+            {
                 Ok(Outcome::Bound(_)) | Ok(Outcome::Stale) => {
                     backoff.remove(&key);
                 }

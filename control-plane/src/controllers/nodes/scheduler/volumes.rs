@@ -81,9 +81,12 @@ pub fn pod_claims_of(pod: &Pod, facts: &VolumeFacts) -> Result<PodClaims, String
             return Err(format!("persistentvolumeclaim {name:?} is being deleted"));
         }
         let volume_name = claim.spec.as_ref().and_then(|s| s.volume_name.as_deref());
-        let volume = volume_name
-            .filter(|v| !v.is_empty())
-            .and_then(|v| facts.volumes.iter().find(|pv| pv.metadata.name.as_deref() == Some(v)));
+        let volume = volume_name.filter(|v| !v.is_empty()).and_then(|v| {
+            facts
+                .volumes
+                .iter()
+                .find(|pv| pv.metadata.name.as_deref() == Some(v))
+        });
         match volume {
             Some(pv) => claims.bound.push(pv.clone()),
             None if waits_for_consumer(facts.classes.get(claim_class(claim))) => {
@@ -96,13 +99,25 @@ pub fn pod_claims_of(pod: &Pod, facts: &VolumeFacts) -> Result<PodClaims, String
 }
 
 /// Why the node cannot serve the pod's claims; `None` when it can.
-pub fn unfit_reason(claims: &PodClaims, facts: &VolumeFacts, info: &NodeInfo) -> Option<&'static str> {
+pub fn unfit_reason(
+    claims: &PodClaims,
+    facts: &VolumeFacts,
+    info: &NodeInfo,
+) -> Option<&'static str> {
     let labels = info.node.metadata.labels.clone().unwrap_or_default();
-    if claims.bound.iter().any(|pv| !volume_fits_node(pv, &info.name, &labels)) {
+    if claims
+        .bound
+        .iter()
+        .any(|pv| !volume_fits_node(pv, &info.name, &labels))
+    {
         return Some(REASON_AFFINITY);
     }
     for claim in &claims.waiting {
-        let selected = claim.metadata.annotations.as_ref().and_then(|a| a.get(SELECTED_NODE));
+        let selected = claim
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(SELECTED_NODE));
         if selected.is_some_and(|n| *n != info.name) {
             return Some(REASON_NO_VOLUME);
         }
@@ -122,15 +137,16 @@ pub fn unfit_reason(claims: &PodClaims, facts: &VolumeFacts, info: &NodeInfo) ->
 pub async fn select_node(store: &dyn Store, claims: &PodClaims, node: &str) -> Result<(), Error> {
     for claim in &claims.waiting {
         let key = claim_key(claim);
-        let written = modify::<PersistentVolumeClaim, _>(store, &key, claim.metadata.uid.as_deref(), |c| {
-            let annotations = c.metadata.annotations.get_or_insert_with(BTreeMap::new);
-            if annotations.contains_key(SELECTED_NODE) {
-                return Ok(false);
-            }
-            annotations.insert(SELECTED_NODE.into(), node.into());
-            Ok(true)
-        })
-        .await?;
+        let written =
+            modify::<PersistentVolumeClaim, _>(store, &key, claim.metadata.uid.as_deref(), |c| {
+                let annotations = c.metadata.annotations.get_or_insert_with(BTreeMap::new);
+                if annotations.contains_key(SELECTED_NODE) {
+                    return Ok(false);
+                }
+                annotations.insert(SELECTED_NODE.into(), node.into());
+                Ok(true)
+            })
+            .await?;
         if let Modified::Written(_) = written {
             tracing::info!(claim = %key, node, "node selected for claim");
         }
