@@ -14,7 +14,7 @@ mod node_network;
 pub(crate) mod pod_status;
 pub(crate) mod register;
 mod service;
-mod volumes;
+pub(crate) mod volumes;
 pub(crate) mod watch_kind;
 pub(crate) mod watch_pods;
 

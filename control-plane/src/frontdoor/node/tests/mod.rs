@@ -9,6 +9,7 @@ mod node_network;
 mod pod_status;
 mod register;
 mod scheduler;
+mod volumes;
 mod watch_pods;
 
 use std::sync::Arc;
