@@ -160,7 +160,9 @@ impl MultiNode {
             .arg("--token")
             .arg(&token)
             .arg("--resolv-conf")
-            .arg(&self.dir.path().join("resolv.conf").display().to_string());
+            .arg(&self.dir.path().join("resolv.conf").display().to_string())
+            .arg("--local-path-dir")
+            .arg(&self.local_path_dir(i).display().to_string());
         if let Some(backend) = self.opts.pod_network {
             opts = opts.arg("--pod-network").arg(backend);
         }
@@ -171,6 +173,12 @@ impl MultiNode {
         opts.containerd_namespace = format!("skiff-mn-{}", i + 1);
         opts.netns = Some(node.netns.clone());
         TestAgent::start(opts)
+    }
+
+    /// Node `i`'s `--local-path-dir`: where the local-path provisioner's volumes of that
+    /// node live (inside the cluster's temporary dir).
+    pub fn local_path_dir(&self, i: usize) -> std::path::PathBuf {
+        self.dir.path().join(format!("storage-{}", i + 1))
     }
 
     /// Waits until `n` nodes are listed and all of them Ready.
