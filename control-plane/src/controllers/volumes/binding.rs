@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::storage::v1::StorageClass;
 use skiff_proto::model::{parse_quantity, selector_matches};
 
-use crate::controllers::nodes::scheduler::affinity::term_matches;
+use crate::controllers::nodes::scheduler::affinity::selects_node;
 
 /// Bytes (in milli-units) of a `storage` quantity in `resources`; 0 when unset.
 fn storage(
@@ -92,13 +92,7 @@ pub fn volume_fits_node(
         .as_ref()
         .and_then(|s| s.node_affinity.as_ref())
         .and_then(|a| a.required.as_ref());
-    match required {
-        None => true,
-        Some(selector) => selector
-            .node_selector_terms
-            .iter()
-            .any(|term| term_matches(term, node, labels)),
-    }
+    required.is_none_or(|selector| selects_node(selector, node, labels))
 }
 
 /// The node affinity of a volume on one node, as the local-path provisioner writes it.

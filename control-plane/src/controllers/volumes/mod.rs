@@ -32,35 +32,27 @@ use binding::{best_match, claim_class, claim_in_use, claim_ref, waits_for_consum
 /// The name events and logs give the controller, as Kubernetes'.
 pub const CONTROLLER: &str = "persistentvolume-controller";
 
-/// Everything one pass decides from.
-pub struct Snapshot {
+/// The cluster's storage objects: classes by name, volumes, claims (what the PV
+/// controller and the scheduler decide from).
+#[derive(Default)]
+pub struct StorageObjects {
     pub classes: BTreeMap<String, StorageClass>,
     pub volumes: Vec<PersistentVolume>,
     pub claims: Vec<PersistentVolumeClaim>,
-    pub pods: Vec<Pod>,
-    pub nodes: BTreeMap<String, Node>,
 }
 
-impl Snapshot {
-    pub async fn read(store: &dyn crate::store::Store) -> Result<Snapshot, Error> {
+impl StorageObjects {
+    pub async fn read(store: &dyn crate::store::Store) -> Result<StorageObjects, Error> {
         let (classes, _) = store.list("StorageClass", None).await?;
         let (volumes, _) = store.list("PersistentVolume", None).await?;
         let (claims, _) = store.list("PersistentVolumeClaim", None).await?;
-        let (pods, _) = store.list("Pod", None).await?;
-        let (nodes, _) = store.list("Node", None).await?;
-        let named = |n: &Node| n.metadata.name.clone().unwrap_or_default();
-        Ok(Snapshot {
+        Ok(StorageObjects {
             classes: decode_all::<StorageClass>(&classes)
                 .into_iter()
                 .map(|c| (c.metadata.name.clone().unwrap_or_default(), c))
                 .collect(),
             volumes: decode_all(&volumes),
             claims: decode_all(&claims),
-            pods: decode_all(&pods),
-            nodes: decode_all::<Node>(&nodes)
-                .into_iter()
-                .map(|n| (named(&n), n))
-                .collect(),
         })
     }
 
@@ -74,6 +66,29 @@ impl Snapshot {
         self.claims.iter().find(|c| {
             c.metadata.namespace.as_deref() == Some(namespace)
                 && c.metadata.name.as_deref() == Some(name)
+        })
+    }
+}
+
+/// Everything one pass decides from.
+pub struct Snapshot {
+    pub storage: StorageObjects,
+    pub pods: Vec<Pod>,
+    pub nodes: BTreeMap<String, Node>,
+}
+
+impl Snapshot {
+    pub async fn read(store: &dyn crate::store::Store) -> Result<Snapshot, Error> {
+        let (pods, _) = store.list("Pod", None).await?;
+        let (nodes, _) = store.list("Node", None).await?;
+        let named = |n: &Node| n.metadata.name.clone().unwrap_or_default();
+        Ok(Snapshot {
+            storage: StorageObjects::read(store).await?,
+            pods: decode_all(&pods),
+            nodes: decode_all::<Node>(&nodes)
+                .into_iter()
+                .map(|n| (named(&n), n))
+                .collect(),
         })
     }
 }
@@ -92,7 +107,7 @@ impl VolumeController {
     pub async fn pass(&self) -> Result<(), Error> {
         let snapshot = Snapshot::read(self.ctx.store.as_ref()).await?;
         let mut first_error = None;
-        for claim in &snapshot.claims {
+        for claim in &snapshot.storage.claims {
             let key = claim_key(claim);
             let span = tracing::info_span!("sync_claim", claim = %key);
             if let Err(error) = self.sync_claim(&snapshot, claim).instrument(span).await {
@@ -100,7 +115,7 @@ impl VolumeController {
                 first_error.get_or_insert(error);
             }
         }
-        for volume in &snapshot.volumes {
+        for volume in &snapshot.storage.volumes {
             let name = volume.metadata.name.clone().unwrap_or_default();
             if let Err(error) = self.sync_volume(&snapshot, volume).await {
                 tracing::warn!(volume = %name, %error, "volume not synced");
@@ -125,7 +140,7 @@ impl VolumeController {
         }
         let spec = claim.spec.clone().unwrap_or_default();
         if let Some(name) = spec.volume_name.as_deref().filter(|n| !n.is_empty()) {
-            return match snap.volume(name) {
+            return match snap.storage.volume(name) {
                 None if binding::claim_phase(claim) == "Bound" => {
                     writes::claim_phase(ctx, claim, "Lost", None).await
                 }
@@ -140,7 +155,7 @@ impl VolumeController {
                 Some(_) => writes::claim_phase(ctx, claim, "Pending", None).await,
             };
         }
-        let class = snap.classes.get(claim_class(claim));
+        let class = snap.storage.classes.get(claim_class(claim));
         let selected = claim
             .metadata
             .annotations
@@ -155,7 +170,7 @@ impl VolumeController {
             .map(|(_, node)| node.metadata.labels.clone().unwrap_or_default())
             .unwrap_or_default();
         let on_node = selected.filter(|_| waits).map(|(name, _)| (name, &labels));
-        if let Some(pv) = best_match(claim, &snap.volumes, on_node) {
+        if let Some(pv) = best_match(claim, &snap.storage.volumes, on_node) {
             writes::bind_volume(ctx, pv, claim).await?;
             return writes::bind_claim(ctx, claim, pv).await;
         }
@@ -178,7 +193,7 @@ impl VolumeController {
         }
         let (wanted, message) = match claim_ref(pv) {
             None => ("Available", None),
-            Some((namespace, claim, uid)) => match snap.claim(&namespace, &claim) {
+            Some((namespace, claim, uid)) => match snap.storage.claim(&namespace, &claim) {
                 Some(c) if uid.is_empty() || c.metadata.uid.as_deref() == Some(uid.as_str()) => {
                     if uid.is_empty() {
                         ("Available", None)

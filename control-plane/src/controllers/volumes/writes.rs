@@ -42,15 +42,10 @@ fn annotate(meta: &mut ObjectMeta, key: &str, value: &str) -> bool {
     true
 }
 
-/// Reserves `pv` for `claim` (`spec.claimRef` with the claim's uid), as the controller's
-/// binding, and marks it Bound.
-pub async fn bind_volume(
-    ctx: &ControllerContext,
-    pv: &PersistentVolume,
-    claim: &PersistentVolumeClaim,
-) -> Result<(), Error> {
+/// A volume's `claimRef` to the claim.
+fn claim_reference(claim: &PersistentVolumeClaim) -> ObjectReference {
     let meta = &claim.metadata;
-    let reference = ObjectReference {
+    ObjectReference {
         api_version: Some("v1".into()),
         kind: Some("PersistentVolumeClaim".into()),
         namespace: meta.namespace.clone(),
@@ -58,7 +53,17 @@ pub async fn bind_volume(
         uid: meta.uid.clone(),
         resource_version: meta.resource_version.clone(),
         ..Default::default()
-    };
+    }
+}
+
+/// Reserves `pv` for `claim` (`spec.claimRef` with the claim's uid), as the controller's
+/// binding, and marks it Bound.
+pub async fn bind_volume(
+    ctx: &ControllerContext,
+    pv: &PersistentVolume,
+    claim: &PersistentVolumeClaim,
+) -> Result<(), Error> {
+    let reference = claim_reference(claim);
     let now = ctx.clock.now();
     let written = modify::<PersistentVolume, _>(
         ctx.store.as_ref(),
@@ -297,15 +302,7 @@ pub async fn provision(
         spec: Some(PersistentVolumeSpec {
             access_modes: spec.access_modes.clone(),
             capacity: request.map(|q| BTreeMap::from([("storage".to_string(), q)])),
-            claim_ref: Some(ObjectReference {
-                api_version: Some("v1".into()),
-                kind: Some("PersistentVolumeClaim".into()),
-                namespace: Some(namespace.clone()),
-                name: Some(claim_name.clone()),
-                uid: Some(uid.clone()),
-                resource_version: meta.resource_version.clone(),
-                ..Default::default()
-            }),
+            claim_ref: Some(claim_reference(claim)),
             host_path: Some(HostPathVolumeSource {
                 path,
                 type_: Some("DirectoryOrCreate".into()),

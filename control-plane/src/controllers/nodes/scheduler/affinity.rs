@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{NodeSelectorRequirement, NodeSelectorTerm, PodSpec};
+use k8s_openapi::api::core::v1::{
+    NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, PodSpec,
+};
 
 /// Whether the node (`name`, `labels`) satisfies the pod's required node affinity (true
 /// when it has none).
@@ -22,20 +24,23 @@ pub fn required_affinity_matches(
             n.required_during_scheduling_ignored_during_execution
                 .as_ref()
         });
-    match required {
-        None => true,
-        Some(selector) => selector
-            .node_selector_terms
-            .iter()
-            .any(|term| term_matches(term, name, labels)),
-    }
+    required.is_none_or(|selector| selects_node(selector, name, labels))
 }
 
-pub fn term_matches(
-    term: &NodeSelectorTerm,
+/// Whether a required node selector (a pod's affinity, a volume's node affinity) allows
+/// the node.
+pub fn selects_node(
+    selector: &NodeSelector,
     name: &str,
     labels: &BTreeMap<String, String>,
 ) -> bool {
+    selector
+        .node_selector_terms
+        .iter()
+        .any(|term| term_matches(term, name, labels))
+}
+
+fn term_matches(term: &NodeSelectorTerm, name: &str, labels: &BTreeMap<String, String>) -> bool {
     let expressions = term.match_expressions.as_deref().unwrap_or_default();
     let fields = term.match_fields.as_deref().unwrap_or_default();
     if expressions.is_empty() && fields.is_empty() {

@@ -88,7 +88,7 @@ impl Scheduler {
         let nodes: Vec<Node> = stored_nodes.iter().filter_map(decode_or_warn).collect();
         let pods: Vec<Pod> = stored_pods.iter().filter_map(decode_or_warn).collect();
         let mut infos = fit::snapshot(nodes, &pods);
-        let facts = volumes::VolumeFacts::read(store).await?;
+        let facts = crate::controllers::volumes::StorageObjects::read(store).await?;
 
         let mut pending: Vec<Pod> = pods.into_iter().filter(wants_scheduling).collect();
         pending.sort_by(|a, b| {
@@ -156,7 +156,7 @@ impl Scheduler {
     async fn schedule_one(
         &self,
         infos: &mut [fit::NodeInfo],
-        facts: &volumes::VolumeFacts,
+        facts: &crate::controllers::volumes::StorageObjects,
         pod: &Pod,
     ) -> Result<Outcome, Error> {
         let claims = match volumes::pod_claims_of(pod, facts) {

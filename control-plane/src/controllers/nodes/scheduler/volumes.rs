@@ -9,14 +9,13 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
-use k8s_openapi::api::storage::v1::StorageClass;
 use skiff_proto::storage::{LOCAL_PATH_PROVISIONER, SELECTED_NODE};
 
 use super::fit::NodeInfo;
 use crate::controllers::volumes::binding::{
     best_match, claim_class, pod_claims, volume_fits_node, waits_for_consumer,
 };
-use crate::controllers::volumes::claim_key;
+use crate::controllers::volumes::{claim_key, StorageObjects};
 use crate::core::objects::{modify, Modified};
 use crate::core::Error;
 use crate::store::Store;
@@ -24,31 +23,6 @@ use crate::store::Store;
 pub const REASON_AFFINITY: &str = "node(s) had volume node affinity conflict";
 pub const REASON_NO_VOLUME: &str = "node(s) didn't find available persistent volumes to bind";
 pub const REASON_UNBOUND_IMMEDIATE: &str = "pod has unbound immediate PersistentVolumeClaims";
-
-/// The storage objects of one pass.
-#[derive(Default)]
-pub struct VolumeFacts {
-    pub classes: BTreeMap<String, StorageClass>,
-    pub volumes: Vec<PersistentVolume>,
-    pub claims: Vec<PersistentVolumeClaim>,
-}
-
-impl VolumeFacts {
-    pub async fn read(store: &dyn Store) -> Result<VolumeFacts, Error> {
-        use crate::core::objects::decode_all;
-        let (classes, _) = store.list("StorageClass", None).await?;
-        let (volumes, _) = store.list("PersistentVolume", None).await?;
-        let (claims, _) = store.list("PersistentVolumeClaim", None).await?;
-        Ok(VolumeFacts {
-            classes: decode_all::<StorageClass>(&classes)
-                .into_iter()
-                .map(|c| (c.metadata.name.clone().unwrap_or_default(), c))
-                .collect(),
-            volumes: decode_all(&volumes),
-            claims: decode_all(&claims),
-        })
-    }
-}
 
 /// A pod's claims, sorted by what they ask of a node.
 #[derive(Default)]
@@ -66,7 +40,7 @@ impl PodClaims {
 }
 
 /// The pod's claims, or why it cannot be scheduled anywhere (Kubernetes' words).
-pub fn pod_claims_of(pod: &Pod, facts: &VolumeFacts) -> Result<PodClaims, String> {
+pub fn pod_claims_of(pod: &Pod, facts: &StorageObjects) -> Result<PodClaims, String> {
     let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
     let mut claims = PodClaims::default();
     for name in pod_claims(pod) {
@@ -101,7 +75,7 @@ pub fn pod_claims_of(pod: &Pod, facts: &VolumeFacts) -> Result<PodClaims, String
 /// Why the node cannot serve the pod's claims; `None` when it can.
 pub fn unfit_reason(
     claims: &PodClaims,
-    facts: &VolumeFacts,
+    facts: &StorageObjects,
     info: &NodeInfo,
 ) -> Option<&'static str> {
     let labels = info.node.metadata.labels.clone().unwrap_or_default();
