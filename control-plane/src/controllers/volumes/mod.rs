@@ -142,17 +142,23 @@ impl VolumeController {
         if let Some(name) = spec.volume_name.as_deref().filter(|n| !n.is_empty()) {
             return match snap.storage.volume(name) {
                 None if binding::claim_phase(claim) == "Bound" => {
-                    writes::claim_phase(ctx, claim, "Lost", None).await
+                    writes::claim_phase(ctx, claim, "Lost", None)
+                        .await
+                        .map(drop)
                 }
-                None => writes::claim_phase(ctx, claim, "Pending", None).await,
+                None => writes::claim_phase(ctx, claim, "Pending", None)
+                    .await
+                    .map(drop),
                 Some(pv) if claim_ref(pv).is_none() => {
                     writes::bind_volume(ctx, pv, claim).await?;
-                    writes::claim_phase(ctx, claim, "Bound", Some(pv)).await
+                    writes::bind_claim(ctx, claim, pv).await
                 }
                 Some(pv) if binding::names_claim(pv, claim) => {
-                    writes::claim_phase(ctx, claim, "Bound", Some(pv)).await
+                    writes::bind_claim(ctx, claim, pv).await
                 }
-                Some(_) => writes::claim_phase(ctx, claim, "Pending", None).await,
+                Some(_) => writes::claim_phase(ctx, claim, "Pending", None)
+                    .await
+                    .map(drop),
             };
         }
         let class = snap.storage.classes.get(claim_class(claim));
@@ -164,7 +170,7 @@ impl VolumeController {
             .and_then(|n| snap.nodes.get(n).map(|node| (n.as_str(), node)));
         let waits = waits_for_consumer(class);
         if waits && selected.is_none() {
-            return writes::claim_phase(ctx, claim, "Pending", None).await;
+            return writes::wait_for_consumer(ctx, claim).await;
         }
         let labels = selected
             .map(|(_, node)| node.metadata.labels.clone().unwrap_or_default())
@@ -179,7 +185,9 @@ impl VolumeController {
                 let pv = writes::provision(ctx, claim, class, node).await?;
                 writes::bind_claim(ctx, claim, &pv).await
             }
-            _ => writes::claim_phase(ctx, claim, "Pending", None).await,
+            _ => writes::claim_phase(ctx, claim, "Pending", None)
+                .await
+                .map(drop),
         }
     }
 

@@ -143,7 +143,10 @@ pub async fn bind_claim(
             }
             let mut changed = spec.volume_name.as_deref() != Some(name.as_str());
             spec.volume_name = Some(name.clone());
-            changed |= annotate(&mut current.metadata, BOUND_BY_CONTROLLER, "yes");
+            if changed {
+                // A claim the user pointed at a volume was not bound by the controller.
+                annotate(&mut current.metadata, BOUND_BY_CONTROLLER, "yes");
+            }
             changed |= annotate(&mut current.metadata, BIND_COMPLETED, "yes");
             changed |= set_claim_status(current, "Bound", Some(pv));
             Ok(changed)
@@ -181,16 +184,14 @@ fn set_claim_status(
     claim.status != before
 }
 
-/// Records the claim's phase when it differs; a claim that starts waiting for its first
-/// consumer gets Kubernetes' `WaitForFirstConsumer` event once.
+/// Records the claim's phase when it differs; whether it wrote.
 pub async fn claim_phase(
     ctx: &ControllerContext,
     claim: &PersistentVolumeClaim,
     phase: &str,
     pv: Option<&PersistentVolume>,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let key = claim_key(claim);
-    let was = super::binding::claim_phase(claim).to_string();
     let written = modify::<PersistentVolumeClaim, _>(
         ctx.store.as_ref(),
         &key,
@@ -198,26 +199,32 @@ pub async fn claim_phase(
         |current| Ok(set_claim_status(current, phase, pv)),
     )
     .await?;
-    if let Modified::Written(written) = written {
+    let wrote = matches!(written, Modified::Written(_));
+    if wrote {
         info!(claim = %key, phase, "claim phase");
-        let waits = written
-            .spec
-            .as_ref()
-            .and_then(|s| s.storage_class_name.as_deref())
-            .is_some();
-        if was.is_empty() && phase == "Pending" && waits {
-            let involved = events::reference_to("PersistentVolumeClaim", &written.metadata);
-            let message = "waiting for first consumer to be created before binding";
-            events::record_or_warn(
-                ctx,
-                involved,
-                "Normal",
-                "WaitForFirstConsumer",
-                message,
-                CONTROLLER,
-            )
-            .await;
-        }
+    }
+    Ok(wrote)
+}
+
+/// A claim of a `WaitForFirstConsumer` class no pod uses yet: Pending, with Kubernetes'
+/// `WaitForFirstConsumer` event when it starts waiting.
+pub async fn wait_for_consumer(
+    ctx: &ControllerContext,
+    claim: &PersistentVolumeClaim,
+) -> Result<(), Error> {
+    let new = super::binding::claim_phase(claim).is_empty();
+    if claim_phase(ctx, claim, "Pending", None).await? && new {
+        let involved = events::reference_to("PersistentVolumeClaim", &claim.metadata);
+        let message = "waiting for first consumer to be created before binding";
+        events::record_or_warn(
+            ctx,
+            involved,
+            "Normal",
+            "WaitForFirstConsumer",
+            message,
+            CONTROLLER,
+        )
+        .await;
     }
     Ok(())
 }

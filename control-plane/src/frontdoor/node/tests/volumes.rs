@@ -189,6 +189,22 @@ async fn a_claim_waits_for_its_first_pod_then_is_provisioned_on_that_node() {
         Some(vec![node.clone()])
     );
 
+    let (events, _) = s.fx.store().list("Event", Some("default")).await.unwrap();
+    let reasons: Vec<String> = events
+        .iter()
+        .map(|e| decode::<k8s_openapi::api::core::v1::Event>(e).unwrap())
+        .filter(|e| e.involved_object.name.as_deref() == Some("data"))
+        .filter_map(|e| e.reason)
+        .collect();
+    assert!(
+        reasons.contains(&"WaitForFirstConsumer".to_string()),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&"ProvisioningSucceeded".to_string()),
+        "{reasons:?}"
+    );
+
     // Later pods with the claim go to the same node, even where another is emptier.
     for name in ["second", "third"] {
         s.pod_using(name, "data").await;
