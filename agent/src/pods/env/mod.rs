@@ -11,7 +11,7 @@ mod downward;
 #[cfg(test)]
 mod tests;
 
-pub use downward::{field_value, resource_value};
+pub use downward::field_value;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -265,7 +265,7 @@ impl<'s, 'a> Reader<'s, 'a> {
                 .map_err(EnvError::Downward);
         }
         if let Some(resource) = &from.resource_field_ref {
-            return resource_value(
+            return skiff_proto::model::container_resource_value(
                 container,
                 self.src.allocatable,
                 &resource.resource,

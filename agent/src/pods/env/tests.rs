@@ -366,7 +366,7 @@ async fn resource_refs_divide_round_up_and_default_to_the_node() {
         json!({
             "resources": {
                 "limits": {"cpu": "250m", "memory": "100Mi"},
-                "requests": {"memory": "64Mi"}
+                "requests": {"memory": "64Mi", "cpu": "100m"}
             },
             "env": [
                 res("CPU", "limits.cpu", None),
@@ -392,11 +392,11 @@ async fn resource_refs_divide_round_up_and_default_to_the_node() {
             ("MEM_MI", "100"),
             ("MEM_G", "1"),
             ("REQ_MEM_MI", "64"),
-            ("REQ_CPU_M", "250"),
+            ("REQ_CPU_M", "100"),
             ("STORAGE_G", "10"),
             ("NO_STORAGE_REQ", "0")
         ]),
-        "an unset request reads as the limit, an unset limit as the node's allocatable"
+        "an unset limit reads as the node's allocatable, an unset request as 0"
     );
     let unlimited = resolve(
         &NoObjects,
