@@ -219,15 +219,11 @@ impl<'s, 'a> Reader<'s, 'a> {
         name: &str,
         optional: Option<bool>,
     ) -> Result<Option<&ConfigMap>, EnvError> {
-        if !self.config_maps.contains_key(name) {
-            let found = objects::config_map(self.src.objects, &self.namespace, name).await?;
-            self.config_maps.insert(name.to_string(), found);
-        }
-        match &self.config_maps[name] {
-            Some(found) => Ok(Some(found)),
-            None if optional == Some(true) => Ok(None),
-            None => Err(EnvError::ConfigMapNotFound(name.to_string())),
-        }
+        let (objects, namespace) = (self.src.objects, self.namespace.as_str());
+        let cache = &mut self.config_maps;
+        read_once(cache, objects, "ConfigMap", namespace, name, optional)
+            .await?
+            .ok_or_else(|| EnvError::ConfigMapNotFound(name.to_string()))
     }
 
     /// The Secret; `None` when it does not exist and `optional` is set.
@@ -236,15 +232,11 @@ impl<'s, 'a> Reader<'s, 'a> {
         name: &str,
         optional: Option<bool>,
     ) -> Result<Option<&Secret>, EnvError> {
-        if !self.secrets.contains_key(name) {
-            let found = objects::secret(self.src.objects, &self.namespace, name).await?;
-            self.secrets.insert(name.to_string(), found);
-        }
-        match &self.secrets[name] {
-            Some(found) => Ok(Some(found)),
-            None if optional == Some(true) => Ok(None),
-            None => Err(EnvError::SecretNotFound(name.to_string())),
-        }
+        let (objects, namespace) = (self.src.objects, self.namespace.as_str());
+        let cache = &mut self.secrets;
+        read_once(cache, objects, "Secret", namespace, name, optional)
+            .await?
+            .ok_or_else(|| EnvError::SecretNotFound(name.to_string()))
     }
 
     /// One `valueFrom`; `None` when an optional source or key is missing (the variable
@@ -304,6 +296,27 @@ impl<'s, 'a> Reader<'s, 'a> {
         }
         Ok(Some(String::new()))
     }
+}
+
+/// `name` from `cache`, or read and remembered: `Some(Some(object))` when found,
+/// `Some(None)` when missing but optional, `None` when missing and required.
+async fn read_once<'c, T: serde::de::DeserializeOwned>(
+    cache: &'c mut HashMap<String, Option<T>>,
+    objects: &dyn PodObjects,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    optional: Option<bool>,
+) -> Result<Option<Option<&'c T>>, EnvError> {
+    if !cache.contains_key(name) {
+        let found = objects::get_typed(objects, kind, namespace, name).await?;
+        cache.insert(name.to_string(), found);
+    }
+    Ok(match &cache[name] {
+        Some(found) => Some(Some(found)),
+        None if optional == Some(true) => Some(None),
+        None => None,
+    })
 }
 
 /// A Secret's values as text: `data`, with `stringData` over it as the API server merges

@@ -86,25 +86,17 @@ pub fn env_lines(pod: &Pod, container: &Container) -> String {
 /// What kubectl resolves of a `fieldRef`: the pod's metadata; other fields show empty.
 fn metadata_field(pod: &Pod, path: &str) -> String {
     let m = &pod.metadata;
-    let key = |prefix: &str| {
-        path.strip_prefix(prefix)
-            .and_then(|rest| rest.strip_suffix("']"))
-    };
-    if let Some(k) = key("metadata.labels['") {
-        return m
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(k))
-            .cloned()
-            .unwrap_or_default();
-    }
-    if let Some(k) = key("metadata.annotations['") {
-        return m
-            .annotations
-            .as_ref()
-            .and_then(|l| l.get(k))
-            .cloned()
-            .unwrap_or_default();
+    for (prefix, map) in [
+        ("metadata.labels['", &m.labels),
+        ("metadata.annotations['", &m.annotations),
+    ] {
+        if let Some(k) = path.strip_prefix(prefix).and_then(|r| r.strip_suffix("']")) {
+            return map
+                .as_ref()
+                .and_then(|l| l.get(k))
+                .cloned()
+                .unwrap_or_default();
+        }
     }
     match path {
         "metadata.name" => m.name.clone(),
