@@ -258,7 +258,6 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     }
 }
 
-/// services: the proxy and the watches feeding it and the DNS records (`crate::services`).
 /// What the node offers pods: the capacity it registers (cpu, memory) and, as the kubelet
 /// counts it, the size of the filesystem under `--root` as ephemeral-storage.
 fn node_allocatable(
@@ -277,6 +276,7 @@ fn node_allocatable(
     allocatable
 }
 
+/// services: the proxy and the watches feeding it and the DNS records (`crate::services`).
 fn start_services(
     opts: &NodeOptions,
     joined: &join::Joined,
