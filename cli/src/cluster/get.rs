@@ -148,3 +148,31 @@ pub async fn run_many(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asked(kind: &str, name: Option<&str>, more: &[&str]) -> Option<Vec<&'static str>> {
+        let more: Vec<String> = more.iter().map(|s| s.to_string()).collect();
+        kinds_asked(kind, name, &more)
+            .unwrap()
+            .map(|kinds| kinds.iter().map(|k| k.kind).collect())
+    }
+
+    #[test]
+    fn several_kinds_by_commas_or_by_words() {
+        let storage = Some(vec![
+            "PersistentVolume",
+            "PersistentVolumeClaim",
+            "StorageClass",
+        ]);
+        assert_eq!(asked("pv,pvc,sc", None, &[]), storage);
+        assert_eq!(asked("pv", Some("pvc"), &["sc"]), storage);
+        assert_eq!(asked("pods", Some("web"), &[]), None, "a name, not a kind");
+        assert_eq!(asked("pods", None, &[]), None);
+        let more = vec!["b".to_string()];
+        assert!(kinds_asked("pods", Some("a"), &more).is_err());
+        assert!(kinds_asked("pv,pvc", Some("x"), &[]).is_err());
+    }
+}
