@@ -5,8 +5,8 @@
 //! - `skiff get pv,pvc,sc` (and `get pv pvc sc`) print kubectl's columns;
 //! - a second pod using the claim lands on the same node of the two (the spread would
 //!   pick the other);
-//! - deleting the claim (reclaim Delete) removes its directory on the node and its
-//!   volume; with a Retain class both stay, the volume Released;
+//! - deleting a claim in use leaves it Terminating (`describe pvc` names the pod);
+//!   once the pod is gone (reclaim Delete) its directory on the node and its volume go; with a Retain class both stay, the volume Released;
 //! - data written through the claim survives its pod (needs the agent's claim mounts).
 
 use std::path::{Path, PathBuf};
@@ -323,6 +323,12 @@ fn reclaim_delete_removes_the_directory_and_retain_keeps_it() {
         let listed = cluster.cp.skiff(&["get", "pvc", "gone"])?;
         ensure!(listed.contains("Terminating"), "{listed}");
         ensure!(gone_path.exists(), "removed while in use");
+        let described = cluster.cp.skiff(&["describe", "pvc", "gone"])?;
+        ensure!(
+            described.contains("Status:        Terminating")
+                && described.contains("Used By:       use-gone"),
+            "{described}"
+        );
 
         cluster.cp.skiff(&["delete", "pod", "use-gone"])?;
         gone(cluster, "pvc", "gone")?;

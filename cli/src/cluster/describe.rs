@@ -10,7 +10,8 @@ use crate::args::Scope;
 use crate::client::status_error;
 use crate::kinds;
 use crate::output::describe::{
-    describe_deployment, describe_node, describe_pod, describe_replica_set, events_section,
+    describe_claim, describe_class, describe_deployment, describe_node, describe_pod,
+    describe_replica_set, describe_volume, events_section,
 };
 use crate::output::services::describe_service;
 
@@ -72,6 +73,23 @@ pub async fn run(api: &mut Api, kind: &str, name: &str, scope: &Scope) -> anyhow
             let pods = list(api, "Pod", scope, None).await?;
             let events = list(api, "Event", scope, None).await.unwrap_or_default();
             describe_replica_set(&obj, &pods, &events)
+        }
+        // storage
+        "PersistentVolumeClaim" => {
+            let pods = list(api, "Pod", scope, None).await?;
+            let events = list(api, "Event", scope, None).await.unwrap_or_default();
+            describe_claim(&obj, &pods, &events)
+        }
+        "PersistentVolume" | "StorageClass" => {
+            let all = Scope {
+                all_namespaces: true,
+                ..scope.clone()
+            };
+            let events = list(api, "Event", &all, None).await.unwrap_or_default();
+            match kind.kind {
+                "PersistentVolume" => describe_volume(&obj, &events),
+                _ => describe_class(&obj, &events),
+            }
         }
         _ => serde_yaml::to_string(&obj)?,
     };

@@ -37,7 +37,7 @@ pub const SC_HEADER: &[&str] = &[
 ];
 
 /// `RWO,RWX`: access modes as kubectl abbreviates them.
-fn access_modes(o: &Value, ptr: &str) -> String {
+pub fn access_modes(o: &Value, ptr: &str) -> String {
     let modes = o.pointer(ptr).and_then(Value::as_array);
     modes
         .into_iter()
@@ -55,7 +55,7 @@ fn access_modes(o: &Value, ptr: &str) -> String {
 }
 
 /// The phase, or `Terminating` once deletion has begun (a protected object waits).
-fn status(o: &Value) -> String {
+pub fn status(o: &Value) -> String {
     if o.pointer("/metadata/deletionTimestamp").is_some() {
         return "Terminating".into();
     }

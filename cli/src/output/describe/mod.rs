@@ -3,6 +3,7 @@
 mod env;
 mod node;
 mod pod;
+mod storage;
 pub mod workloads;
 
 use std::fmt::Write;
@@ -11,6 +12,7 @@ use serde_json::Value;
 
 pub use node::describe_node;
 pub use pod::describe_pod;
+pub use storage::{describe_claim, describe_class, describe_volume};
 pub use workloads::{describe_deployment, describe_replica_set, pod_template};
 
 use super::pods::align;
