@@ -13,6 +13,7 @@ mod container;
 mod names;
 mod pod;
 mod service;
+mod volumes;
 mod workloads;
 
 pub use names::{
