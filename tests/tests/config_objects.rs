@@ -151,6 +151,13 @@ fn string_data_is_stored_and_shown_as_base64_data() {
             "rows differ from kubectl's:\n{tables}"
         );
 
+        // describe shows sizes, never the value (nor the last-applied stringData).
+        let described = cp.skiff(&["describe", "secret", "db"])?;
+        ensure!(
+            described.contains("password:  19 bytes") && !described.contains(VALUE),
+            "describe secret:\n{described}"
+        );
+
         // A TLS secret without its key is refused with the field path.
         let tls = "apiVersion: v1\nkind: Secret\nmetadata: {name: cert}\ntype: kubernetes.io/tls\nstringData: {tls.crt: x}\n";
         let path = cp.scratch().join("tls.yaml");
