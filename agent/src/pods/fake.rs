@@ -30,6 +30,8 @@ pub struct FakeRuntime {
     pub missing_images: Mutex<HashSet<String>>,
     pub containers: Mutex<HashMap<String, FoundContainer>>,
     pub sandboxes: Mutex<HashSet<String>>,
+    /// What each start was given, by container name, in order.
+    pub configs: Mutex<Vec<(String, ContainerConfig)>>,
     /// Containers whose cgroup reports an OOM kill.
     pub oom_ids: Mutex<HashSet<String>>,
     pub exec: Arc<FakeExec>,
@@ -137,12 +139,16 @@ impl PodRuntime for FakeRuntime {
         _image: &ReadyImage,
         attempt: u32,
         _log_path: &Path,
-        _config: &ContainerConfig,
+        config: &ContainerConfig,
     ) -> RtResult<(String, u32)> {
         self.record(Call::Start {
             container: container.name.clone(),
             attempt,
         });
+        self.configs
+            .lock()
+            .unwrap()
+            .push((container.name.clone(), config.clone()));
         let id = format!("{}-{attempt}", container.name);
         let found = FoundContainer {
             id: id.clone(),

@@ -18,9 +18,12 @@ pub use manager::PodManager;
 pub use pod_runtime::{PodRuntime, RuntimeEvent};
 pub use status::StatusStore;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::objects::{NoObjects, PodObjects};
 
@@ -36,6 +39,9 @@ pub struct WorkerConfig {
     pub backoff_reset: Duration,
     /// The ConfigMaps, Secrets and claims pods use (none on a standalone node).
     pub objects: Arc<dyn PodObjects>,
+    /// What the node offers pods (cpu, memory, ephemeral-storage): the downward API
+    /// reads a limit a container leaves unset as this.
+    pub allocatable: BTreeMap<String, Quantity>,
 }
 
 impl std::fmt::Debug for WorkerConfig {
@@ -56,6 +62,7 @@ impl WorkerConfig {
             backoff_max: Duration::from_secs(300),
             backoff_reset: Duration::from_secs(600),
             objects: Arc::new(NoObjects),
+            allocatable: BTreeMap::new(),
         }
     }
 }

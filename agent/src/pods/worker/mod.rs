@@ -22,6 +22,7 @@ use super::slot::{Slot, SlotState, Terminated, READY_SETTLE};
 use super::{paths, pod_key, StatusStore, WorkerConfig};
 use crate::probes::ProbeEvent;
 
+mod env;
 mod probing;
 mod status;
 
@@ -347,9 +348,13 @@ impl<R: PodRuntime> Worker<R> {
         slot.pull_backoff.reset();
         slot.relabel_at = None;
         slot.image = Some(image.clone());
+        let Some(env) = self.resolve_env(i).await else {
+            return;
+        };
+        let slot = &mut self.slots[i];
         let log = paths::log_path(&self.cfg.root, &self.pod, &slot.spec.name, slot.attempt);
         let config = ContainerConfig {
-            env: super::env::plain_env(&slot.spec),
+            env,
             mounts: Vec::new(),
         };
         match self

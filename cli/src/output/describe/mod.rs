@@ -1,6 +1,7 @@
 //! kubectl's `describe` layouts, shared by the cluster and agent verbs.
 
 mod config;
+mod env;
 mod node;
 mod pod;
 pub mod workloads;
