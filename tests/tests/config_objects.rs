@@ -4,10 +4,12 @@
 //! refused at apply, and secrets never readable in the SQLite files.
 
 use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
 
 use anyhow::{ensure, Context};
 use skiff_agent::join::bootstrap::register;
-use skiff_e2e::TestControlPlane;
+use skiff_e2e::agent::find_binary;
+use skiff_e2e::{free_port, TestControlPlane};
 use skiff_proto::v1::node_client::NodeClient;
 use skiff_proto::v1::GetPodObjectRequest;
 use tonic::transport::Channel;
@@ -244,6 +246,38 @@ fn secrets_are_not_readable_in_the_sqlite_files() {
         );
         let found = leaks()?;
         ensure!(found.is_empty(), "after a restart: {found:?}");
+
+        // Another key, or none: start-up stops and names the key file; nothing is lost.
+        cp.kill9();
+        let key_file = data.join("secrets-encryption.key");
+        let original = std::fs::read(&key_file)?;
+        for (what, replacement) in [("another key", Some("ab".repeat(32))), ("no key", None)] {
+            match &replacement {
+                Some(text) => std::fs::write(&key_file, text)?,
+                None => std::fs::remove_file(&key_file)?,
+            }
+            let out = Command::new(find_binary("skiff-control-plane")?)
+                .arg("--data-dir")
+                .arg(&data)
+                .args(["--listen", &format!("127.0.0.1:{}", free_port()?)])
+                .output()?;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            ensure!(
+                !out.status.success() && stderr.contains("secrets-encryption.key"),
+                "{what}: start-up did not stop naming the key file: {stderr}"
+            );
+            ensure!(
+                replacement.is_some() || !key_file.exists(),
+                "{what}: a new key was made over sealed secrets"
+            );
+        }
+        std::fs::write(&key_file, &original)?;
+        cp.restart()?;
+        let secret = cp.get_json("secret", "db")?;
+        ensure!(
+            secret["data"]["password"] == VALUE_BASE64,
+            "with the key restored: {secret}"
+        );
         Ok(())
     };
     run(&mut cp).unwrap_or_else(|e| panic!("{e:#}"));
