@@ -34,29 +34,21 @@ pub async fn run(api: Api, command: Command) -> anyhow::Result<()> {
             scope,
             selector,
             output,
-        } => match get::kinds_asked(&kind, name.as_deref(), &more)? {
-            Some(kinds) => {
-                get::run_many(
-                    &mut api,
-                    &kinds,
-                    &scope,
-                    selector.as_deref(),
-                    output.as_deref(),
-                )
-                .await
-            }
-            None => {
-                get::run(
-                    &mut api,
-                    &kind,
-                    name.as_deref(),
-                    &scope,
-                    selector.as_deref(),
-                    output.as_deref(),
-                )
-                .await
-            }
-        },
+        } => {
+            let (kind, name) = match get::kinds_from_words(&kind, name.as_deref(), &more)? {
+                Some(kinds) => (kinds, None),
+                None => (kind, name),
+            };
+            get::run(
+                &mut api,
+                &kind,
+                name.as_deref(),
+                &scope,
+                selector.as_deref(),
+                output.as_deref(),
+            )
+            .await
+        }
         Command::Describe { kind, name, scope } => {
             describe::run(&mut api, &kind, &name, &scope).await
         }
