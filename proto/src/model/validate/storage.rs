@@ -76,7 +76,7 @@ pub fn validate_persistent_volume(pv: &PersistentVolume) -> Vec<FieldError> {
         .filter(|key| !known_fields.contains(key))
         .collect();
     for source in sources.iter().filter(|s| !PV_SOURCES.contains(s)) {
-        errors.push(FieldError::unsupported(
+        errors.push(super::volumes::unsupported_type(
             &format!("spec.{source}"),
             source,
             PV_SOURCES,

@@ -91,7 +91,7 @@ fn validate_source(at: &str, source: &str, value: &Value) -> Vec<FieldError> {
 
 /// `spec.volumes[0].nfs: Forbidden: volume type "nfs" is not supported by skiff
 /// (supported: configMap, ...)`.
-fn unsupported_type(path: &str, kind: &str, supported: &[&str]) -> FieldError {
+pub(super) fn unsupported_type(path: &str, kind: &str, supported: &[&str]) -> FieldError {
     FieldError::forbidden(
         path,
         &format!(
