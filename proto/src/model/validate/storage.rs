@@ -273,7 +273,9 @@ mod tests {
         let errors = errors(&format!("{PV}  nfs: {{server: nfs.example, path: /x}}\n"));
         assert_eq!(
             errors,
-            vec![r#"spec.nfs: Unsupported value: "nfs": supported values: "hostPath", "local""#,]
+            vec![
+                r#"spec.nfs: Forbidden: volume type "nfs" is not supported by skiff (supported: hostPath, local)"#,
+            ]
         );
     }
 
