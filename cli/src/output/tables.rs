@@ -105,6 +105,16 @@ pub fn s(o: &Value, ptr: &str) -> String {
     }
 }
 
+/// The strings of a JSON array (none when it is not one).
+pub fn strings(array: &Value) -> Vec<&str> {
+    array
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
 fn n(o: &Value, ptr: &str) -> i64 {
     o.pointer(ptr).and_then(Value::as_i64).unwrap_or(0)
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::events_section;
 use crate::output::storage::{access_modes, is_default_class, status};
-use crate::output::tables::s;
+use crate::output::tables::{s, strings};
 
 /// `Key:  value` lines at kubectl's column (`width` wide labels); a map prints one
 /// `k=v` (labels) or `k: v` (annotations) per line, `<none>` when empty.
@@ -44,13 +44,7 @@ impl Fields {
     }
 
     fn finalizers(&mut self, o: &Value) {
-        let list: Vec<&str> = o
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+        let list = strings(&o["metadata"]["finalizers"]);
         self.line("Finalizers", &format!("[{}]", list.join(" ")));
     }
 }
@@ -133,12 +127,7 @@ pub fn describe_volume(pv: &Value, events: &[Value]) -> String {
                     .into_iter()
                     .flatten()
                     .map(|e| {
-                        let values: Vec<&str> = e["values"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .filter_map(Value::as_str)
-                            .collect();
+                        let values = strings(&e["values"]);
                         format!(
                             "{} {} [{}]",
                             s(e, "/key"),

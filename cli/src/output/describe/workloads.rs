@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::events_section;
 use crate::output::pods::align;
-use crate::output::tables::s;
+use crate::output::tables::{s, strings};
 
 /// `key=value,...` of a LabelSelector's matchLabels and matchExpressions.
 pub fn selector_text(selector: &Value) -> String {
@@ -23,12 +23,7 @@ pub fn selector_text(selector: &Value) -> String {
         .flatten()
     {
         let key = e["key"].as_str().unwrap_or_default();
-        let values: Vec<&str> = e["values"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+        let values = strings(&e["values"]);
         parts.push(match e["operator"].as_str().unwrap_or_default() {
             "In" => format!("{key} in ({})", values.join(",")),
             "NotIn" => format!("{key} notin ({})", values.join(",")),
