@@ -1,0 +1,279 @@
+//! The files of configMap, secret, downwardAPI and projected volumes, computed from the
+//! objects the control plane gives this node (kubelet's `MakePayload`s).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapProjection, ConfigMapVolumeSource, DownwardAPIProjection,
+    DownwardAPIVolumeFile, DownwardAPIVolumeSource, KeyToPath, Pod, ProjectedVolumeSource, Secret,
+    SecretProjection, SecretVolumeSource,
+};
+
+use super::atomic_writer::{validate_path, FileProjection, Payload};
+use super::downward::{field_value, resource_value, NodeCapacity};
+use crate::objects::{self, PodObjects};
+
+/// Kubernetes' default mode for projected files (0644).
+pub const DEFAULT_MODE: i32 = 0o644;
+
+fn mode(m: Option<i32>, default: i32) -> u32 {
+    m.unwrap_or(default) as u32 & 0o777
+}
+
+async fn fetch_config_map(
+    objects: &dyn PodObjects,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<ConfigMap>, String> {
+    objects::config_map(objects, namespace, name)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn fetch_secret(
+    objects: &dyn PodObjects,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Secret>, String> {
+    objects::secret(objects, namespace, name)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// A ConfigMap's keys, text and binary.
+fn config_map_entries(cm: &ConfigMap) -> BTreeMap<String, Vec<u8>> {
+    let mut out: BTreeMap<String, Vec<u8>> = cm
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+        .collect();
+    for (k, v) in cm.binary_data.iter().flatten() {
+        out.insert(k.clone(), v.0.clone());
+    }
+    out
+}
+
+/// A Secret's keys (`stringData` wins over `data`, as the API server merges them).
+fn secret_entries(s: &Secret) -> BTreeMap<String, Vec<u8>> {
+    let mut out: BTreeMap<String, Vec<u8>> = s
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect();
+    for (k, v) in s.string_data.iter().flatten() {
+        out.insert(k.clone(), v.clone().into_bytes());
+    }
+    out
+}
+
+/// Every key under its own name, or only `items` at their paths. A missing key is an
+/// error (`missing_key` builds the kubelet's message) unless the source is optional.
+fn project(
+    entries: &BTreeMap<String, Vec<u8>>,
+    items: Option<&Vec<KeyToPath>>,
+    optional: bool,
+    default_mode: i32,
+    missing_key: impl Fn(&str) -> String,
+    out: &mut Payload,
+) -> Result<(), String> {
+    match items.filter(|i| !i.is_empty()) {
+        None => {
+            for (key, data) in entries {
+                validate_path(key)?;
+                out.insert(
+                    key.clone(),
+                    FileProjection {
+                        data: data.clone(),
+                        mode: mode(None, default_mode),
+                    },
+                );
+            }
+        }
+        Some(items) => {
+            for item in items {
+                let Some(data) = entries.get(&item.key) else {
+                    if optional {
+                        continue;
+                    }
+                    return Err(missing_key(&item.key));
+                };
+                validate_path(&item.path)?;
+                out.insert(
+                    item.path.clone(),
+                    FileProjection {
+                        data: data.clone(),
+                        mode: mode(item.mode, default_mode),
+                    },
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn config_map_missing_key(key: &str) -> String {
+    format!("configmap references non-existent config key: {key}")
+}
+
+fn secret_missing_key(key: &str) -> String {
+    format!("references non-existent secret key: {key}")
+}
+
+pub async fn config_map(
+    namespace: &str,
+    src: &ConfigMapVolumeSource,
+    objects: &dyn PodObjects,
+) -> Result<Payload, String> {
+    let optional = src.optional == Some(true);
+    let mut out = Payload::new();
+    match fetch_config_map(objects, namespace, &src.name).await? {
+        Some(cm) => project(
+            &config_map_entries(&cm),
+            src.items.as_ref(),
+            optional,
+            src.default_mode.unwrap_or(DEFAULT_MODE),
+            config_map_missing_key,
+            &mut out,
+        )?,
+        None if optional => {}
+        None => return Err(format!("configmap {:?} not found", src.name)),
+    }
+    Ok(out)
+}
+
+pub async fn secret(
+    namespace: &str,
+    src: &SecretVolumeSource,
+    objects: &dyn PodObjects,
+) -> Result<Payload, String> {
+    let name = src.secret_name.clone().unwrap_or_default();
+    let optional = src.optional == Some(true);
+    let mut out = Payload::new();
+    match fetch_secret(objects, namespace, &name).await? {
+        Some(s) => project(
+            &secret_entries(&s),
+            src.items.as_ref(),
+            optional,
+            src.default_mode.unwrap_or(DEFAULT_MODE),
+            secret_missing_key,
+            &mut out,
+        )?,
+        None if optional => {}
+        None => return Err(format!("secret {name:?} not found")),
+    }
+    Ok(out)
+}
+
+fn downward_files(
+    pod: &Pod,
+    items: &[DownwardAPIVolumeFile],
+    default_mode: i32,
+    node: &NodeCapacity,
+    out: &mut Payload,
+) -> Result<(), String> {
+    for item in items {
+        validate_path(&item.path)?;
+        let value = match (&item.field_ref, &item.resource_field_ref) {
+            (Some(f), _) => field_value(pod, &f.field_path)?,
+            (None, Some(r)) => resource_value(pod, None, r, node)?,
+            (None, None) => return Err(format!("downwardAPI item {:?} has no source", item.path)),
+        };
+        out.insert(
+            item.path.clone(),
+            FileProjection {
+                data: value.into_bytes(),
+                mode: mode(item.mode, default_mode),
+            },
+        );
+    }
+    Ok(())
+}
+
+pub fn downward_api(
+    pod: &Pod,
+    src: &DownwardAPIVolumeSource,
+    node: &NodeCapacity,
+) -> Result<Payload, String> {
+    let mut out = Payload::new();
+    downward_files(
+        pod,
+        src.items.as_deref().unwrap_or_default(),
+        src.default_mode.unwrap_or(DEFAULT_MODE),
+        node,
+        &mut out,
+    )?;
+    Ok(out)
+}
+
+pub async fn projected(
+    pod: &Pod,
+    src: &ProjectedVolumeSource,
+    objects: &dyn PodObjects,
+    node: &NodeCapacity,
+) -> Result<Payload, String> {
+    let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let default_mode = src.default_mode.unwrap_or(DEFAULT_MODE);
+    let mut out = Payload::new();
+    for source in src.sources.iter().flatten() {
+        if let Some(ConfigMapProjection {
+            name,
+            items,
+            optional,
+        }) = &source.config_map
+        {
+            let optional = *optional == Some(true);
+            match fetch_config_map(objects, namespace, name).await? {
+                Some(cm) => project(
+                    &config_map_entries(&cm),
+                    items.as_ref(),
+                    optional,
+                    default_mode,
+                    config_map_missing_key,
+                    &mut out,
+                )?,
+                None if optional => {}
+                None => return Err(format!("configmap {name:?} not found")),
+            }
+        }
+        if let Some(SecretProjection {
+            name,
+            items,
+            optional,
+        }) = &source.secret
+        {
+            let optional = *optional == Some(true);
+            match fetch_secret(objects, namespace, name).await? {
+                Some(s) => project(
+                    &secret_entries(&s),
+                    items.as_ref(),
+                    optional,
+                    default_mode,
+                    secret_missing_key,
+                    &mut out,
+                )?,
+                None if optional => {}
+                None => return Err(format!("secret {name:?} not found")),
+            }
+        }
+        if let Some(DownwardAPIProjection { items }) = &source.downward_api {
+            downward_files(
+                pod,
+                items.as_deref().unwrap_or_default(),
+                default_mode,
+                node,
+                &mut out,
+            )?;
+        }
+        if source.service_account_token.is_some() {
+            return Err("serviceAccountToken projections are not supported: skiff has no \
+                        service accounts yet"
+                .into());
+        }
+        if source.cluster_trust_bundle.is_some() {
+            return Err("clusterTrustBundle projections are not supported by skiff".into());
+        }
+    }
+    Ok(out)
+}
