@@ -33,6 +33,8 @@ pub struct FakeRuntime {
     /// Containers whose cgroup reports an OOM kill.
     pub oom_ids: Mutex<HashSet<String>>,
     pub exec: Arc<FakeExec>,
+    /// What each start was given, by container id.
+    pub configs: Mutex<Vec<(String, ContainerConfig)>>,
 }
 
 /// Exec probes answer from a table: command → exit code (0 when not listed).
@@ -137,13 +139,17 @@ impl PodRuntime for FakeRuntime {
         _image: &ReadyImage,
         attempt: u32,
         _log_path: &Path,
-        _config: &ContainerConfig,
+        config: &ContainerConfig,
     ) -> RtResult<(String, u32)> {
         self.record(Call::Start {
             container: container.name.clone(),
             attempt,
         });
         let id = format!("{}-{attempt}", container.name);
+        self.configs
+            .lock()
+            .unwrap()
+            .push((id.clone(), config.clone()));
         let found = FoundContainer {
             id: id.clone(),
             pod_uid: pod.metadata.uid.clone().unwrap_or_default(),

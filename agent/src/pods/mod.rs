@@ -12,6 +12,8 @@ pub mod slot;
 pub mod status;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod volume_tests;
 pub mod worker;
 
 pub use manager::PodManager;
@@ -23,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::objects::{NoObjects, PodObjects};
+use crate::volumes::VolumeManager;
 
 /// What workers need to know about the node, fixed at start.
 #[derive(Clone)]
@@ -36,6 +39,8 @@ pub struct WorkerConfig {
     pub backoff_reset: Duration,
     /// The ConfigMaps, Secrets and claims pods use (none on a standalone node).
     pub objects: Arc<dyn PodObjects>,
+    /// Sets up and removes pods' volumes, shared by every worker.
+    pub volumes: Arc<VolumeManager>,
 }
 
 impl std::fmt::Debug for WorkerConfig {
@@ -50,12 +55,13 @@ impl std::fmt::Debug for WorkerConfig {
 impl WorkerConfig {
     pub fn new(root: PathBuf, node_name: String) -> Self {
         Self {
-            root,
             node_name,
             backoff_base: Duration::from_secs(10),
             backoff_max: Duration::from_secs(300),
             backoff_reset: Duration::from_secs(600),
+            volumes: Arc::new(VolumeManager::for_host(&root)),
             objects: Arc::new(NoObjects),
+            root,
         }
     }
 }

@@ -35,6 +35,7 @@ mod tests;
 pub use container_mounts::container_mounts;
 pub use downward::NodeCapacity;
 pub use mount_ops::{HostMountOps, MountOps};
+pub use resync::RESYNC_EVERY;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

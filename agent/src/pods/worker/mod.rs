@@ -24,8 +24,12 @@ use crate::probes::ProbeEvent;
 
 mod probing;
 mod status;
+mod volumes;
 
 const SANDBOX_RETRY: Duration = Duration::from_secs(2);
+/// Volume set-up retries: soon at first (an object just being created), then less often.
+const VOLUME_RETRY_BASE: Duration = Duration::from_secs(1);
+const VOLUME_RETRY_MAX: Duration = Duration::from_secs(16);
 /// How long `ErrImagePull` shows before it reads `ImagePullBackOff`.
 const PULL_ERROR_SHOWN: Duration = Duration::from_secs(1);
 
@@ -55,6 +59,10 @@ pub struct Worker<R: PodRuntime> {
     probe_tx: Option<mpsc::Sender<ProbeEvent>>,
     /// Containers the OOM killer hit, until their exit is handled.
     ooms: std::collections::HashSet<String>,
+    /// The pod's volumes, once set up (`volumes.rs`).
+    volumes: Option<crate::volumes::PodVolumes>,
+    volume_retry: Option<Instant>,
+    volume_backoff: super::backoff::Backoff,
 }
 
 impl<R: PodRuntime> Worker<R> {
@@ -98,6 +106,9 @@ impl<R: PodRuntime> Worker<R> {
             sandbox: SandboxInfo::default(),
             probe_tx: None,
             ooms: Default::default(),
+            volumes: None,
+            volume_retry: None,
+            volume_backoff: super::backoff::Backoff::new(VOLUME_RETRY_BASE, VOLUME_RETRY_MAX),
         };
         w.adopt(found);
         w
@@ -203,7 +214,10 @@ impl<R: PodRuntime> Worker<R> {
             .filter(|s| !s.done)
             .flat_map(|s| [s.next_try, s.relabel_at, s.ready_at.filter(|t| *t > now)])
             .flatten();
-        slot_times.chain(self.sandbox_retry).min()
+        slot_times
+            .chain(self.sandbox_retry)
+            .chain(self.volume_retry)
+            .min()
     }
 
     /// Starts whatever is due: the sandbox, then init containers in order, then the app.
@@ -252,6 +266,9 @@ impl<R: PodRuntime> Worker<R> {
                     return;
                 }
             }
+        }
+        if !self.ensure_volumes(now).await {
+            return;
         }
         self.ensure_probers();
         self.stop_sidecars_when_app_done();
@@ -348,10 +365,20 @@ impl<R: PodRuntime> Worker<R> {
         slot.relabel_at = None;
         slot.image = Some(image.clone());
         let log = paths::log_path(&self.cfg.root, &self.pod, &slot.spec.name, slot.attempt);
-        let config = ContainerConfig {
-            env: super::env::plain_env(&slot.spec),
-            mounts: Vec::new(),
+        let env = super::env::plain_env(&slot.spec);
+        let mounts = match self.container_mounts(&self.slots[i].spec, &env) {
+            Ok(mounts) => mounts,
+            Err(error) => {
+                let slot = &mut self.slots[i];
+                let delay = slot.crash_backoff.next_delay();
+                warn!(container = slot.name(), %error, retry_in = ?delay, "container volume mounts");
+                slot.wait("CreateContainerConfigError", error);
+                slot.next_try = Some(now + delay);
+                return;
+            }
         };
+        let slot = &mut self.slots[i];
+        let config = ContainerConfig { env, mounts };
         match self
             .rt
             .start_container(&self.pod, &slot.spec, &image, slot.attempt, &log, &config)
@@ -507,6 +534,7 @@ impl<R: PodRuntime> Worker<R> {
             }
         });
         futures::future::join_all(stops).await;
+        self.teardown_volumes();
         let uid = self.pod.metadata.uid.clone().unwrap_or_default();
         if let Err(error) = self.rt.remove_sandbox(&uid).await {
             warn!(%error, "sandbox removal failed");
