@@ -139,6 +139,12 @@ pub enum Command {
         #[command(flatten)]
         scope: Scope,
     },
+    /// Create a ConfigMap or Secret from files and literals: `create configmap NAME
+    /// --from-file=PATH`, `create secret generic NAME --from-literal=k=v`.
+    Create {
+        #[command(subcommand)]
+        what: CreateWhat,
+    },
     /// Label an object: `label node NAME k=v`.
     Label {
         kind: String,
@@ -150,4 +156,70 @@ pub enum Command {
         #[command(flatten)]
         scope: Scope,
     },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum CreateWhat {
+    /// A ConfigMap: `create configmap NAME --from-file=[KEY=]PATH --from-literal=KEY=VALUE`.
+    #[command(visible_alias = "cm")]
+    Configmap {
+        name: String,
+        #[command(flatten)]
+        data: DataSources,
+        #[command(flatten)]
+        opts: CreateOpts,
+    },
+    /// A Secret: `create secret generic|tls NAME ...`.
+    Secret {
+        #[command(subcommand)]
+        kind: SecretKind,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum SecretKind {
+    /// An Opaque (or --type) secret from files, literals and env files.
+    Generic {
+        name: String,
+        #[command(flatten)]
+        data: DataSources,
+        #[arg(long = "type", default_value = "Opaque")]
+        type_: String,
+        #[command(flatten)]
+        opts: CreateOpts,
+    },
+    /// A kubernetes.io/tls secret from a certificate and its key.
+    Tls {
+        name: String,
+        #[arg(long)]
+        cert: String,
+        #[arg(long)]
+        key: String,
+        #[command(flatten)]
+        opts: CreateOpts,
+    },
+}
+
+/// Where `create configmap|secret generic` read keys and values from.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DataSources {
+    /// A file (key: its name, or KEY=PATH) or a directory (one key per file).
+    #[arg(long)]
+    pub from_file: Vec<String>,
+    #[arg(long)]
+    pub from_literal: Vec<String>,
+    /// KEY=VALUE lines; blank lines and `#` comments are skipped.
+    #[arg(long)]
+    pub from_env_file: Vec<String>,
+}
+
+/// -n, and `--dry-run=client -o yaml|json` to print the object instead of creating it.
+#[derive(Args, Debug, Clone)]
+pub struct CreateOpts {
+    #[arg(short = 'n', long, default_value = "default")]
+    pub namespace: String,
+    #[arg(long, value_parser = ["none", "client"], num_args = 0..=1, default_missing_value = "client")]
+    pub dry_run: Option<String>,
+    #[arg(short = 'o', long, value_parser = ["yaml", "json"])]
+    pub output: Option<String>,
 }

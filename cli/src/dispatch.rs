@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use skiff_proto::auth::{AdminConfig, AuthError};
 
-use crate::args::Cli;
+use crate::args::{Cli, Command};
 
 /// Where a node agent installed by deploy/quickstart.sh listens.
 const DEFAULT_AGENT_SOCKET: &str = "/var/lib/skiff-agent/agent.sock";
@@ -14,6 +14,13 @@ const DEFAULT_AGENT_SOCKET: &str = "/var/lib/skiff-agent/agent.sock";
 /// The control plane through admin.conf; the node agent with `--agent`, or when no
 /// admin.conf exists anywhere and the local agent socket does.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // `create ... --dry-run=client` prints what it would send and needs no cluster.
+    if let Command::Create { what } = &cli.command {
+        let built = crate::cluster::create::build(what.clone())?;
+        if built.is_client_dry_run() {
+            return built.print_dry_run();
+        }
+    }
     if let Some(agent) = cli.agent.as_deref() {
         return crate::agent::run(agent, cli.command).await;
     }

@@ -253,3 +253,63 @@ fn cli_against_the_control_plane() {
     let err = fails(&missing, &["get", "pods"]);
     assert!(err.contains("missing.conf"), "{err}");
 }
+
+/// `create configmap|secret` as the user's notes run them before scenario 6.
+#[test]
+fn create_configmap_and_secret_from_files_and_literals() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cp = ControlPlane::start(dir.path());
+    cp.wait_ready();
+    let conf = cp.admin_conf.clone();
+    let props = dir.path().join("game.properties");
+    std::fs::write(&props, "enemies=aliens\nlives=3\n").unwrap();
+    let from_file = format!("--from-file={}", props.display());
+
+    assert_eq!(
+        ok(&conf, &["create", "configmap", "game-config", &from_file]),
+        "configmap/game-config created\n"
+    );
+    let cm: serde_json::Value =
+        serde_json::from_str(&ok(&conf, &["get", "cm", "game-config", "-o", "json"])).unwrap();
+    assert_eq!(cm["data"]["game.properties"], "enemies=aliens\nlives=3\n");
+    let err = fails(&conf, &["create", "configmap", "game-config", &from_file]);
+    assert!(err.contains("already exists"), "{err}");
+
+    assert_eq!(
+        ok(
+            &conf,
+            &[
+                "create",
+                "secret",
+                "generic",
+                "db",
+                "--from-literal=password=s3cret"
+            ]
+        ),
+        "secret/db created\n"
+    );
+    let secret: serde_json::Value =
+        serde_json::from_str(&ok(&conf, &["get", "secret", "db", "-o", "json"])).unwrap();
+    assert_eq!(secret["data"]["password"], "czNjcmV0");
+    assert_eq!(secret["type"], "Opaque");
+
+    // A dry run sends nothing.
+    let yaml = ok(
+        &conf,
+        &[
+            "create",
+            "cm",
+            "other",
+            "--from-literal=a=b",
+            "--dry-run=client",
+            "-o",
+            "yaml",
+        ],
+    );
+    assert!(
+        yaml.contains("kind: ConfigMap") && yaml.contains("a: b"),
+        "{yaml}"
+    );
+    let err = fails(&conf, &["get", "cm", "other"]);
+    assert!(err.contains("not found"), "{err}");
+}

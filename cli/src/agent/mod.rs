@@ -43,6 +43,7 @@ fn verb(c: &Command) -> &'static str {
         Command::Set { .. } => "set",
         Command::Rollout { .. } => "rollout",
         Command::Label { .. } => "label",
+        Command::Create { .. } => "create",
     }
 }
 

@@ -1,6 +1,7 @@
 //! Verbs against the control plane's `Api` service (docs/architecture.md, The wire).
 
 mod apply;
+pub mod create;
 mod describe;
 mod edit;
 mod get;
@@ -71,6 +72,7 @@ pub async fn run(api: Api, command: Command) -> anyhow::Result<()> {
                 _ => bail!("delete needs -f FILE or KIND NAME"),
             }
         }
+        Command::Create { what } => create::run(&mut api, what).await,
         Command::Label {
             kind,
             name,
