@@ -14,6 +14,6 @@ pub mod wiring;
 // services: the control plane's Services/Endpoints fed to the proxy and the DNS.
 pub mod services;
 pub mod sources;
-pub mod volumes;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub mod volumes;

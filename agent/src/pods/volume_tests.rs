@@ -43,7 +43,9 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     });
-    polled.await.unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+    polled
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -125,6 +127,9 @@ async fn containers_wait_for_their_volumes_then_get_them_and_they_go_with_the_po
 
     desired.send_replace(DesiredPods::default());
     until("the pod gone", || store.list().is_empty()).await;
-    assert!(mounts.mounted.lock().unwrap().is_empty(), "tmpfs left mounted");
+    assert!(
+        mounts.mounted.lock().unwrap().is_empty(),
+        "tmpfs left mounted"
+    );
     assert!(!pod_dir.exists(), "volumes left behind");
 }

@@ -78,9 +78,8 @@ pub fn write(dir: &Path, payload: &Payload) -> io::Result<bool> {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let stale_visible = !name.starts_with("..") && !visible.contains(&name);
-        let stale_ts = name.starts_with("..")
-            && name != DATA_LINK
-            && Path::new(&name) != ts_name.as_path();
+        let stale_ts =
+            name.starts_with("..") && name != DATA_LINK && Path::new(&name) != ts_name.as_path();
         if stale_visible || stale_ts {
             remove_if_present(&entry.path())?;
         }
@@ -216,12 +215,18 @@ mod tests {
         )
         .unwrap();
         assert!(changed);
-        assert_eq!(fs::read_to_string(dir.join("game.properties")).unwrap(), "lives=3");
+        assert_eq!(
+            fs::read_to_string(dir.join("game.properties")).unwrap(),
+            "lives=3"
+        );
         assert_eq!(
             fs::read_link(dir.join("game.properties")).unwrap(),
             Path::new("..data/game.properties")
         );
-        assert_eq!(fs::read_link(dir.join("sub")).unwrap(), Path::new("..data/sub"));
+        assert_eq!(
+            fs::read_link(dir.join("sub")).unwrap(),
+            Path::new("..data/sub")
+        );
         let ts = fs::read_link(dir.join("..data")).unwrap();
         assert!(ts.to_string_lossy().starts_with("..2"), "{ts:?}");
         let mode = |p: &str| fs::metadata(dir.join(p)).unwrap().permissions().mode() & 0o7777;
@@ -249,7 +254,11 @@ mod tests {
         assert!(!old_a.exists(), "the old timestamped dir is removed");
         assert_eq!(
             names(&dir),
-            BTreeSet::from(["..data".to_string(), second.to_string_lossy().into(), "a".into()])
+            BTreeSet::from([
+                "..data".to_string(),
+                second.to_string_lossy().into(),
+                "a".into()
+            ])
         );
         // A mode change alone is an update too.
         assert!(write(&dir, &payload(&[("a", "changed", 0o600)])).unwrap());
@@ -271,7 +280,10 @@ mod tests {
         let dir = tmp.path().join("vol");
         write(&dir, &payload(&[("a", "1", 0o644)])).unwrap();
         write(&dir, &Payload::new()).unwrap();
-        let visible: Vec<_> = names(&dir).into_iter().filter(|n| !n.starts_with("..")).collect();
+        let visible: Vec<_> = names(&dir)
+            .into_iter()
+            .filter(|n| !n.starts_with(".."))
+            .collect();
         assert!(visible.is_empty(), "{visible:?}");
     }
 }

@@ -96,10 +96,9 @@ fn sub_path_source(volume: &Path, sub: &str) -> Result<PathBuf, String> {
         fs::create_dir_all(&path)
             .map_err(|e| format!("subPath {sub:?}: creating {}: {e}", path.display()))?;
     }
-    let base = fs::canonicalize(volume)
-        .map_err(|e| format!("volume {}: {e}", volume.display()))?;
-    let real = fs::canonicalize(&path)
-        .map_err(|e| format!("subPath {sub:?}: {}: {e}", path.display()))?;
+    let base = fs::canonicalize(volume).map_err(|e| format!("volume {}: {e}", volume.display()))?;
+    let real =
+        fs::canonicalize(&path).map_err(|e| format!("subPath {sub:?}: {}: {e}", path.display()))?;
     if !real.starts_with(&base) {
         return Err(format!(
             "subPath {sub:?} resolves to {}, outside the volume",

@@ -119,11 +119,14 @@ pub fn resource_value(
         .split_once('.')
         .ok_or_else(|| format!("unsupported resource {:?}", sel.resource))?;
     let res = container.resources.as_ref();
-    let limit = res.and_then(|r| r.limits.as_ref()).and_then(|l| l.get(resource));
-    let request = res.and_then(|r| r.requests.as_ref()).and_then(|l| l.get(resource));
+    let limit = res
+        .and_then(|r| r.limits.as_ref())
+        .and_then(|l| l.get(resource));
+    let request = res
+        .and_then(|r| r.requests.as_ref())
+        .and_then(|l| l.get(resource));
     let divisor = sel.divisor.as_ref().map_or("1", |d| d.0.as_str());
-    let divisor = parse_quantity(divisor)
-        .ok_or_else(|| format!("invalid divisor {divisor:?}"))?;
+    let divisor = parse_quantity(divisor).ok_or_else(|| format!("invalid divisor {divisor:?}"))?;
     let quantity = match kind {
         "limits" => limit,
         "requests" => request.or(limit),

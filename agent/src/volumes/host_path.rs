@@ -65,7 +65,9 @@ pub fn check_type(path: &Path, type_: Option<&str>) -> Result<(), String> {
                 Err(failed(what))
             }
         }
-        other => Err(format!("hostPath {shown}: {other:?} is an invalid volume type")),
+        other => Err(format!(
+            "hostPath {shown}: {other:?} is an invalid volume type"
+        )),
     }
 }
 
@@ -85,11 +87,17 @@ mod tests {
         assert!(check_type(&file, Some("File")).is_ok());
         assert_eq!(
             check_type(&file, Some("Directory")).unwrap_err(),
-            format!("hostPath type check failed: {} is not a directory", file.display())
+            format!(
+                "hostPath type check failed: {} is not a directory",
+                file.display()
+            )
         );
         assert_eq!(
             check_type(&missing, Some("File")).unwrap_err(),
-            format!("hostPath type check failed: {} does not exist", missing.display())
+            format!(
+                "hostPath type check failed: {} does not exist",
+                missing.display()
+            )
         );
         assert!(check_type(&file, Some("Socket"))
             .unwrap_err()

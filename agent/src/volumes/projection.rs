@@ -267,9 +267,11 @@ pub async fn projected(
             )?;
         }
         if source.service_account_token.is_some() {
-            return Err("serviceAccountToken projections are not supported: skiff has no \
+            return Err(
+                "serviceAccountToken projections are not supported: skiff has no \
                         service accounts yet"
-                .into());
+                    .into(),
+            );
         }
         if source.cluster_trust_bundle.is_some() {
             return Err("clusterTrustBundle projections are not supported by skiff".into());

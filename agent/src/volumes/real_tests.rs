@@ -50,7 +50,10 @@ async fn secrets_live_on_a_tmpfs_that_survives_a_restart_and_goes_with_the_pod()
     let secret_dir = &volumes["db"].path;
     let guard = Unmounter(tmp.path().to_path_buf());
     assert!(is_tmpfs(secret_dir), "the secret is not on a tmpfs");
-    assert!(!is_tmpfs(tmp.path()), "the test directory itself is a tmpfs");
+    assert!(
+        !is_tmpfs(tmp.path()),
+        "the test directory itself is a tmpfs"
+    );
     assert_eq!(
         fs::read_to_string(secret_dir.join("password")).unwrap(),
         "hunter2"

@@ -37,7 +37,10 @@ pub(super) enum Prepared {
 
 /// Whether the resync rewrites this volume (its content comes from objects or the pod).
 pub(super) fn refreshable(v: &Volume) -> bool {
-    v.config_map.is_some() || v.secret.is_some() || v.downward_api.is_some() || v.projected.is_some()
+    v.config_map.is_some()
+        || v.secret.is_some()
+        || v.downward_api.is_some()
+        || v.projected.is_some()
 }
 
 impl VolumeManager {
@@ -144,9 +147,11 @@ impl VolumeManager {
                 read_only: src.read_only == Some(true),
             });
         }
-        Err("this volume type is not supported by skiff (supported: configMap, secret, \
+        Err(
+            "this volume type is not supported by skiff (supported: configMap, secret, \
              emptyDir, hostPath, downwardAPI, projected, persistentVolumeClaim)"
-            .into())
+                .into(),
+        )
     }
 
     /// Lays out one prepared volume. Callers hold the `live` lock.

@@ -57,7 +57,11 @@ fn config_map(name: &str, data: &[(&str, &str)]) -> ConfigMap {
             namespace: Some("prod".into()),
             ..Default::default()
         },
-        data: Some(data.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+        data: Some(
+            data.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
         ..Default::default()
     }
 }
@@ -79,7 +83,9 @@ fn secret(name: &str, data: &[(&str, &str)]) -> Secret {
 }
 
 fn vol_dir(root: &Path, plugin: &str, name: &str) -> PathBuf {
-    root.join("pods/prod_web_uid-1/volumes").join(plugin).join(name)
+    root.join("pods/prod_web_uid-1/volumes")
+        .join(plugin)
+        .join(name)
 }
 
 fn mode(p: &Path) -> u32 {
@@ -97,7 +103,13 @@ async fn config_map_volume_lands_in_the_kubelet_layout() {
         "ConfigMap",
         "prod",
         "game-config",
-        config_map("game-config", &[("game.properties", "lives=3"), ("ui.properties", "color=red")]),
+        config_map(
+            "game-config",
+            &[
+                ("game.properties", "lives=3"),
+                ("ui.properties", "color=red"),
+            ],
+        ),
     );
     let p = pod(
         json!([{"name": "config", "configMap": {"name": "game-config"}}]),
@@ -107,7 +119,10 @@ async fn config_map_volume_lands_in_the_kubelet_layout() {
     let dir = vol_dir(e.tmp.path(), "kubernetes.io~configmap", "config");
     assert_eq!(volumes["config"].path, dir);
     assert!(volumes["config"].read_only);
-    assert_eq!(fs::read_to_string(dir.join("game.properties")).unwrap(), "lives=3");
+    assert_eq!(
+        fs::read_to_string(dir.join("game.properties")).unwrap(),
+        "lives=3"
+    );
     assert_eq!(mode(&dir.join("ui.properties")), 0o644);
     assert_eq!(
         fs::read_link(dir.join("game.properties")).unwrap(),
@@ -128,8 +143,18 @@ async fn config_map_volume_lands_in_the_kubelet_layout() {
 #[tokio::test]
 async fn items_modes_and_optional_sources() {
     let e = env();
-    e.objects.put("ConfigMap", "prod", "cm", config_map("cm", &[("a", "1"), ("b", "2")]));
-    e.objects.put("Secret", "prod", "s", secret("s", &[("password", "hunter2")]));
+    e.objects.put(
+        "ConfigMap",
+        "prod",
+        "cm",
+        config_map("cm", &[("a", "1"), ("b", "2")]),
+    );
+    e.objects.put(
+        "Secret",
+        "prod",
+        "s",
+        secret("s", &[("password", "hunter2")]),
+    );
     let p = pod(
         json!([
             {"name": "items", "configMap": {"name": "cm", "defaultMode": 0o600,
@@ -146,12 +171,26 @@ async fn items_modes_and_optional_sources() {
     assert_eq!(fs::read_to_string(items.join("dir/first")).unwrap(), "1");
     assert_eq!(mode(&items.join("dir/first")), 0o600);
     assert_eq!(mode(&items.join("second")), 0o400);
-    assert!(!items.join("a").exists(), "only the listed items are projected");
+    assert!(
+        !items.join("a").exists(),
+        "only the listed items are projected"
+    );
     let sec = vol_dir(e.tmp.path(), "kubernetes.io~secret", "sec");
     assert_eq!(fs::read_to_string(sec.join("password")).unwrap(), "hunter2");
     assert_eq!(mode(&sec.join("password")), 0o440);
     let gone = vol_dir(e.tmp.path(), "kubernetes.io~configmap", "gone");
-    assert_eq!(fs::read_dir(&gone).unwrap().filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with("..")).count(), 0);
+    assert_eq!(
+        fs::read_dir(&gone)
+            .unwrap()
+            .filter(|e| !e
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".."))
+            .count(),
+        0
+    );
     // Secrets, even an empty one, sit on a tmpfs of their own.
     let calls = e.mounts.calls.lock().unwrap().clone();
     let canon = |p: PathBuf| fs::canonicalize(p).unwrap();
@@ -159,7 +198,10 @@ async fn items_modes_and_optional_sources() {
         calls,
         vec![
             MountCall::Tmpfs(canon(sec), None),
-            MountCall::Tmpfs(canon(vol_dir(e.tmp.path(), "kubernetes.io~secret", "gone-key")), None),
+            MountCall::Tmpfs(
+                canon(vol_dir(e.tmp.path(), "kubernetes.io~secret", "gone-key")),
+                None
+            ),
         ]
     );
 }
@@ -176,7 +218,12 @@ async fn missing_objects_and_keys_name_the_volume() {
         err.to_string(),
         "MountVolume.SetUp failed for volume \"config\" : configmap \"game-config\" not found"
     );
-    e.objects.put("ConfigMap", "prod", "game-config", config_map("game-config", &[("x", "1")]));
+    e.objects.put(
+        "ConfigMap",
+        "prod",
+        "game-config",
+        config_map("game-config", &[("x", "1")]),
+    );
     e.manager.setup(&p, &e.objects).await.unwrap();
 
     let p = pod(
@@ -184,20 +231,36 @@ async fn missing_objects_and_keys_name_the_volume() {
         json!([]),
     );
     let err = e.manager.setup(&p, &e.objects).await.unwrap_err();
-    assert!(err.to_string().ends_with(": secret \"s\" not found"), "{err}");
-    e.objects.put("Secret", "prod", "s", secret("s", &[("other", "1")]));
+    assert!(
+        err.to_string().ends_with(": secret \"s\" not found"),
+        "{err}"
+    );
+    e.objects
+        .put("Secret", "prod", "s", secret("s", &[("other", "1")]));
     let err = e.manager.setup(&p, &e.objects).await.unwrap_err();
-    assert!(err.to_string().ends_with("references non-existent secret key: k"), "{err}");
+    assert!(
+        err.to_string()
+            .ends_with("references non-existent secret key: k"),
+        "{err}"
+    );
 
     let standalone = crate::objects::NoObjects;
     let err = e.manager.setup(&p, &standalone).await.unwrap_err();
-    assert!(err.message.contains("not joined to a control plane"), "{err}");
+    assert!(
+        err.message.contains("not joined to a control plane"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn an_update_reaches_the_files_but_not_a_sub_path_mount() {
     let e = env();
-    e.objects.put("ConfigMap", "prod", "cm", config_map("cm", &[("key", "v1")]));
+    e.objects.put(
+        "ConfigMap",
+        "prod",
+        "cm",
+        config_map("cm", &[("key", "v1")]),
+    );
     let p = pod(
         json!([{"name": "cm", "configMap": {"name": "cm"}}]),
         json!([{"name": "cm", "mountPath": "/whole"},
@@ -210,7 +273,12 @@ async fn an_update_reaches_the_files_but_not_a_sub_path_mount() {
     assert!(sub_source.starts_with(fs::canonicalize(&dir).unwrap()));
     assert_eq!(fs::read_to_string(&sub_source).unwrap(), "v1");
 
-    e.objects.put("ConfigMap", "prod", "cm", config_map("cm", &[("key", "v2")]));
+    e.objects.put(
+        "ConfigMap",
+        "prod",
+        "cm",
+        config_map("cm", &[("key", "v2")]),
+    );
     e.manager.resync(&e.objects).await;
     assert_eq!(fs::read_to_string(dir.join("key")).unwrap(), "v2");
     // The subPath source was a file of the old timestamped dir, which is gone now: the
@@ -244,10 +312,18 @@ async fn empty_dirs_host_paths_and_downward_api() {
     assert_eq!(volumes["host"].path, host);
     let info = vol_dir(e.tmp.path(), "kubernetes.io~downward-api", "info");
     assert_eq!(fs::read_to_string(info.join("name")).unwrap(), "web");
-    assert_eq!(fs::read_to_string(info.join("labels")).unwrap(), "app=\"web\"");
+    assert_eq!(
+        fs::read_to_string(info.join("labels")).unwrap(),
+        "app=\"web\""
+    );
     assert_eq!(fs::read_to_string(info.join("mem")).unwrap(), "32");
     let mem = fs::canonicalize(vol_dir(e.tmp.path(), "kubernetes.io~empty-dir", "mem")).unwrap();
-    assert!(e.mounts.calls.lock().unwrap().contains(&MountCall::Tmpfs(mem, Some(1 << 20))));
+    assert!(e
+        .mounts
+        .calls
+        .lock()
+        .unwrap()
+        .contains(&MountCall::Tmpfs(mem, Some(1 << 20))));
     let mounts = container_mounts(&volumes, &container(&p), &[]).unwrap();
     assert!(!mounts[0].read_only && mounts[1].read_only);
 }
@@ -274,8 +350,10 @@ async fn a_host_path_of_the_wrong_type_fails_with_the_kubelets_words() {
 #[tokio::test]
 async fn projected_volumes_merge_their_sources_and_refuse_tokens() {
     let e = env();
-    e.objects.put("ConfigMap", "prod", "cm", config_map("cm", &[("a", "1")]));
-    e.objects.put("Secret", "prod", "s", secret("s", &[("b", "2")]));
+    e.objects
+        .put("ConfigMap", "prod", "cm", config_map("cm", &[("a", "1")]));
+    e.objects
+        .put("Secret", "prod", "s", secret("s", &[("b", "2")]));
     let p = pod(
         json!([{"name": "all", "projected": {"defaultMode": 0o600, "sources": [
             {"configMap": {"name": "cm"}},
@@ -310,7 +388,11 @@ async fn claims_mount_their_bound_volume() {
         json!([{"name": "data", "mountPath": "/data"}]),
     );
     let err = e.manager.setup(&p, &e.objects).await.unwrap_err();
-    assert!(err.to_string().ends_with("persistentvolumeclaim \"data\" not found"), "{err}");
+    assert!(
+        err.to_string()
+            .ends_with("persistentvolumeclaim \"data\" not found"),
+        "{err}"
+    );
     e.objects.put(
         "PersistentVolumeClaim",
         "prod",
@@ -351,7 +433,8 @@ async fn sub_paths_and_sub_path_exprs_stay_inside_the_volume() {
         ]),
     );
     let volumes = e.manager.setup(&p, &e.objects).await.unwrap();
-    let base = fs::canonicalize(vol_dir(e.tmp.path(), "kubernetes.io~empty-dir", "scratch")).unwrap();
+    let base =
+        fs::canonicalize(vol_dir(e.tmp.path(), "kubernetes.io~empty-dir", "scratch")).unwrap();
     let env = [("POD_NAME".to_string(), "web".to_string())];
     let mounts = container_mounts(&volumes, &container(&p), &env).unwrap();
     assert_eq!(mounts[0].source, base.join("one/two"));
@@ -378,7 +461,8 @@ async fn sub_paths_and_sub_path_exprs_stay_inside_the_volume() {
 #[tokio::test]
 async fn setup_again_is_idempotent_and_teardown_removes_everything() {
     let e = env();
-    e.objects.put("Secret", "prod", "s", secret("s", &[("k", "v")]));
+    e.objects
+        .put("Secret", "prod", "s", secret("s", &[("k", "v")]));
     let p = pod(
         json!([{"name": "sec", "secret": {"secretName": "s"}}, {"name": "mem", "emptyDir": {"medium": "Memory"}}]),
         json!([]),
@@ -403,8 +487,12 @@ async fn setup_again_is_idempotent_and_teardown_removes_everything() {
 #[tokio::test]
 async fn unclaimed_pod_volumes_are_removed_at_start_and_cleanup_unmounts() {
     let e = env();
-    e.objects.put("Secret", "prod", "s", secret("s", &[("k", "v")]));
-    let p = pod(json!([{"name": "sec", "secret": {"secretName": "s"}}]), json!([]));
+    e.objects
+        .put("Secret", "prod", "s", secret("s", &[("k", "v")]));
+    let p = pod(
+        json!([{"name": "sec", "secret": {"secretName": "s"}}]),
+        json!([]),
+    );
     e.manager.setup(&p, &e.objects).await.unwrap();
     let mut other = p.clone();
     other.metadata.uid = Some("uid-2".into());

@@ -160,10 +160,11 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
         ));
     }
     // One refresh of every pod's configMap/secret/downwardAPI/projected volumes.
-    tokio::spawn(cfg.volumes.clone().run_resync(
-        cfg.objects.clone(),
-        crate::volumes::RESYNC_EVERY,
-    ));
+    tokio::spawn(
+        cfg.volumes
+            .clone()
+            .run_resync(cfg.objects.clone(), crate::volumes::RESYNC_EVERY),
+    );
     let manager = PodManager::new(rt.clone(), cfg, store.clone());
     tokio::spawn(node_runtime::forward_exits(ctrd.clone(), manager.events()));
     tokio::spawn(node_runtime::forward_ooms(ctrd.clone(), manager.events()));
