@@ -5,11 +5,13 @@
 //! caller's own pods) and SyncMirrorPods (`resources::mirror`); for the pod network
 //! across nodes, WatchNodes, UpdateNodeStatus and RecordNodeEvent (`node_network.rs`,
 //! a node's own Node only), and Register's one-InternalIP-per-node check
-//! (`addresses.rs`).
+//! (`addresses.rs`); GetPodObject (`pod_object.rs`: the ConfigMaps, Secrets, claims and
+//! volumes of the node's own pods, Kubernetes' node authorizer).
 
 mod addresses;
 pub(crate) mod heartbeat;
 mod node_network;
+pub(crate) mod pod_object;
 pub(crate) mod pod_status;
 pub(crate) mod register;
 mod service;

@@ -17,7 +17,7 @@ use tonic::{Request, Response, Status};
 
 use super::watch_kind::{watch_kind, ObjectEvents};
 use super::watch_pods::{self, PodEvents};
-use super::{heartbeat, node_network, pod_status, register};
+use super::{heartbeat, node_network, pod_object, pod_status, register};
 use crate::controllers::nodes::NodeContext;
 use crate::resources::allocation::PodCidrAllocator;
 
@@ -178,6 +178,13 @@ impl Node for NodeService {
         req: Request<GetPodObjectRequest>,
     ) -> Result<Response<skiff_proto::v1::Object>, Status> {
         auth::require_node(&req, &req.get_ref().node_name)?;
-        Err(Status::unimplemented("GetPodObject is not served yet"))
+        let r = req.into_inner();
+        let object =
+            pod_object::get_pod_object(&self.ctx, &r.node_name, &r.kind, &r.namespace, &r.name)
+                .await
+                .inspect_err(|err| {
+                    tracing::info!(node = %r.node_name, kind = %r.kind, error = %err, "pod object refused")
+                })?;
+        Ok(Response::new(object))
     }
 }

@@ -6,7 +6,8 @@ use futures::StreamExt;
 use skiff_proto::auth;
 use skiff_proto::v1::node_client::NodeClient;
 use skiff_proto::v1::{
-    HeartbeatRequest, RegisterRequest, UpdatePodStatusRequest, WatchPodsRequest,
+    GetPodObjectRequest, HeartbeatRequest, RegisterRequest, UpdatePodStatusRequest,
+    WatchPodsRequest,
 };
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Channel, Server};
@@ -239,4 +240,56 @@ async fn join(
         .await
         .unwrap();
     NodeClient::new(channel)
+}
+
+#[tokio::test]
+async fn a_node_reads_secrets_only_for_its_own_pods() {
+    let (_dir, url, cp) = serve().await;
+    let mut stranger = anonymous(&url, &cp).await;
+    let mut n1 = join(&mut stranger, &url, &cp, "n1").await;
+    let mut n2 = join(&mut stranger, &url, &cp, "n2").await;
+    let secret = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "db", "namespace": "default"},
+        "data": {"pw": "aGk="},
+    });
+    let key = crate::store::Key::new("Secret", "default", "db");
+    let json = serde_json::to_vec(&secret).unwrap();
+    cp.store.create(key, "uid-db".into(), json).await.unwrap();
+    let mut pod = bound_pod("app", "n1");
+    pod["spec"]["volumes"] = serde_json::json!([{"name": "s", "secret": {"secretName": "db"}}]);
+    let pod_key = crate::core::objects::pod_key("default", "app");
+    let json = serde_json::to_vec(&pod).unwrap();
+    cp.store
+        .create(pod_key, "uid-app".into(), json)
+        .await
+        .unwrap();
+
+    let request = |node: &str| GetPodObjectRequest {
+        node_name: node.into(),
+        kind: "Secret".into(),
+        namespace: "default".into(),
+        name: "db".into(),
+    };
+    let object = n1.get_pod_object(request("n1")).await.unwrap().into_inner();
+    assert_eq!(
+        (object.kind.as_str(), object.uid.as_str()),
+        ("Secret", "uid-db")
+    );
+    // n2 asks as itself (no pod uses it there) and as n1 (not its certificate).
+    let refused = n2.get_pod_object(request("n2")).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert!(
+        refused.message().contains("\"n2\""),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(
+        code(n2.get_pod_object(request("n1")).await),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        code(stranger.get_pod_object(request("n1")).await),
+        Code::Unauthenticated
+    );
 }
