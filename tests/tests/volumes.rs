@@ -215,8 +215,8 @@ fn a_secret_is_a_tmpfs_inside_the_container_and_never_on_disk() {
 kind: Secret
 metadata:
   name: db
-stringData:
-  password: hunter2
+data:
+  password: aHVudGVyMg==
 ",
         )?;
         cp.apply_yaml(
@@ -443,7 +443,7 @@ fn agent_kill_9_keeps_the_volumes_of_re_adopted_pods_and_churn_leaves_nothing() 
     ClusterEnv::run(|env| {
         env.cp.apply_yaml(
             "token.yaml",
-            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: token\nstringData:\n  token: t0ps3cret\n",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: token\ndata:\n  token: dDBwczNjcmV0\n",
         )?;
         let yaml = |name: &str| {
             format!(
