@@ -234,7 +234,7 @@ spec:
     - {name: db, mountPath: /etc/db}
   volumes:
   - name: db
-    secret: {secretName: db, defaultMode: 0400}
+    secret: {secretName: db, defaultMode: 256}  # 0400
 ",
         )?;
         let p = wait_phase(cp, "secret-user", "Running")?;
