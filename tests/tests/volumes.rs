@@ -4,7 +4,8 @@
 //! - a missing ConfigMap keeps the pod ContainerCreating with the kubelet's message
 //!   until it is created; an update reaches a running pod's mounted file;
 //! - a secret is a tmpfs inside the container and on the node, never on disk;
-//! - two containers share an emptyDir; hostPath types (a mismatch waits with the
+//! - two containers share an emptyDir; one on disk past its sizeLimit evicts the pod;
+//!   hostPath types (a mismatch waits with the
 //!   kubelet's message); downwardAPI and projected volumes; subPath;
 //! - `kill -9` of the agent: the re-adopted pod keeps its volumes (same tmpfs, same
 //!   files); churn leaves no mounts or directories behind.
@@ -551,5 +552,45 @@ spec:
             Ok(())
         })?;
         Ok(())
+    });
+}
+
+#[test]
+fn an_empty_dir_past_its_size_limit_evicts_the_pod() {
+    ClusterEnv::run(|env| {
+        let cp = &env.cp;
+        cp.apply_yaml(
+            "filler.yaml",
+            "apiVersion: v1
+kind: Pod
+metadata:
+  name: filler
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: busybox:latest
+    command: [sh, -c, 'sleep 2; dd if=/dev/zero of=/scratch/fill bs=1024 count=2048; sleep 3600']
+    volumeMounts:
+    - {name: scratch, mountPath: /scratch}
+  volumes:
+  - name: scratch
+    emptyDir: {sizeLimit: 1Mi}
+",
+        )?;
+        let p = wait_phase(cp, "filler", "Failed")?;
+        ensure!(p["status"]["reason"] == "Evicted", "status {}", p["status"]);
+        ensure!(
+            p["status"]["message"]
+                == "Usage of EmptyDir volume \"scratch\" exceeds the limit \"1Mi\".",
+            "status {}",
+            p["status"]
+        );
+        wait_for("the container stopped", WAIT, POLL, || {
+            let p = pod(cp, "filler")?;
+            ensure!(!all_running(&p), "status {}", p["status"]);
+            Ok(())
+        })?;
+        delete_and_wait_gone(env, "filler", &pod_dir(env, &p))
     });
 }

@@ -133,3 +133,54 @@ async fn containers_wait_for_their_volumes_then_get_them_and_they_go_with_the_po
     );
     assert!(!pod_dir.exists(), "volumes left behind");
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_dir_past_its_size_limit_evicts_the_pod() {
+    let root = tempfile::tempdir().unwrap();
+    let rt = Arc::new(FakeRuntime::default());
+    let mut cfg = WorkerConfig::new(root.path().to_path_buf(), "node-a".into());
+    cfg.volumes = Arc::new(VolumeManager::new(
+        root.path(),
+        Arc::new(FakeMounts::default()),
+        NodeCapacity::of_host(),
+    ));
+    let store = StatusStore::default();
+    let manager = PodManager::new(rt.clone(), cfg, store.clone());
+    let (desired, rx) = watch::channel(DesiredPods::default());
+    tokio::spawn(manager.run(rx));
+    let p: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "filler", "namespace": "default", "uid": "e1"},
+        "spec": {"containers": [{"name": "app", "image": "busybox",
+            "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]}],
+            "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "64Ki"}}]}
+    }))
+    .unwrap();
+    desired.send_replace(DesiredPods {
+        pods: [("e1".to_string(), p)].into(),
+        errors: vec![],
+    });
+    until("the container started", || !rt.starts().is_empty()).await;
+    let scratch = root
+        .path()
+        .join("pods/default_filler_e1/volumes/kubernetes.io~empty-dir/scratch");
+    std::fs::write(scratch.join("small"), vec![1u8; 4096]).unwrap();
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let status = || store.list()[0].status.clone().unwrap();
+    assert_eq!(status().phase.as_deref(), Some("Running"));
+
+    std::fs::write(scratch.join("big"), vec![1u8; 256 * 1024]).unwrap();
+    until("evicted", || status().phase.as_deref() == Some("Failed")).await;
+    assert_eq!(status().reason.as_deref(), Some("Evicted"));
+    assert_eq!(
+        status().message.as_deref(),
+        Some("Usage of EmptyDir volume \"scratch\" exceeds the limit \"64Ki\".")
+    );
+    until("the container stopped", || {
+        rt.calls()
+            .contains(&super::fake::Call::Stop("app-0".into()))
+    })
+    .await;
+    // It stays stopped: nothing is started again.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(rt.starts().len(), 1);
+}

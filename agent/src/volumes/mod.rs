@@ -1,7 +1,7 @@
 //! Pod volumes, laid out as the kubelet does (`layout.rs`): configMap, secret,
 //! downwardAPI and projected volumes written by the atomic writer (secret, downwardAPI
 //! and projected ones on a tmpfs of their own, never on disk), emptyDir (on disk, or a
-//! tmpfs for `medium: Memory`, capped at `sizeLimit`), hostPath with its type checks and
+//! tmpfs for `medium: Memory`), hostPath with its type checks and
 //! persistentVolumeClaim (the bound volume's directory). Each container then gets bind
 //! mounts (`container_mounts.rs`: subPath, subPathExpr, readOnly).
 //!
@@ -11,8 +11,10 @@
 //! everything under the pod's `volumes/`; at start the agent does the same for pod
 //! directories no pod claims (`teardown.rs`).
 //!
-//! Not done: `sizeLimit` of an emptyDir on disk (only memory-backed ones are capped, by
-//! the tmpfs size), fsGroup ownership, mountPropagation.
+//! `sizeLimit`: a memory-backed emptyDir is a tmpfs of that size; one on disk is
+//! measured (`usage.rs`) and the worker evicts its pod, as the kubelet does.
+//!
+//! Not done: fsGroup ownership, mountPropagation.
 
 mod atomic_writer;
 mod claim;
@@ -31,11 +33,13 @@ mod setup;
 mod teardown;
 #[cfg(test)]
 mod tests;
+mod usage;
 
 pub use container_mounts::container_mounts;
 pub use downward::NodeCapacity;
 pub use mount_ops::{HostMountOps, MountOps};
 pub use resync::RESYNC_EVERY;
+pub use usage::has_disk_limit;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

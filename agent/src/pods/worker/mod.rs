@@ -63,6 +63,10 @@ pub struct Worker<R: PodRuntime> {
     volumes: Option<crate::volumes::PodVolumes>,
     volume_retry: Option<Instant>,
     volume_backoff: super::backoff::Backoff,
+    /// When emptyDirs with a `sizeLimit` are measured next.
+    usage_check: Option<Instant>,
+    /// Why the pod was evicted; nothing starts again.
+    evicted: Option<String>,
 }
 
 impl<R: PodRuntime> Worker<R> {
@@ -109,6 +113,8 @@ impl<R: PodRuntime> Worker<R> {
             volumes: None,
             volume_retry: None,
             volume_backoff: super::backoff::Backoff::new(VOLUME_RETRY_BASE, VOLUME_RETRY_MAX),
+            usage_check: None,
+            evicted: None,
         };
         w.adopt(found);
         w
@@ -217,6 +223,7 @@ impl<R: PodRuntime> Worker<R> {
         slot_times
             .chain(self.sandbox_retry)
             .chain(self.volume_retry)
+            .chain(self.usage_check)
             .min()
     }
 
@@ -268,6 +275,10 @@ impl<R: PodRuntime> Worker<R> {
             }
         }
         if !self.ensure_volumes(now).await {
+            return;
+        }
+        self.check_volume_usage(now);
+        if self.evicted.is_some() {
             return;
         }
         self.ensure_probers();

@@ -1,16 +1,24 @@
 //! The pod's volumes in the worker: set up after the sandbox and before any container
 //! (retried with backoff while one fails, the containers waiting in `ContainerCreating`
 //! with the kubelet's `MountVolume.SetUp failed ...` message), handed to each container
-//! as bind mounts, removed after the containers at teardown.
+//! as bind mounts, removed after the containers at teardown. A pod whose emptyDir on
+//! disk outgrows its `sizeLimit` is evicted: its containers are stopped for good and it
+//! reads `Failed`/`Evicted` with the kubelet's message.
+
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Container;
 use tokio::time::Instant;
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::Worker;
 use crate::pods::pod_runtime::{BindMount, PodRuntime};
 use crate::pods::slot::SlotState;
-use crate::volumes::container_mounts;
+use crate::volumes::{container_mounts, has_disk_limit};
+
+/// How often emptyDirs with a `sizeLimit` are measured (the kubelet's eviction manager
+/// looks every 10 s).
+const USAGE_EVERY: Duration = Duration::from_secs(10);
 
 impl<R: PodRuntime> Worker<R> {
     /// True once the pod's volumes are set up; otherwise the containers wait.
@@ -29,6 +37,9 @@ impl<R: PodRuntime> Worker<R> {
         {
             Ok(volumes) => {
                 self.volumes = Some(volumes);
+                if has_disk_limit(&self.pod) {
+                    self.usage_check = Some(now + USAGE_EVERY);
+                }
                 self.volume_retry = None;
                 self.volume_backoff.reset();
                 true
@@ -66,6 +77,51 @@ impl<R: PodRuntime> Worker<R> {
         self.volumes = None;
         if let Err(error) = self.cfg.volumes.teardown(&self.pod) {
             warn!(%error, "cannot remove the pod's volumes");
+        }
+    }
+
+    /// Measures the pod's emptyDirs on disk when due; evicts the pod when one is past its
+    /// `sizeLimit`.
+    pub(super) fn check_volume_usage(&mut self, now: Instant) {
+        if self.evicted.is_some() || self.usage_check.is_none_or(|t| t > now) {
+            return;
+        }
+        self.usage_check = Some(now + USAGE_EVERY);
+        if let Some(message) = self.cfg.volumes.over_limit(&self.pod) {
+            self.evict(message);
+        }
+    }
+
+    /// The kubelet's eviction: every container stopped for good, the pod `Failed`.
+    fn evict(&mut self, message: String) {
+        warn!(%message, "evicting the pod");
+        self.usage_check = None;
+        let grace = Duration::from_secs(
+            self.pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.termination_grace_period_seconds)
+                .unwrap_or(30)
+                .max(0) as u64,
+        );
+        self.evicted = Some(message);
+        for slot in &mut self.slots {
+            slot.done = true;
+            slot.next_try = None;
+            slot.prober = None;
+            let (true, Some(id)) = (slot.is_running(), slot.id.clone()) else {
+                continue;
+            };
+            info!(
+                container = slot.name(),
+                "stopping an evicted pod's container"
+            );
+            let rt = self.rt.clone();
+            tokio::spawn(async move {
+                if let Err(error) = rt.stop_container(&id, grace).await {
+                    warn!(container = %id, %error, "stopping an evicted container");
+                }
+            });
         }
     }
 }
