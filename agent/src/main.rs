@@ -186,7 +186,7 @@ async fn cleanup(root: &std::path::Path) -> anyhow::Result<()> {
     network::cleanup_host(network::DEFAULT_BRIDGE)
         .await
         .context("remove the pod network")?;
-    volumes::VolumeManager::for_host(root)
+    volumes::VolumeManager::for_host(root, Default::default())
         .unmount_all()
         .context("unmount the pods' volumes")?;
     Ok(())

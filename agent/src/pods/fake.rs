@@ -30,11 +30,11 @@ pub struct FakeRuntime {
     pub missing_images: Mutex<HashSet<String>>,
     pub containers: Mutex<HashMap<String, FoundContainer>>,
     pub sandboxes: Mutex<HashSet<String>>,
+    /// What each start was given, by container name, in order.
+    pub configs: Mutex<Vec<(String, ContainerConfig)>>,
     /// Containers whose cgroup reports an OOM kill.
     pub oom_ids: Mutex<HashSet<String>>,
     pub exec: Arc<FakeExec>,
-    /// What each start was given, by container id.
-    pub configs: Mutex<Vec<(String, ContainerConfig)>>,
 }
 
 /// Exec probes answer from a table: command → exit code (0 when not listed).
@@ -145,11 +145,11 @@ impl PodRuntime for FakeRuntime {
             container: container.name.clone(),
             attempt,
         });
-        let id = format!("{}-{attempt}", container.name);
         self.configs
             .lock()
             .unwrap()
-            .push((id.clone(), config.clone()));
+            .push((container.name.clone(), config.clone()));
+        let id = format!("{}-{attempt}", container.name);
         let found = FoundContainer {
             id: id.clone(),
             pod_uid: pod.metadata.uid.clone().unwrap_or_default(),

@@ -20,9 +20,12 @@ pub use manager::PodManager;
 pub use pod_runtime::{PodRuntime, RuntimeEvent};
 pub use status::StatusStore;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::objects::{NoObjects, PodObjects};
 use crate::volumes::VolumeManager;
@@ -41,6 +44,9 @@ pub struct WorkerConfig {
     pub objects: Arc<dyn PodObjects>,
     /// Sets up and removes pods' volumes, shared by every worker.
     pub volumes: Arc<VolumeManager>,
+    /// What the node offers pods (cpu, memory, ephemeral-storage): the downward API
+    /// reads a limit a container leaves unset as this.
+    pub allocatable: BTreeMap<String, Quantity>,
 }
 
 impl std::fmt::Debug for WorkerConfig {
@@ -59,8 +65,9 @@ impl WorkerConfig {
             backoff_base: Duration::from_secs(10),
             backoff_max: Duration::from_secs(300),
             backoff_reset: Duration::from_secs(600),
-            volumes: Arc::new(VolumeManager::for_host(&root)),
+            volumes: Arc::new(VolumeManager::for_host(&root, BTreeMap::new())),
             objects: Arc::new(NoObjects),
+            allocatable: BTreeMap::new(),
             root,
         }
     }

@@ -14,6 +14,8 @@ use super::{PodManager, StatusStore, WorkerConfig};
 use crate::pods::status::test_support::*;
 use crate::sources::DesiredPods;
 
+mod config_env;
+
 fn pod(uid: &str, policy: &str, containers: serde_json::Value) -> Pod {
     serde_json::from_value(json!({
         "metadata": {"name": format!("p-{uid}"), "namespace": "default", "uid": uid},
@@ -32,11 +34,17 @@ struct Harness {
 }
 
 fn start(rt: FakeRuntime) -> Harness {
+    start_with(rt, Arc::new(crate::objects::NoObjects))
+}
+
+/// A harness whose pods read ConfigMaps and Secrets from `objects`.
+fn start_with(rt: FakeRuntime, objects: Arc<dyn crate::objects::PodObjects>) -> Harness {
     let rt = Arc::new(rt);
     let store = StatusStore::default();
     let root = tempfile::tempdir().unwrap();
     let mut cfg = WorkerConfig::new(root.path().to_path_buf(), "node-a".into());
     cfg.backoff_base = Duration::from_secs(10);
+    cfg.objects = objects;
     let manager = PodManager::new(rt.clone(), cfg, store.clone());
     let events = manager.events();
     let (desired, rx) = watch::channel(DesiredPods::default());

@@ -16,7 +16,7 @@ use crate::objects::fake::FakeObjects;
 use crate::pods::pod_runtime::BindMount;
 use crate::sources::DesiredPods;
 use crate::volumes::fake::FakeMounts;
-use crate::volumes::{NodeCapacity, VolumeManager};
+use crate::volumes::VolumeManager;
 
 fn pod() -> Pod {
     serde_json::from_value(json!({
@@ -59,11 +59,7 @@ async fn containers_wait_for_their_volumes_then_get_them_and_they_go_with_the_po
     cfg.volumes = Arc::new(VolumeManager::new(
         root.path(),
         mounts.clone(),
-        NodeCapacity {
-            cpu_millis: 1000,
-            memory_bytes: 1 << 30,
-            ephemeral_storage_bytes: 1 << 30,
-        },
+        Default::default(),
     ));
     let store = StatusStore::default();
     let manager = PodManager::new(rt.clone(), cfg, store.clone());
@@ -142,7 +138,7 @@ async fn an_empty_dir_past_its_size_limit_evicts_the_pod() {
     cfg.volumes = Arc::new(VolumeManager::new(
         root.path(),
         Arc::new(FakeMounts::default()),
-        NodeCapacity::of_host(),
+        Default::default(),
     ));
     let store = StatusStore::default();
     let manager = PodManager::new(rt.clone(), cfg, store.clone());

@@ -19,7 +19,6 @@
 mod atomic_writer;
 mod claim;
 mod container_mounts;
-pub mod downward;
 #[cfg(test)]
 pub mod fake;
 mod host_path;
@@ -36,16 +35,16 @@ mod tests;
 mod usage;
 
 pub use container_mounts::container_mounts;
-pub use downward::NodeCapacity;
 pub use mount_ops::{HostMountOps, MountOps};
 pub use resync::RESYNC_EVERY;
 pub use usage::has_disk_limit;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 /// A volume that could not be set up; shown as the waiting containers' message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,25 +70,31 @@ pub type PodVolumes = HashMap<String, VolumePath>;
 pub struct VolumeManager {
     root: PathBuf,
     ops: Arc<dyn MountOps>,
-    node: NodeCapacity,
+    /// What the node offers pods: a downwardAPI limit a container leaves unset reads as
+    /// this (`WorkerConfig::allocatable`).
+    allocatable: BTreeMap<String, Quantity>,
     /// Pods whose volumes are set up, by uid: what the resync refreshes. Held while
     /// files are written, so a teardown never races a refresh.
     live: Mutex<HashMap<String, Pod>>,
 }
 
 impl VolumeManager {
-    pub fn new(root: &Path, ops: Arc<dyn MountOps>, node: NodeCapacity) -> Self {
+    pub fn new(
+        root: &Path,
+        ops: Arc<dyn MountOps>,
+        allocatable: BTreeMap<String, Quantity>,
+    ) -> Self {
         Self {
             root: root.to_path_buf(),
             ops,
-            node,
+            allocatable,
             live: Mutex::new(HashMap::new()),
         }
     }
 
     /// The real manager for the node rooted at `root`.
-    pub fn for_host(root: &Path) -> Self {
-        Self::new(root, Arc::new(HostMountOps), NodeCapacity::of_host())
+    pub fn for_host(root: &Path, allocatable: BTreeMap<String, Quantity>) -> Self {
+        Self::new(root, Arc::new(HostMountOps), allocatable)
     }
 
     fn live(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pod>> {

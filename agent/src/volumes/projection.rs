@@ -5,13 +5,17 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapProjection, ConfigMapVolumeSource, DownwardAPIProjection,
-    DownwardAPIVolumeFile, DownwardAPIVolumeSource, KeyToPath, Pod, ProjectedVolumeSource, Secret,
-    SecretProjection, SecretVolumeSource,
+    DownwardAPIVolumeFile, DownwardAPIVolumeSource, KeyToPath, Pod, ProjectedVolumeSource,
+    ResourceFieldSelector, Secret, SecretProjection, SecretVolumeSource,
 };
 
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use skiff_proto::model::container_resource_value;
+
 use super::atomic_writer::{validate_path, FileProjection, Payload};
-use super::downward::{field_value, resource_value, NodeCapacity};
 use crate::objects::{self, PodObjects};
+use crate::pods::env::field_value;
+use crate::pods::pod_runtime::SandboxInfo;
 
 /// Kubernetes' default mode for projected files (0644).
 pub const DEFAULT_MODE: i32 = 0o644;
@@ -170,14 +174,15 @@ fn downward_files(
     pod: &Pod,
     items: &[DownwardAPIVolumeFile],
     default_mode: i32,
-    node: &NodeCapacity,
+    allocatable: &BTreeMap<String, Quantity>,
     out: &mut Payload,
 ) -> Result<(), String> {
     for item in items {
         validate_path(&item.path)?;
         let value = match (&item.field_ref, &item.resource_field_ref) {
-            (Some(f), _) => field_value(pod, &f.field_path)?,
-            (None, Some(r)) => resource_value(pod, None, r, node)?,
+            // Volumes may name pod metadata only (API validation), which needs no sandbox.
+            (Some(f), _) => field_value(pod, &SandboxInfo::default(), &f.field_path)?,
+            (None, Some(r)) => resource_value(pod, r, allocatable)?,
             (None, None) => return Err(format!("downwardAPI item {:?} has no source", item.path)),
         };
         out.insert(
@@ -194,24 +199,41 @@ fn downward_files(
 pub fn downward_api(
     pod: &Pod,
     src: &DownwardAPIVolumeSource,
-    node: &NodeCapacity,
+    allocatable: &BTreeMap<String, Quantity>,
 ) -> Result<Payload, String> {
     let mut out = Payload::new();
     downward_files(
         pod,
         src.items.as_deref().unwrap_or_default(),
         src.default_mode.unwrap_or(DEFAULT_MODE),
-        node,
+        allocatable,
         &mut out,
     )?;
     Ok(out)
+}
+
+/// A `resourceFieldRef` of a volume item: its container is named.
+fn resource_value(
+    pod: &Pod,
+    r: &ResourceFieldSelector,
+    allocatable: &BTreeMap<String, Quantity>,
+) -> Result<String, String> {
+    let name = r.container_name.as_deref().unwrap_or_default();
+    let spec = pod.spec.as_ref().ok_or("the pod has no spec")?;
+    let container = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .find(|c| c.name == name)
+        .ok_or_else(|| format!("resourceFieldRef: no container {name:?} in the pod"))?;
+    container_resource_value(container, allocatable, &r.resource, r.divisor.as_ref())
 }
 
 pub async fn projected(
     pod: &Pod,
     src: &ProjectedVolumeSource,
     objects: &dyn PodObjects,
-    node: &NodeCapacity,
+    allocatable: &BTreeMap<String, Quantity>,
 ) -> Result<Payload, String> {
     let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
     let default_mode = src.default_mode.unwrap_or(DEFAULT_MODE);
@@ -262,7 +284,7 @@ pub async fn projected(
                 pod,
                 items.as_deref().unwrap_or_default(),
                 default_mode,
-                node,
+                allocatable,
                 &mut out,
             )?;
         }

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::ByteString;
 use serde_json::json;
 
-use super::{HostMountOps, MountOps, NodeCapacity, VolumeManager};
+use super::{HostMountOps, MountOps, VolumeManager};
 use crate::objects::fake::FakeObjects;
 use crate::test_support::skip;
 
@@ -45,7 +45,7 @@ async fn secrets_live_on_a_tmpfs_that_survives_a_restart_and_goes_with_the_pod()
     }))
     .unwrap();
     let ops = Arc::new(HostMountOps);
-    let manager = VolumeManager::new(tmp.path(), ops.clone(), NodeCapacity::of_host());
+    let manager = VolumeManager::new(tmp.path(), ops.clone(), Default::default());
     let volumes = manager.setup(&pod, &objects).await.unwrap();
     let secret_dir = &volumes["db"].path;
     let guard = Unmounter(tmp.path().to_path_buf());
@@ -65,7 +65,7 @@ async fn secrets_live_on_a_tmpfs_that_survives_a_restart_and_goes_with_the_pod()
 
     // A restarted agent finds the same mounts: nothing stacked, files untouched.
     let before = ops.mounts_under(tmp.path()).unwrap();
-    let again = VolumeManager::new(tmp.path(), ops.clone(), NodeCapacity::of_host());
+    let again = VolumeManager::new(tmp.path(), ops.clone(), Default::default());
     again.setup(&pod, &objects).await.unwrap();
     assert_eq!(ops.mounts_under(tmp.path()).unwrap(), before);
     assert_eq!(before.len(), 2);

@@ -15,7 +15,6 @@ use super::layout;
 use super::mount_ops::is_mounted;
 use super::projection;
 use super::{PodVolumes, VolumeError, VolumeManager, VolumePath};
-use crate::containerd::container::parse_quantity;
 use crate::objects::PodObjects;
 
 /// One volume, ready to be laid out.
@@ -105,11 +104,11 @@ impl VolumeManager {
             return Ok(files(layout::SECRET, payload, true));
         }
         if let Some(src) = &v.downward_api {
-            let payload = projection::downward_api(pod, src, &self.node)?;
+            let payload = projection::downward_api(pod, src, &self.allocatable)?;
             return Ok(files(layout::DOWNWARD_API, payload, true));
         }
         if let Some(src) = &v.projected {
-            let payload = projection::projected(pod, src, objects, &self.node).await?;
+            let payload = projection::projected(pod, src, objects, &self.allocatable).await?;
             return Ok(files(layout::PROJECTED, payload, true));
         }
         if let Some(src) = &v.empty_dir {
@@ -119,8 +118,7 @@ impl VolumeManager {
                     src.size_limit
                         .as_ref()
                         .map(|q| {
-                            parse_quantity(&q.0)
-                                .map(|v| v.ceil_units().max(0) as u64)
+                            skiff_proto::model::to_bytes(q)
                                 .ok_or_else(|| format!("invalid sizeLimit {:?}", q.0))
                         })
                         .transpose()?,

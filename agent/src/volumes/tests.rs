@@ -1,26 +1,29 @@
 //! The volume manager against a recording mount fake and in-memory objects: layout,
 //! items, modes, optional sources, subPath, errors, resync, teardown.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::ByteString;
 use serde_json::json;
 
 use super::fake::{FakeMounts, MountCall};
-use super::{container_mounts, NodeCapacity, VolumeManager};
+use super::{container_mounts, VolumeManager};
 use crate::objects::fake::FakeObjects;
 use crate::pods::pod_runtime::BindMount;
 
-const NODE: NodeCapacity = NodeCapacity {
-    cpu_millis: 2000,
-    memory_bytes: 1 << 30,
-    ephemeral_storage_bytes: 1 << 34,
-};
+fn node() -> BTreeMap<String, Quantity> {
+    [
+        ("cpu".to_string(), Quantity("2".into())),
+        ("memory".to_string(), Quantity("1Gi".into())),
+    ]
+    .into()
+}
 
 struct Env {
     tmp: tempfile::TempDir,
@@ -32,7 +35,7 @@ struct Env {
 fn env() -> Env {
     let tmp = tempfile::tempdir().unwrap();
     let mounts = Arc::new(FakeMounts::default());
-    let manager = VolumeManager::new(tmp.path(), mounts.clone(), NODE);
+    let manager = VolumeManager::new(tmp.path(), mounts.clone(), node());
     Env {
         tmp,
         mounts,
@@ -471,7 +474,7 @@ async fn setup_again_is_idempotent_and_teardown_removes_everything() {
     let sec = vol_dir(e.tmp.path(), "kubernetes.io~secret", "sec");
     let ts = fs::read_link(sec.join("..data")).unwrap();
     // An agent restart: the same pod set up again keeps its tmpfs and its files.
-    let again = VolumeManager::new(e.tmp.path(), e.mounts.clone(), NODE);
+    let again = VolumeManager::new(e.tmp.path(), e.mounts.clone(), node());
     again.setup(&p, &e.objects).await.unwrap();
     assert_eq!(e.mounts.tmpfs_mounts(), 2);
     assert_eq!(fs::read_link(sec.join("..data")).unwrap(), ts);
@@ -497,7 +500,7 @@ async fn unclaimed_pod_volumes_are_removed_at_start_and_cleanup_unmounts() {
     let mut other = p.clone();
     other.metadata.uid = Some("uid-2".into());
     e.manager.setup(&other, &e.objects).await.unwrap();
-    let fresh = VolumeManager::new(e.tmp.path(), e.mounts.clone(), NODE);
+    let fresh = VolumeManager::new(e.tmp.path(), e.mounts.clone(), node());
     fresh.remove_unclaimed(&HashSet::from(["uid-2".to_string()]));
     assert!(!e.tmp.path().join("pods/prod_web_uid-1/volumes").exists());
     assert!(e.tmp.path().join("pods/prod_web_uid-2/volumes").exists());

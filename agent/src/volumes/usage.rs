@@ -7,17 +7,17 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::layout;
 use super::VolumeManager;
-use crate::containerd::container::parse_quantity;
 
 /// Whether `pod` has an emptyDir on disk with a `sizeLimit`, so its usage is worth watching.
 pub fn has_disk_limit(pod: &Pod) -> bool {
     disk_limits(pod).next().is_some()
 }
 
-fn disk_limits(pod: &Pod) -> impl Iterator<Item = (&str, &str)> + '_ {
+fn disk_limits(pod: &Pod) -> impl Iterator<Item = (&str, &Quantity)> + '_ {
     pod.spec
         .iter()
         .flat_map(|s| s.volumes.iter().flatten())
@@ -25,7 +25,7 @@ fn disk_limits(pod: &Pod) -> impl Iterator<Item = (&str, &str)> + '_ {
             let e = v.empty_dir.as_ref()?;
             let on_disk = e.medium.as_deref().unwrap_or("").is_empty();
             let limit = e.size_limit.as_ref()?;
-            on_disk.then_some((v.name.as_str(), limit.0.as_str()))
+            on_disk.then_some((v.name.as_str(), limit))
         })
 }
 
@@ -34,14 +34,15 @@ impl VolumeManager {
     /// its `sizeLimit`, if any.
     pub fn over_limit(&self, pod: &Pod) -> Option<String> {
         for (name, limit) in disk_limits(pod) {
-            let Some(bytes) = parse_quantity(limit).map(|q| q.ceil_units()) else {
+            let Some(bytes) = skiff_proto::model::to_bytes(limit) else {
                 continue;
             };
             let dir = layout::volume_dir(&self.root, pod, layout::EMPTY_DIR, name);
             let used = disk_usage(&dir).unwrap_or(0);
-            if used > bytes.max(0) as u64 {
+            if used > bytes {
                 return Some(format!(
-                    "Usage of EmptyDir volume {name:?} exceeds the limit {limit:?}."
+                    "Usage of EmptyDir volume {name:?} exceeds the limit {:?}.",
+                    limit.0
                 ));
             }
         }
@@ -77,7 +78,6 @@ mod tests {
 
     use super::*;
     use crate::volumes::fake::FakeMounts;
-    use crate::volumes::NodeCapacity;
 
     #[test]
     fn an_empty_dir_past_its_limit_is_named() {
@@ -85,7 +85,7 @@ mod tests {
         let manager = VolumeManager::new(
             tmp.path(),
             Arc::new(FakeMounts::default()),
-            NodeCapacity::of_host(),
+            Default::default(),
         );
         let pod: Pod = serde_json::from_value(json!({
             "metadata": {"name": "p", "namespace": "default", "uid": "u"},

@@ -9,12 +9,14 @@ mod pod_network;
 
 use crate::join;
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -153,6 +155,11 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     cfg.backoff_base = opts.backoff_base;
     cfg.backoff_max = opts.backoff_max;
     cfg.backoff_reset = opts.backoff_reset;
+    cfg.allocatable = node_allocatable(&opts.node_name, node_ip, &opts.root);
+    cfg.volumes = Arc::new(crate::volumes::VolumeManager::for_host(
+        &opts.root,
+        cfg.allocatable.clone(),
+    ));
     if let Some(joined) = &joined {
         cfg.objects = Arc::new(crate::objects::RemoteObjects::new(
             joined.channel.clone(),
@@ -259,6 +266,24 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// What the node offers pods: the capacity it registers (cpu, memory) and, as the kubelet
+/// counts it, the size of the filesystem under `--root` as ephemeral-storage.
+fn node_allocatable(
+    node_name: &str,
+    node_ip: Option<IpAddr>,
+    root: &std::path::Path,
+) -> BTreeMap<String, Quantity> {
+    let mut allocatable = join::bootstrap::node_object(node_name, node_ip)
+        .status
+        .and_then(|s| s.allocatable)
+        .unwrap_or_default();
+    if let Ok(fs) = nix::sys::statvfs::statvfs(root) {
+        let bytes = u128::from(fs.blocks()) * u128::from(fs.fragment_size());
+        allocatable.insert("ephemeral-storage".into(), Quantity(bytes.to_string()));
+    }
+    allocatable
 }
 
 /// services: the proxy and the watches feeding it and the DNS records (`crate::services`).

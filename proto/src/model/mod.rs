@@ -5,6 +5,7 @@
 
 mod decode;
 mod defaults;
+mod downward;
 mod object;
 mod quantity;
 mod selector;
@@ -15,6 +16,7 @@ pub use defaults::{
     default_deployment, default_image_pull_policy, default_object, default_pod, default_pod_spec,
     default_pod_template, default_service, static_pod_uid, uuid,
 };
+pub use downward::container_resource_value;
 pub use object::{supported_kinds_list, Object, SUPPORTED_KINDS};
 pub use quantity::{parse_quantity, to_bytes, to_millicores, QuantityError};
 pub use selector::{map_selects, selector_is_empty, selector_matches};

@@ -18,8 +18,7 @@ pub use exec::{ExecOutput, MAX_EXEC_OUTPUT};
 pub use ids::{is_valid_id, MAX_ID_LEN};
 pub use lifecycle::{ContainerRuntime, RUNTIME};
 pub use oom::{was_oom_killed, was_oom_killed_in};
-pub use process::expand;
-pub(crate) use resources::parse_quantity;
+pub use process::{expand, expand_with};
 pub use spec::{
     build_spec, cgroups_path, pod_hostname, SpecError, SpecInput, DEFAULT_CAPABILITIES,
 };

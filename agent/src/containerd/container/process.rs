@@ -158,6 +158,12 @@ fn id_from_i64(v: i64, field: &str) -> Result<u32, SpecError> {
 /// Kubernetes' `$(VAR)` expansion: defined references are replaced, undefined ones kept
 /// verbatim, `$$` escapes a `$`, any other `$` is literal.
 pub fn expand(input: &str, vars: &HashMap<String, String>) -> String {
+    expand_with(input, |name| vars.get(name).cloned())
+}
+
+/// [`expand`] with a lookup of its own (`None` keeps the reference verbatim), for callers
+/// that must know which names were referenced (`subPathExpr`).
+pub fn expand_with(input: &str, mut lookup: impl FnMut(&str) -> Option<String>) -> String {
     let bytes = input.as_bytes();
     let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -175,7 +181,7 @@ pub fn expand(input: &str, vars: &HashMap<String, String>) -> String {
             b'(' => match bytes[i + 2..].iter().position(|&b| b == b')') {
                 Some(len) => {
                     let name = &input[i + 2..i + 2 + len];
-                    match vars.get(name) {
+                    match lookup(name) {
                         Some(v) => out.extend_from_slice(v.as_bytes()),
                         None => out.extend_from_slice(&bytes[i..i + 3 + len]),
                     }

@@ -22,6 +22,7 @@ use super::slot::{Slot, SlotState, Terminated, READY_SETTLE};
 use super::{paths, pod_key, StatusStore, WorkerConfig};
 use crate::probes::ProbeEvent;
 
+mod env;
 mod probing;
 mod status;
 mod volumes;
@@ -375,16 +376,15 @@ impl<R: PodRuntime> Worker<R> {
         slot.pull_backoff.reset();
         slot.relabel_at = None;
         slot.image = Some(image.clone());
+        let Some(env) = self.resolve_env(i).await else {
+            return;
+        };
+        let slot = &mut self.slots[i];
         let log = paths::log_path(&self.cfg.root, &self.pod, &slot.spec.name, slot.attempt);
-        let env = super::env::plain_env(&slot.spec);
         let mounts = match self.container_mounts(&self.slots[i].spec, &env) {
             Ok(mounts) => mounts,
             Err(error) => {
-                let slot = &mut self.slots[i];
-                let delay = slot.crash_backoff.next_delay();
-                warn!(container = slot.name(), %error, retry_in = ?delay, "container volume mounts");
-                slot.wait("CreateContainerConfigError", error);
-                slot.next_try = Some(now + delay);
+                self.config_error(i, error);
                 return;
             }
         };

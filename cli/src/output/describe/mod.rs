@@ -1,5 +1,6 @@
 //! kubectl's `describe` layouts, shared by the cluster and agent verbs.
 
+mod env;
 mod node;
 mod pod;
 pub mod workloads;

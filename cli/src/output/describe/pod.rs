@@ -70,6 +70,7 @@ pub fn describe_pod(pod: &Pod) -> String {
             "    Restart Count: {}",
             st.map(|x| x.restart_count).unwrap_or(0)
         );
+        s.push_str(&super::env::env_lines(pod, c));
     }
     let _ = writeln!(s, "Conditions:\n  Type              Status");
     for c in status.conditions.iter().flatten() {
