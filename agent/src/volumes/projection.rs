@@ -117,12 +117,53 @@ fn project(
     Ok(())
 }
 
-fn config_map_missing_key(key: &str) -> String {
-    format!("configmap references non-existent config key: {key}")
+/// One ConfigMap or Secret source, of a volume or of a projected volume.
+struct KeySource<'a> {
+    namespace: &'a str,
+    name: &'a str,
+    items: Option<&'a Vec<KeyToPath>>,
+    optional: bool,
+    default_mode: i32,
 }
 
-fn secret_missing_key(key: &str) -> String {
-    format!("references non-existent secret key: {key}")
+/// Adds a ConfigMap's keys to `out`; a missing ConfigMap is an error unless optional.
+async fn add_config_map(
+    objects: &dyn PodObjects,
+    src: KeySource<'_>,
+    out: &mut Payload,
+) -> Result<(), String> {
+    match fetch_config_map(objects, src.namespace, src.name).await? {
+        Some(cm) => project(
+            &config_map_entries(&cm),
+            src.items,
+            src.optional,
+            src.default_mode,
+            |key| format!("configmap references non-existent config key: {key}"),
+            out,
+        ),
+        None if src.optional => Ok(()),
+        None => Err(format!("configmap {:?} not found", src.name)),
+    }
+}
+
+/// Adds a Secret's keys to `out`; a missing Secret is an error unless optional.
+async fn add_secret(
+    objects: &dyn PodObjects,
+    src: KeySource<'_>,
+    out: &mut Payload,
+) -> Result<(), String> {
+    match fetch_secret(objects, src.namespace, src.name).await? {
+        Some(s) => project(
+            &secret_entries(&s),
+            src.items,
+            src.optional,
+            src.default_mode,
+            |key| format!("references non-existent secret key: {key}"),
+            out,
+        ),
+        None if src.optional => Ok(()),
+        None => Err(format!("secret {:?} not found", src.name)),
+    }
 }
 
 pub async fn config_map(
@@ -130,20 +171,15 @@ pub async fn config_map(
     src: &ConfigMapVolumeSource,
     objects: &dyn PodObjects,
 ) -> Result<Payload, String> {
-    let optional = src.optional == Some(true);
     let mut out = Payload::new();
-    match fetch_config_map(objects, namespace, &src.name).await? {
-        Some(cm) => project(
-            &config_map_entries(&cm),
-            src.items.as_ref(),
-            optional,
-            src.default_mode.unwrap_or(DEFAULT_MODE),
-            config_map_missing_key,
-            &mut out,
-        )?,
-        None if optional => {}
-        None => return Err(format!("configmap {:?} not found", src.name)),
-    }
+    let source = KeySource {
+        namespace,
+        name: &src.name,
+        items: src.items.as_ref(),
+        optional: src.optional == Some(true),
+        default_mode: src.default_mode.unwrap_or(DEFAULT_MODE),
+    };
+    add_config_map(objects, source, &mut out).await?;
     Ok(out)
 }
 
@@ -152,21 +188,15 @@ pub async fn secret(
     src: &SecretVolumeSource,
     objects: &dyn PodObjects,
 ) -> Result<Payload, String> {
-    let name = src.secret_name.clone().unwrap_or_default();
-    let optional = src.optional == Some(true);
     let mut out = Payload::new();
-    match fetch_secret(objects, namespace, &name).await? {
-        Some(s) => project(
-            &secret_entries(&s),
-            src.items.as_ref(),
-            optional,
-            src.default_mode.unwrap_or(DEFAULT_MODE),
-            secret_missing_key,
-            &mut out,
-        )?,
-        None if optional => {}
-        None => return Err(format!("secret {name:?} not found")),
-    }
+    let source = KeySource {
+        namespace,
+        name: src.secret_name.as_deref().unwrap_or_default(),
+        items: src.items.as_ref(),
+        optional: src.optional == Some(true),
+        default_mode: src.default_mode.unwrap_or(DEFAULT_MODE),
+    };
+    add_secret(objects, source, &mut out).await?;
     Ok(out)
 }
 
@@ -245,19 +275,14 @@ pub async fn projected(
             optional,
         }) = &source.config_map
         {
-            let optional = *optional == Some(true);
-            match fetch_config_map(objects, namespace, name).await? {
-                Some(cm) => project(
-                    &config_map_entries(&cm),
-                    items.as_ref(),
-                    optional,
-                    default_mode,
-                    config_map_missing_key,
-                    &mut out,
-                )?,
-                None if optional => {}
-                None => return Err(format!("configmap {name:?} not found")),
-            }
+            let source = KeySource {
+                namespace,
+                name,
+                items: items.as_ref(),
+                optional: *optional == Some(true),
+                default_mode,
+            };
+            add_config_map(objects, source, &mut out).await?;
         }
         if let Some(SecretProjection {
             name,
@@ -265,19 +290,14 @@ pub async fn projected(
             optional,
         }) = &source.secret
         {
-            let optional = *optional == Some(true);
-            match fetch_secret(objects, namespace, name).await? {
-                Some(s) => project(
-                    &secret_entries(&s),
-                    items.as_ref(),
-                    optional,
-                    default_mode,
-                    secret_missing_key,
-                    &mut out,
-                )?,
-                None if optional => {}
-                None => return Err(format!("secret {name:?} not found")),
-            }
+            let source = KeySource {
+                namespace,
+                name,
+                items: items.as_ref(),
+                optional: *optional == Some(true),
+                default_mode,
+            };
+            add_secret(objects, source, &mut out).await?;
         }
         if let Some(DownwardAPIProjection { items }) = &source.downward_api {
             downward_files(

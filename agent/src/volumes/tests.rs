@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::ByteString;
 use serde_json::json;
 
@@ -53,13 +54,17 @@ fn pod(volumes: serde_json::Value, mounts: serde_json::Value) -> Pod {
     .unwrap()
 }
 
+fn meta(name: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.into()),
+        namespace: Some("prod".into()),
+        ..Default::default()
+    }
+}
+
 fn config_map(name: &str, data: &[(&str, &str)]) -> ConfigMap {
     ConfigMap {
-        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-            name: Some(name.into()),
-            namespace: Some("prod".into()),
-            ..Default::default()
-        },
+        metadata: meta(name),
         data: Some(
             data.iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -71,11 +76,7 @@ fn config_map(name: &str, data: &[(&str, &str)]) -> ConfigMap {
 
 fn secret(name: &str, data: &[(&str, &str)]) -> Secret {
     Secret {
-        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-            name: Some(name.into()),
-            namespace: Some("prod".into()),
-            ..Default::default()
-        },
+        metadata: meta(name),
         data: Some(
             data.iter()
                 .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))

@@ -316,33 +316,47 @@ impl<R: PodRuntime> Worker<R> {
         if app.peek().is_none() || !app.all(|s| s.done) {
             return;
         }
-        let grace = self
-            .pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.termination_grace_period_seconds)
-            .unwrap_or(30)
-            .max(0) as u64;
-        for slot in self
-            .slots
-            .iter_mut()
-            .rev()
-            .filter(|s| s.is_sidecar() && !s.done)
-        {
+        self.stop_for_good(
+            |s| s.is_sidecar() && !s.done,
+            "app finished, stopping sidecar",
+        );
+    }
+
+    /// Marks the slots `pick` selects done, last first, and stops those running with the
+    /// pod's grace period; none of them starts again.
+    fn stop_for_good(&mut self, pick: impl Fn(&Slot) -> bool, why: &'static str) {
+        let grace = self.grace();
+        for slot in self.slots.iter_mut().rev().filter(|s| pick(s)) {
             slot.done = true;
             slot.next_try = None;
             slot.prober = None;
             let (true, Some(id)) = (slot.is_running(), slot.id.clone()) else {
                 continue;
             };
-            info!(container = slot.name(), "app finished, stopping sidecar");
+            info!(
+                container = slot.name(),
+                reason = why,
+                "stopping a container for good"
+            );
             let rt = self.rt.clone();
             tokio::spawn(async move {
-                if let Err(error) = rt.stop_container(&id, Duration::from_secs(grace)).await {
-                    warn!(container = %id, %error, "stopping a sidecar");
+                if let Err(error) = rt.stop_container(&id, grace).await {
+                    warn!(container = %id, %error, "stopping a container");
                 }
             });
         }
+    }
+
+    /// The pod's `terminationGracePeriodSeconds` (default 30).
+    fn grace(&self) -> Duration {
+        Duration::from_secs(
+            self.pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.termination_grace_period_seconds)
+                .unwrap_or(30)
+                .max(0) as u64,
+        )
     }
 
     async fn start(&mut self, i: usize) {
@@ -522,14 +536,7 @@ impl<R: PodRuntime> Worker<R> {
         for slot in &mut self.slots {
             slot.prober = None;
         }
-        let grace = Duration::from_secs(
-            self.pod
-                .spec
-                .as_ref()
-                .and_then(|s| s.termination_grace_period_seconds)
-                .unwrap_or(30)
-                .max(0) as u64,
-        );
+        let grace = self.grace();
         let mut pod = self.pod.clone();
         pod.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
         pod.status = Some(self.status());

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Container;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::warn;
 
 use super::Worker;
 use crate::pods::pod_runtime::{BindMount, PodRuntime};
@@ -96,32 +96,7 @@ impl<R: PodRuntime> Worker<R> {
     fn evict(&mut self, message: String) {
         warn!(%message, "evicting the pod");
         self.usage_check = None;
-        let grace = Duration::from_secs(
-            self.pod
-                .spec
-                .as_ref()
-                .and_then(|s| s.termination_grace_period_seconds)
-                .unwrap_or(30)
-                .max(0) as u64,
-        );
         self.evicted = Some(message);
-        for slot in &mut self.slots {
-            slot.done = true;
-            slot.next_try = None;
-            slot.prober = None;
-            let (true, Some(id)) = (slot.is_running(), slot.id.clone()) else {
-                continue;
-            };
-            info!(
-                container = slot.name(),
-                "stopping an evicted pod's container"
-            );
-            let rt = self.rt.clone();
-            tokio::spawn(async move {
-                if let Err(error) = rt.stop_container(&id, grace).await {
-                    warn!(container = %id, %error, "stopping an evicted container");
-                }
-            });
-        }
+        self.stop_for_good(|_| true, "stopping an evicted pod's container");
     }
 }
