@@ -126,24 +126,36 @@ struct KeySource<'a> {
     default_mode: i32,
 }
 
+impl<'a> KeySource<'a> {
+    fn new(
+        namespace: &'a str,
+        name: &'a str,
+        items: &'a Option<Vec<KeyToPath>>,
+        optional: Option<bool>,
+        default_mode: i32,
+    ) -> Self {
+        KeySource {
+            namespace,
+            name,
+            items: items.as_ref(),
+            optional: optional == Some(true),
+            default_mode,
+        }
+    }
+}
+
 /// Adds a ConfigMap's keys to `out`; a missing ConfigMap is an error unless optional.
 async fn add_config_map(
     objects: &dyn PodObjects,
     src: KeySource<'_>,
     out: &mut Payload,
 ) -> Result<(), String> {
-    match fetch_config_map(objects, src.namespace, src.name).await? {
-        Some(cm) => project(
-            &config_map_entries(&cm),
-            src.items,
-            src.optional,
-            src.default_mode,
-            |key| format!("configmap references non-existent config key: {key}"),
-            out,
-        ),
-        None if src.optional => Ok(()),
-        None => Err(format!("configmap {:?} not found", src.name)),
-    }
+    let entries = fetch_config_map(objects, src.namespace, src.name)
+        .await?
+        .map(|cm| config_map_entries(&cm));
+    add_keys("configmap", entries, src, out, |key| {
+        format!("configmap references non-existent config key: {key}")
+    })
 }
 
 /// Adds a Secret's keys to `out`; a missing Secret is an error unless optional.
@@ -152,17 +164,33 @@ async fn add_secret(
     src: KeySource<'_>,
     out: &mut Payload,
 ) -> Result<(), String> {
-    match fetch_secret(objects, src.namespace, src.name).await? {
-        Some(s) => project(
-            &secret_entries(&s),
+    let entries = fetch_secret(objects, src.namespace, src.name)
+        .await?
+        .map(|s| secret_entries(&s));
+    add_keys("secret", entries, src, out, |key| {
+        format!("references non-existent secret key: {key}")
+    })
+}
+
+/// The keys of a found object, or nothing for a missing optional one.
+fn add_keys(
+    kind: &str,
+    entries: Option<BTreeMap<String, Vec<u8>>>,
+    src: KeySource<'_>,
+    out: &mut Payload,
+    missing_key: impl Fn(&str) -> String,
+) -> Result<(), String> {
+    match entries {
+        Some(entries) => project(
+            &entries,
             src.items,
             src.optional,
             src.default_mode,
-            |key| format!("references non-existent secret key: {key}"),
+            missing_key,
             out,
         ),
         None if src.optional => Ok(()),
-        None => Err(format!("secret {:?} not found", src.name)),
+        None => Err(format!("{kind} {:?} not found", src.name)),
     }
 }
 
@@ -172,13 +200,8 @@ pub async fn config_map(
     objects: &dyn PodObjects,
 ) -> Result<Payload, String> {
     let mut out = Payload::new();
-    let source = KeySource {
-        namespace,
-        name: &src.name,
-        items: src.items.as_ref(),
-        optional: src.optional == Some(true),
-        default_mode: src.default_mode.unwrap_or(DEFAULT_MODE),
-    };
+    let mode = src.default_mode.unwrap_or(DEFAULT_MODE);
+    let source = KeySource::new(namespace, &src.name, &src.items, src.optional, mode);
     add_config_map(objects, source, &mut out).await?;
     Ok(out)
 }
@@ -189,13 +212,9 @@ pub async fn secret(
     objects: &dyn PodObjects,
 ) -> Result<Payload, String> {
     let mut out = Payload::new();
-    let source = KeySource {
-        namespace,
-        name: src.secret_name.as_deref().unwrap_or_default(),
-        items: src.items.as_ref(),
-        optional: src.optional == Some(true),
-        default_mode: src.default_mode.unwrap_or(DEFAULT_MODE),
-    };
+    let name = src.secret_name.as_deref().unwrap_or_default();
+    let mode = src.default_mode.unwrap_or(DEFAULT_MODE);
+    let source = KeySource::new(namespace, name, &src.items, src.optional, mode);
     add_secret(objects, source, &mut out).await?;
     Ok(out)
 }
@@ -275,13 +294,7 @@ pub async fn projected(
             optional,
         }) = &source.config_map
         {
-            let source = KeySource {
-                namespace,
-                name,
-                items: items.as_ref(),
-                optional: *optional == Some(true),
-                default_mode,
-            };
+            let source = KeySource::new(namespace, name, items, *optional, default_mode);
             add_config_map(objects, source, &mut out).await?;
         }
         if let Some(SecretProjection {
@@ -290,13 +303,7 @@ pub async fn projected(
             optional,
         }) = &source.secret
         {
-            let source = KeySource {
-                namespace,
-                name,
-                items: items.as_ref(),
-                optional: *optional == Some(true),
-                default_mode,
-            };
+            let source = KeySource::new(namespace, name, items, *optional, default_mode);
             add_secret(objects, source, &mut out).await?;
         }
         if let Some(DownwardAPIProjection { items }) = &source.downward_api {
