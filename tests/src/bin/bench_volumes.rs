@@ -86,7 +86,11 @@ fn start_pod(
         .next_start(WAIT)
         .context("waiting for the pod's task")?;
     let uid = pod_uid(&env.cp.get_json("pod", name)?).to_string();
-    anyhow::ensure!(id.starts_with(&uid), "a start of another pod: {id}");
+    let ids = env
+        .node
+        .containerd
+        .containers_with_label("io.skiff.pod.uid", &uid)?;
+    anyhow::ensure!(ids.contains(&id), "a start of another pod: {id}");
     env.cp.skiff(&["delete", "pod", name])?;
     wait_for("the pod removed", WAIT, Duration::from_millis(100), || {
         let left = env.node.containerd.tasks()?.len();
