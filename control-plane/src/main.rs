@@ -13,7 +13,7 @@ use futures::StreamExt;
 use ipnet::Ipv4Net;
 use skiff_control_plane::core::{ClusterConfig, ControlPlane};
 use skiff_control_plane::pki::{admin_conf_path, node_token_path, Pki};
-use skiff_control_plane::store::{spawn_compactor, SqliteStore, Store};
+use skiff_control_plane::store::{encryption, spawn_compactor, SqliteStore, Store};
 use skiff_control_plane::{controllers, frontdoor, resources};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -114,7 +114,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         .with_context(|| format!("creating --data-dir {}", flags.data_dir.display()))?;
     // Held until the process ends: a second control plane on this dir refuses to start.
     let _lock = skiff_control_plane::datadir::DataDirLock::acquire(&flags.data_dir)?;
-    let store = open_store(&flags)?;
+    let store = open_store(&flags).await?;
     resources::bootstrap(store.as_ref(), &skiff_control_plane::core::SystemClock)
         .await
         .context("creating the system namespaces")?;
@@ -209,12 +209,21 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn open_store(flags: &Flags) -> anyhow::Result<Arc<dyn Store>> {
+/// The store, with Secrets sealed at rest under `<data-dir>/secrets-encryption.key`.
+async fn open_store(flags: &Flags) -> anyhow::Result<Arc<dyn Store>> {
     match flags.store.as_str() {
         "sqlite" => {
             let path = flags.data_dir.join("store.db");
-            let store = SqliteStore::open(&path)
+            let sqlite = SqliteStore::open(&path)
                 .with_context(|| format!("opening the store {}", path.display()))?;
+            let (store, sealed) = encryption::open(Arc::new(sqlite.clone()), &flags.data_dir)
+                .await
+                .context("secrets encryption")?;
+            if sealed.rewritten > 0 {
+                sqlite
+                    .scrub()
+                    .context("scrubbing plaintext secrets from the store")?;
+            }
             Ok(Arc::new(store))
         }
         etcd if etcd.starts_with("etcd://") => {

@@ -10,7 +10,8 @@ use crate::args::Scope;
 use crate::client::status_error;
 use crate::kinds;
 use crate::output::describe::{
-    describe_deployment, describe_node, describe_pod, describe_replica_set, events_section,
+    describe_config_map, describe_deployment, describe_node, describe_pod, describe_replica_set,
+    describe_secret, events_section,
 };
 use crate::output::services::describe_service;
 
@@ -72,6 +73,13 @@ pub async fn run(api: &mut Api, kind: &str, name: &str, scope: &Scope) -> anyhow
             let pods = list(api, "Pod", scope, None).await?;
             let events = list(api, "Event", scope, None).await.unwrap_or_default();
             describe_replica_set(&obj, &pods, &events)
+        }
+        // kubectl shows events for a ConfigMap, none for a Secret.
+        "Secret" => describe_secret(&obj),
+        "ConfigMap" => {
+            let events = list(api, "Event", scope, None).await;
+            let text = describe_config_map(&obj);
+            format!("{text}{}", events_or_error(events, "ConfigMap", name))
         }
         _ => serde_yaml::to_string(&obj)?,
     };

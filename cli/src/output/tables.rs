@@ -153,7 +153,8 @@ fn row(kind: &str, o: &Value, wide: bool) -> Vec<String> {
             vec![name, data.to_string(), age]
         }
         "Secret" => {
-            let data = count(o, "/data") + count(o, "/stringData");
+            // stringData is write-only: the server merges it into data.
+            let data = count(o, "/data");
             vec![
                 name,
                 or_default(s(o, "/type"), "Opaque"),

@@ -10,7 +10,7 @@ use super::PkiError;
 
 /// Mode of private keys, admin.conf and node-token: readable by the control plane's user
 /// only, like k3s' `server/tls/*.key`.
-pub(super) const SECRET: u32 = 0o600;
+pub(crate) const SECRET: u32 = 0o600;
 /// Mode of certificates: public, but nobody else's to change.
 pub(super) const PUBLIC: u32 = 0o644;
 /// Mode of `<data-dir>/pki`.
@@ -30,7 +30,7 @@ pub(super) fn ensure_dir(dir: &Path, mode: u32) -> Result<(), PkiError> {
 }
 
 /// Reads a text file, `None` when it does not exist.
-pub(super) fn read_optional(path: &Path) -> Result<Option<String>, PkiError> {
+pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, PkiError> {
     match fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -42,7 +42,7 @@ pub(super) fn read_optional(path: &Path) -> Result<Option<String>, PkiError> {
 /// one, never half of one: write a temporary file in the same directory (created with
 /// `mode`, so a key is never world-readable even for an instant), fsync it, rename it
 /// over `path`, fsync the directory.
-pub(super) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
+pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));

@@ -24,7 +24,7 @@
 //! valid certificate until it expires), and renewal of node certificates (an agent
 //! registers again to get a new one).
 
-mod files;
+pub(crate) mod files;
 mod issue;
 mod load;
 mod node;

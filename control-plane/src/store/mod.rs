@@ -16,7 +16,8 @@
 //! store from having to parse and re-serialise every object on every write.
 //!
 //! Backends: [`SqliteStore`] (the embedded default, durable across `kill -9`) and
-//! [`MemoryStore`] (same semantics, for tests of the layers above).
+//! [`MemoryStore`] (same semantics, for tests of the layers above); [`EncryptedStore`]
+//! wraps either and seals Secrets at rest (`encryption/`).
 
 use std::fmt;
 use std::time::Duration;
@@ -30,6 +31,7 @@ pub use futures::future::BoxFuture;
 pub use futures::stream::BoxStream;
 
 mod compactor;
+pub mod encryption;
 mod follow;
 mod memory;
 mod modify;
@@ -41,6 +43,7 @@ mod write;
 mod tests;
 
 pub use compactor::{compact_keeping, spawn_compactor};
+pub use encryption::EncryptedStore;
 pub use follow::{follow_kinds, Notice};
 pub use memory::MemoryStore;
 pub use modify::{

@@ -79,6 +79,9 @@ impl SqliteStore {
             )));
         }
         writer.pragma_update(None, "synchronous", "FULL")?;
+        // Deleted and overwritten content is zeroed, so a value replaced (a Secret sealed
+        // at start-up, store/encryption) does not linger in free pages.
+        writer.pragma_update(None, "secure_delete", true)?;
         writer.busy_timeout(Duration::from_secs(5))?;
         let version: i64 = writer.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > SCHEMA_VERSION {
@@ -252,6 +255,17 @@ impl Store for SqliteStore {
             tracing::info!(revision = target, removed, "event log compacted");
             Ok(())
         })
+    }
+}
+
+impl SqliteStore {
+    /// Rewrites the file without free pages and empties the WAL, so nothing replaced or
+    /// deleted survives in either (after Secrets are sealed at start-up).
+    pub fn scrub(&self) -> Result<(), StoreError> {
+        let conn = lock(&self.inner.writer);
+        conn.execute_batch("VACUUM")?;
+        conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
+        Ok(())
     }
 }
 

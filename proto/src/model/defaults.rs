@@ -6,8 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodTemplateSpec, Probe, Volume};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodTemplateSpec, Probe, Secret, Volume};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::ByteString;
 use sha2::{Digest, Sha256};
 
 use super::object::Object;
@@ -162,8 +163,20 @@ pub fn default_object(object: &mut Object) {
         Object::Job(job) => workloads::default_job(job),
         Object::CronJob(cron_job) => workloads::default_cron_job(cron_job),
         Object::Service(service) => default_service(service),
-        Object::Secret(secret) => set(&mut secret.type_, "Opaque"),
+        Object::Secret(secret) => default_secret(secret),
         Object::Endpoints(_) | Object::ConfigMap(_) | Object::Namespace(_) | Object::Node(_) => {}
+    }
+}
+
+/// Type `Opaque`, and `stringData` merged into `data` and dropped, as the API server does
+/// on every write: a stringData key wins over the same key in data.
+pub fn default_secret(secret: &mut Secret) {
+    set(&mut secret.type_, "Opaque");
+    if let Some(strings) = secret.string_data.take() {
+        let data = secret.data.get_or_insert_with(BTreeMap::new);
+        for (key, value) in strings {
+            data.insert(key, ByteString(value.into_bytes()));
+        }
     }
 }
 

@@ -2,19 +2,21 @@
 //! and reported against its field path, in the API server's words, so `skiff apply`
 //! refuses the same manifests `kubectl apply` would and says why the same way.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::object::Object;
 
+mod config;
 mod container;
 mod names;
 mod pod;
 mod service;
+mod volumes;
 mod workloads;
 
+pub use config::{validate_config_update, MAX_CONFIG_SIZE};
 pub use names::{
     is_dns1123_label, is_dns1123_subdomain, validate_annotations, validate_config_key,
     validate_dns1035_label, validate_dns1123_label, validate_dns1123_subdomain,
@@ -240,36 +242,14 @@ pub fn validate_object(object: &Object) -> Result<(), ValidationError> {
             errors
         }
         Object::Endpoints(_) => subdomain(true),
-        Object::ConfigMap(cm) => {
-            let keys = keys_of(&cm.data, "data").chain(keys_of(&cm.binary_data, "binaryData"));
-            [subdomain(true), validate_keys(keys)].concat()
-        }
-        Object::Secret(secret) => {
-            let keys =
-                keys_of(&secret.data, "data").chain(keys_of(&secret.string_data, "stringData"));
-            [subdomain(true), validate_keys(keys)].concat()
-        }
+        Object::ConfigMap(cm) => [subdomain(true), config::validate_config_map(cm)].concat(),
+        Object::Secret(secret) => [subdomain(true), config::validate_secret(secret)].concat(),
         Object::Namespace(_) => {
             validate_object_meta("metadata", meta, false, NameRule::Dns1123Label)
         }
         Object::Node(_) => subdomain(false),
     };
     ValidationError::check(errors)
-}
-
-fn keys_of<'a, V>(
-    map: &'a Option<BTreeMap<String, V>>,
-    field: &'static str,
-) -> impl Iterator<Item = (&'static str, &'a str)> {
-    map.iter()
-        .flat_map(|map| map.keys())
-        .map(move |key| (field, key.as_str()))
-}
-
-/// ConfigMap/Secret keys become file names in volumes, so they are restricted.
-fn validate_keys<'a>(keys: impl Iterator<Item = (&'static str, &'a str)>) -> Vec<FieldError> {
-    keys.flat_map(|(field, key)| validate_config_key(&format!("{field}[{key}]"), key))
-        .collect()
 }
 
 #[cfg(test)]

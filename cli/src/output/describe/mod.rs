@@ -1,5 +1,6 @@
 //! kubectl's `describe` layouts, shared by the cluster and agent verbs.
 
+mod config;
 mod env;
 mod node;
 mod pod;
@@ -9,6 +10,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
+pub use config::{describe_config_map, describe_secret};
 pub use node::describe_node;
 pub use pod::describe_pod;
 pub use workloads::{describe_deployment, describe_replica_set, pod_template};

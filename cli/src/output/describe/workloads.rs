@@ -41,7 +41,7 @@ pub fn selector_text(selector: &Value) -> String {
 }
 
 /// `k=v` lines (`k: v` for annotations) indented to `indent`, or `<none>`.
-fn lines(
+pub(super) fn lines(
     map: Option<&std::collections::BTreeMap<String, String>>,
     sep: &str,
     indent: usize,
@@ -113,7 +113,8 @@ fn template_of(o: &Value) -> PodTemplateSpec {
     serde_json::from_value(o["spec"]["template"].clone()).unwrap_or_default()
 }
 
-fn annotations(o: &Value) -> String {
+/// Annotations without kubectl's last-applied one, continued lines indented by `indent`.
+pub(super) fn annotations(o: &Value, indent: usize) -> String {
     let map: Option<std::collections::BTreeMap<String, String>> =
         o["metadata"]["annotations"].as_object().map(|m| {
             m.iter()
@@ -121,7 +122,7 @@ fn annotations(o: &Value) -> String {
                 .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
                 .collect()
         });
-    lines(map.as_ref(), ": ", 24)
+    lines(map.as_ref(), ": ", indent)
 }
 
 fn header(out: &mut String, o: &Value) {
@@ -143,7 +144,7 @@ fn header(out: &mut String, o: &Value) {
         "Labels:                 {}",
         lines(labels.as_ref(), "=", 24)
     );
-    let _ = writeln!(out, "Annotations:            {}", annotations(o));
+    let _ = writeln!(out, "Annotations:            {}", annotations(o, 24));
     let _ = writeln!(
         out,
         "Selector:               {}",

@@ -13,6 +13,7 @@ use skiff_proto::v1::Object;
 use super::invalid;
 use super::watch_pods::envelope;
 use crate::controllers::nodes::NodeContext;
+use crate::core::annotations::MIRROR_ANNOTATION;
 use crate::core::Error;
 use crate::resources::objects::parse;
 use crate::store::{Key, Store, Stored};
@@ -86,7 +87,7 @@ fn describe(key: &Key) -> String {
 async fn node_may_read(store: &dyn Store, node: &str, key: &Key) -> Result<bool, Error> {
     if key.kind != "PersistentVolume" {
         let (pods, _) = store.list("Pod", Some(&key.namespace)).await?;
-        for pod in node_pods(&pods, node)? {
+        for pod in node_pods(&pods, node, Some(&key.name))? {
             let refs = references(&pod);
             if refs
                 .iter()
@@ -98,7 +99,7 @@ async fn node_may_read(store: &dyn Store, node: &str, key: &Key) -> Result<bool,
         return Ok(false);
     }
     let (pods, _) = store.list("Pod", None).await?;
-    for pod in node_pods(&pods, node)? {
+    for pod in node_pods(&pods, node, None)? {
         let namespace = pod["metadata"]["namespace"].as_str().unwrap_or("default");
         let claims = references(&pod)
             .into_iter()
@@ -116,16 +117,28 @@ async fn node_may_read(store: &dyn Store, node: &str, key: &Key) -> Result<bool,
     Ok(false)
 }
 
-/// The stored pods bound to `node`, parsed.
-fn node_pods(pods: &[Stored], node: &str) -> Result<Vec<Value>, Error> {
+/// The stored pods bound to `node`, parsed; with `naming`, only those whose JSON holds
+/// that name at all (object names need no escaping, so the others cannot reference it).
+/// Mirror pods grant nothing: the node wrote them itself (SyncMirrorPods), so they could
+/// name any object; the API server likewise refuses mirror pods that use secrets.
+fn node_pods(pods: &[Stored], node: &str, naming: Option<&str>) -> Result<Vec<Value>, Error> {
     let mut bound = Vec::new();
     for stored in pods {
+        let quoted = naming.map(|name| format!("\"{name}\""));
+        if quoted.is_some_and(|q| !contains(&stored.json, q.as_bytes())) {
+            continue;
+        }
         let pod = parse(stored)?;
-        if pod["spec"]["nodeName"].as_str() == Some(node) {
+        let mirror = pod["metadata"]["annotations"][MIRROR_ANNOTATION].is_string();
+        if pod["spec"]["nodeName"].as_str() == Some(node) && !mirror {
             bound.push(pod);
         }
     }
     Ok(bound)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Every (kind, name) a pod references in its own namespace: volumes (configMap, secret,

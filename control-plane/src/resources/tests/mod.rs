@@ -13,6 +13,7 @@ use crate::core::{Error, Kind, SystemClock};
 use crate::store::{MemoryStore, Store};
 
 mod apply;
+mod config;
 mod namespaces;
 mod read;
 mod watch;

@@ -1,11 +1,12 @@
-//! Pod and pod-spec rules: the pod-level fields and volumes here, containers in
-//! `container.rs`. Pod templates (Deployments, Jobs, ...) go through the same code.
+//! Pod and pod-spec rules: the pod-level fields here, volumes in `volumes.rs`, containers
+//! in `container.rs`. Pod templates (Deployments, Jobs, ...) go through the same code.
 
 use std::collections::HashSet;
 
-use k8s_openapi::api::core::v1::{Pod, PodSpec, Volume};
+use k8s_openapi::api::core::v1::{Pod, PodSpec};
 
 use super::container::{validate_container, ContainerKind};
+use super::volumes::validate_volumes;
 use super::{
     validate_dns1123_label, validate_dns1123_subdomain, validate_labels, validate_object_meta,
     FieldError, NameRule, ValidationError,
@@ -110,40 +111,4 @@ pub fn validate_pod_spec(path: &str, spec: &PodSpec) -> Vec<FieldError> {
         }
     }
     errors
-}
-
-/// Checks volume names (required, DNS-1123 labels, unique) and that each has at most one
-/// source; returns the names so mounts can be checked against them.
-fn validate_volumes<'a>(
-    path: &str,
-    volumes: &'a [Volume],
-    errors: &mut Vec<FieldError>,
-) -> HashSet<&'a str> {
-    let mut names = HashSet::new();
-    for (index, volume) in volumes.iter().enumerate() {
-        let at = format!("{path}[{index}]");
-        if volume.name.is_empty() {
-            errors.push(FieldError::required(&format!("{at}.name"), ""));
-        } else {
-            errors.extend(validate_dns1123_label(&format!("{at}.name"), &volume.name));
-            if !names.insert(volume.name.as_str()) {
-                errors.push(FieldError::duplicate(
-                    &format!("{at}.name"),
-                    volume.name.as_str(),
-                ));
-            }
-        }
-        // The source is whichever other field is set; none means emptyDir (defaulting).
-        let sources = match serde_json::to_value(volume) {
-            Ok(serde_json::Value::Object(fields)) => fields.keys().filter(|k| *k != "name").count(),
-            _ => 0,
-        };
-        if sources > 1 {
-            errors.push(FieldError::forbidden(
-                &at,
-                "may not specify more than 1 volume type",
-            ));
-        }
-    }
-    names
 }

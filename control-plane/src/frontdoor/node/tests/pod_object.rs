@@ -133,6 +133,15 @@ async fn other_nodes_objects_and_unreferenced_ones_are_refused_before_existence(
         Code::PermissionDenied
     );
 
+    // A mirror pod is the node's own writing: it grants nothing.
+    let mut mirror = consumer("static-n2", "n2");
+    mirror["metadata"]["annotations"] = json!({"kubernetes.io/config.mirror": "uid-static"});
+    fx.create_pod(mirror).await;
+    assert_eq!(
+        code(fx.read("n2", "Secret", "default", "db").await),
+        Code::PermissionDenied
+    );
+
     // Other kinds and malformed requests.
     let pod = fx.read("n2", "Pod", "default", "app").await;
     assert_eq!(code(pod), Code::InvalidArgument);

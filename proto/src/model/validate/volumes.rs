@@ -1,0 +1,165 @@
+//! Pod volumes: names, one source each, and only the sources skiff's agent can provide.
+//! Anything else (nfs, csi, iscsi, cloud disks, ...) is refused at apply with its field
+//! path and the supported list, so no volume is accepted and then silently left out.
+
+use std::collections::HashSet;
+
+use k8s_openapi::api::core::v1::Volume;
+use serde_json::Value;
+
+use super::{validate_dns1123_label, FieldError};
+
+/// The volume sources the agent mounts (agent/src/volumes/).
+pub const SUPPORTED_VOLUME_TYPES: &[&str] = &[
+    "configMap",
+    "downwardAPI",
+    "emptyDir",
+    "hostPath",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+];
+
+/// The projected sources the agent writes.
+pub const SUPPORTED_PROJECTED_SOURCES: &[&str] =
+    &["configMap", "downwardAPI", "secret", "serviceAccountToken"];
+
+/// `hostPath.type` values, "" meaning no check (Kubernetes' HostPathType).
+pub const HOST_PATH_TYPES: &[&str] = &[
+    "",
+    "DirectoryOrCreate",
+    "Directory",
+    "FileOrCreate",
+    "File",
+    "Socket",
+    "CharDevice",
+    "BlockDevice",
+];
+
+/// Checks volume names (required, DNS-1123 labels, unique), that each has at most one
+/// source and a supported one; returns the names so mounts can be checked against them.
+pub(super) fn validate_volumes<'a>(
+    path: &str,
+    volumes: &'a [Volume],
+    errors: &mut Vec<FieldError>,
+) -> HashSet<&'a str> {
+    let mut names = HashSet::new();
+    for (index, volume) in volumes.iter().enumerate() {
+        let at = format!("{path}[{index}]");
+        if volume.name.is_empty() {
+            errors.push(FieldError::required(&format!("{at}.name"), ""));
+        } else {
+            errors.extend(validate_dns1123_label(&format!("{at}.name"), &volume.name));
+            if !names.insert(volume.name.as_str()) {
+                errors.push(FieldError::duplicate(
+                    &format!("{at}.name"),
+                    volume.name.as_str(),
+                ));
+            }
+        }
+        // The source is whichever other field is set; none means emptyDir (defaulting).
+        let fields = match serde_json::to_value(volume) {
+            Ok(Value::Object(fields)) => fields,
+            _ => Default::default(),
+        };
+        let sources: Vec<(&String, &Value)> = fields.iter().filter(|(k, _)| *k != "name").collect();
+        if sources.len() > 1 {
+            errors.push(FieldError::forbidden(
+                &at,
+                "may not specify more than 1 volume type",
+            ));
+        }
+        for (source, value) in sources {
+            errors.extend(validate_source(&at, source, value));
+        }
+    }
+    names
+}
+
+fn validate_source(at: &str, source: &str, value: &Value) -> Vec<FieldError> {
+    let here = format!("{at}.{source}");
+    match source {
+        "configMap" => required_name(&here, value, "name"),
+        "secret" => required_name(&here, value, "secretName"),
+        "persistentVolumeClaim" => required_name(&here, value, "claimName"),
+        "hostPath" => validate_host_path(&here, value),
+        "projected" => validate_projected(&here, value),
+        "emptyDir" | "downwardAPI" => Vec::new(),
+        other => vec![unsupported_type(&here, other, SUPPORTED_VOLUME_TYPES)],
+    }
+}
+
+/// `spec.volumes[0].nfs: Forbidden: volume type "nfs" is not supported by skiff
+/// (supported: configMap, ...)`.
+fn unsupported_type(path: &str, kind: &str, supported: &[&str]) -> FieldError {
+    FieldError::forbidden(
+        path,
+        &format!(
+            "volume type {kind:?} is not supported by skiff (supported: {})",
+            supported.join(", ")
+        ),
+    )
+}
+
+fn required_name(path: &str, source: &Value, field: &str) -> Vec<FieldError> {
+    match source[field].as_str() {
+        Some(name) if !name.is_empty() => Vec::new(),
+        _ => vec![FieldError::required(&format!("{path}.{field}"), "")],
+    }
+}
+
+fn validate_host_path(path: &str, source: &Value) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let host_path = source["path"].as_str().unwrap_or_default();
+    if host_path.is_empty() {
+        errors.push(FieldError::required(&format!("{path}.path"), ""));
+    } else if host_path.split('/').any(|part| part == "..") {
+        errors.push(FieldError::invalid(
+            &format!("{path}.path"),
+            host_path,
+            "must not contain '..'",
+        ));
+    }
+    if let Some(kind) = source["type"].as_str() {
+        if !HOST_PATH_TYPES.contains(&kind) {
+            errors.push(FieldError::unsupported(
+                &format!("{path}.type"),
+                kind,
+                &HOST_PATH_TYPES[1..],
+            ));
+        }
+    }
+    errors
+}
+
+fn validate_projected(path: &str, source: &Value) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let sources = source["sources"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for (index, projection) in sources.iter().enumerate() {
+        let at = format!("{path}.sources[{index}]");
+        let Some(fields) = projection.as_object() else {
+            continue;
+        };
+        if fields.len() > 1 {
+            errors.push(FieldError::forbidden(
+                &at,
+                "may not specify more than 1 volume type per source",
+            ));
+        }
+        for (kind, value) in fields {
+            let here = format!("{at}.{kind}");
+            match kind.as_str() {
+                "configMap" | "secret" => errors.extend(required_name(&here, value, "name")),
+                "downwardAPI" | "serviceAccountToken" => {}
+                other => errors.push(unsupported_type(&here, other, SUPPORTED_PROJECTED_SOURCES)),
+            }
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests;
