@@ -9,14 +9,16 @@ use tracing::{debug, warn};
 
 use super::setup::refreshable;
 use super::VolumeManager;
-use crate::objects::PodObjects;
+use crate::objects::{Memo, PodObjects};
 
 /// How often volumes are refreshed; Kubernetes promises about a minute.
 pub const RESYNC_EVERY: Duration = Duration::from_secs(10);
 
 impl VolumeManager {
-    /// Refreshes every live pod's volumes once.
+    /// Refreshes every live pod's volumes once, reading each object once for all pods.
     pub async fn resync(&self, objects: &dyn PodObjects) {
+        let memo = Memo::new(objects);
+        let objects: &dyn PodObjects = &memo;
         let pods: Vec<_> = self.live().values().cloned().collect();
         for pod in pods {
             let uid = pod.metadata.uid.clone().unwrap_or_default();
