@@ -14,7 +14,9 @@
 //! `sizeLimit`: a memory-backed emptyDir is a tmpfs of that size; one on disk is
 //! measured (`usage.rs`) and the worker evicts its pod, as the kubelet does.
 //!
-//! Not done: fsGroup ownership, mountPropagation.
+//! `securityContext.fsGroup` owns emptyDir, configMap, secret, downwardAPI and
+//! projected volumes (`ownership.rs`). mountPropagation other than None is refused at
+//! apply.
 
 mod atomic_writer;
 mod claim;
@@ -24,6 +26,7 @@ pub mod fake;
 mod host_path;
 pub mod layout;
 mod mount_ops;
+mod ownership;
 mod projection;
 #[cfg(test)]
 mod real_tests;

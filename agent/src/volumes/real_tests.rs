@@ -2,6 +2,7 @@
 //! second manager (an agent restart), unmounted and removed at teardown.
 
 use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Pod, Secret};
@@ -38,7 +39,7 @@ async fn secrets_live_on_a_tmpfs_that_survives_a_restart_and_goes_with_the_pod()
     );
     let pod: Pod = serde_json::from_value(json!({
         "metadata": {"name": "vol-real", "namespace": "default", "uid": "vol-real-uid"},
-        "spec": {"containers": [{"name": "c"}], "volumes": [
+        "spec": {"containers": [{"name": "c"}], "securityContext": {"fsGroup": 2345}, "volumes": [
             {"name": "db", "secret": {"secretName": "db"}},
             {"name": "mem", "emptyDir": {"medium": "Memory", "sizeLimit": "64Ki"}}
         ]}
@@ -58,9 +59,27 @@ async fn secrets_live_on_a_tmpfs_that_survives_a_restart_and_goes_with_the_pod()
         fs::read_to_string(secret_dir.join("password")).unwrap(),
         "hunter2"
     );
+    // fsGroup owns the files: group 2345, group-readable, directories setgid.
+    let meta = fs::metadata(secret_dir.join("password")).unwrap();
+    assert_eq!(
+        (meta.gid(), meta.permissions().mode() & 0o777),
+        (2345, 0o644)
+    );
+    let root = fs::metadata(secret_dir).unwrap();
+    assert_eq!(root.gid(), 2345);
+    assert_ne!(
+        root.permissions().mode() & 0o2000,
+        0,
+        "no setgid on the volume"
+    );
     // The memory emptyDir is capped at its sizeLimit by the kernel.
     let mem = &volumes["mem"].path;
     assert!(is_tmpfs(mem));
+    let mem_meta = fs::metadata(mem).unwrap();
+    assert_eq!(
+        (mem_meta.gid(), mem_meta.permissions().mode() & 0o7777),
+        (2345, 0o2777)
+    );
     assert!(fs::write(mem.join("big"), vec![0u8; 256 * 1024]).is_err());
 
     // A restarted agent finds the same mounts: nothing stacked, files untouched.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tracing::{debug, warn};
 
-use super::setup::refreshable;
+use super::setup::{fs_group, refreshable};
 use super::VolumeManager;
 use crate::objects::{Memo, PodObjects};
 
@@ -35,7 +35,7 @@ impl VolumeManager {
                 if !live.contains_key(&uid) {
                     break;
                 }
-                if let Err(error) = self.apply(&prepared) {
+                if let Err(error) = self.apply(&prepared, fs_group(&pod)) {
                     warn!(pod_uid = %uid, volume = %volume.name, %error, "volume refresh failed");
                 }
             }

@@ -13,6 +13,7 @@ use super::claim::claim_path;
 use super::host_path::check_type;
 use super::layout;
 use super::mount_ops::is_mounted;
+use super::ownership;
 use super::projection;
 use super::{PodVolumes, VolumeError, VolumeManager, VolumePath};
 use crate::objects::PodObjects;
@@ -70,10 +71,12 @@ impl VolumeManager {
         let mut live = self.live();
         let mut out = PodVolumes::new();
         for (name, p) in prepared {
-            let path = self.apply(&p).map_err(|message| VolumeError {
-                volume: name.clone(),
-                message,
-            })?;
+            let path = self
+                .apply(&p, fs_group(pod))
+                .map_err(|message| VolumeError {
+                    volume: name.clone(),
+                    message,
+                })?;
             out.insert(name, path);
         }
         if volumes.iter().any(refreshable) {
@@ -152,8 +155,9 @@ impl VolumeManager {
         )
     }
 
-    /// Lays out one prepared volume. Callers hold the `live` lock.
-    pub(super) fn apply(&self, p: &Prepared) -> Result<VolumePath, String> {
+    /// Lays out one prepared volume, owned by the pod's fsGroup when it has one. Callers
+    /// hold the `live` lock.
+    pub(super) fn apply(&self, p: &Prepared, fs_group: Option<u32>) -> Result<VolumePath, String> {
         match p {
             Prepared::Files {
                 dir,
@@ -170,6 +174,7 @@ impl VolumeManager {
                 if changed {
                     info!(dir = %dir.display(), files = payload.len(), "volume files written");
                 }
+                own(dir, fs_group, true, changed)?;
                 Ok(VolumePath {
                     path: dir.clone(),
                     read_only: true,
@@ -181,8 +186,16 @@ impl VolumeManager {
                     None => mkdir(dir)?,
                 }
                 // Writable by any user of the pod, as the kubelet makes them.
-                fs::set_permissions(dir, fs::Permissions::from_mode(0o777))
-                    .map_err(|e| format!("chmod {}: {e}", dir.display()))?;
+                let mode = fs::metadata(dir)
+                    .map_err(|e| format!("reading {}: {e}", dir.display()))?
+                    .permissions()
+                    .mode();
+                if mode & 0o777 != 0o777 {
+                    // Keeps the setgid bit an fsGroup put there.
+                    fs::set_permissions(dir, fs::Permissions::from_mode((mode & 0o7777) | 0o777))
+                        .map_err(|e| format!("chmod {}: {e}", dir.display()))?;
+                }
+                own(dir, fs_group, false, false)?;
                 Ok(VolumePath {
                     path: dir.clone(),
                     read_only: false,
@@ -207,6 +220,25 @@ impl VolumeManager {
         }
         Ok(())
     }
+}
+
+/// The pod's `securityContext.fsGroup`, as a gid.
+pub(super) fn fs_group(pod: &Pod) -> Option<u32> {
+    let gid = pod.spec.as_ref()?.security_context.as_ref()?.fs_group?;
+    u32::try_from(gid).ok()
+}
+
+/// Applies `fs_group` to a volume whose files just changed, or whose root does not have
+/// the group yet.
+fn own(dir: &Path, fs_group: Option<u32>, read_only: bool, changed: bool) -> Result<(), String> {
+    let Some(gid) = fs_group else {
+        return Ok(());
+    };
+    if changed || !ownership::root_matches(dir, gid) {
+        ownership::set_ownership(dir, gid, read_only)
+            .map_err(|e| format!("applying fsGroup {gid} to {}: {e}", dir.display()))?;
+    }
+    Ok(())
 }
 
 fn mkdir(dir: &Path) -> Result<(), String> {
