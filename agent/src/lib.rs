@@ -16,3 +16,4 @@ pub mod services;
 pub mod sources;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub mod volumes;

@@ -90,8 +90,8 @@ struct Flags {
 enum Command {
     /// Removes everything skiff added to the host: the service proxy's nftables table
     /// and iptables chains, the pod network's table, bridge and veths, the routes to
-    /// other nodes' pods and the vxlan device. Pods' containers
-    /// are left to containerd.
+    /// other nodes' pods and the vxlan device, and unmounts pods' volumes (the tmpfs
+    /// of secrets). Pods' containers are left to containerd.
     Cleanup,
 }
 
@@ -126,7 +126,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     let proxy_mode = skiff_agent::proxy::ProxyMode::from_flag(flags.proxy_mode.as_deref())?;
     if let Some(Command::Cleanup) = flags.command {
-        return tokio::runtime::Runtime::new()?.block_on(cleanup());
+        return tokio::runtime::Runtime::new()?.block_on(cleanup(&flags.root));
     }
     let join = match (flags.server, flags.token, flags.token_file) {
         (None, None, None) => None,
@@ -176,9 +176,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// `skiff-agent cleanup`: the proxy's rules first (they point at pod addresses), then
-/// the pod network.
-async fn cleanup() -> anyhow::Result<()> {
-    use skiff_agent::{network, proxy};
+/// the pod network, then the pods' volume mounts (tmpfs) under `root`.
+async fn cleanup(root: &std::path::Path) -> anyhow::Result<()> {
+    use skiff_agent::{network, proxy, volumes};
     proxy::cleanup(&proxy::HostExec::default(), proxy::nft::DEFAULT_TABLE)
         .await
         .context("remove the service proxy's rules")?;
@@ -191,5 +191,8 @@ async fn cleanup() -> anyhow::Result<()> {
     network::cleanup_host(network::DEFAULT_BRIDGE)
         .await
         .context("remove the pod network")?;
+    volumes::VolumeManager::for_host(root, Default::default())
+        .unmount_all()
+        .context("unmount the pods' volumes")?;
     Ok(())
 }

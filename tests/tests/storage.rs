@@ -7,7 +7,8 @@
 //!   pick the other);
 //! - deleting a claim in use leaves it Terminating (`describe pvc` names the pod);
 //!   once the pod is gone (reclaim Delete) its directory on the node and its volume go; with a Retain class both stay, the volume Released;
-//! - data written through the claim survives its pod (needs the agent's claim mounts).
+//! - data written through the claim survives its pod, and its next pod reads it on the
+//!   same node.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -356,7 +357,6 @@ fn reclaim_delete_removes_the_directory_and_retain_keeps_it() {
 }
 
 #[test]
-#[ignore = "needs the agent's persistentVolumeClaim mounts (issue 14 item 1, agent/src/volumes/), not on main yet"]
 fn data_written_through_a_claim_survives_its_pod() {
     MultiNode::run(two_nodes(), |cluster| {
         cluster.apply("claim.yaml", &claim("data", None))?;

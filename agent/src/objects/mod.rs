@@ -5,8 +5,10 @@
 
 #[cfg(test)]
 pub mod fake;
+mod memo;
 mod remote;
 
+pub use memo::Memo;
 pub use remote::RemoteObjects;
 
 use std::future::Future;
@@ -36,7 +38,7 @@ pub type ObjectFuture<'a> =
 
 /// Reads one object a pod of this node uses; `Ok(None)` when it does not exist.
 /// Boxed futures keep it usable as `Arc<dyn PodObjects>`.
-pub trait PodObjects: Send + Sync + 'static {
+pub trait PodObjects: Send + Sync {
     /// `kind` is "ConfigMap", "Secret", "PersistentVolumeClaim" or "PersistentVolume";
     /// `namespace` is empty for PersistentVolumes.
     fn get<'a>(&'a self, kind: &'a str, namespace: &'a str, name: &'a str) -> ObjectFuture<'a>;

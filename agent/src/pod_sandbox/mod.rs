@@ -25,6 +25,7 @@ use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use tracing::{debug, info, warn};
 
+pub(crate) use ops::mount_points;
 pub use ops::{HostOps, NamespaceOps};
 
 /// The namespaces a sandbox holds, by their `/proc/<pid>/ns/` names.

@@ -125,7 +125,7 @@ fn set_link_up(name: &[u8]) -> io::Result<()> {
 }
 
 /// Mount points from a mountinfo table, with the octal escapes (`\040`) decoded.
-fn mount_points(table: &str) -> impl Iterator<Item = PathBuf> + '_ {
+pub(crate) fn mount_points(table: &str) -> impl Iterator<Item = PathBuf> + '_ {
     table
         .lines()
         .filter_map(|line| line.split(' ').nth(4))

@@ -192,6 +192,7 @@ impl<R: PodRuntime> PodManager<R> {
             .chain(want.pods.keys())
             .cloned()
             .collect();
+        self.cfg.volumes.remove_unclaimed(&live);
         if let Err(error) = self.rt.collect_garbage(&live).await {
             warn!(%error, "cannot collect network leftovers");
         }

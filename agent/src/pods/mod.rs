@@ -12,6 +12,8 @@ pub mod slot;
 pub mod status;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod volume_tests;
 pub mod worker;
 
 pub use manager::PodManager;
@@ -26,6 +28,7 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::objects::{NoObjects, PodObjects};
+use crate::volumes::VolumeManager;
 
 /// What workers need to know about the node, fixed at start.
 #[derive(Clone)]
@@ -39,6 +42,8 @@ pub struct WorkerConfig {
     pub backoff_reset: Duration,
     /// The ConfigMaps, Secrets and claims pods use (none on a standalone node).
     pub objects: Arc<dyn PodObjects>,
+    /// Sets up and removes pods' volumes, shared by every worker.
+    pub volumes: Arc<VolumeManager>,
     /// What the node offers pods (cpu, memory, ephemeral-storage): the downward API
     /// reads a limit a container leaves unset as this.
     pub allocatable: BTreeMap<String, Quantity>,
@@ -56,13 +61,14 @@ impl std::fmt::Debug for WorkerConfig {
 impl WorkerConfig {
     pub fn new(root: PathBuf, node_name: String) -> Self {
         Self {
-            root,
             node_name,
             backoff_base: Duration::from_secs(10),
             backoff_max: Duration::from_secs(300),
             backoff_reset: Duration::from_secs(600),
+            volumes: Arc::new(VolumeManager::for_host(&root, BTreeMap::new())),
             objects: Arc::new(NoObjects),
             allocatable: BTreeMap::new(),
+            root,
         }
     }
 }

@@ -158,12 +158,22 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     cfg.backoff_max = opts.backoff_max;
     cfg.backoff_reset = opts.backoff_reset;
     cfg.allocatable = node_allocatable(&opts.node_name, node_ip, &opts.root);
+    cfg.volumes = Arc::new(crate::volumes::VolumeManager::for_host(
+        &opts.root,
+        cfg.allocatable.clone(),
+    ));
     if let Some(joined) = &joined {
         cfg.objects = Arc::new(crate::objects::RemoteObjects::new(
             joined.channel.clone(),
             &opts.node_name,
         ));
     }
+    // One refresh of every pod's configMap/secret/downwardAPI/projected volumes.
+    tokio::spawn(
+        cfg.volumes
+            .clone()
+            .run_resync(cfg.objects.clone(), crate::volumes::RESYNC_EVERY),
+    );
     let manager = PodManager::new(rt.clone(), cfg, store.clone());
     tokio::spawn(node_runtime::forward_exits(ctrd.clone(), manager.events()));
     tokio::spawn(node_runtime::forward_ooms(ctrd.clone(), manager.events()));

@@ -106,7 +106,8 @@ fn split_yaml(source: &str, text: &str) -> Result<Vec<Option<Value>>, DecodeErro
 }
 
 /// Converts a YAML value to JSON the way kubectl does: scalar keys become strings, tags
-/// are dropped.
+/// are dropped, and file modes written as YAML 1.1 octal (`defaultMode: 0400`, as the
+/// Kubernetes docs write them) are numbers, which serde_yaml's YAML 1.2 reads as strings.
 fn yaml_to_json(yaml: serde_yaml::Value) -> Result<Value, String> {
     use serde_yaml::Value as Yaml;
     Ok(match yaml {
@@ -140,12 +141,30 @@ fn yaml_to_json(yaml: serde_yaml::Value) -> Result<Value, String> {
                     Yaml::Bool(b) => b.to_string(),
                     other => return Err(format!("mapping keys must be strings, not {other:?}")),
                 };
-                map.insert(key, yaml_to_json(value)?);
+                let value = match value {
+                    Yaml::String(s) if is_mode_field(&key) => {
+                        octal(&s).map(Value::from).unwrap_or(Value::String(s))
+                    }
+                    value => yaml_to_json(value)?,
+                };
+                map.insert(key, value);
             }
             Value::Object(map)
         }
         Yaml::Tagged(tagged) => yaml_to_json(tagged.value)?,
     })
+}
+
+/// The volume file-mode fields (configMap, secret, downwardAPI and projected volumes).
+fn is_mode_field(key: &str) -> bool {
+    key == "defaultMode" || key == "mode"
+}
+
+/// `0400` → 256; anything that is not a leading-zero octal literal → None.
+fn octal(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix('0').filter(|d| !d.is_empty())?;
+    let digits = digits.strip_prefix('o').unwrap_or(digits);
+    i64::from_str_radix(digits, 8).ok()
 }
 
 /// Decodes one document: a single object, or a `List` whose items are each decoded.

@@ -10,6 +10,7 @@ use super::object::Object;
 
 mod config;
 mod container;
+mod env;
 mod names;
 mod pod;
 mod service;

@@ -8,15 +8,12 @@
 //! arrives, instead of polling `ctr t ls` (a ctr call alone costs tens of milliseconds).
 
 use std::collections::HashMap;
-use std::io::BufRead;
-use std::process::{Child, Stdio};
-use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use skiff_e2e::bench::{ctr_run_floor, ms, p, report};
 use skiff_e2e::pods::pod_uid;
-use skiff_e2e::process::terminate;
+use skiff_e2e::task_events::TaskStarts;
 use skiff_e2e::{require_root_and_tools, wait_for, StandaloneEnv};
 
 const REPEAT: usize = 10;
@@ -28,7 +25,7 @@ fn main() -> anyhow::Result<()> {
         std::process::exit(1);
     }
     let env = StandaloneEnv::start()?;
-    let mut events = Events::start(&env)?;
+    let mut events = TaskStarts::start(&env.containerd)?;
 
     // Warm-up (not measured): pulls and unpacks the image once.
     let warm = run_pods(&env, &mut events, "warmup", 1)?;
@@ -54,7 +51,7 @@ fn main() -> anyhow::Result<()> {
 /// to its task's start event. Removes the pods afterwards (not timed).
 fn run_pods(
     env: &StandaloneEnv,
-    events: &mut Events,
+    events: &mut TaskStarts,
     prefix: &str,
     count: usize,
 ) -> anyhow::Result<Vec<Duration>> {
@@ -103,81 +100,4 @@ fn manifest(name: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  terminationGracePeriodSeconds: 2\n  containers:\n  - name: main\n    image: busybox:latest\n    imagePullPolicy: IfNotPresent\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1; done\"]\n"
     )
-}
-
-/// A `ctr events` subscription in the agent's namespace, read by a thread that stamps
-/// each `/tasks/start` with its arrival time.
-struct Events {
-    child: Child,
-    rx: Receiver<(Instant, String)>,
-}
-
-impl Events {
-    fn start(env: &StandaloneEnv) -> anyhow::Result<Self> {
-        let mut child: Child = env
-            .containerd
-            .ctr_command(env.containerd.namespace())
-            .arg("events")
-            .stdout(Stdio::piped())
-            .spawn()?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let (tx, rx) = mpsc::channel();
-        let namespace = env.containerd.namespace();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let at = Instant::now();
-                if let Some(id) = task_start_id(&line, namespace) {
-                    if tx.send((at, id)).is_err() {
-                        return;
-                    }
-                }
-            }
-        });
-        std::thread::sleep(Duration::from_millis(300)); // let the subscription settle
-        Ok(Events { child, rx })
-    }
-
-    fn next_start(&mut self, timeout: Duration) -> anyhow::Result<(Instant, String)> {
-        match self.rx.recv_timeout(timeout) {
-            Ok(event) => Ok(event),
-            Err(e) => bail!("no /tasks/start event within {timeout:?}: {e}"),
-        }
-    }
-
-    fn drain(&mut self) {
-        while self.rx.try_recv().is_ok() {}
-    }
-}
-
-impl Drop for Events {
-    fn drop(&mut self) {
-        terminate(&mut self.child, Duration::from_secs(1));
-    }
-}
-
-/// `<timestamp> <namespace> /tasks/start {"container_id":"ID","pid":N}` → ID, for the
-/// agent's namespace only (the subscription sees every namespace).
-fn task_start_id(line: &str, namespace: &str) -> Option<String> {
-    let (head, json) = line.split_once(" /tasks/start ")?;
-    if head.rsplit(' ').next() != Some(namespace) {
-        return None;
-    }
-    let event: serde_json::Value = serde_json::from_str(json.trim()).ok()?;
-    Some(event["container_id"].as_str()?.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_task_start_events_of_one_namespace() {
-        let line = r#"2026-11-22 04:56:21.69 +0000 UTC skiff /tasks/start {"container_id":"abc","pid":42}"#;
-        assert_eq!(task_start_id(line, "skiff").as_deref(), Some("abc"));
-        assert_eq!(task_start_id(line, "other"), None);
-        assert_eq!(task_start_id("2026 skiff /tasks/create {}", "skiff"), None);
-    }
 }

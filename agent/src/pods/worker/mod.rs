@@ -25,8 +25,12 @@ use crate::probes::ProbeEvent;
 mod env;
 mod probing;
 mod status;
+mod volumes;
 
 const SANDBOX_RETRY: Duration = Duration::from_secs(2);
+/// Volume set-up retries: soon at first (an object just being created), then less often.
+const VOLUME_RETRY_BASE: Duration = Duration::from_secs(1);
+const VOLUME_RETRY_MAX: Duration = Duration::from_secs(16);
 /// How long `ErrImagePull` shows before it reads `ImagePullBackOff`.
 const PULL_ERROR_SHOWN: Duration = Duration::from_secs(1);
 
@@ -56,6 +60,14 @@ pub struct Worker<R: PodRuntime> {
     probe_tx: Option<mpsc::Sender<ProbeEvent>>,
     /// Containers the OOM killer hit, until their exit is handled.
     ooms: std::collections::HashSet<String>,
+    /// The pod's volumes, once set up (`volumes.rs`).
+    volumes: Option<crate::volumes::PodVolumes>,
+    volume_retry: Option<Instant>,
+    volume_backoff: super::backoff::Backoff,
+    /// When emptyDirs with a `sizeLimit` are measured next.
+    usage_check: Option<Instant>,
+    /// Why the pod was evicted; nothing starts again.
+    evicted: Option<String>,
 }
 
 impl<R: PodRuntime> Worker<R> {
@@ -99,6 +111,11 @@ impl<R: PodRuntime> Worker<R> {
             sandbox: SandboxInfo::default(),
             probe_tx: None,
             ooms: Default::default(),
+            volumes: None,
+            volume_retry: None,
+            volume_backoff: super::backoff::Backoff::new(VOLUME_RETRY_BASE, VOLUME_RETRY_MAX),
+            usage_check: None,
+            evicted: None,
         };
         w.adopt(found);
         w
@@ -204,7 +221,11 @@ impl<R: PodRuntime> Worker<R> {
             .filter(|s| !s.done)
             .flat_map(|s| [s.next_try, s.relabel_at, s.ready_at.filter(|t| *t > now)])
             .flatten();
-        slot_times.chain(self.sandbox_retry).min()
+        slot_times
+            .chain(self.sandbox_retry)
+            .chain(self.volume_retry)
+            .chain(self.usage_check)
+            .min()
     }
 
     /// Starts whatever is due: the sandbox, then init containers in order, then the app.
@@ -254,6 +275,13 @@ impl<R: PodRuntime> Worker<R> {
                 }
             }
         }
+        if !self.ensure_volumes(now).await {
+            return;
+        }
+        self.check_volume_usage(now);
+        if self.evicted.is_some() {
+            return;
+        }
         self.ensure_probers();
         self.stop_sidecars_when_app_done();
         for i in 0..self.slots.len() {
@@ -288,33 +316,47 @@ impl<R: PodRuntime> Worker<R> {
         if app.peek().is_none() || !app.all(|s| s.done) {
             return;
         }
-        let grace = self
-            .pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.termination_grace_period_seconds)
-            .unwrap_or(30)
-            .max(0) as u64;
-        for slot in self
-            .slots
-            .iter_mut()
-            .rev()
-            .filter(|s| s.is_sidecar() && !s.done)
-        {
+        self.stop_for_good(
+            |s| s.is_sidecar() && !s.done,
+            "app finished, stopping sidecar",
+        );
+    }
+
+    /// Marks the slots `pick` selects done, last first, and stops those running with the
+    /// pod's grace period; none of them starts again.
+    fn stop_for_good(&mut self, pick: impl Fn(&Slot) -> bool, why: &'static str) {
+        let grace = self.grace();
+        for slot in self.slots.iter_mut().rev().filter(|s| pick(s)) {
             slot.done = true;
             slot.next_try = None;
             slot.prober = None;
             let (true, Some(id)) = (slot.is_running(), slot.id.clone()) else {
                 continue;
             };
-            info!(container = slot.name(), "app finished, stopping sidecar");
+            info!(
+                container = slot.name(),
+                reason = why,
+                "stopping a container for good"
+            );
             let rt = self.rt.clone();
             tokio::spawn(async move {
-                if let Err(error) = rt.stop_container(&id, Duration::from_secs(grace)).await {
-                    warn!(container = %id, %error, "stopping a sidecar");
+                if let Err(error) = rt.stop_container(&id, grace).await {
+                    warn!(container = %id, %error, "stopping a container");
                 }
             });
         }
+    }
+
+    /// The pod's `terminationGracePeriodSeconds` (default 30).
+    fn grace(&self) -> Duration {
+        Duration::from_secs(
+            self.pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.termination_grace_period_seconds)
+                .unwrap_or(30)
+                .max(0) as u64,
+        )
     }
 
     async fn start(&mut self, i: usize) {
@@ -353,10 +395,15 @@ impl<R: PodRuntime> Worker<R> {
         };
         let slot = &mut self.slots[i];
         let log = paths::log_path(&self.cfg.root, &self.pod, &slot.spec.name, slot.attempt);
-        let config = ContainerConfig {
-            env,
-            mounts: Vec::new(),
+        let mounts = match self.container_mounts(&self.slots[i].spec, &env) {
+            Ok(mounts) => mounts,
+            Err(error) => {
+                self.config_error(i, error);
+                return;
+            }
         };
+        let slot = &mut self.slots[i];
+        let config = ContainerConfig { env, mounts };
         match self
             .rt
             .start_container(&self.pod, &slot.spec, &image, slot.attempt, &log, &config)
@@ -489,14 +536,7 @@ impl<R: PodRuntime> Worker<R> {
         for slot in &mut self.slots {
             slot.prober = None;
         }
-        let grace = Duration::from_secs(
-            self.pod
-                .spec
-                .as_ref()
-                .and_then(|s| s.termination_grace_period_seconds)
-                .unwrap_or(30)
-                .max(0) as u64,
-        );
+        let grace = self.grace();
         let mut pod = self.pod.clone();
         pod.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
         pod.status = Some(self.status());
@@ -512,6 +552,7 @@ impl<R: PodRuntime> Worker<R> {
             }
         });
         futures::future::join_all(stops).await;
+        self.teardown_volumes();
         let uid = self.pod.metadata.uid.clone().unwrap_or_default();
         if let Err(error) = self.rt.remove_sandbox(&uid).await {
             warn!(%error, "sandbox removal failed");

@@ -27,6 +27,12 @@ impl<R: PodRuntime> Worker<R> {
         } else {
             "Pending"
         };
+        // An evicted pod is Failed whatever its containers did (`volumes.rs`).
+        let phase = if self.evicted.is_some() {
+            "Failed"
+        } else {
+            phase
+        };
         let ready = phase == "Running" && app.iter().all(|s| s.is_ready());
         let cond = |type_: &str, ok: bool| PodCondition {
             type_: type_.into(),
@@ -63,6 +69,8 @@ impl<R: PodRuntime> Worker<R> {
                 .sandbox
                 .pod_ip
                 .map(|ip| vec![PodIP { ip: ip.to_string() }]),
+            reason: self.evicted.as_ref().map(|_| "Evicted".to_string()),
+            message: self.evicted.clone(),
             ..Default::default()
         }
     }

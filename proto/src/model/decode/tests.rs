@@ -241,3 +241,16 @@ fn secrets_quantities_and_int_or_string_decode() {
     let objects = decode_documents("mix.yaml", text).unwrap();
     assert_eq!(objects.len(), 2);
 }
+
+#[test]
+fn octal_file_modes_read_as_kubectl_reads_them() {
+    let text = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: c\n    image: busybox\n  volumes:\n  - name: s\n    secret:\n      secretName: s\n      defaultMode: 0400\n      items:\n      - key: k\n        path: k\n        mode: 0o644\n";
+    let objects = decode_documents("modes.yaml", text).unwrap_or_else(|e| panic!("{e}"));
+    let json = objects[0].to_json_value();
+    let secret = &json["spec"]["volumes"][0]["secret"];
+    assert_eq!(secret["defaultMode"], 256);
+    assert_eq!(secret["items"][0]["mode"], 420);
+    // Not an octal literal: left as it is, and refused as a string would be.
+    let err = decode_err(&text.replace("0400", "0800"));
+    assert!(err.to_string().contains("defaultMode"), "{err}");
+}

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use k8s_openapi::api::core::v1::{Container, Probe, ResourceRequirements};
+use k8s_openapi::api::core::v1::{Container, Probe, ResourceRequirements, VolumeMount};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -69,6 +69,7 @@ pub(super) fn validate_container(
     let sidecar = kind == ContainerKind::Init && c.restart_policy.as_deref() == Some("Always");
 
     validate_ports(path, c, &mut errors);
+    super::env::validate_env(path, c, &mut errors);
     validate_mounts(path, c, volumes, &mut errors);
 
     let probes = [
@@ -143,6 +144,7 @@ fn validate_mounts(
                 mount.name.as_str(),
             ));
         }
+        validate_sub_path(&at, mount, errors);
         if mount.mount_path.is_empty() {
             errors.push(FieldError::required(&format!("{at}.mountPath"), ""));
         } else if !mount_paths.insert(mount.mount_path.as_str()) {
@@ -150,6 +152,46 @@ fn validate_mounts(
                 &format!("{at}.mountPath"),
                 mount.mount_path.as_str(),
                 "must be unique",
+            ));
+        }
+    }
+}
+
+/// `subPath` stays inside the volume; `subPathExpr` is its alternative; propagation is
+/// private only (the agent makes no shared or slave mounts).
+fn validate_sub_path(at: &str, mount: &VolumeMount, errors: &mut Vec<FieldError>) {
+    let sub_path = mount.sub_path.as_deref().unwrap_or_default();
+    let expr = mount.sub_path_expr.as_deref().unwrap_or_default();
+    if !sub_path.is_empty() && !expr.is_empty() {
+        errors.push(FieldError::invalid(
+            &format!("{at}.subPathExpr"),
+            expr,
+            "subPathExpr and subPath are mutually exclusive",
+        ));
+    }
+    for (field, value) in [("subPath", sub_path), ("subPathExpr", expr)] {
+        if value.starts_with('/') {
+            errors.push(FieldError::invalid(
+                &format!("{at}.{field}"),
+                value,
+                "must be a relative path",
+            ));
+        } else if value.split('/').any(|part| part == "..") {
+            errors.push(FieldError::invalid(
+                &format!("{at}.{field}"),
+                value,
+                "must not contain '..'",
+            ));
+        }
+    }
+    if let Some(mode) = mount.mount_propagation.as_deref() {
+        if mode != "None" {
+            errors.push(FieldError::new(
+                &format!("{at}.mountPropagation"),
+                format!(
+                    "Unsupported value: {mode:?}: supported values: \"None\" (skiff mounts \
+                     volumes with private propagation only)"
+                ),
             ));
         }
     }

@@ -4,9 +4,10 @@
 
 use std::collections::HashSet;
 
-use k8s_openapi::api::core::v1::Volume;
+use k8s_openapi::api::core::v1::{DownwardAPIVolumeFile, Volume};
 use serde_json::Value;
 
+use super::env::{validate_field_ref, validate_resource_ref, VOLUME_FIELD_PATHS};
 use super::{validate_dns1123_label, FieldError};
 
 /// The volume sources the agent mounts (agent/src/volumes/).
@@ -21,8 +22,7 @@ pub const SUPPORTED_VOLUME_TYPES: &[&str] = &[
 ];
 
 /// The projected sources the agent writes.
-pub const SUPPORTED_PROJECTED_SOURCES: &[&str] =
-    &["configMap", "downwardAPI", "secret", "serviceAccountToken"];
+pub const SUPPORTED_PROJECTED_SOURCES: &[&str] = &["configMap", "downwardAPI", "secret"];
 
 /// `hostPath.type` values, "" meaning no check (Kubernetes' HostPathType).
 pub const HOST_PATH_TYPES: &[&str] = &[
@@ -84,7 +84,8 @@ fn validate_source(at: &str, source: &str, value: &Value) -> Vec<FieldError> {
         "persistentVolumeClaim" => required_name(&here, value, "claimName"),
         "hostPath" => validate_host_path(&here, value),
         "projected" => validate_projected(&here, value),
-        "emptyDir" | "downwardAPI" => Vec::new(),
+        "downwardAPI" => validate_downward_items(&here, value),
+        "emptyDir" => Vec::new(),
         other => vec![unsupported_type(&here, other, SUPPORTED_VOLUME_TYPES)],
     }
 }
@@ -153,9 +154,57 @@ fn validate_projected(path: &str, source: &Value) -> Vec<FieldError> {
             let here = format!("{at}.{kind}");
             match kind.as_str() {
                 "configMap" | "secret" => errors.extend(required_name(&here, value, "name")),
-                "downwardAPI" | "serviceAccountToken" => {}
+                "downwardAPI" => errors.extend(validate_downward_items(&here, value)),
+                // Service accounts and their tokens are not served yet: refused rather
+                // than mounted empty.
+                "serviceAccountToken" => errors.push(FieldError::forbidden(
+                    &here,
+                    "service account tokens are not served by skiff yet",
+                )),
                 other => errors.push(unsupported_type(&here, other, SUPPORTED_PROJECTED_SOURCES)),
             }
+        }
+    }
+    errors
+}
+
+/// Each item names a supported field or a container's resource, as in Kubernetes.
+fn validate_downward_items(path: &str, source: &Value) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let items = source["items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for (index, item) in items.iter().enumerate() {
+        let at = format!("{path}.items[{index}]");
+        let Ok(item) = serde_json::from_value::<DownwardAPIVolumeFile>(item.clone()) else {
+            continue;
+        };
+        if item.path.is_empty() {
+            errors.push(FieldError::required(&format!("{at}.path"), ""));
+        }
+        match (&item.field_ref, &item.resource_field_ref) {
+            (Some(field), None) => validate_field_ref(
+                &format!("{at}.fieldRef"),
+                field,
+                VOLUME_FIELD_PATHS,
+                &mut errors,
+            ),
+            (None, Some(resource)) => validate_resource_ref(
+                &format!("{at}.resourceFieldRef"),
+                resource,
+                true,
+                &mut errors,
+            ),
+            (None, None) => errors.push(FieldError::required(
+                &at,
+                "one of `fieldRef` or `resourceFieldRef`",
+            )),
+            (Some(_), Some(_)) => errors.push(FieldError::invalid(
+                &at,
+                "",
+                "fieldRef and resourceFieldRef can not be specified simultaneously",
+            )),
         }
     }
     errors

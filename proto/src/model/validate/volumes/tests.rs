@@ -21,7 +21,7 @@ fn pod_with_volumes(volumes: &str) -> String {
 #[test]
 fn every_supported_source_is_accepted() {
     let yaml = pod_with_volumes(
-        "  - {name: a, configMap: {name: cm}}\n  - {name: b, secret: {secretName: s}}\n  - {name: c, emptyDir: {medium: Memory}}\n  - {name: d, hostPath: {path: /var/data, type: DirectoryOrCreate}}\n  - {name: e, downwardAPI: {items: [{path: n, fieldRef: {fieldPath: metadata.name}}]}}\n  - name: f\n    projected:\n      sources:\n      - configMap: {name: cm}\n      - secret: {name: s}\n      - downwardAPI: {items: []}\n      - serviceAccountToken: {path: token}\n  - {name: g, persistentVolumeClaim: {claimName: data}}\n  - {name: h}\n",
+        "  - {name: a, configMap: {name: cm}}\n  - {name: b, secret: {secretName: s}}\n  - {name: c, emptyDir: {medium: Memory}}\n  - {name: d, hostPath: {path: /var/data, type: DirectoryOrCreate}}\n  - {name: e, downwardAPI: {items: [{path: n, fieldRef: {fieldPath: metadata.name}}]}}\n  - name: f\n    projected:\n      sources:\n      - configMap: {name: cm}\n      - secret: {name: s}\n      - downwardAPI: {items: []}\n  - {name: g, persistentVolumeClaim: {claimName: data}}\n  - {name: h}\n",
     );
     assert_eq!(errors(&yaml), Vec::<String>::new());
 }
@@ -63,7 +63,7 @@ fn projected_sources_host_path_types_and_names_are_checked() {
     );
     let errors = errors(&yaml);
     let expected = [
-        "spec.volumes[0].projected.sources[0].clusterTrustBundle: Forbidden: volume type \"clusterTrustBundle\" is not supported by skiff (supported: configMap, downwardAPI, secret, serviceAccountToken)",
+        "spec.volumes[0].projected.sources[0].clusterTrustBundle: Forbidden: volume type \"clusterTrustBundle\" is not supported by skiff (supported: configMap, downwardAPI, secret)",
         "spec.volumes[0].projected.sources[1].configMap.name: Required value",
         "spec.volumes[1].hostPath.path: Invalid value: \"/var/../etc\": must not contain '..'",
         "spec.volumes[1].hostPath.type: Unsupported value: \"Folder\": supported values: \"DirectoryOrCreate\", \"Directory\", \"FileOrCreate\", \"File\", \"Socket\", \"CharDevice\", \"BlockDevice\"",
@@ -71,6 +71,27 @@ fn projected_sources_host_path_types_and_names_are_checked() {
         "spec.volumes[3].configMap.name: Required value",
         "spec.volumes[4].secret.secretName: Required value",
         "spec.volumes[5].persistentVolumeClaim.claimName: Required value",
+    ];
+    assert_eq!(errors, expected);
+}
+
+#[test]
+fn downward_items_tokens_sub_paths_and_propagation_are_checked() {
+    let yaml = pod_with_volumes(
+        "  - name: a\n    downwardAPI:\n      items:\n      - {path: ip, fieldRef: {fieldPath: status.podIP}}\n      - {path: l, fieldRef: {fieldPath: \"metadata.labels['app']\"}}\n      - {path: m, resourceFieldRef: {resource: limits.memory}}\n  - name: b\n    projected:\n      sources:\n      - serviceAccountToken: {path: token}\n",
+    )
+    .replace(
+        "  - {name: a, image: i}\n",
+        "  - name: a\n    image: i\n    volumeMounts:\n    - {name: a, mountPath: /a, subPath: ../x}\n    - {name: a, mountPath: /b, subPath: x, subPathExpr: $(Y)}\n    - {name: a, mountPath: /c, mountPropagation: Bidirectional}\n",
+    );
+    let errors = errors(&yaml);
+    let expected = [
+        "spec.volumes[0].downwardAPI.items[0].fieldRef.fieldPath: Unsupported value: \"status.podIP\": supported values: \"metadata.annotations\", \"metadata.labels\", \"metadata.name\", \"metadata.namespace\", \"metadata.uid\"",
+        "spec.volumes[0].downwardAPI.items[2].resourceFieldRef.containerName: Required value",
+        "spec.volumes[1].projected.sources[0].serviceAccountToken: Forbidden: service account tokens are not served by skiff yet",
+        "spec.containers[0].volumeMounts[0].subPath: Invalid value: \"../x\": must not contain '..'",
+        "spec.containers[0].volumeMounts[1].subPathExpr: Invalid value: \"$(Y)\": subPathExpr and subPath are mutually exclusive",
+        "spec.containers[0].volumeMounts[2].mountPropagation: Unsupported value: \"Bidirectional\": supported values: \"None\" (skiff mounts volumes with private propagation only)",
     ];
     assert_eq!(errors, expected);
 }
