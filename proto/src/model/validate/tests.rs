@@ -416,3 +416,17 @@ fn other_kinds_get_metadata_and_key_checks() {
     );
     assert!(errors(&node).is_empty());
 }
+
+#[test]
+fn stateful_set_claim_templates_provide_volumes() {
+    let sts = |mount: &str| {
+        object(&format!(
+            "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: web\nspec:\n  serviceName: web\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: nginx\n        image: nginx\n        volumeMounts:\n        - {{name: {mount}, mountPath: /usr/share/nginx/html}}\n  volumeClaimTemplates:\n  - metadata:\n      name: www\n    spec:\n      accessModes: [ReadWriteOnce]\n      resources:\n        requests:\n          storage: 1Gi\n"
+        ))
+    };
+    assert_eq!(errors(&sts("www")), Vec::<String>::new());
+    assert_error(
+        &sts("data"),
+        "spec.template.spec.containers[0].volumeMounts[0].name: Not found: \"data\"",
+    );
+}

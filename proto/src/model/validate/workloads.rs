@@ -4,7 +4,9 @@
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job, JobSpec};
-use k8s_openapi::api::core::v1::PodTemplateSpec;
+use std::collections::HashSet;
+
+use k8s_openapi::api::core::v1::{PersistentVolumeClaimVolumeSource, PodTemplateSpec, Volume};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -247,10 +249,41 @@ pub(super) fn validate_stateful_set(sts: &StatefulSet) -> Vec<FieldError> {
     };
     let mut errors = Vec::new();
     non_negative(&mut errors, "spec.replicas", spec.replicas);
+    // Each claim template becomes a volume of that name in every pod (as the StatefulSet
+    // controller adds them), so mounts may name it.
+    let mut template = spec.template.clone();
+    let mut claim_names = HashSet::new();
+    for (i, claim) in spec.volume_claim_templates.iter().flatten().enumerate() {
+        let at = format!("spec.volumeClaimTemplates[{i}].metadata.name");
+        let name = claim.metadata.name.clone().unwrap_or_default();
+        if name.is_empty() {
+            errors.push(FieldError::required(&at, ""));
+            continue;
+        }
+        if !claim_names.insert(name.clone()) {
+            errors.push(FieldError::duplicate(&at, name.as_str()));
+            continue;
+        }
+        let volumes = template
+            .spec
+            .get_or_insert_with(Default::default)
+            .volumes
+            .get_or_insert_with(Vec::new);
+        if !volumes.iter().any(|v| v.name == name) {
+            volumes.push(Volume {
+                name: name.clone(),
+                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                    claim_name: name,
+                    read_only: None,
+                }),
+                ..Default::default()
+            });
+        }
+    }
     errors.extend(validate_selected_template(
         "statefulset",
         Some(&spec.selector),
-        Some(&spec.template),
+        Some(&template),
         &["Always"],
     ));
     errors
