@@ -1,11 +1,15 @@
 //! A `persistentVolumeClaim` volume: the claim, then the PersistentVolume it is bound
 //! to, both read through `PodObjects`; the volume's directory on this node is
 //! bind-mounted as it is. Local-path volumes (hostPath `DirectoryOrCreate`) are made on
-//! first use; `local` volumes must exist.
+//! first use (mode 0777, as k3s' local-path makes them); `local` volumes must exist.
 
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+
+use skiff_proto::storage::{LOCAL_PATH_PROVISIONER, PROVISIONED_BY};
 
 use super::host_path::check_type;
 use crate::objects::{get_typed, PodObjects};
@@ -37,10 +41,22 @@ pub async fn claim_path(
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("persistentvolume {volume_name:?} not found"))?;
+    let provisioned = pv
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(PROVISIONED_BY))
+        .is_some_and(|p| p == LOCAL_PATH_PROVISIONER);
     let spec = pv.spec.unwrap_or_default();
     if let Some(hp) = spec.host_path {
         let path = PathBuf::from(&hp.path);
+        let existed = path.exists();
         check_type(&path, hp.type_.as_deref())?;
+        if provisioned && !existed {
+            // Writable by whatever user the pod runs as, as k3s' local-path makes them.
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o777))
+                .map_err(|e| format!("chmod {}: {e}", path.display()))?;
+        }
         return Ok(path);
     }
     if let Some(local) = spec.local {

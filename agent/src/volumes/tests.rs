@@ -416,12 +416,18 @@ async fn claims_mount_their_bound_volume() {
         "PersistentVolume",
         "",
         "pvc-1",
-        json!({"metadata": {"name": "pvc-1"}, "spec": {
-            "hostPath": {"path": dir.to_str().unwrap(), "type": "DirectoryOrCreate"},
-            "storageClassName": "local-path"}}),
+        json!({"metadata": {"name": "pvc-1",
+                "annotations": {"pv.kubernetes.io/provisioned-by": "skiff.io/local-path"}},
+            "spec": {
+                "hostPath": {"path": dir.to_str().unwrap(), "type": "DirectoryOrCreate"},
+                "storageClassName": "local-path"}}),
     );
     let volumes = e.manager.setup(&p, &e.objects).await.unwrap();
     assert!(dir.is_dir());
+    // Writable by a pod running as any user, as k3s' local-path makes them.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o777);
     assert_eq!(volumes["data"].path, dir);
     assert!(!volumes["data"].read_only);
 }
