@@ -58,6 +58,17 @@ pub fn resolve(name: &str) -> anyhow::Result<Kind> {
     )
 }
 
+/// The kinds of a category (`all`), in the order kubectl lists them: the core group
+/// first, then by group and plural, as discovery orders them.
+pub fn category(name: &str) -> Vec<Kind> {
+    let mut rows: Vec<&KindInfo> = KINDS
+        .iter()
+        .filter(|row| row.categories.contains(&name))
+        .collect();
+    rows.sort_by_key(|row| (row.group, row.plural));
+    rows.into_iter().map(Kind::of).collect()
+}
+
 /// The kind of a manifest's `kind` field (for lines like `pod/x created`).
 pub fn from_manifest_kind(kind: &str) -> Option<Kind> {
     KINDS.iter().find(|row| row.kind == kind).map(Kind::of)
@@ -74,6 +85,24 @@ pub fn ref_name(kind: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_lists_kubectls_kinds_in_its_order() {
+        let kinds: Vec<&str> = category("all").iter().map(|k| k.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                "Pod",
+                "Service",
+                "DaemonSet",
+                "Deployment",
+                "ReplicaSet",
+                "StatefulSet",
+                "CronJob",
+                "Job"
+            ]
+        );
+    }
 
     #[test]
     fn aliases() {

@@ -313,3 +313,45 @@ fn create_configmap_and_secret_from_files_and_literals() {
     let err = fails(&conf, &["get", "cm", "other"]);
     assert!(err.contains("not found"), "{err}");
 }
+
+/// `get all` as kubectl prints it: one table per kind of the `all` category, in its order.
+#[test]
+fn get_all_lists_every_workload_kind_in_kubectls_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cp = ControlPlane::start(dir.path());
+    cp.wait_ready();
+    let conf = cp.admin_conf.clone();
+    let manifest = dir.path().join("web.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - {name: web, image: nginx}\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {app: web}\n  ports:\n  - {port: 80}\n",
+    )
+    .unwrap();
+    ok(&conf, &["apply", "-f", manifest.to_str().unwrap()]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let all = loop {
+        let all = ok(&conf, &["get", "all"]);
+        if all.contains("pod/web-") {
+            break all;
+        }
+        assert!(Instant::now() < deadline, "no pod in get all:\n{all}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let at = |needle: &str| {
+        all.find(needle)
+            .unwrap_or_else(|| panic!("{needle} missing:\n{all}"))
+    };
+    assert!(at("pod/web-") < at("service/web"), "{all}");
+    assert!(at("service/web") < at("deployment.apps/web"), "{all}");
+    assert!(
+        at("deployment.apps/web") < at("replicaset.apps/web-"),
+        "{all}"
+    );
+    assert!(all.lines().next().unwrap().starts_with("NAME"), "{all}");
+
+    let out = skiff(&conf, &["get", "all", "-n", "empty"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout, "");
+    assert_eq!(stderr.trim(), "No resources found in empty namespace.");
+}

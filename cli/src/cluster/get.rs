@@ -11,7 +11,8 @@ use crate::output::pods::align;
 use crate::output::tables;
 
 /// `get KIND[,KIND...] [NAME]`: one table per kind, as kubectl prints several kinds
-/// (names as `kind/name`, tables apart by a blank line, empty kinds left out).
+/// (names as `kind/name`, tables apart by a blank line, empty kinds left out). `all` is
+/// every kind in kubectl's `all` category.
 pub async fn run(
     api: &mut Api,
     kind: &str,
@@ -20,15 +21,20 @@ pub async fn run(
     selector: Option<&str>,
     output: Option<&str>,
 ) -> anyhow::Result<()> {
-    let kinds = kind
-        .split(',')
-        .map(kinds::resolve)
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut kinds = Vec::new();
+    for word in kind.split(',') {
+        if word.eq_ignore_ascii_case("all") {
+            kinds.extend(kinds::category("all"));
+        } else {
+            kinds.push(kinds::resolve(word)?);
+        }
+    }
     let mut groups = Vec::with_capacity(kinds.len());
     for kind in kinds {
         let items = fetch(api, kind.kind, name, scope, selector).await?;
         groups.push((kind, items));
     }
+    let groups_namespaced = groups.iter().any(|(kind, _)| kind.namespaced);
     if let [(kind, items)] = &groups[..] {
         return print_one_kind(kind, items.clone(), name.is_some(), scope, output);
     }
@@ -62,7 +68,10 @@ pub async fn run(
                 print_table(&kind, &items, scope, output);
             }
             if first {
-                eprintln!("No resources found");
+                match scope.all_namespaces || !groups_namespaced {
+                    true => eprintln!("No resources found"),
+                    false => eprintln!("No resources found in {} namespace.", scope.namespace),
+                }
             }
         }
     }
