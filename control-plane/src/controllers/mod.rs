@@ -8,6 +8,7 @@
 //! |------------|------|
 //! | ReplicaSet: pods for `replicas`, adoption, scale-down order, status | `replicaset/` |
 //! | Deployment: ReplicaSets per template, rolling update, Recreate, conditions | `deployment/` |
+//! | Job: pods to completions, parallelism, backoffLimit, deadline, suspend, ttl | `job/` |
 //! | garbage collection through ownerReferences | `gc.rs` |
 //! | scheduler, node lifecycle | `nodes/` |
 //! | Endpoints, release of deleted Services' claims | `services/` |
@@ -16,8 +17,10 @@
 
 pub mod deployment;
 pub mod gc;
+pub mod job;
 pub mod load_balancer;
 pub mod nodes;
+mod owned_pods;
 pub mod replicaset;
 pub mod runtime;
 pub mod services;
@@ -32,6 +35,7 @@ use tokio::task::JoinHandle;
 
 pub use deployment::DeploymentController;
 pub use gc::GarbageCollector;
+pub use job::JobController;
 pub use load_balancer::LoadBalancerController;
 pub use replicaset::ReplicaSetController;
 pub use runtime::{Action, Controller, Reconciler, RuntimeConfig, Trigger};
@@ -89,6 +93,14 @@ pub fn spawn_with(ctx: Arc<ControllerContext>, config: RuntimeConfig) -> Vec<Joi
         tokio::spawn(
             Controller::new(
                 Arc::new(DeploymentController::new(ctx.clone())),
+                store.clone(),
+                config.clone(),
+            )
+            .run(),
+        ),
+        tokio::spawn(
+            Controller::new(
+                Arc::new(JobController::new(ctx.clone())),
                 store.clone(),
                 config.clone(),
             )

@@ -23,11 +23,11 @@ use k8s_openapi::api::core::v1::Pod;
 use tracing::info;
 
 use super::runtime::{all_in_namespace, owner_key, unique, Action, Reconciler};
-use super::ControllerContext;
+use super::{owned_pods, ControllerContext};
 use crate::core::events;
 use crate::core::objects::{self, decode, decode_all, is_active, is_being_deleted};
 use crate::core::Error;
-use crate::store::{Event, Key, Store, StoreError};
+use crate::store::{Event, Key, Store};
 
 /// Pods created or deleted by one reconcile at most; the next reconcile does the rest.
 const BURST: usize = 500;
@@ -153,48 +153,13 @@ impl ReplicaSetController {
             .as_ref()
             .and_then(|s| s.template.clone())
             .unwrap_or_default();
-        let rs_name = rs.metadata.name.clone().unwrap_or_default();
-        let namespace = rs
-            .metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into());
-        let template_meta = template.metadata.unwrap_or_default();
-        for _ in 0..5 {
-            let name = format!("{rs_name}-{}", crate::core::ids::random_suffix());
-            let uid = crate::core::ids::new_uid();
-            let pod = Pod {
-                metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-                    name: Some(name.clone()),
-                    namespace: Some(namespace.clone()),
-                    uid: Some(uid.clone()),
-                    labels: template_meta.labels.clone(),
-                    annotations: template_meta.annotations.clone(),
-                    creation_timestamp: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                        self.ctx.clock.now_seconds(),
-                    )),
-                    generation: Some(1),
-                    owner_references: Some(vec![objects::controller_ref(
-                        "ReplicaSet",
-                        &rs.metadata,
-                    )]),
-                    ..Default::default()
-                },
-                spec: template.spec.clone(),
-                status: Some(k8s_openapi::api::core::v1::PodStatus {
-                    phase: Some("Pending".into()),
-                    ..Default::default()
-                }),
-            };
-            let key = Key::new("Pod", &namespace, &name);
-            match self.store().create(key, uid, objects::encode(&pod)).await {
-                Ok(_) => return Ok(name),
-                Err(StoreError::AlreadyExists(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Invalid(format!(
-            "no free pod name for ReplicaSet {rs_name:?} after 5 tries"
-        )))
+        owned_pods::create(
+            self.store(),
+            self.ctx.clock.now_seconds(),
+            "ReplicaSet",
+            &rs.metadata,
+            template,
+        )
+        .await
     }
 }

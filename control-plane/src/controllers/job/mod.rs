@@ -1,0 +1,324 @@
+//! The Job controller: runs pods to `completions` successes, at most `parallelism` at
+//! once, and gives up after `backoffLimit` failures or `activeDeadlineSeconds`.
+//!
+//! One reconcile, from a fresh read of the Job and the pods it controls (its uid in the
+//! pods' controller reference; the API server gave it the `controller-uid` selector):
+//! 1. a finished Job (Complete or Failed) only waits for `ttlSecondsAfterFinished`, then
+//!    is deleted (the garbage collector takes its pods);
+//! 2. count pods (`counts.rs`): active, ready, succeeded, failed, and with restartPolicy
+//!    OnFailure the container restarts, which Kubernetes counts toward backoffLimit;
+//! 3. decide: Complete once enough pods succeeded; Failed (BackoffLimitExceeded or
+//!    DeadlineExceeded), deleting the active pods; suspended: active pods deleted and
+//!    condition Suspended; else create pods up to
+//!    `min(parallelism, completions - succeeded)`, waiting out Kubernetes' growing delay
+//!    after failures (10 s doubling per failure, at most 6 min);
+//! 4. write the status (`status.rs`) and requeue at the next deadline.
+//!
+//! Not done yet: `completionMode: Indexed`, podFailurePolicy, pod failure tracking with
+//! finalizers (a failed pod deleted before it was counted is missed), `manualSelector`
+//! (a user selector is taken as given), and resetting startTime on resume.
+
+mod counts;
+mod status;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use tracing::info;
+
+use super::runtime::{owner_key, Action, Reconciler};
+use super::{owned_pods, ControllerContext};
+use crate::core::events;
+use crate::core::objects::{self, controller_of, decode, decode_all, is_being_deleted};
+use crate::core::Error;
+use crate::store::{Event, Key, Store};
+use counts::Counts;
+
+/// Pods created by one reconcile at most; the next reconcile does the rest.
+const BURST: usize = 500;
+const COMPONENT: &str = "job-controller";
+
+pub struct JobController {
+    ctx: Arc<ControllerContext>,
+}
+
+impl JobController {
+    pub fn new(ctx: Arc<ControllerContext>) -> Self {
+        JobController { ctx }
+    }
+
+    fn store(&self) -> &dyn Store {
+        self.ctx.store.as_ref()
+    }
+}
+
+impl Reconciler for JobController {
+    const NAME: &'static str = "job";
+
+    fn kinds(&self) -> Vec<&'static str> {
+        vec!["Job"]
+    }
+
+    fn watched(&self) -> Vec<&'static str> {
+        vec!["Job", "Pod"]
+    }
+
+    async fn triggers(&self, event: &Event) -> Vec<Key> {
+        let key = &event.object.key;
+        if key.kind == "Job" {
+            return vec![key.clone()];
+        }
+        owner_key(event, "Job").into_iter().collect()
+    }
+
+    async fn reconcile(&self, key: &Key) -> Result<Action, Error> {
+        let Some(stored) = self.store().get(key).await? else {
+            return Ok(Action::AwaitChange);
+        };
+        let job: Job = decode(&stored)?;
+        if is_being_deleted(&job.metadata) {
+            return Ok(Action::AwaitChange);
+        }
+        let now = self.ctx.clock.now_seconds();
+        if let Some(finished) = status::finished_at(&job) {
+            return self.expire(key, &job, finished, now).await;
+        }
+        let (pods, _) = self.store().list("Pod", Some(&key.namespace)).await?;
+        let pods: Vec<Pod> = decode_all(&pods);
+        let uid = job.metadata.uid.clone().unwrap_or_default();
+        let owned: Vec<Pod> = pods
+            .into_iter()
+            .filter(|p| controller_of(&p.metadata).is_some_and(|o| o.uid == uid))
+            .collect();
+        let counts = Counts::of(&job, &owned);
+        self.step(key, &job, &counts, now).await
+    }
+}
+
+impl JobController {
+    /// Steps 3 and 4 of the module doc for a Job not finished yet.
+    async fn step(
+        &self,
+        key: &Key,
+        job: &Job,
+        counts: &Counts<'_>,
+        now: Timestamp,
+    ) -> Result<Action, Error> {
+        let spec = job.spec.clone().unwrap_or_default();
+        let suspended = spec.suspend == Some(true);
+        let mut status = job.status.clone().unwrap_or_default();
+        let mut action = Action::AwaitChange;
+        if !suspended && status.start_time.is_none() {
+            status.start_time = Some(Time(now));
+        }
+        let started = status.start_time.as_ref().map(|t| t.0);
+        let backoff_limit = spec.backoff_limit.unwrap_or(6);
+        let on_failure = spec
+            .template
+            .spec
+            .as_ref()
+            .and_then(|s| s.restart_policy.as_deref())
+            == Some("OnFailure");
+        let restarts_exceeded = on_failure
+            && if backoff_limit == 0 {
+                counts.restarts > 0
+            } else {
+                counts.restarts >= backoff_limit
+            };
+        let deadline = spec
+            .active_deadline_seconds
+            .filter(|_| !suspended)
+            .zip(started)
+            .and_then(|(secs, start)| {
+                start
+                    .checked_add(Duration::from_secs(secs.max(0) as u64))
+                    .ok()
+            });
+        let done = match spec.completions {
+            Some(n) => counts.succeeded >= n,
+            None => counts.succeeded > 0 && counts.active.is_empty(),
+        };
+        let mut active = counts.active.len() as i32;
+        if done {
+            status::set_condition(
+                &mut status,
+                "Complete",
+                "True",
+                "CompletionsReached",
+                "Reached expected number of succeeded pods",
+                now,
+            );
+            status.completion_time = Some(Time(now));
+            info!(job = %key, "job complete");
+            self.event(job, "Normal", "Completed", "Job completed")
+                .await;
+        } else if counts.failed > backoff_limit || restarts_exceeded {
+            active -= self.delete_active(key, counts).await?;
+            let message = "Job has reached the specified backoff limit";
+            status::set_condition(
+                &mut status,
+                "Failed",
+                "True",
+                "BackoffLimitExceeded",
+                message,
+                now,
+            );
+            info!(job = %key, failed = counts.failed, "job failed: backoff limit");
+            self.event(job, "Warning", "BackoffLimitExceeded", message)
+                .await;
+        } else if deadline.is_some_and(|d| d <= now) {
+            active -= self.delete_active(key, counts).await?;
+            let message = "Job was active longer than specified deadline";
+            status::set_condition(
+                &mut status,
+                "Failed",
+                "True",
+                "DeadlineExceeded",
+                message,
+                now,
+            );
+            info!(job = %key, "job failed: deadline");
+            self.event(job, "Warning", "DeadlineExceeded", message)
+                .await;
+        } else if suspended {
+            active -= self.delete_active(key, counts).await?;
+            status::set_condition(
+                &mut status,
+                "Suspended",
+                "True",
+                "JobSuspended",
+                "Job suspended",
+                now,
+            );
+        } else {
+            if status::true_condition(job, "Suspended").is_some() {
+                status::set_condition(
+                    &mut status,
+                    "Suspended",
+                    "False",
+                    "JobResumed",
+                    "Job resumed",
+                    now,
+                );
+            }
+            let parallelism = spec.parallelism.unwrap_or(1).max(0);
+            let wanted = match spec.completions {
+                Some(n) => parallelism.min(n - counts.succeeded).max(0),
+                None if counts.succeeded > 0 => 0,
+                None => parallelism,
+            };
+            let next_pod_at = counts.next_pod_at().filter(|at| *at > now);
+            if active < wanted {
+                if let Some(at) = next_pod_at {
+                    action = sooner(action, at, now);
+                } else {
+                    let missing = ((wanted - active) as usize).min(BURST);
+                    for _ in 0..missing {
+                        let name = self.create_pod(job).await?;
+                        self.event(
+                            job,
+                            "Normal",
+                            "SuccessfulCreate",
+                            &format!("Created pod: {name}"),
+                        )
+                        .await;
+                    }
+                    active += missing as i32;
+                    info!(job = %key, created = missing, "pods created");
+                }
+            }
+            if let Some(d) = deadline {
+                action = sooner(action, d, now);
+            }
+        }
+        status::counted(&mut status, counts, active);
+        status::write(self.store(), job, status).await?;
+        Ok(action)
+    }
+
+    /// A finished Job: deleted `ttlSecondsAfterFinished` after it finished.
+    async fn expire(
+        &self,
+        key: &Key,
+        job: &Job,
+        finished: Timestamp,
+        now: Timestamp,
+    ) -> Result<Action, Error> {
+        let Some(ttl) = job.spec.as_ref().and_then(|s| s.ttl_seconds_after_finished) else {
+            return Ok(Action::AwaitChange);
+        };
+        let due = finished
+            .checked_add(Duration::from_secs(ttl.max(0) as u64))
+            .unwrap_or(finished);
+        if due > now {
+            return Ok(sooner(Action::AwaitChange, due, now));
+        }
+        let uid = job.metadata.uid.clone().unwrap_or_default();
+        objects::delete_if(self.store(), key, &uid).await?;
+        info!(job = %key, "finished job deleted: ttlSecondsAfterFinished");
+        Ok(Action::AwaitChange)
+    }
+
+    /// Deletes the active pods; how many.
+    async fn delete_active(&self, key: &Key, counts: &Counts<'_>) -> Result<i32, Error> {
+        let mut deleted = 0;
+        for pod in &counts.active {
+            let pod_key = Key::new(
+                "Pod",
+                &key.namespace,
+                pod.metadata.name.clone().unwrap_or_default(),
+            );
+            objects::delete_if(
+                self.store(),
+                &pod_key,
+                pod.metadata.uid.as_deref().unwrap_or_default(),
+            )
+            .await?;
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+
+    /// An event on the Job, for `describe job`.
+    async fn event(&self, job: &Job, type_: &str, reason: &str, message: &str) {
+        let involved = events::reference_to("Job", &job.metadata);
+        events::record_or_warn(
+            self.ctx.as_ref(),
+            involved,
+            type_,
+            reason,
+            message,
+            COMPONENT,
+        )
+        .await;
+    }
+
+    async fn create_pod(&self, job: &Job) -> Result<String, Error> {
+        let template = job
+            .spec
+            .as_ref()
+            .map(|s| s.template.clone())
+            .unwrap_or_default();
+        owned_pods::create(
+            self.store(),
+            self.ctx.clock.now_seconds(),
+            "Job",
+            &job.metadata,
+            template,
+        )
+        .await
+    }
+}
+
+/// `action`, or a requeue at `at` if that comes sooner.
+fn sooner(action: Action, at: Timestamp, now: Timestamp) -> Action {
+    let wait = crate::core::clock::elapsed(at, now) + Duration::from_millis(100);
+    match action {
+        Action::Requeue(d) => Action::Requeue(d.min(wait)),
+        Action::AwaitChange => Action::Requeue(wait),
+    }
+}

@@ -1,0 +1,55 @@
+//! Pods made from an owner's template (ReplicaSet, Job): named `<owner>-<5 random>`,
+//! with the owner as their controller, Pending until scheduled.
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Pod, PodStatus, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+
+use crate::core::objects;
+use crate::core::Error;
+use crate::store::{Key, Store, StoreError};
+
+/// Creates one pod from `template`, controlled by the `kind` object `owner`; its name.
+/// A name already taken is retried with another suffix.
+pub async fn create(
+    store: &dyn Store,
+    now: Timestamp,
+    kind: &str,
+    owner: &ObjectMeta,
+    template: PodTemplateSpec,
+) -> Result<String, Error> {
+    let owner_name = owner.name.clone().unwrap_or_default();
+    let namespace = owner.namespace.clone().unwrap_or_else(|| "default".into());
+    let template_meta = template.metadata.unwrap_or_default();
+    for _ in 0..5 {
+        let name = format!("{owner_name}-{}", crate::core::ids::random_suffix());
+        let uid = crate::core::ids::new_uid();
+        let pod = Pod {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(namespace.clone()),
+                uid: Some(uid.clone()),
+                labels: template_meta.labels.clone(),
+                annotations: template_meta.annotations.clone(),
+                creation_timestamp: Some(Time(now)),
+                generation: Some(1),
+                owner_references: Some(vec![objects::controller_ref(kind, owner)]),
+                ..Default::default()
+            },
+            spec: template.spec.clone(),
+            status: Some(PodStatus {
+                phase: Some("Pending".into()),
+                ..Default::default()
+            }),
+        };
+        let key = Key::new("Pod", &namespace, &name);
+        match store.create(key, uid, objects::encode(&pod)).await {
+            Ok(_) => return Ok(name),
+            Err(StoreError::AlreadyExists(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::Invalid(format!(
+        "no free pod name for {kind} {owner_name:?} after 5 tries"
+    )))
+}
