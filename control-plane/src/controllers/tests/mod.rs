@@ -12,7 +12,8 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
 
 use super::{
-    ControllerContext, DeploymentController, GarbageCollector, Reconciler, ReplicaSetController,
+    ControllerContext, DeploymentController, GarbageCollector, JobController, Reconciler,
+    ReplicaSetController,
 };
 use crate::core::objects::{controller_of, decode, decode_all};
 use crate::core::{ManualClock, SystemClock};
@@ -21,6 +22,7 @@ use crate::store::{Key, MemoryStore, Store};
 mod deployment;
 mod events;
 mod gc;
+mod jobs;
 mod load_balancer;
 mod replicaset;
 mod rolling_props;
@@ -36,6 +38,7 @@ struct Harness {
     rs: ReplicaSetController,
     deployments: DeploymentController,
     gc: GarbageCollector,
+    jobs: JobController,
 }
 
 impl Harness {
@@ -54,6 +57,7 @@ impl Harness {
             clock,
             rs: ReplicaSetController::new(ctx.clone()),
             deployments: DeploymentController::new(ctx.clone()),
+            jobs: JobController::new(ctx.clone()),
             gc: GarbageCollector::new(ctx),
         }
     }
@@ -87,6 +91,9 @@ impl Harness {
         }
         for key in self.keys("ReplicaSet").await {
             self.rs.reconcile(&key).await.unwrap();
+        }
+        for key in self.keys("Job").await {
+            self.jobs.reconcile(&key).await.unwrap();
         }
         for kind in ["ReplicaSet", "Pod"] {
             for key in self.keys(kind).await {
