@@ -2,6 +2,7 @@
 
 pub mod age;
 pub mod describe;
+pub mod jobs;
 pub mod pods;
 pub mod services;
 pub mod storage;
