@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::batch::v1::{Job, JobStatus};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tracing::info;
@@ -157,33 +157,29 @@ impl JobController {
             self.event(job, "Normal", "Completed", "Job completed")
                 .await;
         } else if counts.failed > backoff_limit || restarts_exceeded {
-            active -= self.delete_active(key, counts).await?;
             let message = "Job has reached the specified backoff limit";
-            status::set_condition(
-                &mut status,
-                "Failed",
-                "True",
-                "BackoffLimitExceeded",
-                message,
-                now,
-            );
-            info!(job = %key, failed = counts.failed, "job failed: backoff limit");
-            self.event(job, "Warning", "BackoffLimitExceeded", message)
-                .await;
+            active -= self
+                .fail(
+                    key,
+                    job,
+                    counts,
+                    &mut status,
+                    ("BackoffLimitExceeded", message),
+                    now,
+                )
+                .await?;
         } else if deadline.is_some_and(|d| d <= now) {
-            active -= self.delete_active(key, counts).await?;
             let message = "Job was active longer than specified deadline";
-            status::set_condition(
-                &mut status,
-                "Failed",
-                "True",
-                "DeadlineExceeded",
-                message,
-                now,
-            );
-            info!(job = %key, "job failed: deadline");
-            self.event(job, "Warning", "DeadlineExceeded", message)
-                .await;
+            active -= self
+                .fail(
+                    key,
+                    job,
+                    counts,
+                    &mut status,
+                    ("DeadlineExceeded", message),
+                    now,
+                )
+                .await?;
         } else if suspended {
             active -= self.delete_active(key, counts).await?;
             status::set_condition(
@@ -238,6 +234,23 @@ impl JobController {
         status::counted(&mut status, counts, active);
         status::write(self.store(), job, status).await?;
         Ok(action)
+    }
+
+    /// Marks the Job Failed for `reason` and deletes its active pods; how many went.
+    async fn fail(
+        &self,
+        key: &Key,
+        job: &Job,
+        counts: &Counts<'_>,
+        status: &mut JobStatus,
+        (reason, message): (&str, &str),
+        now: Timestamp,
+    ) -> Result<i32, Error> {
+        let deleted = self.delete_active(key, counts).await?;
+        status::set_condition(status, "Failed", "True", reason, message, now);
+        info!(job = %key, failed = counts.failed, reason, "job failed");
+        self.event(job, "Warning", reason, message).await;
+        Ok(deleted)
     }
 
     /// A finished Job: deleted `ttlSecondsAfterFinished` after it finished.

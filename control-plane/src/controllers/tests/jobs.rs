@@ -22,7 +22,7 @@ spec:
         command: [sh, -c, echo done]
 ";
 
-/// The kubelet's part: every active pod ends in `phase` now, after `restarts` restarts.
+/// The kubelet's part: every active pod ends in `phase` now.
 async fn finish_active(h: &Harness, phase: &str) {
     let now = h.clock.now_string();
     for stored in h.store.list("Pod", None).await.unwrap().0 {
@@ -30,10 +30,8 @@ async fn finish_active(h: &Harness, phase: &str) {
         if !is_active(&pod) {
             continue;
         }
-        let mut value: Value = serde_json::from_slice(&stored.json).unwrap();
         let code = if phase == "Succeeded" { 0 } else { 1 };
-        value["spec"]["nodeName"] = json!("n1");
-        value["status"] = json!({
+        let status = json!({
             "phase": phase,
             "containerStatuses": [{
                 "name": "c", "image": "busybox", "imageID": "", "ready": false,
@@ -41,14 +39,7 @@ async fn finish_active(h: &Harness, phase: &str) {
                 "state": {"terminated": {"exitCode": code, "finishedAt": now}},
             }],
         });
-        h.store
-            .update(
-                stored.key,
-                serde_json::to_vec(&value).unwrap(),
-                Some(stored.revision),
-            )
-            .await
-            .unwrap();
+        h.write_status(stored, status).await;
     }
 }
 
@@ -65,6 +56,15 @@ fn condition(job: &Job, type_: &str) -> Option<(String, String)> {
         .iter()
         .find(|c| c.type_ == type_)?;
     Some((c.status.clone(), c.reason.clone().unwrap_or_default()))
+}
+
+fn assert_condition(job: &Job, type_: &str, status: &str, reason: &str) {
+    assert_eq!(
+        condition(job, type_),
+        Some((status.to_string(), reason.to_string())),
+        "{type_} of {:?}",
+        job.status
+    );
 }
 
 fn active_count(pods: &[Pod]) -> usize {
@@ -101,10 +101,7 @@ async fn completions_run_parallelism_pods_at_a_time_until_enough_succeed() {
     finish_active(&h, "Succeeded").await;
     h.settle().await;
     let done = job(&h).await;
-    assert_eq!(
-        condition(&done, "Complete"),
-        Some(("True".into(), "CompletionsReached".into()))
-    );
+    assert_condition(&done, "Complete", "True", "CompletionsReached");
     let status = done.status.unwrap();
     assert_eq!((status.succeeded, status.active), (Some(3), None));
     assert!(status.completion_time.is_some());
@@ -143,10 +140,7 @@ async fn a_failing_job_stops_at_backoff_limit_plus_one_pods_with_growing_delays(
     h.clock.advance(Duration::from_secs(600));
     h.settle().await;
     let failed = job(&h).await;
-    assert_eq!(
-        condition(&failed, "Failed"),
-        Some(("True".into(), "BackoffLimitExceeded".into()))
-    );
+    assert_condition(&failed, "Failed", "True", "BackoffLimitExceeded");
     assert_eq!(failed.status.unwrap().failed, Some(3));
     assert_eq!(h.pods().await.len(), 3, "backoffLimit + 1 pods, no more");
 }
@@ -161,23 +155,12 @@ async fn on_failure_container_restarts_count_toward_the_backoff_limit() {
     .await;
     h.settle().await;
     let stored = h.store.list("Pod", None).await.unwrap().0.remove(0);
-    let mut value: Value = serde_json::from_slice(&stored.json).unwrap();
-    value["status"] = json!({"phase": "Running", "containerStatuses": [{
+    let status = json!({"phase": "Running", "containerStatuses": [{
         "name": "c", "image": "busybox", "imageID": "", "ready": false, "restartCount": 2,
     }]});
-    h.store
-        .update(
-            stored.key,
-            serde_json::to_vec(&value).unwrap(),
-            Some(stored.revision),
-        )
-        .await
-        .unwrap();
+    h.write_status(stored, status).await;
     h.settle().await;
-    assert_eq!(
-        condition(&job(&h).await, "Failed"),
-        Some(("True".into(), "BackoffLimitExceeded".into()))
-    );
+    assert_condition(&job(&h).await, "Failed", "True", "BackoffLimitExceeded");
     assert!(h.pods().await.is_empty(), "the active pod is deleted");
 }
 
@@ -196,10 +179,7 @@ async fn active_deadline_fails_the_job_and_deletes_its_pods() {
     assert_eq!(condition(&job(&h).await, "Failed"), None);
     h.clock.advance(Duration::from_secs(2));
     h.settle().await;
-    assert_eq!(
-        condition(&job(&h).await, "Failed"),
-        Some(("True".into(), "DeadlineExceeded".into()))
-    );
+    assert_condition(&job(&h).await, "Failed", "True", "DeadlineExceeded");
     assert!(h.pods().await.is_empty());
 }
 
@@ -211,20 +191,14 @@ async fn a_suspended_job_has_no_pods_until_resumed() {
     h.settle().await;
     assert!(h.pods().await.is_empty());
     let suspended = job(&h).await;
-    assert_eq!(
-        condition(&suspended, "Suspended"),
-        Some(("True".into(), "JobSuspended".into()))
-    );
+    assert_condition(&suspended, "Suspended", "True", "JobSuspended");
     assert!(suspended.status.unwrap().start_time.is_none());
 
     h.apply(&JOB.replace("parallelism: 2", "parallelism: 2\n  suspend: false"))
         .await;
     h.settle().await;
     assert_eq!(h.pods().await.len(), 2);
-    assert_eq!(
-        condition(&job(&h).await, "Suspended"),
-        Some(("False".into(), "JobResumed".into()))
-    );
+    assert_condition(&job(&h).await, "Suspended", "False", "JobResumed");
 
     h.apply(&JOB.replace("parallelism: 2", "parallelism: 2\n  suspend: true"))
         .await;

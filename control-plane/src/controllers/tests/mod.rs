@@ -163,15 +163,27 @@ impl Harness {
                 "phase": "Running",
                 "conditions": [{"type": "Ready", "status": status, "lastTransitionTime": now}],
             });
-            self.store
-                .update(
-                    stored.key,
-                    serde_json::to_vec(&value).unwrap(),
-                    Some(stored.revision),
-                )
-                .await
-                .unwrap();
+            self.write(stored, &value).await;
         }
+    }
+
+    /// Replaces the status of a stored object, as its node would.
+    async fn write_status(&self, stored: crate::store::Stored, status: Value) {
+        let mut value: Value = serde_json::from_slice(&stored.json).unwrap();
+        value["status"] = status;
+        self.write(stored, &value).await;
+    }
+
+    /// Writes `value` over `stored`, which must still be current.
+    async fn write(&self, stored: crate::store::Stored, value: &Value) {
+        self.store
+            .update(
+                stored.key,
+                serde_json::to_vec(value).unwrap(),
+                Some(stored.revision),
+            )
+            .await
+            .unwrap();
     }
 
     async fn delete(&self, kind: &str, name: &str, propagation: &str) {

@@ -86,14 +86,7 @@ async fn failed_pods_are_replaced() {
         .remove(0);
     let mut value: Value = serde_json::from_slice(&stored.json).unwrap();
     value["status"] = json!({"phase": "Failed", "reason": "Evicted"});
-    h.store
-        .update(
-            stored.key,
-            serde_json::to_vec(&value).unwrap(),
-            Some(stored.revision),
-        )
-        .await
-        .unwrap();
+    h.write(stored, &value).await;
     h.settle().await;
     let pods = h.pods().await;
     assert_eq!(
@@ -210,14 +203,7 @@ async fn scale_down_removes_unscheduled_then_not_ready_then_the_newest_ready() {
     let mut value: Value = serde_json::from_slice(&stored.json).unwrap();
     value["spec"].as_object_mut().unwrap().remove("nodeName");
     value["status"] = json!({"phase": "Pending"});
-    h.store
-        .update(
-            stored.key,
-            serde_json::to_vec(&value).unwrap(),
-            Some(stored.revision),
-        )
-        .await
-        .unwrap();
+    h.write(stored, &value).await;
 
     let scale = |n: i32| REPLICASET.replace("replicas: 3", &format!("replicas: {n}"));
     let left = |pods: Vec<Pod>| {
