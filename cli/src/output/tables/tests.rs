@@ -52,7 +52,11 @@ fn headers() {
             "AGE"
         ]
     );
-    assert_eq!(header("Job", false), ["NAME", "AGE"]);
+    assert_eq!(
+        header("Job", false),
+        ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"]
+    );
+    assert_eq!(header("CronJob", false), ["NAME", "AGE"]);
 }
 
 #[test]
