@@ -19,6 +19,7 @@ use crate::core::{ManualClock, SystemClock};
 use crate::store::{Key, MemoryStore, Store};
 
 mod deployment;
+mod event_ttl;
 mod events;
 mod gc;
 mod load_balancer;
