@@ -64,8 +64,9 @@ async fn send(client: &mut NodeClient<Channel>, req: RecordPodEventsRequest) {
                 return;
             }
             // Refused (a pod moved to another node meanwhile): trying again cannot help.
-            Err(status) if status.code() == tonic::Code::PermissionDenied
-                || status.code() == tonic::Code::InvalidArgument =>
+            Err(status)
+                if status.code() == tonic::Code::PermissionDenied
+                    || status.code() == tonic::Code::InvalidArgument =>
             {
                 warn!(code = ?status.code(), message = status.message(), events = req.events.len(), "pod events refused: dropped");
                 return;
@@ -95,7 +96,12 @@ pub fn fold(events: Vec<PodEvent>) -> Vec<WireEvent> {
             message: e.message,
             count: 1,
         };
-        match out.iter_mut().find(|o| WireEvent { count: 1, ..(*o).clone() } == wire) {
+        match out.iter_mut().find(|o| {
+            WireEvent {
+                count: 1,
+                ..(*o).clone()
+            } == wire
+        }) {
             Some(same) => same.count += 1,
             None => out.push(wire),
         }
@@ -134,7 +140,11 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            [("u1", "BackOff", 2), ("u1", "Unhealthy", 1), ("u2", "BackOff", 1)]
+            [
+                ("u1", "BackOff", 2),
+                ("u1", "Unhealthy", 1),
+                ("u2", "BackOff", 1)
+            ]
         );
     }
 }

@@ -151,7 +151,13 @@ mod tests {
         let (recorder, mut rx) = queue(2);
         let pod = Pod::default();
         for reason in ["Pulling", "Pulled", "Created"] {
-            let e = PodEvent::new(&pod, String::new(), EventType::Normal, reason, String::new());
+            let e = PodEvent::new(
+                &pod,
+                String::new(),
+                EventType::Normal,
+                reason,
+                String::new(),
+            );
             recorder.record(e);
         }
         assert_eq!(rx.recv().await.unwrap().reason, "Pulling");

@@ -155,10 +155,11 @@ pub async fn record_report(ctx: &(impl EventSink + ?Sized), r: &Report<'_>) -> R
     };
     let key = Key::new("Event", namespace.clone(), name.clone());
     modify_or_create::<Event, _, _>(ctx.event_store(), &key, initial, |event| {
-        let last = event.last_timestamp.as_ref().or(event.first_timestamp.as_ref());
-        let quiet = last.is_some_and(|t| {
-            now.duration_since(t.0).unsigned_abs() > FOLD_WINDOW
-        });
+        let last = event
+            .last_timestamp
+            .as_ref()
+            .or(event.first_timestamp.as_ref());
+        let quiet = last.is_some_and(|t| now.duration_since(t.0).unsigned_abs() > FOLD_WINDOW);
         if quiet {
             event.count = Some(0);
             event.first_timestamp = Some(Time(now));

@@ -17,9 +17,19 @@ impl<R: PodRuntime> Worker<R> {
     }
 
     /// An event about slot `i`'s container (`involvedObject.fieldPath` names it).
-    pub(super) fn container_event(&self, i: usize, type_: EventType, reason: &str, message: String) {
+    pub(super) fn container_event(
+        &self,
+        i: usize,
+        type_: EventType,
+        reason: &str,
+        message: String,
+    ) {
         let slot = &self.slots[i];
-        let list = if slot.is_init { "initContainers" } else { "containers" };
+        let list = if slot.is_init {
+            "initContainers"
+        } else {
+            "containers"
+        };
         let field_path = format!("spec.{list}{{{}}}", slot.spec.name);
         let event = PodEvent::new(&self.pod, field_path, type_, reason, message);
         self.cfg.events.record(event);

@@ -388,7 +388,8 @@ impl<R: PodRuntime> Worker<R> {
         let image = match self.rt.ensure_image(&image_ref, &policy).await {
             Ok(image) => {
                 if present {
-                    let message = format!("Container image {image_ref:?} already present on machine");
+                    let message =
+                        format!("Container image {image_ref:?} already present on machine");
                     self.container_event(i, Normal, "Pulled", message);
                 } else {
                     self.pulled_event(i, &image_ref, pull_started.elapsed());

@@ -27,9 +27,16 @@ async fn an_event_is_deleted_an_hour_after_its_last_write() {
         uid: Some("uid-web".into()),
         ..Default::default()
     };
-    record(ctx.as_ref(), pod.clone(), "Warning", "BackOff", "m", "kubelet")
-        .await
-        .unwrap();
+    record(
+        ctx.as_ref(),
+        pod.clone(),
+        "Warning",
+        "BackOff",
+        "m",
+        "kubelet",
+    )
+    .await
+    .unwrap();
     let (items, _) = h.store.list("Event", None).await.unwrap();
     let key = items[0].key.clone();
 

@@ -8,9 +8,9 @@ use skiff_proto::auth;
 use skiff_proto::v1::node_server::Node;
 use skiff_proto::v1::{
     GetPodObjectRequest, HeartbeatRequest, HeartbeatResponse, ListReleasedVolumesRequest,
-    ListReleasedVolumesResponse, RecordNodeEventRequest, RecordNodeEventResponse, RecordPodEventsRequest,
-    RecordPodEventsResponse, RegisterRequest,
-    RegisterResponse, SyncMirrorPodsRequest, SyncMirrorPodsResponse, UpdateNodeStatusRequest,
+    ListReleasedVolumesResponse, RecordNodeEventRequest, RecordNodeEventResponse,
+    RecordPodEventsRequest, RecordPodEventsResponse, RegisterRequest, RegisterResponse,
+    SyncMirrorPodsRequest, SyncMirrorPodsResponse, UpdateNodeStatusRequest,
     UpdateNodeStatusResponse, UpdatePodStatusRequest, UpdatePodStatusResponse,
     VolumeDeletedRequest, VolumeDeletedResponse, WatchEndpointsRequest, WatchNodesRequest,
     WatchPodsRequest, WatchServicesRequest,
@@ -184,7 +184,9 @@ impl Node for NodeService {
         let r = req.get_ref();
         pod_events::record_pod_events(&self.ctx, &r.node_name, &r.events)
             .await
-            .inspect_err(|err| tracing::info!(node = %r.node_name, error = %err, "pod events refused"))?;
+            .inspect_err(
+                |err| tracing::info!(node = %r.node_name, error = %err, "pod events refused"),
+            )?;
         Ok(Response::new(RecordPodEventsResponse {}))
     }
 

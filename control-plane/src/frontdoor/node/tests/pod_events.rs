@@ -17,7 +17,12 @@ fn event(pod: &str, container: &str, reason: &str, message: &str) -> PodEvent {
         pod_name: pod.into(),
         pod_uid: format!("uid-{pod}"),
         field_path: format!("spec.containers{{{container}}}"),
-        r#type: if reason == "BackOff" { "Warning" } else { "Normal" }.into(),
+        r#type: if reason == "BackOff" {
+            "Warning"
+        } else {
+            "Normal"
+        }
+        .into(),
         reason: reason.into(),
         message: message.into(),
         count: 1,
@@ -35,7 +40,12 @@ async fn events(fx: &Fixture) -> Vec<Event> {
 async fn repeats_within_ten_minutes_bump_the_count_of_one_event() {
     let fx = Fixture::new();
     fx.create_pod(bound_pod("web", "n1")).await;
-    let backoff = event("web", "app", "BackOff", "Back-off restarting failed container app");
+    let backoff = event(
+        "web",
+        "app",
+        "BackOff",
+        "Back-off restarting failed container app",
+    );
     let started = event("web", "app", "Started", "Started container app");
     record_pod_events(&fx.ctx, "n1", &[started, backoff.clone()])
         .await
@@ -88,7 +98,10 @@ async fn a_node_cannot_report_events_about_another_nodes_pods() {
     ];
     let refused = record_pod_events(&fx.ctx, "n1", &batch).await.unwrap_err();
     assert!(matches!(refused, Error::PermissionDenied(_)), "{refused}");
-    assert!(events(&fx).await.is_empty(), "nothing of a refused batch is kept");
+    assert!(
+        events(&fx).await.is_empty(),
+        "nothing of a refused batch is kept"
+    );
 
     // A pod that is gone or was replaced: its events are dropped, the rest recorded.
     let gone = event("deleted", "app", "Killing", "Stopping container app");
