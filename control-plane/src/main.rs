@@ -62,6 +62,9 @@ struct Flags {
     /// Pods of a NotReady node are evicted after this.
     #[arg(long, default_value = "300s", value_parser = parse_duration)]
     pod_eviction: Duration,
+    /// Events not written for this long are deleted (kube-apiserver's `--event-ttl`).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    event_ttl: Duration,
     /// The address written into admin.conf for the CLI (default: the listen address if it
     /// is a specific one, else 127.0.0.1). It is in the serving certificate too.
     #[arg(long)]
@@ -109,6 +112,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         node_lease: flags.node_lease,
         node_grace: flags.node_grace,
         pod_eviction: flags.pod_eviction,
+        event_ttl: flags.event_ttl,
     };
     std::fs::create_dir_all(&flags.data_dir)
         .with_context(|| format!("creating --data-dir {}", flags.data_dir.display()))?;

@@ -1,11 +1,13 @@
 //! A node that joins a control plane (`--server`, `--token`): registration, the server's
-//! pods as a source merged with the static ones, status reports and heartbeats.
+//! pods as a source merged with the static ones, status reports, the kubelet's events
+//! about pods (`events.rs`) and heartbeats.
 //!
 //! The Agent API is served on the node IP over TLS for the control plane, besides the
 //! unix socket (logs and exec for the control plane). Static pods show up on the server as
 //! mirror pods (`mirror.rs`).
 
 pub mod bootstrap;
+pub mod events;
 pub mod heartbeat;
 pub mod mirror;
 pub mod pod_network;
@@ -106,6 +108,7 @@ pub fn spawn(
     statics: watch::Receiver<DesiredPods>,
     desired: watch::Sender<DesiredPods>,
     store: StatusStore,
+    events: tokio::sync::mpsc::Receiver<crate::pods::events::PodEvent>,
 ) -> oneshot::Receiver<()> {
     let (server_tx, server_rx) = watch::channel(None);
     let (uids_tx, uids_rx) = watch::channel(BTreeSet::new());
@@ -122,6 +125,12 @@ pub fn spawn(
         store.clone(),
     ));
     tokio::spawn(merge_loop(statics, server_rx, desired, uids_tx, synced_tx));
+    tokio::spawn(events::run(
+        joined.channel.clone(),
+        node_name.to_string(),
+        events,
+        uids_rx.clone(),
+    ));
     tokio::spawn(status::run(joined.channel.clone(), store, uids_rx));
     tokio::spawn(heartbeat::run(
         joined.channel.clone(),

@@ -28,6 +28,8 @@ pub enum Call {
 pub struct FakeRuntime {
     pub calls: Mutex<Vec<Call>>,
     pub missing_images: Mutex<HashSet<String>>,
+    /// Images pulled once: present on the node from then on.
+    pub pulled: Mutex<HashSet<String>>,
     pub containers: Mutex<HashMap<String, FoundContainer>>,
     pub sandboxes: Mutex<HashSet<String>>,
     /// What each start was given, by container name, in order.
@@ -120,11 +122,16 @@ impl PodRuntime for FakeRuntime {
         Ok(self.sandboxes.lock().unwrap().iter().cloned().collect())
     }
 
+    async fn image_present(&self, image: &str) -> bool {
+        self.pulled.lock().unwrap().contains(image)
+    }
+
     async fn ensure_image(&self, image: &str, _policy: &str) -> Result<ReadyImage, ImageFailure> {
         self.record(Call::Pull(image.to_string()));
         if self.missing_images.lock().unwrap().contains(image) {
             return Err(ImageFailure::Pull(format!("{image}: manifest unknown")));
         }
+        self.pulled.lock().unwrap().insert(image.to_string());
         Ok(ReadyImage {
             name: image.to_string(),
             digest: "sha256:feed".into(),

@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod env;
+pub mod events;
 #[cfg(test)]
 mod fake;
 pub mod manager;
@@ -47,6 +48,8 @@ pub struct WorkerConfig {
     /// What the node offers pods (cpu, memory, ephemeral-storage): the downward API
     /// reads a limit a container leaves unset as this.
     pub allocatable: BTreeMap<String, Quantity>,
+    /// Where the kubelet's events about pods go (none on a standalone node).
+    pub events: Arc<dyn events::EventRecorder>,
 }
 
 impl std::fmt::Debug for WorkerConfig {
@@ -68,6 +71,7 @@ impl WorkerConfig {
             volumes: Arc::new(VolumeManager::for_host(&root, BTreeMap::new())),
             objects: Arc::new(NoObjects),
             allocatable: BTreeMap::new(),
+            events: Arc::new(events::NoEvents),
             root,
         }
     }

@@ -111,6 +111,10 @@ pub trait PodRuntime: Send + Sync + 'static {
     /// Drops network leftovers (addresses, links) of pods not in `live`.
     fn collect_garbage(&self, live: &HashSet<String>) -> impl Future<Output = RtResult<()>> + Send;
 
+    /// Whether the image is stored on the node already (the kubelet's "already present
+    /// on machine"); never pulls.
+    fn image_present(&self, image: &str) -> impl Future<Output = bool> + Send;
+
     fn ensure_image(
         &self,
         image: &str,

@@ -15,6 +15,7 @@ use crate::pods::status::test_support::*;
 use crate::sources::DesiredPods;
 
 mod config_env;
+mod events;
 
 fn pod(uid: &str, policy: &str, containers: serde_json::Value) -> Pod {
     serde_json::from_value(json!({
@@ -39,12 +40,22 @@ fn start(rt: FakeRuntime) -> Harness {
 
 /// A harness whose pods read ConfigMaps and Secrets from `objects`.
 fn start_with(rt: FakeRuntime, objects: Arc<dyn crate::objects::PodObjects>) -> Harness {
+    start_recording(rt, objects, Arc::new(super::events::NoEvents))
+}
+
+/// [`start_with`], the workers' events going to `events`.
+fn start_recording(
+    rt: FakeRuntime,
+    objects: Arc<dyn crate::objects::PodObjects>,
+    events: Arc<dyn super::events::EventRecorder>,
+) -> Harness {
     let rt = Arc::new(rt);
     let store = StatusStore::default();
     let root = tempfile::tempdir().unwrap();
     let mut cfg = WorkerConfig::new(root.path().to_path_buf(), "node-a".into());
     cfg.backoff_base = Duration::from_secs(10);
     cfg.objects = objects;
+    cfg.events = events;
     let manager = PodManager::new(rt.clone(), cfg, store.clone());
     let events = manager.events();
     let (desired, rx) = watch::channel(DesiredPods::default());

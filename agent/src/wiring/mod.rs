@@ -162,7 +162,11 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
         &opts.root,
         cfg.allocatable.clone(),
     ));
+    let mut pod_events = None;
     if let Some(joined) = &joined {
+        let (recorder, queue) = crate::pods::events::queue(join::events::QUEUE);
+        cfg.events = recorder;
+        pod_events = Some(queue);
         cfg.objects = Arc::new(crate::objects::RemoteObjects::new(
             joined.channel.clone(),
             &opts.node_name,
@@ -205,6 +209,7 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
                 static_rx,
                 desired_tx,
                 store.clone(),
+                pod_events.take().expect("made with the join above"),
             ));
             tokio::spawn(join::volumes::run(
                 joined.channel.clone(),

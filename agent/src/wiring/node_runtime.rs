@@ -207,6 +207,10 @@ impl PodRuntime for NodeRuntime {
         was_oom_killed(&cgroups_path(pod_uid, id))
     }
 
+    async fn image_present(&self, image: &str) -> bool {
+        matches!(self.images.get(image).await, Ok(Some(_)))
+    }
+
     async fn ensure_image(
         &self,
         image: &str,

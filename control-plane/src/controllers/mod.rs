@@ -10,12 +10,14 @@
 //! | Deployment: ReplicaSets per template, rolling update, Recreate, conditions | `deployment/` |
 //! | Job: pods to completions, parallelism, backoffLimit, deadline, suspend, ttl | `job/` |
 //! | garbage collection through ownerReferences | `gc.rs` |
+//! | Events not written for `--event-ttl` deleted | `event_ttl.rs` |
 //! | scheduler, node lifecycle | `nodes/` |
 //! | Endpoints, release of deleted Services' claims | `services/` |
 //! | LoadBalancer Services: the Ready nodes' addresses as their ingress | `load_balancer.rs` |
 //! | volumes and claims: binding, the local-path provisioner, phases, protection | `volumes/` |
 
 pub mod deployment;
+pub mod event_ttl;
 pub mod gc;
 pub mod job;
 pub mod load_balancer;
@@ -34,6 +36,7 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 
 pub use deployment::DeploymentController;
+pub use event_ttl::EventTtlController;
 pub use gc::GarbageCollector;
 pub use job::JobController;
 pub use load_balancer::LoadBalancerController;
@@ -75,13 +78,26 @@ pub fn spawn(cp: Arc<ControlPlane>) -> Vec<JoinHandle<()>> {
     spawn_with(
         ControllerContext::new(cp.store.clone()),
         RuntimeConfig::default(),
+        cp.config.event_ttl,
     )
 }
 
 /// [`spawn`] with a chosen context and pacing (tests).
-pub fn spawn_with(ctx: Arc<ControllerContext>, config: RuntimeConfig) -> Vec<JoinHandle<()>> {
+pub fn spawn_with(
+    ctx: Arc<ControllerContext>,
+    config: RuntimeConfig,
+    event_ttl: std::time::Duration,
+) -> Vec<JoinHandle<()>> {
     let store = ctx.store.clone();
     vec![
+        tokio::spawn(
+            Controller::new(
+                Arc::new(EventTtlController::new(ctx.clone(), event_ttl)),
+                store.clone(),
+                config.clone(),
+            )
+            .run(),
+        ),
         tokio::spawn(
             Controller::new(
                 Arc::new(ReplicaSetController::new(ctx.clone())),

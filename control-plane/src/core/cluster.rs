@@ -23,6 +23,8 @@ pub struct ClusterConfig {
     pub node_grace: Duration,
     /// Pods of a NotReady node are evicted after this.
     pub pod_eviction: Duration,
+    /// Events not written for this long are deleted (`controllers::event_ttl`).
+    pub event_ttl: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -34,6 +36,7 @@ impl Default for ClusterConfig {
             node_lease: Duration::from_secs(40),
             node_grace: Duration::from_secs(50),
             pod_eviction: Duration::from_secs(300),
+            event_ttl: Duration::from_secs(60 * 60),
         }
     }
 }

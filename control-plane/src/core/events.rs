@@ -64,6 +64,26 @@ pub fn reference_to(kind: &str, meta: &ObjectMeta) -> ObjectReference {
     )
 }
 
+/// Repeats within this long fold into one Event, as client-go's event correlator does;
+/// a repeat after a quiet spell starts the count again.
+pub const FOLD_WINDOW: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// One occurrence (or `count` of them) of something worth an Event.
+#[derive(Debug, Clone)]
+pub struct Report<'a> {
+    pub involved: ObjectReference,
+    /// Normal or Warning.
+    pub type_: &'a str,
+    pub reason: &'a str,
+    pub message: &'a str,
+    /// `source.component` and `reportingComponent`.
+    pub component: &'a str,
+    /// `source.host` and `reportingInstance` (a node's name for the kubelet's events).
+    pub host: Option<&'a str>,
+    /// Occurrences this report stands for (at least 1).
+    pub count: i32,
+}
+
 /// Records (or counts again) an event about `involved`. `type_` is Normal or Warning.
 pub async fn record(
     ctx: &(impl EventSink + ?Sized),
@@ -73,6 +93,23 @@ pub async fn record(
     message: &str,
     component: &str,
 ) -> Result<(), Error> {
+    let report = Report {
+        involved,
+        type_,
+        reason,
+        message,
+        component,
+        host: None,
+        count: 1,
+    };
+    record_report(ctx, &report).await
+}
+
+/// [`record`] with everything a reporter may say: the same involved object (and field
+/// path), type, reason and message seen within [`FOLD_WINDOW`] bumps `count` and
+/// `lastTimestamp` of the stored Event.
+pub async fn record_report(ctx: &(impl EventSink + ?Sized), r: &Report<'_>) -> Result<(), Error> {
+    let involved = &r.involved;
     let object_name = involved.name.clone().unwrap_or_default();
     // Cluster-scoped objects' events live in "default", as in Kubernetes.
     let namespace = involved
@@ -83,13 +120,17 @@ pub async fn record(
         [
             involved.kind.as_deref().unwrap_or_default(),
             involved.uid.as_deref().unwrap_or_default(),
-            reason,
-            message,
+            involved.field_path.as_deref().unwrap_or_default(),
+            r.type_,
+            r.reason,
+            r.message,
         ]
         .join("\0"),
     );
     let name = format!("{object_name}.{}", &hex::encode(digest)[..16]);
     let now = ctx.event_clock().now();
+    let count = r.count.max(1);
+    let instance = r.host.unwrap_or(r.component);
     let initial = || Event {
         metadata: ObjectMeta {
             name: Some(name.clone()),
@@ -99,22 +140,31 @@ pub async fn record(
             ..Default::default()
         },
         involved_object: involved.clone(),
-        reason: Some(reason.into()),
-        message: Some(message.into()),
-        type_: Some(type_.into()),
+        reason: Some(r.reason.into()),
+        message: Some(r.message.into()),
+        type_: Some(r.type_.into()),
         first_timestamp: Some(Time(now)),
         count: Some(0),
         source: Some(EventSource {
-            component: Some(component.into()),
-            host: None,
+            component: Some(r.component.into()),
+            host: r.host.map(Into::into),
         }),
-        reporting_component: Some(component.into()),
-        reporting_instance: Some(component.into()),
+        reporting_component: Some(r.component.into()),
+        reporting_instance: Some(instance.into()),
         ..Default::default()
     };
     let key = Key::new("Event", namespace.clone(), name.clone());
     modify_or_create::<Event, _, _>(ctx.event_store(), &key, initial, |event| {
-        event.count = Some(event.count.unwrap_or(0) + 1);
+        let last = event
+            .last_timestamp
+            .as_ref()
+            .or(event.first_timestamp.as_ref());
+        let quiet = last.is_some_and(|t| now.duration_since(t.0).unsigned_abs() > FOLD_WINDOW);
+        if quiet {
+            event.count = Some(0);
+            event.first_timestamp = Some(Time(now));
+        }
+        event.count = Some(event.count.unwrap_or(0) + count);
         event.last_timestamp = Some(Time(now));
         Ok(true)
     })

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::warn;
 
+use super::events::Warning;
 use super::Worker;
 use crate::pods::env::{self, EnvSources};
 use crate::pods::pod_runtime::PodRuntime;
@@ -43,7 +44,8 @@ impl<R: PodRuntime> Worker<R> {
         if !repeated {
             warn!(container = slot.name(), error = %message, retry_in = ?CONFIG_RETRY, "container config not ready");
         }
-        slot.wait("CreateContainerConfigError", message);
+        slot.wait("CreateContainerConfigError", message.clone());
         slot.next_try = Some(Instant::now() + CONFIG_RETRY);
+        self.container_event(i, Warning, "Failed", format!("Error: {message}"));
     }
 }

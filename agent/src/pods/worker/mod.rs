@@ -21,8 +21,10 @@ use super::pod_runtime::{
 use super::slot::{Slot, SlotState, Terminated, READY_SETTLE};
 use super::{paths, pod_key, StatusStore, WorkerConfig};
 use crate::probes::ProbeEvent;
+use events::{Normal, Warning};
 
 mod env;
+mod events;
 mod probing;
 mod status;
 mod volumes;
@@ -231,7 +233,8 @@ impl<R: PodRuntime> Worker<R> {
     /// Starts whatever is due: the sandbox, then init containers in order, then the app.
     async fn sync(&mut self) {
         let now = Instant::now();
-        for slot in &mut self.slots {
+        let mut backing_off = Vec::new();
+        for (i, slot) in self.slots.iter_mut().enumerate() {
             if slot.relabel_at.is_some_and(|t| t <= now) {
                 slot.relabel_at = None;
                 if matches!(&slot.state, SlotState::Waiting { reason, .. } if reason == "ErrImagePull")
@@ -247,8 +250,15 @@ impl<R: PodRuntime> Worker<R> {
                             slot.spec.image.as_deref().unwrap_or("")
                         ),
                     );
+                    backing_off.push(i);
                 }
             }
+        }
+        for i in backing_off {
+            let image = self.slots[i].spec.image.clone().unwrap_or_default();
+            let message = format!("Back-off pulling image {image:?}");
+            self.container_event(i, Normal, "BackOff", message);
+            self.error_event(i, "ImagePullBackOff");
         }
         if !self.sandbox_ready {
             if self.sandbox_retry.is_some_and(|t| t > now) {
@@ -263,6 +273,8 @@ impl<R: PodRuntime> Worker<R> {
                 }
                 Err(error) => {
                     warn!(%error, "sandbox creation failed");
+                    let message = format!("Failed to create pod sandbox: {error}");
+                    self.pod_event(Warning, "FailedCreatePodSandBox", message);
                     for slot in &mut self.slots {
                         if matches!(&slot.state, SlotState::Waiting { reason, .. } if reason == "ContainerCreating")
                         {
@@ -367,8 +379,23 @@ impl<R: PodRuntime> Worker<R> {
             .clone()
             .unwrap_or_else(|| "IfNotPresent".into());
         let image_ref = self.slots[i].spec.image.clone().unwrap_or_default();
+        let present = policy != "Always" && self.rt.image_present(&image_ref).await;
+        if !present && policy != "Never" {
+            let message = format!("Pulling image {image_ref:?}");
+            self.container_event(i, Normal, "Pulling", message);
+        }
+        let pull_started = std::time::Instant::now();
         let image = match self.rt.ensure_image(&image_ref, &policy).await {
-            Ok(image) => image,
+            Ok(image) => {
+                if present {
+                    let message =
+                        format!("Container image {image_ref:?} already present on machine");
+                    self.container_event(i, Normal, "Pulled", message);
+                } else {
+                    self.pulled_event(i, &image_ref, pull_started.elapsed());
+                }
+                image
+            }
             Err(failure) => {
                 let slot = &mut self.slots[i];
                 let delay = slot.pull_backoff.next_delay();
@@ -378,11 +405,21 @@ impl<R: PodRuntime> Worker<R> {
                     ImageFailure::InvalidName(m) => ("InvalidImageName", m),
                 };
                 warn!(container = slot.name(), reason, error = %message, retry_in = ?delay, "image not ready");
-                slot.wait(reason, message);
+                slot.wait(reason, message.clone());
                 slot.next_try = Some(now + delay);
                 if reason == "ErrImagePull" {
                     slot.relabel_at = Some(now + PULL_ERROR_SHOWN.min(delay));
                 }
+                let event = match reason {
+                    "ErrImagePull" => ("Failed", format!("Failed to pull image {image_ref:?}: {message}")),
+                    "ErrImageNeverPull" => (
+                        "ErrImageNeverPull",
+                        format!("Container image {image_ref:?} is not present with pull policy of Never"),
+                    ),
+                    _ => ("InspectFailed", format!("Failed to apply default image tag {image_ref:?}: {message}")),
+                };
+                self.container_event(i, Warning, event.0, event.1);
+                self.error_event(i, reason);
                 return;
             }
         };
@@ -411,6 +448,7 @@ impl<R: PodRuntime> Worker<R> {
         {
             Ok((id, pid)) => {
                 info!(container = slot.name(), attempt = slot.attempt, %id, pid, "container started");
+                let name = slot.spec.name.clone();
                 slot.id = Some(id);
                 slot.next_try = None;
                 slot.state = SlotState::Running {
@@ -423,21 +461,25 @@ impl<R: PodRuntime> Worker<R> {
                     .readiness_probe
                     .is_none()
                     .then(|| Instant::now() + READY_SETTLE);
+                self.container_event(i, Normal, "Created", format!("Created container: {name}"));
+                self.container_event(i, Normal, "Started", format!("Started container {name}"));
                 self.ensure_probers();
             }
             Err(error) => {
                 let delay = slot.crash_backoff.next_delay();
                 warn!(container = slot.name(), %error, retry_in = ?delay, "container start failed");
-                slot.wait("RunContainerError", error);
+                slot.wait("RunContainerError", error.clone());
                 slot.next_try = Some(now + delay);
+                self.container_event(i, Warning, "Failed", format!("Error: {error}"));
             }
         }
     }
 
     async fn handle_exit(&mut self, id: &str, exit_code: i32, finished_at: Option<i64>) {
-        let Some(slot) = self.slots.iter_mut().find(|s| s.id.as_deref() == Some(id)) else {
+        let Some(index) = self.slots.iter().position(|s| s.id.as_deref() == Some(id)) else {
             return;
         };
+        let slot = &mut self.slots[index];
         let SlotState::Running { started_at, .. } = slot.state else {
             return;
         };
@@ -497,6 +539,14 @@ impl<R: PodRuntime> Worker<R> {
                 slot.spec.name
             );
             slot.wait("CrashLoopBackOff", message);
+            let meta = &self.pod.metadata;
+            let message = format!(
+                "Back-off restarting failed container {} in pod {pod}_{}({})",
+                self.slots[index].spec.name,
+                meta.namespace.as_deref().unwrap_or("default"),
+                meta.uid.as_deref().unwrap_or_default(),
+            );
+            self.container_event(index, Warning, "BackOff", message);
         }
         // The exit is reported before the (slow) removal: a crashed container must not
         // look Ready meanwhile, or a rollout counts it available.
@@ -541,6 +591,12 @@ impl<R: PodRuntime> Worker<R> {
         pod.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
         pod.status = Some(self.status());
         self.store.put(pod);
+        for i in 0..self.slots.len() {
+            if self.slots[i].is_running() && self.slots[i].id.is_some() {
+                let message = format!("Stopping container {}", self.slots[i].spec.name);
+                self.container_event(i, Normal, "Killing", message);
+            }
+        }
         let ids: Vec<String> = self.slots.iter().filter_map(|s| s.id.clone()).collect();
         let rt = &self.rt;
         let stops = ids.iter().map(|id| async move {

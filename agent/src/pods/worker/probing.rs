@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use tracing::{debug, info, warn};
 
+use super::events::{Normal, Warning};
 use super::Worker;
 use crate::pods::paths;
 use crate::pods::pod_runtime::PodRuntime;
@@ -52,13 +53,18 @@ impl<R: PodRuntime> Worker<R> {
             .spec
             .as_ref()
             .and_then(|s| s.termination_grace_period_seconds);
-        let Some(slot) = self
+        let Some(index) = self
             .slots
-            .iter_mut()
-            .find(|s| s.id.as_deref() == Some(ev.container_id.as_str()))
+            .iter()
+            .position(|s| s.id.as_deref() == Some(ev.container_id.as_str()))
         else {
             return;
         };
+        if !ev.result && !self.slots[index].killing {
+            let message = format!("{} probe failed: {}", ev.kind.as_str(), ev.message);
+            self.container_event(index, Warning, "Unhealthy", message);
+        }
+        let slot = &mut self.slots[index];
         let probe = match ev.kind {
             ProbeKind::Liveness => slot.spec.liveness_probe.as_ref(),
             ProbeKind::Startup => slot.spec.startup_probe.as_ref(),
@@ -76,6 +82,12 @@ impl<R: PodRuntime> Worker<R> {
             .and_then(|p| p.termination_grace_period_seconds)
             .or(pod_grace)
             .unwrap_or(30);
+        let message = format!(
+            "Container {} failed {} probe, will be restarted",
+            slot.spec.name,
+            ev.kind.as_str().to_lowercase()
+        );
+        self.container_event(index, Normal, "Killing", message);
         let rt = self.rt.clone();
         // Stopping may take the whole grace period: off the worker's loop, which hears the
         // exit and applies the restart policy as for any other exit.

@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::Container;
 use tokio::time::Instant;
 use tracing::warn;
 
+use super::events::Warning;
 use super::Worker;
 use crate::pods::pod_runtime::{BindMount, PodRuntime};
 use crate::pods::slot::SlotState;
@@ -48,6 +49,7 @@ impl<R: PodRuntime> Worker<R> {
                 let delay = self.volume_backoff.next_delay();
                 warn!(volume = %error.volume, error = %error.message, retry_in = ?delay, "volume set-up failed");
                 let message = error.to_string();
+                self.pod_event(Warning, "FailedMount", message.clone());
                 for slot in &mut self.slots {
                     if matches!(&slot.state, SlotState::Waiting { reason, .. } if reason == "ContainerCreating")
                     {
@@ -95,6 +97,7 @@ impl<R: PodRuntime> Worker<R> {
     /// The kubelet's eviction: every container stopped for good, the pod `Failed`.
     fn evict(&mut self, message: String) {
         warn!(%message, "evicting the pod");
+        self.pod_event(Warning, "Evicted", message.clone());
         self.usage_check = None;
         self.evicted = Some(message);
         self.stop_for_good(|_| true, "stopping an evicted pod's container");

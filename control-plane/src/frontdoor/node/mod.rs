@@ -8,11 +8,12 @@
 //! (`addresses.rs`); GetPodObject (`pod_object.rs`: the ConfigMaps, Secrets, claims and
 //! volumes of the node's own pods, Kubernetes' node authorizer); for storage,
 //! ListReleasedVolumes and VolumeDeleted (`volumes.rs`, a node's own provisioned volumes
-//! only).
+//! only); RecordPodEvents (`pod_events.rs`, the kubelet's events about the caller's pods).
 
 mod addresses;
 pub(crate) mod heartbeat;
 mod node_network;
+pub(crate) mod pod_events;
 pub(crate) mod pod_object;
 pub(crate) mod pod_status;
 pub(crate) mod register;

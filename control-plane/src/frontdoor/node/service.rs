@@ -8,8 +8,9 @@ use skiff_proto::auth;
 use skiff_proto::v1::node_server::Node;
 use skiff_proto::v1::{
     GetPodObjectRequest, HeartbeatRequest, HeartbeatResponse, ListReleasedVolumesRequest,
-    ListReleasedVolumesResponse, RecordNodeEventRequest, RecordNodeEventResponse, RegisterRequest,
-    RegisterResponse, SyncMirrorPodsRequest, SyncMirrorPodsResponse, UpdateNodeStatusRequest,
+    ListReleasedVolumesResponse, RecordNodeEventRequest, RecordNodeEventResponse,
+    RecordPodEventsRequest, RecordPodEventsResponse, RegisterRequest, RegisterResponse,
+    SyncMirrorPodsRequest, SyncMirrorPodsResponse, UpdateNodeStatusRequest,
     UpdateNodeStatusResponse, UpdatePodStatusRequest, UpdatePodStatusResponse,
     VolumeDeletedRequest, VolumeDeletedResponse, WatchEndpointsRequest, WatchNodesRequest,
     WatchPodsRequest, WatchServicesRequest,
@@ -18,7 +19,7 @@ use tonic::{Request, Response, Status};
 
 use super::watch_kind::{watch_kind, ObjectEvents};
 use super::watch_pods::{self, PodEvents};
-use super::{heartbeat, node_network, pod_object, pod_status, register, volumes};
+use super::{heartbeat, node_network, pod_events, pod_object, pod_status, register, volumes};
 use crate::controllers::nodes::NodeContext;
 use crate::resources::allocation::PodCidrAllocator;
 
@@ -172,6 +173,21 @@ impl Node for NodeService {
         node_network::record_node_event(&self.ctx, &r.node_name, &r.r#type, &r.reason, &r.message)
             .await?;
         Ok(Response::new(RecordNodeEventResponse {}))
+    }
+
+    // pod events (pod_events.rs).
+    async fn record_pod_events(
+        &self,
+        req: Request<RecordPodEventsRequest>,
+    ) -> Result<Response<RecordPodEventsResponse>, Status> {
+        auth::require_node(&req, &req.get_ref().node_name)?;
+        let r = req.get_ref();
+        pod_events::record_pod_events(&self.ctx, &r.node_name, &r.events)
+            .await
+            .inspect_err(
+                |err| tracing::info!(node = %r.node_name, error = %err, "pod events refused"),
+            )?;
+        Ok(Response::new(RecordPodEventsResponse {}))
     }
 
     async fn get_pod_object(
