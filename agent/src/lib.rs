@@ -3,9 +3,11 @@
 pub mod api;
 pub mod containerd;
 pub mod dns;
+pub mod downward;
 pub mod join;
 pub mod network;
 pub mod objects;
+pub mod pod_dirs;
 pub mod pod_sandbox;
 pub mod pods;
 pub mod probes;

@@ -12,7 +12,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use super::error::ApiError;
-use crate::pods::{paths, StatusStore};
+use crate::pod_dirs;
+use crate::pods::StatusStore;
 
 const CHUNK: usize = 64 * 1024;
 const POLL: Duration = Duration::from_millis(100);
@@ -103,7 +104,7 @@ pub fn stream(
     } else {
         status.restart_count
     };
-    let path = paths::log_path(&root, &pod, &container, attempt as u32);
+    let path = pod_dirs::log_path(&root, &pod, &container, attempt as u32);
     let mut file = std::fs::File::open(&path).map_err(|_| {
         let waiting = status
             .state

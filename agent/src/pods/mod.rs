@@ -7,7 +7,6 @@ pub mod events;
 #[cfg(test)]
 mod fake;
 pub mod manager;
-pub mod paths;
 pub mod pod_runtime;
 pub mod slot;
 pub mod status;

@@ -60,6 +60,8 @@ pub enum FoundState {
     Dead,
 }
 
+pub use crate::volumes::BindMount;
+
 /// What the worker resolved for one start of a container, beyond its spec.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerConfig {
@@ -68,14 +70,6 @@ pub struct ContainerConfig {
     pub env: Vec<(String, String)>,
     /// The pod's volumes as this container mounts them.
     pub mounts: Vec<BindMount>,
-}
-
-/// A host path bind-mounted into a container.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BindMount {
-    pub source: std::path::PathBuf,
-    pub destination: String,
-    pub read_only: bool,
 }
 
 /// What a pod's sandbox gives its containers.

@@ -9,7 +9,14 @@ use std::path::{Component, Path, PathBuf};
 use k8s_openapi::api::core::v1::{Container, VolumeMount};
 
 use super::PodVolumes;
-use crate::pods::pod_runtime::BindMount;
+
+/// A host path bind-mounted into a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindMount {
+    pub source: std::path::PathBuf,
+    pub destination: String,
+    pub read_only: bool,
+}
 
 /// The bind mounts of `container`; `env` is its resolved environment, which
 /// `subPathExpr` expands from. An error is a container config error (the kubelet's

@@ -37,7 +37,7 @@ mod teardown;
 mod tests;
 mod usage;
 
-pub use container_mounts::container_mounts;
+pub use container_mounts::{container_mounts, BindMount};
 pub use mount_ops::{HostMountOps, MountOps};
 pub use resync::RESYNC_EVERY;
 pub use usage::has_disk_limit;

@@ -13,9 +13,8 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use skiff_proto::model::container_resource_value;
 
 use super::atomic_writer::{validate_path, FileProjection, Payload};
+use crate::downward::field_value;
 use crate::objects::{self, PodObjects};
-use crate::pods::env::field_value;
-use crate::pods::pod_runtime::SandboxInfo;
 
 /// Kubernetes' default mode for projected files (0644).
 pub const DEFAULT_MODE: i32 = 0o644;
@@ -230,7 +229,7 @@ fn downward_files(
         validate_path(&item.path)?;
         let value = match (&item.field_ref, &item.resource_field_ref) {
             // Volumes may name pod metadata only (API validation), which needs no sandbox.
-            (Some(f), _) => field_value(pod, &SandboxInfo::default(), &f.field_path)?,
+            (Some(f), _) => field_value(pod, None, None, &f.field_path)?,
             (None, Some(r)) => resource_value(pod, r, allocatable)?,
             (None, None) => return Err(format!("downwardAPI item {:?} has no source", item.path)),
         };

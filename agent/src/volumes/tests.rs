@@ -14,9 +14,9 @@ use k8s_openapi::ByteString;
 use serde_json::json;
 
 use super::fake::{FakeMounts, MountCall};
+use super::BindMount;
 use super::{container_mounts, VolumeManager};
 use crate::objects::fake::FakeObjects;
-use crate::pods::pod_runtime::BindMount;
 
 fn node() -> BTreeMap<String, Quantity> {
     [

@@ -18,8 +18,8 @@ use crate::containerd::container::{
 use crate::containerd::image::{ImageInfo, ImageService, PullPolicy};
 use crate::containerd::{labels, Containerd, RuntimeError};
 use crate::network::{write_pod_files_from, ClusterDns, NodeFiles, PodFiles, PodNetwork};
+use crate::pod_dirs;
 use crate::pod_sandbox::Sandboxes;
-use crate::pods::paths;
 use crate::pods::pod_runtime::SandboxInfo;
 use crate::pods::pod_runtime::{
     BindMount, ContainerConfig, FoundContainer, FoundState, ImageFailure, PodRuntime, ReadyImage,
@@ -160,7 +160,7 @@ impl PodRuntime for NodeRuntime {
                 .map_err(|e| e.to_string())?;
             Some(IpAddr::V4(addr.ip))
         };
-        let dir = paths::pod_dir(&self.root, pod);
+        let dir = pod_dirs::pod_dir(&self.root, pod);
         let files = PodFiles::of(pod, &hostname, pod_ip);
         let mounts =
             write_pod_files_from(&self.node_files, &dir, &files, self.cluster_dns.as_ref())

@@ -7,11 +7,10 @@
 //! A source that is missing and not optional stops the container from starting: the
 //! worker shows the error as `CreateContainerConfigError` and tries again.
 
-mod downward;
 #[cfg(test)]
 mod tests;
 
-pub use downward::field_value;
+pub use crate::downward::field_value;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -252,9 +251,14 @@ impl<'s, 'a> Reader<'s, 'a> {
                     "unsupported pod version: {version}"
                 )));
             }
-            return field_value(self.src.pod, self.src.sandbox, &field.field_path)
-                .map(Some)
-                .map_err(EnvError::Downward);
+            return field_value(
+                self.src.pod,
+                self.src.sandbox.pod_ip,
+                self.src.sandbox.host_ip,
+                &field.field_path,
+            )
+            .map(Some)
+            .map_err(EnvError::Downward);
         }
         if let Some(resource) = &from.resource_field_ref {
             return skiff_proto::model::container_resource_value(

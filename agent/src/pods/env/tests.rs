@@ -346,9 +346,21 @@ async fn field_refs_read_the_pod_and_its_addresses() {
         error(&NoObjects, json!({"env": [field("X", "spec.hostname")]})).await,
         "unsupported fieldPath: spec.hostname"
     );
-    let whole = field_value(&pod(), &sandbox(), "metadata.annotations").unwrap();
+    let whole = field_value(
+        &pod(),
+        sandbox().pod_ip,
+        sandbox().host_ip,
+        "metadata.annotations",
+    )
+    .unwrap();
     assert_eq!(whole, r#"note="say \"hi\"""#);
-    let labels = field_value(&pod(), &sandbox(), "metadata.labels").unwrap();
+    let labels = field_value(
+        &pod(),
+        sandbox().pod_ip,
+        sandbox().host_ip,
+        "metadata.labels",
+    )
+    .unwrap();
     assert_eq!(labels, "app=\"web\"\ntier=\"front\"");
 }
 

@@ -19,7 +19,8 @@ use super::pod_runtime::{
     SandboxInfo,
 };
 use super::slot::{Slot, SlotState, Terminated, READY_SETTLE};
-use super::{paths, pod_key, StatusStore, WorkerConfig};
+use super::{pod_key, StatusStore, WorkerConfig};
+use crate::pod_dirs;
 use crate::probes::ProbeEvent;
 use events::{Normal, Warning};
 
@@ -431,7 +432,7 @@ impl<R: PodRuntime> Worker<R> {
             return;
         };
         let slot = &mut self.slots[i];
-        let log = paths::log_path(&self.cfg.root, &self.pod, &slot.spec.name, slot.attempt);
+        let log = pod_dirs::log_path(&self.cfg.root, &self.pod, &slot.spec.name, slot.attempt);
         let mounts = match self.container_mounts(&self.slots[i].spec, &env) {
             Ok(mounts) => mounts,
             Err(error) => {
@@ -613,7 +614,7 @@ impl<R: PodRuntime> Worker<R> {
         if let Err(error) = self.rt.remove_sandbox(&uid).await {
             warn!(%error, "sandbox removal failed");
         }
-        let dir = paths::pod_dir(&self.cfg.root, &self.pod);
+        let dir = pod_dirs::pod_dir(&self.cfg.root, &self.pod);
         if let Err(error) = std::fs::remove_dir_all(&dir) {
             if error.kind() != std::io::ErrorKind::NotFound {
                 warn!(dir = %dir.display(), %error, "cannot remove pod dir");

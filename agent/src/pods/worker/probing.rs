@@ -7,7 +7,7 @@ use tracing::{debug, info, warn};
 
 use super::events::{Normal, Warning};
 use super::Worker;
-use crate::pods::paths;
+use crate::pod_dirs;
 use crate::pods::pod_runtime::PodRuntime;
 use crate::pods::slot::SlotState;
 use crate::probes::{spawn_prober, store, ProbeEvent, ProbeKind, ProbeSpec};
@@ -22,7 +22,7 @@ impl<R: PodRuntime> Worker<R> {
         if !self.sandbox_ready {
             return;
         }
-        let pod_dir = paths::pod_dir(&self.cfg.root, &self.pod);
+        let pod_dir = pod_dirs::pod_dir(&self.cfg.root, &self.pod);
         for slot in &mut self.slots {
             let SlotState::Running { started_at, .. } = slot.state else {
                 continue;

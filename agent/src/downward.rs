@@ -3,13 +3,17 @@
 //! `skiff_proto::model::container_resource_value` for `resourceFieldRef`).
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::Pod;
 
-use crate::pods::pod_runtime::SandboxInfo;
-
 /// A pod field by its `fieldPath`; `metadata.labels['k']` of a missing key is empty.
-pub fn field_value(pod: &Pod, sandbox: &SandboxInfo, path: &str) -> Result<String, String> {
+pub fn field_value(
+    pod: &Pod,
+    pod_ip: Option<IpAddr>,
+    host_ip: Option<IpAddr>,
+    path: &str,
+) -> Result<String, String> {
     let meta = &pod.metadata;
     let spec = pod.spec.as_ref();
     if let Some((map, key)) = subscript(path) {
@@ -20,7 +24,7 @@ pub fn field_value(pod: &Pod, sandbox: &SandboxInfo, path: &str) -> Result<Strin
         };
         return Ok(values.and_then(|m| m.get(key)).cloned().unwrap_or_default());
     }
-    let ip = |ip: Option<std::net::IpAddr>| ip.map(|ip| ip.to_string()).unwrap_or_default();
+    let ip = |ip: Option<IpAddr>| ip.map(|ip| ip.to_string()).unwrap_or_default();
     Ok(match path {
         "metadata.name" => meta.name.clone().unwrap_or_default(),
         "metadata.namespace" => meta.namespace.clone().unwrap_or_else(|| "default".into()),
@@ -32,12 +36,12 @@ pub fn field_value(pod: &Pod, sandbox: &SandboxInfo, path: &str) -> Result<Strin
             .and_then(|s| s.service_account_name.clone())
             .unwrap_or_default(),
         // The kubelet fails a container that asks for a host IP it does not know.
-        "status.hostIP" | "status.hostIPs" => match sandbox.host_ip {
+        "status.hostIP" | "status.hostIPs" => match host_ip {
             Some(host) => host.to_string(),
             None => return Err("no host IP known for this node (see --node-ip)".into()),
         },
         // One address per pod here (IPv4 only), so the lists hold one entry.
-        "status.podIP" | "status.podIPs" => ip(sandbox.pod_ip),
+        "status.podIP" | "status.podIPs" => ip(pod_ip),
         _ => return Err(format!("unsupported fieldPath: {path}")),
     })
 }
