@@ -22,13 +22,16 @@ use skiff_proto::v1::{
     RolloutHistoryRequest, RolloutHistoryResponse, RolloutPauseRequest, RolloutUndoRequest,
     RolloutUndoResponse, ScaleRequest, SetImageRequest,
 };
+// nodes
+use skiff_proto::v1::{CordonRequest, CordonResponse, EvictRequest, TaintRequest, TaintResponse};
 use tonic::{Request, Response, Status};
 use tracing::{debug, info, info_span, warn, Instrument, Span};
 
-use super::relay;
+use super::{relay, wire};
 use crate::core::{Clock, ControlPlane, Error, Ranges, SystemClock};
 use crate::resources::{
-    apply_with, delete, get, history, label, list, pause, scale, set_image, undo, watch, Scope,
+    apply_with, cordon, delete, evict, get, history, label, list, pause, scale, set_image, taint,
+    undo, watch, Scope,
 };
 use crate::store::Store;
 
@@ -277,6 +280,65 @@ impl Api for ApiService {
             &req.namespace,
             &req.name,
             req.paused,
+        );
+        Ok(Response::new(traced(span, work).await?.into()))
+    }
+
+    // nodes: cordon, taint, evict (nodes.rs, evict.rs)
+
+    async fn cordon(
+        &self,
+        req: Request<CordonRequest>,
+    ) -> Result<Response<CordonResponse>, Status> {
+        require_admin(&req)?;
+        let req = req.into_inner();
+        let span = info_span!("api", method = "cordon", node = %req.name, unschedulable = req.unschedulable);
+        let work = cordon(
+            self.store(),
+            self.clock.as_ref(),
+            &self.ranges,
+            &req.name,
+            req.unschedulable,
+        );
+        let (object, changed) = traced(span, work).await?;
+        Ok(Response::new(CordonResponse {
+            object: Some(object.into()),
+            changed,
+        }))
+    }
+
+    async fn taint(&self, req: Request<TaintRequest>) -> Result<Response<TaintResponse>, Status> {
+        require_admin(&req)?;
+        let req = req.into_inner();
+        let span = info_span!("api", method = "taint", node = %req.name, overwrite = req.overwrite);
+        let add: Vec<_> = req.add.iter().map(wire::taint_of).collect();
+        let remove: Vec<_> = req.remove.iter().map(wire::taint_of).collect();
+        let work = taint(
+            self.store(),
+            self.clock.as_ref(),
+            &self.ranges,
+            &req.name,
+            &add,
+            &remove,
+            req.overwrite,
+        );
+        let (object, operation) = traced(span, work).await?;
+        Ok(Response::new(TaintResponse {
+            object: Some(object.into()),
+            operation: operation.as_str().to_string(),
+        }))
+    }
+
+    async fn evict(&self, req: Request<EvictRequest>) -> Result<Response<Object>, Status> {
+        require_admin(&req)?;
+        let req = req.into_inner();
+        let span = info_span!("api", method = "evict", namespace = %req.namespace, pod = %req.name, grace = ?req.grace_period_seconds);
+        let work = evict(
+            self.store(),
+            self.clock.as_ref(),
+            &req.namespace,
+            &req.name,
+            req.grace_period_seconds,
         );
         Ok(Response::new(traced(span, work).await?.into()))
     }

@@ -51,3 +51,13 @@ impl From<RolloutRevision> for v1::RolloutRevision {
         }
     }
 }
+
+/// A taint of a Taint request ("" value: none).
+pub fn taint_of(spec: &v1::TaintSpec) -> k8s_openapi::api::core::v1::Taint {
+    k8s_openapi::api::core::v1::Taint {
+        key: spec.key.clone(),
+        value: (!spec.value.is_empty()).then(|| spec.value.clone()),
+        effect: spec.effect.clone(),
+        time_added: None,
+    }
+}

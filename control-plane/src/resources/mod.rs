@@ -18,15 +18,19 @@
 //! | (storage) | `storage.rs`: the default StorageClass, claims' admission and update rules, protected deletes |
 //! | Scale, SetImage | `scale.rs` (workloads) |
 //! | RolloutHistory/Undo/Pause | `rollout.rs` (workloads) |
+//! | Cordon, Taint | `nodes.rs` |
+//! | Evict   | `evict.rs`    |
 
 pub mod allocation;
 mod apply;
 mod delete;
+mod evict;
 mod get;
 mod label;
 mod merge;
 pub mod mirror;
 mod namespaces;
+mod nodes;
 pub mod objects;
 pub mod owners;
 mod storage;
@@ -42,8 +46,10 @@ mod tests;
 
 pub use apply::{apply, apply_with, Action, Applied};
 pub use delete::delete;
+pub use evict::evict;
 pub use get::{get, list, Scope};
 pub use label::label;
+pub use nodes::{cordon, taint, TaintOperation};
 pub use objects::{metadata_mut, serve, serve_value};
 pub use watch::{watch, WatchStream, BOOKMARK};
 // workloads

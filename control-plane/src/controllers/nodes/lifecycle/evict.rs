@@ -30,17 +30,13 @@ pub fn key_of(pod: &Pod) -> Key {
 /// Without a toleration of its own a pod gets `default` (what Kubernetes' admission adds
 /// as tolerationSeconds 300, here `--pod-eviction`).
 pub fn eviction_delay(pod: &Pod, taint: &str, default: Duration) -> Option<Duration> {
-    let meta = &pod.metadata;
-    let daemon = meta
+    let daemon = pod
+        .metadata
         .owner_references
         .iter()
         .flatten()
         .any(|o| o.controller == Some(true) && o.kind == "DaemonSet");
-    let mirror = meta
-        .annotations
-        .as_ref()
-        .is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"));
-    if daemon || mirror {
+    if daemon || is_mirror(pod) {
         return None;
     }
     let taint = Taint {
@@ -48,17 +44,31 @@ pub fn eviction_delay(pod: &Pod, taint: &str, default: Duration) -> Option<Durat
         effect: "NoExecute".into(),
         ..Default::default()
     };
+    toleration_delay(pod, &taint, default)
+}
+
+/// How long `pod` tolerates the NoExecute `taint`: its toleration's tolerationSeconds,
+/// forever (`None`) with a toleration that has none, `untolerated` without a toleration.
+pub fn toleration_delay(pod: &Pod, taint: &Taint, untolerated: Duration) -> Option<Duration> {
     let tolerations = pod.spec.as_ref().and_then(|s| s.tolerations.as_ref());
     match tolerations
         .into_iter()
         .flatten()
-        .find(|t| tolerates(t, &taint))
+        .find(|t| tolerates(t, taint))
     {
         Some(t) => t
             .toleration_seconds
             .map(|s| Duration::from_secs(u64::try_from(s).unwrap_or(0))),
-        None => Some(default),
+        None => Some(untolerated),
     }
+}
+
+/// A node's static pod as the API shows it: deleting it would only bring it back.
+pub fn is_mirror(pod: &Pod) -> bool {
+    pod.metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"))
 }
 
 /// Ready=False on a running pod of a node that is not Ready (Kubernetes'

@@ -25,9 +25,12 @@
 //!   down itself neither marks nodes NotReady before they had `node_grace` to reconnect
 //!   nor evicts sooner than `pod_eviction` after starting.
 //! - Pods bound to a node that no longer exists are deleted after `node_grace`.
+//! - The NoExecute taints users put on a node evict the pods that do not tolerate them
+//!   (`taints.rs`), whether the node is Ready or not.
 //! - One span per node per pass (`node_lifecycle`).
 
 mod evict;
+mod taints;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -128,10 +131,12 @@ impl LifecycleController {
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             let span = tracing::info_span!("node_lifecycle", node = %name);
-            let result = self
-                .handle_pods(node, pods, evictions)
-                .instrument(span)
-                .await;
+            let result = async {
+                self.handle_pods(node, pods, evictions).await?;
+                taints::evict_untolerated(&self.ctx, node, pods, self.started).await
+            }
+            .instrument(span)
+            .await;
             if let Err(err) = result {
                 tracing::warn!(node = %name, error = %err, "node lifecycle failed; retrying next pass");
             }
