@@ -160,6 +160,44 @@ pub enum Command {
         #[command(flatten)]
         scope: Scope,
     },
+    // nodes
+    /// Mark a node unschedulable: `cordon NODE`.
+    Cordon { node: String },
+    /// Mark a node schedulable again: `uncordon NODE`.
+    Uncordon { node: String },
+    /// Add or remove node taints: `taint nodes NODE key=value:Effect`, `key:Effect-`, `key-`.
+    Taint {
+        /// `nodes` (then the node's name), or `node/NAME`.
+        kind: String,
+        /// The node (unless given as node/NAME) and the taint specs.
+        #[arg(required = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+        /// Allow replacing the value of a taint with the same key and effect.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Cordon a node and evict its pods: `drain NODE [--ignore-daemonsets] [--force]`.
+    Drain {
+        node: String,
+        /// Leave DaemonSet-managed pods alone.
+        #[arg(long)]
+        ignore_daemonsets: bool,
+        /// Evict pods with emptyDir volumes (their data is lost).
+        #[arg(long)]
+        delete_emptydir_data: bool,
+        /// Evict pods that no controller manages (they are not recreated).
+        #[arg(long)]
+        force: bool,
+        /// Seconds each pod gets to stop (negative: the pod's own grace period).
+        #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+        grace_period: i64,
+        /// Give up after this long (`90s`, `5m`; 0: never).
+        #[arg(long, default_value = "0s")]
+        timeout: String,
+        /// Delete the pods instead of evicting them.
+        #[arg(long)]
+        disable_eviction: bool,
+    },
 }
 
 #[derive(Subcommand, Debug, Clone)]

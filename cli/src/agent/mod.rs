@@ -44,6 +44,10 @@ fn verb(c: &Command) -> &'static str {
         Command::Rollout { .. } => "rollout",
         Command::Label { .. } => "label",
         Command::Create { .. } => "create",
+        Command::Cordon { .. } => "cordon",
+        Command::Uncordon { .. } => "uncordon",
+        Command::Taint { .. } => "taint",
+        Command::Drain { .. } => "drain",
     }
 }
 

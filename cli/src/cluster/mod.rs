@@ -4,7 +4,10 @@ mod apply;
 pub mod create;
 mod describe;
 mod edit;
+// nodes
+mod drain;
 mod get;
+mod nodes;
 // workloads
 mod rollout;
 mod workloads;
@@ -171,6 +174,33 @@ pub async fn run(api: Api, command: Command) -> anyhow::Result<()> {
                 &scope,
             )
             .await
+        }
+        // nodes
+        Command::Cordon { node } => nodes::cordon(&mut api, &node, true).await,
+        Command::Uncordon { node } => nodes::cordon(&mut api, &node, false).await,
+        Command::Taint {
+            kind,
+            args,
+            overwrite,
+        } => nodes::taint(&mut api, &kind, &args, overwrite).await,
+        Command::Drain {
+            node,
+            ignore_daemonsets,
+            delete_emptydir_data,
+            force,
+            grace_period,
+            timeout,
+            disable_eviction,
+        } => {
+            let options = drain::Options {
+                ignore_daemonsets,
+                delete_emptydir_data,
+                force,
+                grace_period,
+                timeout: rollout::parse_timeout(&timeout)?,
+                disable_eviction,
+            };
+            drain::run(&mut api, &node, &options).await
         }
     }
 }

@@ -227,7 +227,7 @@ async fn status(
     }
 }
 
-fn parse_timeout(text: &str) -> anyhow::Result<Option<Duration>> {
+pub(super) fn parse_timeout(text: &str) -> anyhow::Result<Option<Duration>> {
     let signed: jiff::SignedDuration = text
         .parse()
         .with_context(|| format!("--timeout {text:?} is not a duration like 90s or 5m"))?;
