@@ -262,11 +262,7 @@ mod tests {
         let err = retaint("n1", &old, &add, &[], false).unwrap_err();
         assert_eq!(
             err.to_string(),
-            Error::FailedPrecondition(
-                "node n1 already has dedicated taint(s) with same effect(s) and --overwrite is false"
-                    .into()
-            )
-            .to_string()
+            "node n1 already has dedicated taint(s) with same effect(s) and --overwrite is false"
         );
         let (taints, op) = retaint("n1", &old, &add, &[], true).unwrap();
         assert_eq!(taints, add);

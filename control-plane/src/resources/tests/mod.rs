@@ -15,6 +15,7 @@ use crate::store::{MemoryStore, Store};
 mod apply;
 mod config;
 mod namespaces;
+mod nodes;
 mod read;
 mod watch;
 mod write;

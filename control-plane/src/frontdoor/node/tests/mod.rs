@@ -6,6 +6,7 @@ mod fit;
 mod grpc;
 mod lifecycle;
 mod node_network;
+mod node_ops;
 mod pod_events;
 mod pod_object;
 mod pod_status;
