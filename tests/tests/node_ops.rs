@@ -1,0 +1,199 @@
+//! What users do to nodes, on two joined nodes (issue 15, item 3), as a user sees it:
+//! - `cordon`: `get nodes` shows `Ready,SchedulingDisabled` and a new Deployment's pods
+//!   all land on the other node; `uncordon` undoes it;
+//! - `drain` of a node running Deployment pods and a bare pod: refused without `--force`
+//!   with kubectl's lines and nothing evicted; with `--force` the bare pod is gone, the
+//!   Deployment's pods come back on the other node, and kubectl's lines are printed;
+//! - `taint ... :NoExecute` evicts a pod that does not tolerate it and keeps one that
+//!   does.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use anyhow::{bail, ensure};
+use skiff_e2e::multinode::{Layout, MultiNode, Options};
+use skiff_e2e::wait_for;
+
+fn two_nodes() -> Options {
+    Options {
+        nodes: 2,
+        layout: Layout::OneSubnet,
+        pod_network: None,
+        proxy_mode: None,
+        cp_args: Vec::new(),
+    }
+}
+
+/// Three sleepers that stop at once (sleep ignores SIGTERM; the grace period is 1 s).
+const DEPLOYMENT: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: spread
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: spread}
+  template:
+    metadata:
+      labels: {app: spread}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: main
+          image: busybox:latest
+          command: [sleep, '3600']
+";
+
+/// A pod without a controller, pinned to `node`; tolerating `dedicated` if asked.
+fn bare_pod(name: &str, node: &str, tolerate: bool) -> String {
+    let toleration = if tolerate {
+        "  tolerations:\n    - {key: dedicated, operator: Exists, effect: NoExecute}\n"
+    } else {
+        ""
+    };
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  nodeName: {node}\n  terminationGracePeriodSeconds: 1\n{toleration}  containers:\n    - name: main\n      image: busybox:latest\n      command: [sleep, '3600']\n"
+    )
+}
+
+/// `skiff ARGS` that must fail: (stdout, stderr).
+fn refused(cluster: &MultiNode, args: &[&str]) -> anyhow::Result<(String, String)> {
+    let out = cluster.cp.skiff_output(args)?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    ensure!(
+        !out.status.success(),
+        "skiff {args:?} succeeded: {stdout}{stderr}"
+    );
+    Ok((stdout, stderr))
+}
+
+fn wait_running(cluster: &MultiNode, pod: &str) -> anyhow::Result<()> {
+    wait_for(
+        &format!("{pod} running"),
+        Duration::from_secs(90),
+        Duration::from_millis(500),
+        || {
+            let json = cluster.cp.get_json("pod", pod)?;
+            match json["status"]["phase"].as_str() {
+                Some("Running") => Ok(()),
+                other => bail!("{pod} is {other:?}"),
+            }
+        },
+    )
+}
+
+fn wait_gone(cluster: &MultiNode, pod: &str) -> anyhow::Result<()> {
+    wait_for(
+        &format!("{pod} gone"),
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        || match cluster.cp.get_json("pod", pod) {
+            Ok(_) => bail!("{pod} still exists"),
+            Err(_) => Ok(()),
+        },
+    )
+}
+
+/// The nodes the Ready pods of `app=spread` run on, once all 3 are Ready.
+fn spread_nodes(cluster: &MultiNode) -> anyhow::Result<BTreeSet<String>> {
+    Ok(cluster.ready_pods("app=spread", 3)?.into_values().collect())
+}
+
+fn scenario(cluster: &mut MultiNode) -> anyhow::Result<()> {
+    let (n1, n2) = (MultiNode::node_name(0), MultiNode::node_name(1));
+    let skiff = |args: &[&str]| cluster.cp.skiff(args);
+
+    // cordon: the node stays Ready but takes nothing new.
+    ensure!(skiff(&["cordon", &n1])? == format!("node/{n1} cordoned\n"));
+    ensure!(skiff(&["cordon", &n1])? == format!("node/{n1} already cordoned\n"));
+    let nodes = skiff(&["get", "nodes"])?;
+    let row = nodes
+        .lines()
+        .find(|l| l.starts_with(&n1))
+        .unwrap_or_default();
+    ensure!(
+        row.split_whitespace().nth(1) == Some("Ready,SchedulingDisabled"),
+        "{nodes}"
+    );
+    cluster.apply("spread.yaml", DEPLOYMENT)?;
+    ensure!(spread_nodes(cluster)? == BTreeSet::from([n2.clone()]));
+    ensure!(skiff(&["uncordon", &n1])? == format!("node/{n1} uncordoned\n"));
+
+    // drain: refused while a pod has no controller, before anything is evicted.
+    cluster.apply("lonely.yaml", &bare_pod("lonely", &n2, false))?;
+    wait_running(cluster, "lonely")?;
+    let before = cluster.pods("app=spread")?;
+    let (stdout, stderr) = refused(cluster, &["drain", &n2])?;
+    ensure!(stdout == format!("node/{n2} cordoned\n"), "{stdout}");
+    let want = format!(
+        "error: unable to drain node \"{n2}\" due to error: cannot delete Pods that declare no controller (use --force to override): default/lonely, continuing command...\n\
+         There are pending nodes to be drained:\n {n2}\n"
+    );
+    ensure!(stderr.starts_with(&want), "{stderr}");
+    ensure!(cluster.pods("app=spread")? == before, "nothing evicted");
+    wait_running(cluster, "lonely")?;
+
+    let out = cluster.cp.skiff_output(&[
+        "drain",
+        &n2,
+        "--force",
+        "--ignore-daemonsets",
+        "--timeout",
+        "60s",
+    ])?;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    ensure!(out.status.success(), "{stdout}{stderr}");
+    ensure!(
+        stderr.contains("Warning: deleting Pods that declare no controller: default/lonely"),
+        "{stderr}"
+    );
+    ensure!(
+        stdout.starts_with(&format!("node/{n2} already cordoned\n")),
+        "{stdout}"
+    );
+    for pod in before.keys().chain(["lonely".to_string()].iter()) {
+        ensure!(
+            stdout.contains(&format!("evicting pod default/{pod}\n")),
+            "{stdout}"
+        );
+        ensure!(stdout.contains(&format!("pod/{pod} evicted\n")), "{stdout}");
+    }
+    ensure!(
+        stdout.ends_with(&format!("node/{n2} drained\n")),
+        "{stdout}"
+    );
+    wait_gone(cluster, "lonely")?;
+    ensure!(spread_nodes(cluster)? == BTreeSet::from([n1.clone()]));
+    ensure!(skiff(&["uncordon", &n2])? == format!("node/{n2} uncordoned\n"));
+
+    // taint NoExecute: what does not tolerate it goes, what does stays.
+    cluster.apply("intolerant.yaml", &bare_pod("intolerant", &n1, false))?;
+    cluster.apply("tolerant.yaml", &bare_pod("tolerant", &n1, true))?;
+    wait_running(cluster, "intolerant")?;
+    wait_running(cluster, "tolerant")?;
+    let taint = ["taint", "nodes", &n1, "dedicated=ops:NoExecute"];
+    ensure!(skiff(&taint)? == format!("node/{n1} tainted\n"));
+    let (_, stderr) = refused(cluster, &taint)?;
+    ensure!(
+        stderr.trim()
+            == format!("error: node {n1} already has dedicated taint(s) with same effect(s) and --overwrite is false"),
+        "{stderr}"
+    );
+    wait_gone(cluster, "intolerant")?;
+    // The Deployment's pods did not tolerate it either: back on the other node.
+    ensure!(spread_nodes(cluster)? == BTreeSet::from([n2.clone()]));
+    wait_running(cluster, "tolerant")?;
+    let untaint = ["taint", "nodes", &n1, "dedicated:NoExecute-"];
+    ensure!(skiff(&untaint)? == format!("node/{n1} untainted\n"));
+    Ok(())
+}
+
+#[test]
+fn cordon_drain_and_taints_on_two_nodes() {
+    MultiNode::run(two_nodes(), scenario);
+}
