@@ -38,6 +38,27 @@ pub fn describe_node(node: &Value, pods: &[Value]) -> String {
         "CreationTimestamp:  {}",
         s(node, "/metadata/creationTimestamp")
     );
+    let taints: Vec<String> = node
+        .pointer("/spec/taints")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            let value = s(t, "/value");
+            let value = if value.is_empty() {
+                value
+            } else {
+                format!("={value}")
+            };
+            format!("{}{value}:{}", s(t, "/key"), s(t, "/effect"))
+        })
+        .collect();
+    let taints = if taints.is_empty() {
+        "<none>".to_string()
+    } else {
+        taints.join("\n                    ")
+    };
+    let _ = writeln!(out, "Taints:             {taints}");
     let unsched = node
         .pointer("/spec/unschedulable")
         .and_then(Value::as_bool)
@@ -133,5 +154,18 @@ mod tests {
                 && text.contains("InternalIP:  10.0.0.5")
         );
         assert!(text.contains("(1 in total)") && text.contains("p1") && !text.contains("p2"));
+    }
+
+    #[test]
+    fn node_shows_its_taints_as_kubectl() {
+        let mut node = json!({"metadata": {"name": "n1"}, "spec": {}});
+        assert!(describe_node(&node, &[]).contains("Taints:             <none>\n"));
+        node["spec"]["taints"] = json!([
+            {"key": "dedicated", "value": "db", "effect": "NoExecute"},
+            {"key": "spot", "effect": "NoSchedule"},
+        ]);
+        assert!(describe_node(&node, &[]).contains(
+            "Taints:             dedicated=db:NoExecute\n                    spot:NoSchedule\n"
+        ));
     }
 }

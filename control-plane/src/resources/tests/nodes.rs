@@ -102,7 +102,7 @@ async fn taints_are_added_kept_and_removed() {
         &ranges(),
         "n1",
         &[],
-        &[by_key.clone()],
+        std::slice::from_ref(&by_key),
         false,
     )
     .await
