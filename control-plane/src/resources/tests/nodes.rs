@@ -44,74 +44,43 @@ async fn cordon_says_whether_it_changed_anything() {
     assert_eq!(code(err), Code::NotFound);
 }
 
+/// Taint on node n1 of `store`.
+async fn taint_n1(
+    store: &dyn Store,
+    add: &[Taint],
+    remove: &[Taint],
+    overwrite: bool,
+) -> Result<(WireObject, TaintOperation), Error> {
+    taint(store, &SystemClock, &ranges(), "n1", add, remove, overwrite).await
+}
+
 #[tokio::test]
 async fn taints_are_added_kept_and_removed() {
     let store = store().await;
     apply_ok(store.as_ref(), NODE).await;
     let s = store.as_ref();
-    let (node, op) = taint(
-        s,
-        &SystemClock,
-        &ranges(),
-        "n1",
-        &[no_execute("a")],
-        &[],
-        false,
-    )
-    .await
-    .unwrap();
+    let a = [no_execute("a")];
+    let (node, op) = taint_n1(s, &a, &[], false).await.unwrap();
     assert_eq!(op, TaintOperation::Tainted);
     let added = json(&node)["spec"]["taints"][0]["timeAdded"].clone();
     assert!(added.is_string(), "{node:?}");
-    let err = taint(
-        s,
-        &SystemClock,
-        &ranges(),
-        "n1",
-        &[no_execute("a")],
-        &[],
-        false,
-    )
-    .await
-    .unwrap_err();
+    let err = taint_n1(s, &a, &[], false).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "node n1 already has a taint(s) with same effect(s) and --overwrite is false"
     );
     // Overwriting with the same taint keeps when it was added.
-    let (node, op) = taint(
-        s,
-        &SystemClock,
-        &ranges(),
-        "n1",
-        &[no_execute("a")],
-        &[],
-        true,
-    )
-    .await
-    .unwrap();
+    let (node, op) = taint_n1(s, &a, &[], true).await.unwrap();
     assert_eq!(op, TaintOperation::Modified);
     assert_eq!(json(&node)["spec"]["taints"][0]["timeAdded"], added);
-    let by_key = Taint {
+    let by_key = [Taint {
         key: "a".into(),
         ..Default::default()
-    };
-    let (node, op) = taint(
-        s,
-        &SystemClock,
-        &ranges(),
-        "n1",
-        &[],
-        std::slice::from_ref(&by_key),
-        false,
-    )
-    .await
-    .unwrap();
+    }];
+    let (node, op) = taint_n1(s, &[], &by_key, false).await.unwrap();
     assert_eq!(op, TaintOperation::Untainted);
     assert!(json(&node)["spec"].get("taints").is_none(), "{node:?}");
-    let err = taint(s, &SystemClock, &ranges(), "n1", &[], &[by_key], false)
-        .await
-        .unwrap_err();
+    let err = taint_n1(s, &[], &by_key, false).await.unwrap_err();
     assert_eq!(code(err), Code::NotFound);
 }
 
