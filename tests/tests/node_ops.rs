@@ -7,7 +7,6 @@
 //! - `taint ... :NoExecute` evicts a pod that does not tolerate it and keeps one that
 //!   does.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::{bail, ensure};
@@ -93,9 +92,23 @@ fn wait_gone(cluster: &MultiNode, pod: &str) -> anyhow::Result<()> {
     )
 }
 
-/// The nodes the Ready pods of `app=spread` run on, once all 3 are Ready.
-fn spread_nodes(cluster: &MultiNode) -> anyhow::Result<BTreeSet<String>> {
-    Ok(cluster.ready_pods("app=spread", 3)?.into_values().collect())
+/// Waits until the 3 pods of `app=spread` are Ready and all on `node` (evicted pods may
+/// take a lifecycle pass or two to be replaced).
+fn wait_spread_on(cluster: &MultiNode, node: &str) -> anyhow::Result<()> {
+    wait_for(
+        &format!("3 ready pods of app=spread on {node}"),
+        Duration::from_secs(120),
+        Duration::from_millis(500),
+        || {
+            let pods = cluster.pods("app=spread")?;
+            let ready_here = pods.values().filter(|(n, ready)| n == node && *ready);
+            if pods.len() == 3 && ready_here.count() == 3 {
+                Ok(())
+            } else {
+                bail!("pods: {pods:?}")
+            }
+        },
+    )
 }
 
 fn scenario(cluster: &mut MultiNode) -> anyhow::Result<()> {
@@ -115,7 +128,7 @@ fn scenario(cluster: &mut MultiNode) -> anyhow::Result<()> {
         "{nodes}"
     );
     cluster.apply("spread.yaml", DEPLOYMENT)?;
-    ensure!(spread_nodes(cluster)? == BTreeSet::from([n2.clone()]));
+    wait_spread_on(cluster, &n2)?;
     ensure!(skiff(&["uncordon", &n1])? == format!("node/{n1} uncordoned\n"));
 
     // drain: refused while a pod has no controller, before anything is evicted.
@@ -165,7 +178,7 @@ fn scenario(cluster: &mut MultiNode) -> anyhow::Result<()> {
         "{stdout}"
     );
     wait_gone(cluster, "lonely")?;
-    ensure!(spread_nodes(cluster)? == BTreeSet::from([n1.clone()]));
+    wait_spread_on(cluster, &n1)?;
     ensure!(skiff(&["uncordon", &n2])? == format!("node/{n2} uncordoned\n"));
 
     // taint NoExecute: what does not tolerate it goes, what does stays.
@@ -183,7 +196,7 @@ fn scenario(cluster: &mut MultiNode) -> anyhow::Result<()> {
     );
     wait_gone(cluster, "intolerant")?;
     // The Deployment's pods did not tolerate it either: back on the other node.
-    ensure!(spread_nodes(cluster)? == BTreeSet::from([n2.clone()]));
+    wait_spread_on(cluster, &n2)?;
     wait_running(cluster, "tolerant")?;
     let untaint = ["taint", "nodes", &n1, "dedicated:NoExecute-"];
     ensure!(skiff(&untaint)? == format!("node/{n1} untainted\n"));
