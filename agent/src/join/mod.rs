@@ -16,12 +16,11 @@ pub mod source;
 pub mod status;
 pub mod volumes;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::Path;
 
 use anyhow::Context;
-use k8s_openapi::api::core::v1::Pod;
 use skiff_proto::v1::node_client::NodeClient;
 use skiff_proto::v1::HeartbeatRequest;
 use tokio::sync::{oneshot, watch};
@@ -141,7 +140,7 @@ pub fn spawn(
 
 async fn merge_loop(
     mut statics: watch::Receiver<DesiredPods>,
-    mut server: watch::Receiver<Option<BTreeMap<String, Pod>>>,
+    mut server: watch::Receiver<Option<DesiredPods>>,
     desired: watch::Sender<DesiredPods>,
     uids: watch::Sender<BTreeSet<String>>,
     synced: oneshot::Sender<()>,
@@ -152,10 +151,10 @@ async fn merge_loop(
     loop {
         if let Some(server_pods) = server.borrow_and_update().clone() {
             let merged = source::merge(&statics.borrow_and_update(), &server_pods);
-            uids.send_replace(server_pods.keys().cloned().collect());
+            uids.send_replace(server_pods.pods.keys().cloned().collect());
             desired.send_replace(merged);
             if let Some(tx) = synced.take() {
-                info!(pods = server_pods.len(), "server pods synced");
+                info!(pods = server_pods.pods.len(), "server pods synced");
                 let _ = tx.send(());
             }
         }

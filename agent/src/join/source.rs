@@ -21,6 +21,8 @@ use crate::sources::DesiredPods;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// Deletion grace periods kept at most (`WatchState::deletion_grace`).
+const MAX_GRACES: usize = 1024;
 
 /// The watch's view: pods by uid and where to resume. Pure, so its rules are testable
 /// without a server.
@@ -33,6 +35,8 @@ pub struct WatchState {
     listing: Option<BTreeMap<String, Pod>>,
     /// Whether the set has been complete at least once.
     pub synced: bool,
+    /// The deletion grace periods of pods deleted with one (`DesiredPods::deletion_grace`).
+    pub deletion_grace: BTreeMap<String, i64>,
 }
 
 impl WatchState {
@@ -95,7 +99,16 @@ impl WatchState {
                 target.insert(uid, pod);
                 changed && self.listing.is_none()
             }
-            "DELETED" => target.remove(&uid).is_some() && self.listing.is_none(),
+            "DELETED" => {
+                if let Some(grace) = pod.metadata.deletion_grace_period_seconds {
+                    // Only needed until the worker heard it: a bound, not a history.
+                    if self.deletion_grace.len() >= MAX_GRACES {
+                        self.deletion_grace.clear();
+                    }
+                    self.deletion_grace.insert(uid.clone(), grace);
+                }
+                target.remove(&uid).is_some() && self.listing.is_none()
+            }
             other => {
                 debug!(r#type = other, "unknown watch event type");
                 false
@@ -106,20 +119,28 @@ impl WatchState {
 
 /// Combines the static pods with the server's: both keyed by uid, which never collide
 /// (static uids are derived from the file, the server's are random).
-pub fn merge(statics: &DesiredPods, server: &BTreeMap<String, Pod>) -> DesiredPods {
+pub fn merge(statics: &DesiredPods, server: &DesiredPods) -> DesiredPods {
     let mut out = statics.clone();
     out.pods
-        .extend(server.iter().map(|(k, v)| (k.clone(), v.clone())));
+        .extend(server.pods.iter().map(|(k, v)| (k.clone(), v.clone())));
+    out.deletion_grace.extend(server.deletion_grace.clone());
     out
+}
+
+impl WatchState {
+    /// The server's side of the desired pods.
+    pub fn published(&self) -> DesiredPods {
+        DesiredPods {
+            pods: self.pods.clone(),
+            deletion_grace: self.deletion_grace.clone(),
+            ..DesiredPods::default()
+        }
+    }
 }
 
 /// Watches this node's pods forever, publishing the set after the first complete list
 /// and after every change.
-pub async fn run(
-    channel: Channel,
-    node_name: String,
-    out: watch::Sender<Option<BTreeMap<String, Pod>>>,
-) {
+pub async fn run(channel: Channel, node_name: String, out: watch::Sender<Option<DesiredPods>>) {
     let mut client = NodeClient::new(channel);
     let mut state = WatchState::default();
     let mut backoff = BACKOFF_MIN;
@@ -138,7 +159,7 @@ pub async fn run(
                         Ok(event) => {
                             backoff = BACKOFF_MIN;
                             if state.apply(event) && state.synced {
-                                out.send_replace(Some(state.pods.clone()));
+                                out.send_replace(Some(state.published()));
                             }
                         }
                         Err(status) => {
@@ -222,6 +243,25 @@ mod tests {
     }
 
     #[test]
+    fn a_deletion_with_a_grace_period_is_published_with_it() {
+        let mut s = WatchState::default();
+        s.starting();
+        s.apply(pod_event("ADDED", "a", "x", "1"));
+        s.apply(pod_event("ADDED", "b", "x", "1"));
+        s.apply(bookmark("2"));
+        let mut evicted = pod_event("DELETED", "a", "x", "3");
+        let object = evicted.object.as_mut().unwrap();
+        let mut json: serde_json::Value = serde_json::from_slice(&object.json).unwrap();
+        json["metadata"]["deletionGracePeriodSeconds"] = 1.into();
+        object.json = serde_json::to_vec(&json).unwrap();
+        assert!(s.apply(evicted));
+        assert!(s.apply(pod_event("DELETED", "b", "x", "4")));
+        let published = s.published();
+        assert!(published.pods.is_empty());
+        assert_eq!(published.deletion_grace, [("a".to_string(), 1)].into());
+    }
+
+    #[test]
     fn relist_replaces_the_set() {
         let mut s = WatchState::default();
         s.starting();
@@ -242,7 +282,10 @@ mod tests {
     fn merge_keeps_static_pods() {
         let mut statics = DesiredPods::default();
         statics.pods.insert("static-1".into(), Pod::default());
-        let server = BTreeMap::from([("srv-1".to_string(), Pod::default())]);
+        let server = DesiredPods {
+            pods: BTreeMap::from([("srv-1".to_string(), Pod::default())]),
+            ..DesiredPods::default()
+        };
         let merged = merge(&statics, &server);
         assert_eq!(merged.pods.len(), 2);
     }

@@ -37,6 +37,8 @@ pub struct FakeRuntime {
     /// Containers whose cgroup reports an OOM kill.
     pub oom_ids: Mutex<HashSet<String>>,
     pub exec: Arc<FakeExec>,
+    /// The grace period each stop was given, in order.
+    pub stop_graces: Mutex<Vec<Duration>>,
 }
 
 /// Exec probes answer from a table: command → exit code (0 when not listed).
@@ -171,7 +173,8 @@ impl PodRuntime for FakeRuntime {
         Ok((id, 100 + attempt))
     }
 
-    async fn stop_container(&self, id: &str, _grace: Duration) -> RtResult<()> {
+    async fn stop_container(&self, id: &str, grace: Duration) -> RtResult<()> {
+        self.stop_graces.lock().unwrap().push(grace);
         self.record(Call::Stop(id.to_string()));
         Ok(())
     }

@@ -99,7 +99,8 @@ impl<R: PodRuntime> PodManager<R> {
             if !want.pods.contains_key(uid) && !handle.terminating {
                 info!(%uid, "pod removed from desired state");
                 handle.terminating = true;
-                let _ = handle.cmds.try_send(Command::Terminate);
+                let grace = want.deletion_grace.get(uid).copied();
+                let _ = handle.cmds.try_send(Command::Terminate(grace));
             }
         }
     }

@@ -77,7 +77,7 @@ impl Harness {
             .collect();
         self.desired.send_replace(DesiredPods {
             pods,
-            errors: vec![],
+            ..DesiredPods::default()
         });
     }
 
@@ -270,6 +270,31 @@ async fn removal_tears_everything_down() {
     ] {
         assert!(calls.contains(&c), "missing {c:?} in {calls:?}");
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deletion_grace_period_replaces_the_pods_own() {
+    let h = start(FakeRuntime::default());
+    let one = |uid: &str| pod(uid, "Always", json!([{"name": "a", "image": "busybox"}]));
+    h.want(vec![one("u1"), one("u2")]);
+    h.until("running", |s| ready(s, "u1") && ready(s, "u2"))
+        .await;
+    // u1 evicted with --grace-period 1; u2 deleted with its own 5 s.
+    h.desired.send_replace(DesiredPods {
+        pods: [("u2".to_string(), one("u2"))].into(),
+        deletion_grace: [("u1".to_string(), 1)].into(),
+        ..DesiredPods::default()
+    });
+    h.until("u1 gone", |s| {
+        !s.list()
+            .iter()
+            .any(|p| p.metadata.uid.as_deref() == Some("u1"))
+    })
+    .await;
+    h.want(vec![]);
+    h.until("u2 gone", |s| s.list().is_empty()).await;
+    let graces = h.rt.stop_graces.lock().unwrap().clone();
+    assert_eq!(graces, [Duration::from_secs(1), Duration::from_secs(5)]);
 }
 
 #[tokio::test(start_paused = true)]

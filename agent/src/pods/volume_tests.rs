@@ -68,7 +68,7 @@ async fn containers_wait_for_their_volumes_then_get_them_and_they_go_with_the_po
     let p = pod();
     desired.send_replace(DesiredPods {
         pods: [("v1".to_string(), p.clone())].into(),
-        errors: vec![],
+        ..DesiredPods::default()
     });
 
     until("the volume error shown", || {
@@ -153,7 +153,7 @@ async fn an_empty_dir_past_its_size_limit_evicts_the_pod() {
     .unwrap();
     desired.send_replace(DesiredPods {
         pods: [("e1".to_string(), p)].into(),
-        errors: vec![],
+        ..DesiredPods::default()
     });
     until("the container started", || !rt.starts().is_empty()).await;
     let scratch = root

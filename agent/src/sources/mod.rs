@@ -21,4 +21,8 @@ pub struct DesiredPods {
     /// Keyed by pod uid.
     pub pods: BTreeMap<String, Pod>,
     pub errors: Vec<SourceError>,
+    /// Pods the control plane deleted with a grace period of their own (an eviction's,
+    /// `drain --grace-period`), by uid: their containers get that many seconds to stop
+    /// instead of the pod's terminationGracePeriodSeconds.
+    pub deletion_grace: BTreeMap<String, i64>,
 }

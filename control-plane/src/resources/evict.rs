@@ -3,7 +3,9 @@
 //! ask); a grace period given by the caller is first written to the pod as
 //! `metadata.deletionGracePeriodSeconds` and `deletionTimestamp`, as the API server
 //! marks a pod it deletes gracefully, so the last state (the watch's DELETED event)
-//! carries it. A mirror pod is refused: its node's static pod would only bring it back.
+//! carries it to the node's agent, which gives the containers that long to stop
+//! (`agent/src/join/source.rs`). A mirror pod is refused: its node's static pod would
+//! only bring it back.
 
 use serde_json::Value;
 use tracing::info;

@@ -39,7 +39,9 @@ const PULL_ERROR_SHOWN: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub enum Command {
-    Terminate,
+    /// Stop the pod; with the seconds its containers get to stop when the control plane
+    /// deleted it with a grace period of its own (else its terminationGracePeriodSeconds).
+    Terminate(Option<i64>),
 }
 
 pub struct Worker<R: PodRuntime> {
@@ -198,7 +200,14 @@ impl<R: PodRuntime> Worker<R> {
                 let wake = self.next_wake();
                 tokio::select! {
                     cmd = cmds.recv() => match cmd {
-                        Some(Command::Terminate) | None => self.terminating = true,
+                        Some(Command::Terminate(grace)) => {
+                            if let Some(seconds) = grace {
+                                let spec = self.pod.spec.get_or_insert_with(Default::default);
+                                spec.termination_grace_period_seconds = Some(seconds);
+                            }
+                            self.terminating = true;
+                        }
+                        None => self.terminating = true,
                     },
                     ev = events.recv() => match ev {
                         Ok(RuntimeEvent::Exited { id, exit_code, finished_at }) => self.handle_exit(&id, exit_code, finished_at).await,
