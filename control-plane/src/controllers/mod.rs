@@ -43,8 +43,8 @@ pub use gc::GarbageCollector;
 pub use job::JobController;
 pub use load_balancer::LoadBalancerController;
 pub use replicaset::ReplicaSetController;
-pub use statefulset::StatefulSetController;
 pub use runtime::{Action, Controller, Reconciler, RuntimeConfig, Trigger};
+pub use statefulset::StatefulSetController;
 pub use volumes::VolumeController;
 
 use crate::core::events::EventSink;

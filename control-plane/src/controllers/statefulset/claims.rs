@@ -81,7 +81,8 @@ fn wanted_owner(set: &StatefulSet, condemned_pod: Option<&ObjectMeta>) -> Option
     if let Some(pod) = condemned_pod.filter(|_| deletes(set, |p| p.when_scaled.as_deref())) {
         return Some(reference("v1", "Pod", pod));
     }
-    deletes(set, |p| p.when_deleted.as_deref()).then(|| reference("apps/v1", "StatefulSet", &set.metadata))
+    deletes(set, |p| p.when_deleted.as_deref())
+        .then(|| reference("apps/v1", "StatefulSet", &set.metadata))
 }
 
 fn reference(api_version: &str, kind: &str, meta: &ObjectMeta) -> OwnerReference {
@@ -120,13 +121,11 @@ pub async fn align_owners(
         };
         let claim: PersistentVolumeClaim = decode(&stored)?;
         let managed = |r: &OwnerReference| {
-            r.uid == set_uid || (r.kind == "Pod" && r.name == super::identity::pod_name(set_name(set), ordinal))
+            r.uid == set_uid
+                || (r.kind == "Pod" && r.name == super::identity::pod_name(set_name(set), ordinal))
         };
-        let mut refs: Vec<OwnerReference> = claim
-            .metadata
-            .owner_references
-            .clone()
-            .unwrap_or_default();
+        let mut refs: Vec<OwnerReference> =
+            claim.metadata.owner_references.clone().unwrap_or_default();
         let before = refs.clone();
         refs.retain(|r| !managed(r));
         refs.extend(wanted.clone());

@@ -4,9 +4,7 @@
 //! claim template pointing at that ordinal's claim.
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{
-    PersistentVolumeClaimVolumeSource, Pod, PodTemplateSpec, Volume,
-};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaimVolumeSource, Pod, PodTemplateSpec, Volume};
 
 use crate::core::objects::template_hash::template_hash;
 

@@ -108,8 +108,7 @@ impl Reconciler for StatefulSetController {
         let action = self.sync(key, &set, &owned, &revisions).await?;
         let now = self.ctx.clock.now();
         let pods: Vec<&Pod> = owned.iter().collect();
-        let (status, wait) =
-            status::count(&set, &pods, &current_revision, &update_revision, now);
+        let (status, wait) = status::count(&set, &pods, &current_revision, &update_revision, now);
         status::write(self.store(), &set, status).await?;
         Ok(match wait {
             Some(wait) => sooner(action, wait),
@@ -186,8 +185,15 @@ impl StatefulSetController {
         for ord in start..start + replicas {
             match slots.get(&ord) {
                 None => {
-                    self.create(key, set, owned, ord, ord - start < strategy.partition, revisions)
-                        .await?;
+                    self.create(
+                        key,
+                        set,
+                        owned,
+                        ord,
+                        ord - start < strategy.partition,
+                        revisions,
+                    )
+                    .await?;
                     if strategy.ordered {
                         return Ok(Action::AwaitChange);
                     }
@@ -276,9 +282,8 @@ impl StatefulSetController {
     ) -> Result<(), Error> {
         let spec = set.spec.clone().unwrap_or_default();
         let strategy = Strategy::of(set);
-        let at_current = !strategy.on_delete
-            && below_partition
-            && revisions.current != revisions.update;
+        let at_current =
+            !strategy.on_delete && below_partition && revisions.current != revisions.update;
         let current_pod = owned
             .iter()
             .find(|p| revision_of(p) == Some(revisions.current))
@@ -293,16 +298,25 @@ impl StatefulSetController {
         let now = self.ctx.clock.now_seconds();
         for claim in claims::ensure(self.store(), set, ord, now).await? {
             let message = format!("create Claim {claim} Pod {pod} in StatefulSet {name} success");
-            self.event(set, "Normal", "SuccessfulCreate", &message).await;
+            self.event(set, "Normal", "SuccessfulCreate", &message)
+                .await;
         }
         claims::align_owners(self.store(), set, ord, None).await?;
         let template = identity::pod_template(set, &template, ord, revision);
-        if owned_pods::create_named(self.store(), now, "StatefulSet", &set.metadata, &pod, template)
-            .await?
+        if owned_pods::create_named(
+            self.store(),
+            now,
+            "StatefulSet",
+            &set.metadata,
+            &pod,
+            template,
+        )
+        .await?
         {
             info!(statefulset = %key, pod = %pod, revision, "pod created");
             let message = format!("create Pod {pod} in StatefulSet {name} successful");
-            self.event(set, "Normal", "SuccessfulCreate", &message).await;
+            self.event(set, "Normal", "SuccessfulCreate", &message)
+                .await;
         } else {
             // Someone else's pod has the name: Kubernetes reports the conflict too.
             let message = format!("create Pod {pod} in StatefulSet {name} failed error: the name is taken by a pod this set does not control");
@@ -323,7 +337,8 @@ impl StatefulSetController {
                 pod_key.name,
                 set_name(set)
             );
-            self.event(set, "Normal", "SuccessfulDelete", &message).await;
+            self.event(set, "Normal", "SuccessfulDelete", &message)
+                .await;
         }
         Ok(())
     }
@@ -346,15 +361,23 @@ impl StatefulSetController {
                 "governing Service {service:?} (spec.serviceName) does not exist in namespace {namespace:?}: the pods' stable DNS names ({}-0.{service}.{namespace}.svc.cluster.local) will not resolve until it is created",
                 set_name(set)
             );
-            self.event(set, "Warning", "FailedGoverningService", &message).await;
+            self.event(set, "Warning", "FailedGoverningService", &message)
+                .await;
         }
         Ok(())
     }
 
     async fn event(&self, set: &StatefulSet, type_: &str, reason: &str, message: &str) {
         let involved = events::reference_to("StatefulSet", &set.metadata);
-        events::record_or_warn(self.ctx.as_ref(), involved, type_, reason, message, COMPONENT)
-            .await;
+        events::record_or_warn(
+            self.ctx.as_ref(),
+            involved,
+            type_,
+            reason,
+            message,
+            COMPONENT,
+        )
+        .await;
     }
 }
 

@@ -70,7 +70,11 @@ pub fn count(
 }
 
 /// Writes the status when it changed.
-pub async fn write(store: &dyn Store, set: &StatefulSet, status: StatefulSetStatus) -> Result<(), Error> {
+pub async fn write(
+    store: &dyn Store,
+    set: &StatefulSet,
+    status: StatefulSetStatus,
+) -> Result<(), Error> {
     if set.status.as_ref() == Some(&status) {
         return Ok(());
     }
