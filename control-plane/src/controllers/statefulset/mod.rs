@@ -172,7 +172,7 @@ impl StatefulSetController {
                 ord => condemned.push((ord.unwrap_or(-1), pod)),
             }
         }
-        condemned.sort_by(|a, b| b.0.cmp(&a.0));
+        condemned.sort_by_key(|c| std::cmp::Reverse(c.0));
         let now = self.ctx.clock.now();
         let healthy = |pod: &Pod| {
             !is_being_deleted(&pod.metadata)
@@ -222,7 +222,7 @@ impl StatefulSetController {
         // 2. Scale-down, highest ordinal first.
         let first_unhealthy = slots
             .values()
-            .map(|p| *p)
+            .copied()
             .chain(condemned.iter().map(|(_, p)| *p))
             .find(|p| !healthy(p))
             .and_then(|p| p.metadata.uid.clone());
