@@ -241,6 +241,21 @@ async fn parallel_creates_every_pod_at_once() {
 }
 
 #[tokio::test]
+async fn parallel_scale_down_deletes_every_surplus_pod_at_once() {
+    let s = Sts::new().await;
+    let parallel = "  podManagementPolicy: Parallel\n";
+    s.h.apply(&web(3, parallel, "nginx:1")).await;
+    s.settle().await;
+    s.h.apply(&web(1, parallel, "nginx:1")).await;
+    s.step().await;
+    assert_eq!(
+        s.names().await,
+        ["web-0"],
+        "no readiness needed, no waiting"
+    );
+}
+
+#[tokio::test]
 async fn min_ready_seconds_delays_the_next_ordinal() {
     let s = Sts::new().await;
     s.h.apply(&web(2, "  minReadySeconds: 30\n", "nginx:1"))
