@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::tables::{age_at, s};
+use super::tables::{age_at, s, template_columns};
 
 pub const HEADER: &[&str] = &["NAME", "READY", "AGE"];
 pub const WIDE_HEADER: &[&str] = &["NAME", "READY", "AGE", "CONTAINERS", "IMAGES"];
@@ -20,16 +20,7 @@ pub fn row(o: &Value, wide: bool) -> Vec<String> {
         age_at(o, "/metadata/creationTimestamp"),
     ];
     if wide {
-        let containers = o
-            .pointer("/spec/template/spec/containers")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let join = |field: &str| {
-            let values: Vec<String> = containers.iter().map(|c| s(c, field)).collect();
-            values.join(",")
-        };
-        cols.extend([join("/name"), join("/image")]);
+        cols.extend(template_columns(o));
     }
     cols
 }

@@ -243,25 +243,29 @@ fn row(kind: &str, o: &Value, wide: bool) -> Vec<String> {
 /// `-o wide` of workloads: CONTAINERS IMAGES SELECTOR.
 fn with_template(mut cols: Vec<String>, o: &Value, wide: bool) -> Vec<String> {
     if wide {
-        let containers = o
-            .pointer("/spec/template/spec/containers")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let join = |field: &str| {
-            containers
-                .iter()
-                .map(|c| s(c, field))
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        cols.extend([
-            join("/name"),
-            join("/image"),
-            super::describe::workloads::selector_text(&o["spec"]["selector"]),
-        ]);
+        cols.extend(template_columns(o));
+        cols.push(super::describe::workloads::selector_text(
+            &o["spec"]["selector"],
+        ));
     }
     cols
+}
+
+/// CONTAINERS and IMAGES of a workload's template, comma-separated.
+pub fn template_columns(o: &Value) -> [String; 2] {
+    let containers = o
+        .pointer("/spec/template/spec/containers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let join = |field: &str| {
+        containers
+            .iter()
+            .map(|c| s(c, field))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    [join("/name"), join("/image")]
 }
 
 fn or_default(v: String, d: &str) -> String {

@@ -21,26 +21,23 @@ pub async fn ensure(
     ordinal: i32,
     now: Timestamp,
 ) -> Result<Vec<String>, Error> {
-    let namespace = set.metadata.namespace.clone().unwrap_or_default();
     let spec = set.spec.clone().unwrap_or_default();
     let mut created = Vec::new();
-    for template in spec.volume_claim_templates.iter().flatten() {
-        let name = claim_name(
-            template.metadata.name.as_deref().unwrap_or_default(),
-            set_name(set),
-            ordinal,
-        );
-        let key = Key::new("PersistentVolumeClaim", &namespace, &name);
+    for (template, key) in claim_keys(set, ordinal) {
+        let (namespace, name) = (key.namespace.clone(), key.name.clone());
         if store.get(&key).await?.is_some() {
             continue;
         }
         let uid = crate::core::ids::new_uid();
+        // The template's labels and the set's selector, as Kubernetes labels claims.
+        let mut labels = template.metadata.labels.clone().unwrap_or_default();
+        labels.extend(spec.selector.match_labels.clone().unwrap_or_default());
         let claim = PersistentVolumeClaim {
             metadata: ObjectMeta {
                 name: Some(name.clone()),
                 namespace: Some(namespace.clone()),
                 uid: Some(uid.clone()),
-                labels: spec.selector.match_labels.clone(),
+                labels: Some(labels).filter(|l| !l.is_empty()),
                 annotations: template.metadata.annotations.clone(),
                 creation_timestamp: Some(Time(now)),
                 owner_references: wanted_owner(set, None).map(|o| vec![o]),
@@ -62,6 +59,23 @@ pub async fn ensure(
         }
     }
     Ok(created)
+}
+
+/// Each claim template of the set with the key of `ordinal`'s claim from it.
+fn claim_keys(set: &StatefulSet, ordinal: i32) -> Vec<(PersistentVolumeClaim, Key)> {
+    let namespace = set.metadata.namespace.clone().unwrap_or_default();
+    let templates = set
+        .spec
+        .iter()
+        .flat_map(|s| s.volume_claim_templates.iter().flatten());
+    templates
+        .map(|template| {
+            let from = template.metadata.name.as_deref().unwrap_or_default();
+            let name = claim_name(from, set_name(set), ordinal);
+            let key = Key::new("PersistentVolumeClaim", &namespace, name);
+            (template.clone(), key)
+        })
+        .collect()
 }
 
 /// Whether the policy field says `Delete` (`Retain` is the default).
@@ -105,17 +119,9 @@ pub async fn align_owners(
     ordinal: i32,
     condemned_pod: Option<&ObjectMeta>,
 ) -> Result<(), Error> {
-    let namespace = set.metadata.namespace.clone().unwrap_or_default();
     let wanted = wanted_owner(set, condemned_pod);
     let set_uid = set.metadata.uid.clone().unwrap_or_default();
-    let spec = set.spec.clone().unwrap_or_default();
-    for template in spec.volume_claim_templates.iter().flatten() {
-        let name = claim_name(
-            template.metadata.name.as_deref().unwrap_or_default(),
-            set_name(set),
-            ordinal,
-        );
-        let key = Key::new("PersistentVolumeClaim", &namespace, &name);
+    for (_, key) in claim_keys(set, ordinal) {
         let Some(stored) = store.get(&key).await? else {
             continue;
         };

@@ -35,7 +35,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use tracing::info;
 
-use super::runtime::{owner_key, Action, Reconciler};
+use super::runtime::{self_or_owner, Action, Reconciler};
 use super::{owned_pods, ControllerContext};
 use crate::core::events;
 use crate::core::objects::{
@@ -74,11 +74,7 @@ impl Reconciler for StatefulSetController {
     }
 
     async fn triggers(&self, event: &Event) -> Vec<Key> {
-        let key = &event.object.key;
-        if key.kind == "StatefulSet" {
-            return vec![key.clone()];
-        }
-        owner_key(event, "StatefulSet").into_iter().collect()
+        self_or_owner(event, "StatefulSet")
     }
 
     async fn reconcile(&self, key: &Key) -> Result<Action, Error> {

@@ -78,19 +78,15 @@ pub async fn write(
     if set.status.as_ref() == Some(&status) {
         return Ok(());
     }
+    let meta = &set.metadata;
     let key = Key::new(
         "StatefulSet",
-        set.metadata.namespace.clone().unwrap_or_default(),
-        set.metadata.name.clone().unwrap_or_default(),
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default(),
     );
-    let uid = set.metadata.uid.clone().unwrap_or_default();
-    objects::modify_if::<StatefulSet, _>(store, &key, &uid, |current| {
-        if current.status.as_ref() == Some(&status) {
-            return false;
-        }
-        current.status = Some(status.clone());
-        true
+    let uid = meta.uid.as_deref().unwrap_or_default();
+    objects::write_status(store, &key, uid, status, |s: &mut StatefulSet| {
+        &mut s.status
     })
-    .await?;
-    Ok(())
+    .await
 }

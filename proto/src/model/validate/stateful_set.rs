@@ -3,21 +3,12 @@
 
 use k8s_openapi::api::apps::v1::StatefulSetSpec;
 
+use super::workloads::non_negative;
 use super::FieldError;
 
 fn one_of(errors: &mut Vec<FieldError>, path: &str, value: Option<&str>, supported: &[&str]) {
     if let Some(value) = value.filter(|v| !supported.contains(v)) {
         errors.push(FieldError::unsupported(path, value, supported));
-    }
-}
-
-fn non_negative(errors: &mut Vec<FieldError>, path: &str, value: Option<i32>) {
-    if let Some(value) = value.filter(|v| *v < 0) {
-        errors.push(FieldError::invalid(
-            path,
-            value,
-            "must be greater than or equal to 0",
-        ));
     }
 }
 

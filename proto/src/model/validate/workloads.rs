@@ -125,7 +125,7 @@ fn validate_template(
     errors
 }
 
-fn non_negative(errors: &mut Vec<FieldError>, path: &str, value: Option<i32>) {
+pub(super) fn non_negative(errors: &mut Vec<FieldError>, path: &str, value: Option<i32>) {
     if let Some(value) = value.filter(|v| *v < 0) {
         errors.push(FieldError::invalid(
             path,
