@@ -3,7 +3,8 @@
 //! web-1 is created only once web-0 is Ready; claims www-web-0 and www-web-1 are Bound;
 //! web-0's hostname is its name; a file written into web-0's volume is still there after
 //! `skiff delete pod web-0` (the new web-0 mounts the same claim);
-//! `web-0.web.default.svc.cluster.local` resolves from web-1 to web-0's IP; scaling to 1
+//! `web-0.web.default.svc.cluster.local` resolves from web-1 to web-0's IP; a rolling
+//! update with partition 1 replaces web-1 and leaves web-0; scaling to 1
 //! deletes web-1 and keeps its claim; `get sts` shows `1/1`.
 
 use std::time::Duration;
@@ -183,6 +184,31 @@ fn a_statefulset_starts_in_order_keeps_its_data_and_names_and_scales_down_from_t
                 Ok(())
             },
         )?;
+
+        // A partitioned rolling update: web-1 (≥ partition 1) moves to the new revision,
+        // web-0 stays as it is.
+        let revision = |pod: &Value| pod["metadata"]["labels"]["controller-revision-hash"].clone();
+        let web1 = cp.get_json("pod", "web-1")?;
+        let updated = WEB
+            .replace("  replicas: 2\n", "  replicas: 2\n  updateStrategy:\n    rollingUpdate:\n      partition: 1\n")
+            .replace("        image: busybox\n", "        image: busybox\n        env:\n        - name: VERSION\n          value: \"2\"\n");
+        cp.apply_yaml("web-v2.yaml", &updated)?;
+        let web1_uid = web1["metadata"]["uid"].as_str().unwrap_or_default();
+        let new_web1 = wait_ready(cp, "web-1", web1_uid)?;
+        let sts = cp.get_json("statefulset", "web")?;
+        ensure!(
+            revision(&new_web1) == sts["status"]["updateRevision"]
+                && revision(&new_web1) != revision(&web1),
+            "web-1 at {} after the update, set: {}",
+            revision(&new_web1),
+            sts["status"]
+        );
+        let still = cp.get_json("pod", "web-0")?;
+        ensure!(
+            still["metadata"]["uid"] == web0["metadata"]["uid"]
+                && revision(&still) == revision(&web0),
+            "web-0 below the partition was replaced"
+        );
 
         // Scale-down: web-1 goes, its claim stays.
         cp.skiff(&["scale", "statefulset", "web", "--replicas", "1"])?;
