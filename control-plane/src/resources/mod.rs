@@ -51,6 +51,7 @@ pub use get::{get, list, Scope};
 pub use label::label;
 pub use nodes::{cordon, taint, TaintOperation};
 pub use objects::{metadata_mut, serve, serve_value};
+pub use storage::admit_create;
 pub use watch::{watch, WatchStream, BOOKMARK};
 // workloads
 pub use rollout::{history, pause, undo, Undone};
