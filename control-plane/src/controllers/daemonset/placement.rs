@@ -43,7 +43,11 @@ pub fn placement(ds: &DaemonSet, node: &Node) -> Placement {
     let name = node.metadata.name.clone().unwrap_or_default();
     let template = daemon_template(ds);
     let spec = template.spec.clone().unwrap_or_default();
-    if spec.node_name.as_deref().is_some_and(|n| !n.is_empty() && n != name) {
+    if spec
+        .node_name
+        .as_deref()
+        .is_some_and(|n| !n.is_empty() && n != name)
+    {
         return NOWHERE;
     }
     let labels = node.metadata.labels.clone().unwrap_or_default();
@@ -123,7 +127,9 @@ pub fn template_for_node(ds: &DaemonSet, node: &str, hash: &str) -> PodTemplateS
     labels.insert(GENERATION_LABEL.into(), generation.to_string());
     let spec = template.spec.get_or_insert_with(Default::default);
     let affinity = spec.affinity.get_or_insert_with(Affinity::default);
-    let node_affinity = affinity.node_affinity.get_or_insert_with(NodeAffinity::default);
+    let node_affinity = affinity
+        .node_affinity
+        .get_or_insert_with(NodeAffinity::default);
     let pin = vec![NodeSelectorRequirement {
         key: NODE_NAME_FIELD.into(),
         operator: "In".into(),
@@ -133,7 +139,9 @@ pub fn template_for_node(ds: &DaemonSet, node: &str, hash: &str) -> PodTemplateS
         .required_during_scheduling_ignored_during_execution
         .get_or_insert_with(NodeSelector::default);
     if required.node_selector_terms.is_empty() {
-        required.node_selector_terms.push(NodeSelectorTerm::default());
+        required
+            .node_selector_terms
+            .push(NodeSelectorTerm::default());
     }
     for term in &mut required.node_selector_terms {
         term.match_fields = Some(pin.clone());

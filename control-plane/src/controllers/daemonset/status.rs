@@ -3,8 +3,8 @@
 
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetStatus};
 
-use super::plan::{Moment, NodePods};
 use super::placement::is_updated;
+use super::plan::{Moment, NodePods};
 use crate::core::objects::{self, is_ready};
 use crate::core::Error;
 use crate::store::{Key, Store};
@@ -50,7 +50,11 @@ pub fn compute(ds: &DaemonSet, nodes: &[NodePods<'_>], at: Moment<'_>) -> Daemon
 }
 
 /// Writes the status when it changed.
-pub async fn write(store: &dyn Store, ds: &DaemonSet, status: DaemonSetStatus) -> Result<(), Error> {
+pub async fn write(
+    store: &dyn Store,
+    ds: &DaemonSet,
+    status: DaemonSetStatus,
+) -> Result<(), Error> {
     if ds.status.as_ref() == Some(&status) {
         return Ok(());
     }
