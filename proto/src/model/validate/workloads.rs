@@ -235,12 +235,46 @@ pub(super) fn validate_daemon_set(ds: &DaemonSet) -> Vec<FieldError> {
     let Some(spec) = &ds.spec else {
         return vec![FieldError::required("spec", "")];
     };
-    validate_selected_template(
+    let mut errors = Vec::new();
+    non_negative(&mut errors, "spec.minReadySeconds", spec.min_ready_seconds);
+    let strategy = spec.update_strategy.clone().unwrap_or_default();
+    match strategy.type_.as_deref() {
+        None | Some("RollingUpdate") => {
+            if let Some(rolling) = &strategy.rolling_update {
+                let path = "spec.updateStrategy.rollingUpdate";
+                let surge = check_int_or_percent(
+                    &mut errors,
+                    &format!("{path}.maxSurge"),
+                    rolling.max_surge.as_ref(),
+                );
+                let unavailable = check_int_or_percent(
+                    &mut errors,
+                    &format!("{path}.maxUnavailable"),
+                    rolling.max_unavailable.as_ref(),
+                );
+                if surge.unwrap_or(0) == 0 && unavailable == Some(0) {
+                    errors.push(FieldError::invalid(
+                        &format!("{path}.maxUnavailable"),
+                        0,
+                        "may not be 0 when `maxSurge` is 0",
+                    ));
+                }
+            }
+        }
+        Some("OnDelete") => {}
+        Some(other) => errors.push(FieldError::unsupported(
+            "spec.updateStrategy.type",
+            other,
+            &["OnDelete", "RollingUpdate"],
+        )),
+    }
+    errors.extend(validate_selected_template(
         "daemonset",
         Some(&spec.selector),
         Some(&spec.template),
         &["Always"],
-    )
+    ));
+    errors
 }
 
 pub(super) fn validate_stateful_set(sts: &StatefulSet) -> Vec<FieldError> {
