@@ -131,7 +131,8 @@ mod tests {
             "spec": {"selector": {"matchLabels": {"app": "agent"}},
                      "template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}},
         });
-        let narrow = crate::output::tables::rows("DaemonSet", &[ds.clone()], false, false);
+        let narrow =
+            crate::output::tables::rows("DaemonSet", std::slice::from_ref(&ds), false, false);
         assert_eq!(narrow[0], HEADER);
         let wide = crate::output::tables::rows("DaemonSet", &[ds], true, true);
         assert_eq!(wide[0][0], "NAMESPACE");
