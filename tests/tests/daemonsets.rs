@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::{bail, ensure};
-use skiff_e2e::multinode::{Layout, MultiNode, Options};
+use skiff_e2e::multinode::{MultiNode, Options};
 use skiff_e2e::wait_for;
 
 const WAIT: Duration = Duration::from_secs(120);
@@ -20,10 +20,7 @@ const POLL: Duration = Duration::from_millis(300);
 fn two_nodes() -> Options {
     Options {
         nodes: 2,
-        layout: Layout::OneSubnet,
-        pod_network: None,
-        proxy_mode: None,
-        cp_args: Vec::new(),
+        ..Options::three_nodes()
     }
 }
 

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use serde_json::Value;
 
 use super::events_section;
-use super::workloads::{annotations, lines, pod_template, selector_text};
+use super::workloads::{annotations, lines, pod_template, pods_status, selector_text};
 use crate::output::daemonsets::node_selector;
 use crate::output::tables::s;
 
@@ -51,25 +51,7 @@ pub fn describe_daemon_set(ds: &Value, pods: &[Value], events: &[Value]) -> Stri
     ] {
         let _ = writeln!(out, "{label}: {}", n(field));
     }
-    let uid = s(ds, "/metadata/uid");
-    let mut counts = [0; 4];
-    for pod in pods.iter().filter(|p| {
-        p["metadata"]["ownerReferences"]
-            .as_array()
-            .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid.as_str()))
-    }) {
-        match s(pod, "/status/phase").as_str() {
-            "Running" => counts[0] += 1,
-            "Succeeded" => counts[2] += 1,
-            "Failed" => counts[3] += 1,
-            _ => counts[1] += 1,
-        }
-    }
-    let _ = writeln!(
-        out,
-        "Pods Status:  {} Running / {} Waiting / {} Succeeded / {} Failed",
-        counts[0], counts[1], counts[2], counts[3]
-    );
+    let _ = writeln!(out, "Pods Status:  {}", pods_status(ds, pods));
     let template = serde_json::from_value(ds["spec"]["template"].clone()).unwrap_or_default();
     out.push_str(&pod_template(&template));
     out.push_str(&events_section(

@@ -291,7 +291,19 @@ pub fn describe_replica_set(rs: &Value, pods: &[Value], events: &[Value]) -> Str
             .and_then(Value::as_i64)
             .unwrap_or(1)
     );
-    let uid = s(rs, "/metadata/uid");
+    let _ = writeln!(out, "Pods Status:            {}", pods_status(rs, pods));
+    out.push_str(&pod_template(&template_of(rs)));
+    out.push_str(&events_section(
+        events,
+        "ReplicaSet",
+        &s(rs, "/metadata/name"),
+    ));
+    out
+}
+
+/// `1 Running / 0 Waiting / 0 Succeeded / 0 Failed`: the phases of `owner`'s pods.
+pub(super) fn pods_status(owner: &Value, pods: &[Value]) -> String {
+    let uid = s(owner, "/metadata/uid");
     let mut counts = [0; 4];
     for pod in pods.iter().filter(|p| {
         p["metadata"]["ownerReferences"]
@@ -305,18 +317,8 @@ pub fn describe_replica_set(rs: &Value, pods: &[Value], events: &[Value]) -> Str
             _ => counts[1] += 1,
         }
     }
-    let _ = writeln!(
-        out,
-        "Pods Status:            {} Running / {} Waiting / {} Succeeded / {} Failed",
-        counts[0], counts[1], counts[2], counts[3]
-    );
-    out.push_str(&pod_template(&template_of(rs)));
-    out.push_str(&events_section(
-        events,
-        "ReplicaSet",
-        &s(rs, "/metadata/name"),
-    ));
-    out
+    let [running, waiting, succeeded, failed] = counts;
+    format!("{running} Running / {waiting} Waiting / {succeeded} Succeeded / {failed} Failed")
 }
 
 /// For `describe`: "3 desired | 1 updated | 4 total | 3 available | 1 unavailable".
