@@ -4,8 +4,11 @@
 //! - changing its image rolls the pods one node at a time (never both nodes without a
 //!   ready pod) to the new template: the old pods gone, updatedNumberScheduled 2, and
 //!   `rollout status daemonset/NAME` says it rolled out;
+//! - `get all` lists it as `daemonset.apps/NAME` with the same columns;
 //! - with a nodeSelector matching a label given to one node (`skiff label node`), only
-//!   that node gets a pod.
+//!   that node gets a pod;
+//! - a node that leaves (its agent stopped, the Node deleted) loses its pod, and gets a
+//!   new one when it joins again.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -89,6 +92,16 @@ fn a_daemon_set_runs_one_pod_per_node_rolls_node_by_node_and_follows_its_node_se
         let on: BTreeSet<String> = first.values().cloned().collect();
         ensure!(on == nodes, "one pod per node: {first:?}");
         wait_columns(cluster, "ds-e2e", &["2", "2", "2", "2", "2", "<none>"])?;
+        let all = cluster.cp.skiff(&["get", "all"])?;
+        let line = all
+            .lines()
+            .find(|l| l.starts_with("daemonset.apps/ds-e2e "))
+            .unwrap_or_default();
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        ensure!(
+            cols.get(1..7) == Some(&["2", "2", "2", "2", "2", "<none>"][..]),
+            "{all}"
+        );
 
         // A new image: never both nodes without a ready pod, until both run it.
         cluster.apply("ds.yaml", &daemon_set("ds-e2e", "nginx:latest", ""))?;

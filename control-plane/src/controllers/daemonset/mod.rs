@@ -5,7 +5,8 @@
 //! 1. per node, whether it should run a daemon pod and whether one there may stay
 //!    (`placement.rs`: nodeSelector, required node affinity, taints against the template's
 //!    tolerations plus the ones every daemon pod gets); pods of nodes that no longer exist
-//!    count as misscheduled;
+//!    count as misscheduled and are deleted at once (the node lifecycle controller would
+//!    only sweep them after `--node-grace`);
 //! 2. `manage` (`plan.rs`): a pod created for every node that should run one and has
 //!    none, failed pods deleted (event FailedDaemonPod) and replaced, pods deleted from
 //!    nodes that must not keep them and extra pods deleted;
