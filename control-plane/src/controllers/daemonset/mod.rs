@@ -9,7 +9,8 @@
 //!    only sweep them after `--node-grace`);
 //! 2. `manage` (`plan.rs`): a pod created for every node that should run one and has
 //!    none, failed pods deleted (event FailedDaemonPod) and replaced, pods deleted from
-//!    nodes that must not keep them and extra pods deleted;
+//!    nodes that must not keep them and extra pods deleted; a node whose daemon pods keep
+//!    failing waits out a growing delay between replacements (`backoff.rs`);
 //! 3. when `manage` had nothing to do and the strategy is RollingUpdate: old-template pods
 //!    replaced at most `maxUnavailable` nodes at a time, or with `maxSurge` the new pod
 //!    started first and the old one deleted once the new one is available
@@ -21,9 +22,9 @@
 //! binds them through their `matchFields metadata.name` affinity.
 //!
 //! Not done yet: ControllerRevisions (so no `rollout history|undo` for DaemonSets),
-//! adoption of orphaned pods matching the selector, and Kubernetes' backoff before
-//! replacing a pod that keeps failing.
+//! and adoption of orphaned pods matching the selector.
 
+mod backoff;
 mod placement;
 mod plan;
 mod status;
@@ -48,6 +49,7 @@ use crate::core::objects::{
 };
 use crate::core::Error;
 use crate::store::{Event, Key, Store};
+use backoff::FailedPodsBackoff;
 use placement::{node_of, placement, template_for_node, Placement};
 use plan::{Moment, NodePods, Plan, Why};
 
@@ -57,11 +59,15 @@ const COMPONENT: &str = "daemonset-controller";
 
 pub struct DaemonSetController {
     ctx: Arc<ControllerContext>,
+    failed_pods: FailedPodsBackoff,
 }
 
 impl DaemonSetController {
     pub fn new(ctx: Arc<ControllerContext>) -> Self {
-        DaemonSetController { ctx }
+        DaemonSetController {
+            ctx,
+            failed_pods: FailedPodsBackoff::default(),
+        }
     }
 
     fn store(&self) -> &dyn Store {
@@ -139,6 +145,7 @@ impl Reconciler for DaemonSetController {
             n => n,
         };
         let mut plan = plan::manage(&by_node, max_surge > 0, at);
+        let held = self.hold_back_failed(&uid, &mut plan, at);
         if plan.is_empty() && !on_delete {
             plan = if max_surge > 0 {
                 plan::surge(&by_node, max_surge, at)
@@ -148,11 +155,38 @@ impl Reconciler for DaemonSetController {
         }
         self.carry_out(key, &ds, &hash, &plan).await?;
         status::write(self.store(), &ds, status::compute(&ds, &by_node, at)).await?;
-        Ok(next_availability(&owned, at))
+        Ok(match (next_availability(&owned, at), held) {
+            (Action::Requeue(a), Some(b)) => Action::Requeue(a.min(b)),
+            (action, None) => action,
+            (Action::AwaitChange, Some(b)) => Action::Requeue(b),
+        })
     }
 }
 
 impl DaemonSetController {
+    /// Keeps failed pods (and their replacements) out of `plan` on nodes still in their
+    /// backoff; how long until the first of those may go.
+    fn hold_back_failed(&self, uid: &str, plan: &mut Plan<'_>, at: Moment<'_>) -> Option<Duration> {
+        let mut held_nodes = Vec::new();
+        let mut soonest: Option<Duration> = None;
+        plan.delete.retain(|(pod, why)| {
+            if *why != Why::Failed {
+                return true;
+            }
+            let node = node_of(pod).unwrap_or_default();
+            match self.failed_pods.take(uid, &node, at.now) {
+                Ok(()) => true,
+                Err(left) => {
+                    soonest = Some(soonest.map_or(left, |s| s.min(left)));
+                    held_nodes.push(node);
+                    false
+                }
+            }
+        });
+        plan.create.retain(|node| !held_nodes.contains(node));
+        soonest.map(|s| s + Duration::from_millis(100))
+    }
+
     /// Deletes and creates what `plan` says, with an event for each.
     async fn carry_out(
         &self,

@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{Event, Node};
 use super::*;
 use crate::controllers::daemonset::{DaemonSetController, GENERATION_LABEL, HASH_LABEL};
 use crate::controllers::nodes::scheduler::fit::{unfit_reasons, NodeInfo};
+use crate::controllers::Action;
 use crate::core::objects::is_active;
 
 const DS: &str = "apiVersion: apps/v1
@@ -372,20 +373,47 @@ async fn a_node_that_joins_gets_its_pod_and_a_deleted_node_loses_it() {
     assert_eq!(d.counts().await, (1, 1, 1, 1, 1, 0));
 }
 
+/// Fails the one daemon pod, as a node would; its name.
+async fn fail_the_pod(d: &Daemons) -> String {
+    d.kubelet(|_| true).await;
+    let stored = d.h.store.list("Pod", None).await.unwrap().0.remove(0);
+    let name = decode::<Pod>(&stored).unwrap().metadata.name.unwrap();
+    d.h.write_status(stored, json!({"phase": "Failed"})).await;
+    name
+}
+
 #[tokio::test]
-async fn a_failed_daemon_pod_is_deleted_and_replaced() {
+async fn a_failed_daemon_pod_is_replaced_after_a_growing_delay() {
     let d = Daemons::new(&["n1"]).await;
     d.h.apply(DS).await;
     d.settle().await;
-    d.kubelet(|_| true).await;
-    let stored = d.h.store.list("Pod", None).await.unwrap().0.remove(0);
-    let failed = decode::<Pod>(&stored).unwrap().metadata.name.unwrap();
-    d.h.write_status(stored, json!({"phase": "Failed"})).await;
+    let failed = fail_the_pod(&d).await;
     d.settle().await;
     let pods = d.h.pods().await;
     assert_eq!(pods.len(), 1);
     assert_ne!(pods[0].metadata.name.as_deref(), Some(failed.as_str()));
     assert!(d.reasons().await.contains(&"FailedDaemonPod".to_string()));
+    // Failing again at once: kept until its 1 s delay is over (the reconcile asks to
+    // run again then), then 2 s for the next one.
+    let key = Key::new("DaemonSet", "default", "agent");
+    for delay in [1, 2] {
+        let failed = fail_the_pod(&d).await;
+        d.settle().await;
+        assert_eq!(
+            d.h.pods().await[0].metadata.name.as_deref(),
+            Some(failed.as_str())
+        );
+        let action = d.ds.reconcile(&key).await.unwrap();
+        assert!(
+            matches!(action, Action::Requeue(t) if t > std::time::Duration::from_millis(delay * 1000 - 100) && t <= std::time::Duration::from_millis(delay * 1000 + 100)),
+            "{action:?} for {delay}s"
+        );
+        d.h.clock.advance(std::time::Duration::from_secs(delay));
+        d.settle().await;
+        let pods = d.h.pods().await;
+        assert_eq!(pods.len(), 1);
+        assert_ne!(pods[0].metadata.name.as_deref(), Some(failed.as_str()));
+    }
 }
 
 /// Applies a new image and drives the rollout: each round the kubelet readies what runs
