@@ -550,3 +550,29 @@ async fn on_delete_replaces_only_the_pods_the_user_deletes() {
         Some("busybox:2")
     );
 }
+
+#[tokio::test]
+async fn node_and_pod_events_trigger_their_daemon_sets() {
+    use crate::store::{Event as StoreEvent, EventType};
+    let d = Daemons::new(&["n1"]).await;
+    d.h.apply(DS).await;
+    d.settle().await;
+    let agent = Key::new("DaemonSet", "default", "agent");
+    let node =
+        d.h.store
+            .get(&Key::new("Node", "", "n1"))
+            .await
+            .unwrap()
+            .unwrap();
+    let event = StoreEvent {
+        kind: EventType::Added,
+        object: node,
+    };
+    assert_eq!(d.ds.triggers(&event).await, std::slice::from_ref(&agent));
+    let pod = d.h.store.list("Pod", None).await.unwrap().0.remove(0);
+    let event = StoreEvent {
+        kind: EventType::Deleted,
+        object: pod,
+    };
+    assert_eq!(d.ds.triggers(&event).await, [agent]);
+}
