@@ -1,7 +1,8 @@
 //! The DaemonSet controller: one pod on every node that should run one.
 //!
 //! One reconcile, from a fresh read of the DaemonSet, every node and the pods it controls
-//! (its uid in their controller reference):
+//! (its uid in their controller reference; orphans its selector matches are adopted and
+//! its own that stop matching released, as the ReplicaSet's `claim.rs` does):
 //! 1. per node, whether it should run a daemon pod and whether one there may stay
 //!    (`placement.rs`: nodeSelector, required node affinity, taints against the template's
 //!    tolerations plus the ones every daemon pod gets); pods of nodes that no longer exist
@@ -21,8 +22,7 @@
 //! of the template: what makes a pod old) and `pod-template-generation`. The scheduler
 //! binds them through their `matchFields metadata.name` affinity.
 //!
-//! Not done yet: ControllerRevisions (so no `rollout history|undo` for DaemonSets),
-//! and adoption of orphaned pods matching the selector.
+//! Not done yet: ControllerRevisions (so no `rollout history|undo` for DaemonSets).
 
 mod backoff;
 mod placement;
@@ -39,13 +39,14 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use tracing::info;
 
 use super::deployment::rolling::scaled_value;
-use super::runtime::{owner_key, Action, Reconciler};
+use super::replicaset::claim::claim_pods;
+use super::replicaset::has_controller;
+use super::runtime::{all_in_namespace, owner_key, Action, Reconciler};
 use super::{owned_pods, ControllerContext};
 use crate::core::events;
 use crate::core::objects::template_hash::template_hash;
 use crate::core::objects::{
-    self, availability, controller_of, decode, decode_all, is_being_deleted, pod_is_terminal,
-    Availability,
+    self, availability, decode, decode_all, is_being_deleted, pod_is_terminal, Availability,
 };
 use crate::core::Error;
 use crate::store::{Event, Key, Store};
@@ -95,7 +96,14 @@ impl Reconciler for DaemonSetController {
                 Ok((items, _)) => items.into_iter().map(|s| s.key).collect(),
                 Err(_) => Vec::new(),
             },
-            _ => owner_key(event, "DaemonSet").into_iter().collect(),
+            _ => match owner_key(event, "DaemonSet") {
+                Some(owner) => vec![owner],
+                // An orphan may be adopted by any DaemonSet of its namespace.
+                None if !has_controller(event) => {
+                    all_in_namespace(self.store(), "DaemonSet", &key.namespace).await
+                }
+                None => Vec::new(),
+            },
         }
     }
 
@@ -111,12 +119,19 @@ impl Reconciler for DaemonSetController {
         let nodes: Vec<Node> = decode_all(&nodes);
         let (pods, _) = self.store().list("Pod", Some(&key.namespace)).await?;
         let uid = ds.metadata.uid.clone().unwrap_or_default();
-        let owned: Vec<Pod> = decode_all::<Pod>(&pods)
-            .into_iter()
-            .filter(|p| controller_of(&p.metadata).is_some_and(|o| o.uid == uid))
-            .filter(|p| !is_being_deleted(&p.metadata))
-            .collect();
         let spec = ds.spec.clone().unwrap_or_default();
+        let pods = decode_all::<Pod>(&pods);
+        let owned: Vec<Pod> = claim_pods(
+            self.store(),
+            "DaemonSet",
+            &ds.metadata,
+            &spec.selector,
+            pods,
+        )
+        .await?
+        .into_iter()
+        .filter(|p| !is_being_deleted(&p.metadata))
+        .collect();
         let hash = template_hash(
             &spec.template,
             ds.status.as_ref().and_then(|s| s.collision_count),

@@ -576,3 +576,27 @@ async fn node_and_pod_events_trigger_their_daemon_sets() {
     };
     assert_eq!(d.ds.triggers(&event).await, [agent]);
 }
+
+#[tokio::test]
+async fn an_orphan_matching_the_selector_is_adopted_for_its_node() {
+    let d = Daemons::new(&["n1", "n2"]).await;
+    d.h.apply(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: stray\n  labels: {app: agent}\nspec:\n  nodeName: n1\n  containers: [{name: c, image: busybox:1}]\n",
+    )
+    .await;
+    d.h.apply(DS).await;
+    let key = Key::new("DaemonSet", "default", "agent");
+    d.ds.reconcile(&key).await.unwrap();
+    let pods = d.h.pods().await;
+    assert_eq!(pods.len(), 2, "{pods:?}");
+    let stray = pods
+        .iter()
+        .find(|p| p.metadata.name.as_deref() == Some("stray"))
+        .unwrap();
+    assert_eq!(owner_name(&stray.metadata).as_deref(), Some("agent"));
+    let created = pods
+        .iter()
+        .find(|p| p.metadata.name.as_deref() != Some("stray"))
+        .unwrap();
+    assert_eq!(pinned_node(created), "n2");
+}
