@@ -14,6 +14,7 @@ mod env;
 mod names;
 mod pod;
 mod service;
+mod stateful_set;
 mod storage;
 mod volumes;
 mod workloads;

@@ -104,7 +104,7 @@ pub fn pod_template(template: &PodTemplateSpec) -> String {
     out
 }
 
-fn template_of(o: &Value) -> PodTemplateSpec {
+pub(super) fn template_of(o: &Value) -> PodTemplateSpec {
     serde_json::from_value(o["spec"]["template"].clone()).unwrap_or_default()
 }
 
@@ -301,7 +301,7 @@ pub fn describe_replica_set(rs: &Value, pods: &[Value], events: &[Value]) -> Str
     out
 }
 
-/// `1 Running / 0 Waiting / 0 Succeeded / 0 Failed`: the phases of `owner`'s pods.
+/// `3 Running / 0 Waiting / 0 Succeeded / 0 Failed` for the pods `owner` owns.
 pub(super) fn pods_status(owner: &Value, pods: &[Value]) -> String {
     let uid = s(owner, "/metadata/uid");
     let mut counts = [0; 4];
@@ -317,8 +317,10 @@ pub(super) fn pods_status(owner: &Value, pods: &[Value]) -> String {
             _ => counts[1] += 1,
         }
     }
-    let [running, waiting, succeeded, failed] = counts;
-    format!("{running} Running / {waiting} Waiting / {succeeded} Succeeded / {failed} Failed")
+    format!(
+        "{} Running / {} Waiting / {} Succeeded / {} Failed",
+        counts[0], counts[1], counts[2], counts[3]
+    )
 }
 
 /// For `describe`: "3 desired | 1 updated | 4 total | 3 available | 1 unavailable".

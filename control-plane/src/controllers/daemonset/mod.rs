@@ -41,7 +41,7 @@ use tracing::info;
 use super::deployment::rolling::scaled_value;
 use super::replicaset::claim::claim_pods;
 use super::replicaset::has_controller;
-use super::runtime::{all_in_namespace, owner_key, Action, Reconciler};
+use super::runtime::{all_in_namespace, self_or_owner, Action, Reconciler};
 use super::{owned_pods, ControllerContext};
 use crate::core::events;
 use crate::core::objects::template_hash::template_hash;
@@ -90,20 +90,16 @@ impl Reconciler for DaemonSetController {
     async fn triggers(&self, event: &Event) -> Vec<Key> {
         let key = &event.object.key;
         match key.kind.as_str() {
-            "DaemonSet" => vec![key.clone()],
             // A node that joins, changes or leaves concerns every DaemonSet.
             "Node" => match self.store().list("DaemonSet", None).await {
                 Ok((items, _)) => items.into_iter().map(|s| s.key).collect(),
                 Err(_) => Vec::new(),
             },
-            _ => match owner_key(event, "DaemonSet") {
-                Some(owner) => vec![owner],
-                // An orphan may be adopted by any DaemonSet of its namespace.
-                None if !has_controller(event) => {
-                    all_in_namespace(self.store(), "DaemonSet", &key.namespace).await
-                }
-                None => Vec::new(),
-            },
+            // An orphan may be adopted by any DaemonSet of its namespace.
+            "Pod" if !has_controller(event) => {
+                all_in_namespace(self.store(), "DaemonSet", &key.namespace).await
+            }
+            _ => self_or_owner(event, "DaemonSet"),
         }
     }
 

@@ -58,19 +58,12 @@ pub async fn write(
     if ds.status.as_ref() == Some(&status) {
         return Ok(());
     }
+    let meta = &ds.metadata;
     let key = Key::new(
         "DaemonSet",
-        ds.metadata.namespace.clone().unwrap_or_default(),
-        ds.metadata.name.clone().unwrap_or_default(),
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default(),
     );
-    let uid = ds.metadata.uid.clone().unwrap_or_default();
-    objects::modify_if::<DaemonSet, _>(store, &key, &uid, |current| {
-        if current.status.as_ref() == Some(&status) {
-            return false;
-        }
-        current.status = Some(status.clone());
-        true
-    })
-    .await?;
-    Ok(())
+    let uid = meta.uid.as_deref().unwrap_or_default();
+    objects::write_status(store, &key, uid, status, |d: &mut DaemonSet| &mut d.status).await
 }
