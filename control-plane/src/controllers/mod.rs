@@ -70,6 +70,25 @@ impl ControllerContext {
     }
 }
 
+impl ControllerContext {
+    /// Records an event on the `kind` object `meta` (what `describe` shows); a failure to
+    /// record is only logged.
+    pub async fn event_on(
+        &self,
+        (kind, meta): (
+            &str,
+            &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+        ),
+        (type_, reason): (&str, &str),
+        message: &str,
+        component: &str,
+    ) {
+        let involved = crate::core::events::reference_to(kind, meta);
+        crate::core::events::record_or_warn(self, involved, type_, reason, message, component)
+            .await;
+    }
+}
+
 impl EventSink for ControllerContext {
     fn event_store(&self) -> &dyn Store {
         self.store.as_ref()

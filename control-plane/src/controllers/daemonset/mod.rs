@@ -43,7 +43,6 @@ use super::replicaset::claim::claim_pods;
 use super::replicaset::has_controller;
 use super::runtime::{all_in_namespace, self_or_owner, Action, Reconciler};
 use super::{owned_pods, ControllerContext};
-use crate::core::events;
 use crate::core::objects::template_hash::template_hash;
 use crate::core::objects::{
     self, availability, decode, decode_all, is_being_deleted, pod_is_terminal, Availability,
@@ -238,16 +237,10 @@ impl DaemonSetController {
 
     /// An event on the DaemonSet, for `describe ds`.
     async fn event(&self, ds: &DaemonSet, type_: &str, reason: &str, message: &str) {
-        let involved = events::reference_to("DaemonSet", &ds.metadata);
-        events::record_or_warn(
-            self.ctx.as_ref(),
-            involved,
-            type_,
-            reason,
-            message,
-            COMPONENT,
-        )
-        .await;
+        let on = ("DaemonSet", &ds.metadata);
+        self.ctx
+            .event_on(on, (type_, reason), message, COMPONENT)
+            .await;
     }
 }
 
