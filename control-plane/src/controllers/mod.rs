@@ -9,6 +9,7 @@
 //! | ReplicaSet: pods for `replicas`, adoption, scale-down order, status | `replicaset/` |
 //! | Deployment: ReplicaSets per template, rolling update, Recreate, conditions | `deployment/` |
 //! | Job: pods to completions, parallelism, backoffLimit, deadline, suspend, ttl | `job/` |
+//! | CronJob: a Job per scheduled time, concurrencyPolicy, deadline, history limits | `cronjob/` |
 //! | garbage collection through ownerReferences | `gc.rs` |
 //! | Events not written for `--event-ttl` deleted | `event_ttl.rs` |
 //! | scheduler, node lifecycle | `nodes/` |
@@ -16,6 +17,7 @@
 //! | LoadBalancer Services: the Ready nodes' addresses as their ingress | `load_balancer.rs` |
 //! | volumes and claims: binding, the local-path provisioner, phases, protection | `volumes/` |
 
+pub mod cronjob;
 pub mod deployment;
 pub mod event_ttl;
 pub mod gc;
@@ -35,6 +37,7 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
+pub use cronjob::CronJobController;
 pub use deployment::DeploymentController;
 pub use event_ttl::EventTtlController;
 pub use gc::GarbageCollector;
@@ -117,6 +120,14 @@ pub fn spawn_with(
         tokio::spawn(
             Controller::new(
                 Arc::new(JobController::new(ctx.clone())),
+                store.clone(),
+                config.clone(),
+            )
+            .run(),
+        ),
+        tokio::spawn(
+            Controller::new(
+                Arc::new(CronJobController::new(ctx.clone())),
                 store.clone(),
                 config.clone(),
             )
