@@ -3,7 +3,7 @@
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 
-use super::{age, jobs, pods, services, storage};
+use super::{age, cronjobs, jobs, pods, services, storage};
 
 /// Header and rows of `get KIND` for objects of `kind`.
 pub fn rows(kind: &str, items: &[Value], wide: bool, with_namespace: bool) -> Vec<Vec<String>> {
@@ -49,6 +49,8 @@ pub fn rows(kind: &str, items: &[Value], wide: bool, with_namespace: bool) -> Ve
         "ReplicaSet" => vec!["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
         "Job" if wide => jobs::WIDE_HEADER.to_vec(),
         "Job" => jobs::HEADER.to_vec(),
+        "CronJob" if wide => cronjobs::WIDE_HEADER.to_vec(),
+        "CronJob" => cronjobs::HEADER.to_vec(),
         "Service" => vec![
             "NAME",
             "TYPE",
@@ -127,7 +129,8 @@ fn count(o: &Value, ptr: &str) -> usize {
         .map_or(0, |m| m.len())
 }
 
-fn or_none(v: String) -> String {
+/// kubectl's `<none>` for an unset value.
+pub fn or_none(v: String) -> String {
     if v.is_empty() {
         "<none>".into()
     } else {
@@ -225,6 +228,10 @@ fn row(kind: &str, o: &Value, wide: bool) -> Vec<String> {
             wide,
         ),
         "Job" => with_template(jobs::row(o), o, wide),
+        "CronJob" => with_template(cronjobs::row(o), &o["spec"]["jobTemplate"], wide)
+            .into_iter()
+            .map(or_none)
+            .collect(),
         "Service" => {
             let [service_type, cluster_ip, external, ports] = services::service_columns(o);
             vec![name, service_type, cluster_ip, external, ports, age]

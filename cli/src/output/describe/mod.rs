@@ -1,6 +1,7 @@
 //! kubectl's `describe` layouts, shared by the cluster and agent verbs.
 
 mod config;
+mod cron_job;
 mod env;
 mod node;
 mod pod;
@@ -12,6 +13,7 @@ use std::fmt::Write;
 use serde_json::Value;
 
 pub use config::{describe_config_map, describe_secret};
+pub use cron_job::describe_cron_job;
 pub use node::describe_node;
 pub use pod::describe_pod;
 pub use storage::{describe_claim, describe_class, describe_volume};
