@@ -2,7 +2,8 @@
 //! unknown time zone) refused at apply with the field path; a CronJob running every minute
 //! starts a Job at the next minute boundary that completes (`get cronjobs` shows its LAST
 //! SCHEDULE, `get jobs` lists it); a second CronJob with successfulJobsHistoryLimit 0 has
-//! its finished Job deleted. One minute boundary: the file takes about 70-130 s.
+//! its finished Job deleted; `create job --from=cronjob/hello` runs its template by hand.
+//! One minute boundary: the file takes about 50-130 s.
 
 use std::time::Duration;
 
@@ -178,6 +179,21 @@ fn bad_schedules_are_refused_and_a_cron_job_runs_every_minute() {
         ensure!(
             described.contains(&format!("Created job {name}")),
             "{described}"
+        );
+
+        // A Job run by hand from the CronJob's template, as `kubectl create job --from`.
+        cp.skiff(&["create", "job", "hello-by-hand", "--from=cronjob/hello"])?;
+        let by_hand = wait_for("the job by hand complete", WAIT, POLL, || {
+            let job = cp.get_json("job", "hello-by-hand")?;
+            match complete(&job) {
+                true => Ok(job),
+                false => bail!("status: {}", job["status"]),
+            }
+        })?;
+        ensure!(
+            by_hand["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
+                && by_hand["metadata"]["ownerReferences"][0]["name"] == "hello",
+            "{by_hand}"
         );
 
         // History limit 0: tidy's finished Job is deleted once the controller sees it.
