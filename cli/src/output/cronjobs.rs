@@ -14,18 +14,10 @@ pub const HEADER: &[&str] = &[
     "LAST SCHEDULE",
     "AGE",
 ];
-pub const WIDE_HEADER: &[&str] = &[
-    "NAME",
-    "SCHEDULE",
-    "TIMEZONE",
-    "SUSPEND",
-    "ACTIVE",
-    "LAST SCHEDULE",
-    "AGE",
-    "CONTAINERS",
-    "IMAGES",
-    "SELECTOR",
-];
+/// `-o wide` adds the job template's columns.
+pub fn wide_header() -> Vec<&'static str> {
+    [HEADER, &["CONTAINERS", "IMAGES", "SELECTOR"]].concat()
+}
 
 /// The narrow columns; the caller adds the job template's for `-o wide`.
 pub fn row(o: &Value) -> Vec<String> {

@@ -49,7 +49,7 @@ pub fn rows(kind: &str, items: &[Value], wide: bool, with_namespace: bool) -> Ve
         "ReplicaSet" => vec!["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
         "Job" if wide => jobs::WIDE_HEADER.to_vec(),
         "Job" => jobs::HEADER.to_vec(),
-        "CronJob" if wide => cronjobs::WIDE_HEADER.to_vec(),
+        "CronJob" if wide => cronjobs::wide_header(),
         "CronJob" => cronjobs::HEADER.to_vec(),
         "Service" => vec![
             "NAME",

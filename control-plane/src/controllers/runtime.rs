@@ -319,6 +319,16 @@ pub fn owner_key(event: &Event, kind: &str) -> Option<Key> {
     })
 }
 
+/// The object itself if the event is of `kind`, else its controller if that is a `kind`
+/// (a Job's or CronJob's own changes and its dependents').
+pub fn self_or_owner(event: &Event, kind: &str) -> Vec<Key> {
+    let key = &event.object.key;
+    if key.kind == kind {
+        return vec![key.clone()];
+    }
+    owner_key(event, kind).into_iter().collect()
+}
+
 /// Every key of `kind` in `namespace` (when an orphan may be adopted by any of them).
 pub async fn all_in_namespace(store: &dyn Store, kind: &str, namespace: &str) -> Vec<Key> {
     match store.list(kind, Some(namespace)).await {

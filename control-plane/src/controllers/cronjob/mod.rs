@@ -32,7 +32,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use skiff_proto::cron::{time_zone, Schedule};
 use tracing::info;
 
-use super::runtime::{owner_key, Action, Reconciler};
+use super::runtime::{self_or_owner, Action, Reconciler};
 use super::ControllerContext;
 use crate::core::events;
 use crate::core::objects::{self, controller_of, decode, decode_all, is_being_deleted};
@@ -69,11 +69,7 @@ impl Reconciler for CronJobController {
     }
 
     async fn triggers(&self, event: &Event) -> Vec<Key> {
-        let key = &event.object.key;
-        if key.kind == "CronJob" {
-            return vec![key.clone()];
-        }
-        owner_key(event, "CronJob").into_iter().collect()
+        self_or_owner(event, "CronJob")
     }
 
     async fn reconcile(&self, key: &Key) -> Result<Action, Error> {

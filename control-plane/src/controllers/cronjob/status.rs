@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::jobs::finished;
 use crate::core::objects;
 use crate::core::Error;
-use crate::store::{Key, Store};
+use crate::store::Store;
 
 /// What changed in `active`, for the events `describe cronjob` shows.
 pub enum Seen {
@@ -71,24 +71,5 @@ pub async fn write(
     cron_job: &CronJob,
     status: CronJobStatus,
 ) -> Result<(), Error> {
-    if cron_job.status.as_ref() == Some(&status)
-        || cron_job.status.is_none() && status == CronJobStatus::default()
-    {
-        return Ok(());
-    }
-    let key = Key::new(
-        "CronJob",
-        cron_job.metadata.namespace.clone().unwrap_or_default(),
-        cron_job.metadata.name.clone().unwrap_or_default(),
-    );
-    let uid = cron_job.metadata.uid.clone().unwrap_or_default();
-    objects::modify_if::<CronJob, _>(store, &key, &uid, |current| {
-        if current.status.as_ref() == Some(&status) {
-            return false;
-        }
-        current.status = Some(status.clone());
-        true
-    })
-    .await?;
-    Ok(())
+    objects::write_status(store, "CronJob", cron_job, status, |c| &mut c.status).await
 }

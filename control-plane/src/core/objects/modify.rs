@@ -127,6 +127,41 @@ where
     })
 }
 
+/// Writes `status` over the stored `kind` object's (`status_of` finds the field) when it
+/// differs from what `object`, as the caller read it, had; pinned to its uid.
+pub async fn write_status<T, S>(
+    store: &dyn Store,
+    kind: &str,
+    object: &T,
+    status: S,
+    status_of: fn(&mut T) -> &mut Option<S>,
+) -> Result<(), Error>
+where
+    T: DeserializeOwned + Serialize + Metadata<Ty = ObjectMeta> + Clone,
+    S: PartialEq + Clone,
+{
+    if status_of(&mut object.clone()).as_ref() == Some(&status) {
+        return Ok(());
+    }
+    let meta = object.metadata();
+    let key = Key::new(
+        kind,
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    );
+    let uid = meta.uid.clone().unwrap_or_default();
+    modify_if::<T, _>(store, &key, &uid, |current| {
+        let slot = status_of(current);
+        if slot.as_ref() == Some(&status) {
+            return false;
+        }
+        *slot = Some(status.clone());
+        true
+    })
+    .await?;
+    Ok(())
+}
+
 /// Deletes the object if it is still the one with `uid`; a vanished object is fine.
 pub async fn delete_if(store: &dyn Store, key: &Key, uid: &str) -> Result<bool, Error> {
     let done = store::read_decide_write(
