@@ -2,8 +2,9 @@
 //! unknown time zone) refused at apply with the field path; a CronJob running every minute
 //! starts a Job at the next minute boundary that completes (`get cronjobs` shows its LAST
 //! SCHEDULE, `get jobs` lists it); a second CronJob with successfulJobsHistoryLimit 0 has
-//! its finished Job deleted; `create job --from=cronjob/hello` runs its template by hand.
-//! One minute boundary: the file takes about 50-130 s.
+//! its finished Job deleted; `create job --from=cronjob/hello` runs its template by hand;
+//! a Forbid CronJob whose Job outlasts a minute skips the next run (`JobAlreadyActive`).
+//! Two minute boundaries: the file takes about 80-150 s.
 
 use std::time::Duration;
 
@@ -16,6 +17,11 @@ const WAIT: Duration = Duration::from_secs(150);
 const POLL: Duration = Duration::from_millis(500);
 
 fn cron_job(name: &str, schedule: &str, extra: &str) -> String {
+    running(name, schedule, extra, &format!("echo hello from {name}"))
+}
+
+/// A CronJob whose pods run `command`.
+fn running(name: &str, schedule: &str, extra: &str, command: &str) -> String {
     format!(
         r#"apiVersion: batch/v1
 kind: CronJob
@@ -32,7 +38,7 @@ spec:
           containers:
           - name: hello
             image: busybox
-            command: ["sh", "-c", "echo hello from {name}"]
+            command: ["sh", "-c", "{command}"]
 "#
     )
 }
@@ -63,7 +69,7 @@ fn complete(job: &Value) -> bool {
 }
 
 #[test]
-fn bad_schedules_are_refused_and_a_cron_job_runs_every_minute() {
+fn bad_schedules_are_refused_and_cron_jobs_run_every_minute_forbid_skipping_a_run() {
     ClusterEnv::run(|env| {
         let cp = &env.cp;
         let refused = cp
@@ -92,6 +98,11 @@ fn bad_schedules_are_refused_and_a_cron_job_runs_every_minute() {
         cp.apply_yaml(
             "tidy.yaml",
             &cron_job("tidy", "* * * * *", "successfulJobsHistoryLimit: 0"),
+        )?;
+        // Forbid: slow's first Job still runs at the second minute boundary.
+        cp.apply_yaml(
+            "slow.yaml",
+            &running("slow", "* * * * *", "concurrencyPolicy: Forbid", "sleep 90"),
         )?;
         let listed = cp.skiff(&["get", "cronjobs"])?;
         ensure!(
@@ -208,6 +219,17 @@ fn bad_schedules_are_refused_and_a_cron_job_runs_every_minute() {
         })?;
         let described = cp.skiff(&["describe", "cronjob", "tidy"])?;
         ensure!(described.contains("SuccessfulDelete"), "{described}");
+
+        // The second minute boundary finds slow's Job active: skipped, with an event.
+        let described = wait_for("slow skipping a run", WAIT, POLL, || {
+            let described = cp.skiff(&["describe", "cronjob", "slow"])?;
+            match described.contains("JobAlreadyActive") {
+                true => Ok(described),
+                false => bail!("{described}"),
+            }
+        })?;
+        let slow = jobs_of(cp, "slow")?;
+        ensure!(slow.len() == 1, "{described}\njobs: {slow:?}");
         Ok(())
     });
 }
