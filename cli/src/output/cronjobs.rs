@@ -69,4 +69,16 @@ mod tests {
         assert_eq!(row[..5], ["hello", "@hourly", "Europe/Berlin", "True", "1"]);
         assert!(row[5].ends_with('d') || row[5].ends_with('y'), "{}", row[5]);
     }
+
+    #[test]
+    fn wide_rows_show_the_job_templates_containers() {
+        let cj = json!({
+            "metadata": {"name": "hello", "creationTimestamp": "2020-01-01T00:00:00Z"},
+            "spec": {"schedule": "@daily", "suspend": false, "jobTemplate": {"spec": {"template": {
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}},
+        });
+        let rows = crate::output::tables::rows("CronJob", &[cj], true, false);
+        assert_eq!(rows[0][7..], ["CONTAINERS", "IMAGES", "SELECTOR"]);
+        assert_eq!(rows[1][7..], ["c", "busybox", "<none>"]);
+    }
 }
