@@ -93,7 +93,7 @@ impl Reconciler for CronJobController {
                 }
                 Seen::Missing(name) => {
                     let message = format!("Active job went missing: {name}");
-                    self.event(&cron_job, "Warning", "MissingJob", &message)
+                    self.event(&cron_job, "Normal", "MissingJob", &message)
                         .await;
                 }
             }
