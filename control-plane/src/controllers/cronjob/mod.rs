@@ -168,6 +168,8 @@ impl CronJobController {
         let started = active.iter().any(|r| r.name.as_deref() == Some(&name))
             || status.last_schedule_time.as_ref().map(|t| t.0) == Some(due.time);
         if started {
+            // Recorded now if a crash lost the status written with the Job.
+            status.last_schedule_time = Some(Time(due.time));
             return Ok(next);
         }
         match spec.concurrency_policy.as_deref() {

@@ -377,3 +377,35 @@ async fn the_time_zone_decides_when_runs_happen() {
         "{action:?}"
     );
 }
+
+#[tokio::test]
+async fn a_job_created_but_not_recorded_is_found_again_not_doubled() {
+    let c = Cron::new("").await;
+    c.advance(60).await;
+    // A crash between creating the Job and writing the status: the status is lost.
+    let stored =
+        c.h.store
+            .get(&Key::new("CronJob", "default", "hello"))
+            .await
+            .unwrap()
+            .unwrap();
+    c.h.write_status(stored, json!({})).await;
+    c.reconcile().await;
+    assert_eq!(c.job_names().await, [c.minutes_from_start(1)]);
+    let cron_job = c.cron_job().await;
+    assert_eq!(active_names(&cron_job), [c.minutes_from_start(1)]);
+    assert!(cron_job.status.unwrap().last_schedule_time.is_some());
+    assert_eq!(c.events("SuccessfulCreate").await.len(), 1);
+    // A Job deleted behind the controller's back leaves `active`.
+    c.h.delete("Job", &c.minutes_from_start(1), "Background")
+        .await;
+    c.reconcile().await;
+    assert!(active_names(&c.cron_job().await).is_empty());
+    assert_eq!(
+        c.events("MissingJob").await,
+        [format!(
+            "Active job went missing: {}",
+            c.minutes_from_start(1)
+        )]
+    );
+}
