@@ -3,7 +3,7 @@
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 
-use super::{age, cronjobs, jobs, pods, services, storage};
+use super::{age, cronjobs, jobs, pods, services, statefulsets, storage};
 
 /// Header and rows of `get KIND` for objects of `kind`.
 pub fn rows(kind: &str, items: &[Value], wide: bool, with_namespace: bool) -> Vec<Vec<String>> {
@@ -51,6 +51,8 @@ pub fn rows(kind: &str, items: &[Value], wide: bool, with_namespace: bool) -> Ve
         "Job" => jobs::HEADER.to_vec(),
         "CronJob" if wide => cronjobs::wide_header(),
         "CronJob" => cronjobs::HEADER.to_vec(),
+        "StatefulSet" if wide => statefulsets::WIDE_HEADER.to_vec(),
+        "StatefulSet" => statefulsets::HEADER.to_vec(),
         "Service" => vec![
             "NAME",
             "TYPE",
@@ -232,6 +234,7 @@ fn row(kind: &str, o: &Value, wide: bool) -> Vec<String> {
             .into_iter()
             .map(or_none)
             .collect(),
+        "StatefulSet" => statefulsets::row(o, wide),
         "Service" => {
             let [service_type, cluster_ip, external, ports] = services::service_columns(o);
             vec![name, service_type, cluster_ip, external, ports, age]
@@ -247,25 +250,29 @@ fn row(kind: &str, o: &Value, wide: bool) -> Vec<String> {
 /// `-o wide` of workloads: CONTAINERS IMAGES SELECTOR.
 fn with_template(mut cols: Vec<String>, o: &Value, wide: bool) -> Vec<String> {
     if wide {
-        let containers = o
-            .pointer("/spec/template/spec/containers")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let join = |field: &str| {
-            containers
-                .iter()
-                .map(|c| s(c, field))
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        cols.extend([
-            join("/name"),
-            join("/image"),
-            super::describe::workloads::selector_text(&o["spec"]["selector"]),
-        ]);
+        cols.extend(template_columns(o));
+        cols.push(super::describe::workloads::selector_text(
+            &o["spec"]["selector"],
+        ));
     }
     cols
+}
+
+/// CONTAINERS and IMAGES of a workload's template, comma-separated.
+pub fn template_columns(o: &Value) -> [String; 2] {
+    let containers = o
+        .pointer("/spec/template/spec/containers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let join = |field: &str| {
+        containers
+            .iter()
+            .map(|c| s(c, field))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    [join("/name"), join("/image")]
 }
 
 fn or_default(v: String, d: &str) -> String {

@@ -319,12 +319,11 @@ pub fn owner_key(event: &Event, kind: &str) -> Option<Key> {
     })
 }
 
-/// The object itself if the event is of `kind`, else its controller if that is a `kind`
-/// (a Job's or CronJob's own changes and its dependents').
+/// The key of a `kind` object's own event, or of the `kind` object controlling the
+/// object of the event (a controller watching its kind and what it creates).
 pub fn self_or_owner(event: &Event, kind: &str) -> Vec<Key> {
-    let key = &event.object.key;
-    if key.kind == kind {
-        return vec![key.clone()];
+    if event.object.key.kind == kind {
+        return vec![event.object.key.clone()];
     }
     owner_key(event, kind).into_iter().collect()
 }

@@ -5,6 +5,7 @@ mod cron_job;
 mod env;
 mod node;
 mod pod;
+mod statefulset;
 mod storage;
 pub mod workloads;
 
@@ -16,6 +17,7 @@ pub use config::{describe_config_map, describe_secret};
 pub use cron_job::describe_cron_job;
 pub use node::describe_node;
 pub use pod::describe_pod;
+pub use statefulset::describe_stateful_set;
 pub use storage::{describe_claim, describe_class, describe_volume};
 pub use workloads::{describe_deployment, describe_replica_set, pod_template};
 

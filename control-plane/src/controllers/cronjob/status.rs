@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::jobs::finished;
 use crate::core::objects;
 use crate::core::Error;
-use crate::store::Store;
+use crate::store::{Key, Store};
 
 /// What changed in `active`, for the events `describe cronjob` shows.
 pub enum Seen {
@@ -71,5 +71,15 @@ pub async fn write(
     cron_job: &CronJob,
     status: CronJobStatus,
 ) -> Result<(), Error> {
-    objects::write_status(store, "CronJob", cron_job, status, |c| &mut c.status).await
+    if cron_job.status.as_ref() == Some(&status) {
+        return Ok(());
+    }
+    let meta = &cron_job.metadata;
+    let key = Key::new(
+        "CronJob",
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    );
+    let uid = meta.uid.clone().unwrap_or_default();
+    objects::write_status::<CronJob, _>(store, &key, &uid, status, |c| &mut c.status).await
 }

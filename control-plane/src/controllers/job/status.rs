@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::counts::Counts;
 use crate::core::objects;
 use crate::core::Error;
-use crate::store::Store;
+use crate::store::{Key, Store};
 
 /// The condition of `type_` that is True, if any.
 pub fn true_condition<'a>(job: &'a Job, type_: &str) -> Option<&'a JobCondition> {
@@ -75,5 +75,22 @@ pub fn counted(status: &mut JobStatus, counts: &Counts, active: i32) {
 
 /// Writes the status when it changed.
 pub async fn write(store: &dyn Store, job: &Job, status: JobStatus) -> Result<(), Error> {
-    objects::write_status(store, "Job", job, status, |j| &mut j.status).await
+    if job.status.as_ref() == Some(&status) {
+        return Ok(());
+    }
+    let key = Key::new(
+        "Job",
+        job.metadata.namespace.clone().unwrap_or_default(),
+        job.metadata.name.clone().unwrap_or_default(),
+    );
+    let uid = job.metadata.uid.clone().unwrap_or_default();
+    objects::modify_if::<Job, _>(store, &key, &uid, |current| {
+        if current.status.as_ref() == Some(&status) {
+            return false;
+        }
+        current.status = Some(status.clone());
+        true
+    })
+    .await?;
+    Ok(())
 }

@@ -127,41 +127,6 @@ where
     })
 }
 
-/// Writes `status` over the stored `kind` object's (`status_of` finds the field) when it
-/// differs from what `object`, as the caller read it, had; pinned to its uid.
-pub async fn write_status<T, S>(
-    store: &dyn Store,
-    kind: &str,
-    object: &T,
-    status: S,
-    status_of: fn(&mut T) -> &mut Option<S>,
-) -> Result<(), Error>
-where
-    T: DeserializeOwned + Serialize + Metadata<Ty = ObjectMeta> + Clone,
-    S: PartialEq + Clone,
-{
-    if status_of(&mut object.clone()).as_ref() == Some(&status) {
-        return Ok(());
-    }
-    let meta = object.metadata();
-    let key = Key::new(
-        kind,
-        meta.namespace.clone().unwrap_or_default(),
-        meta.name.clone().unwrap_or_default(),
-    );
-    let uid = meta.uid.clone().unwrap_or_default();
-    modify_if::<T, _>(store, &key, &uid, |current| {
-        let slot = status_of(current);
-        if slot.as_ref() == Some(&status) {
-            return false;
-        }
-        *slot = Some(status.clone());
-        true
-    })
-    .await?;
-    Ok(())
-}
-
 /// Deletes the object if it is still the one with `uid`; a vanished object is fine.
 pub async fn delete_if(store: &dyn Store, key: &Key, uid: &str) -> Result<bool, Error> {
     let done = store::read_decide_write(
@@ -177,4 +142,29 @@ pub async fn delete_if(store: &dyn Store, key: &Key, uid: &str) -> Result<bool, 
     )
     .await?;
     Ok(matches!(done, Done::Deleted(())))
+}
+
+/// Writes `status` as the object's status (the field `status_of` picks) when it differs
+/// from the stored one; an object gone or replaced (another uid) is left alone.
+pub async fn write_status<T, S>(
+    store: &dyn Store,
+    key: &Key,
+    uid: &str,
+    status: S,
+    status_of: fn(&mut T) -> &mut Option<S>,
+) -> Result<(), Error>
+where
+    T: DeserializeOwned + Serialize + Metadata<Ty = ObjectMeta>,
+    S: PartialEq + Clone,
+{
+    modify_if::<T, _>(store, key, uid, |current| {
+        let field = status_of(current);
+        if field.as_ref() == Some(&status) {
+            return false;
+        }
+        *field = Some(status.clone());
+        true
+    })
+    .await?;
+    Ok(())
 }
