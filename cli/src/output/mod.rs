@@ -2,6 +2,7 @@
 
 pub mod age;
 pub mod cronjobs;
+pub mod daemonsets;
 pub mod describe;
 pub mod jobs;
 pub mod pods;

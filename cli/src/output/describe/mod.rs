@@ -2,6 +2,7 @@
 
 mod config;
 mod cron_job;
+mod daemonset;
 mod env;
 mod node;
 mod pod;
@@ -15,6 +16,7 @@ use serde_json::Value;
 
 pub use config::{describe_config_map, describe_secret};
 pub use cron_job::describe_cron_job;
+pub use daemonset::describe_daemon_set;
 pub use node::describe_node;
 pub use pod::describe_pod;
 pub use statefulset::describe_stateful_set;

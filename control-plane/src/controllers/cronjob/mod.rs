@@ -34,7 +34,6 @@ use tracing::info;
 
 use super::runtime::{self_or_owner, Action, Reconciler};
 use super::ControllerContext;
-use crate::core::events;
 use crate::core::objects::{self, controller_of, decode, decode_all, is_being_deleted};
 use crate::core::Error;
 use crate::store::{Event, Key, Store};
@@ -266,16 +265,14 @@ impl CronJobController {
 
     /// An event on the CronJob, for `describe cronjob`.
     async fn event(&self, cron_job: &CronJob, type_: &str, reason: &str, message: &str) {
-        let involved = events::reference_to("CronJob", &cron_job.metadata);
-        events::record_or_warn(
-            self.ctx.as_ref(),
-            involved,
-            type_,
-            reason,
-            message,
-            COMPONENT,
-        )
-        .await;
+        self.ctx
+            .event_on(
+                ("CronJob", &cron_job.metadata),
+                (type_, reason),
+                message,
+                COMPONENT,
+            )
+            .await;
     }
 }
 

@@ -20,6 +20,7 @@ use crate::core::{ManualClock, SystemClock};
 use crate::store::{Key, MemoryStore, Store};
 
 mod cronjobs;
+mod daemonsets;
 mod deployment;
 mod event_ttl;
 mod events;
