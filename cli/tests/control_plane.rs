@@ -132,6 +132,18 @@ fn fails(config: &Path, args: &[&str]) -> String {
     stderr
 }
 
+/// Runs `skiff get` of a missing object: exit code 1 and kubectl's line, nothing else.
+fn not_found(config: &Path, args: &[&str], line: &str) {
+    let out = skiff(config, args);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "skiff {args:?}:\n{stdout}\n{stderr}"
+    );
+    assert_eq!((stdout.as_str(), stderr.trim_end()), ("", line));
+}
+
 fn text(out: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -206,6 +218,20 @@ fn cli_against_the_control_plane() {
     let err = fails(&conf, &["get", "ingress"]);
     assert!(err.contains("ingress") && err.contains("pods"), "{err}");
 
+    // Words after the kind are names, as kubectl reads them: found ones print, the
+    // others are reported after them.
+    let out = skiff(&conf, &["get", "pods", "my-nginx-pod", "nope"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.starts_with("NAME ") && stdout.contains("\nmy-nginx-pod "),
+        "{stdout}"
+    );
+    assert_eq!(
+        stderr.trim_end(),
+        r#"Error from server (NotFound): pods "nope" not found"#
+    );
+
     assert_eq!(
         ok(&conf, &["label", "pod", "my-nginx-pod", "tier=web"]),
         "pod/my-nginx-pod labeled\n"
@@ -226,7 +252,11 @@ fn cli_against_the_control_plane() {
         ok(&conf, &["delete", "pod", "my-nginx-pod"]),
         "pod \"my-nginx-pod\" deleted\n"
     );
-    fails(&conf, &["get", "pod", "my-nginx-pod"]);
+    not_found(
+        &conf,
+        &["get", "pod", "my-nginx-pod"],
+        r#"Error from server (NotFound): pods "my-nginx-pod" not found"#,
+    );
     let manifests = dir.path().join("manifests");
     std::fs::create_dir(&manifests).unwrap();
     std::fs::copy(&manifest, manifests.join("nginx-pod.yaml")).unwrap();
@@ -310,8 +340,11 @@ fn create_configmap_and_secret_from_files_and_literals() {
         yaml.contains("kind: ConfigMap") && yaml.contains("a: b"),
         "{yaml}"
     );
-    let err = fails(&conf, &["get", "cm", "other"]);
-    assert!(err.contains("not found"), "{err}");
+    not_found(
+        &conf,
+        &["get", "cm", "other"],
+        r#"Error from server (NotFound): configmaps "other" not found"#,
+    );
 }
 
 /// `get all` as kubectl prints it: one table per kind of the `all` category, in its order.
