@@ -344,7 +344,7 @@ fn new_object(object: &Prepared, clock: &dyn Clock) -> Value {
 
 /// A Job without a selector gets the one the API server generates from its uid, and its
 /// template the labels that selector and `kubectl get pods -l job-name=` look for.
-fn job_selector(job: &mut Value, name: &str, uid: &str) {
+pub(crate) fn job_selector(job: &mut Value, name: &str, uid: &str) {
     let labels = serde_json::json!({
         "batch.kubernetes.io/controller-uid": uid,
         "batch.kubernetes.io/job-name": name,

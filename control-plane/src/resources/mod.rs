@@ -40,6 +40,8 @@ mod served;
 #[cfg(test)]
 mod tests;
 
+/// The CronJob controller gives its Jobs what apply gives a new Job.
+pub(crate) use apply::job_selector;
 pub use apply::{apply, apply_with, Action, Applied};
 pub use delete::delete;
 pub use get::{get, list, Scope};
