@@ -121,19 +121,13 @@ fn ok(config: &Path, args: &[&str]) -> String {
 
 /// Runs skiff, asserts exit code 1, returns stderr.
 fn fails(config: &Path, args: &[&str]) -> String {
-    let out = skiff(config, args);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "skiff {args:?}:\n{stdout}\n{stderr}"
-    );
+    let (_, stderr) = exits_1(config, args);
     assert!(stderr.starts_with("error: "), "{stderr}");
     stderr
 }
 
-/// Runs `skiff get` of a missing object: exit code 1 and kubectl's line, nothing else.
-fn not_found(config: &Path, args: &[&str], line: &str) {
+/// Runs skiff, asserts exit code 1, returns stdout and stderr.
+fn exits_1(config: &Path, args: &[&str]) -> (String, String) {
     let out = skiff(config, args);
     let (stdout, stderr) = text(&out);
     assert_eq!(
@@ -141,6 +135,12 @@ fn not_found(config: &Path, args: &[&str], line: &str) {
         Some(1),
         "skiff {args:?}:\n{stdout}\n{stderr}"
     );
+    (stdout, stderr)
+}
+
+/// Runs `skiff get` of a missing object: exit code 1 and kubectl's line, nothing else.
+fn not_found(config: &Path, args: &[&str], line: &str) {
+    let (stdout, stderr) = exits_1(config, args);
     assert_eq!((stdout.as_str(), stderr.trim_end()), ("", line));
 }
 
@@ -220,9 +220,7 @@ fn cli_against_the_control_plane() {
 
     // Words after the kind are names, as kubectl reads them: found ones print, the
     // others are reported after them.
-    let out = skiff(&conf, &["get", "pods", "my-nginx-pod", "nope"]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let (stdout, stderr) = exits_1(&conf, &["get", "pods", "my-nginx-pod", "nope"]);
     assert!(
         stdout.starts_with("NAME ") && stdout.contains("\nmy-nginx-pod "),
         "{stdout}"

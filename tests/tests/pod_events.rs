@@ -119,6 +119,19 @@ fn described_rows(env: &ClusterEnv, name: &str, reason: &str) -> anyhow::Result<
         .collect())
 }
 
+/// Checks that pod `name`'s stored `reason` Event counts at least two occurrences.
+fn counted_twice(env: &ClusterEnv, name: &str, reason: &str) -> anyhow::Result<()> {
+    let event = events_of(env, name)?
+        .into_iter()
+        .find(|e| e["reason"] == reason)
+        .unwrap_or_default();
+    ensure!(
+        event["count"].as_i64() >= Some(2),
+        "{reason} event: {event}"
+    );
+    Ok(())
+}
+
 /// The Type column of a row.
 fn type_of(row: &str) -> &str {
     row.split_whitespace().next().unwrap_or_default()
@@ -192,14 +205,7 @@ fn describe_pod_shows_the_kubelets_events() {
                 ),
             "BackOff row: {row}"
         );
-        let backoff = events_of(env, "events-crash")?
-            .into_iter()
-            .find(|e| e["reason"] == "BackOff")
-            .unwrap_or_default();
-        ensure!(
-            backoff["count"].as_i64() >= Some(2),
-            "BackOff event: {backoff}"
-        );
+        counted_twice(env, "events-crash", "BackOff")?;
 
         // A failing liveness probe: Unhealthy, then Killing.
         let (unhealthy, killing) =
@@ -233,14 +239,7 @@ fn describe_pod_shows_the_kubelets_events() {
             type_of(&rows[0]) == "Warning" && rows[0].contains("Readiness probe failed:"),
             "Unhealthy row: {rows:?}"
         );
-        let unhealthy = events_of(env, "events-unready")?
-            .into_iter()
-            .find(|e| e["reason"] == "Unhealthy")
-            .unwrap_or_default();
-        ensure!(
-            unhealthy["count"].as_i64() >= Some(2),
-            "Unhealthy event: {unhealthy}"
-        );
+        counted_twice(env, "events-unready", "Unhealthy")?;
 
         let rows = wait_for("events-env's skipped keys", START, POLL, || {
             let rows = described_rows(env, "events-env", "InvalidEnvironmentVariableNames")?;

@@ -63,6 +63,20 @@ impl PodEvent {
     }
 }
 
+/// A Warning about container `app` of pod `web` (uid `uid`), for tests.
+#[cfg(test)]
+pub fn test_event(uid: &str, reason: &str, message: &str) -> PodEvent {
+    PodEvent {
+        namespace: "default".into(),
+        pod_name: "web".into(),
+        pod_uid: uid.into(),
+        field_path: "spec.containers{app}".into(),
+        type_: EventType::Warning,
+        reason: reason.into(),
+        message: message.into(),
+    }
+}
+
 /// Where a worker's events go.
 pub trait EventRecorder: Send + Sync {
     /// Takes the event without waiting (it may be dropped, with a log line).

@@ -85,17 +85,10 @@ impl SimilarEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pods::events::test_event;
 
     fn unhealthy(uid: &str, message: &str) -> PodEvent {
-        PodEvent {
-            namespace: "default".into(),
-            pod_name: "web".into(),
-            pod_uid: uid.into(),
-            field_path: "spec.containers{app}".into(),
-            type_: EventType::Warning,
-            reason: "Unhealthy".into(),
-            message: message.into(),
-        }
+        test_event(uid, "Unhealthy", message)
     }
 
     #[test]

@@ -87,7 +87,9 @@ pub async fn run(api: &mut Api, kind: &str, name: &str, scope: &Scope) -> anyhow
             describe_replica_set(&obj, &pods, &events)
         }
         "CronJob" => {
-            let events = list(api, "Event", scope, None).await.unwrap_or_default();
+            let events = object_events(api, scope, kind.kind, &obj)
+                .await
+                .unwrap_or_default();
             describe_cron_job(&obj, &events)
         }
         "StatefulSet" => {
