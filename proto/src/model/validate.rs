@@ -11,6 +11,7 @@ use super::object::Object;
 mod config;
 mod container;
 mod env;
+mod jobs;
 mod names;
 mod pod;
 mod service;
@@ -19,6 +20,7 @@ mod volumes;
 mod workloads;
 
 pub use config::{validate_config_update, MAX_CONFIG_SIZE};
+pub use jobs::validate_job_update;
 pub use names::{
     is_dns1123_label, is_dns1123_subdomain, validate_annotations, validate_config_key,
     validate_dns1035_label, validate_dns1123_label, validate_dns1123_subdomain,
@@ -233,7 +235,7 @@ pub fn validate_object(object: &Object) -> Result<(), ValidationError> {
         Object::StatefulSet(sts) => {
             [subdomain(true), workloads::validate_stateful_set(sts)].concat()
         }
-        Object::Job(job) => [subdomain(true), workloads::validate_job(job)].concat(),
+        Object::Job(job) => [subdomain(true), jobs::validate_job(job)].concat(),
         Object::CronJob(cj) => [subdomain(true), workloads::validate_cron_job(cj)].concat(),
         Object::Service(svc) => {
             let mut errors = validate_object_meta("metadata", meta, true, NameRule::Dns1035Label);
