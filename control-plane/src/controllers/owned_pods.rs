@@ -18,11 +18,24 @@ pub async fn create(
     owner: &ObjectMeta,
     template: PodTemplateSpec,
 ) -> Result<String, Error> {
+    let prefix = format!("{}-", owner.name.as_deref().unwrap_or_default());
+    create_named(store, now, kind, owner, template, &prefix).await
+}
+
+/// [`create`] with the name `<prefix><5 random>` (an Indexed Job's `<job>-<index>-`).
+pub async fn create_named(
+    store: &dyn Store,
+    now: Timestamp,
+    kind: &str,
+    owner: &ObjectMeta,
+    template: PodTemplateSpec,
+    prefix: &str,
+) -> Result<String, Error> {
     let owner_name = owner.name.clone().unwrap_or_default();
     let namespace = owner.namespace.clone().unwrap_or_else(|| "default".into());
     let template_meta = template.metadata.unwrap_or_default();
     for _ in 0..5 {
-        let name = format!("{owner_name}-{}", crate::core::ids::random_suffix());
+        let name = format!("{prefix}{}", crate::core::ids::random_suffix());
         let uid = crate::core::ids::new_uid();
         let pod = Pod {
             metadata: ObjectMeta {

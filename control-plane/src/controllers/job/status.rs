@@ -71,6 +71,10 @@ pub fn counted(status: &mut JobStatus, counts: &Counts, active: i32) {
     status.ready = Some(counts.ready.min(active));
     status.succeeded = Some(counts.succeeded).filter(|n| *n > 0);
     status.failed = Some(counts.failed).filter(|n| *n > 0);
+    if counts.indexed {
+        let completed = super::indexed::format(&counts.completed);
+        status.completed_indexes = Some(completed).filter(|c| !c.is_empty());
+    }
 }
 
 /// Writes the status when it changed.

@@ -1,0 +1,94 @@
+//! The Job's writes to its pods: creating them (one per missing index for an Indexed
+//! Job) and deleting active ones, each with the event `describe job` shows.
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use tracing::info;
+
+use super::{indexed, JobController, COMPONENT};
+use crate::controllers::owned_pods;
+use crate::core::events;
+use crate::core::objects;
+use crate::core::Error;
+use crate::store::Key;
+
+impl JobController {
+    /// Creates `count` pods (for an Indexed Job: for the first `count` of `indexes`);
+    /// how many.
+    pub(super) async fn create_pods(
+        &self,
+        key: &Key,
+        job: &Job,
+        count: usize,
+        indexes: impl Iterator<Item = i32>,
+    ) -> Result<usize, Error> {
+        let plain = || {
+            let template = job.spec.as_ref().map(|s| s.template.clone());
+            let prefix = format!("{}-", job.metadata.name.as_deref().unwrap_or_default());
+            (template.unwrap_or_default(), prefix)
+        };
+        let pods: Vec<_> = if indexed::is_indexed(job) {
+            indexes
+                .take(count)
+                .map(|i| (indexed::template_for(job, i), indexed::name_prefix(job, i)))
+                .collect()
+        } else {
+            (0..count).map(|_| plain()).collect()
+        };
+        let created = pods.len();
+        for (template, prefix) in pods {
+            let name = owned_pods::create_named(
+                self.store(),
+                self.ctx.clock.now_seconds(),
+                "Job",
+                &job.metadata,
+                template,
+                &prefix,
+            )
+            .await?;
+            let message = format!("Created pod: {name}");
+            self.event(job, "Normal", "SuccessfulCreate", &message)
+                .await;
+        }
+        if created > 0 {
+            info!(job = %key, created, "pods created");
+        }
+        Ok(created)
+    }
+
+    /// Deletes `pods` (active ones); how many.
+    pub(super) async fn delete_pods(
+        &self,
+        key: &Key,
+        job: &Job,
+        pods: &[&Pod],
+    ) -> Result<i32, Error> {
+        let mut deleted = 0;
+        for pod in pods {
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            let pod_key = Key::new("Pod", &key.namespace, &name);
+            let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+            if objects::delete_if(self.store(), &pod_key, uid).await? {
+                let message = format!("Deleted pod: {name}");
+                self.event(job, "Normal", "SuccessfulDelete", &message)
+                    .await;
+            }
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+
+    /// An event on the Job, for `describe job`.
+    pub(super) async fn event(&self, job: &Job, type_: &str, reason: &str, message: &str) {
+        let involved = events::reference_to("Job", &job.metadata);
+        events::record_or_warn(
+            self.ctx.as_ref(),
+            involved,
+            type_,
+            reason,
+            message,
+            COMPONENT,
+        )
+        .await;
+    }
+}
