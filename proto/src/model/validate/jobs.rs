@@ -5,7 +5,7 @@
 use k8s_openapi::api::batch::v1::{Job, JobSpec, PodFailurePolicyRule};
 use serde_json::Value;
 
-use super::workloads::{validate_label_selector, validate_template};
+use super::workloads::{selects_template, validate_template};
 use super::{is_dns1123_label, validate_qualified_name, FieldError};
 use crate::model::job_selector::{generated_job_labels, manual_selector};
 use crate::model::selector::selector_matches;
@@ -27,22 +27,7 @@ pub(super) fn validate_job(job: &Job) -> Vec<FieldError> {
         // Without manualSelector the API server generates one at creation.
         None if manual_selector(job) => errors.push(FieldError::required("spec.selector", "")),
         None => {}
-        Some(selector) => {
-            errors.extend(validate_label_selector("spec.selector", selector));
-            let labels = spec
-                .template
-                .metadata
-                .as_ref()
-                .and_then(|m| m.labels.clone())
-                .unwrap_or_default();
-            if !selector_matches(selector, &labels) {
-                errors.push(FieldError::invalid(
-                    "spec.template.metadata.labels",
-                    serde_json::to_value(&labels).unwrap_or_default(),
-                    "`selector` does not match template `labels`",
-                ));
-            }
-        }
+        Some(selector) => errors.extend(selects_template(selector, Some(&spec.template))),
     }
     // Pods of an Indexed Job are named and hostnamed `<job>-<index>`.
     let name = job.metadata.name.as_deref().unwrap_or_default();

@@ -65,26 +65,33 @@ fn validate_selected_template(
             serde_json::json!({}),
             format!("empty selector is invalid for {kind}"),
         )),
-        Some(selector) => {
-            errors.extend(validate_label_selector("spec.selector", selector));
-            let labels = template
-                .and_then(|t| t.metadata.as_ref())
-                .and_then(|m| m.labels.clone())
-                .unwrap_or_default();
-            if !selector_matches(selector, &labels) {
-                errors.push(FieldError::invalid(
-                    "spec.template.metadata.labels",
-                    serde_json::to_value(&labels).unwrap_or_default(),
-                    "`selector` does not match template `labels`",
-                ));
-            }
-        }
+        Some(selector) => errors.extend(selects_template(selector, template)),
     }
     errors.extend(validate_template(
         "spec.template",
         template,
         restart_policies,
     ));
+    errors
+}
+
+/// A valid `spec.selector` that selects `spec.template`'s labels.
+pub(super) fn selects_template(
+    selector: &LabelSelector,
+    template: Option<&PodTemplateSpec>,
+) -> Vec<FieldError> {
+    let mut errors = validate_label_selector("spec.selector", selector);
+    let labels = template
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    if !selector_matches(selector, &labels) {
+        errors.push(FieldError::invalid(
+            "spec.template.metadata.labels",
+            serde_json::to_value(&labels).unwrap_or_default(),
+            "`selector` does not match template `labels`",
+        ));
+    }
     errors
 }
 
