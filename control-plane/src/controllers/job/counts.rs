@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::Pod;
 
 use super::failure_policy::{self, Verdict};
 use super::indexed;
+use super::per_index::IndexFailures;
 use crate::core::objects::{created, is_active, is_ready, phase};
 
 /// First delay after a failed pod; it doubles per failure up to [`MAX_BACKOFF`]
@@ -40,6 +41,8 @@ pub struct Counts<'a> {
     pub running: BTreeSet<i32>,
     /// A failed pod matched a FailJob rule of the podFailurePolicy: the message.
     pub fail_job: Option<String>,
+    /// With backoffLimitPerIndex: the failures of each index.
+    pub per_index: Option<IndexFailures>,
 }
 
 impl<'a> Counts<'a> {
@@ -53,6 +56,7 @@ impl<'a> Counts<'a> {
         let in_range = |i: &i32| *i < completions;
         let mut counts = Counts {
             indexed: indexed::is_indexed(job),
+            per_index: IndexFailures::of(job, completions),
             ..Counts::default()
         };
         if counts.indexed {
@@ -62,6 +66,9 @@ impl<'a> Counts<'a> {
         }
         let mut active = Vec::new();
         for pod in owned {
+            // A counted failure: when, and whether a FailIndex rule matched.
+            let mut failure = None;
+            let mut fail_index = false;
             match phase(pod) {
                 "Succeeded" => {
                     counts.succeeded += 1;
@@ -76,20 +83,31 @@ impl<'a> Counts<'a> {
                     }
                     if verdict != Verdict::Ignore {
                         counts.failed += 1;
-                        let at = finished_at(pod);
-                        counts.last_failure = counts.last_failure.max(Some(at));
+                        failure = Some(finished_at(pod));
+                        counts.last_failure = counts.last_failure.max(failure);
                     }
+                    fail_index = verdict == Verdict::FailIndex;
                 }
                 _ if is_active(pod) => active.push(pod),
                 _ => {}
             }
+            let index = indexed::index_of(pod).filter(in_range);
+            if let (Some(per_index), Some(i)) = (counts.per_index.as_mut(), index) {
+                per_index.record(pod, i, failure, fail_index);
+            }
         }
+        let index_failed = |i: &i32| {
+            counts
+                .per_index
+                .as_ref()
+                .is_some_and(|p| p.failed.contains(i))
+        };
         // The oldest pod of an index is the one kept.
         active.sort_by_key(|p| created(&p.metadata));
         for pod in active {
             if counts.indexed {
                 let index = indexed::index_of(pod).filter(in_range);
-                let wanted = index.filter(|i| !counts.completed.contains(i));
+                let wanted = index.filter(|i| !counts.completed.contains(i) && !index_failed(i));
                 match wanted {
                     Some(i) if counts.running.insert(i) => {}
                     _ => {
@@ -116,19 +134,34 @@ impl<'a> Counts<'a> {
 
     /// Indexed: the indexes that still need a pod, lowest first.
     pub fn missing_indexes(&self, completions: i32) -> impl Iterator<Item = i32> + '_ {
-        (0..completions).filter(|i| !self.completed.contains(i) && !self.running.contains(i))
+        let failed = self.per_index.as_ref().map(|p| &p.failed);
+        (0..completions).filter(move |i| {
+            !self.completed.contains(i)
+                && !self.running.contains(i)
+                && !failed.is_some_and(|f| f.contains(i))
+        })
+    }
+
+    /// Indexes failed for good (backoffLimitPerIndex).
+    pub fn failed_indexes(&self) -> usize {
+        self.per_index.as_ref().map_or(0, |p| p.failed.len())
     }
 
     /// When the next pod may be created after failures (`None`: now).
     pub fn next_pod_at(&self) -> Option<Timestamp> {
-        if self.failed == 0 {
-            return None;
-        }
-        let last = self.last_failure?;
-        let doublings = (self.failed - 1).clamp(0, 16) as u32;
-        let delay = BACKOFF.saturating_mul(1 << doublings).min(MAX_BACKOFF);
-        last.checked_add(delay).ok()
+        self.last_failure?
+            .checked_add(delay_after(self.failed)?)
+            .ok()
     }
+}
+
+/// The delay before a new pod after `failures` failures (`None` for none).
+pub fn delay_after(failures: i32) -> Option<Duration> {
+    if failures <= 0 {
+        return None;
+    }
+    let doublings = (failures - 1).clamp(0, 16) as u32;
+    Some(BACKOFF.saturating_mul(1 << doublings).min(MAX_BACKOFF))
 }
 
 /// The sum of the pod's containers' restart counts.

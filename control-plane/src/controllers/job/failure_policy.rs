@@ -14,6 +14,8 @@ pub enum Verdict {
     Ignore,
     /// Fails the whole Job at once, with this message.
     FailJob(String),
+    /// Counts, and fails the pod's index for good (backoffLimitPerIndex).
+    FailIndex,
 }
 
 /// What the failed `pod` means under `policy`.
@@ -64,8 +66,7 @@ pub fn judge(policy: Option<&PodFailurePolicy>, pod: &Pod) -> Verdict {
         return match rule.action.as_str() {
             "Ignore" => Verdict::Ignore,
             "FailJob" => Verdict::FailJob(format!("{what} matching FailJob rule at index {index}")),
-            // Count; and FailIndex, which validation allows only with backoffLimitPerIndex
-            // (not done by this controller yet), counts like any failure.
+            "FailIndex" => Verdict::FailIndex,
             _ => Verdict::Count,
         };
     }

@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod, PodTemplateSpec};
 
+use super::per_index::FAILURE_COUNT;
+
 /// The annotation (and label) that gives a pod its index.
 pub const INDEX_ANNOTATION: &str = "batch.kubernetes.io/job-completion-index";
 /// The variable every container of an indexed pod gets, from the annotation.
@@ -26,8 +28,9 @@ pub fn index_of(pod: &Pod) -> Option<i32> {
 
 /// The Job's template for the pod of `index`: annotated and labelled with it, its
 /// hostname `<job>-<index>`, and `JOB_COMPLETION_INDEX` in every container (init ones
-/// too) that does not set it itself.
-pub fn template_for(job: &Job, index: i32) -> PodTemplateSpec {
+/// too) that does not set it itself. With backoffLimitPerIndex, `failures` (the index's
+/// so far) goes in the annotation Kubernetes keeps it in.
+pub fn template_for(job: &Job, index: i32, failures: Option<i32>) -> PodTemplateSpec {
     let mut template = job
         .spec
         .as_ref()
@@ -38,6 +41,11 @@ pub fn template_for(job: &Job, index: i32) -> PodTemplateSpec {
     for map in [&mut meta.annotations, &mut meta.labels] {
         map.get_or_insert_with(Default::default)
             .insert(INDEX_ANNOTATION.into(), index.to_string());
+    }
+    if let Some(failures) = failures {
+        meta.annotations
+            .get_or_insert_with(Default::default)
+            .insert(FAILURE_COUNT.into(), failures.to_string());
     }
     let spec = template.spec.get_or_insert_with(Default::default);
     spec.hostname = Some(format!("{name}-{index}"));

@@ -22,12 +22,17 @@
 //! 4. write the status (`status.rs`, with `completedIndexes`) and requeue at the next
 //!    deadline.
 //!
+//! With `backoffLimitPerIndex`, failures are counted and delayed per index
+//! (`per_index.rs`), and the Job fails once every index is done and some failed
+//! (FailedIndexes), or more than `maxFailedIndexes` failed.
+//!
 //! Not done yet: pod failure tracking with finalizers (a failed pod deleted before it
-//! was counted is missed), backoffLimitPerIndex and the FailIndex action, successPolicy.
+//! was counted is missed), successPolicy.
 
 mod counts;
 mod failure_policy;
 mod indexed;
+mod per_index;
 mod pods;
 mod status;
 
@@ -154,10 +159,11 @@ impl JobController {
             None => counts.succeeded > 0 && counts.active.is_empty(),
         };
         let mut active = counts.active.len() as i32;
+        // Kubernetes' order: the failures first, then success.
+        let failed_indexes = counts.failed_indexes() as i32;
+        let completions = spec.completions.unwrap_or(0);
         let failure = if let Some(message) = &counts.fail_job {
             Some(("PodFailurePolicy", message.as_str()))
-        } else if done {
-            None
         } else if counts.failed > backoff_limit || restarts_exceeded {
             Some((
                 "BackoffLimitExceeded",
@@ -168,6 +174,13 @@ impl JobController {
                 "DeadlineExceeded",
                 "Job was active longer than specified deadline",
             ))
+        } else if spec.max_failed_indexes.is_some_and(|m| failed_indexes > m) {
+            Some((
+                "MaxFailedIndexesExceeded",
+                "Job has exceeded the specified maximal number of failed indexes",
+            ))
+        } else if failed_indexes > 0 && counts.succeeded + failed_indexes >= completions {
+            Some(("FailedIndexes", "Job has failed indexes"))
         } else {
             None
         };
@@ -221,18 +234,39 @@ impl JobController {
             self.delete_pods(key, job, &counts.excess).await?;
             let parallelism = spec.parallelism.unwrap_or(1).max(0);
             let wanted = match spec.completions {
-                Some(n) => parallelism.min(n - counts.succeeded).max(0),
+                Some(n) => parallelism
+                    .min(n - counts.succeeded - failed_indexes)
+                    .max(0),
                 None if counts.succeeded > 0 => 0,
                 None => parallelism,
             };
-            let next_pod_at = counts.next_pod_at().filter(|at| *at > now);
+            // With backoffLimitPerIndex each index waits out its own failures' delay.
+            let mut indexes = Vec::new();
+            let mut next_pod_at = None;
+            let missing = counts
+                .missing_indexes(completions)
+                .filter(|_| counts.indexed);
+            for i in missing {
+                let due = counts.per_index.as_ref().and_then(|p| p.next_pod_at(i));
+                match due.filter(|at| *at > now) {
+                    Some(at) => {
+                        next_pod_at = Some(next_pod_at.map_or(at, |n: Timestamp| n.min(at)))
+                    }
+                    None => indexes.push(i),
+                }
+            }
+            if counts.per_index.is_none() {
+                next_pod_at = counts.next_pod_at().filter(|at| *at > now);
+            }
             if active < wanted {
+                let missing = ((wanted - active) as usize).min(BURST);
+                if counts.per_index.is_some() || next_pod_at.is_none() {
+                    active += self
+                        .create_pods(key, job, missing, &indexes, counts)
+                        .await? as i32;
+                }
                 if let Some(at) = next_pod_at {
                     action = sooner(action, at, now);
-                } else {
-                    let missing = ((wanted - active) as usize).min(BURST);
-                    let indexes = counts.missing_indexes(spec.completions.unwrap_or(0));
-                    active += self.create_pods(key, job, missing, indexes).await? as i32;
                 }
             }
             if let Some(d) = deadline {

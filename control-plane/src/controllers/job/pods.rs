@@ -5,6 +5,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use tracing::info;
 
+use super::counts::Counts;
 use super::{indexed, JobController, COMPONENT};
 use crate::controllers::owned_pods;
 use crate::core::events;
@@ -13,14 +14,15 @@ use crate::core::Error;
 use crate::store::Key;
 
 impl JobController {
-    /// Creates `count` pods (for an Indexed Job: for the first `count` of `indexes`);
-    /// how many.
+    /// Creates `count` pods (for an Indexed Job: for the first `count` of `indexes`,
+    /// each told its index's failures so far); how many.
     pub(super) async fn create_pods(
         &self,
         key: &Key,
         job: &Job,
         count: usize,
-        indexes: impl Iterator<Item = i32>,
+        indexes: &[i32],
+        counts: &Counts<'_>,
     ) -> Result<usize, Error> {
         let plain = || {
             let template = job.spec.as_ref().map(|s| s.template.clone());
@@ -28,9 +30,17 @@ impl JobController {
             (template.unwrap_or_default(), prefix)
         };
         let pods: Vec<_> = if indexed::is_indexed(job) {
+            let failures = |i: &i32| {
+                let per_index = counts.per_index.as_ref()?;
+                Some(per_index.counts.get(i).copied().unwrap_or(0))
+            };
             indexes
+                .iter()
                 .take(count)
-                .map(|i| (indexed::template_for(job, i), indexed::name_prefix(job, i)))
+                .map(|i| {
+                    let template = indexed::template_for(job, *i, failures(i));
+                    (template, indexed::name_prefix(job, *i))
+                })
                 .collect()
         } else {
             (0..count).map(|_| plain()).collect()

@@ -75,6 +75,9 @@ pub fn counted(status: &mut JobStatus, counts: &Counts, active: i32) {
         let completed = super::indexed::format(&counts.completed);
         status.completed_indexes = Some(completed).filter(|c| !c.is_empty());
     }
+    if let Some(per_index) = &counts.per_index {
+        status.failed_indexes = Some(super::indexed::format(&per_index.failed));
+    }
 }
 
 /// Writes the status when it changed.

@@ -151,3 +151,76 @@ async fn a_second_pod_of_an_index_is_deleted() {
     );
     assert_eq!(active_indexes(&h).await, ["0", "1"]);
 }
+
+fn per_index(spec: &str) -> String {
+    indexed().replace(
+        "parallelism: 2",
+        &format!("parallelism: 3\n  backoffLimitPerIndex: 1\n{spec}"),
+    )
+}
+
+fn failure_count(pod: &Pod) -> &str {
+    &pod.metadata.annotations.as_ref().unwrap()["batch.kubernetes.io/job-index-failure-count"]
+}
+
+#[tokio::test]
+async fn an_index_failing_past_its_own_limit_fails_and_then_the_job() {
+    let h = Harness::new().await;
+    h.apply(&per_index("")).await;
+    h.settle().await;
+    assert!(h.pods().await.iter().all(|p| failure_count(p) == "0"));
+    finish_index(&h, "1", "Failed").await;
+    h.settle().await;
+    assert_eq!(
+        active_indexes(&h).await,
+        ["0", "2"],
+        "index 1 waits its delay"
+    );
+    let status = job(&h).await.status.unwrap();
+    assert_eq!(status.failed_indexes.as_deref(), Some(""));
+    h.clock.advance(Duration::from_secs(11));
+    h.settle().await;
+    let retry: Vec<Pod> = h
+        .pods()
+        .await
+        .into_iter()
+        .filter(|p| is_active(p) && index_of(p) == "1")
+        .collect();
+    assert_eq!(retry.len(), 1);
+    assert_eq!(failure_count(&retry[0]), "1");
+
+    finish_index(&h, "1", "Failed").await;
+    h.clock.advance(Duration::from_secs(600));
+    h.settle().await;
+    let status = job(&h).await.status.unwrap();
+    assert_eq!(status.failed_indexes.as_deref(), Some("1"));
+    assert_eq!(
+        active_indexes(&h).await,
+        ["0", "2"],
+        "no third pod for index 1"
+    );
+    finish_index(&h, "0", "Succeeded").await;
+    finish_index(&h, "2", "Succeeded").await;
+    h.settle().await;
+    let failed = job(&h).await;
+    assert_condition(&failed, "Failed", "True", "FailedIndexes");
+    assert_eq!(
+        failed.status.unwrap().completed_indexes.as_deref(),
+        Some("0,2")
+    );
+}
+
+#[tokio::test]
+async fn a_fail_index_rule_past_max_failed_indexes_fails_the_job() {
+    let h = Harness::new().await;
+    let policy = "  maxFailedIndexes: 0\n  podFailurePolicy:\n    rules:\n    - action: FailIndex\n      onExitCodes: {operator: In, values: [1]}\n";
+    h.apply(&per_index(policy).replace("backoffLimitPerIndex: 1", "backoffLimitPerIndex: 5"))
+        .await;
+    h.settle().await;
+    finish_index(&h, "2", "Failed").await;
+    h.settle().await;
+    let failed = job(&h).await;
+    assert_condition(&failed, "Failed", "True", "MaxFailedIndexesExceeded");
+    assert_eq!(failed.status.unwrap().failed_indexes.as_deref(), Some("2"));
+    assert_eq!(active_indexes(&h).await, Vec::<String>::new());
+}
