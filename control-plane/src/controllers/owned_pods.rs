@@ -1,5 +1,6 @@
-//! Pods made from an owner's template (ReplicaSet, Job): named `<owner>-<5 random>`,
-//! with the owner as their controller, Pending until scheduled.
+//! Pods made from an owner's template (ReplicaSet, Job, StatefulSet): named
+//! `<owner>-<5 random>` (or a name the owner picks), with the owner as their controller,
+//! Pending until scheduled.
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Pod, PodStatus, PodTemplateSpec};
@@ -18,12 +19,59 @@ pub async fn create(
     owner: &ObjectMeta,
     template: PodTemplateSpec,
 ) -> Result<String, Error> {
-    let prefix = format!("{}-", owner.name.as_deref().unwrap_or_default());
-    create_named(store, now, kind, owner, template, &prefix).await
+    let owner_name = owner.name.clone().unwrap_or_default();
+    for _ in 0..5 {
+        let name = format!("{owner_name}-{}", crate::core::ids::random_suffix());
+        if create_named(store, now, kind, owner, &name, template.clone()).await? {
+            return Ok(name);
+        }
+    }
+    Err(Error::Invalid(format!(
+        "no free pod name for {kind} {owner_name:?} after 5 tries"
+    )))
+}
+
+/// Creates the pod `name` from `template`, controlled by the `kind` object `owner`;
+/// false when the name is taken.
+pub async fn create_named(
+    store: &dyn Store,
+    now: Timestamp,
+    kind: &str,
+    owner: &ObjectMeta,
+    name: &str,
+    template: PodTemplateSpec,
+) -> Result<bool, Error> {
+    let namespace = owner.namespace.clone().unwrap_or_else(|| "default".into());
+    let template_meta = template.metadata.unwrap_or_default();
+    let uid = crate::core::ids::new_uid();
+    let pod = Pod {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(namespace.clone()),
+            uid: Some(uid.clone()),
+            labels: template_meta.labels,
+            annotations: template_meta.annotations,
+            creation_timestamp: Some(Time(now)),
+            generation: Some(1),
+            owner_references: Some(vec![objects::controller_ref(kind, owner)]),
+            ..Default::default()
+        },
+        spec: template.spec,
+        status: Some(PodStatus {
+            phase: Some("Pending".into()),
+            ..Default::default()
+        }),
+    };
+    let key = Key::new("Pod", &namespace, name);
+    match store.create(key, uid, objects::encode(&pod)).await {
+        Ok(_) => Ok(true),
+        Err(StoreError::AlreadyExists(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// [`create`] with the name `<prefix><5 random>` (an Indexed Job's `<job>-<index>-`).
-pub async fn create_named(
+pub async fn create_prefixed(
     store: &dyn Store,
     now: Timestamp,
     kind: &str,
@@ -31,38 +79,13 @@ pub async fn create_named(
     template: PodTemplateSpec,
     prefix: &str,
 ) -> Result<String, Error> {
-    let owner_name = owner.name.clone().unwrap_or_default();
-    let namespace = owner.namespace.clone().unwrap_or_else(|| "default".into());
-    let template_meta = template.metadata.unwrap_or_default();
     for _ in 0..5 {
         let name = format!("{prefix}{}", crate::core::ids::random_suffix());
-        let uid = crate::core::ids::new_uid();
-        let pod = Pod {
-            metadata: ObjectMeta {
-                name: Some(name.clone()),
-                namespace: Some(namespace.clone()),
-                uid: Some(uid.clone()),
-                labels: template_meta.labels.clone(),
-                annotations: template_meta.annotations.clone(),
-                creation_timestamp: Some(Time(now)),
-                generation: Some(1),
-                owner_references: Some(vec![objects::controller_ref(kind, owner)]),
-                ..Default::default()
-            },
-            spec: template.spec.clone(),
-            status: Some(PodStatus {
-                phase: Some("Pending".into()),
-                ..Default::default()
-            }),
-        };
-        let key = Key::new("Pod", &namespace, &name);
-        match store.create(key, uid, objects::encode(&pod)).await {
-            Ok(_) => return Ok(name),
-            Err(StoreError::AlreadyExists(_)) => continue,
-            Err(e) => return Err(e.into()),
+        if create_named(store, now, kind, owner, &name, template.clone()).await? {
+            return Ok(name);
         }
     }
     Err(Error::Invalid(format!(
-        "no free pod name for {kind} {owner_name:?} after 5 tries"
+        "no free pod name with prefix {prefix:?} after 5 tries"
     )))
 }

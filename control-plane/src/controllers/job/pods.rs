@@ -47,7 +47,7 @@ impl JobController {
         };
         let created = pods.len();
         for (template, prefix) in pods {
-            let name = owned_pods::create_named(
+            let name = owned_pods::create_prefixed(
                 self.store(),
                 self.ctx.clock.now_seconds(),
                 "Job",
