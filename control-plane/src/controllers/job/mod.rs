@@ -240,31 +240,11 @@ impl JobController {
                 None if counts.succeeded > 0 => 0,
                 None => parallelism,
             };
-            // With backoffLimitPerIndex each index waits out its own failures' delay.
-            let mut indexes = Vec::new();
-            let mut next_pod_at = None;
-            let missing = counts
-                .missing_indexes(completions)
-                .filter(|_| counts.indexed);
-            for i in missing {
-                let due = counts.per_index.as_ref().and_then(|p| p.next_pod_at(i));
-                match due.filter(|at| *at > now) {
-                    Some(at) => {
-                        next_pod_at = Some(next_pod_at.map_or(at, |n: Timestamp| n.min(at)))
-                    }
-                    None => indexes.push(i),
-                }
-            }
-            if counts.per_index.is_none() {
-                next_pod_at = counts.next_pod_at().filter(|at| *at > now);
-            }
             if active < wanted {
                 let missing = ((wanted - active) as usize).min(BURST);
-                if counts.per_index.is_some() || next_pod_at.is_none() {
-                    active += self
-                        .create_pods(key, job, missing, &indexes, counts)
-                        .await? as i32;
-                }
+                let (created, next_pod_at) =
+                    self.create_missing(key, job, counts, missing, now).await?;
+                active += created as i32;
                 if let Some(at) = next_pod_at {
                     action = sooner(action, at, now);
                 }

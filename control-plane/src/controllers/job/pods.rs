@@ -1,6 +1,7 @@
 //! The Job's writes to its pods: creating them (one per missing index for an Indexed
 //! Job) and deleting active ones, each with the event `describe job` shows.
 
+use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use tracing::info;
@@ -14,9 +15,46 @@ use crate::core::Error;
 use crate::store::Key;
 
 impl JobController {
+    /// Creates up to `missing` pods once failures' delays have passed: the Job's delay,
+    /// or with backoffLimitPerIndex each index's own. How many were created, and when
+    /// the next may be if some had to wait.
+    pub(super) async fn create_missing(
+        &self,
+        key: &Key,
+        job: &Job,
+        counts: &Counts<'_>,
+        missing: usize,
+        now: Timestamp,
+    ) -> Result<(usize, Option<Timestamp>), Error> {
+        let completions = job.spec.as_ref().and_then(|s| s.completions).unwrap_or(0);
+        let Some(per_index) = &counts.per_index else {
+            if let Some(at) = counts.next_pod_at().filter(|at| *at > now) {
+                return Ok((0, Some(at)));
+            }
+            let indexes: Vec<i32> = match counts.indexed {
+                true => counts.missing_indexes(completions).take(missing).collect(),
+                false => Vec::new(),
+            };
+            let created = self
+                .create_pods(key, job, missing, &indexes, counts)
+                .await?;
+            return Ok((created, None));
+        };
+        let mut due = Vec::new();
+        let mut next_pod_at: Option<Timestamp> = None;
+        for i in counts.missing_indexes(completions) {
+            match per_index.next_pod_at(i).filter(|at| *at > now) {
+                Some(at) => next_pod_at = Some(next_pod_at.map_or(at, |n| n.min(at))),
+                None => due.push(i),
+            }
+        }
+        let created = self.create_pods(key, job, missing, &due, counts).await?;
+        Ok((created, next_pod_at))
+    }
+
     /// Creates `count` pods (for an Indexed Job: for the first `count` of `indexes`,
     /// each told its index's failures so far); how many.
-    pub(super) async fn create_pods(
+    async fn create_pods(
         &self,
         key: &Key,
         job: &Job,
