@@ -224,3 +224,19 @@ async fn a_fail_index_rule_past_max_failed_indexes_fails_the_job() {
     assert_eq!(failed.status.unwrap().failed_indexes.as_deref(), Some("2"));
     assert_eq!(active_indexes(&h).await, Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn scaling_an_indexed_job_down_deletes_the_pods_past_its_completions() {
+    let h = Harness::new().await;
+    let three = indexed().replace("parallelism: 2", "parallelism: 3");
+    h.apply(&three).await;
+    h.settle().await;
+    assert_eq!(active_indexes(&h).await, ["0", "1", "2"]);
+    let two = three
+        .replace("completions: 3", "completions: 2")
+        .replace("parallelism: 3", "parallelism: 2");
+    h.apply(&two).await;
+    h.settle().await;
+    assert_eq!(active_indexes(&h).await, ["0", "1"]);
+    assert_eq!(h.pods().await.len(), 2, "index 2's pod is deleted");
+}
