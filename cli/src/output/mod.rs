@@ -5,5 +5,6 @@ pub mod describe;
 pub mod jobs;
 pub mod pods;
 pub mod services;
+pub mod statefulsets;
 pub mod storage;
 pub mod tables;

@@ -3,7 +3,7 @@
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 
-use super::{age, jobs, pods, services, storage};
+use super::{age, jobs, pods, services, statefulsets, storage};
 
 /// Header and rows of `get KIND` for objects of `kind`.
 pub fn rows(kind: &str, items: &[Value], wide: bool, with_namespace: bool) -> Vec<Vec<String>> {
@@ -49,6 +49,8 @@ pub fn rows(kind: &str, items: &[Value], wide: bool, with_namespace: bool) -> Ve
         "ReplicaSet" => vec!["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
         "Job" if wide => jobs::WIDE_HEADER.to_vec(),
         "Job" => jobs::HEADER.to_vec(),
+        "StatefulSet" if wide => statefulsets::WIDE_HEADER.to_vec(),
+        "StatefulSet" => statefulsets::HEADER.to_vec(),
         "Service" => vec![
             "NAME",
             "TYPE",
@@ -225,6 +227,7 @@ fn row(kind: &str, o: &Value, wide: bool) -> Vec<String> {
             wide,
         ),
         "Job" => with_template(jobs::row(o), o, wide),
+        "StatefulSet" => statefulsets::row(o, wide),
         "Service" => {
             let [service_type, cluster_ip, external, ports] = services::service_columns(o);
             vec![name, service_type, cluster_ip, external, ports, age]
@@ -240,25 +243,29 @@ fn row(kind: &str, o: &Value, wide: bool) -> Vec<String> {
 /// `-o wide` of workloads: CONTAINERS IMAGES SELECTOR.
 fn with_template(mut cols: Vec<String>, o: &Value, wide: bool) -> Vec<String> {
     if wide {
-        let containers = o
-            .pointer("/spec/template/spec/containers")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let join = |field: &str| {
-            containers
-                .iter()
-                .map(|c| s(c, field))
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        cols.extend([
-            join("/name"),
-            join("/image"),
-            super::describe::workloads::selector_text(&o["spec"]["selector"]),
-        ]);
+        cols.extend(template_columns(o));
+        cols.push(super::describe::workloads::selector_text(
+            &o["spec"]["selector"],
+        ));
     }
     cols
+}
+
+/// CONTAINERS and IMAGES of a workload's template, comma-separated.
+pub fn template_columns(o: &Value) -> [String; 2] {
+    let containers = o
+        .pointer("/spec/template/spec/containers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let join = |field: &str| {
+        containers
+            .iter()
+            .map(|c| s(c, field))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    [join("/name"), join("/image")]
 }
 
 fn or_default(v: String, d: &str) -> String {

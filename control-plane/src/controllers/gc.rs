@@ -82,6 +82,18 @@ impl Reconciler for GarbageCollector {
             return Ok(Action::AwaitChange);
         }
         if gone.len() == refs.len() {
+            if key.kind == "PersistentVolumeClaim" {
+                // Claims go through their protection finalizer: marked while a pod uses
+                // them, removed by the volume controller after.
+                let clock = self.ctx.clock.as_ref();
+                let (ns, name) = (&key.namespace, &key.name);
+                match crate::resources::delete(store, clock, &key.kind, ns, name, "").await {
+                    Ok(_) => info!(object = %key, "deleted: its owners are gone"),
+                    Err(Error::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+                return Ok(Action::AwaitChange);
+            }
             match store.delete(key, Some(stored.revision)).await {
                 Ok(_) => info!(object = %key, "deleted: its owners are gone"),
                 // Changed meanwhile: look again with the new state.

@@ -8,6 +8,7 @@
 //! |------------|------|
 //! | ReplicaSet: pods for `replicas`, adoption, scale-down order, status | `replicaset/` |
 //! | Deployment: ReplicaSets per template, rolling update, Recreate, conditions | `deployment/` |
+//! | StatefulSet: ordinal pods and their claims, ordered or parallel, partitioned updates | `statefulset/` |
 //! | Job: pods to completions, parallelism, backoffLimit, deadline, suspend, ttl | `job/` |
 //! | garbage collection through ownerReferences | `gc.rs` |
 //! | Events not written for `--event-ttl` deleted | `event_ttl.rs` |
@@ -26,6 +27,7 @@ mod owned_pods;
 pub mod replicaset;
 pub mod runtime;
 pub mod services;
+pub mod statefulset;
 pub mod volumes;
 
 #[cfg(test)]
@@ -42,6 +44,7 @@ pub use job::JobController;
 pub use load_balancer::LoadBalancerController;
 pub use replicaset::ReplicaSetController;
 pub use runtime::{Action, Controller, Reconciler, RuntimeConfig, Trigger};
+pub use statefulset::StatefulSetController;
 pub use volumes::VolumeController;
 
 use crate::core::events::EventSink;
@@ -117,6 +120,14 @@ pub fn spawn_with(
         tokio::spawn(
             Controller::new(
                 Arc::new(JobController::new(ctx.clone())),
+                store.clone(),
+                config.clone(),
+            )
+            .run(),
+        ),
+        tokio::spawn(
+            Controller::new(
+                Arc::new(StatefulSetController::new(ctx.clone())),
                 store.clone(),
                 config.clone(),
             )

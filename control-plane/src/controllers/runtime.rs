@@ -319,6 +319,15 @@ pub fn owner_key(event: &Event, kind: &str) -> Option<Key> {
     })
 }
 
+/// The key of a `kind` object's own event, or of the `kind` object controlling the
+/// object of the event (a controller watching its kind and what it creates).
+pub fn self_or_owner(event: &Event, kind: &str) -> Vec<Key> {
+    if event.object.key.kind == kind {
+        return vec![event.object.key.clone()];
+    }
+    owner_key(event, kind).into_iter().collect()
+}
+
 /// Every key of `kind` in `namespace` (when an orphan may be adopted by any of them).
 pub async fn all_in_namespace(store: &dyn Store, kind: &str, namespace: &str) -> Vec<Key> {
     match store.list(kind, Some(namespace)).await {

@@ -47,6 +47,7 @@ pub use delete::delete;
 pub use get::{get, list, Scope};
 pub use label::label;
 pub use objects::{metadata_mut, serve, serve_value};
+pub use storage::admit_create;
 pub use watch::{watch, WatchStream, BOOKMARK};
 // workloads
 pub use rollout::{history, pause, undo, Undone};

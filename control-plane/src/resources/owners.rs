@@ -10,10 +10,13 @@ use super::objects::metadata_mut;
 use crate::core::{Clock, Error};
 use crate::store::{modify_stored, Edit, Store, Stored};
 
-/// Kinds that have owners (what the workload controllers create).
-pub const DEPENDENT_KINDS: &[&str] = &["Pod", "ReplicaSet", "Job"];
-/// Kinds whose deletion can leave dependents behind.
+/// Kinds that have owners (what the workload controllers create; a StatefulSet's claims
+/// get owners from its persistentVolumeClaimRetentionPolicy).
+pub const DEPENDENT_KINDS: &[&str] = &["Pod", "ReplicaSet", "Job", "PersistentVolumeClaim"];
+/// Kinds whose deletion can leave dependents behind (a Pod: a scaled-down StatefulSet
+/// pod's claims with `whenScaled: Delete`).
 pub const OWNER_KINDS: &[&str] = &[
+    "Pod",
     "Deployment",
     "ReplicaSet",
     "DaemonSet",

@@ -15,6 +15,7 @@ mod jobs;
 mod names;
 mod pod;
 mod service;
+mod stateful_set;
 mod storage;
 mod volumes;
 mod workloads;

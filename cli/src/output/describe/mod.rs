@@ -4,6 +4,7 @@ mod config;
 mod env;
 mod node;
 mod pod;
+mod statefulset;
 mod storage;
 pub mod workloads;
 
@@ -14,6 +15,7 @@ use serde_json::Value;
 pub use config::{describe_config_map, describe_secret};
 pub use node::describe_node;
 pub use pod::describe_pod;
+pub use statefulset::describe_stateful_set;
 pub use storage::{describe_claim, describe_class, describe_volume};
 pub use workloads::{describe_deployment, describe_replica_set, pod_template};
 

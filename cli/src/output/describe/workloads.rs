@@ -104,7 +104,7 @@ pub fn pod_template(template: &PodTemplateSpec) -> String {
     out
 }
 
-fn template_of(o: &Value) -> PodTemplateSpec {
+pub(super) fn template_of(o: &Value) -> PodTemplateSpec {
     serde_json::from_value(o["spec"]["template"].clone()).unwrap_or_default()
 }
 
@@ -291,7 +291,19 @@ pub fn describe_replica_set(rs: &Value, pods: &[Value], events: &[Value]) -> Str
             .and_then(Value::as_i64)
             .unwrap_or(1)
     );
-    let uid = s(rs, "/metadata/uid");
+    let _ = writeln!(out, "Pods Status:            {}", pods_status(rs, pods));
+    out.push_str(&pod_template(&template_of(rs)));
+    out.push_str(&events_section(
+        events,
+        "ReplicaSet",
+        &s(rs, "/metadata/name"),
+    ));
+    out
+}
+
+/// `3 Running / 0 Waiting / 0 Succeeded / 0 Failed` for the pods `owner` owns.
+pub(super) fn pods_status(owner: &Value, pods: &[Value]) -> String {
+    let uid = s(owner, "/metadata/uid");
     let mut counts = [0; 4];
     for pod in pods.iter().filter(|p| {
         p["metadata"]["ownerReferences"]
@@ -305,18 +317,10 @@ pub fn describe_replica_set(rs: &Value, pods: &[Value], events: &[Value]) -> Str
             _ => counts[1] += 1,
         }
     }
-    let _ = writeln!(
-        out,
-        "Pods Status:            {} Running / {} Waiting / {} Succeeded / {} Failed",
+    format!(
+        "{} Running / {} Waiting / {} Succeeded / {} Failed",
         counts[0], counts[1], counts[2], counts[3]
-    );
-    out.push_str(&pod_template(&template_of(rs)));
-    out.push_str(&events_section(
-        events,
-        "ReplicaSet",
-        &s(rs, "/metadata/name"),
-    ));
-    out
+    )
 }
 
 /// For `describe`: "3 desired | 1 updated | 4 total | 3 available | 1 unavailable".

@@ -31,6 +31,7 @@ mod replicaset;
 mod rolling_props;
 mod rollout;
 mod runtime;
+mod statefulsets;
 
 /// Generous: a case that needs it is broken, not slow.
 const TIMEOUT: Duration = Duration::from_secs(10);

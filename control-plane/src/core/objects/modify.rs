@@ -143,3 +143,28 @@ pub async fn delete_if(store: &dyn Store, key: &Key, uid: &str) -> Result<bool, 
     .await?;
     Ok(matches!(done, Done::Deleted(())))
 }
+
+/// Writes `status` as the object's status (the field `status_of` picks) when it differs
+/// from the stored one; an object gone or replaced (another uid) is left alone.
+pub async fn write_status<T, S>(
+    store: &dyn Store,
+    key: &Key,
+    uid: &str,
+    status: S,
+    status_of: fn(&mut T) -> &mut Option<S>,
+) -> Result<(), Error>
+where
+    T: DeserializeOwned + Serialize + Metadata<Ty = ObjectMeta>,
+    S: PartialEq + Clone,
+{
+    modify_if::<T, _>(store, key, uid, |current| {
+        let field = status_of(current);
+        if field.as_ref() == Some(&status) {
+            return false;
+        }
+        *field = Some(status.clone());
+        true
+    })
+    .await?;
+    Ok(())
+}

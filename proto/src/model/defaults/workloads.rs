@@ -67,6 +67,11 @@ pub(super) fn default_stateful_set(sts: &mut StatefulSet) {
     spec.replicas.get_or_insert(1);
     spec.revision_history_limit.get_or_insert(10);
     set(&mut spec.pod_management_policy, "OrderedReady");
+    let retention = spec
+        .persistent_volume_claim_retention_policy
+        .get_or_insert_with(Default::default);
+    set(&mut retention.when_deleted, "Retain");
+    set(&mut retention.when_scaled, "Retain");
     let strategy = spec
         .update_strategy
         .get_or_insert_with(StatefulSetUpdateStrategy::default);

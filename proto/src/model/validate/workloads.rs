@@ -133,7 +133,7 @@ pub(super) fn validate_template(
     errors
 }
 
-fn non_negative(errors: &mut Vec<FieldError>, path: &str, value: Option<i32>) {
+pub(super) fn non_negative(errors: &mut Vec<FieldError>, path: &str, value: Option<i32>) {
     if let Some(value) = value.filter(|v| *v < 0) {
         errors.push(FieldError::invalid(
             path,
@@ -257,6 +257,7 @@ pub(super) fn validate_stateful_set(sts: &StatefulSet) -> Vec<FieldError> {
     };
     let mut errors = Vec::new();
     non_negative(&mut errors, "spec.replicas", spec.replicas);
+    errors.extend(super::stateful_set::validate_policies(spec));
     // Each claim template becomes a volume of that name in every pod (as the StatefulSet
     // controller adds them), so mounts may name it.
     let mut template = spec.template.clone();
