@@ -45,7 +45,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tracing::info;
 
-use super::runtime::{owner_key, Action, Reconciler};
+use super::runtime::{self_or_owner, Action, Reconciler};
 use super::ControllerContext;
 use crate::core::objects::{self, controller_of, decode, decode_all, is_being_deleted};
 use crate::core::Error;
@@ -82,11 +82,7 @@ impl Reconciler for JobController {
     }
 
     async fn triggers(&self, event: &Event) -> Vec<Key> {
-        let key = &event.object.key;
-        if key.kind == "Job" {
-            return vec![key.clone()];
-        }
-        owner_key(event, "Job").into_iter().collect()
+        self_or_owner(event, "Job")
     }
 
     async fn reconcile(&self, key: &Key) -> Result<Action, Error> {

@@ -90,14 +90,6 @@ pub async fn write(store: &dyn Store, job: &Job, status: JobStatus) -> Result<()
         job.metadata.namespace.clone().unwrap_or_default(),
         job.metadata.name.clone().unwrap_or_default(),
     );
-    let uid = job.metadata.uid.clone().unwrap_or_default();
-    objects::modify_if::<Job, _>(store, &key, &uid, |current| {
-        if current.status.as_ref() == Some(&status) {
-            return false;
-        }
-        current.status = Some(status.clone());
-        true
-    })
-    .await?;
-    Ok(())
+    let uid = job.metadata.uid.as_deref().unwrap_or_default();
+    objects::write_status(store, &key, uid, status, |j: &mut Job| &mut j.status).await
 }
