@@ -35,13 +35,18 @@ pub async fn run(
     scope: &Scope,
 ) -> anyhow::Result<()> {
     let (kind, name) = super::workloads::target(target, name)?;
-    if kind.kind != "Deployment" {
-        bail!("rollout supports deployments only (got {})", kind.kind);
+    // DaemonSets have a rollout status but no revisions here (no ControllerRevisions).
+    let status_only = kind.kind == "DaemonSet" && action == "status";
+    if kind.kind != "Deployment" && !status_only {
+        bail!(
+            "rollout supports deployments, and daemon sets for status (got {} {action})",
+            kind.kind
+        );
     }
     let reference = ref_name(kind.kind, &name);
     let namespace = scope.namespace.clone();
     match action {
-        "status" => status(api, &namespace, &name, options).await,
+        "status" => status(api, kind.kind, &namespace, &name, options).await,
         "history" => {
             let req = RolloutHistoryRequest {
                 namespace,
@@ -173,8 +178,17 @@ pub fn status_message(d: &Value) -> anyhow::Result<(String, bool)> {
     })
 }
 
+/// The status viewer of `kind`: kubectl's messages for it.
+fn kind_status(kind: &str, object: &Value) -> anyhow::Result<(String, bool)> {
+    match kind {
+        "DaemonSet" => crate::output::daemonsets::rollout_status(object),
+        _ => status_message(object),
+    }
+}
+
 async fn status(
     api: &mut Api,
+    kind: &str,
     namespace: &str,
     name: &str,
     options: &Options,
@@ -182,18 +196,18 @@ async fn status(
     let timeout = parse_timeout(&options.timeout)?;
     let work = async {
         let req = GetRequest {
-            kind: "Deployment".into(),
+            kind: kind.into(),
             namespace: namespace.into(),
             name: name.into(),
         };
         let object = reply(api.get(req)).await?;
-        let (message, done) = status_message(&decode(&object)?)?;
+        let (message, done) = kind_status(kind, &decode(&object)?)?;
         println!("{message}");
         if done || !options.watch {
             return Ok(());
         }
         let req = WatchRequest {
-            kind: "Deployment".into(),
+            kind: kind.into(),
             namespace: namespace.into(),
             resource_version: object.resource_version.clone(),
             ..Default::default()
@@ -206,9 +220,9 @@ async fn status(
                 continue;
             };
             if event.r#type == "DELETED" {
-                bail!("deployment {name:?} was deleted");
+                bail!("{} {name:?} was deleted", kind.to_lowercase());
             }
-            let (message, done) = status_message(&decode(&object)?)?;
+            let (message, done) = kind_status(kind, &decode(&object)?)?;
             if message != last {
                 println!("{message}");
                 last = message;
@@ -217,12 +231,18 @@ async fn status(
                 return Ok(());
             }
         }
-        bail!("the watch of deployment {name:?} ended before the rollout finished")
+        bail!(
+            "the watch of {} {name:?} ended before the rollout finished",
+            kind.to_lowercase()
+        )
     };
     match timeout {
-        Some(limit) => tokio::time::timeout(limit, work)
-            .await
-            .with_context(|| format!("timed out waiting for the rollout of deployment {name:?}"))?,
+        Some(limit) => tokio::time::timeout(limit, work).await.with_context(|| {
+            format!(
+                "timed out waiting for the rollout of {} {name:?}",
+                kind.to_lowercase()
+            )
+        })?,
         None => work.await,
     }
 }

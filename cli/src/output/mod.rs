@@ -1,6 +1,7 @@
 //! Printing objects the way kubectl prints them.
 
 pub mod age;
+pub mod daemonsets;
 pub mod describe;
 pub mod jobs;
 pub mod pods;

@@ -3,7 +3,7 @@
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 
-use super::{age, jobs, pods, services, statefulsets, storage};
+use super::{age, daemonsets, jobs, pods, services, statefulsets, storage};
 
 /// Header and rows of `get KIND` for objects of `kind`.
 pub fn rows(kind: &str, items: &[Value], wide: bool, with_namespace: bool) -> Vec<Vec<String>> {
@@ -47,6 +47,8 @@ pub fn rows(kind: &str, items: &[Value], wide: bool, with_namespace: bool) -> Ve
             "SELECTOR",
         ],
         "ReplicaSet" => vec!["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
+        "DaemonSet" if wide => daemonsets::WIDE_HEADER.to_vec(),
+        "DaemonSet" => daemonsets::HEADER.to_vec(),
         "Job" if wide => jobs::WIDE_HEADER.to_vec(),
         "Job" => jobs::HEADER.to_vec(),
         "StatefulSet" if wide => statefulsets::WIDE_HEADER.to_vec(),
@@ -226,6 +228,7 @@ fn row(kind: &str, o: &Value, wide: bool) -> Vec<String> {
             o,
             wide,
         ),
+        "DaemonSet" => with_template(daemonsets::row(o), o, wide),
         "Job" => with_template(jobs::row(o), o, wide),
         "StatefulSet" => statefulsets::row(o, wide),
         "Service" => {

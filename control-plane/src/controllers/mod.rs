@@ -10,6 +10,7 @@
 //! | Deployment: ReplicaSets per template, rolling update, Recreate, conditions | `deployment/` |
 //! | StatefulSet: ordinal pods and their claims, ordered or parallel, partitioned updates | `statefulset/` |
 //! | Job: pods to completions, parallelism, backoffLimit, deadline, suspend, ttl | `job/` |
+//! | DaemonSet: a pod per eligible node, rolling update with maxUnavailable/maxSurge, OnDelete | `daemonset/` |
 //! | garbage collection through ownerReferences | `gc.rs` |
 //! | Events not written for `--event-ttl` deleted | `event_ttl.rs` |
 //! | scheduler, node lifecycle | `nodes/` |
@@ -17,6 +18,7 @@
 //! | LoadBalancer Services: the Ready nodes' addresses as their ingress | `load_balancer.rs` |
 //! | volumes and claims: binding, the local-path provisioner, phases, protection | `volumes/` |
 
+pub mod daemonset;
 pub mod deployment;
 pub mod event_ttl;
 pub mod gc;
@@ -37,6 +39,7 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
+pub use daemonset::DaemonSetController;
 pub use deployment::DeploymentController;
 pub use event_ttl::EventTtlController;
 pub use gc::GarbageCollector;
@@ -64,6 +67,25 @@ impl ControllerContext {
             store,
             clock: Arc::new(SystemClock),
         })
+    }
+}
+
+impl ControllerContext {
+    /// Records an event on the `kind` object `meta` (what `describe` shows); a failure to
+    /// record is only logged.
+    pub async fn event_on(
+        &self,
+        (kind, meta): (
+            &str,
+            &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+        ),
+        (type_, reason): (&str, &str),
+        message: &str,
+        component: &str,
+    ) {
+        let involved = crate::core::events::reference_to(kind, meta);
+        crate::core::events::record_or_warn(self, involved, type_, reason, message, component)
+            .await;
     }
 }
 
@@ -128,6 +150,14 @@ pub fn spawn_with(
         tokio::spawn(
             Controller::new(
                 Arc::new(StatefulSetController::new(ctx.clone())),
+                store.clone(),
+                config.clone(),
+            )
+            .run(),
+        ),
+        tokio::spawn(
+            Controller::new(
+                Arc::new(DaemonSetController::new(ctx.clone())),
                 store.clone(),
                 config.clone(),
             )

@@ -1,6 +1,7 @@
 //! kubectl's `describe` layouts, shared by the cluster and agent verbs.
 
 mod config;
+mod daemonset;
 mod env;
 mod node;
 mod pod;
@@ -13,6 +14,7 @@ use std::fmt::Write;
 use serde_json::Value;
 
 pub use config::{describe_config_map, describe_secret};
+pub use daemonset::describe_daemon_set;
 pub use node::describe_node;
 pub use pod::describe_pod;
 pub use statefulset::describe_stateful_set;

@@ -9,7 +9,6 @@ use tracing::info;
 use super::counts::Counts;
 use super::{indexed, JobController, COMPONENT};
 use crate::controllers::owned_pods;
-use crate::core::events;
 use crate::core::objects;
 use crate::core::Error;
 use crate::store::Key;
@@ -128,15 +127,8 @@ impl JobController {
 
     /// An event on the Job, for `describe job`.
     pub(super) async fn event(&self, job: &Job, type_: &str, reason: &str, message: &str) {
-        let involved = events::reference_to("Job", &job.metadata);
-        events::record_or_warn(
-            self.ctx.as_ref(),
-            involved,
-            type_,
-            reason,
-            message,
-            COMPONENT,
-        )
-        .await;
+        self.ctx
+            .event_on(("Job", &job.metadata), (type_, reason), message, COMPONENT)
+            .await;
     }
 }

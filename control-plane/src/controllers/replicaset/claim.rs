@@ -1,8 +1,9 @@
-//! Which pods a ReplicaSet owns: its own that match, orphans it adopts, and its own
-//! that no longer match, which it releases (as Kubernetes' PodControllerRefManager).
+//! Which pods a ReplicaSet (or a DaemonSet) owns: its own that match, orphans it adopts,
+//! and its own that no longer match, which it releases (as Kubernetes'
+//! PodControllerRefManager).
 
-use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use skiff_proto::model::selector_matches;
 use tracing::info;
 
@@ -10,24 +11,21 @@ use crate::core::objects::{self, controller_of, is_active, is_being_deleted, lab
 use crate::core::Error;
 use crate::store::{Key, Store};
 
-/// The pods the ReplicaSet owns after adopting and releasing.
+/// The pods the `kind` object `owner` owns after adopting and releasing by `selector`.
 pub async fn claim_pods(
     store: &dyn Store,
-    rs: &ReplicaSet,
+    kind: &str,
+    owner: &ObjectMeta,
+    selector: &LabelSelector,
     pods: Vec<Pod>,
 ) -> Result<Vec<Pod>, Error> {
-    let uid = rs.metadata.uid.clone().unwrap_or_default();
-    let selector = rs
-        .spec
-        .as_ref()
-        .map(|s| s.selector.clone())
-        .unwrap_or_default();
-    if skiff_proto::model::selector_is_empty(&selector) {
+    let uid = owner.uid.clone().unwrap_or_default();
+    if skiff_proto::model::selector_is_empty(selector) {
         return Ok(Vec::new());
     }
     let mut owned = Vec::new();
     for pod in pods {
-        let matches = selector_matches(&selector, &labels(&pod.metadata));
+        let matches = selector_matches(selector, &labels(&pod.metadata));
         let key = Key::new(
             "Pod",
             pod.metadata.namespace.clone().unwrap_or_default(),
@@ -49,17 +47,17 @@ pub async fn claim_pods(
                 }
             }
             Some(_) => {}
-            None if matches && is_active(&pod) && !is_being_deleted(&rs.metadata) => {
+            None if matches && is_active(&pod) && !is_being_deleted(owner) => {
                 let adopted = objects::modify_if::<Pod, _>(store, &key, &pod_uid, |p| {
                     if controller_of(&p.metadata).is_some()
-                        || !selector_matches(&selector, &labels(&p.metadata))
+                        || !selector_matches(selector, &labels(&p.metadata))
                     {
                         return false;
                     }
                     p.metadata
                         .owner_references
                         .get_or_insert_with(Vec::new)
-                        .push(objects::controller_ref("ReplicaSet", &rs.metadata));
+                        .push(objects::controller_ref(kind, owner));
                     true
                 })
                 .await?;

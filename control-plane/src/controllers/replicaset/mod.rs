@@ -12,7 +12,7 @@
 //! is consistent, so no "expectations" bookkeeping is needed: every creation and deletion
 //! is visible to the next reconcile.
 
-mod claim;
+pub(crate) mod claim;
 mod rank;
 mod status;
 
@@ -80,7 +80,10 @@ impl Reconciler for ReplicaSetController {
         let rs: ReplicaSet = decode(&stored)?;
         let (pods, _) = self.store().list("Pod", Some(&key.namespace)).await?;
         let pods: Vec<Pod> = decode_all(&pods);
-        let owned = claim::claim_pods(self.store(), &rs, pods).await?;
+        let selector = rs.spec.as_ref().map(|s| s.selector.clone());
+        let selector = selector.unwrap_or_default();
+        let owned =
+            claim::claim_pods(self.store(), "ReplicaSet", &rs.metadata, &selector, pods).await?;
         let active: Vec<&Pod> = owned.iter().filter(|p| is_active(p)).collect();
         let wanted = rs
             .spec
@@ -120,7 +123,7 @@ impl Reconciler for ReplicaSetController {
     }
 }
 
-fn has_controller(event: &Event) -> bool {
+pub(crate) fn has_controller(event: &Event) -> bool {
     serde_json::from_slice::<serde_json::Value>(&event.object.json)
         .ok()
         .and_then(|v| {

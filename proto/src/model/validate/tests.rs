@@ -430,3 +430,24 @@ fn stateful_set_claim_templates_provide_volumes() {
         "spec.template.spec.containers[0].volumeMounts[0].name: Not found: \"data\"",
     );
 }
+
+#[test]
+fn daemon_set_update_strategies_are_checked() {
+    let ds = |strategy: &str| {
+        object(&format!("apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {{name: d}}\nspec:\n  updateStrategy: {strategy}\n  selector: {{matchLabels: {{app: a}}}}\n  template:\n    metadata: {{labels: {{app: a}}}}\n    spec:\n      containers: [{{name: c, image: i}}]\n"))
+    };
+    assert!(errors(&ds("{type: OnDelete}")).is_empty());
+    assert!(errors(&ds("{rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}")).is_empty());
+    assert_error(
+        &ds("{rollingUpdate: {maxSurge: 0, maxUnavailable: 0}}"),
+        "spec.updateStrategy.rollingUpdate.maxUnavailable: Invalid value: 0: may not be 0 when `maxSurge` is 0",
+    );
+    assert_error(
+        &ds("{rollingUpdate: {maxUnavailable: ten}}"),
+        r#"spec.updateStrategy.rollingUpdate.maxUnavailable: Invalid value: "ten""#,
+    );
+    assert_error(
+        &ds("{type: Recreate}"),
+        r#"spec.updateStrategy.type: Unsupported value: "Recreate""#,
+    );
+}

@@ -175,24 +175,12 @@ pub(super) fn validate_deployment(deployment: &Deployment) -> Vec<FieldError> {
         match strategy.type_.as_deref() {
             None | Some("RollingUpdate") => {
                 if let Some(rolling) = &strategy.rolling_update {
-                    let path = "spec.strategy.rollingUpdate";
-                    let surge = check_int_or_percent(
+                    check_surge_and_unavailable(
                         &mut errors,
-                        &format!("{path}.maxSurge"),
+                        "spec.strategy.rollingUpdate",
                         rolling.max_surge.as_ref(),
-                    );
-                    let unavailable = check_int_or_percent(
-                        &mut errors,
-                        &format!("{path}.maxUnavailable"),
                         rolling.max_unavailable.as_ref(),
                     );
-                    if surge == Some(0) && unavailable == Some(0) {
-                        errors.push(FieldError::invalid(
-                            &format!("{path}.maxUnavailable"),
-                            0,
-                            "may not be 0 when `maxSurge` is 0",
-                        ));
-                    }
                 }
             }
             Some("Recreate") if strategy.rolling_update.is_some() => {
@@ -216,6 +204,25 @@ pub(super) fn validate_deployment(deployment: &Deployment) -> Vec<FieldError> {
         &["Always"],
     ));
     errors
+}
+
+/// A rolling update's maxSurge and maxUnavailable under `path`: each an int or percent,
+/// and not both 0 (the rollout could never move).
+fn check_surge_and_unavailable(
+    errors: &mut Vec<FieldError>,
+    path: &str,
+    surge: Option<&IntOrString>,
+    unavailable: Option<&IntOrString>,
+) {
+    let surge = check_int_or_percent(errors, &format!("{path}.maxSurge"), surge);
+    let unavailable = check_int_or_percent(errors, &format!("{path}.maxUnavailable"), unavailable);
+    if surge == Some(0) && unavailable == Some(0) {
+        errors.push(FieldError::invalid(
+            &format!("{path}.maxUnavailable"),
+            0,
+            "may not be 0 when `maxSurge` is 0",
+        ));
+    }
 }
 
 /// Checks an int-or-percent ("25%") field; returns its number (percent or count) if valid.
@@ -243,12 +250,34 @@ pub(super) fn validate_daemon_set(ds: &DaemonSet) -> Vec<FieldError> {
     let Some(spec) = &ds.spec else {
         return vec![FieldError::required("spec", "")];
     };
-    validate_selected_template(
+    let mut errors = Vec::new();
+    non_negative(&mut errors, "spec.minReadySeconds", spec.min_ready_seconds);
+    let strategy = spec.update_strategy.clone().unwrap_or_default();
+    match strategy.type_.as_deref() {
+        None | Some("RollingUpdate") => {
+            if let Some(rolling) = &strategy.rolling_update {
+                check_surge_and_unavailable(
+                    &mut errors,
+                    "spec.updateStrategy.rollingUpdate",
+                    rolling.max_surge.as_ref(),
+                    rolling.max_unavailable.as_ref(),
+                );
+            }
+        }
+        Some("OnDelete") => {}
+        Some(other) => errors.push(FieldError::unsupported(
+            "spec.updateStrategy.type",
+            other,
+            &["OnDelete", "RollingUpdate"],
+        )),
+    }
+    errors.extend(validate_selected_template(
         "daemonset",
         Some(&spec.selector),
         Some(&spec.template),
         &["Always"],
-    )
+    ));
+    errors
 }
 
 pub(super) fn validate_stateful_set(sts: &StatefulSet) -> Vec<FieldError> {

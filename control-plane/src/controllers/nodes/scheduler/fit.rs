@@ -156,7 +156,7 @@ pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
     effect_ok && key_ok && value_ok
 }
 
-fn tolerated(pod: &Pod, taint: &Taint) -> bool {
+pub(crate) fn tolerated(pod: &Pod, taint: &Taint) -> bool {
     let tolerations = pod.spec.as_ref().and_then(|s| s.tolerations.as_ref());
     tolerations
         .iter()
@@ -174,7 +174,7 @@ fn taint(key: &str, effect: &str) -> Taint {
 
 /// The taints that keep new pods off the node: its own, plus the ones Kubernetes' node
 /// lifecycle controller would add for a node that is not Ready.
-fn scheduling_taints(node: &Node) -> Vec<Taint> {
+pub(crate) fn scheduling_taints(node: &Node) -> Vec<Taint> {
     let mut taints: Vec<Taint> = node
         .spec
         .as_ref()
