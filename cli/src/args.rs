@@ -178,6 +178,23 @@ pub enum CreateWhat {
         #[command(subcommand)]
         kind: SecretKind,
     },
+    /// A Job from a CronJob's template, run now: `create job NAME --from=cronjob/CJ`.
+    Job {
+        name: String,
+        /// The CronJob to copy: `cronjob/NAME`.
+        #[arg(long)]
+        from: String,
+        #[command(flatten)]
+        opts: CreateOpts,
+    },
+}
+
+impl CreateWhat {
+    /// Whether the object is made from one in the cluster (so even `--dry-run=client`
+    /// reads from it).
+    pub fn reads_cluster(&self) -> bool {
+        matches!(self, CreateWhat::Job { .. })
+    }
 }
 
 #[derive(Subcommand, Debug, Clone)]

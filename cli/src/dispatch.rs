@@ -16,9 +16,11 @@ const DEFAULT_AGENT_SOCKET: &str = "/var/lib/skiff-agent/agent.sock";
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     // `create ... --dry-run=client` prints what it would send and needs no cluster.
     if let Command::Create { what } = &cli.command {
-        let built = crate::cluster::create::build(what.clone())?;
-        if built.is_client_dry_run() {
-            return built.print_dry_run();
+        if !what.reads_cluster() {
+            let built = crate::cluster::create::build(what.clone())?;
+            if built.is_client_dry_run() {
+                return built.print_dry_run();
+            }
         }
     }
     if let Some(agent) = cli.agent.as_deref() {

@@ -4,6 +4,7 @@
 //! objects the way the Kubernetes API server would: strict decoding, validation, defaulting.
 
 pub mod auth;
+pub mod cron;
 pub mod kinds;
 pub mod model;
 pub mod selector;

@@ -20,13 +20,14 @@ type Entries = BTreeMap<String, Vec<u8>>;
 
 /// The object to create, built before any request so `--dry-run=client` needs no cluster.
 pub struct Built {
-    name: String,
-    opts: CreateOpts,
-    object: serde_json::Value,
+    pub(super) name: String,
+    pub(super) opts: CreateOpts,
+    pub(super) object: serde_json::Value,
 }
 
 pub fn build(what: CreateWhat) -> anyhow::Result<Built> {
     let (name, opts, object) = match what {
+        CreateWhat::Job { from, .. } => bail!("create job --from={from} reads the cluster"),
         CreateWhat::Configmap { name, data, opts } => {
             let cm = config_map(&name, &opts.namespace, &data)?;
             (name, opts, serde_json::to_value(cm)?)
@@ -88,7 +89,12 @@ impl Built {
 }
 
 pub async fn run(api: &mut Api, what: CreateWhat) -> anyhow::Result<()> {
-    let built = build(what)?;
+    let built = match what {
+        CreateWhat::Job { name, from, opts } => {
+            super::create_job::from_cron_job(api, name, &from, opts).await?
+        }
+        other => build(other)?,
+    };
     if built.is_client_dry_run() {
         return built.print_dry_run();
     }

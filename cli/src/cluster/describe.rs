@@ -10,9 +10,9 @@ use crate::args::Scope;
 use crate::client::status_error;
 use crate::kinds;
 use crate::output::describe::{
-    describe_claim, describe_class, describe_config_map, describe_daemon_set, describe_deployment,
-    describe_node, describe_pod, describe_replica_set, describe_secret, describe_stateful_set,
-    describe_volume, events_section,
+    describe_claim, describe_class, describe_config_map, describe_cron_job, describe_daemon_set,
+    describe_deployment, describe_node, describe_pod, describe_replica_set, describe_secret,
+    describe_stateful_set, describe_volume, events_section,
 };
 use crate::output::services::describe_service;
 
@@ -79,6 +79,10 @@ pub async fn run(api: &mut Api, kind: &str, name: &str, scope: &Scope) -> anyhow
             let pods = list(api, "Pod", scope, None).await?;
             let events = list(api, "Event", scope, None).await.unwrap_or_default();
             describe_replica_set(&obj, &pods, &events)
+        }
+        "CronJob" => {
+            let events = list(api, "Event", scope, None).await.unwrap_or_default();
+            describe_cron_job(&obj, &events)
         }
         "StatefulSet" => {
             let pods = list(api, "Pod", scope, None).await?;

@@ -2,6 +2,7 @@
 
 mod apply;
 pub mod create;
+mod create_job;
 mod describe;
 mod edit;
 mod get;

@@ -1,6 +1,7 @@
 //! Printing objects the way kubectl prints them.
 
 pub mod age;
+pub mod cronjobs;
 pub mod daemonsets;
 pub mod describe;
 pub mod jobs;

@@ -3,7 +3,7 @@
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 
-use super::{age, daemonsets, jobs, pods, services, statefulsets, storage};
+use super::{age, cronjobs, daemonsets, jobs, pods, services, statefulsets, storage};
 
 /// Header and rows of `get KIND` for objects of `kind`.
 pub fn rows(kind: &str, items: &[Value], wide: bool, with_namespace: bool) -> Vec<Vec<String>> {
@@ -51,6 +51,8 @@ pub fn rows(kind: &str, items: &[Value], wide: bool, with_namespace: bool) -> Ve
         "DaemonSet" => daemonsets::HEADER.to_vec(),
         "Job" if wide => jobs::WIDE_HEADER.to_vec(),
         "Job" => jobs::HEADER.to_vec(),
+        "CronJob" if wide => cronjobs::wide_header(),
+        "CronJob" => cronjobs::HEADER.to_vec(),
         "StatefulSet" if wide => statefulsets::WIDE_HEADER.to_vec(),
         "StatefulSet" => statefulsets::HEADER.to_vec(),
         "Service" => vec![
@@ -131,7 +133,8 @@ fn count(o: &Value, ptr: &str) -> usize {
         .map_or(0, |m| m.len())
 }
 
-fn or_none(v: String) -> String {
+/// kubectl's `<none>` for an unset value.
+pub fn or_none(v: String) -> String {
     if v.is_empty() {
         "<none>".into()
     } else {
@@ -230,6 +233,10 @@ fn row(kind: &str, o: &Value, wide: bool) -> Vec<String> {
         ),
         "DaemonSet" => with_template(daemonsets::row(o), o, wide),
         "Job" => with_template(jobs::row(o), o, wide),
+        "CronJob" => with_template(cronjobs::row(o), &o["spec"]["jobTemplate"], wide)
+            .into_iter()
+            .map(or_none)
+            .collect(),
         "StatefulSet" => statefulsets::row(o, wide),
         "Service" => {
             let [service_type, cluster_ip, external, ports] = services::service_columns(o);

@@ -10,6 +10,7 @@
 //! | Deployment: ReplicaSets per template, rolling update, Recreate, conditions | `deployment/` |
 //! | StatefulSet: ordinal pods and their claims, ordered or parallel, partitioned updates | `statefulset/` |
 //! | Job: pods to completions, parallelism, backoffLimit, deadline, suspend, ttl | `job/` |
+//! | CronJob: a Job per scheduled time, concurrencyPolicy, deadline, history limits | `cronjob/` |
 //! | DaemonSet: a pod per eligible node, rolling update with maxUnavailable/maxSurge, OnDelete | `daemonset/` |
 //! | garbage collection through ownerReferences | `gc.rs` |
 //! | Events not written for `--event-ttl` deleted | `event_ttl.rs` |
@@ -18,6 +19,7 @@
 //! | LoadBalancer Services: the Ready nodes' addresses as their ingress | `load_balancer.rs` |
 //! | volumes and claims: binding, the local-path provisioner, phases, protection | `volumes/` |
 
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod event_ttl;
@@ -39,6 +41,7 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
+pub use cronjob::CronJobController;
 pub use daemonset::DaemonSetController;
 pub use deployment::DeploymentController;
 pub use event_ttl::EventTtlController;
@@ -142,6 +145,14 @@ pub fn spawn_with(
         tokio::spawn(
             Controller::new(
                 Arc::new(JobController::new(ctx.clone())),
+                store.clone(),
+                config.clone(),
+            )
+            .run(),
+        ),
+        tokio::spawn(
+            Controller::new(
+                Arc::new(CronJobController::new(ctx.clone())),
                 store.clone(),
                 config.clone(),
             )

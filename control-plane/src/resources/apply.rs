@@ -359,42 +359,9 @@ fn new_object(object: &Prepared, clock: &dyn Clock) -> Value {
     match object.key.kind.as_str() {
         "Pod" => value["status"] = serde_json::json!({"phase": "Pending"}),
         "Namespace" => namespaces::initialise(&mut value, &object.key.name),
-        "Job" => job_selector(&mut value, &object.key.name, &uid),
         _ => {}
     }
     value
-}
-
-/// A Job without a selector gets the one the API server generates from its uid, and its
-/// template the labels that selector and `kubectl get pods -l job-name=` look for.
-fn job_selector(job: &mut Value, name: &str, uid: &str) {
-    let labels = serde_json::json!({
-        "batch.kubernetes.io/controller-uid": uid,
-        "batch.kubernetes.io/job-name": name,
-        "controller-uid": uid,
-        "job-name": name,
-    });
-    let Some(spec) = job.get_mut("spec").and_then(Value::as_object_mut) else {
-        return;
-    };
-    if spec.get("selector").is_some_and(|s| !s.is_null()) {
-        return;
-    }
-    spec.insert(
-        "selector".into(),
-        serde_json::json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}),
-    );
-    let template = spec
-        .entry("template")
-        .or_insert_with(|| serde_json::json!({}));
-    let template_labels = objects::metadata_mut(template)
-        .entry("labels")
-        .or_insert_with(|| Value::Object(Default::default()));
-    if let (Some(have), Some(add)) = (template_labels.as_object_mut(), labels.as_object()) {
-        for (k, v) in add {
-            have.insert(k.clone(), v.clone());
-        }
-    }
 }
 
 fn applied(stored: &crate::store::Stored, value: Value, action: Action) -> Result<Applied, Error> {

@@ -10,6 +10,7 @@ use super::object::Object;
 
 mod config;
 mod container;
+mod cron_job;
 mod env;
 mod jobs;
 mod names;

@@ -1,6 +1,7 @@
 //! kubectl's `describe` layouts, shared by the cluster and agent verbs.
 
 mod config;
+mod cron_job;
 mod daemonset;
 mod env;
 mod node;
@@ -14,6 +15,7 @@ use std::fmt::Write;
 use serde_json::Value;
 
 pub use config::{describe_config_map, describe_secret};
+pub use cron_job::describe_cron_job;
 pub use daemonset::describe_daemon_set;
 pub use node::describe_node;
 pub use pod::describe_pod;

@@ -56,7 +56,18 @@ fn headers() {
         header("Job", false),
         ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"]
     );
-    assert_eq!(header("CronJob", false), ["NAME", "AGE"]);
+    assert_eq!(
+        header("CronJob", false),
+        [
+            "NAME",
+            "SCHEDULE",
+            "TIMEZONE",
+            "SUSPEND",
+            "ACTIVE",
+            "LAST SCHEDULE",
+            "AGE"
+        ]
+    );
 }
 
 #[test]

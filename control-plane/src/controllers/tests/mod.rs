@@ -19,6 +19,7 @@ use crate::core::objects::{controller_of, decode, decode_all};
 use crate::core::{ManualClock, SystemClock};
 use crate::store::{Key, MemoryStore, Store};
 
+mod cronjobs;
 mod daemonsets;
 mod deployment;
 mod event_ttl;

@@ -341,9 +341,7 @@ pub(super) fn validate_cron_job(cron_job: &CronJob) -> Vec<FieldError> {
         errors.push(FieldError::required("spec", ""));
         return errors;
     };
-    if spec.schedule.trim().is_empty() {
-        errors.push(FieldError::required("spec.schedule", ""));
-    }
+    errors.extend(super::cron_job::validate_timing(spec));
     if let Some(policy) = spec.concurrency_policy.as_deref() {
         if !["Allow", "Forbid", "Replace"].contains(&policy) {
             errors.push(FieldError::unsupported(
