@@ -45,10 +45,8 @@ pub enum Command {
     Get {
         /// One kind, or several separated by commas (`pv,pvc,sc`).
         kind: String,
-        name: Option<String>,
-        /// More kinds (`get pv pvc sc`).
-        #[arg(hide = true)]
-        more: Vec<String>,
+        /// Names of objects of that kind (`get pods a b`), as kubectl reads them.
+        names: Vec<String>,
         #[command(flatten)]
         scope: Scope,
         #[arg(short = 'l', long)]

@@ -29,6 +29,19 @@ pub async fn agent(url: &str) -> anyhow::Result<AgentClient<Channel>> {
     Ok(AgentClient::new(channel))
 }
 
+/// A failure already printed kubectl's way (`Error from server (NotFound): ...`): the
+/// command exits 1 without another line.
+#[derive(Debug)]
+pub struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("already reported")
+    }
+}
+
+impl std::error::Error for Reported {}
+
 /// Turns a gRPC status into the message a user should read.
 pub fn status_error(status: tonic::Status) -> anyhow::Error {
     match status.code() {

@@ -13,6 +13,8 @@ pub struct Kind {
     pub group: &'static str,
     /// Whether objects live in a namespace.
     pub namespaced: bool,
+    /// The REST resource name ("persistentvolumes").
+    pub plural: &'static str,
 }
 
 impl Kind {
@@ -21,6 +23,16 @@ impl Kind {
             kind: row.kind,
             group: row.group,
             namespaced: row.namespaced,
+            plural: row.plural,
+        }
+    }
+
+    /// The resource as the API server's errors name it ("pods", "deployments.apps").
+    pub fn qualified_plural(&self) -> String {
+        if self.group.is_empty() {
+            self.plural.to_string()
+        } else {
+            format!("{}.{}", self.plural, self.group)
         }
     }
 

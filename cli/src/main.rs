@@ -18,7 +18,9 @@ async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = args::Cli::parse();
     if let Err(error) = dispatch::run(args).await {
-        eprintln!("error: {error:#}");
+        if error.downcast_ref::<client::Reported>().is_none() {
+            eprintln!("error: {error:#}");
+        }
         std::process::exit(1);
     }
 }

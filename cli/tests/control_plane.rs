@@ -121,6 +121,13 @@ fn ok(config: &Path, args: &[&str]) -> String {
 
 /// Runs skiff, asserts exit code 1, returns stderr.
 fn fails(config: &Path, args: &[&str]) -> String {
+    let (_, stderr) = exits_1(config, args);
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    stderr
+}
+
+/// Runs skiff, asserts exit code 1, returns stdout and stderr.
+fn exits_1(config: &Path, args: &[&str]) -> (String, String) {
     let out = skiff(config, args);
     let (stdout, stderr) = text(&out);
     assert_eq!(
@@ -128,8 +135,13 @@ fn fails(config: &Path, args: &[&str]) -> String {
         Some(1),
         "skiff {args:?}:\n{stdout}\n{stderr}"
     );
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    stderr
+    (stdout, stderr)
+}
+
+/// Runs `skiff get` of a missing object: exit code 1 and kubectl's line, nothing else.
+fn not_found(config: &Path, args: &[&str], line: &str) {
+    let (stdout, stderr) = exits_1(config, args);
+    assert_eq!((stdout.as_str(), stderr.trim_end()), ("", line));
 }
 
 fn text(out: &Output) -> (String, String) {
@@ -206,6 +218,18 @@ fn cli_against_the_control_plane() {
     let err = fails(&conf, &["get", "ingress"]);
     assert!(err.contains("ingress") && err.contains("pods"), "{err}");
 
+    // Words after the kind are names, as kubectl reads them: found ones print, the
+    // others are reported after them.
+    let (stdout, stderr) = exits_1(&conf, &["get", "pods", "my-nginx-pod", "nope"]);
+    assert!(
+        stdout.starts_with("NAME ") && stdout.contains("\nmy-nginx-pod "),
+        "{stdout}"
+    );
+    assert_eq!(
+        stderr.trim_end(),
+        r#"Error from server (NotFound): pods "nope" not found"#
+    );
+
     assert_eq!(
         ok(&conf, &["label", "pod", "my-nginx-pod", "tier=web"]),
         "pod/my-nginx-pod labeled\n"
@@ -226,7 +250,11 @@ fn cli_against_the_control_plane() {
         ok(&conf, &["delete", "pod", "my-nginx-pod"]),
         "pod \"my-nginx-pod\" deleted\n"
     );
-    fails(&conf, &["get", "pod", "my-nginx-pod"]);
+    not_found(
+        &conf,
+        &["get", "pod", "my-nginx-pod"],
+        r#"Error from server (NotFound): pods "my-nginx-pod" not found"#,
+    );
     let manifests = dir.path().join("manifests");
     std::fs::create_dir(&manifests).unwrap();
     std::fs::copy(&manifest, manifests.join("nginx-pod.yaml")).unwrap();
@@ -310,8 +338,11 @@ fn create_configmap_and_secret_from_files_and_literals() {
         yaml.contains("kind: ConfigMap") && yaml.contains("a: b"),
         "{yaml}"
     );
-    let err = fails(&conf, &["get", "cm", "other"]);
-    assert!(err.contains("not found"), "{err}");
+    not_found(
+        &conf,
+        &["get", "cm", "other"],
+        r#"Error from server (NotFound): configmaps "other" not found"#,
+    );
 }
 
 /// `get all` as kubectl prints it: one table per kind of the `all` category, in its order.

@@ -1,7 +1,9 @@
 //! Jobs on a joined node with real containers: a Job whose pod prints and exits 0 is
 //! Complete 1/1 in `get jobs`; one whose pod exits 1 with backoffLimit 1 and
 //! restartPolicy Never ends Failed with BackoffLimitExceeded after exactly two pods (the
-//! second after the controller's 10 s delay).
+//! second after the controller's 10 s delay). An Indexed Job's pods each print their
+//! JOB_COMPLETION_INDEX; a podFailurePolicy FailJob rule ends a Job after one pod; a
+//! selector that misses the template is refused at apply with its field.
 
 use std::time::Duration;
 
@@ -109,6 +111,74 @@ fn a_job_runs_to_completion_and_a_failing_one_stops_at_its_backoff_limit() {
                 .lines()
                 .any(|l| l.starts_with("job-fail ") && l.contains("Failed") && l.contains("0/1")),
             "get jobs: {listed}"
+        );
+        Ok(())
+    });
+}
+
+fn indexed_job() -> String {
+    job("job-indexed", "echo $JOB_COMPLETION_INDEX", 6).replace(
+        "  backoffLimit: 6\n",
+        "  backoffLimit: 6\n  completionMode: Indexed\n  completions: 3\n  parallelism: 3\n",
+    )
+}
+
+fn fail_job_policy() -> String {
+    job("job-policy", "exit 42", 6).replace(
+        "  backoffLimit: 6\n",
+        "  backoffLimit: 6\n  podFailurePolicy:\n    rules:\n    - action: FailJob\n      onExitCodes: {containerName: main, operator: In, values: [42]}\n",
+    )
+}
+
+#[test]
+fn an_indexed_job_a_fail_job_rule_and_a_selector_that_misses() {
+    ClusterEnv::run(|env| {
+        let cp = &env.cp;
+        cp.apply_yaml("job-indexed.yaml", &indexed_job())?;
+        let condition = finished(cp, "job-indexed")?;
+        ensure!(condition["type"] == "Complete", "{condition}");
+        let status = cp.get_json("job", "job-indexed")?["status"].clone();
+        ensure!(status["completedIndexes"] == "0-2", "{status}");
+        let mut printed = Vec::new();
+        for pod in pods_of(cp, "job-indexed")? {
+            let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+            let index = &pod["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"];
+            ensure!(
+                name.starts_with(&format!("job-indexed-{}-", index.as_str().unwrap_or("?"))),
+                "{name} has index {index}"
+            );
+            printed.push(cp.skiff(&["logs", name])?.trim().to_string());
+        }
+        printed.sort();
+        ensure!(printed == ["0", "1", "2"], "logs: {printed:?}");
+
+        cp.apply_yaml("job-policy.yaml", &fail_job_policy())?;
+        let condition = finished(cp, "job-policy")?;
+        ensure!(
+            condition["type"] == "Failed" && condition["reason"] == "PodFailurePolicy",
+            "{condition}"
+        );
+        let pods = pods_of(cp, "job-policy")?;
+        ensure!(pods.len() == 1, "one pod, not backoffLimit + 1: {pods:?}");
+        let pod = pods[0]["metadata"]["name"].as_str().unwrap_or_default();
+        let expected = format!(
+            "Container main for pod default/{pod} failed with exit code 42 matching FailJob rule at index 0"
+        );
+        ensure!(condition["message"] == expected.as_str(), "{condition}");
+
+        let missing = job("job-missing", "true", 6).replace(
+            "  backoffLimit: 6\n",
+            "  backoffLimit: 6\n  manualSelector: true\n  selector: {matchLabels: {app: x}}\n",
+        );
+        let path = cp.scratch().join("job-missing.yaml");
+        std::fs::write(&path, missing)?;
+        let out = cp.skiff_output(&["apply", "-f", path.to_str().unwrap_or_default()])?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        ensure!(
+            !out.status.success()
+                && stderr.contains("spec.template.metadata.labels: Invalid value: ")
+                && stderr.contains("`selector` does not match template `labels`"),
+            "apply: {stderr}"
         );
         Ok(())
     });

@@ -1,7 +1,10 @@
 //! The kubelet's events in `describe pod` on a joined node: a pod that starts shows
 //! Scheduled then Pulling, Pulled, Created and Started from kubelet; a crashing pod
 //! shows BackOff with a count (`(xN over ...)`); a failing liveness probe shows
-//! Unhealthy and Killing. Run as root:
+//! Unhealthy and Killing; a readiness probe that never passes shows one Unhealthy row
+//! counting every failed attempt; envFrom keys that are not variable names show
+//! InvalidEnvironmentVariableNames; `get pods A B` reads B as a name, as kubectl does.
+//! Run as root:
 //!
 //!     cargo build --workspace && cargo test -p skiff-e2e --test pod_events -- --test-threads=1
 
@@ -50,6 +53,44 @@ spec:
         command: ["cat", "/tmp/healthy"]
       periodSeconds: 1
       failureThreshold: 1
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: events-unready
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: probed
+    image: busybox
+    command: ["sh", "-c", "sleep 1000"]
+    readinessProbe:
+      exec:
+        command: ["cat", "/tmp/ready"]
+      periodSeconds: 1
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: events-env
+data:
+  GOOD: "1"
+  1bad: "2"
+  2nd: "3"
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: events-env
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: busybox
+    command: ["sh", "-c", "sleep 1000"]
+    envFrom:
+    - configMapRef:
+        name: events-env
 "#;
 
 /// The Events about pod `name`, as stored.
@@ -76,6 +117,19 @@ fn described_rows(env: &ClusterEnv, name: &str, reason: &str) -> anyhow::Result<
         .filter(|l| l.split_whitespace().nth(1) == Some(reason))
         .map(str::to_string)
         .collect())
+}
+
+/// Checks that pod `name`'s stored `reason` Event counts at least two occurrences.
+fn counted_twice(env: &ClusterEnv, name: &str, reason: &str) -> anyhow::Result<()> {
+    let event = events_of(env, name)?
+        .into_iter()
+        .find(|e| e["reason"] == reason)
+        .unwrap_or_default();
+    ensure!(
+        event["count"].as_i64() >= Some(2),
+        "{reason} event: {event}"
+    );
+    Ok(())
 }
 
 /// The Type column of a row.
@@ -116,6 +170,11 @@ fn describe_pod_shows_the_kubelets_events() {
             rows[1][0].contains(r#"Pulling image "nginx:latest""#),
             "{rows:?}"
         );
+        ensure!(
+            rows[2][0].contains(r#"Successfully pulled image "nginx:latest" in "#)
+                && rows[2][0].contains(" bytes."),
+            "Pulled with the image size: {rows:?}"
+        );
         ensure!(rows[3][0].contains("Created container: web"), "{rows:?}");
         ensure!(rows[4][0].contains("Started container web"), "{rows:?}");
         let started = events_of(env, "events-web")?
@@ -146,14 +205,7 @@ fn describe_pod_shows_the_kubelets_events() {
                 ),
             "BackOff row: {row}"
         );
-        let backoff = events_of(env, "events-crash")?
-            .into_iter()
-            .find(|e| e["reason"] == "BackOff")
-            .unwrap_or_default();
-        ensure!(
-            backoff["count"].as_i64() >= Some(2),
-            "BackOff event: {backoff}"
-        );
+        counted_twice(env, "events-crash", "BackOff")?;
 
         // A failing liveness probe: Unhealthy, then Killing.
         let (unhealthy, killing) =
@@ -173,6 +225,48 @@ fn describe_pod_shows_the_kubelets_events() {
             type_of(&killing) == "Normal"
                 && killing.contains("Container probed failed liveness probe, will be restarted"),
             "Killing row: {killing}"
+        );
+
+        // A readiness probe that never passes: one row counting every failed attempt.
+        let rows = wait_for("events-unready's Unhealthy counted", START, POLL, || {
+            let rows = described_rows(env, "events-unready", "Unhealthy")?;
+            match &rows[..] {
+                [row] if row.contains("(x") => Ok(rows),
+                _ => bail!("Unhealthy rows: {rows:?}"),
+            }
+        })?;
+        ensure!(
+            type_of(&rows[0]) == "Warning" && rows[0].contains("Readiness probe failed:"),
+            "Unhealthy row: {rows:?}"
+        );
+        counted_twice(env, "events-unready", "Unhealthy")?;
+
+        let rows = wait_for("events-env's skipped keys", START, POLL, || {
+            let rows = described_rows(env, "events-env", "InvalidEnvironmentVariableNames")?;
+            match rows.first() {
+                Some(_) => Ok(rows),
+                None => bail!("no InvalidEnvironmentVariableNames row"),
+            }
+        })?;
+        ensure!(
+            type_of(&rows[0]) == "Warning"
+                && rows[0].contains("Keys [1bad, 2nd] from the EnvFrom configMap default/events-env were skipped since they are considered invalid environment variable names."),
+            "{rows:?}"
+        );
+
+        // Words after the kind are names: the pod found is listed, the other reported.
+        let out = env
+            .cp
+            .skiff_output(&["get", "pods", "events-web", "nope"])?;
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        ensure!(
+            !out.status.success()
+                && stdout.lines().any(|l| l.starts_with("events-web "))
+                && stderr.trim() == r#"Error from server (NotFound): pods "nope" not found"#,
+            "get pods events-web nope: {stdout} / {stderr}"
         );
         Ok(())
     });

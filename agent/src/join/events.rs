@@ -112,18 +112,10 @@ pub fn fold(events: Vec<PodEvent>) -> Vec<WireEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pods::events::EventType;
+    use crate::pods::events::test_event;
 
     fn event(uid: &str, reason: &str) -> PodEvent {
-        PodEvent {
-            namespace: "default".into(),
-            pod_name: "web".into(),
-            pod_uid: uid.into(),
-            field_path: "spec.containers{app}".into(),
-            type_: EventType::Warning,
-            reason: reason.into(),
-            message: "m".into(),
-        }
+        test_event(uid, reason, "m")
     }
 
     #[test]

@@ -1,16 +1,20 @@
 //! The kubelet's events about pods (Pulling, Started, BackOff, Unhealthy, ...), as the
 //! pod worker records them. Recording never waits: events go into a bounded queue that
 //! `join::events` drains to the control plane; a full queue drops the event with a log
-//! line, never the pod's progress. A standalone node records none.
+//! line, never the pod's progress. Similar events with changing messages are combined
+//! first (`similar_events`), so a flood makes counts, not objects. A standalone node
+//! records none.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::mpsc;
 use tracing::warn;
 
+use super::similar_events::SimilarEvents;
+
 /// Normal or Warning, as the kubelet types its events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventType {
     Normal,
     Warning,
@@ -59,6 +63,20 @@ impl PodEvent {
     }
 }
 
+/// A Warning about container `app` of pod `web` (uid `uid`), for tests.
+#[cfg(test)]
+pub fn test_event(uid: &str, reason: &str, message: &str) -> PodEvent {
+    PodEvent {
+        namespace: "default".into(),
+        pod_name: "web".into(),
+        pod_uid: uid.into(),
+        field_path: "spec.containers{app}".into(),
+        type_: EventType::Warning,
+        reason: reason.into(),
+        message: message.into(),
+    }
+}
+
 /// Where a worker's events go.
 pub trait EventRecorder: Send + Sync {
     /// Takes the event without waiting (it may be dropped, with a log line).
@@ -75,16 +93,22 @@ impl EventRecorder for NoEvents {
 /// The bounded queue in front of the sender (`join::events`).
 pub struct QueuedEvents {
     tx: mpsc::Sender<PodEvent>,
+    similar: Mutex<SimilarEvents>,
 }
 
 /// A recorder and the receiving end of its queue of `capacity` events.
 pub fn queue(capacity: usize) -> (Arc<QueuedEvents>, mpsc::Receiver<PodEvent>) {
     let (tx, rx) = mpsc::channel(capacity);
-    (Arc::new(QueuedEvents { tx }), rx)
+    let similar = Mutex::new(SimilarEvents::default());
+    (Arc::new(QueuedEvents { tx, similar }), rx)
 }
 
 impl EventRecorder for QueuedEvents {
     fn record(&self, event: PodEvent) {
+        let event = match self.similar.lock() {
+            Ok(mut similar) => similar.observe(event, std::time::Instant::now()),
+            Err(_) => event,
+        };
         if let Err(err) = self.tx.try_send(event) {
             let event = match &err {
                 mpsc::error::TrySendError::Full(e) | mpsc::error::TrySendError::Closed(e) => e,

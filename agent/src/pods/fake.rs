@@ -24,6 +24,9 @@ pub enum Call {
     Remove(String),
 }
 
+/// The size every fake pull reports.
+pub const FAKE_IMAGE_SIZE: u64 = 12345;
+
 #[derive(Default)]
 pub struct FakeRuntime {
     pub calls: Mutex<Vec<Call>>,
@@ -138,6 +141,7 @@ impl PodRuntime for FakeRuntime {
             name: image.to_string(),
             digest: "sha256:feed".into(),
             handle: "chain".into(),
+            size: Some(FAKE_IMAGE_SIZE),
         })
     }
 

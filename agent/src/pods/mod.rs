@@ -8,6 +8,7 @@ pub mod events;
 mod fake;
 pub mod manager;
 pub mod pod_runtime;
+mod similar_events;
 pub mod slot;
 pub mod status;
 #[cfg(test)]

@@ -31,6 +31,8 @@ pub struct ReadyImage {
     pub digest: String,
     /// Opaque handle the runtime uses to create the container.
     pub handle: String,
+    /// Bytes of the image's content, when the runtime knows them.
+    pub size: Option<u64>,
 }
 
 /// A container found on the node, with the labels skiff put on it.

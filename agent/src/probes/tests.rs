@@ -55,7 +55,17 @@ fn start(spec: ProbeSpec, fake: &Arc<FakeExec>, state: Option<ProbeState>) -> Ru
 
 impl Run {
     /// The next event and the second it came at.
+    /// The next change of verdict and the second it came at (failed attempts skipped).
     async fn next(&mut self) -> (ProbeKind, bool, u64) {
+        loop {
+            let e = self.next_any().await;
+            if e.changed {
+                return (e.kind, e.result, self.origin.elapsed().as_secs());
+            }
+        }
+    }
+
+    async fn next_any(&mut self) -> ProbeEvent {
         let e = tokio::time::timeout(Duration::from_secs(3600), self.events.recv())
             .await
             .expect("no event within an hour")
@@ -64,7 +74,7 @@ impl Run {
             (e.container.as_str(), e.container_id.as_str()),
             ("web", "web-0")
         );
-        (e.kind, e.result, self.origin.elapsed().as_secs())
+        e
     }
 
     async fn quiet_for(&mut self, secs: u64) {
@@ -351,4 +361,27 @@ async fn dropping_the_handle_stops_probing() {
     drop(run);
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert_eq!(fake.calls("ready"), vec![0, 1, 2]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_failed_attempt_is_reported_without_a_change() {
+    let fake = FakeExec::new();
+    fake.set("ready", Answer::Fail);
+    let mut run = start(
+        ProbeSpec {
+            readiness: Some(probe("ready", 0, 1, 1, 3)),
+            ..spec()
+        },
+        &fake,
+        None,
+    );
+    // Never ready, so the verdict never changes: still one report per attempt.
+    for _ in 0..4 {
+        let e = run.next_any().await;
+        assert_eq!(
+            (e.kind, e.result, e.changed),
+            (ProbeKind::Readiness, false, false)
+        );
+    }
+    assert!(!run.handle.state().ready);
 }

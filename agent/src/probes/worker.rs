@@ -84,6 +84,10 @@ pub struct ProbeEvent {
     pub result: bool,
     /// The probe's output or failure reason.
     pub message: String,
+    /// Whether the result changed the probe's verdict (readiness flipped, the container
+    /// started, or it must restart); false for a failed attempt below the threshold,
+    /// sent so each failure can be an `Unhealthy` event, as the kubelet records them.
+    pub changed: bool,
 }
 
 /// The running prober; dropping it (or [`ProberHandle::stop`]) cancels it.
@@ -201,7 +205,7 @@ impl Prober {
     async fn run(mut self) {
         if let Some(failed) = self.state.failed.clone() {
             // Failed before an agent restart: say it again, the restart may not have happened.
-            self.emit(failed.kind, false, failed.message).await;
+            self.emit(failed.kind, false, failed.message, true).await;
             return;
         }
         self.schedule(Instant::now());
@@ -293,9 +297,13 @@ impl Prober {
             _ => {}
         }
         self.persist();
+        if !passed && changes.is_empty() {
+            // Each failed attempt is worth an event; only the threshold changes anything.
+            return self.emit(kind, false, message, false).await;
+        }
         for (kind, result) in changes {
             info!(probe = %kind, result, "probe result changed");
-            if !self.emit(kind, result, message.clone()).await {
+            if !self.emit(kind, result, message.clone(), true).await {
                 return false;
             }
         }
@@ -319,13 +327,14 @@ impl Prober {
     }
 
     /// Sends one event; false when nobody listens any more.
-    async fn emit(&self, kind: ProbeKind, result: bool, message: String) -> bool {
+    async fn emit(&self, kind: ProbeKind, result: bool, message: String, changed: bool) -> bool {
         let event = ProbeEvent {
             container: self.spec.container.clone(),
             container_id: self.spec.container_id.clone(),
             kind,
             result,
             message,
+            changed,
         };
         self.events.send(event).await.is_ok()
     }

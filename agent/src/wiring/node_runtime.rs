@@ -227,6 +227,7 @@ impl PodRuntime for NodeRuntime {
                     name: info.name.clone(),
                     digest: info.digest.clone(),
                     handle: info.name.clone(),
+                    size: Some(info.size),
                 };
                 self.ready
                     .lock()

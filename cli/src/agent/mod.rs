@@ -12,8 +12,11 @@ use crate::args::Command;
 /// Runs one command against a node agent, which serves pods only.
 pub async fn run(agent: &str, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Get { kind, name, scope, selector, output, .. } => {
-            get::run(agent, &kind, name.as_deref(), &scope, selector.as_deref(), output.as_deref()).await
+        Command::Get { kind, names, scope, selector, output } => {
+            if names.len() > 1 {
+                bail!("a node agent answers one name at a time: get {kind} NAME");
+            }
+            get::run(agent, &kind, names.first().map(String::as_str), &scope, selector.as_deref(), output.as_deref()).await
         }
         Command::Describe { kind, name, scope } => describe::run(agent, &kind, &name, &scope).await,
         Command::Logs { pod, container, follow, previous, tail, scope } => {

@@ -5,18 +5,19 @@ use skiff_proto::v1::GetRequest;
 
 use super::{decode, list, Api};
 use crate::args::Scope;
-use crate::client::status_error;
+use crate::client::{status_error, Reported};
 use crate::kinds::{self, ref_name, Kind};
 use crate::output::pods::align;
 use crate::output::tables;
 
-/// `get KIND[,KIND...] [NAME]`: one table per kind, as kubectl prints several kinds
+/// `get KIND[,KIND...] [NAME...]`: one table per kind, as kubectl prints several kinds
 /// (names as `kind/name`, tables apart by a blank line, empty kinds left out). `all` is
-/// every kind in kubectl's `all` category.
+/// every kind in kubectl's `all` category. Every word after the kind is a name, as
+/// kubectl reads them: names not found are reported kubectl's way after the others print.
 pub async fn run(
     api: &mut Api,
     kind: &str,
-    name: Option<&str>,
+    names: &[String],
     scope: &Scope,
     selector: Option<&str>,
     output: Option<&str>,
@@ -30,13 +31,37 @@ pub async fn run(
         }
     }
     let mut groups = Vec::with_capacity(kinds.len());
+    let mut missing = Vec::new();
     for kind in kinds {
-        let items = fetch(api, kind.kind, name, scope, selector).await?;
+        let items = match names {
+            [] => list(api, kind.kind, scope, selector).await?,
+            names => fetch(api, &kind, names, scope, &mut missing).await?,
+        };
         groups.push((kind, items));
+    }
+    print_groups(groups, names, scope, output)?;
+    for line in &missing {
+        eprintln!("{line}");
+    }
+    match missing.is_empty() {
+        true => Ok(()),
+        false => Err(Reported.into()),
+    }
+}
+
+fn print_groups(
+    groups: Vec<(Kind, Vec<Value>)>,
+    names: &[String],
+    scope: &Scope,
+    output: Option<&str>,
+) -> anyhow::Result<()> {
+    let by_name = !names.is_empty();
+    if by_name && groups.iter().all(|(_, items)| items.is_empty()) {
+        return Ok(());
     }
     let groups_namespaced = groups.iter().any(|(kind, _)| kind.namespaced);
     if let [(kind, items)] = &groups[..] {
-        return print_one_kind(kind, items.clone(), name.is_some(), scope, output);
+        return print_one_kind(kind, items.clone(), names.len() == 1, scope, output);
     }
     match output {
         Some("json" | "yaml" | "name") => {
@@ -78,26 +103,38 @@ pub async fn run(
     Ok(())
 }
 
+/// The objects of `kind` named `names`; a name not found adds kubectl's line to `missing`.
 async fn fetch(
     api: &mut Api,
-    kind: &str,
-    name: Option<&str>,
+    kind: &Kind,
+    names: &[String],
     scope: &Scope,
-    selector: Option<&str>,
+    missing: &mut Vec<String>,
 ) -> anyhow::Result<Vec<Value>> {
-    Ok(match name {
-        Some(name) => {
-            let req = GetRequest {
-                kind: kind.into(),
-                namespace: scope.namespace.clone(),
-                name: name.into(),
-            };
-            vec![decode(
-                &api.get(req).await.map_err(status_error)?.into_inner(),
-            )?]
+    let mut items = Vec::with_capacity(names.len());
+    for name in names {
+        let req = GetRequest {
+            kind: kind.kind.into(),
+            namespace: scope.namespace.clone(),
+            name: name.clone(),
+        };
+        match api.get(req).await {
+            Ok(reply) => items.push(decode(&reply.into_inner())?),
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                missing.push(not_found(kind, name));
+            }
+            Err(status) => return Err(status_error(status)),
         }
-        None => list(api, kind, scope, selector).await?,
-    })
+    }
+    Ok(items)
+}
+
+/// kubectl's line for a name that is not there.
+fn not_found(kind: &Kind, name: &str) -> String {
+    format!(
+        "Error from server (NotFound): {} {name:?} not found",
+        kind.qualified_plural()
+    )
 }
 
 fn print_one_kind(
@@ -137,49 +174,21 @@ pub fn to_list(items: Vec<Value>) -> Value {
     json!({ "apiVersion": "v1", "kind": "List", "items": items, "metadata": { "resourceVersion": "" } })
 }
 
-/// `get pv pvc sc`: when every word after the kind names a kind too, the kinds as
-/// `get pv,pvc,sc` takes them; `None` when the second word is a name.
-pub fn kinds_from_words(
-    kind: &str,
-    name: Option<&str>,
-    more: &[String],
-) -> anyhow::Result<Option<String>> {
-    let rest: Vec<&str> = name
-        .into_iter()
-        .chain(more.iter().map(String::as_str))
-        .collect();
-    if !rest.is_empty() && rest.iter().all(|r| kinds::resolve(r).is_ok()) {
-        return Ok(Some(
-            [kind].into_iter().chain(rest).collect::<Vec<_>>().join(","),
-        ));
-    }
-    if !more.is_empty() {
-        anyhow::bail!("one name at a time: get {kind} NAME");
-    }
-    Ok(None)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn words(name: Option<&str>, more: &[&str]) -> anyhow::Result<Option<String>> {
-        let more: Vec<String> = more.iter().map(|s| s.to_string()).collect();
-        kinds_from_words("pv", name, &more)
-    }
-
     #[test]
-    fn words_that_name_kinds_are_kinds() {
+    fn a_missing_name_reads_as_kubectl_prints_it() {
+        let pv = kinds::resolve("pv").unwrap();
         assert_eq!(
-            words(Some("pvc"), &["sc"]).unwrap().as_deref(),
-            Some("pv,pvc,sc")
+            not_found(&pv, "pvc"),
+            r#"Error from server (NotFound): persistentvolumes "pvc" not found"#
         );
+        let deploy = kinds::resolve("deploy").unwrap();
         assert_eq!(
-            words(Some("my-volume"), &[]).unwrap(),
-            None,
-            "a name, not a kind"
+            not_found(&deploy, "web"),
+            r#"Error from server (NotFound): deployments.apps "web" not found"#
         );
-        assert_eq!(words(None, &[]).unwrap(), None);
-        assert!(words(Some("a"), &["b"]).is_err());
     }
 }

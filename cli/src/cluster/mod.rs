@@ -33,20 +33,15 @@ pub async fn run(api: Api, command: Command) -> anyhow::Result<()> {
         }
         Command::Get {
             kind,
-            name,
-            more,
+            names,
             scope,
             selector,
             output,
         } => {
-            let (kind, name) = match get::kinds_from_words(&kind, name.as_deref(), &more)? {
-                Some(kinds) => (kinds, None),
-                None => (kind, name),
-            };
             get::run(
                 &mut api,
                 &kind,
-                name.as_deref(),
+                &names,
                 &scope,
                 selector.as_deref(),
                 output.as_deref(),

@@ -69,3 +69,23 @@ pub async fn create_named(
         Err(e) => Err(e.into()),
     }
 }
+
+/// [`create`] with the name `<prefix><5 random>` (an Indexed Job's `<job>-<index>-`).
+pub async fn create_prefixed(
+    store: &dyn Store,
+    now: Timestamp,
+    kind: &str,
+    owner: &ObjectMeta,
+    template: PodTemplateSpec,
+    prefix: &str,
+) -> Result<String, Error> {
+    for _ in 0..5 {
+        let name = format!("{prefix}{}", crate::core::ids::random_suffix());
+        if create_named(store, now, kind, owner, &name, template.clone()).await? {
+            return Ok(name);
+        }
+    }
+    Err(Error::Invalid(format!(
+        "no free pod name with prefix {prefix:?} after 5 tries"
+    )))
+}

@@ -60,6 +60,11 @@ struct Prepared {
     desired: Value,
     /// `metadata.resourceVersion` from the manifest: update only if still at it.
     precondition: Option<i64>,
+    /// The uid it gets if created, when decided early (see `jobs.rs`).
+    uid: Option<String>,
+    /// Why it may not be created (a Job whose selector is not the one generated for it);
+    /// an update is judged on the merged object instead.
+    refused_create: Option<Error>,
 }
 
 /// Applies every object in `manifest`. `source` names it in errors; `namespace` is for
@@ -106,6 +111,13 @@ pub async fn apply_with(
         .map(|object| prepare(source, object, namespace))
         .collect::<Result<Vec<_>, _>>()?;
     let states = namespace_states(store, source, &prepared).await?;
+    for object in &prepared {
+        if let Some(refused) = &object.refused_create {
+            if store.get(&object.key).await?.is_none() {
+                return Err(refused.clone());
+            }
+        }
+    }
 
     let mut results: Vec<Applied> = Vec::with_capacity(prepared.len());
     for object in &prepared {
@@ -156,9 +168,18 @@ fn prepare(source: &str, mut object: Object, namespace: &str) -> Result<Prepared
     let user = without_server_fields(object.to_json_value());
     let mut defaulted = object;
     default_object(&mut defaulted);
+    let uid = super::jobs::prepare_for_create(&mut defaulted);
     let (kind_name, name) = (defaulted.kind(), defaulted.name().to_string());
-    validate_object(&defaulted)
-        .map_err(|e| Error::Invalid(format!("{source}: {kind_name} {name:?} is invalid: {e}")))?;
+    let refused_create = match validate_object(&defaulted) {
+        Ok(()) => None,
+        Err(e) => {
+            let e = Error::Invalid(format!("{source}: {kind_name} {name:?} is invalid: {e}"));
+            match uid {
+                Some(_) => Some(e),
+                None => return Err(e),
+            }
+        }
+    };
     if name.is_empty() {
         return Err(Error::Invalid(format!(
             "{source}: {kind_name}: metadata.name is required (apply cannot use generateName)"
@@ -169,6 +190,8 @@ fn prepare(source: &str, mut object: Object, namespace: &str) -> Result<Prepared
         desired: without_server_fields(defaulted.to_json_value()),
         user,
         precondition,
+        uid,
+        refused_create,
     })
 }
 
@@ -321,7 +344,7 @@ fn merged(object: &Prepared, current: &Value) -> Result<(Value, Value), Error> {
 /// A new object: the defaulted manifest plus what the server sets at creation.
 fn new_object(object: &Prepared, clock: &dyn Clock) -> Value {
     let mut value = object.desired.clone();
-    let uid = crate::core::ids::new_uid();
+    let uid = object.uid.clone().unwrap_or_else(crate::core::ids::new_uid);
     let meta = objects::metadata_mut(&mut value);
     meta.insert("uid".into(), Value::String(uid.clone()));
     meta.insert(
@@ -336,42 +359,9 @@ fn new_object(object: &Prepared, clock: &dyn Clock) -> Value {
     match object.key.kind.as_str() {
         "Pod" => value["status"] = serde_json::json!({"phase": "Pending"}),
         "Namespace" => namespaces::initialise(&mut value, &object.key.name),
-        "Job" => job_selector(&mut value, &object.key.name, &uid),
         _ => {}
     }
     value
-}
-
-/// A Job without a selector gets the one the API server generates from its uid, and its
-/// template the labels that selector and `kubectl get pods -l job-name=` look for.
-pub(crate) fn job_selector(job: &mut Value, name: &str, uid: &str) {
-    let labels = serde_json::json!({
-        "batch.kubernetes.io/controller-uid": uid,
-        "batch.kubernetes.io/job-name": name,
-        "controller-uid": uid,
-        "job-name": name,
-    });
-    let Some(spec) = job.get_mut("spec").and_then(Value::as_object_mut) else {
-        return;
-    };
-    if spec.get("selector").is_some_and(|s| !s.is_null()) {
-        return;
-    }
-    spec.insert(
-        "selector".into(),
-        serde_json::json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}),
-    );
-    let template = spec
-        .entry("template")
-        .or_insert_with(|| serde_json::json!({}));
-    let template_labels = objects::metadata_mut(template)
-        .entry("labels")
-        .or_insert_with(|| Value::Object(Default::default()));
-    if let (Some(have), Some(add)) = (template_labels.as_object_mut(), labels.as_object()) {
-        for (k, v) in add {
-            have.insert(k.clone(), v.clone());
-        }
-    }
 }
 
 fn applied(stored: &crate::store::Stored, value: Value, action: Action) -> Result<Applied, Error> {

@@ -15,6 +15,7 @@
 //! | Label   | `label.rs`    |
 //! | Watch   | `watch.rs`    |
 //! | (every update) | `write.rs`: default, validate, admit, compare-and-swap |
+//! | (new Jobs) | `jobs.rs`: the uid and selector a Job is created with |
 //! | (storage) | `storage.rs`: the default StorageClass, claims' admission and update rules, protected deletes |
 //! | Scale, SetImage | `scale.rs` (workloads) |
 //! | RolloutHistory/Undo/Pause | `rollout.rs` (workloads) |
@@ -26,6 +27,7 @@ mod apply;
 mod delete;
 mod evict;
 mod get;
+mod jobs;
 mod label;
 mod merge;
 pub mod mirror;
@@ -44,8 +46,6 @@ mod served;
 #[cfg(test)]
 mod tests;
 
-/// The CronJob controller gives its Jobs what apply gives a new Job.
-pub(crate) use apply::job_selector;
 pub use apply::{apply, apply_with, Action, Applied};
 pub use delete::delete;
 pub use evict::evict;

@@ -1,8 +1,8 @@
 //! The one write pipeline of an update, whichever verb made the change (apply's merge,
 //! scale, set image, label, rollout undo and pause): default → validate (the whole
-//! object, a pod's update rules, a ConfigMap's or Secret's `immutable` and type) →
-//! admission (a Service's ClusterIP and NodePorts) → compare-and-swap on the revision
-//! read → the object as served.
+//! object, a pod's update rules, a ConfigMap's or Secret's `immutable` and type, a Job's
+//! fixed spec) → admission (a Service's ClusterIP and NodePorts) → compare-and-swap on
+//! the revision read → the object as served.
 //!
 //! [`edit`] is the read-modify-write the verbs other than apply use; apply merges first
 //! and then goes through [`checked`] and [`commit`] like it ([`create`] for a new
@@ -11,7 +11,8 @@
 use super::served::Object as WireObject;
 use serde_json::Value;
 use skiff_proto::model::{
-    default_object, validate_config_update, validate_object, Object, ValidationError,
+    default_object, validate_config_update, validate_job_update, validate_object, Object,
+    ValidationError,
 };
 
 use super::allocation::{self, Allocation};
@@ -46,6 +47,8 @@ pub(crate) fn checked(key: &Key, baseline: &Value, changed: &Value) -> Result<Va
     validate_object(&typed).map_err(|e| invalid(&e))?;
     let mut value = typed.to_json_value();
     ValidationError::check(validate_config_update(&key.kind, baseline, &value))
+        .map_err(|e| invalid(&e))?;
+    ValidationError::check(validate_job_update(&key.kind, baseline, &value))
         .map_err(|e| invalid(&e))?;
     let (old_spec, new_spec) = (baseline.get("spec"), value.get("spec"));
     if value != *baseline && old_spec != new_spec {

@@ -12,6 +12,7 @@ mod config;
 mod container;
 mod cron_job;
 mod env;
+mod jobs;
 mod names;
 mod pod;
 mod service;
@@ -21,6 +22,7 @@ mod volumes;
 mod workloads;
 
 pub use config::{validate_config_update, MAX_CONFIG_SIZE};
+pub use jobs::validate_job_update;
 pub use names::{
     is_dns1123_label, is_dns1123_subdomain, validate_annotations, validate_config_key,
     validate_dns1035_label, validate_dns1123_label, validate_dns1123_subdomain,
@@ -235,7 +237,7 @@ pub fn validate_object(object: &Object) -> Result<(), ValidationError> {
         Object::StatefulSet(sts) => {
             [subdomain(true), workloads::validate_stateful_set(sts)].concat()
         }
-        Object::Job(job) => [subdomain(true), workloads::validate_job(job)].concat(),
+        Object::Job(job) => [subdomain(true), jobs::validate_job(job)].concat(),
         Object::CronJob(cj) => [subdomain(true), workloads::validate_cron_job(cj)].concat(),
         Object::Service(svc) => {
             let mut errors = validate_object_meta("metadata", meta, true, NameRule::Dns1035Label);

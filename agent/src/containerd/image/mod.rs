@@ -82,6 +82,8 @@ pub struct ImageInfo {
     /// Top snapshot: the parent for a container's rootfs snapshot.
     pub chain_id: String,
     pub config: oci_spec::image::ImageConfiguration,
+    /// Bytes of its stored content, as the kubelet's `Pulled` event shows them.
+    pub size: u64,
 }
 
 type Flight = Shared<BoxFuture<'static, Result<ImageInfo, Arc<RuntimeError>>>>;
@@ -240,6 +242,7 @@ impl ImageService {
             name: name.to_string(),
             digest: target.digest.clone(),
             chain_id,
+            size: r.size(),
             config: r.config,
         };
         if let Some(chain_id) = unpack::unpacked(ctrd, &resolved).await? {
@@ -324,6 +327,7 @@ async fn commit(
         name: name.to_string(),
         digest: target.digest.clone(),
         chain_id,
+        size: resolved.size(),
         config: resolved.config,
     })
 }

@@ -27,6 +27,17 @@ pub struct Resolved {
 }
 
 impl Resolved {
+    /// Bytes of the image's content as containerd's `Image.Size` counts them: the
+    /// record's target, the chosen manifest, its config and (compressed) layers.
+    pub fn size(&self) -> u64 {
+        let manifest = match self.index_entry {
+            Some(_) => self.manifest.size,
+            None => 0,
+        };
+        let layers: i64 = self.layers.iter().map(|l| l.size).sum();
+        (self.target.size + manifest + self.config_desc.size + layers).max(0) as u64
+    }
+
     pub fn diff_ids(&self) -> &[String] {
         self.config.rootfs().diff_ids()
     }

@@ -70,6 +70,24 @@ pub async fn container_env(
     src: &EnvSources<'_>,
     container: &Container,
 ) -> Result<Vec<(String, String)>, EnvError> {
+    Ok(resolve_env(src, container).await?.vars)
+}
+
+/// A resolved environment and what resolving it left out.
+#[derive(Debug, Default)]
+pub struct ResolvedEnv {
+    pub vars: Vec<(String, String)>,
+    /// The kubelet's `InvalidEnvironmentVariableNames` messages, one per `envFrom`
+    /// source with keys that are not variable names.
+    pub skipped: Vec<String>,
+}
+
+/// [`container_env`], with the `envFrom` keys skipped as invalid names.
+pub async fn resolve_env(
+    src: &EnvSources<'_>,
+    container: &Container,
+) -> Result<ResolvedEnv, EnvError> {
+    let mut skipped = Vec::new();
     let mut r = Reader::new(src);
     let mut env = EnvList::default();
     for from in container.env_from.iter().flatten() {
@@ -98,13 +116,10 @@ pub async fn container_env(
             }
         }
         if !invalid.is_empty() {
-            warn!(
-                pod = %super::pod_key(src.pod),
-                container = %container.name,
-                source = %format!("{kind} {}/{name}", r.namespace),
-                keys = %invalid.join(", "),
-                "envFrom keys skipped: not valid environment variable names"
-            );
+            invalid.sort();
+            let message = skipped_message(&invalid, kind, &r.namespace, name);
+            warn!(pod = %super::pod_key(src.pod), container = %container.name, %message, "envFrom keys skipped");
+            skipped.push(message);
         }
     }
     for var in container.env.iter().flatten() {
@@ -118,7 +133,18 @@ pub async fn container_env(
         };
         env.set(var.name.clone(), value);
     }
-    Ok(env.list)
+    Ok(ResolvedEnv {
+        vars: env.list,
+        skipped,
+    })
+}
+
+/// The kubelet's message for `envFrom` keys skipped from `kind` (configMap or secret).
+fn skipped_message(keys: &[String], kind: &str, namespace: &str, name: &str) -> String {
+    format!(
+        "Keys [{}] from the EnvFrom {kind} {namespace}/{name} were skipped since they are considered invalid environment variable names.",
+        keys.join(", ")
+    )
 }
 
 /// The env of a container with plain `value`s only, for tests that build specs.

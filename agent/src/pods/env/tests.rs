@@ -62,6 +62,13 @@ async fn resolve(
     objects: &dyn PodObjects,
     spec: serde_json::Value,
 ) -> Result<Vec<(String, String)>, EnvError> {
+    Ok(resolve_full(objects, spec).await?.vars)
+}
+
+async fn resolve_full(
+    objects: &dyn PodObjects,
+    spec: serde_json::Value,
+) -> Result<ResolvedEnv, EnvError> {
     let pod = pod();
     let sandbox = sandbox();
     let allocatable = allocatable();
@@ -71,7 +78,7 @@ async fn resolve(
         allocatable: &allocatable,
         objects,
     };
-    container_env(&sources, &container(spec)).await
+    resolve_env(&sources, &container(spec)).await
 }
 
 async fn error(objects: &dyn PodObjects, spec: serde_json::Value) -> String {
@@ -450,4 +457,27 @@ fn env_var_names() {
     for bad in ["", "1a", "a b", "a=b", ".", "..", "..x", "é"] {
         assert!(!is_env_var_name(bad), "{bad}");
     }
+}
+
+#[tokio::test]
+async fn skipped_keys_are_named_as_the_kubelet_reports_them() {
+    let objects = FakeObjects::default();
+    objects.put(
+        "ConfigMap",
+        "shop",
+        "cfg",
+        config_map(json!({"2nd": "1", "1bad": "2", "GOOD": "3"})),
+    );
+    objects.put("Secret", "shop", "creds", secret(&[("OK", "x")]));
+    let got = resolve_full(
+        &objects,
+        json!({"envFrom": [{"configMapRef": {"name": "cfg"}}, {"secretRef": {"name": "creds"}}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got.vars, pairs(&[("GOOD", "3"), ("OK", "x")]));
+    assert_eq!(
+        got.skipped,
+        ["Keys [1bad, 2nd] from the EnvFrom configMap shop/cfg were skipped since they are considered invalid environment variable names."]
+    );
 }

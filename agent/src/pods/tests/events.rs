@@ -38,6 +38,13 @@ async fn a_normal_start_pulls_creates_and_starts() {
         "{}",
         got[1].1
     );
+    assert!(
+        got[1]
+            .1
+            .ends_with(" including waiting). Image size: 12345 bytes."),
+        "{}",
+        got[1].1
+    );
     assert_eq!(
         got[2..],
         [
@@ -107,14 +114,15 @@ async fn a_failing_liveness_probe_is_unhealthy_then_killed() {
     })
     .await;
     let got = events.reasons();
-    let unhealthy = got
-        .iter()
-        .position(|(r, _)| r == "Unhealthy")
-        .expect("Unhealthy");
-    assert!(
-        got[unhealthy].1.starts_with("Liveness probe failed: "),
-        "{got:?}"
-    );
+    // One Unhealthy per failed attempt, as the kubelet records them; the second kills.
+    let unhealthy: Vec<usize> = (0..got.len())
+        .filter(|&i| got[i].0 == "Unhealthy")
+        .collect();
+    assert_eq!(unhealthy.len(), 2, "{got:?}");
+    for &i in &unhealthy {
+        assert!(got[i].1.starts_with("Liveness probe failed: "), "{got:?}");
+    }
+    let unhealthy = unhealthy[1];
     assert_eq!(
         got[unhealthy + 1],
         pair(
@@ -150,4 +158,61 @@ async fn a_missing_config_map_is_a_failed_event() {
     );
     assert_eq!(events.all()[2].type_, EventType::Warning);
     assert!(!got.iter().any(|(r, _)| r == "Started"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_readiness_probe_that_never_passes_is_unhealthy_at_every_attempt() {
+    let rt = FakeRuntime::default();
+    rt.exec.exit_codes.lock().unwrap().insert("check".into(), 1);
+    let (h, events) = recording(rt);
+    h.want(vec![probed_pod("u1", json!({"name": "a", "image": "busybox",
+        "readinessProbe": {"exec": {"command": ["check"]}, "periodSeconds": 1, "failureThreshold": 3}}))]);
+    h.until("five failed readiness attempts", |_| {
+        events
+            .reasons()
+            .iter()
+            .filter(|(r, _)| r == "Unhealthy")
+            .count()
+            >= 5
+    })
+    .await;
+    let got = events.reasons();
+    assert!(
+        got.iter()
+            .filter(|(r, _)| r == "Unhealthy")
+            .all(|(_, m)| m.starts_with("Readiness probe failed: ")),
+        "{got:?}"
+    );
+    assert!(!got.iter().any(|(r, _)| r == "Killing"), "{got:?}");
+    assert!(!h.rt.calls().contains(&Call::Stop("a-0".into())));
+}
+
+#[tokio::test(start_paused = true)]
+async fn env_from_keys_that_are_not_names_are_a_warning_on_the_pod() {
+    let objects = Arc::new(FakeObjects::default());
+    let cm: k8s_openapi::api::core::v1::ConfigMap =
+        serde_json::from_value(json!({"data": {"1bad": "x", "2nd": "y", "OK": "z"}})).unwrap();
+    objects.put("ConfigMap", "default", "cfg", cm);
+    let events = Arc::new(RecordedEvents::default());
+    let h = start_recording(FakeRuntime::default(), objects, events.clone());
+    h.want(vec![pod(
+        "u1",
+        "Always",
+        json!([{"name": "a", "image": "busybox", "envFrom": [{"configMapRef": {"name": "cfg"}}]}]),
+    )]);
+    h.until("running", |s| running_attempt(s, "u1", "a") == Some(0))
+        .await;
+    let all = events.all();
+    let skipped = all
+        .iter()
+        .find(|e| e.reason == "InvalidEnvironmentVariableNames")
+        .expect("InvalidEnvironmentVariableNames");
+    assert_eq!(
+        skipped.message,
+        "Keys [1bad, 2nd] from the EnvFrom configMap default/cfg were skipped since they are considered invalid environment variable names."
+    );
+    assert_eq!(
+        (skipped.type_, skipped.field_path.as_str()),
+        (EventType::Warning, "")
+    );
 }

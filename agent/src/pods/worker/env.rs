@@ -26,8 +26,13 @@ impl<R: PodRuntime> Worker<R> {
             allocatable: &self.cfg.allocatable,
             objects: self.cfg.objects.as_ref(),
         };
-        match env::container_env(&sources, &self.slots[i].spec).await {
-            Ok(env) => Some(env),
+        match env::resolve_env(&sources, &self.slots[i].spec).await {
+            Ok(env) => {
+                for message in env.skipped {
+                    self.pod_event(Warning, "InvalidEnvironmentVariableNames", message);
+                }
+                Some(env.vars)
+            }
             Err(error) => {
                 self.config_error(i, error.to_string());
                 None

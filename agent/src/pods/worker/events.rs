@@ -35,16 +35,43 @@ impl<R: PodRuntime> Worker<R> {
         self.cfg.events.record(event);
     }
 
-    /// `Pulled` after a pull that took `took`.
-    pub(super) fn pulled_event(&self, i: usize, image: &str, took: Duration) {
-        let took = go_duration(took);
-        let message =
-            format!("Successfully pulled image {image:?} in {took} ({took} including waiting)");
+    /// `Pulled` after a pull that took `took`, with the image's size when known.
+    pub(super) fn pulled_event(&self, i: usize, image: &str, took: Duration, size: Option<u64>) {
+        let message = pulled_message(image, took, size);
         self.container_event(i, Normal, "Pulled", message);
     }
 
     /// `Failed` with the waiting reason, as the kubelet follows each failure's own event.
     pub(super) fn error_event(&self, i: usize, reason: &str) {
         self.container_event(i, Warning, "Failed", format!("Error: {reason}"));
+    }
+}
+
+/// The kubelet's `Pulled` message; it truncates the durations to milliseconds.
+fn pulled_message(image: &str, took: Duration, size: Option<u64>) -> String {
+    let took = go_duration(Duration::from_millis(took.as_millis() as u64));
+    let pulled =
+        format!("Successfully pulled image {image:?} in {took} ({took} including waiting)");
+    match size {
+        Some(bytes) => format!("{pulled}. Image size: {bytes} bytes."),
+        None => pulled,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pulled_reads_as_the_kubelet_writes_it() {
+        let took = Duration::from_micros(1_234_567);
+        assert_eq!(
+            pulled_message("busybox", took, Some(12345)),
+            r#"Successfully pulled image "busybox" in 1.234s (1.234s including waiting). Image size: 12345 bytes."#
+        );
+        assert_eq!(
+            pulled_message("busybox", took, None),
+            r#"Successfully pulled image "busybox" in 1.234s (1.234s including waiting)"#
+        );
     }
 }

@@ -402,7 +402,7 @@ impl<R: PodRuntime> Worker<R> {
                         format!("Container image {image_ref:?} already present on machine");
                     self.container_event(i, Normal, "Pulled", message);
                 } else {
-                    self.pulled_event(i, &image_ref, pull_started.elapsed());
+                    self.pulled_event(i, &image_ref, pull_started.elapsed(), image.size);
                 }
                 image
             }

@@ -69,11 +69,13 @@ impl<R: PodRuntime> Worker<R> {
             ProbeKind::Liveness => slot.spec.liveness_probe.as_ref(),
             ProbeKind::Startup => slot.spec.startup_probe.as_ref(),
             ProbeKind::Readiness => {
-                info!(container = slot.name(), ready = ev.result, message = %ev.message, "readiness changed");
+                if ev.changed {
+                    info!(container = slot.name(), ready = ev.result, message = %ev.message, "readiness changed");
+                }
                 return;
             }
         };
-        if ev.result || slot.killing {
+        if ev.result || !ev.changed || slot.killing {
             return;
         }
         slot.killing = true;

@@ -6,6 +6,8 @@ use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
+use skiff_proto::model::generate_job_selector;
+
 use crate::core::objects::{self, controller_ref};
 use crate::core::Error;
 use crate::store::{Key, Store, StoreError};
@@ -63,7 +65,7 @@ pub async fn create(
     let mut annotations = template_meta.annotations.unwrap_or_default();
     annotations.insert(SCHEDULED_TIMESTAMP.into(), rfc3339(scheduled, zone));
     let uid = crate::core::ids::new_uid();
-    let job = Job {
+    let mut job = Job {
         metadata: ObjectMeta {
             name: Some(name.clone()),
             namespace: Some(namespace.clone()),
@@ -78,13 +80,9 @@ pub async fn create(
         spec: template.spec,
         status: None,
     };
-    let mut value = serde_json::to_value(&job).expect("k8s-openapi types serialize");
-    crate::resources::job_selector(&mut value, &name, &uid);
+    generate_job_selector(&mut job);
     let key = Key::new("Job", &namespace, &name);
-    match store
-        .create(key.clone(), uid, objects::encode(&value))
-        .await
-    {
+    match store.create(key.clone(), uid, objects::encode(&job)).await {
         Ok(stored) => Ok(Created::New(Box::new(objects::decode(&stored)?))),
         Err(StoreError::AlreadyExists(_)) => match store.get(&key).await? {
             Some(stored) => Ok(Created::Existing(Box::new(objects::decode(&stored)?))),

@@ -1,24 +1,39 @@
 //! The Job controller: runs pods to `completions` successes, at most `parallelism` at
-//! once, and gives up after `backoffLimit` failures or `activeDeadlineSeconds`.
+//! once, and gives up after `backoffLimit` failures, `activeDeadlineSeconds`, or a
+//! failure its podFailurePolicy calls fatal.
 //!
 //! One reconcile, from a fresh read of the Job and the pods it controls (its uid in the
-//! pods' controller reference; the API server gave it the `controller-uid` selector):
+//! pods' controller reference; the API server gave it the `controller-uid` selector
+//! unless the user's is `manualSelector`):
 //! 1. a finished Job (Complete or Failed) only waits for `ttlSecondsAfterFinished`, then
 //!    is deleted (the garbage collector takes its pods);
-//! 2. count pods (`counts.rs`): active, ready, succeeded, failed, and with restartPolicy
-//!    OnFailure the container restarts, which Kubernetes counts toward backoffLimit;
-//! 3. decide: Complete once enough pods succeeded; Failed (BackoffLimitExceeded or
-//!    DeadlineExceeded), deleting the active pods; suspended: active pods deleted and
-//!    condition Suspended; else create pods up to
-//!    `min(parallelism, completions - succeeded)`, waiting out Kubernetes' growing delay
+//! 2. count pods (`counts.rs`): active, ready, succeeded, failed as the podFailurePolicy
+//!    judges them (`failure_policy.rs`: Ignore does not count, FailJob ends the Job),
+//!    with restartPolicy OnFailure the container restarts, which Kubernetes counts
+//!    toward backoffLimit, and for `completionMode: Indexed` the completed indexes and
+//!    the index of each active pod (`indexed.rs`);
+//! 3. decide: Failed (PodFailurePolicy, BackoffLimitExceeded or DeadlineExceeded),
+//!    deleting the active pods; Complete once enough pods (or every index) succeeded;
+//!    suspended: active pods deleted and condition Suspended (a resume restarts
+//!    `startTime`, so the deadline counts from it); else create pods (`pods.rs`) up to
+//!    `min(parallelism, completions - succeeded)`, one per missing index for an Indexed
+//!    Job (deleting a second pod of an index), waiting out Kubernetes' growing delay
 //!    after failures (10 s doubling per failure, at most 6 min);
-//! 4. write the status (`status.rs`) and requeue at the next deadline.
+//! 4. write the status (`status.rs`, with `completedIndexes`) and requeue at the next
+//!    deadline.
 //!
-//! Not done yet: `completionMode: Indexed`, podFailurePolicy, pod failure tracking with
-//! finalizers (a failed pod deleted before it was counted is missed), `manualSelector`
-//! (a user selector is taken as given), and resetting startTime on resume.
+//! With `backoffLimitPerIndex`, failures are counted and delayed per index
+//! (`per_index.rs`), and the Job fails once every index is done and some failed
+//! (FailedIndexes), or more than `maxFailedIndexes` failed.
+//!
+//! Not done yet: pod failure tracking with finalizers (a failed pod deleted before it
+//! was counted is missed), successPolicy.
 
 mod counts;
+mod failure_policy;
+mod indexed;
+mod per_index;
+mod pods;
 mod status;
 
 use std::sync::Arc;
@@ -30,9 +45,8 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tracing::info;
 
-use super::runtime::{owner_key, Action, Reconciler};
-use super::{owned_pods, ControllerContext};
-use crate::core::events;
+use super::runtime::{self_or_owner, Action, Reconciler};
+use super::ControllerContext;
 use crate::core::objects::{self, controller_of, decode, decode_all, is_being_deleted};
 use crate::core::Error;
 use crate::store::{Event, Key, Store};
@@ -68,11 +82,7 @@ impl Reconciler for JobController {
     }
 
     async fn triggers(&self, event: &Event) -> Vec<Key> {
-        let key = &event.object.key;
-        if key.kind == "Job" {
-            return vec![key.clone()];
-        }
-        owner_key(event, "Job").into_iter().collect()
+        self_or_owner(event, "Job")
     }
 
     async fn reconcile(&self, key: &Key) -> Result<Action, Error> {
@@ -112,7 +122,9 @@ impl JobController {
         let suspended = spec.suspend == Some(true);
         let mut status = job.status.clone().unwrap_or_default();
         let mut action = Action::AwaitChange;
-        if !suspended && status.start_time.is_none() {
+        let resuming = !suspended && status::true_condition(job, "Suspended").is_some();
+        if resuming || (!suspended && status.start_time.is_none()) {
+            // activeDeadlineSeconds counts from the (last) resume.
             status.start_time = Some(Time(now));
         }
         let started = status.start_time.as_ref().map(|t| t.0);
@@ -143,7 +155,39 @@ impl JobController {
             None => counts.succeeded > 0 && counts.active.is_empty(),
         };
         let mut active = counts.active.len() as i32;
-        if done {
+        // Kubernetes' order: the failures first, then success.
+        let failed_indexes = counts.failed_indexes() as i32;
+        let completions = spec.completions.unwrap_or(0);
+        let failure = if let Some(message) = &counts.fail_job {
+            Some(("PodFailurePolicy", message.as_str()))
+        } else if counts.failed > backoff_limit || restarts_exceeded {
+            Some((
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit",
+            ))
+        } else if deadline.is_some_and(|d| d <= now) {
+            Some((
+                "DeadlineExceeded",
+                "Job was active longer than specified deadline",
+            ))
+        } else if spec.max_failed_indexes.is_some_and(|m| failed_indexes > m) {
+            Some((
+                "MaxFailedIndexesExceeded",
+                "Job has exceeded the specified maximal number of failed indexes",
+            ))
+        } else if failed_indexes > 0 && counts.succeeded + failed_indexes >= completions {
+            Some(("FailedIndexes", "Job has failed indexes"))
+        } else {
+            None
+        };
+        if let Some(reason) = failure {
+            active -= self
+                .fail(key, job, counts, &mut status, reason, now)
+                .await?;
+        } else if done {
+            // Pods still running once enough succeeded are not needed any more.
+            active -= self.delete_pods(key, job, &counts.active).await?;
+            self.delete_pods(key, job, &counts.excess).await?;
             status::set_condition(
                 &mut status,
                 "Complete",
@@ -156,32 +200,9 @@ impl JobController {
             info!(job = %key, "job complete");
             self.event(job, "Normal", "Completed", "Job completed")
                 .await;
-        } else if counts.failed > backoff_limit || restarts_exceeded {
-            let message = "Job has reached the specified backoff limit";
-            active -= self
-                .fail(
-                    key,
-                    job,
-                    counts,
-                    &mut status,
-                    ("BackoffLimitExceeded", message),
-                    now,
-                )
-                .await?;
-        } else if deadline.is_some_and(|d| d <= now) {
-            let message = "Job was active longer than specified deadline";
-            active -= self
-                .fail(
-                    key,
-                    job,
-                    counts,
-                    &mut status,
-                    ("DeadlineExceeded", message),
-                    now,
-                )
-                .await?;
         } else if suspended {
-            active -= self.delete_active(key, counts).await?;
+            active -= self.delete_pods(key, job, &counts.active).await?;
+            let newly = status::true_condition(job, "Suspended").is_none();
             status::set_condition(
                 &mut status,
                 "Suspended",
@@ -190,8 +211,12 @@ impl JobController {
                 "Job suspended",
                 now,
             );
+            if newly {
+                self.event(job, "Normal", "Suspended", "Job suspended")
+                    .await;
+            }
         } else {
-            if status::true_condition(job, "Suspended").is_some() {
+            if resuming {
                 status::set_condition(
                     &mut status,
                     "Suspended",
@@ -200,31 +225,24 @@ impl JobController {
                     "Job resumed",
                     now,
                 );
+                self.event(job, "Normal", "Resumed", "Job resumed").await;
             }
+            self.delete_pods(key, job, &counts.excess).await?;
             let parallelism = spec.parallelism.unwrap_or(1).max(0);
             let wanted = match spec.completions {
-                Some(n) => parallelism.min(n - counts.succeeded).max(0),
+                Some(n) => parallelism
+                    .min(n - counts.succeeded - failed_indexes)
+                    .max(0),
                 None if counts.succeeded > 0 => 0,
                 None => parallelism,
             };
-            let next_pod_at = counts.next_pod_at().filter(|at| *at > now);
             if active < wanted {
+                let missing = ((wanted - active) as usize).min(BURST);
+                let (created, next_pod_at) =
+                    self.create_missing(key, job, counts, missing, now).await?;
+                active += created as i32;
                 if let Some(at) = next_pod_at {
                     action = sooner(action, at, now);
-                } else {
-                    let missing = ((wanted - active) as usize).min(BURST);
-                    for _ in 0..missing {
-                        let name = self.create_pod(job).await?;
-                        self.event(
-                            job,
-                            "Normal",
-                            "SuccessfulCreate",
-                            &format!("Created pod: {name}"),
-                        )
-                        .await;
-                    }
-                    active += missing as i32;
-                    info!(job = %key, created = missing, "pods created");
                 }
             }
             if let Some(d) = deadline {
@@ -246,7 +264,8 @@ impl JobController {
         (reason, message): (&str, &str),
         now: Timestamp,
     ) -> Result<i32, Error> {
-        let deleted = self.delete_active(key, counts).await?;
+        let deleted = self.delete_pods(key, job, &counts.active).await?;
+        self.delete_pods(key, job, &counts.excess).await?;
         status::set_condition(status, "Failed", "True", reason, message, now);
         info!(job = %key, failed = counts.failed, reason, "job failed");
         self.event(job, "Warning", reason, message).await;
@@ -274,56 +293,6 @@ impl JobController {
         objects::delete_if(self.store(), key, &uid).await?;
         info!(job = %key, "finished job deleted: ttlSecondsAfterFinished");
         Ok(Action::AwaitChange)
-    }
-
-    /// Deletes the active pods; how many.
-    async fn delete_active(&self, key: &Key, counts: &Counts<'_>) -> Result<i32, Error> {
-        let mut deleted = 0;
-        for pod in &counts.active {
-            let pod_key = Key::new(
-                "Pod",
-                &key.namespace,
-                pod.metadata.name.clone().unwrap_or_default(),
-            );
-            objects::delete_if(
-                self.store(),
-                &pod_key,
-                pod.metadata.uid.as_deref().unwrap_or_default(),
-            )
-            .await?;
-            deleted += 1;
-        }
-        Ok(deleted)
-    }
-
-    /// An event on the Job, for `describe job`.
-    async fn event(&self, job: &Job, type_: &str, reason: &str, message: &str) {
-        let involved = events::reference_to("Job", &job.metadata);
-        events::record_or_warn(
-            self.ctx.as_ref(),
-            involved,
-            type_,
-            reason,
-            message,
-            COMPONENT,
-        )
-        .await;
-    }
-
-    async fn create_pod(&self, job: &Job) -> Result<String, Error> {
-        let template = job
-            .spec
-            .as_ref()
-            .map(|s| s.template.clone())
-            .unwrap_or_default();
-        owned_pods::create(
-            self.store(),
-            self.ctx.clock.now_seconds(),
-            "Job",
-            &job.metadata,
-            template,
-        )
-        .await
     }
 }
 

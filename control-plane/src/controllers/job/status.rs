@@ -71,6 +71,13 @@ pub fn counted(status: &mut JobStatus, counts: &Counts, active: i32) {
     status.ready = Some(counts.ready.min(active));
     status.succeeded = Some(counts.succeeded).filter(|n| *n > 0);
     status.failed = Some(counts.failed).filter(|n| *n > 0);
+    if counts.indexed {
+        let completed = super::indexed::format(&counts.completed);
+        status.completed_indexes = Some(completed).filter(|c| !c.is_empty());
+    }
+    if let Some(per_index) = &counts.per_index {
+        status.failed_indexes = Some(super::indexed::format(&per_index.failed));
+    }
 }
 
 /// Writes the status when it changed.
@@ -83,14 +90,6 @@ pub async fn write(store: &dyn Store, job: &Job, status: JobStatus) -> Result<()
         job.metadata.namespace.clone().unwrap_or_default(),
         job.metadata.name.clone().unwrap_or_default(),
     );
-    let uid = job.metadata.uid.clone().unwrap_or_default();
-    objects::modify_if::<Job, _>(store, &key, &uid, |current| {
-        if current.status.as_ref() == Some(&status) {
-            return false;
-        }
-        current.status = Some(status.clone());
-        true
-    })
-    .await?;
-    Ok(())
+    let uid = job.metadata.uid.as_deref().unwrap_or_default();
+    objects::write_status(store, &key, uid, status, |j: &mut Job| &mut j.status).await
 }

@@ -6,7 +6,7 @@ use k8s_openapi::api::batch::v1::Job;
 use super::*;
 use crate::core::objects::is_active;
 
-const JOB: &str = "apiVersion: batch/v1
+pub(super) const JOB: &str = "apiVersion: batch/v1
 kind: Job
 metadata:
   name: work
@@ -23,7 +23,7 @@ spec:
 ";
 
 /// The kubelet's part: every active pod ends in `phase` now.
-async fn finish_active(h: &Harness, phase: &str) {
+pub(super) async fn finish_active(h: &Harness, phase: &str) {
     let now = h.clock.now_string();
     for stored in h.store.list("Pod", None).await.unwrap().0 {
         let pod: Pod = decode(&stored).unwrap();
@@ -43,11 +43,11 @@ async fn finish_active(h: &Harness, phase: &str) {
     }
 }
 
-async fn job(h: &Harness) -> Job {
+pub(super) async fn job(h: &Harness) -> Job {
     h.get("Job", "work").await.expect("the job exists")
 }
 
-fn condition(job: &Job, type_: &str) -> Option<(String, String)> {
+pub(super) fn condition(job: &Job, type_: &str) -> Option<(String, String)> {
     let c = job
         .status
         .as_ref()?
@@ -58,7 +58,7 @@ fn condition(job: &Job, type_: &str) -> Option<(String, String)> {
     Some((c.status.clone(), c.reason.clone().unwrap_or_default()))
 }
 
-fn assert_condition(job: &Job, type_: &str, status: &str, reason: &str) {
+pub(super) fn assert_condition(job: &Job, type_: &str, status: &str, reason: &str) {
     assert_eq!(
         condition(job, type_),
         Some((status.to_string(), reason.to_string())),
@@ -67,7 +67,7 @@ fn assert_condition(job: &Job, type_: &str, status: &str, reason: &str) {
     );
 }
 
-fn active_count(pods: &[Pod]) -> usize {
+pub(super) fn active_count(pods: &[Pod]) -> usize {
     pods.iter().filter(|p| is_active(p)).count()
 }
 

@@ -26,6 +26,8 @@ mod event_ttl;
 mod events;
 mod gc;
 mod jobs;
+mod jobs_indexed;
+mod jobs_policy;
 mod load_balancer;
 mod replicaset;
 mod rolling_props;

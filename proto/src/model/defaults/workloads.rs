@@ -85,16 +85,38 @@ pub(super) fn default_stateful_set(sts: &mut StatefulSet) {
     default_pod_template(&mut spec.template);
 }
 
-/// Job defaults: one pod to completion, 6 retries. The template's restartPolicy is
-/// defaulted like any pod's (Always), which validation then refuses, as Kubernetes does.
+/// Job defaults: one pod to completion, 6 retries (no overall limit when retries are
+/// counted per index). The template's restartPolicy is defaulted like any pod's (Always),
+/// which validation then refuses, as Kubernetes does.
 fn default_job_spec(spec: &mut JobSpec) {
     if spec.completions.is_none() && spec.parallelism.is_none() {
         spec.completions = Some(1);
     }
     spec.parallelism.get_or_insert(1);
-    spec.backoff_limit.get_or_insert(6);
+    let backoff_limit = match spec.backoff_limit_per_index {
+        Some(_) => i32::MAX,
+        None => 6,
+    };
+    spec.backoff_limit.get_or_insert(backoff_limit);
     set(&mut spec.completion_mode, "NonIndexed");
     spec.suspend.get_or_insert(false);
+    spec.manual_selector.get_or_insert(false);
+    let replacement = match spec.pod_failure_policy {
+        Some(_) => "Failed",
+        None => "TerminatingOrFailed",
+    };
+    set(&mut spec.pod_replacement_policy, replacement);
+    let rules = spec
+        .pod_failure_policy
+        .iter_mut()
+        .flat_map(|p| &mut p.rules);
+    for rule in rules {
+        for pattern in rule.on_pod_conditions.iter_mut().flatten() {
+            if pattern.status.is_empty() {
+                pattern.status = "True".into();
+            }
+        }
+    }
     default_pod_template(&mut spec.template);
 }
 

@@ -3,13 +3,14 @@
 //! never count and loop forever; the template must be a valid pod spec.
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job, JobSpec};
+use k8s_openapi::api::batch::v1::CronJob;
 use std::collections::HashSet;
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaimVolumeSource, PodTemplateSpec, Volume};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::jobs::validate_job_spec;
 use super::{
     validate_labels, validate_pod_spec, validate_qualified_name, validate_template_meta, FieldError,
 };
@@ -64,20 +65,7 @@ fn validate_selected_template(
             serde_json::json!({}),
             format!("empty selector is invalid for {kind}"),
         )),
-        Some(selector) => {
-            errors.extend(validate_label_selector("spec.selector", selector));
-            let labels = template
-                .and_then(|t| t.metadata.as_ref())
-                .and_then(|m| m.labels.clone())
-                .unwrap_or_default();
-            if !selector_matches(selector, &labels) {
-                errors.push(FieldError::invalid(
-                    "spec.template.metadata.labels",
-                    serde_json::to_value(&labels).unwrap_or_default(),
-                    "`selector` does not match template `labels`",
-                ));
-            }
-        }
+        Some(selector) => errors.extend(selects_template(selector, template)),
     }
     errors.extend(validate_template(
         "spec.template",
@@ -87,8 +75,28 @@ fn validate_selected_template(
     errors
 }
 
+/// A valid `spec.selector` that selects `spec.template`'s labels.
+pub(super) fn selects_template(
+    selector: &LabelSelector,
+    template: Option<&PodTemplateSpec>,
+) -> Vec<FieldError> {
+    let mut errors = validate_label_selector("spec.selector", selector);
+    let labels = template
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    if !selector_matches(selector, &labels) {
+        errors.push(FieldError::invalid(
+            "spec.template.metadata.labels",
+            serde_json::to_value(&labels).unwrap_or_default(),
+            "`selector` does not match template `labels`",
+        ));
+    }
+    errors
+}
+
 /// A pod template: labels/annotations, a valid pod spec and an allowed restartPolicy.
-fn validate_template(
+pub(super) fn validate_template(
     path: &str,
     template: Option<&PodTemplateSpec>,
     restart_policies: &[&str],
@@ -317,44 +325,6 @@ pub(super) fn validate_stateful_set(sts: &StatefulSet) -> Vec<FieldError> {
         &["Always"],
     ));
     errors
-}
-
-fn validate_job_spec(path: &str, spec: &JobSpec) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    non_negative(
-        &mut errors,
-        &format!("{path}.parallelism"),
-        spec.parallelism,
-    );
-    non_negative(
-        &mut errors,
-        &format!("{path}.completions"),
-        spec.completions,
-    );
-    non_negative(
-        &mut errors,
-        &format!("{path}.backoffLimit"),
-        spec.backoff_limit,
-    );
-    if let Some(selector) = &spec.selector {
-        errors.extend(validate_label_selector(
-            &format!("{path}.selector"),
-            selector,
-        ));
-    }
-    errors.extend(validate_template(
-        &format!("{path}.template"),
-        Some(&spec.template),
-        &["OnFailure", "Never"],
-    ));
-    errors
-}
-
-pub(super) fn validate_job(job: &Job) -> Vec<FieldError> {
-    match &job.spec {
-        Some(spec) => validate_job_spec("spec", spec),
-        None => vec![FieldError::required("spec", "")],
-    }
 }
 
 pub(super) fn validate_cron_job(cron_job: &CronJob) -> Vec<FieldError> {
