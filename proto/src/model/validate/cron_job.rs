@@ -1,5 +1,6 @@
 //! A CronJob's timing: its schedule (parsed by `crate::cron`, the controller's parser),
-//! time zone, starting deadline and history limits.
+//! time zone, starting deadline and history limits; and its job template's selector,
+//! which the controller always generates.
 
 use k8s_openapi::api::batch::v1::CronJobSpec;
 
@@ -45,6 +46,30 @@ pub(super) fn validate_timing(spec: &CronJobSpec) -> Vec<FieldError> {
                 "must be greater than or equal to 0",
             ));
         }
+    }
+    errors
+}
+
+/// As kube-apiserver's job template check: each Job gets a selector on its own uid, so
+/// one in the template could never be honoured.
+pub(super) fn validate_template_selector(spec: &CronJobSpec) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let Some(job) = spec.job_template.spec.as_ref() else {
+        return errors;
+    };
+    if let Some(selector) = &job.selector {
+        errors.push(FieldError::invalid(
+            "spec.jobTemplate.spec.selector",
+            serde_json::to_value(selector).unwrap_or_default(),
+            "`selector` will be auto-generated",
+        ));
+    }
+    if job.manual_selector == Some(true) {
+        errors.push(FieldError::unsupported(
+            "spec.jobTemplate.spec.manualSelector",
+            "true",
+            &["nil", "false"],
+        ));
     }
     errors
 }
@@ -117,5 +142,32 @@ spec:
             ["spec.failedJobsHistoryLimit: Invalid value: -2: must be greater than or equal to 0"]
         );
         assert_eq!(errors(r#""""#, ""), ["spec.schedule: Required value"]);
+    }
+
+    #[test]
+    fn a_job_template_selector_is_refused_as_it_would_be_replaced() {
+        let yaml = CRON_JOB
+            .replace("SCHEDULE", r#""* * * * *""#)
+            .replace("EXTRA", "")
+            .replace(
+                "    spec:\n      template:",
+                "    spec:\n      manualSelector: true\n      selector: {matchLabels: {a: b}}\n      template:",
+            );
+        let object = decode_documents("cj.yaml", &yaml).unwrap().remove(0);
+        let error = validate_object(&object).unwrap_err();
+        let messages: Vec<String> = error.errors.iter().map(ToString::to_string).collect();
+        assert!(
+            messages.contains(
+                &r#"spec.jobTemplate.spec.selector: Invalid value: {"matchLabels":{"a":"b"}}: `selector` will be auto-generated"#
+                    .to_string()
+            ),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("spec.jobTemplate.spec.manualSelector: Unsupported value")),
+            "{messages:?}"
+        );
     }
 }

@@ -342,6 +342,7 @@ pub(super) fn validate_cron_job(cron_job: &CronJob) -> Vec<FieldError> {
         return errors;
     };
     errors.extend(super::cron_job::validate_timing(spec));
+    errors.extend(super::cron_job::validate_template_selector(spec));
     if let Some(policy) = spec.concurrency_policy.as_deref() {
         if !["Allow", "Forbid", "Replace"].contains(&policy) {
             errors.push(FieldError::unsupported(
