@@ -258,7 +258,9 @@ async fn remove(
     let grace = Some(opts.grace_period).filter(|g| *g >= 0);
     let mut waiting = Vec::new();
     for (namespace, name, uid) in pods {
-        let result = if opts.disable_eviction {
+        // With no PodDisruptionBudgets in skiff an eviction is a delete with a grace
+        // period, so `--disable-eviction --grace-period N` goes through it to honour N.
+        let result = if opts.disable_eviction && grace.is_none() {
             let req = DeleteRequest {
                 kind: "Pod".into(),
                 namespace: namespace.clone(),
@@ -267,7 +269,9 @@ async fn remove(
             };
             api.delete(req).await.map(|_| ())
         } else {
-            println!("evicting pod {namespace}/{name}");
+            if !opts.disable_eviction {
+                println!("evicting pod {namespace}/{name}");
+            }
             let req = EvictRequest {
                 namespace: namespace.clone(),
                 name: name.clone(),
