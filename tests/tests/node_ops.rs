@@ -1,9 +1,11 @@
 //! What users do to nodes, on two joined nodes (issue 15, item 3), as a user sees it:
 //! - `cordon`: `get nodes` shows `Ready,SchedulingDisabled` and a new Deployment's pods
 //!   all land on the other node; `uncordon` undoes it;
-//! - `drain` of a node running Deployment pods and a bare pod: refused without `--force`
-//!   with kubectl's lines and nothing evicted; with `--force` the bare pod is gone, the
-//!   Deployment's pods come back on the other node, and kubectl's lines are printed;
+//! - `drain` of a node running Deployment pods, a bare pod and a DaemonSet's pod: refused
+//!   without `--force` and `--ignore-daemonsets` with kubectl's lines and nothing
+//!   evicted; with them the bare pod is gone, the Deployment's pods come back on the
+//!   other node, the DaemonSet's pod stays on the drained node, and kubectl's lines are
+//!   printed;
 //! - `taint ... :NoExecute` evicts a pod that does not tolerate it and keeps one that
 //!   does.
 
@@ -40,6 +42,43 @@ spec:
           image: busybox:latest
           command: [sleep, '3600']
 ";
+
+/// A node agent's stand-in, one per node; drain leaves it where it is.
+const DAEMON_SET: &str = "\
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: agents
+spec:
+  selector:
+    matchLabels: {app: agents}
+  template:
+    metadata:
+      labels: {app: agents}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: main
+          image: busybox:latest
+          command: [sleep, '3600']
+";
+
+/// The DaemonSet's pod on `node`, once one pod runs Ready on each of the two nodes.
+fn daemon_pod_on(cluster: &MultiNode, node: &str) -> anyhow::Result<String> {
+    wait_for(
+        "the DaemonSet's pods, one Ready on each node",
+        Duration::from_secs(90),
+        Duration::from_millis(500),
+        || {
+            let pods = cluster.pods("app=agents")?;
+            let ready: Vec<_> = pods.iter().filter(|(_, (_, ready))| *ready).collect();
+            match ready.iter().find(|(_, (n, _))| n == node) {
+                Some((name, _)) if ready.len() == 2 => Ok((*name).clone()),
+                _ => bail!("not yet: {pods:?}"),
+            }
+        },
+    )
+}
 
 /// A pod without a controller, pinned to `node`; tolerating `dedicated` if asked.
 fn bare_pod(name: &str, node: &str, tolerate: bool) -> String {
@@ -131,17 +170,23 @@ fn scenario(cluster: &mut MultiNode) -> anyhow::Result<()> {
     wait_spread_on(cluster, &n2)?;
     ensure!(skiff(&["uncordon", &n1])? == format!("node/{n1} uncordoned\n"));
 
-    // drain: refused while a pod has no controller, before anything is evicted.
+    // drain: refused while a pod has no controller or belongs to a DaemonSet, before
+    // anything is evicted.
+    cluster.apply("agents.yaml", DAEMON_SET)?;
+    let daemon = daemon_pod_on(cluster, &n2)?;
     cluster.apply("lonely.yaml", &bare_pod("lonely", &n2, false))?;
     wait_running(cluster, "lonely")?;
     let before = cluster.pods("app=spread")?;
     let (stdout, stderr) = refused(cluster, &["drain", &n2])?;
     ensure!(stdout == format!("node/{n2} cordoned\n"), "{stdout}");
-    let want = format!(
-        "error: unable to drain node \"{n2}\" due to error: cannot delete Pods that declare no controller (use --force to override): default/lonely, continuing command...\n\
-         There are pending nodes to be drained:\n {n2}\n"
-    );
-    ensure!(stderr.starts_with(&want), "{stderr}");
+    for want in [
+        format!("error: unable to drain node \"{n2}\" due to error: "),
+        format!("cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): default/{daemon}"),
+        "cannot delete Pods that declare no controller (use --force to override): default/lonely".to_string(),
+        format!(", continuing command...\nThere are pending nodes to be drained:\n {n2}\n"),
+    ] {
+        ensure!(stderr.contains(&want), "{want:?} not in {stderr}");
+    }
     ensure!(cluster.pods("app=spread")? == before, "nothing evicted");
     wait_running(cluster, "lonely")?;
 
@@ -158,9 +203,16 @@ fn scenario(cluster: &mut MultiNode) -> anyhow::Result<()> {
         String::from_utf8_lossy(&out.stderr),
     );
     ensure!(out.status.success(), "{stdout}{stderr}");
+    // kubectl joins its warnings after one `Warning:`.
     ensure!(
-        stderr.contains("Warning: deleting Pods that declare no controller: default/lonely"),
+        stderr.contains(&format!(
+            "Warning: ignoring DaemonSet-managed Pods: default/{daemon}; deleting Pods that declare no controller: default/lonely\n"
+        )),
         "{stderr}"
+    );
+    ensure!(
+        !stdout.contains(&format!("pod default/{daemon}")),
+        "{stdout}"
     );
     ensure!(
         stdout.starts_with(&format!("node/{n2} already cordoned\n")),
@@ -179,6 +231,12 @@ fn scenario(cluster: &mut MultiNode) -> anyhow::Result<()> {
     );
     wait_gone(cluster, "lonely")?;
     wait_spread_on(cluster, &n1)?;
+    // The DaemonSet's pod is still the one on the drained node.
+    ensure!(
+        daemon_pod_on(cluster, &n2)? == daemon,
+        "{:?}",
+        cluster.pods("app=agents")?
+    );
     ensure!(skiff(&["uncordon", &n2])? == format!("node/{n2} uncordoned\n"));
 
     // taint NoExecute: what does not tolerate it goes, what does stays.
