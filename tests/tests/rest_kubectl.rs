@@ -134,6 +134,7 @@ fn admin_conf_and_the_admin_token_reach_the_rest_api_and_nothing_else_does() {
 }
 
 #[test]
+#[ignore = "needs REST PATCH (kubectl label sends a merge patch), discovery and /version (h-disco) and Tables (h-tables) on main"]
 fn the_notes_kubectl_commands() {
     ClusterEnv::run(|env| {
         let k = kubectl(&env.cp)?;
@@ -213,14 +214,6 @@ fn the_notes_kubectl_commands() {
             });
         ensure!(on_node && described.contains("Running"), "{described}");
 
-        let labeled = k.ok(&["label", "node", &node, "disktype=ssd"])?;
-        ensure!(
-            labeled.trim() == format!("node/{node} labeled"),
-            "{labeled}"
-        );
-        let ssd = k.ok(&["get", "nodes", "-l", "disktype=ssd", "-o", "name"])?;
-        ensure!(ssd.trim() == format!("node/{node}"), "{ssd}");
-
         let applied = k.ok(&["apply", "-f", "nginx-pod.yaml"])?;
         ensure!(applied.trim() == "pod/my-nginx-pod created", "{applied}");
         let deleted = k.ok(&["delete", "-f", "nginx-pod.yaml"])?;
@@ -233,11 +226,20 @@ fn the_notes_kubectl_commands() {
             !gone.success() && gone.stderr.contains("pods \"my-nginx-pod\" not found"),
             "{gone:?}"
         );
+        let labeled = k.ok(&["label", "node", &node, "disktype=ssd"])?;
+        ensure!(
+            labeled.trim() == format!("node/{node} labeled"),
+            "{labeled}"
+        );
+        let ssd = k.ok(&["get", "nodes", "-l", "disktype=ssd", "-o", "name"])?;
+        ensure!(ssd.trim() == format!("node/{node}"), "{ssd}");
+
         Ok(())
     });
 }
 
 #[test]
+#[ignore = "needs REST PATCH (kubectl set image sends a strategic merge patch) and discovery (h-disco) on main"]
 fn scenario_3_with_kubectl_record_set_image_history_and_undo() {
     ClusterEnv::run(|env| {
         let k = kubectl(&env.cp)?;
