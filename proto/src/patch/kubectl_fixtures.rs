@@ -129,3 +129,19 @@ fn apply_with_a_new_strategy_and_container_order() {
     // No directive survives into the object.
     assert!(!out.to_string().contains("\"$"), "{out}");
 }
+
+#[test]
+fn every_fixture_on_disk_is_listed() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/patch/testdata/kubectl");
+    let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            name.trim_end_matches(".json").to_string()
+        })
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<&str> = FIXTURES.iter().map(|(name, _)| *name).collect();
+    listed.sort();
+    assert_eq!(on_disk, listed);
+}
