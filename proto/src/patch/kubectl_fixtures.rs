@@ -26,6 +26,12 @@ const FIXTURES: &[(&str, &str)] = &[
         "apply-recreate",
         include_str!("testdata/kubectl/apply-recreate.json"),
     ),
+    ("apply-svc", include_str!("testdata/kubectl/apply-svc.json")),
+    ("apply-cm", include_str!("testdata/kubectl/apply-cm.json")),
+    (
+        "apply-volume",
+        include_str!("testdata/kubectl/apply-volume.json"),
+    ),
     ("cordon", include_str!("testdata/kubectl/cordon.json")),
     ("edit", include_str!("testdata/kubectl/edit.json")),
     (
