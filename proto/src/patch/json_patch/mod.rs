@@ -186,7 +186,7 @@ fn test(doc: &mut Value, op: &Map<String, Value>) -> Result<(), String> {
     // The library holds a missing key and a null alike, so `null` matches both.
     let matches = match (actual, expected) {
         (None | Some(Value::Null), Some(Value::Null)) => true,
-        (Some(actual), Some(expected)) => actual == *expected,
+        (Some(actual), Some(expected)) => actual == expected,
         _ => false,
     };
     if matches {
@@ -204,7 +204,8 @@ fn copy(doc: &mut Value, op: &Map<String, Value>, copied: &mut usize) -> Result<
     })?;
     let value = parent
         .get(&key)
-        .map_err(|e| format!("error in copy for from: '{from}': {e}"))?;
+        .map_err(|e| format!("error in copy for from: '{from}': {e}"))?
+        .cloned();
     let path = string_field(op, "path")
         .map_err(|_| format!("copy operation failed to decode path: {MISSING}"))?;
     let (mut parent, key) = find_parent(doc, &path).ok_or_else(|| {

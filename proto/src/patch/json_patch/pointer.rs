@@ -83,12 +83,12 @@ fn existing_index(len: usize, token: &str) -> Result<usize, String> {
 impl Container<'_> {
     /// The value under `key`: `Ok(None)` for a missing object key (the library does not
     /// tell a missing key from a null one), an error for a bad array index.
-    pub(super) fn get(&self, key: &str) -> Result<Option<Value>, String> {
+    pub(super) fn get(&self, key: &str) -> Result<Option<&Value>, String> {
         match self {
-            Container::Object(map) => Ok(map.get(key).cloned()),
+            Container::Object(map) => Ok(map.get(key)),
             Container::Array(items) => {
                 let index = existing_index(items.len(), key)?;
-                Ok(Some(items[index].clone()))
+                Ok(Some(&items[index]))
             }
         }
     }

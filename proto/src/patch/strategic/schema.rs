@@ -256,6 +256,8 @@ pub(super) fn kind(kind: &str) -> Option<&'static Type> {
         "ServiceAccount" => &SERVICE_ACCOUNT,
         "Endpoints" | "ConfigMap" | "Secret" | "PersistentVolume" | "StorageClass" | "Event"
         | "Lease" | "EndpointSlice" => &METADATA_ONLY,
+        // autoscaling/v1 Scale, the scale subresource's object.
+        "Scale" => &METADATA_ONLY,
         _ => return None,
     })
 }

@@ -399,7 +399,7 @@ fn every_served_kind_is_supported() {
     for row in crate::kinds::KINDS {
         assert!(supports(row.kind), "{}", row.kind);
     }
-    assert!(supports("ServiceAccount") && supports("EndpointSlice"));
+    assert!(supports("ServiceAccount") && supports("EndpointSlice") && supports("Scale"));
 }
 
 /// Every field with a `patchStrategy` tag in kubernetes/api v0.33 on the paths of the
