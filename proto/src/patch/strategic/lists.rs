@@ -9,22 +9,22 @@ use std::collections::{HashMap, HashSet};
 use serde_json::Value;
 
 use super::errors::{bad_arg_type, bad_patch_type, list_of_lists, malformed};
-use super::merge::{merge_key_of, merge_map, remove_directives, DIRECTIVE};
-use super::schema::{Schema, Strategy};
+use super::merge::{merge_key_of, merge_map, DIRECTIVE};
+use super::schema::Schema;
 use crate::patch::{go_fmt, PatchError};
 
-const MAP_TYPE: &str = "map[string]interface {}";
+pub(super) const MAP_TYPE: &str = "map[string]interface {}";
 
 /// How items of a list are told apart: by their merge key when they are maps, by their
 /// whole value when they are scalars.
 #[derive(Clone, Copy)]
-struct Identity<'a> {
-    maps: bool,
-    key: &'a str,
+pub(super) struct Identity<'a> {
+    pub(super) maps: bool,
+    pub(super) key: &'a str,
 }
 
 impl Identity<'_> {
-    fn of(&self, item: &Value) -> String {
+    pub(super) fn of(&self, item: &Value) -> String {
         if self.maps {
             // A map without the key matches any other such map, as in apimachinery.
             match item.as_object().and_then(|m| m.get(self.key)) {
@@ -179,7 +179,7 @@ fn all_maps(list: &[Value]) -> Result<(), PatchError> {
 }
 
 /// Splits `merged` into the items present in `by` and the others (server-only).
-fn partition(
+pub(super) fn partition(
     merged: Vec<Value>,
     by: &[Value],
     merge_key: Option<&str>,
@@ -210,7 +210,7 @@ fn partition(
 
 /// `normalizeElementOrder`: patch items sorted by the patch's order, server-only items
 /// by the server's, then interleaved so each keeps its place among its neighbours.
-fn normalize_order(
+pub(super) fn normalize_order(
     patch_items: Vec<Value>,
     server_only: Vec<Value>,
     patch_order: &[Value],
@@ -266,7 +266,7 @@ fn sort_by_order(
 }
 
 /// `extractToDeleteItems`: (items, items carrying `$patch: delete`).
-fn split_deleted(items: Vec<Value>) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
+pub(super) fn split_deleted(items: Vec<Value>) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
     let mut kept = Vec::new();
     let mut deleted = Vec::new();
     for item in items {
@@ -283,7 +283,7 @@ fn split_deleted(items: Vec<Value>) -> Result<(Vec<Value>, Vec<Value>), PatchErr
 }
 
 /// `sliceElementType`: the one Go type of the items of all `lists`.
-fn element_type(lists: &[&[Value]]) -> Result<&'static str, PatchError> {
+pub(super) fn element_type(lists: &[&[Value]]) -> Result<&'static str, PatchError> {
     let mut found: Option<&'static str> = None;
     for item in lists.iter().flat_map(|list| list.iter()) {
         let ty = go_fmt::type_name(item);
@@ -301,83 +301,4 @@ fn element_type(lists: &[&[Value]]) -> Result<&'static str, PatchError> {
         }
     }
     found.ok_or_else(|| malformed("no elements in any of the given slices"))
-}
-
-/// The merged value of the list named by `$setElementOrder/<list>`, ordered as `order`
-/// lists it; `None` when neither side has the list.
-pub(super) fn order_by_set_element_order(
-    current: Option<Vec<Value>>,
-    patched: Option<Vec<Value>>,
-    order: &[Value],
-    item_schema: Schema,
-    strategy: Strategy,
-) -> Result<Option<Vec<Value>>, PatchError> {
-    let merge_key = strategy.merge_key;
-    check_order(patched.as_deref().unwrap_or(&[]), order, merge_key)?;
-    let server_order = current.clone().unwrap_or_default();
-    let patch_items = patched.clone().unwrap_or_default();
-    let merged = match (current, patched) {
-        (None, None) => return Ok(None),
-        (Some(current), None) => current,
-        (None, Some(patched)) => match remove_directives(Value::Array(patched)) {
-            Some(Value::Array(items)) => items,
-            _ => return Ok(None),
-        },
-        (Some(current), Some(patched)) if strategy.merge => {
-            merge_list(current, patched, item_schema, merge_key, false)?
-        }
-        (Some(_), Some(patched)) => patched,
-    };
-    let (in_order, server_only) = partition(merged, order, merge_key)?;
-    let maps = element_type(&[&server_order, &patch_items])? == MAP_TYPE;
-    normalize_order(
-        in_order,
-        server_only,
-        order,
-        &server_order,
-        Identity {
-            maps,
-            key: merge_key.unwrap_or(""),
-        },
-    )
-    .map(Some)
-}
-
-/// `validatePatchWithSetOrderList`: the patch's items (but deletions) must appear in
-/// `order`, in the same relative order.
-fn check_order(
-    patch: &[Value],
-    order: &[Value],
-    merge_key: Option<&str>,
-) -> Result<(), PatchError> {
-    if patch.is_empty() || order.is_empty() {
-        return Ok(());
-    }
-    let items = match merge_key {
-        Some(_) => split_deleted(patch.to_vec())?.0,
-        None => patch.to_vec(),
-    };
-    let (mut p, mut o) = (0, 0);
-    while p < items.len() && o < order.len() {
-        if items[p].get(DIRECTIVE).is_some() {
-            p += 1;
-            continue;
-        }
-        let same = match merge_key {
-            None => items[p] == order[o],
-            Some(key) => merge_key_of(&items[p], key)? == merge_key_of(&order[o], key)?,
-        };
-        if same {
-            p += 1;
-        }
-        o += 1;
-    }
-    if p < items.len() {
-        return Err(PatchError::Malformed(format!(
-            "The order in patch list:\n{}\n doesn't match $setElementOrder list:\n{}\n",
-            go_fmt::value(&Value::Array(patch.to_vec())),
-            go_fmt::value(&Value::Array(order.to_vec()))
-        )));
-    }
-    Ok(())
 }

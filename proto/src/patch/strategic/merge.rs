@@ -7,8 +7,9 @@
 
 use serde_json::{Map, Value};
 
+use super::element_order::order_by_set_element_order;
 use super::errors::{bad_arg_type, bad_patch_type, malformed, no_merge_key};
-use super::lists::{merge_list, order_by_set_element_order};
+use super::lists::merge_list;
 use super::schema::Schema;
 use crate::patch::PatchError;
 

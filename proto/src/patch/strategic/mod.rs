@@ -6,10 +6,13 @@
 //! `$retainKeys`, `$setElementOrder/<list>` and `$deleteFromPrimitiveList/<list>`.
 //! The merge metadata of each kind is the table in `schema.rs`.
 
+mod element_order;
 mod errors;
 mod lists;
 mod merge;
 mod schema;
+#[cfg(test)]
+mod table_tests;
 #[cfg(test)]
 mod tests;
 
