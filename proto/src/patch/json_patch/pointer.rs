@@ -61,19 +61,20 @@ fn invalid_index(index: i64) -> String {
     format!("Unable to access invalid index: {index}: invalid index referenced")
 }
 
+/// A negative index counts back from `len`, as the library allows.
+fn from_end(index: i64, len: i64) -> Result<i64, String> {
+    match index {
+        i if i >= 0 => Ok(i),
+        i if i < -len => Err(invalid_index(i)),
+        i => Ok(i + len),
+    }
+}
+
 /// The position of an existing element; negative indices count from the end, as the
 /// library allows.
 fn existing_index(len: usize, token: &str) -> Result<usize, String> {
-    let index = atoi(token)?;
     let len = len as i64;
-    let resolved = if index < 0 {
-        if index < -len {
-            return Err(invalid_index(index));
-        }
-        index + len
-    } else {
-        index
-    };
+    let resolved = from_end(atoi(token)?, len)?;
     if resolved >= len {
         return Err(invalid_index(resolved));
     }
@@ -111,15 +112,7 @@ impl Container<'_> {
                 if index >= new_len {
                     return Err(invalid_index(index));
                 }
-                let index = if index < 0 {
-                    if index < -new_len {
-                        return Err(invalid_index(index));
-                    }
-                    index + new_len
-                } else {
-                    index
-                };
-                items.insert(index as usize, value);
+                items.insert(from_end(index, new_len)? as usize, value);
                 Ok(())
             }
         }
