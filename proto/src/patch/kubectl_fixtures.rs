@@ -22,12 +22,12 @@ struct Fixture {
 const FIXTURES: &[(&str, &str)] = &[
     ("annotate", include_str!("testdata/kubectl/annotate.json")),
     ("apply", include_str!("testdata/kubectl/apply.json")),
+    ("apply-cm", include_str!("testdata/kubectl/apply-cm.json")),
     (
         "apply-recreate",
         include_str!("testdata/kubectl/apply-recreate.json"),
     ),
     ("apply-svc", include_str!("testdata/kubectl/apply-svc.json")),
-    ("apply-cm", include_str!("testdata/kubectl/apply-cm.json")),
     (
         "apply-volume",
         include_str!("testdata/kubectl/apply-volume.json"),
@@ -43,12 +43,21 @@ const FIXTURES: &[(&str, &str)] = &[
         include_str!("testdata/kubectl/patch-sidecar.json"),
     ),
     ("pause", include_str!("testdata/kubectl/pause.json")),
+    ("relabel", include_str!("testdata/kubectl/relabel.json")),
     ("restart", include_str!("testdata/kubectl/restart.json")),
+    ("resume", include_str!("testdata/kubectl/resume.json")),
     ("scale", include_str!("testdata/kubectl/scale.json")),
+    ("setenv", include_str!("testdata/kubectl/setenv.json")),
     ("setimage", include_str!("testdata/kubectl/setimage.json")),
+    (
+        "setresources",
+        include_str!("testdata/kubectl/setresources.json"),
+    ),
     ("taint", include_str!("testdata/kubectl/taint.json")),
+    ("uncordon", include_str!("testdata/kubectl/uncordon.json")),
     ("undo", include_str!("testdata/kubectl/undo.json")),
     ("unlabel", include_str!("testdata/kubectl/unlabel.json")),
+    ("untaint", include_str!("testdata/kubectl/untaint.json")),
 ];
 
 fn run(name: &str) -> (Fixture, Value) {
