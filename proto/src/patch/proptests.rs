@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
 use super::tests::with_deep_document;
-use super::{json_patch, merge_patch, strategic, PatchError};
+use super::{json_patch, merge_patch, strategic, strict_errors, PatchError};
 
 /// Keys that reach the directives and merge lists as well as plain ones.
 fn key() -> impl Strategy<Value = String> {
@@ -187,6 +187,7 @@ proptest! {
         let _ = json_patch::apply(&doc, &body);
         let _ = merge_patch::apply(&doc, &body);
         let _ = strategic::apply(&doc, &body, kind);
+        let _ = strict_errors(&body, true);
     }
 
     #[test]
@@ -195,6 +196,7 @@ proptest! {
         let _ = json_patch::apply(&doc, body.as_bytes());
         let _ = merge_patch::apply(&doc, body.as_bytes());
         let _ = strategic::apply(&doc, body.as_bytes(), kind);
+        let _ = strict_errors(body.as_bytes(), false);
     }
 
     #[test]
