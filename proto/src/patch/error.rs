@@ -19,6 +19,9 @@ pub enum PatchError {
     /// [`super::MAX_JSON_PATCH_OPERATIONS`] operations.
     #[error("{0}")]
     TooLarge(String),
+    /// 415 UnsupportedMediaType: a `Content-Type` that is no patch type skiff accepts.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 415 UnsupportedMediaType: a strategic merge patch for a kind without merge
     /// metadata (anything but the built-in kinds).
     #[error("strategic merge patch format is not supported")]

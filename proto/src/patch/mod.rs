@@ -12,12 +12,14 @@
 //!
 //! Every entry point takes the stored object and the raw request body and returns the
 //! patched object, or a [`PatchError`] whose variant says which HTTP code it maps to.
-//! [`strict_errors`] is what `fieldValidation=Strict|Warn` finds in the body itself.
+//! [`PatchType`] picks the engine from a request's `Content-Type`; [`strict_errors`] is
+//! what `fieldValidation=Strict|Warn` finds in the body itself.
 
 mod error;
 mod go_fmt;
 pub mod json_patch;
 pub mod merge_patch;
+mod patch_type;
 pub mod strategic;
 mod strict;
 
@@ -28,6 +30,7 @@ mod kubectl_fixtures;
 mod proptests;
 
 pub use error::PatchError;
+pub use patch_type::PatchType;
 pub use strict::strict_errors;
 
 use serde_json::Value;
