@@ -127,6 +127,17 @@ mod tests {
                 json!({"a": {"bb": {"ccc": null}}}),
                 json!({"a": {"bb": {}}}),
             ),
+            // Null items of arrays stay; a null member is replaced like any value.
+            (
+                json!({"a": [{"b": "c"}]}),
+                json!({"a": [null, 1]}),
+                json!({"a": [null, 1]}),
+            ),
+            (
+                json!({"t": null}),
+                json!({"t": {"f": "b", "g": null}}),
+                json!({"t": {"f": "b"}}),
+            ),
         ];
         for (doc, patch, expected) in cases {
             assert_eq!(merged(doc, patch.clone()), expected, "patch {patch}");
