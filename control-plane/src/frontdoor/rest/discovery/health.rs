@@ -138,7 +138,58 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::store::MemoryStore;
+    use crate::store::{BoxFuture, EventStream, Key, MemoryStore, StoreError, Stored};
+
+    /// A store that never answers, as one stuck on its disk.
+    struct Stuck;
+
+    fn never<T: Send + 'static>() -> BoxFuture<'static, T> {
+        Box::pin(std::future::pending())
+    }
+
+    impl Store for Stuck {
+        fn get(&self, _: &Key) -> BoxFuture<'_, Result<Option<Stored>, StoreError>> {
+            never()
+        }
+        fn list(
+            &self,
+            _: &str,
+            _: Option<&str>,
+        ) -> BoxFuture<'_, Result<(Vec<Stored>, i64), StoreError>> {
+            never()
+        }
+        fn create(
+            &self,
+            _: Key,
+            _: String,
+            _: Vec<u8>,
+        ) -> BoxFuture<'_, Result<Stored, StoreError>> {
+            never()
+        }
+        fn update(
+            &self,
+            _: Key,
+            _: Vec<u8>,
+            _: Option<i64>,
+        ) -> BoxFuture<'_, Result<Stored, StoreError>> {
+            never()
+        }
+        fn delete(&self, _: &Key, _: Option<i64>) -> BoxFuture<'_, Result<Stored, StoreError>> {
+            never()
+        }
+        fn watch(&self, _: Option<&str>, _: i64) -> BoxFuture<'_, Result<EventStream, StoreError>> {
+            never()
+        }
+        fn current_revision(&self) -> BoxFuture<'_, Result<i64, StoreError>> {
+            never()
+        }
+        fn compacted_revision(&self) -> BoxFuture<'_, Result<i64, StoreError>> {
+            never()
+        }
+        fn compact(&self, _: i64) -> BoxFuture<'_, Result<(), StoreError>> {
+            never()
+        }
+    }
 
     fn checks(etcd: Result<(), String>) -> Vec<Check> {
         vec![
@@ -203,5 +254,15 @@ mod tests {
         let names: Vec<&str> = checks.iter().map(|c| c.name).collect();
         assert_eq!(names, ["ping", "log", "etcd"]);
         assert!(checks.iter().all(|c| c.result.is_ok()));
+    }
+
+    #[tokio::test]
+    async fn a_store_that_does_not_answer_makes_readyz_fail() {
+        let checks = run_checks(&Stuck).await;
+        let etcd = checks.iter().find(|c| c.name == "etcd").unwrap();
+        assert!(etcd.result.as_ref().unwrap_err().contains("no answer"));
+        let (code, body) = report(Endpoint::Readyz, &checks, &Options::default());
+        assert_eq!(code, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(body.ends_with("[-]etcd failed: reason withheld\nreadyz check failed\n"));
     }
 }
