@@ -12,13 +12,17 @@
 //! | the aggregated form of `/api` and `/apis` (apidiscovery.k8s.io/v2) | `aggregated.rs` |
 //! | `/healthz`, `/livez`, `/readyz` | `health.rs` |
 //! | the documents as HTTP answers | `answer.rs` |
+//! | which path gets which answer | `serve.rs` |
 
 pub mod aggregated;
 pub mod answer;
 pub mod groups;
 pub mod health;
 pub mod resources;
+mod serve;
 pub mod version;
+
+pub use serve::serve;
 
 use skiff_proto::kinds::{KindInfo, KINDS};
 
