@@ -11,6 +11,8 @@
 //! | the one error mapping (`Status` objects) | `status.rs` |
 //! | responses: JSON, text, chunked streams | `reply.rs` |
 //! | get, list, watch, create, update, patch, delete of every kind | `objects/` |
+//! | the `scale` subresource (autoscaling/v1 Scale) | `scale.rs` |
+//! | a pod's subresources (binding, eviction, ...) | `pods/` |
 //! | `/version`, discovery, health checks | `discovery/` |
 //! | `/openapi/v3` and its documents | `openapi/` |
 
@@ -19,9 +21,11 @@ mod body;
 pub mod discovery;
 mod objects;
 pub mod openapi;
+mod pods;
 mod reply;
 mod route;
 mod routes;
+mod scale;
 mod status;
 
 use std::sync::Arc;
