@@ -44,11 +44,7 @@ pub struct Subresource {
 impl KindInfo {
     /// `apiVersion` as manifests write it: "v1", "apps/v1".
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.to_string()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
+        group_version(self.group, self.version)
     }
 
     /// The row of `name` in any spelling a user may type: kind, plural, singular or
@@ -80,6 +76,15 @@ impl KindInfo {
     const fn subresources(mut self, subresources: &'static [Subresource]) -> KindInfo {
         self.subresources = subresources;
         self
+    }
+}
+
+/// "v1" for the core group, "apps/v1" for the others.
+pub fn group_version(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
     }
 }
 

@@ -18,6 +18,7 @@
 #[path = "../../../proto/src/kinds.rs"]
 #[allow(dead_code)]
 mod kinds;
+mod params;
 mod patch_keys;
 mod paths;
 mod schemas;

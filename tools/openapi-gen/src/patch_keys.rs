@@ -7,100 +7,92 @@ use serde_json::Value;
 
 use crate::Schemas;
 
-const CORE: &str = "io.k8s.api.core.v1";
-const APPS: &str = "io.k8s.api.apps.v1";
-const BATCH: &str = "io.k8s.api.batch.v1";
-const META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1";
+/// A tagged property: "property:mergeKey:strategy" (no merge key: "property::strategy").
+type Tags = &'static [&'static str];
 
-/// (package, type, property, merge key or "", strategy).
-const TAGS: &[(&str, &str, &str, &str, &str)] = &[
-    (CORE, "PodSpec", "volumes", "name", "merge,retainKeys"),
-    (CORE, "PodSpec", "initContainers", "name", "merge"),
-    (CORE, "PodSpec", "containers", "name", "merge"),
-    (CORE, "PodSpec", "ephemeralContainers", "name", "merge"),
-    (CORE, "PodSpec", "imagePullSecrets", "name", "merge"),
-    (CORE, "PodSpec", "hostAliases", "ip", "merge"),
+/// Both kinds of containers carry the same lists.
+const CONTAINER: Tags = &[
+    "ports:containerPort:merge",
+    "env:name:merge",
+    "volumeMounts:mountPath:merge",
+    "volumeDevices:devicePath:merge",
+];
+const CONDITIONS: Tags = &["conditions:type:merge"];
+
+/// Schemas and their tagged properties.
+const TAGGED: &[(&str, Tags)] = &[
     (
-        CORE,
-        "PodSpec",
-        "topologySpreadConstraints",
-        "topologyKey",
-        "merge",
+        "io.k8s.api.core.v1.PodSpec",
+        &[
+            "volumes:name:merge,retainKeys",
+            "initContainers:name:merge",
+            "containers:name:merge",
+            "ephemeralContainers:name:merge",
+            "imagePullSecrets:name:merge",
+            "hostAliases:ip:merge",
+            "topologySpreadConstraints:topologyKey:merge",
+            "resourceClaims:name:merge,retainKeys",
+            "schedulingGates:name:merge",
+        ],
     ),
+    ("io.k8s.api.core.v1.Container", CONTAINER),
+    ("io.k8s.api.core.v1.EphemeralContainer", CONTAINER),
     (
-        CORE,
-        "PodSpec",
-        "resourceClaims",
-        "name",
-        "merge,retainKeys",
+        "io.k8s.api.core.v1.PodStatus",
+        &[
+            "conditions:type:merge",
+            "podIPs:ip:merge",
+            "hostIPs:ip:merge",
+        ],
     ),
-    (CORE, "PodSpec", "schedulingGates", "name", "merge"),
-    (CORE, "Container", "ports", "containerPort", "merge"),
-    (CORE, "Container", "env", "name", "merge"),
-    (CORE, "Container", "volumeMounts", "mountPath", "merge"),
-    (CORE, "Container", "volumeDevices", "devicePath", "merge"),
+    ("io.k8s.api.core.v1.ServiceSpec", &["ports:port:merge"]),
+    ("io.k8s.api.core.v1.ServiceStatus", CONDITIONS),
+    ("io.k8s.api.core.v1.NodeSpec", &["podCIDRs::merge"]),
     (
-        CORE,
-        "EphemeralContainer",
-        "ports",
-        "containerPort",
-        "merge",
+        "io.k8s.api.core.v1.NodeStatus",
+        &["conditions:type:merge", "addresses:type:merge"],
     ),
-    (CORE, "EphemeralContainer", "env", "name", "merge"),
+    ("io.k8s.api.core.v1.NamespaceStatus", CONDITIONS),
+    ("io.k8s.api.core.v1.PersistentVolumeClaimStatus", CONDITIONS),
+    ("io.k8s.api.core.v1.ServiceAccount", &["secrets:name:merge"]),
     (
-        CORE,
-        "EphemeralContainer",
-        "volumeMounts",
-        "mountPath",
-        "merge",
+        "io.k8s.api.apps.v1.DeploymentSpec",
+        &["strategy::retainKeys"],
     ),
+    ("io.k8s.api.apps.v1.DeploymentStatus", CONDITIONS),
+    ("io.k8s.api.apps.v1.ReplicaSetStatus", CONDITIONS),
+    ("io.k8s.api.apps.v1.StatefulSetStatus", CONDITIONS),
+    ("io.k8s.api.apps.v1.DaemonSetStatus", CONDITIONS),
+    ("io.k8s.api.batch.v1.JobStatus", CONDITIONS),
     (
-        CORE,
-        "EphemeralContainer",
-        "volumeDevices",
-        "devicePath",
-        "merge",
+        "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
+        &["finalizers::merge", "ownerReferences:uid:merge"],
     ),
-    (CORE, "PodStatus", "conditions", "type", "merge"),
-    (CORE, "PodStatus", "podIPs", "ip", "merge"),
-    (CORE, "PodStatus", "hostIPs", "ip", "merge"),
-    (CORE, "ServiceSpec", "ports", "port", "merge"),
-    (CORE, "ServiceStatus", "conditions", "type", "merge"),
-    (CORE, "NodeSpec", "podCIDRs", "", "merge"),
-    (CORE, "NodeStatus", "conditions", "type", "merge"),
-    (CORE, "NodeStatus", "addresses", "type", "merge"),
-    (CORE, "NamespaceStatus", "conditions", "type", "merge"),
-    (
-        CORE,
-        "PersistentVolumeClaimStatus",
-        "conditions",
-        "type",
-        "merge",
-    ),
-    (CORE, "ServiceAccount", "secrets", "name", "merge"),
-    (APPS, "DeploymentSpec", "strategy", "", "retainKeys"),
-    (APPS, "DeploymentStatus", "conditions", "type", "merge"),
-    (APPS, "ReplicaSetStatus", "conditions", "type", "merge"),
-    (APPS, "StatefulSetStatus", "conditions", "type", "merge"),
-    (APPS, "DaemonSetStatus", "conditions", "type", "merge"),
-    (BATCH, "JobStatus", "conditions", "type", "merge"),
-    (META, "ObjectMeta", "finalizers", "", "merge"),
-    (META, "ObjectMeta", "ownerReferences", "uid", "merge"),
 ];
 
 /// Adds the extensions to the schemas present.
 pub fn annotate(schemas: &mut Schemas) {
-    for (package, ty, property, key, strategy) in TAGS {
-        let Some(Value::Object(prop)) = schemas
-            .get_mut(&format!("{package}.{ty}"))
+    for (schema, tags) in TAGGED {
+        let Some(Value::Object(properties)) = schemas
+            .get_mut(*schema)
             .and_then(|s| s.get_mut("properties"))
-            .and_then(|p| p.get_mut(*property))
         else {
             continue;
         };
-        if !key.is_empty() {
-            prop.insert("x-kubernetes-patch-merge-key".into(), (*key).into());
+        for tag in *tags {
+            let mut parts = tag.splitn(3, ':');
+            let (property, key, strategy) = (
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default(),
+            );
+            let Some(Value::Object(prop)) = properties.get_mut(property) else {
+                continue;
+            };
+            if !key.is_empty() {
+                prop.insert("x-kubernetes-patch-merge-key".into(), key.into());
+            }
+            prop.insert("x-kubernetes-patch-strategy".into(), strategy.into());
         }
-        prop.insert("x-kubernetes-patch-strategy".into(), (*strategy).into());
     }
 }

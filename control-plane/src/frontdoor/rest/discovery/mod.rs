@@ -24,7 +24,7 @@ pub mod version;
 
 pub use serve::serve;
 
-use skiff_proto::kinds::{KindInfo, KINDS};
+use skiff_proto::kinds::{self, KindInfo, KINDS};
 
 /// A served group-version: "" for the core group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,11 +36,7 @@ pub struct GroupVersion {
 impl GroupVersion {
     /// "v1" or "apps/v1", as `groupVersion` fields write it.
     pub fn name(&self) -> String {
-        if self.group.is_empty() {
-            self.version.to_string()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
+        kinds::group_version(self.group, self.version)
     }
 
     /// The kinds served under it, in table order.
