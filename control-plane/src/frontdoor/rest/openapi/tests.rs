@@ -136,3 +136,28 @@ fn a_current_hash_is_immutable_an_old_one_redirects() {
         StatusCode::NOT_ACCEPTABLE
     );
 }
+
+#[test]
+fn every_subresource_has_its_path() {
+    for kind in KINDS {
+        let (key, prefix) = if kind.group.is_empty() {
+            (
+                format!("api/{}", kind.version),
+                format!("/api/{}", kind.version),
+            )
+        } else {
+            let gv = format!("{}/{}", kind.group, kind.version);
+            (format!("apis/{gv}"), format!("/apis/{gv}"))
+        };
+        let doc = parsed(find(&key).unwrap());
+        let scope = if kind.namespaced {
+            "/namespaces/{namespace}"
+        } else {
+            ""
+        };
+        for sub in kind.subresources {
+            let path = format!("{prefix}{scope}/{}/{{name}}/{}", kind.plural, sub.name);
+            assert!(doc["paths"].get(&path).is_some(), "{path} missing");
+        }
+    }
+}
