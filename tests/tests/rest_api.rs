@@ -336,3 +336,113 @@ fn a_client_that_never_finishes_its_request_is_cut_off() {
         started.elapsed()
     );
 }
+
+fn patch(rest: &Rest, path: &str, content_type: &str, body: &Value) -> skiff_e2e::rest::Reply {
+    rest.send(
+        "PATCH",
+        path,
+        Some((content_type, serde_json::to_vec(body).unwrap())),
+        false,
+    )
+    .unwrap()
+}
+
+#[test]
+fn every_patch_type_applies_and_a_bad_patch_is_refused() {
+    let Some(cp) = control_plane() else { return };
+    let rest = Rest::new(&cp).unwrap();
+    const MERGE: &str = "application/merge-patch+json";
+    const JSON: &str = "application/json-patch+json";
+    const STRATEGIC: &str = "application/strategic-merge-patch+json";
+
+    assert_eq!(rest.post(CMS, &cm("p", "1")).unwrap().code, 201);
+    let merged = patch(
+        &rest,
+        &format!("{CMS}/p"),
+        MERGE,
+        &json!({"data": {"k": null, "n": "2"}}),
+    );
+    assert_eq!(merged.code, 200, "{}", merged.text);
+    assert_eq!(merged.json()["data"], json!({"n": "2"}));
+    let jp = patch(
+        &rest,
+        &format!("{CMS}/p"),
+        JSON,
+        &json!([{"op": "add", "path": "/data/m", "value": "3"}]),
+    );
+    assert_eq!(jp.json()["data"], json!({"n": "2", "m": "3"}));
+    let failed_test = patch(
+        &rest,
+        &format!("{CMS}/p"),
+        JSON,
+        &json!([{"op": "test", "path": "/data/n", "value": "9"}]),
+    );
+    assert_eq!(failed_test.code, 422, "{}", failed_test.text);
+    let stale = patch(
+        &rest,
+        &format!("{CMS}/p"),
+        MERGE,
+        &json!({"metadata": {"resourceVersion": "1"}, "data": {"x": "y"}}),
+    );
+    assert_eq!(stale.code, 409, "{}", stale.text);
+    let unsupported = patch(&rest, &format!("{CMS}/p"), "application/xml", &json!({}));
+    assert_eq!(unsupported.code, 415);
+
+    // A strategic patch of one container by name (kubectl set image) keeps the others.
+    let deployments = "/apis/apps/v1/namespaces/default/deployments";
+    let created = rest
+        .post(deployments, &json!({
+            "metadata": {"name": "web"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
+                         {"name": "a", "image": "nginx:1.10"}, {"name": "b", "image": "busybox"}]}}}}))
+        .unwrap();
+    assert_eq!(created.code, 201, "{}", created.text);
+    let generation = created.json()["metadata"]["generation"].as_i64().unwrap();
+    let set = patch(
+        &rest,
+        &format!("{deployments}/web"),
+        STRATEGIC,
+        &json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "nginx:1.11"}]}}}}),
+    );
+    assert_eq!(set.code, 200, "{}", set.text);
+    let containers = &set.json()["spec"]["template"]["spec"]["containers"];
+    assert_eq!(containers[0]["image"], "nginx:1.11");
+    assert_eq!(containers[1]["image"], "busybox");
+    assert_eq!(
+        set.json()["metadata"]["generation"].as_i64().unwrap(),
+        generation + 1
+    );
+
+    // A patch that breaks validation; one that changes status only through /status.
+    let broken = patch(
+        &rest,
+        &format!("{deployments}/web"),
+        MERGE,
+        &json!({"spec": {"replicas": -3}}),
+    );
+    assert_eq!(broken.code, 422, "{}", broken.text);
+    let ignored = patch(
+        &rest,
+        &format!("{deployments}/web"),
+        MERGE,
+        &json!({"status": {"replicas": 7}}),
+    );
+    assert_eq!(ignored.code, 200);
+    assert_ne!(ignored.json()["status"]["replicas"], 7);
+
+    // The scale subresource, as `kubectl scale` patches it.
+    let scaled = patch(
+        &rest,
+        &format!("{deployments}/web/scale"),
+        MERGE,
+        &json!({"spec": {"replicas": 4}}),
+    );
+    assert_eq!(scaled.code, 200, "{}", scaled.text);
+    assert_eq!(scaled.json()["kind"], "Scale");
+    assert_eq!(scaled.json()["spec"]["replicas"], 4);
+    assert_eq!(
+        rest.get(&format!("{deployments}/web")).unwrap().json()["spec"]["replicas"],
+        4
+    );
+}
