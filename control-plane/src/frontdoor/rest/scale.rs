@@ -13,9 +13,6 @@ use super::status::RestError;
 use super::Ctx;
 use crate::resources;
 
-/// The kinds that have the subresource.
-pub const SCALABLE: [&str; 3] = ["Deployment", "ReplicaSet", "StatefulSet"];
-
 pub async fn handle(
     ctx: &Ctx,
     target: &Target<'_>,
