@@ -351,11 +351,11 @@ fn new_object(object: &Prepared, clock: &dyn Clock) -> Value {
         "creationTimestamp".into(),
         Value::String(clock.now_seconds().to_string()),
     );
-    meta.insert("generation".into(), Value::from(1));
     let annotations = meta
         .entry("annotations")
         .or_insert_with(|| Value::Object(Default::default()));
     annotations[LAST_APPLIED] = Value::String(object.user.to_string());
+    super::generation::initialise(&object.key.kind, &mut value);
     match object.key.kind.as_str() {
         "Pod" => value["status"] = serde_json::json!({"phase": "Pending"}),
         "Namespace" => namespaces::initialise(&mut value, &object.key.name),

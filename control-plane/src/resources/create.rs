@@ -150,7 +150,7 @@ fn new_object(key: &Key, object: Object, uid: &str, clock: &dyn Clock) -> Value 
         "creationTimestamp".into(),
         Value::String(clock.now_seconds().to_string()),
     );
-    meta.insert("generation".into(), Value::from(1));
+    super::generation::initialise(&key.kind, &mut value);
     match key.kind.as_str() {
         "Pod" => value["status"] = serde_json::json!({"phase": "Pending"}),
         "Namespace" => namespaces::initialise(&mut value, &key.name),
@@ -201,6 +201,7 @@ pub async fn replace(
             }
             .into());
         }
+        check_uid(key, &value, &stored.uid)?;
         let current = objects::parse(&stored)?;
         let changed = replaced(&current, &value, part);
         if changed == current {
@@ -222,6 +223,32 @@ pub async fn replace(
     }
     Err(Error::Conflict(format!(
         "{key} kept changing while it was being replaced; try again"
+    )))
+}
+
+/// A body's uid is a precondition, as kube-apiserver takes it from a PUT: another
+/// object's uid is a conflict; none means the stored one.
+fn check_uid(key: &Key, value: &Value, stored_uid: &str) -> Result<(), Error> {
+    let uid = value
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if uid.is_empty() || uid == stored_uid {
+        return Ok(());
+    }
+    let resource = Kind::resolve(&key.kind)
+        .ok()
+        .and_then(|k| k.info())
+        .map_or_else(
+            || key.kind.to_lowercase(),
+            |info| match info.group {
+                "" => info.plural.to_string(),
+                group => format!("{}.{group}", info.plural),
+            },
+        );
+    Err(Error::Conflict(format!(
+        "Operation cannot be fulfilled on {resource} {:?}: Precondition failed: UID in precondition: {uid}, UID in object meta: {stored_uid}",
+        key.name
     )))
 }
 

@@ -15,7 +15,8 @@
 //! | Delete  | `delete.rs` (+ `namespaces.rs`: a namespace takes its objects along) |
 //! | Label   | `label.rs`    |
 //! | Watch   | `watch.rs`    |
-//! | (every update) | `write.rs`: default, validate, admit, compare-and-swap |
+//! | (every update) | `write.rs`: default, validate, admit, compare-and-swap (+ `generation.rs`) |
+//! | (every delete) | `finalizers.rs`: marked while finalizers are pending, gone with the last |
 //! | (new Jobs) | `jobs.rs`: the uid and selector a Job is created with |
 //! | (storage) | `storage.rs`: the default StorageClass, claims' admission and update rules, protected deletes |
 //! | Scale, SetImage | `scale.rs` (workloads) |
@@ -29,6 +30,8 @@ mod create;
 mod delete;
 mod evict;
 mod fields;
+pub mod finalizers;
+mod generation;
 mod get;
 mod jobs;
 mod label;
