@@ -103,6 +103,15 @@ pub const KINDS: &[KindInfo] = &[
     ),
     row("Event", "", "events", &["ev"], true, &[]),
     row("Lease", "coordination.k8s.io", "leases", &[], true, &[]),
+    row("ServiceAccount", "", "serviceaccounts", &["sa"], true, &[]),
+    row(
+        "EndpointSlice",
+        "discovery.k8s.io",
+        "endpointslices",
+        &[],
+        true,
+        &[],
+    ),
 ];
 
 #[cfg(test)]

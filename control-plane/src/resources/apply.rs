@@ -112,6 +112,10 @@ pub async fn apply_with(
         .collect::<Result<Vec<_>, _>>()?;
     let states = namespace_states(store, source, &prepared).await?;
     for object in &prepared {
+        if super::read_only::is_read_only(&object.key.kind) {
+            let exists = store.get(&object.key).await?.is_some();
+            super::read_only::refuse(&object.key.kind, if exists { "patch" } else { "create" })?;
+        }
         if let Some(refused) = &object.refused_create {
             if store.get(&object.key).await?.is_none() {
                 return Err(refused.clone());

@@ -121,6 +121,7 @@ async fn create_once(
         super::jobs::prepare_for_create(&mut object).unwrap_or_else(crate::core::ids::new_uid);
     default_object(&mut object);
     let key = Kind::of(object.kind()).key(object.namespace(), object.name());
+    super::read_only::refuse(&key.kind, "create")?;
     validate_object(&object)
         .map_err(|e| Error::Invalid(format!("{} {:?} is invalid: {e}", key.kind, key.name)))?;
     write::admit_namespace(store, &key).await?;
@@ -189,6 +190,7 @@ pub async fn replace(
     part: Part,
     dry_run: bool,
 ) -> Result<WireObject, Error> {
+    super::read_only::refuse(&key.kind, "update")?;
     for _ in 0..CONFLICT_RETRIES {
         let Some(stored) = store.get(key).await? else {
             return Err(objects::not_found(key));
@@ -236,16 +238,7 @@ fn check_uid(key: &Key, value: &Value, stored_uid: &str) -> Result<(), Error> {
     if uid.is_empty() || uid == stored_uid {
         return Ok(());
     }
-    let resource = Kind::resolve(&key.kind)
-        .ok()
-        .and_then(|k| k.info())
-        .map_or_else(
-            || key.kind.to_lowercase(),
-            |info| match info.group {
-                "" => info.plural.to_string(),
-                group => format!("{}.{group}", info.plural),
-            },
-        );
+    let resource = objects::qualified_resource(&key.kind);
     Err(Error::Conflict(format!(
         "Operation cannot be fulfilled on {resource} {:?}: Precondition failed: UID in precondition: {uid}, UID in object meta: {stored_uid}",
         key.name

@@ -10,11 +10,11 @@
 //! (`owners::orphan_dependents`, synchronously rather than through Kubernetes' `orphan`
 //! finalizer), so they stay.
 
-use super::served::Object as WireObject;
 use super::finalizers;
 use super::namespaces;
-use super::owners::OWNER_KINDS;
 use super::objects;
+use super::owners::OWNER_KINDS;
+use super::served::Object as WireObject;
 use crate::core::Kind;
 use crate::core::{Clock, Error};
 use crate::store::Store;
@@ -44,6 +44,7 @@ pub async fn delete(
         return namespaces::delete(store, clock, name).await;
     }
     let key = kind.key(namespace, name);
+    super::read_only::refuse(kind.name, "delete")?;
     if propagation == "Orphan" {
         match store.get(&key).await? {
             Some(owner) => {

@@ -130,10 +130,14 @@ pub async fn delete(
             }
             let value = objects::parse(stored)?;
             if is_deleting(&value) && !of(&value).is_empty() {
-                return Ok(Step::Keep(Outcome::Last(objects::serve_value(stored, value))));
+                return Ok(Step::Keep(Outcome::Last(objects::serve_value(
+                    stored, value,
+                ))));
             }
             if of(&value).is_empty() && extra.is_none() {
-                return Ok(Step::Delete(Outcome::Last(objects::serve_value(stored, value))));
+                return Ok(Step::Delete(Outcome::Last(objects::serve_value(
+                    stored, value,
+                ))));
             }
             let mut marked = value;
             mark(&mut marked, clock, extra);
@@ -157,7 +161,9 @@ pub async fn delete(
         Done::Kept(Outcome::Last(last)) => last,
         Done::Kept(Outcome::Marked(_))
         | Done::Deleted(Outcome::Marked(_))
-        | Done::Written(Outcome::Last(_), _) => unreachable!("each step hands back its own outcome"),
+        | Done::Written(Outcome::Last(_), _) => {
+            unreachable!("each step hands back its own outcome")
+        }
     })
 }
 
@@ -170,7 +176,8 @@ pub async fn remove(
     uid: &str,
     finalizer: &str,
 ) -> Result<bool, Error> {
-    let contended = || Error::Conflict(format!("{key} kept changing while {finalizer} was removed"));
+    let contended =
+        || Error::Conflict(format!("{key} kept changing while {finalizer} was removed"));
     let done = read_decide_write(
         store,
         key,

@@ -10,17 +10,17 @@
 
 use super::served::Object as WireObject;
 use serde_json::Value;
-use tracing::info;
 use skiff_proto::model::{
     default_object, validate_config_update, validate_job_update, validate_object, Object,
     ValidationError,
 };
+use tracing::info;
 
 use super::allocation::{self, Allocation};
-use super::{finalizers, generation};
 use super::merge;
 use super::namespaces::{self, NamespaceState};
 use super::objects;
+use super::{finalizers, generation};
 use crate::core::{Clock, Error, Ranges};
 use crate::store::{Key, Store, StoreError, Stored};
 
@@ -225,6 +225,7 @@ pub(crate) async fn edit(
     precondition: Option<i64>,
     mut change: impl FnMut(&mut Value, &Stored) -> Result<bool, Error>,
 ) -> Result<WireObject, Error> {
+    super::read_only::refuse(&key.kind, "patch")?;
     for _ in 0..CONFLICT_RETRIES {
         let Some(stored) = store.get(key).await? else {
             return Err(objects::not_found(key));

@@ -10,7 +10,7 @@ use crate::core::{ClusterConfig, ControlPlane};
 use crate::frontdoor::node::watch_kind::watch_kind;
 use crate::store::Key;
 
-fn context(store: Arc<dyn Store>) -> Arc<NodeContext> {
+pub(super) fn context(store: Arc<dyn Store>) -> Arc<NodeContext> {
     let pki = crate::pki::Pki::load_or_create(
         tempfile::tempdir().unwrap().keep().as_path(),
         &[],
@@ -24,7 +24,7 @@ fn context(store: Arc<dyn Store>) -> Arc<NodeContext> {
     }))
 }
 
-async fn put_pod(store: &dyn Store, name: &str, ip: &str, ready: bool, app: &str) {
+pub(super) async fn put_pod(store: &dyn Store, name: &str, ip: &str, ready: bool, app: &str) {
     let pod = json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "namespace": "default", "labels": {"app": app}},

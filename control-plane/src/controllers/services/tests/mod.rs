@@ -14,6 +14,7 @@ use crate::store::{MemoryStore, Store};
 mod allocation;
 mod controller;
 mod rules;
+mod slices;
 
 /// Generous: a case that needs it is broken, not slow.
 const TIMEOUT: Duration = Duration::from_secs(10);
