@@ -70,7 +70,7 @@ pub async fn evict(
     )
     .await?;
     let last = match done {
-        Done::Deleted(last) | Done::Kept(last) | Done::Written(last, _) => last,
+        Done::Deleted(last, _) | Done::Kept(last) | Done::Written(last, _) => last,
     };
     info!(pod = %key, grace = ?grace_period_seconds, "pod evicted");
     Ok(last)

@@ -97,10 +97,11 @@ fn mark(value: &mut Value, clock: &dyn Clock, extra: Option<&str>) {
     }
 }
 
-/// What a delete's decision hands back: the object served, or the marked JSON to serve
-/// at the revision written.
+/// What a delete's decision hands back: the object served as it is, or the JSON to serve
+/// at the revision of the deletion or of the mark.
 enum Outcome {
-    Last(WireObject),
+    Kept(WireObject),
+    Gone(Value),
     Marked(Value),
 }
 
@@ -130,14 +131,12 @@ pub async fn delete(
             }
             let value = objects::parse(stored)?;
             if is_deleting(&value) && !of(&value).is_empty() {
-                return Ok(Step::Keep(Outcome::Last(objects::serve_value(
+                return Ok(Step::Keep(Outcome::Kept(objects::serve_value(
                     stored, value,
                 ))));
             }
             if of(&value).is_empty() && extra.is_none() {
-                return Ok(Step::Delete(Outcome::Last(objects::serve_value(
-                    stored, value,
-                ))));
+                return Ok(Step::Delete(Outcome::Gone(value)));
             }
             let mut marked = value;
             mark(&mut marked, clock, extra);
@@ -150,20 +149,16 @@ pub async fn delete(
     )
     .await?;
     Ok(match done {
-        Done::Deleted(Outcome::Last(last)) => {
+        Done::Kept(Outcome::Kept(last)) => last,
+        Done::Deleted(Outcome::Gone(value), last) => {
             info!(object = %key, "deleted");
-            last
+            objects::serve_value(&last, value)
         }
         Done::Written(Outcome::Marked(value), written) => {
             info!(object = %key, finalizers = ?of(&value), "marked for deletion; finalizers pending");
             objects::serve_value(&written, value)
         }
-        Done::Kept(Outcome::Last(last)) => last,
-        Done::Kept(Outcome::Marked(_))
-        | Done::Deleted(Outcome::Marked(_))
-        | Done::Written(Outcome::Last(_), _) => {
-            unreachable!("each step hands back its own outcome")
-        }
+        _ => unreachable!("each step hands back its own outcome"),
     })
 }
 
@@ -210,7 +205,7 @@ pub async fn remove(
     )
     .await?;
     Ok(match done {
-        Done::Deleted(removed) => {
+        Done::Deleted(removed, _) => {
             info!(object = %key, finalizer, "last finalizer removed; deleted");
             removed
         }
