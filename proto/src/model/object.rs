@@ -201,10 +201,14 @@ mod tests {
     }
 
     #[test]
-    fn supported_kinds_cover_sixteen_kinds() {
-        assert_eq!(SUPPORTED_KINDS.len(), 16);
+    fn supported_kinds_cover_eighteen_kinds() {
+        assert_eq!(SUPPORTED_KINDS.len(), 18);
         let list = supported_kinds_list();
         assert!(list.starts_with("v1/Pod, apps/v1/ReplicaSet"), "{list}");
         assert!(list.contains("batch/v1/CronJob"), "{list}");
+        assert!(
+            list.ends_with("v1/ServiceAccount, discovery.k8s.io/v1/EndpointSlice"),
+            "{list}"
+        );
     }
 }
