@@ -11,13 +11,17 @@
 //! | the one error mapping (`Status` objects) | `status.rs` |
 //! | responses: JSON, text, chunked streams | `reply.rs` |
 //! | get, list, watch, create, update, patch, delete of every kind | `objects/` |
+//! | the `scale` subresource (autoscaling/v1 Scale) | `scale.rs` |
+//! | a pod's subresources (binding, eviction, ...) | `pods/` |
 
 mod auth;
 mod body;
 mod objects;
+mod pods;
 mod reply;
 mod route;
 mod routes;
+mod scale;
 mod status;
 
 use std::sync::Arc;
