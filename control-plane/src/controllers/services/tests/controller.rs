@@ -48,24 +48,11 @@ pub(super) async fn put_pod(store: &dyn Store, name: &str, ip: &str, ready: bool
 
 /// Waits until the Endpoints `name` satisfy `check`, returning them.
 async fn endpoints_until(store: &dyn Store, name: &str, check: impl Fn(&Value) -> bool) -> Value {
-    tokio::time::timeout(TIMEOUT, async {
-        loop {
-            if let Some(ep) = get_json(store, "Endpoints", name)
-                .await
-                .filter(|e| check(e))
-            {
-                return ep;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| {
-        panic!(
-            "endpoints {name} never got as expected: {:?}",
-            futures::executor::block_on(get_json(store, "Endpoints", name))
-        )
-    })
+    let read = || get_json(store, "Endpoints", name);
+    let what = format!("endpoints {name}");
+    poll_until(&what, read, |e| e.as_ref().is_some_and(&check))
+        .await
+        .expect("checked")
 }
 
 fn ready_ips(ep: &Value) -> Vec<String> {

@@ -15,7 +15,7 @@ async fn slices_until(
     name: &str,
     check: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
-    let list = || async {
+    let read = || async {
         let (items, _) = store.list("EndpointSlice", Some("default")).await.unwrap();
         items
             .iter()
@@ -23,22 +23,8 @@ async fn slices_until(
             .filter(|v| v["metadata"]["labels"][SERVICE_NAME] == name)
             .collect::<Vec<_>>()
     };
-    tokio::time::timeout(TIMEOUT, async {
-        loop {
-            let slices = list().await;
-            if check(&slices) {
-                return slices;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| {
-        panic!(
-            "slices of {name} never got as expected: {:?}",
-            futures::executor::block_on(list())
-        )
-    })
+    let what = format!("the slices of {name}");
+    poll_until(&what, read, |s: &Vec<Value>| check(s)).await
 }
 
 #[tokio::test]
