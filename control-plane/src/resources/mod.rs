@@ -62,6 +62,7 @@ pub use get::{get, list, Scope};
 pub use label::label;
 pub use nodes::{cordon, taint, TaintOperation};
 pub use objects::{metadata_mut, serve, serve_value};
+pub use read_only::refuse as refuse_read_only;
 pub use storage::admit_create;
 pub use watch::{watch, WatchStream, BOOKMARK};
 // workloads
