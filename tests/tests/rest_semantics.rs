@@ -1,65 +1,33 @@
-//! Object semantics through the REST API, as kube-apiserver has them, with curl and the
-//! test cluster's admin certificate: a finalizer holds a deleted ConfigMap until a PUT
+//! Object semantics through the REST API, as kube-apiserver has them, with the test
+//! cluster's admin certificate and the real kubectl: a finalizer holds a deleted ConfigMap until a PUT
 //! removes it (and no finalizer may join meanwhile), Foreground deletion keeps a
 //! Deployment until its ReplicaSet and pods are gone, a PUT's uid is a precondition,
 //! ServiceAccounts are served, and EndpointSlices mirror a Service's Endpoints and are
 //! read-only. The control plane alone: nothing here needs a node.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
 use serde_json::{json, Value};
+use skiff_e2e::kubectl::Kubectl;
+use skiff_e2e::rest::Rest;
 use skiff_e2e::{require_root_and_tools, serial, wait_for, TestControlPlane};
 
-/// The REST API of a test control plane, through curl with the admin certificate.
-struct Rest<'a> {
-    cp: &'a TestControlPlane,
+/// The REST API of a test control plane as the admin (codes and JSON), and kubectl.
+struct Api {
+    rest: Rest,
+    kubectl: Kubectl,
 }
 
-impl Rest<'_> {
+impl Api {
     /// `METHOD path` with an optional JSON body: the status code and the JSON answered.
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<(u16, Value)> {
-        let pki = self.cp.data().join("pki");
-        let mut child = Command::new("curl")
-            .args(["-sS", "--max-time", "20", "-X", method])
-            .arg("--cacert")
-            .arg(pki.join("ca.crt"))
-            .arg("--cert")
-            .arg(pki.join("admin.crt"))
-            .arg("--key")
-            .arg(pki.join("admin.key"))
-            .args(["-H", "Content-Type: application/json"])
-            .args(["-H", "Accept: application/json"])
-            .args(["--data-binary", "@-", "-w", "\n%{http_code}"])
-            .arg(format!("{}{path}", self.cp.url))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("run curl")?;
-        {
-            use std::io::Write;
-            let mut stdin = child.stdin.take().context("curl's stdin")?;
-            if let Some(body) = body {
-                stdin.write_all(body.to_string().as_bytes())?;
-            }
-        }
-        let out = child.wait_with_output()?;
-        ensure!(
-            out.status.success(),
-            "curl {method} {path}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout)?;
-        let (body, code) = text.rsplit_once('\n').context("curl printed no status")?;
-        let code: u16 = code.trim().parse()?;
-        let value = if body.trim().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(body).with_context(|| format!("{method} {path}: {body}"))?
+        let body = match body {
+            Some(body) => Some(("application/json", serde_json::to_vec(body)?)),
+            None => None,
         };
-        Ok((code, value))
+        let reply = self.rest.send(method, path, body, false)?;
+        Ok((reply.code, reply.json()))
     }
 
     /// A call that must answer `code`.
@@ -84,13 +52,17 @@ impl Rest<'_> {
     }
 }
 
-fn run(body: impl FnOnce(&Rest) -> anyhow::Result<()>) {
+fn run(body: impl FnOnce(&Api) -> anyhow::Result<()>) {
     if !require_root_and_tools() {
         return;
     }
     let _serial = serial();
     let cp = TestControlPlane::start().unwrap_or_else(|e| panic!("setting up: {e:#}"));
-    if let Err(e) = body(&Rest { cp: &cp }) {
+    let api = Api {
+        rest: Rest::new(&cp).unwrap_or_else(|e| panic!("the REST client: {e:#}")),
+        kubectl: Kubectl::for_cluster(&cp).unwrap_or_else(|e| panic!("kubectl: {e:#}")),
+    };
+    if let Err(e) = body(&api) {
         panic!("{e:#}\ncontrol plane log:\n{}", cp.log());
     }
 }
@@ -205,12 +177,15 @@ fn foreground_deletion_keeps_a_deployment_until_its_replicaset_and_pods_are_gone
         pod["metadata"]["finalizers"] = json!(["example.com/hold"]);
         api.expect(200, "PUT", &pod_path, Some(&pod))?;
 
-        let marked = api.expect(
-            200,
-            "DELETE",
-            &format!("{DEPLOYMENTS}/web"),
-            Some(&json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground"})),
-        )?;
+        let said = api.kubectl.ok(&[
+            "delete",
+            "deployment",
+            "web",
+            "--cascade=foreground",
+            "--wait=false",
+        ])?;
+        ensure!(said.contains("\"web\" deleted"), "{said}");
+        let marked = api.expect(200, "GET", &format!("{DEPLOYMENTS}/web"), None)?;
         ensure!(
             marked["metadata"]["finalizers"] == json!(["foregroundDeletion"]),
             "{marked}"
@@ -332,6 +307,9 @@ fn serviceaccounts_are_served_and_endpointslices_mirror_a_service_read_only() {
             "{slice}"
         );
         ensure!(slice["addressType"] == "IPv4", "{slice}");
+        let name = slice["metadata"]["name"].as_str().context("slice name")?;
+        let listed = api.kubectl.ok(&["get", "endpointslices"])?;
+        ensure!(listed.contains(name) && listed.contains("IPv4"), "{listed}");
 
         let mine = json!({
             "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
@@ -344,7 +322,6 @@ fn serviceaccounts_are_served_and_endpointslices_mirror_a_service_read_only() {
             Some(&mine),
         )?;
         ensure!(refused["reason"] == "MethodNotAllowed", "{refused}");
-        let name = slice["metadata"]["name"].as_str().context("slice name")?;
         api.expect(
             405,
             "DELETE",
