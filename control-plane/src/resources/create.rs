@@ -192,19 +192,8 @@ pub async fn replace(
 ) -> Result<WireObject, Error> {
     super::read_only::refuse(&key.kind, "update")?;
     for _ in 0..CONFLICT_RETRIES {
-        let Some(stored) = store.get(key).await? else {
-            return Err(objects::not_found(key));
-        };
-        if let Some(expected) = precondition.filter(|rv| *rv != stored.revision) {
-            return Err(StoreError::Conflict {
-                key: key.clone(),
-                expected,
-                actual: stored.revision,
-            }
-            .into());
-        }
+        let (stored, current) = write::read_at(store, key, precondition).await?;
         check_uid(key, &value, &stored.uid)?;
-        let current = objects::parse(&stored)?;
         let changed = replaced(&current, &value, part);
         if changed == current {
             return Ok(objects::serve_value(&stored, current));
