@@ -82,7 +82,8 @@ where
     tokio::spawn(async move {
         // The kubelet's wrapping of the runtime's error; the pod is named by its
         // sandbox (our sandbox is the pod uid), and the uid is left empty, as with CRI.
-        let failed = |why: String| format!("error forwarding port {port} to pod {uid}, uid : {why}");
+        let failed =
+            |why: String| format!("error forwarding port {port} to pod {uid}, uid : {why}");
         let conn = match dialer.dial(&netns, &uid, port).await {
             Ok(conn) => conn,
             Err(why) => {

@@ -101,7 +101,10 @@ async fn drain(
     mut out: ReceiverStream<Result<PortForwardOutput, Status>>,
 ) -> (Vec<u8>, bool, Option<String>) {
     let (mut data, mut closed, mut error) = (Vec::new(), false, None);
-    while let Some(item) = timeout(WAIT, out.next()).await.expect("agent stream stalls") {
+    while let Some(item) = timeout(WAIT, out.next())
+        .await
+        .expect("agent stream stalls")
+    {
         match item.unwrap().output.unwrap() {
             Output::Data(bytes) => data.extend(bytes),
             Output::CloseWrite(_) => closed = true,
@@ -126,7 +129,9 @@ async fn bytes_flow_both_ways_with_half_close() {
     let dialer = Arc::new(HostDialer::default());
     let (tx, out) = open(dialer.clone(), start("web", "uid-1", port.into())).await;
     let out = out.unwrap();
-    tx.send(input(Input::Data(b"hello ".to_vec()))).await.unwrap();
+    tx.send(input(Input::Data(b"hello ".to_vec())))
+        .await
+        .unwrap();
     tx.send(input(Input::Data(b"pod".to_vec()))).await.unwrap();
     tx.send(input(Input::CloseWrite(true))).await.unwrap();
     let (data, closed, error) = drain(out).await;
@@ -154,7 +159,11 @@ async fn a_refused_port_ends_with_the_kubelets_error() {
         .local_addr()
         .unwrap()
         .port();
-    let (_tx, out) = open(Arc::new(HostDialer::default()), start("web", "", port.into())).await;
+    let (_tx, out) = open(
+        Arc::new(HostDialer::default()),
+        start("web", "", port.into()),
+    )
+    .await;
     let (data, _, error) = drain(out.unwrap()).await;
     assert!(data.is_empty());
     let error = error.expect("an error message");
@@ -176,7 +185,11 @@ async fn a_refused_port_ends_with_the_kubelets_error() {
 async fn a_caller_that_leaves_closes_the_pods_connection() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let (tx, out) = open(Arc::new(HostDialer::default()), start("web", "uid-1", port.into())).await;
+    let (tx, out) = open(
+        Arc::new(HostDialer::default()),
+        start("web", "uid-1", port.into()),
+    )
+    .await;
     let _out = out.unwrap();
     let (mut conn, _) = timeout(WAIT, listener.accept()).await.unwrap().unwrap();
     tx.send(input(Input::Data(b"x".to_vec()))).await.unwrap();
@@ -198,8 +211,13 @@ async fn unknown_pods_ports_and_uids_are_refused() {
     let (_, result) = open(dialer.clone(), start("web", "other-uid", 80)).await;
     assert!(matches!(result, Err(ApiError::PodNotFound(_))));
     let (_, result) = open(dialer.clone(), start("web", "", 70000)).await;
-    assert!(matches!(result, Err(ApiError::InvalidArgument(m)) if m.contains("invalid port 70000")));
+    assert!(
+        matches!(result, Err(ApiError::InvalidArgument(m)) if m.contains("invalid port 70000"))
+    );
     let (_, result) = open(dialer.clone(), input(Input::Data(b"x".to_vec()))).await;
     assert!(matches!(result, Err(ApiError::InvalidArgument(_))));
-    assert!(dialer.calls.lock().unwrap().is_empty(), "nothing was dialed");
+    assert!(
+        dialer.calls.lock().unwrap().is_empty(),
+        "nothing was dialed"
+    );
 }

@@ -1,0 +1,3 @@
+//! The Kubernetes REST front door (docs/architecture.md, The wire).
+
+pub mod spdy;
