@@ -24,7 +24,7 @@ mod tests;
 
 pub use exec::exec;
 pub use logs::logs;
-pub use portforward::{FromPod, FromPodStream, PodPorts, ToPod};
+pub use portforward::{FromPod, FromPodStream, PodPorts, PortOpener, ToPod};
 pub use target::{agent_pod_name, locate, AgentTarget, AGENT_PORT};
 
 use std::time::Duration;

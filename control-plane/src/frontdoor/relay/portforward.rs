@@ -4,6 +4,8 @@
 //! half-close of either side and the agent's error text pass through unchanged; dropping
 //! [`ToPod`] without a half-close drops the connection on the node.
 
+use futures::stream::BoxStream;
+use futures::StreamExt;
 use skiff_proto::v1::agent_client::AgentClient;
 use skiff_proto::v1::port_forward_input::Input;
 use skiff_proto::v1::port_forward_output::Output;
@@ -40,6 +42,11 @@ pub enum FromPod {
 pub struct ToPod(mpsc::Sender<PortForwardInput>);
 
 impl ToPod {
+    /// Over a channel of the agent's input messages (a test's stand-in agent reads it).
+    pub fn new(sender: mpsc::Sender<PortForwardInput>) -> Self {
+        ToPod(sender)
+    }
+
     /// False when the connection is gone.
     pub async fn data(&self, bytes: Vec<u8>) -> bool {
         self.send(Input::Data(bytes)).await
@@ -56,29 +63,49 @@ impl ToPod {
     }
 }
 
-/// The pod's side of one connection.
-pub struct FromPodStream {
-    target: AgentTarget,
-    inner: tonic::Streaming<PortForwardOutput>,
-}
+/// The pod's side of one connection; ends once the connection is over on the node.
+pub struct FromPodStream(BoxStream<'static, FromPod>);
 
 impl FromPodStream {
-    /// The next event; `None` once the connection is over on the node.
+    pub fn new(events: BoxStream<'static, FromPod>) -> Self {
+        FromPodStream(events)
+    }
+
+    /// The agent's answers, a failed call becoming the error text the user reads.
+    fn from_agent(target: AgentTarget, inner: tonic::Streaming<PortForwardOutput>) -> Self {
+        let events = inner.filter_map(move |item| {
+            let event = match item {
+                Ok(PortForwardOutput { output: None }) => None,
+                Ok(PortForwardOutput {
+                    output: Some(output),
+                }) => Some(match output {
+                    Output::Data(bytes) => FromPod::Data(bytes),
+                    Output::CloseWrite(_) => FromPod::Closed,
+                    Output::Error(text) => FromPod::Error(text),
+                }),
+                Err(status) => Some(FromPod::Error(agent_error(&target, status).to_string())),
+            };
+            futures::future::ready(event)
+        });
+        FromPodStream(events.boxed())
+    }
+
     pub async fn next(&mut self) -> Option<FromPod> {
-        match self.inner.message().await {
-            Ok(Some(PortForwardOutput {
-                output: Some(output),
-            })) => Some(match output {
-                Output::Data(bytes) => FromPod::Data(bytes),
-                Output::CloseWrite(_) => FromPod::Closed,
-                Output::Error(text) => FromPod::Error(text),
-            }),
-            Ok(Some(PortForwardOutput { output: None })) => Some(FromPod::Data(Vec::new())),
-            Ok(None) => None,
-            Err(status) => Some(FromPod::Error(
-                agent_error(&self.target, status).to_string(),
-            )),
-        }
+        self.0.next().await
+    }
+}
+
+/// Opens connections to one pod's ports: its agent ([`PodPorts`]), or a test's stand-in.
+pub trait PortOpener: Send + Sync + 'static {
+    fn connect(
+        &self,
+        port: u16,
+    ) -> impl std::future::Future<Output = Result<(ToPod, FromPodStream), Error>> + Send;
+}
+
+impl PortOpener for PodPorts {
+    async fn connect(&self, port: u16) -> Result<(ToPod, FromPodStream), Error> {
+        PodPorts::connect(self, port).await
     }
 }
 
@@ -118,10 +145,9 @@ impl PodPorts {
             .map_err(|status| agent_error(&self.target, status))?
             .into_inner();
         debug!(node = %self.target.node, pod = %self.target.pod, port, "port-forward connection opened on the node");
-        let from = FromPodStream {
-            target: self.target.clone(),
-            inner,
-        };
-        Ok((ToPod(tx), from))
+        Ok((
+            ToPod(tx),
+            FromPodStream::from_agent(self.target.clone(), inner),
+        ))
     }
 }

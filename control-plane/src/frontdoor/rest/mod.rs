@@ -1,3 +1,4 @@
 //! The Kubernetes REST front door (docs/architecture.md, The wire).
 
+pub mod pods;
 pub mod spdy;

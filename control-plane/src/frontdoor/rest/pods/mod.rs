@@ -1,0 +1,3 @@
+//! Pods' streaming subresources.
+
+pub mod portforward;
