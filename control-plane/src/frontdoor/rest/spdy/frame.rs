@@ -27,10 +27,7 @@ pub const FLAG_UNIDIRECTIONAL: u8 = 0x02;
 /// RST_STREAM status codes (draft 3.1, 2.6.3).
 pub mod status {
     pub const PROTOCOL_ERROR: u32 = 1;
-    pub const INVALID_STREAM: u32 = 2;
-    pub const REFUSED_STREAM: u32 = 3;
     pub const CANCEL: u32 = 5;
-    pub const INTERNAL_ERROR: u32 = 6;
 }
 
 /// Frames past this length are refused (the format allows 16 MiB - 1; nothing sends

@@ -5,11 +5,13 @@
 //!
 //! | what | file |
 //! |------|------|
+//! | the request: checks, the 101, the upgraded connection's task | `handle.rs` |
 //! | which wire, the 101 answer | `negotiate.rs` |
 //! | `portforward.k8s.io` over SPDY (plain or tunnelled) | `spdy.rs`, `tunnel.rs` |
 //! | `v4.channel.k8s.io` over WebSocket | `channels.rs` |
 
 mod channels;
+mod handle;
 mod negotiate;
 mod spdy;
 #[cfg(test)]
@@ -22,7 +24,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
 
-pub use negotiate::{negotiate, Accepted, Refused, Wire};
+pub use handle::handle;
+pub use negotiate::{negotiate, Refused, Wire};
 
 use super::super::spdy::{RawSink, RawSource};
 use crate::frontdoor::relay::PortOpener;

@@ -56,13 +56,14 @@ fn refused(code: StatusCode, message: impl Into<String>) -> Refused {
 }
 
 /// Decides from the request's headers and query.
-pub fn negotiate(headers: &HeaderMap, query: Option<&str>) -> Result<Accepted, Refused> {
+/// `ports` holds the request's (decoded) `ports` query values.
+pub fn negotiate(headers: &HeaderMap, ports: &[&str]) -> Result<Accepted, Refused> {
     let upgrade = headers
         .get(UPGRADE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if upgrade.eq_ignore_ascii_case("websocket") {
-        return websocket(headers, query);
+        return websocket(headers, ports);
     }
     if upgrade.to_ascii_lowercase().starts_with("spdy/3.1") {
         return spdy(headers);
@@ -102,7 +103,7 @@ fn spdy(headers: &HeaderMap) -> Result<Accepted, Refused> {
     })
 }
 
-fn websocket(headers: &HeaderMap, query: Option<&str>) -> Result<Accepted, Refused> {
+fn websocket(headers: &HeaderMap, ports: &[&str]) -> Result<Accepted, Refused> {
     let key = headers
         .get(SEC_WEBSOCKET_KEY)
         .ok_or_else(|| refused(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key"))?;
@@ -110,7 +111,7 @@ fn websocket(headers: &HeaderMap, query: Option<&str>) -> Result<Accepted, Refus
     let (wire, protocol) = if offered.contains(&SPDY_TUNNEL) {
         (Wire::SpdyOverWebSocket, Some(SPDY_TUNNEL))
     } else if offered.is_empty() || offered.contains(&CHANNEL_V4) {
-        let ports = ports(query)?;
+        let ports = parse_ports(ports)?;
         let protocol = (!offered.is_empty()).then_some(CHANNEL_V4);
         (Wire::Channels { ports }, protocol)
     } else {
@@ -138,31 +139,27 @@ fn websocket(headers: &HeaderMap, query: Option<&str>) -> Result<Accepted, Refus
     })
 }
 
-/// The `ports` query parameters (repeated or comma-separated), as the kubelet reads
-/// them for the channel protocol.
-pub fn ports(query: Option<&str>) -> Result<Vec<u16>, Refused> {
+/// The `ports` query values (repeated or comma-separated), as the kubelet reads them
+/// for the channel protocol.
+fn parse_ports(values: &[&str]) -> Result<Vec<u16>, Refused> {
     let mut ports = Vec::new();
-    for pair in query.unwrap_or("").split('&') {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if name != "ports" {
+    for port in values.iter().flat_map(|v| v.split(',')).map(str::trim) {
+        if port.is_empty() {
             continue;
         }
-        let value = value.replace("%2C", ",").replace("%2c", ",");
-        for port in value.split(',').filter(|p| !p.is_empty()) {
-            let parsed: u16 = port.parse().map_err(|_| {
-                refused(
-                    StatusCode::BAD_REQUEST,
-                    format!("unable to parse \"{port}\" as a port: invalid syntax"),
-                )
-            })?;
-            if parsed == 0 {
-                return Err(refused(
-                    StatusCode::BAD_REQUEST,
-                    format!("port \"{port}\" must be > 0"),
-                ));
-            }
-            ports.push(parsed);
+        let parsed: u16 = port.parse().map_err(|_| {
+            refused(
+                StatusCode::BAD_REQUEST,
+                format!("unable to parse \"{port}\" as a port: invalid syntax"),
+            )
+        })?;
+        if parsed == 0 {
+            return Err(refused(
+                StatusCode::BAD_REQUEST,
+                format!("port \"{port}\" must be > 0"),
+            ));
         }
+        ports.push(parsed);
     }
     if ports.is_empty() {
         return Err(refused(

@@ -101,7 +101,7 @@ fn the_wire_is_negotiated_as_kubectl_and_the_kube_crate_ask() {
             key,
             ("sec-websocket-protocol", "SPDY/3.1+portforward.k8s.io"),
         ]),
-        None,
+        &[],
     )
     .unwrap();
     assert_eq!(accepted.wire, Wire::SpdyOverWebSocket);
@@ -120,7 +120,7 @@ fn the_wire_is_negotiated_as_kubectl_and_the_kube_crate_ask() {
             ("upgrade", "SPDY/3.1"),
             ("x-stream-protocol-version", "portforward.k8s.io"),
         ]),
-        None,
+        &[],
     )
     .unwrap();
     assert_eq!(accepted.wire, Wire::Spdy);
@@ -136,7 +136,7 @@ fn the_wire_is_negotiated_as_kubectl_and_the_kube_crate_ask() {
             key,
             ("sec-websocket-protocol", "v4.channel.k8s.io"),
         ]),
-        Some("&ports=80%2C1234"),
+        &["80,1234"],
     )
     .unwrap();
     assert_eq!(
@@ -151,35 +151,35 @@ fn the_wire_is_negotiated_as_kubectl_and_the_kube_crate_ask() {
     );
 
     // Refusals.
-    let no_upgrade = negotiate(&HeaderMap::new(), None).unwrap_err();
+    let no_upgrade = negotiate(&HeaderMap::new(), &[]).unwrap_err();
     assert_eq!(no_upgrade.code, StatusCode::BAD_REQUEST);
     let wrong_protocol = negotiate(
         &headers(&[
             ("upgrade", "SPDY/3.1"),
             ("x-stream-protocol-version", "v4.channel.k8s.io"),
         ]),
-        None,
+        &[],
     )
     .unwrap_err();
     assert_eq!(wrong_protocol.code, StatusCode::FORBIDDEN);
     assert!(wrong_protocol
         .message
         .contains("unable to negotiate protocol"));
-    let ws = |query| {
+    let ws = |ports: &[&str]| {
         negotiate(
             &headers(&[
                 ("upgrade", "websocket"),
                 key,
                 ("sec-websocket-protocol", "v4.channel.k8s.io"),
             ]),
-            query,
+            ports,
         )
         .unwrap_err()
         .message
     };
-    assert_eq!(ws(None), "query parameter \"port\" is required");
-    assert!(ws(Some("ports=http")).contains("unable to parse \"http\" as a port"));
-    assert!(ws(Some("ports=0")).contains("must be > 0"));
+    assert_eq!(ws(&[]), "query parameter \"port\" is required");
+    assert!(ws(&["http"]).contains("unable to parse \"http\" as a port"));
+    assert!(ws(&["80", "0"]).contains("must be > 0"));
 }
 
 /// How the test client's SPDY bytes travel: raw, or in WebSocket binary messages.
