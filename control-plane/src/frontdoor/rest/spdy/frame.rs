@@ -22,11 +22,13 @@ const WINDOW_UPDATE: u16 = 9;
 /// FLAG_FIN of data frames and of SYN_STREAM, SYN_REPLY and HEADERS.
 pub const FLAG_FIN: u8 = 0x01;
 /// FLAG_UNIDIRECTIONAL of SYN_STREAM.
+#[cfg(test)]
 pub const FLAG_UNIDIRECTIONAL: u8 = 0x02;
 
 /// RST_STREAM status codes (draft 3.1, 2.6.3).
 pub mod status {
     pub const PROTOCOL_ERROR: u32 = 1;
+    #[cfg(test)]
     pub const CANCEL: u32 = 5;
 }
 

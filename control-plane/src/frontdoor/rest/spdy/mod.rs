@@ -17,7 +17,9 @@ mod headers;
 mod tests;
 
 pub use conn::{start, ByteSink, ByteSource, Event, FrameSender, RawSink, RawSource};
-pub use frame::{status, Decoder, Encoder, Frame, FLAG_FIN};
+pub use frame::status;
+#[cfg(test)]
+pub use frame::{Decoder, Encoder, Frame, FLAG_FIN};
 pub use headers::{get as header, Headers};
 
 /// Why a SPDY connection was given up.
