@@ -7,13 +7,15 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
 use skiff_e2e::images::INDEX_HTML;
+use skiff_e2e::kubectl::Kubectl;
 use skiff_e2e::pods::pod_uid;
-use skiff_e2e::{wait_for, ClusterEnv, TestControlPlane};
+use skiff_e2e::{kube_client, wait_for, ClusterEnv};
 
 const POD: &str = r#"apiVersion: v1
 kind: Pod
@@ -38,29 +40,6 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// A kubeconfig for the cluster's admin credentials.
-fn kubeconfig(cp: &TestControlPlane) -> anyhow::Result<PathBuf> {
-    let conf: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(cp.data().join("admin.conf"))?)?;
-    let field = |name: &str| conf[name].as_str().unwrap_or_default().to_string();
-    let dir = cp.scratch();
-    for (file, name) in [("ca.pem", "ca"), ("cert.pem", "cert"), ("key.pem", "key")] {
-        std::fs::write(dir.join(file), field(name))?;
-    }
-    let path = dir.join("kubeconfig");
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: skiff\n  cluster:\n    server: {}\n    certificate-authority: {}\nusers:\n- name: admin\n  user:\n    client-certificate: {}\n    client-key: {}\ncontexts:\n- name: skiff\n  context:\n    cluster: skiff\n    user: admin\n    namespace: default\ncurrent-context: skiff\n",
-            field("server"),
-            dir.join("ca.pem").display(),
-            dir.join("cert.pem").display(),
-            dir.join("key.pem").display(),
-        ),
-    )?;
-    Ok(path)
-}
-
 /// `kubectl port-forward` running in the background, its output in files.
 struct PortForward {
     child: Child,
@@ -69,15 +48,17 @@ struct PortForward {
 }
 
 impl PortForward {
-    fn start(kubeconfig: &Path, dir: &Path, name: &str, args: &[&str]) -> anyhow::Result<PortForward> {
+    fn start(
+        kubectl: &Kubectl,
+        dir: &Path,
+        name: &str,
+        args: &[&str],
+    ) -> anyhow::Result<PortForward> {
         let out = dir.join(format!("{name}.out"));
         let err = dir.join(format!("{name}.err"));
-        let child = Command::new("kubectl")
-            .arg("port-forward")
-            .args(args)
-            .env("KUBECONFIG", kubeconfig)
-            .env("HOME", dir)
-            .stdin(Stdio::null())
+        let args: Vec<&str> = ["port-forward"].iter().chain(args).copied().collect();
+        let child = kubectl
+            .command(&args)
             .stdout(std::fs::File::create(&out)?)
             .stderr(std::fs::File::create(&err)?)
             .spawn()
@@ -96,13 +77,22 @@ impl PortForward {
     /// Waits for kubectl's `Forwarding from 127.0.0.1:LOCAL -> REMOTE` line.
     fn wait_forwarding(&mut self, local: u16, remote: u16) -> anyhow::Result<()> {
         let line = format!("Forwarding from 127.0.0.1:{local} -> {remote}");
-        wait_for(&line, Duration::from_secs(30), Duration::from_millis(100), || {
-            if let Some(status) = self.child.try_wait()? {
-                bail!("kubectl exited ({status}): {}{}", self.stdout(), self.stderr());
-            }
-            ensure!(self.stdout().contains(&line), "stdout: {}", self.stdout());
-            Ok(())
-        })
+        wait_for(
+            &line,
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            || {
+                if let Some(status) = self.child.try_wait()? {
+                    bail!(
+                        "kubectl exited ({status}): {}{}",
+                        self.stdout(),
+                        self.stderr()
+                    );
+                }
+                ensure!(self.stdout().contains(&line), "stdout: {}", self.stdout());
+                Ok(())
+            },
+        )
     }
 
     fn kill(&mut self) {
@@ -150,14 +140,23 @@ fn connections_to(netns: &Path, port: u16) -> anyhow::Result<usize> {
 fn kubectl_port_forward_reaches_the_pod_and_cleans_up() {
     ClusterEnv::run(|env| {
         env.cp.apply_yaml("web.yaml", POD)?;
-        let pod = env.node.agent.wait_running("web", Duration::from_secs(90))?;
-        let netns = env.node.agent.root().join("sandboxes").join(pod_uid(&pod)).join("net");
-        let config = kubeconfig(&env.cp)?;
+        let pod = env
+            .node
+            .agent
+            .wait_running("web", Duration::from_secs(90))?;
+        let netns = env
+            .node
+            .agent
+            .root()
+            .join("sandboxes")
+            .join(pod_uid(&pod))
+            .join("net");
+        let kubectl = Kubectl::for_cluster(&env.cp)?;
         let dir = env.cp.scratch().to_path_buf();
 
         let (web, local) = (free_port(), free_port());
         let mut forward = PortForward::start(
-            &config,
+            &kubectl,
             &dir,
             "forward",
             &["pod/web", &format!("{web}:80"), &format!("{local}:8080")],
@@ -171,7 +170,11 @@ fn kubectl_port_forward_reaches_the_pod_and_cleans_up() {
             ensure!(body.contains(INDEX_HTML.trim()), "GET via {port}: {body:?}");
         }
         ensure!(
-            forward.stdout().matches(&format!("Handling connection for {web}")).count() == 2,
+            forward
+                .stdout()
+                .matches(&format!("Handling connection for {web}"))
+                .count()
+                == 2,
             "stdout: {}",
             forward.stdout()
         );
@@ -206,7 +209,12 @@ fn kubectl_port_forward_reaches_the_pod_and_cleans_up() {
 
         // A port nothing listens on: kubectl prints the kubelet's error.
         let refused = free_port();
-        let mut forward = PortForward::start(&config, &dir, "refused", &["pod/web", &format!("{refused}:9999")])?;
+        let mut forward = PortForward::start(
+            &kubectl,
+            &dir,
+            "refused",
+            &["pod/web", &format!("{refused}:9999")],
+        )?;
         forward.wait_forwarding(refused, 9999)?;
         let mut conn = TcpStream::connect(("127.0.0.1", refused))?;
         conn.set_read_timeout(Some(Duration::from_secs(20)))?;
@@ -229,5 +237,92 @@ fn kubectl_port_forward_reaches_the_pod_and_cleans_up() {
             },
         )?;
         Ok(())
+    });
+}
+
+/// Reads from `stream` until `text` has arrived (the connection may stay open).
+async fn read_until<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    text: &str,
+) -> anyhow::Result<String> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !String::from_utf8_lossy(&got).contains(text) {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                bail!(
+                    "the stream ended before {text:?}: {:?}",
+                    String::from_utf8_lossy(&got)
+                );
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        Ok(())
+    })
+    .await
+    .with_context(|| format!("waiting for {text:?}"))??;
+    Ok(String::from_utf8_lossy(&got).into_owned())
+}
+
+#[test]
+fn the_kube_crates_port_forward_reaches_the_pod() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::Api;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    ClusterEnv::run(|env| {
+        env.cp.apply_yaml("web.yaml", POD)?;
+        env.node
+            .agent
+            .wait_running("web", Duration::from_secs(90))?;
+        let runtime = tokio::runtime::Runtime::new()?;
+        runtime.block_on(async {
+            let pods: Api<Pod> =
+                Api::namespaced(kube_client::for_cluster(&env.cp).await?, "default");
+
+            // One port: the answer, then the end of the stream once the pod closes.
+            let mut forwarder = pods.portforward("web", &[80]).await?;
+            let mut stream = forwarder.take_stream(80).context("port 80's stream")?;
+            stream.write_all(b"GET / HTTP/1.0\r\n\r\n").await?;
+            let mut answer = Vec::new();
+            tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer))
+                .await
+                .context("the stream does not end")??;
+            let answer = String::from_utf8_lossy(&answer);
+            ensure!(
+                answer.starts_with("HTTP/1.") && answer.contains(INDEX_HTML.trim()),
+                "{answer:?}"
+            );
+            drop(stream);
+            tokio::time::timeout(Duration::from_secs(30), forwarder.join())
+                .await
+                .context("the forwarder does not end")??;
+
+            // Two ports on one WebSocket, one of them served on the pod's localhost only.
+            let mut forwarder = pods.portforward("web", &[80, 8080]).await?;
+            for port in [80, 8080] {
+                let mut stream = forwarder.take_stream(port).context("a port's stream")?;
+                stream.write_all(b"GET / HTTP/1.0\r\n\r\n").await?;
+                read_until(&mut stream, INDEX_HTML.trim()).await?;
+            }
+            forwarder.abort();
+
+            // A port nothing listens on: the kubelet's error on the port's error channel.
+            let mut forwarder = pods.portforward("web", &[9999]).await?;
+            let error = forwarder.take_error(9999).context("port 9999's error")?;
+            let error = tokio::time::timeout(Duration::from_secs(30), error)
+                .await
+                .context("no error arrives")?
+                .context("the error channel closed without a message")?;
+            ensure!(
+                error.contains("error forwarding port 9999 to pod")
+                    && error.contains("connection refused"),
+                "{error}"
+            );
+            forwarder.abort();
+            Ok(())
+        })
     });
 }
