@@ -153,7 +153,7 @@ impl Encoder {
                 let mut payload = (entries.len() as u32).to_be_bytes().to_vec();
                 for (flag, id, value) in entries {
                     payload.extend_from_slice(
-                        &(u32::from(*flag) << 24 | (id & 0xff_ffff)).to_be_bytes(),
+                        &((u32::from(*flag) << 24) | (id & 0xff_ffff)).to_be_bytes(),
                     );
                     payload.extend_from_slice(&value.to_be_bytes());
                 }
@@ -316,7 +316,7 @@ impl Decoder {
 
 fn length_word(out: &mut Vec<u8>, flags: u8, len: usize) {
     let len = len as u32 & 0xff_ffff;
-    out.extend_from_slice(&(u32::from(flags) << 24 | len).to_be_bytes());
+    out.extend_from_slice(&((u32::from(flags) << 24) | len).to_be_bytes());
 }
 
 fn control(out: &mut Vec<u8>, kind: u16, flags: u8, payload: &[u8]) {

@@ -16,7 +16,7 @@ fn adler32(bytes: &[u8]) -> u32 {
         a = (a + u32::from(x)) % 65521;
         b = (b + a) % 65521;
     }
-    b << 16 | a
+    (b << 16) | a
 }
 
 fn h(pairs: &[(&str, &str)]) -> Headers {
