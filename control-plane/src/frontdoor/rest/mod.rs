@@ -14,10 +14,14 @@
 //! | the `scale` subresource (autoscaling/v1 Scale) | `scale.rs` |
 //! | a pod's subresources (binding, eviction, portforward, ...) | `pods/` |
 //! | SPDY/3.1, for kubectl's streaming connections | `spdy/` |
+//! | `/version`, discovery, health checks | `discovery/` |
+//! | `/openapi/v3` and its documents | `openapi/` |
 
 mod auth;
 mod body;
+pub mod discovery;
 mod objects;
+pub mod openapi;
 mod pods;
 mod reply;
 mod route;
