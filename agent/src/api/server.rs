@@ -43,7 +43,8 @@ pub fn pod_object(pod: &Pod) -> Object {
     }
 }
 
-fn namespace_or_default(ns: &str) -> &str {
+/// An empty namespace is the default one, as kubectl has it.
+pub(super) fn namespace_or_default(ns: &str) -> &str {
     if ns.is_empty() {
         "default"
     } else {

@@ -30,6 +30,7 @@ use tracing::{debug, info};
 pub use dial::{NetnsDialer, PodDialer};
 
 use super::error::ApiError;
+use super::server::namespace_or_default;
 use crate::pod_sandbox::Sandboxes;
 use crate::pods::StatusStore;
 
@@ -106,13 +107,8 @@ where
 
 /// The pod's uid: by name in its namespace, and it must be the pod the caller meant.
 fn pod_uid(store: &StatusStore, start: &PortForwardStart) -> Result<String, ApiError> {
-    let ns = if start.namespace.is_empty() {
-        "default"
-    } else {
-        &start.namespace
-    };
     let pod = store
-        .get(ns, &start.pod)
+        .get(namespace_or_default(&start.namespace), &start.pod)
         .ok_or_else(|| ApiError::PodNotFound(start.pod.clone()))?;
     let uid = pod.metadata.uid.unwrap_or_default();
     if uid.is_empty() || (!start.uid.is_empty() && start.uid != uid) {

@@ -258,6 +258,17 @@ impl SpdyClient {
         }
     }
 
+    async fn data(&mut self, stream_id: u32, data: &[u8], fin: bool) {
+        let flags = if fin { FLAG_FIN } else { 0 };
+        let data = data.to_vec();
+        self.send(Frame::Data {
+            stream_id,
+            flags,
+            data,
+        })
+        .await;
+    }
+
     /// Opens the error and data streams of connection `request` to `port`.
     async fn open(&mut self, request: u32, port: u16) -> (u32, u32) {
         let (error, data) = (request * 4 + 1, request * 4 + 3);
@@ -276,12 +287,7 @@ impl SpdyClient {
             .await;
         }
         // kubectl closes its side of the error stream at once.
-        self.send(Frame::Data {
-            stream_id: error,
-            flags: FLAG_FIN,
-            data: Vec::new(),
-        })
-        .await;
+        self.data(error, b"", true).await;
         (error, data)
     }
 }
@@ -322,20 +328,8 @@ async fn spdy_round_trip(tunnelled: bool) {
     let pod = EchoPod::default();
     let mut client = SpdyClient::start(pod.clone(), tunnelled).await;
     let (error, data) = client.open(0, 80).await;
-    client
-        .send(Frame::Data {
-            stream_id: data,
-            flags: 0,
-            data: b"GET / HTTP/1.0\r\n\r\n".to_vec(),
-        })
-        .await;
-    client
-        .send(Frame::Data {
-            stream_id: data,
-            flags: FLAG_FIN,
-            data: Vec::new(),
-        })
-        .await;
+    client.data(data, b"GET / HTTP/1.0\r\n\r\n", false).await;
+    client.data(data, b"", true).await;
     let frames = collect(&mut client, |f| data_on(f, data).1).await;
     let replies: Vec<_> = frames
         .iter()
@@ -363,13 +357,7 @@ async fn spdy_round_trip(tunnelled: bool) {
 
     // A second connection on the same SPDY connection; then the client vanishes.
     let (_, data) = client.open(1, 80).await;
-    client
-        .send(Frame::Data {
-            stream_id: data,
-            flags: 0,
-            data: b"again".to_vec(),
-        })
-        .await;
+    client.data(data, b"again", false).await;
     let frames = collect(&mut client, |f| !data_on(f, data).0.is_empty()).await;
     assert_eq!(data_on(&frames, data).0, b"again");
     assert_eq!(pod.open(), 1);
