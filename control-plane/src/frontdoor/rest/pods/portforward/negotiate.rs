@@ -72,7 +72,7 @@ pub fn negotiate(headers: &HeaderMap, ports: &[&str]) -> Result<Accepted, Refuse
 }
 
 /// Every comma-separated value of `name`, trimmed.
-fn values<'a>(headers: &'a HeaderMap, name: impl http::header::AsHeaderName) -> Vec<&'a str> {
+fn values(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> Vec<&str> {
     headers
         .get_all(name)
         .iter()

@@ -418,13 +418,12 @@ async fn websocket_channels_carry_each_port_as_the_kube_crate_expects() {
         Arc::new(pod.clone()),
     ));
     let mut ws = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
-    let mut next = async || match timeout(WAIT, ws.next()).await.expect("server stalls") {
-        Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
-        other => panic!("unexpected {other:?}"),
-    };
     let mut first = Vec::new();
     for _ in 0..5 {
-        first.push(next().await);
+        match timeout(WAIT, ws.next()).await.expect("server stalls") {
+            Some(Ok(Message::Binary(bytes))) => first.push(bytes.to_vec()),
+            other => panic!("unexpected {other:?}"),
+        }
     }
     // Each channel announces its port first (80 = 0x0050, 9 = 0x0009), little-endian;
     // then port 9's error channel says why.
@@ -434,7 +433,6 @@ async fn websocket_channels_carry_each_port_as_the_kube_crate_expects() {
     let error = first.iter().find(|m| m.len() > 3).unwrap();
     assert_eq!(error[0], 3);
     assert!(String::from_utf8_lossy(&error[1..]).contains("connection refused"));
-    drop(next);
 
     ws.send(Message::Binary(b"\x00ping".to_vec().into()))
         .await
