@@ -9,7 +9,7 @@ use skiff_proto::selector::Selector;
 use skiff_proto::v1::agent_server::{Agent, AgentServer};
 use skiff_proto::v1::{
     ExecInput, ExecOutput, GetPodRequest, ListPodsRequest, ListPodsResponse, LogChunk, LogsRequest,
-    Object,
+    Object, PortForwardInput, PortForwardOutput,
 };
 use tokio_stream::wrappers::{ReceiverStream, UnixListenerStream};
 use tonic::{Request, Response, Status};
@@ -18,6 +18,7 @@ use tracing::info;
 use super::error::ApiError;
 use super::exec::{self, ExecBackend};
 use super::logs;
+use super::portforward::{self, PodDialer};
 use crate::pods::StatusStore;
 
 #[derive(Clone)]
@@ -26,6 +27,8 @@ pub struct AgentApi {
     pub root: PathBuf,
     /// Runs `exec` sessions (containerd).
     pub exec: Arc<dyn ExecBackend>,
+    /// Opens port-forward connections inside pods' network namespaces.
+    pub dialer: Arc<dyn PodDialer>,
 }
 
 pub fn pod_object(pod: &Pod) -> Object {
@@ -40,7 +43,8 @@ pub fn pod_object(pod: &Pod) -> Object {
     }
 }
 
-fn namespace_or_default(ns: &str) -> &str {
+/// An empty namespace is the default one, as kubectl has it.
+pub(super) fn namespace_or_default(ns: &str) -> &str {
     if ns.is_empty() {
         "default"
     } else {
@@ -97,6 +101,22 @@ impl Agent for AgentApi {
         req: Request<tonic::Streaming<ExecInput>>,
     ) -> Result<Response<Self::ExecStream>, Status> {
         let stream = exec::session(&self.store, self.exec.clone(), req.into_inner()).await?;
+        Ok(Response::new(stream))
+    }
+
+    type PortForwardStream = ReceiverStream<Result<PortForwardOutput, Status>>;
+
+    async fn port_forward(
+        &self,
+        req: Request<tonic::Streaming<PortForwardInput>>,
+    ) -> Result<Response<Self::PortForwardStream>, Status> {
+        let stream = portforward::session(
+            &self.store,
+            &self.root,
+            self.dialer.clone(),
+            req.into_inner(),
+        )
+        .await?;
         Ok(Response::new(stream))
     }
 }

@@ -93,6 +93,11 @@ impl Sandboxes {
         &self.dir
     }
 
+    /// Where the network namespace of pod `uid` is pinned (port-forward dials in it).
+    pub fn net_path(&self, uid: &str) -> PathBuf {
+        self.paths(uid).net
+    }
+
     fn paths(&self, uid: &str) -> Sandbox {
         let dir = self.dir.join(uid);
         Sandbox {

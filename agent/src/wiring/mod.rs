@@ -250,6 +250,7 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
         exec: Arc::new(crate::containerd::container::ContainerRuntime::new(
             ctrd.clone(),
         )),
+        dialer: Arc::new(crate::api::NetnsDialer),
     };
     let tls_api = async {
         match (&joined, node_ip) {

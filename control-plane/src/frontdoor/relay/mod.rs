@@ -1,19 +1,22 @@
-//! Logs and exec through the control plane (docs/architecture.md, The wire): the Api's
-//! `Logs` and `Exec` find the pod's node and relay the stream to that node's `Agent`
-//! service, on its InternalIP at port 10250, over TLS with the control plane's own client
-//! certificate (the only identity an agent answers).
+//! Logs, exec and port-forward through the control plane (docs/architecture.md, The
+//! wire): the Api's `Logs` and `Exec` and REST's pods/portforward find the pod's node
+//! and relay the stream to that node's `Agent` service, on its InternalIP at port 10250,
+//! over TLS with the control plane's own client certificate (the only identity an agent
+//! answers).
 //!
 //! | what                     | file        |
 //! |--------------------------|-------------|
 //! | pod → node → address     | `target.rs` |
 //! | Api.Logs → Agent.Logs    | `logs.rs`   |
 //! | Api.Exec ↔ Agent.Exec    | `exec.rs`   |
+//! | one forwarded connection ↔ Agent.PortForward | `portforward.rs` |
 //!
 //! Errors say what the user can act on: the pod is not scheduled yet, the node is
 //! unreachable, the container is unknown (the agent's message, passed through).
 
 mod exec;
 mod logs;
+mod portforward;
 mod target;
 
 #[cfg(test)]
@@ -21,6 +24,7 @@ mod tests;
 
 pub use exec::exec;
 pub use logs::logs;
+pub use portforward::{FromPod, FromPodStream, PodPorts, PortOpener, ToPod};
 pub use target::{agent_pod_name, locate, AgentTarget, AGENT_PORT};
 
 use std::time::Duration;

@@ -12,7 +12,8 @@
 //! | responses: JSON, text, chunked streams | `reply.rs` |
 //! | get, list, watch, create, update, patch, delete of every kind | `objects/` |
 //! | the `scale` subresource (autoscaling/v1 Scale) | `scale.rs` |
-//! | a pod's subresources (binding, eviction, ...) | `pods/` |
+//! | a pod's subresources (binding, eviction, portforward, ...) | `pods/` |
+//! | SPDY/3.1, for kubectl's streaming connections | `spdy/` |
 //! | `/version`, discovery, health checks | `discovery/` |
 //! | `/openapi/v3` and its documents | `openapi/` |
 
@@ -26,6 +27,7 @@ mod reply;
 mod route;
 mod routes;
 mod scale;
+mod spdy;
 mod status;
 
 use std::sync::Arc;

@@ -62,6 +62,9 @@ pub async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body
         ("Pod", Some("eviction")) if req.method() == Method::POST => {
             pods::eviction::evict(ctx, &target, name, req).await
         }
+        ("Pod", Some("portforward")) if matches!(*req.method(), Method::GET | Method::POST) => {
+            pods::portforward::handle(ctx, &target, name, req).await
+        }
         _ => Err(nothing_here()),
     }
 }

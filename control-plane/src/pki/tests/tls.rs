@@ -9,7 +9,7 @@ use skiff_proto::v1::agent_client::AgentClient;
 use skiff_proto::v1::agent_server::{Agent, AgentServer};
 use skiff_proto::v1::{
     ExecInput, ExecOutput, GetPodRequest, ListPodsRequest, ListPodsResponse, LogChunk, LogsRequest,
-    Object,
+    Object, PortForwardInput, PortForwardOutput,
 };
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Channel, Endpoint, Server, ServerTlsConfig};
@@ -49,6 +49,16 @@ impl Agent for StandIn {
         &self,
         req: Request<tonic::Streaming<ExecInput>>,
     ) -> Result<Response<Self::ExecStream>, Status> {
+        auth::require_control_plane(&req)?;
+        Ok(Response::new(futures::stream::empty()))
+    }
+
+    type PortForwardStream = futures::stream::Empty<Result<PortForwardOutput, Status>>;
+
+    async fn port_forward(
+        &self,
+        req: Request<tonic::Streaming<PortForwardInput>>,
+    ) -> Result<Response<Self::PortForwardStream>, Status> {
         auth::require_control_plane(&req)?;
         Ok(Response::new(futures::stream::empty()))
     }
