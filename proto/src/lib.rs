@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cron;
 pub mod kinds;
 pub mod model;
+pub mod printers;
 pub mod selector;
 pub mod storage;
 
