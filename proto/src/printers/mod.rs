@@ -15,7 +15,7 @@ mod cluster;
 mod config;
 mod docs;
 mod events;
-mod fields;
+pub mod fields;
 mod network;
 mod pods;
 mod storage;
@@ -23,6 +23,7 @@ mod workloads;
 
 pub use age::{human_duration, since};
 pub use fields::{format_label_selector, format_labels};
+pub use storage::{access_modes, is_default_class, phase as volume_phase};
 
 /// One column of a Table, as `meta.k8s.io/v1 TableColumnDefinition` serializes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
