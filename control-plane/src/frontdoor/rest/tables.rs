@@ -42,10 +42,16 @@ pub fn wants_table(accept: &str) -> Option<TableVersion> {
         let mut params = Map::new();
         for param in parts {
             if let Some((k, v)) = param.split_once('=') {
-                params.insert(k.trim().to_ascii_lowercase(), v.trim().trim_matches('"').into());
+                params.insert(
+                    k.trim().to_ascii_lowercase(),
+                    v.trim().trim_matches('"').into(),
+                );
             }
         }
-        let json = matches!(essence.as_str(), "application/json" | "application/*" | "*/*");
+        let json = matches!(
+            essence.as_str(),
+            "application/json" | "application/*" | "*/*"
+        );
         let param = |k: &str| params.get(k).and_then(Value::as_str).unwrap_or_default();
         match (json, param("as")) {
             (true, "") => return None,
@@ -79,8 +85,21 @@ pub struct Tables {
 }
 
 impl Tables {
-    /// Tables of `kind`'s objects, as the request asks; `None` when it asks for none.
-    pub fn for_request(
+    /// Tables of `kind`'s objects if the request asks for them (`Accept`,
+    /// `includeObject`).
+    pub fn for_request<B>(
+        kind: &'static str,
+        req: &http::Request<B>,
+        query: &Query,
+    ) -> Result<Option<Tables>, RestError> {
+        let accept = req.headers().get(http::header::ACCEPT);
+        let accept = accept.and_then(|a| a.to_str().ok()).unwrap_or_default();
+        Tables::for_accept(kind, accept, query)
+    }
+
+    /// Tables of `kind`'s objects, as `accept` and the query ask; `None` when they ask
+    /// for none.
+    pub fn for_accept(
         kind: &'static str,
         accept: &str,
         query: &Query,
@@ -122,6 +141,15 @@ impl Tables {
         let table = self.table(metadata, vec![self.row(object, now)]);
         self.headers = false;
         table
+    }
+
+    /// A stored object's JSON as a one-row Table's (a watch event's object); JSON that
+    /// does not parse is left as it is.
+    pub fn event_object(&mut self, json: &[u8], now: jiff::Timestamp) -> Vec<u8> {
+        match serde_json::from_slice::<Value>(json) {
+            Ok(object) => serde_json::to_vec(&self.object(&object, now)).unwrap_or_default(),
+            Err(_) => json.to_vec(),
+        }
     }
 
     fn table(&self, metadata: Value, rows: Vec<Value>) -> Value {

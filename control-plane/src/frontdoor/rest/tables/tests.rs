@@ -10,7 +10,7 @@ fn now() -> jiff::Timestamp {
 }
 
 fn tables(accept: &str, query: &str) -> Result<Option<Tables>, RestError> {
-    Tables::for_request("Pod", accept, &Query::parse(Some(query)))
+    Tables::for_accept("Pod", accept, &Query::parse(Some(query)))
 }
 
 fn pod(name: &str) -> Value {
@@ -37,7 +37,9 @@ fn the_accept_header_picks_the_table_version() {
         Some(TableVersion::V1)
     );
     assert_eq!(
-        wants_table("application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io,application/json"),
+        wants_table(
+            "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io,application/json"
+        ),
         None
     );
     assert_eq!(wants_table("application/json"), None);
@@ -65,7 +67,17 @@ fn a_list_is_a_row_per_object_with_the_lists_version_and_continue() {
         .collect();
     assert_eq!(
         names,
-        ["Name", "Ready", "Status", "Restarts", "Age", "IP", "Node", "Nominated Node", "Readiness Gates"]
+        [
+            "Name",
+            "Ready",
+            "Status",
+            "Restarts",
+            "Age",
+            "IP",
+            "Node",
+            "Nominated Node",
+            "Readiness Gates"
+        ]
     );
     assert_eq!(table["columnDefinitions"][0]["format"], "name");
     assert_eq!(table["columnDefinitions"][5]["priority"], 1);
@@ -73,7 +85,17 @@ fn a_list_is_a_row_per_object_with_the_lists_version_and_continue() {
     assert_eq!(rows.len(), 2);
     assert_eq!(
         rows[0]["cells"],
-        json!(["a", "1/1", "Running", "0", "30s", "10.42.0.5", "n1", "<none>", "<none>"])
+        json!([
+            "a",
+            "1/1",
+            "Running",
+            "0",
+            "30s",
+            "10.42.0.5",
+            "n1",
+            "<none>",
+            "<none>"
+        ])
     );
     // The default includeObject: the metadata kubectl reads NAMESPACE and labels from.
     assert_eq!(
@@ -105,7 +127,10 @@ fn include_object_chooses_what_each_row_carries() {
     );
     let e = tables(KUBECTL, "includeObject=Everything").err().unwrap();
     assert_eq!(e.code, 400);
-    assert_eq!(e.message, r#"unrecognized includeObject value: "Everything""#);
+    assert_eq!(
+        e.message,
+        r#"unrecognized includeObject value: "Everything""#
+    );
     assert!(tables("application/json", "includeObject=Everything")
         .unwrap()
         .is_none());
@@ -131,4 +156,14 @@ fn a_finished_pods_row_is_marked_completed() {
     let table = t.list(&[done], json!({}), now());
     assert_eq!(table["rows"][0]["conditions"][0]["type"], "Completed");
     assert_eq!(table["rows"][0]["conditions"][0]["reason"], "Succeeded");
+}
+
+#[test]
+fn a_watch_events_stored_object_becomes_a_table() {
+    let mut t = tables(KUBECTL, "").unwrap().unwrap();
+    let stored = serde_json::to_vec(&pod("a")).unwrap();
+    let table: Value = serde_json::from_slice(&t.event_object(&stored, now())).unwrap();
+    assert_eq!(table["kind"], "Table");
+    assert_eq!(table["rows"][0]["cells"][0], "a");
+    assert_eq!(t.event_object(b"not json", now()), b"not json");
 }
