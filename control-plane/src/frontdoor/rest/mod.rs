@@ -12,13 +12,17 @@
 //! | responses: JSON, text, chunked streams | `reply.rs` |
 //! | `meta.k8s.io/v1` Tables for `kubectl get` | `tables.rs` |
 //! | get, list, watch, create, update, patch, delete of every kind | `objects/` |
+//! | the `scale` subresource (autoscaling/v1 Scale) | `scale.rs` |
+//! | a pod's subresources (binding, eviction, ...) | `pods/` |
 
 mod auth;
 mod body;
 mod objects;
+mod pods;
 mod reply;
 mod route;
 mod routes;
+mod scale;
 mod status;
 mod tables;
 

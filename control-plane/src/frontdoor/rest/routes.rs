@@ -8,8 +8,10 @@ use skiff_proto::kinds::{KindInfo, KINDS};
 
 use super::auth;
 use super::objects::{self, Target};
+use super::pods;
 use super::reply::Body;
 use super::route::Route;
+use super::scale;
 use super::status::RestError;
 use super::Ctx;
 use crate::core::Kind;
@@ -35,9 +37,19 @@ pub async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body
         info.plural,
         route.namespace.as_deref(),
     )?;
-    match route.subresource.as_deref() {
-        None | Some("status") => objects::handle(ctx, &target, req).await,
-        Some(_) => Err(nothing_here()),
+    let name = route.name.as_deref().unwrap_or_default();
+    match (info.kind, route.subresource.as_deref()) {
+        (_, None | Some("status")) => objects::handle(ctx, &target, req).await,
+        (kind, Some("scale")) if scale::SCALABLE.contains(&kind) => {
+            scale::handle(ctx, &target, name, req).await
+        }
+        ("Pod", Some("binding")) if req.method() == Method::POST => {
+            pods::binding::bind(ctx, &target, name, req).await
+        }
+        ("Pod", Some("eviction")) if req.method() == Method::POST => {
+            pods::eviction::evict(ctx, &target, name, req).await
+        }
+        _ => Err(nothing_here()),
     }
 }
 
