@@ -11,16 +11,13 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use ipnet::Ipv4Net;
 use skiff_control_plane::core::{ClusterConfig, ControlPlane};
-use skiff_control_plane::pki::{admin_conf_path, node_token_path, Pki};
+use skiff_control_plane::pki::{admin_conf_path, admin_token_path, node_token_path, Pki};
 use skiff_control_plane::store::{encryption, spawn_compactor, SqliteStore, Store};
 use skiff_control_plane::{controllers, frontdoor, resources};
 use tokio::net::TcpListener;
 use tower::Layer;
 use tracing::{info, warn};
 
-/// Revisions kept watchable: a client away for longer than this many writes relists.
-const COMPACT_KEEP: i64 = 10_000;
-const COMPACT_EVERY: Duration = Duration::from_secs(5 * 60);
 /// How long open streams (watches) get to finish after SIGTERM before the process exits.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -58,6 +55,13 @@ struct Flags {
     /// Pods of a NotReady node are evicted after this.
     #[arg(long, default_value = "300s", value_parser = parse_duration)]
     pod_eviction: Duration,
+    /// Revisions kept watchable: a watch resumed from an older resourceVersion gets 410
+    /// Expired and its client lists again (etcd's auto-compaction retention).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(i64).range(1..))]
+    compact_keep: i64,
+    /// How often old revisions are compacted (`5m`, `30s`).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    compact_interval: Duration,
     /// Events not written for this long are deleted (kube-apiserver's `--event-ttl`).
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     event_ttl: Duration,
@@ -132,9 +136,10 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         .with_context(|| format!("loading the PKI under {}", flags.data_dir.display()))?;
     info!(
         admin_conf = %admin_conf_path(&flags.data_dir).display(),
+        admin_token = %admin_token_path(&flags.data_dir).display(),
         node_token = %node_token_path(&flags.data_dir).display(),
         server = %api_url,
-        "credentials ready: the CLI uses admin.conf, agents join with the node token"
+        "credentials ready: kubectl and the CLI use admin.conf (a kubeconfig) or the admin token, agents join with the node token"
     );
     let cp = Arc::new(ControlPlane {
         store,
@@ -158,8 +163,8 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             .chain(controllers::services::spawn(cp.clone()))
             .chain([spawn_compactor(
                 cp.store.clone(),
-                COMPACT_KEEP,
-                COMPACT_EVERY,
+                flags.compact_keep,
+                flags.compact_interval,
             )])
             // workloads: ReplicaSet, Deployment, garbage collector
             .chain(controllers::spawn(cp.clone()))

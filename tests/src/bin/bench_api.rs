@@ -20,7 +20,6 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use skiff_e2e::bench::{p, report};
 use skiff_e2e::cluster::TestControlPlane;
-use skiff_proto::auth::AdminConfig;
 use tokio::sync::Mutex;
 
 const PODS: usize = 5_000;
@@ -114,11 +113,9 @@ struct Api {
 
 impl Api {
     fn new(cp: &TestControlPlane) -> anyhow::Result<Api> {
-        let admin = AdminConfig::load(&cp.data().join("admin.conf"))?;
-        let identity =
-            reqwest::Identity::from_pem(format!("{}{}", admin.cert, admin.key).as_bytes())?;
+        let (identity, ca) = skiff_e2e::rest::admin_tls(cp)?;
         let client = reqwest::Client::builder()
-            .tls_certs_only([reqwest::Certificate::from_pem(admin.ca.as_bytes())?])
+            .tls_certs_only([ca])
             .identity(identity)
             .pool_max_idle_per_host(WATCHERS * 2)
             .build()?;
