@@ -190,18 +190,7 @@ pub async fn replace(
     dry_run: bool,
 ) -> Result<WireObject, Error> {
     for _ in 0..CONFLICT_RETRIES {
-        let Some(stored) = store.get(key).await? else {
-            return Err(objects::not_found(key));
-        };
-        if let Some(expected) = precondition.filter(|rv| *rv != stored.revision) {
-            return Err(StoreError::Conflict {
-                key: key.clone(),
-                expected,
-                actual: stored.revision,
-            }
-            .into());
-        }
-        let current = objects::parse(&stored)?;
+        let (stored, current) = write::read_at(store, key, precondition).await?;
         let changed = replaced(&current, &value, part);
         if changed == current {
             return Ok(objects::serve_value(&stored, current));

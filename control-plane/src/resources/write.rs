@@ -181,18 +181,7 @@ pub(crate) async fn edit(
     mut change: impl FnMut(&mut Value, &Stored) -> Result<bool, Error>,
 ) -> Result<WireObject, Error> {
     for _ in 0..CONFLICT_RETRIES {
-        let Some(stored) = store.get(key).await? else {
-            return Err(objects::not_found(key));
-        };
-        if let Some(expected) = precondition.filter(|rv| *rv != stored.revision) {
-            return Err(StoreError::Conflict {
-                key: key.clone(),
-                expected,
-                actual: stored.revision,
-            }
-            .into());
-        }
-        let current = objects::parse(&stored)?;
+        let (stored, current) = read_at(store, key, precondition).await?;
         let mut value = current.clone();
         if !change(&mut value, &stored)? {
             return Ok(objects::serve_value(&stored, current));
@@ -208,4 +197,26 @@ pub(crate) async fn edit(
     Err(Error::Conflict(format!(
         "{key} kept changing while it was being edited; try again"
     )))
+}
+
+/// Reads `key` and parses it; with a `precondition`, it must be at that revision
+/// (a `Conflict` otherwise). The start of every read-modify-write here.
+pub(crate) async fn read_at(
+    store: &dyn Store,
+    key: &Key,
+    precondition: Option<i64>,
+) -> Result<(Stored, Value), Error> {
+    let Some(stored) = store.get(key).await? else {
+        return Err(objects::not_found(key));
+    };
+    if let Some(expected) = precondition.filter(|rv| *rv != stored.revision) {
+        return Err(StoreError::Conflict {
+            key: key.clone(),
+            expected,
+            actual: stored.revision,
+        }
+        .into());
+    }
+    let current = objects::parse(&stored)?;
+    Ok((stored, current))
 }
