@@ -266,13 +266,17 @@ fn cli_against_the_control_plane() {
         "pod \"my-nginx-pod\" deleted\n"
     );
 
-    // Without the client certificate: rejected, exit 1.
+    // Without the client certificate (admin.conf is a kubeconfig): rejected, exit 1.
     let admin = std::fs::read_to_string(&conf).unwrap();
     let bare: String = admin
         .lines()
-        .filter(|l| !l.contains("client-certificate-data:") && !l.contains("client-key-data:"))
+        .filter(|l| {
+            let l = l.trim_start();
+            !l.starts_with("client-certificate-data:") && !l.starts_with("client-key-data:")
+        })
         .map(|l| format!("{l}\n"))
         .collect();
+    assert_ne!(bare, admin, "no client certificate found in {admin}");
     let bare_conf = dir.path().join("no-cert.conf");
     std::fs::write(&bare_conf, bare).unwrap();
     fails(&bare_conf, &["get", "pods"]);

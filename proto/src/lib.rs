@@ -9,6 +9,7 @@ pub mod cron;
 pub mod kinds;
 pub mod model;
 pub mod patch;
+pub mod printers;
 pub mod selector;
 pub mod storage;
 

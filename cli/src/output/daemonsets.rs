@@ -1,69 +1,8 @@
-//! kubectl's columns for DaemonSets: NAME DESIRED CURRENT READY UP-TO-DATE AVAILABLE
-//! NODE SELECTOR AGE (and with `-o wide` CONTAINERS IMAGES SELECTOR), from the status.
+//! kubectl's rollout status of a DaemonSet.
 
 use serde_json::Value;
 
-use super::tables::{age_at, s};
-
-pub const HEADER: &[&str] = &[
-    "NAME",
-    "DESIRED",
-    "CURRENT",
-    "READY",
-    "UP-TO-DATE",
-    "AVAILABLE",
-    "NODE SELECTOR",
-    "AGE",
-];
-pub const WIDE_HEADER: &[&str] = &[
-    "NAME",
-    "DESIRED",
-    "CURRENT",
-    "READY",
-    "UP-TO-DATE",
-    "AVAILABLE",
-    "NODE SELECTOR",
-    "AGE",
-    "CONTAINERS",
-    "IMAGES",
-    "SELECTOR",
-];
-
-/// The narrow columns; the caller adds the template's for `-o wide`.
-pub fn row(o: &Value) -> Vec<String> {
-    let n = |field: &str| {
-        o.pointer(&format!("/status/{field}"))
-            .and_then(Value::as_i64)
-            .unwrap_or(0)
-            .to_string()
-    };
-    vec![
-        s(o, "/metadata/name"),
-        n("desiredNumberScheduled"),
-        n("currentNumberScheduled"),
-        n("numberReady"),
-        n("updatedNumberScheduled"),
-        n("numberAvailable"),
-        node_selector(o),
-        age_at(o, "/metadata/creationTimestamp"),
-    ]
-}
-
-/// The template's nodeSelector as `k=v,...`, or `<none>`.
-pub fn node_selector(o: &Value) -> String {
-    let pairs: Vec<String> = o
-        .pointer("/spec/template/spec/nodeSelector")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-        .collect();
-    if pairs.is_empty() {
-        "<none>".into()
-    } else {
-        pairs.join(",")
-    }
-}
+use super::tables::s;
 
 /// What kubectl's status viewer says of a DaemonSet: the message, and whether the
 /// rollout is done. Only RollingUpdate DaemonSets have a rollout to watch.
@@ -107,38 +46,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-
-    #[test]
-    fn columns_come_from_the_status_and_the_templates_node_selector() {
-        let ds = json!({
-            "metadata": {"name": "agent", "creationTimestamp": jiff::Timestamp::now().to_string()},
-            "spec": {"template": {"spec": {"nodeSelector": {"disk": "ssd", "zone": "a"}}}},
-            "status": {"desiredNumberScheduled": 3, "currentNumberScheduled": 2,
-                       "numberReady": 1, "updatedNumberScheduled": 2, "numberAvailable": 1},
-        });
-        assert_eq!(
-            row(&ds),
-            ["agent", "3", "2", "1", "2", "1", "disk=ssd,zone=a", "0s"]
-        );
-        let fresh = json!({"metadata": {"name": "x"}, "spec": {"template": {"spec": {}}}});
-        assert_eq!(&row(&fresh)[1..7], ["0", "0", "0", "0", "0", "<none>"]);
-    }
-
-    #[test]
-    fn get_ds_prints_kubectls_headers_and_wide_columns() {
-        let ds = json!({
-            "metadata": {"name": "agent", "namespace": "kube-system"},
-            "spec": {"selector": {"matchLabels": {"app": "agent"}},
-                     "template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}},
-        });
-        let narrow =
-            crate::output::tables::rows("DaemonSet", std::slice::from_ref(&ds), false, false);
-        assert_eq!(narrow[0], HEADER);
-        let wide = crate::output::tables::rows("DaemonSet", &[ds], true, true);
-        assert_eq!(wide[0][0], "NAMESPACE");
-        assert_eq!(wide[0][1..], *WIDE_HEADER);
-        assert_eq!(wide[1][9..], ["c", "busybox", "app=agent"]);
-    }
 
     #[test]
     fn rollout_status_reads_as_kubectl() {

@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use super::events_section;
 use super::workloads::{annotations, lines, pod_template, pods_status, selector_text};
-use crate::output::daemonsets::node_selector;
 use crate::output::tables::s;
+use skiff_proto::printers::format_labels;
 
 /// kubectl's DaemonSet description; `pods` are the namespace's pods.
 pub fn describe_daemon_set(ds: &Value, pods: &[Value], events: &[Value]) -> String {
@@ -18,7 +18,10 @@ pub fn describe_daemon_set(ds: &Value, pods: &[Value], events: &[Value]) -> Stri
         ("Name:", s(ds, "/metadata/name")),
         ("Namespace:", s(ds, "/metadata/namespace")),
         ("Selector:", selector_text(&ds["spec"]["selector"])),
-        ("Node-Selector:", node_selector(ds)),
+        (
+            "Node-Selector:",
+            format_labels(&ds["spec"]["template"]["spec"]["nodeSelector"]),
+        ),
         ("Labels:", lines(labels.as_ref(), "=", 16)),
         ("Annotations:", annotations(ds, 16)),
     ];

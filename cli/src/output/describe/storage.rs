@@ -5,8 +5,8 @@ use std::fmt::Write;
 use serde_json::Value;
 
 use super::events_section;
-use crate::output::storage::{access_modes, is_default_class, status};
 use crate::output::tables::{s, strings};
+use skiff_proto::printers::{access_modes, is_default_class, volume_phase as status};
 
 /// `Key:  value` lines at kubectl's column (`width` wide labels); a map prints one
 /// `k=v` (labels) or `k: v` (annotations) per line, `<none>` when empty.

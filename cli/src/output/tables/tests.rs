@@ -21,6 +21,7 @@ fn headers() {
         header("Node", true)[5..],
         [
             "INTERNAL-IP",
+            "EXTERNAL-IP",
             "OS-IMAGE",
             "KERNEL-VERSION",
             "CONTAINER-RUNTIME"
@@ -86,7 +87,14 @@ fn node_row() {
     );
     assert_eq!(
         r[1][4..],
-        ["v0.1.0", "10.0.0.5", "Debian", "6.1", "containerd://1.7"]
+        [
+            "v0.1.0",
+            "10.0.0.5",
+            "<none>",
+            "Debian",
+            "6.1",
+            "containerd://1.7"
+        ]
     );
 }
 
@@ -139,4 +147,40 @@ fn event_row() {
         rows("Event", &[ev], false, false)[1][1..],
         ["Warning", "FailedScheduling", "pod/p", "no nodes"]
     );
+}
+
+#[test]
+fn wide_workloads_add_the_templates_containers_and_the_selector() {
+    let ds = json!({
+        "metadata": {"name": "agent", "namespace": "kube-system"},
+        "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                 "template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}},
+    });
+    let narrow = rows("DaemonSet", std::slice::from_ref(&ds), false, false);
+    assert_eq!(
+        narrow[0],
+        [
+            "NAME",
+            "DESIRED",
+            "CURRENT",
+            "READY",
+            "UP-TO-DATE",
+            "AVAILABLE",
+            "NODE SELECTOR",
+            "AGE"
+        ]
+    );
+    let wide = rows("DaemonSet", &[ds], true, true);
+    assert_eq!(wide[0][0], "NAMESPACE");
+    assert_eq!(wide[0][9..], ["CONTAINERS", "IMAGES", "SELECTOR"]);
+    assert_eq!(wide[1][..2], ["kube-system", "agent"]);
+    assert_eq!(wide[1][9..], ["c", "busybox", "app=agent"]);
+    let cj = json!({
+        "metadata": {"name": "hello", "creationTimestamp": "2020-01-01T00:00:00Z"},
+        "spec": {"schedule": "@daily", "suspend": false, "jobTemplate": {"spec": {"template": {
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}},
+    });
+    let rows = rows("CronJob", &[cj], true, false);
+    assert_eq!(rows[0][7..], ["CONTAINERS", "IMAGES", "SELECTOR"]);
+    assert_eq!(rows[1][7..], ["c", "busybox", "<none>"]);
 }

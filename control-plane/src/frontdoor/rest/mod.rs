@@ -10,6 +10,7 @@
 //! | request bodies: size and time limits, media types | `body.rs` |
 //! | the one error mapping (`Status` objects) | `status.rs` |
 //! | responses: JSON, text, chunked streams | `reply.rs` |
+//! | `meta.k8s.io/v1` Tables for `kubectl get` | `tables.rs` |
 //! | get, list, watch, create, update, patch, delete of every kind | `objects/` |
 //! | the `scale` subresource (autoscaling/v1 Scale) | `scale.rs` |
 //! | a pod's subresources (binding, eviction, portforward, ...) | `pods/` |
@@ -29,6 +30,7 @@ mod routes;
 mod scale;
 mod spdy;
 mod status;
+mod tables;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -8,11 +8,12 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{Request, Response, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::super::reply::{self, Body};
 use super::super::route::Query;
 use super::super::status::RestError;
+use super::super::tables::Tables;
 use super::super::Ctx;
 use super::Target;
 use crate::resources::{self, Object, Scope};
@@ -22,8 +23,10 @@ pub async fn get<B>(
     ctx: &Ctx,
     target: &Target<'_>,
     name: &str,
-    _req: &Request<B>,
+    req: &Request<B>,
 ) -> Result<Response<Body>, RestError> {
+    let query = Query::parse(req.uri().query());
+    let tables = Tables::for_request(target.info.kind, req, &query)?;
     let key = target.key(name);
     let object = resources::get(
         ctx.cp.store.as_ref(),
@@ -33,6 +36,11 @@ pub async fn get<B>(
     )
     .await
     .map_err(|e| target.refusal(name, e))?;
+    if let Some(mut tables) = tables {
+        let object = parse(&object.json)?;
+        let table = tables.object(&object, ctx.clock.now());
+        return Ok(reply::json(StatusCode::OK, &table));
+    }
     Ok(reply::bytes_with(StatusCode::OK, reply::JSON, object.json))
 }
 
@@ -79,8 +87,9 @@ pub async fn list<B>(
     ctx: &Ctx,
     target: &Target<'_>,
     query: &Query,
-    _req: &Request<B>,
+    req: &Request<B>,
 ) -> Result<Response<Body>, RestError> {
+    let tables = Tables::for_request(target.info.kind, req, query)?;
     let scope = scope(target, query)?;
     let limit = query.int("limit")?.filter(|n| *n > 0).map(|n| n as usize);
     let from = query
@@ -114,11 +123,30 @@ pub async fn list<B>(
         .encode());
         metadata["remainingItemCount"] = json!(more);
     }
+    if let Some(tables) = tables {
+        let items: Vec<Value> = page
+            .iter()
+            .map(|o| parse(&o.json))
+            .collect::<Result<_, _>>()?;
+        let table = tables.list(&items, metadata, ctx.clock.now());
+        return Ok(reply::json(StatusCode::OK, &table));
+    }
     Ok(reply::bytes_with(
         StatusCode::OK,
         reply::JSON,
         list_body(target, &metadata, page),
     ))
+}
+
+/// A stored object's JSON, for the printers to read.
+fn parse(json: &[u8]) -> Result<Value, RestError> {
+    serde_json::from_slice(json).map_err(|e| {
+        RestError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            format!("decoding a stored object: {e}"),
+        )
+    })
 }
 
 /// `{"kind":"PodList","apiVersion":"v1","metadata":{..},"items":[..]}`, with the items'

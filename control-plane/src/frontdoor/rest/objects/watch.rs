@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 use super::super::reply::{self, Body};
 use super::super::route::Query;
 use super::super::status::RestError;
+use super::super::tables::Tables;
 use super::super::Ctx;
 use super::read::scope;
 use super::Target;
@@ -36,8 +37,10 @@ pub async fn watch<B>(
     ctx: &Ctx,
     target: &Target<'_>,
     query: &Query,
-    _req: &Request<B>,
+    req: &Request<B>,
 ) -> Result<Response<Body>, RestError> {
+    let mut tables = Tables::for_request(target.info.kind, req, query)?;
+    let clock = ctx.clock.clone();
     let scope = scope(target, query)?;
     let resource_version = query.get("resourceVersion").unwrap_or_default().to_string();
     let bookmarks = query.flag("allowWatchBookmarks")?;
@@ -83,7 +86,10 @@ pub async fn watch<B>(
         .scan(false, move |failed, event| {
             let line = match (*failed, event) {
                 (true, _) => None,
-                (false, Ok(event)) => Some(event_line(info, &event, bookmarks, mark_initial_end)),
+                (false, Ok(event)) => {
+                    let table = tables.as_mut().map(|t| (t, clock.now()));
+                    Some(event_line(info, &event, bookmarks, mark_initial_end, table))
+                }
                 (false, Err(e)) => {
                     *failed = true;
                     Some(Some(error_line(&RestError::from(e))))
@@ -96,13 +102,14 @@ pub async fn watch<B>(
     Ok(reply::stream(reply::JSON, lines))
 }
 
-/// One event as its line; `None` for the internal initial BOOKMARK a client did not ask
-/// for.
+/// One event as its line (its object as a one-row Table when the client asked for
+/// Tables); `None` for the internal initial BOOKMARK a client did not ask for.
 fn event_line(
     info: &skiff_proto::kinds::KindInfo,
     event: &WatchEvent,
     bookmarks: bool,
     mark_initial_end: bool,
+    table: Option<(&mut Tables, jiff::Timestamp)>,
 ) -> Option<Bytes> {
     if event.r#type == BOOKMARK {
         if !(bookmarks && mark_initial_end) {
@@ -122,7 +129,10 @@ fn event_line(
         ));
     }
     let object = event.object.as_ref()?;
-    Some(line(&event.r#type, &object.json))
+    match table {
+        Some((tables, now)) => Some(line(&event.r#type, &tables.event_object(&object.json, now))),
+        None => Some(line(&event.r#type, &object.json)),
+    }
 }
 
 fn line(kind: &str, object: &[u8]) -> Bytes {

@@ -1,17 +1,13 @@
-//! kubectl's short human durations (`5s`, `3m20s`, `2d4h`).
+//! kubectl's short human durations (`5s`, `3m20s`, `2d4h`) and ages.
 
 use jiff::{SignedDuration, Timestamp};
+use serde_json::Value;
 
-pub fn since(t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> String {
-    match t {
-        Some(t) => human(Timestamp::now().duration_since(t.0)),
-        None => "<unknown>".into(),
-    }
-}
-
-/// Mirrors k8s.io/apimachinery/pkg/util/duration.HumanDuration.
-pub fn human(d: SignedDuration) -> String {
+/// Kubernetes' `duration.HumanDuration`: two significant units at most, coarser as the
+/// duration grows.
+pub fn human_duration(d: SignedDuration) -> String {
     let secs = d.as_secs();
+    // A clock a second ahead of the object's reads as now.
     if secs < -1 {
         return "<invalid>".into();
     }
@@ -50,20 +46,21 @@ pub fn human(d: SignedDuration) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The time at a JSON pointer, when set and valid.
+pub fn time(o: &Value, ptr: &str) -> Option<Timestamp> {
+    o.pointer(ptr)?.as_str()?.parse().ok()
+}
 
-    #[test]
-    fn like_kubectl() {
-        let s = SignedDuration::from_secs;
-        assert_eq!(human(s(5)), "5s");
-        assert_eq!(human(s(119)), "119s");
-        assert_eq!(human(s(200)), "3m20s");
-        assert_eq!(human(s(3600)), "60m");
-        assert_eq!(human(s(5 * 3600 + 60)), "5h1m");
-        assert_eq!(human(s(30 * 3600)), "30h");
-        assert_eq!(human(s(3 * 86400 + 3600)), "3d1h");
-        assert_eq!(human(s(100 * 86400)), "100d");
+/// Kubernetes' `translateTimestampSince`: how long ago the time at `ptr` was, or
+/// `<unknown>` when it is not set.
+pub fn since(o: &Value, ptr: &str, now: Timestamp) -> String {
+    match time(o, ptr) {
+        Some(t) => human_duration(now.duration_since(t)),
+        None => "<unknown>".into(),
     }
+}
+
+/// The AGE cell: how long ago the object was created.
+pub fn age(o: &Value, now: Timestamp) -> Value {
+    since(o, "/metadata/creationTimestamp", now).into()
 }
