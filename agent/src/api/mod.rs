@@ -3,6 +3,7 @@
 
 mod error;
 pub mod exec;
+mod log_source;
 pub mod logs;
 pub mod server;
 

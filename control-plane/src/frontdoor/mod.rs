@@ -12,6 +12,7 @@ pub mod api;
 pub mod binaries;
 pub mod node;
 pub mod relay;
+pub mod rest;
 mod status;
 mod wire;
 
