@@ -1,6 +1,7 @@
 //! The `Agent` gRPC API (docs/architecture.md, The wire): pods, their logs and exec, served on a unix socket that
 //! only root can open in standalone mode.
 
+mod attach;
 mod error;
 pub mod exec;
 mod log_source;

@@ -7,7 +7,7 @@
 //! |--------------------------|-------------|
 //! | pod → node → address     | `target.rs` |
 //! | Api.Logs → Agent.Logs    | `logs.rs`   |
-//! | Api.Exec ↔ Agent.Exec    | `exec.rs`   |
+//! | Api.Exec ↔ Agent.Exec, attach ↔ Agent.Attach | `exec.rs` |
 //!
 //! Errors say what the user can act on: the pod is not scheduled yet, the node is
 //! unreachable, the container is unknown (the agent's message, passed through).
@@ -19,7 +19,7 @@ mod target;
 #[cfg(test)]
 mod tests;
 
-pub use exec::exec;
+pub use exec::{attach, exec};
 pub use logs::logs;
 pub use target::{agent_pod_name, locate, AgentTarget, AGENT_PORT};
 
