@@ -9,15 +9,13 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use futures::StreamExt;
 use ipnet::Ipv4Net;
 use skiff_control_plane::core::{ClusterConfig, ControlPlane};
 use skiff_control_plane::pki::{admin_conf_path, node_token_path, Pki};
 use skiff_control_plane::store::{encryption, spawn_compactor, SqliteStore, Store};
 use skiff_control_plane::{controllers, frontdoor, resources};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tower::Layer;
 use tracing::{info, warn};
 
 /// Revisions kept watchable: a client away for longer than this many writes relists.
@@ -25,8 +23,6 @@ const COMPACT_KEEP: i64 = 10_000;
 const COMPACT_EVERY: Duration = Duration::from_secs(5 * 60);
 /// How long open streams (watches) get to finish after SIGTERM before the process exits.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// Pings on idle connections, so a watch whose client vanished is noticed and dropped.
-const HTTP2_KEEPALIVE: Duration = Duration::from_secs(30);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -146,17 +142,14 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         config,
     });
 
-    let router = Server::builder()
-        .http2_keepalive_interval(Some(HTTP2_KEEPALIVE))
-        .tls_config(cp.pki.server_tls())
-        .context("configuring TLS")?
-        // GET /skiff/v1/binaries/... for node-token holders; everything else is gRPC.
-        .layer(frontdoor::binaries::BinariesLayer::new(
-            &flags.data_dir,
-            cp.pki.node_token(),
-        ))
-        .add_service(frontdoor::api_service(cp.clone()))
-        .add_service(frontdoor::node_service(cp.clone()));
+    // gRPC for agents and the CLI (and GET /skiff/v1/binaries/... for node-token holders);
+    // the listener sends every other request to the Kubernetes REST API.
+    let grpc = frontdoor::binaries::BinariesLayer::new(&flags.data_dir, cp.pki.node_token()).layer(
+        tonic::service::Routes::new(frontdoor::api_service(cp.clone()))
+            .add_service(frontdoor::node_service(cp.clone())),
+    );
+    let rest = Arc::new(frontdoor::rest::Rest::new(cp.clone()));
+    let tls = cp.pki.server_rustls().context("configuring TLS")?;
     // The scheduler, the controllers and the compactor stop with `run`,
     // whichever way it returns.
     let _background = AbortOnDrop(
@@ -173,16 +166,17 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             .collect(),
     );
 
-    // tonic does the TLS itself (peer_certs() needs that); the stream only sets NODELAY.
-    let incoming = TcpListenerStream::new(listener).map(|conn| {
-        conn.inspect(|stream| {
-            let _ = stream.set_nodelay(true);
-        })
-    });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
-        let _ = stopped.await;
-    }));
+    let mut server = tokio::spawn(frontdoor::server::serve(
+        listener,
+        tls,
+        grpc,
+        rest,
+        async {
+            let _ = stopped.await;
+        },
+        SHUTDOWN_GRACE,
+    ));
     info!(listen = %listen, "serving the API");
 
     tokio::select! {
@@ -190,15 +184,16 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             info!(signal = signal?, "shutting down");
         }
         result = &mut server => {
-            return result.context("the API server panicked")?.context("the API server failed");
+            result.context("the API server panicked")?;
+            bail!("the API server stopped by itself");
         }
     }
     let _ = stop.send(());
-    match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
-        Ok(result) => result
-            .context("the API server panicked")?
-            .context("the API server failed")?,
-        Err(_) => warn!(grace = ?SHUTDOWN_GRACE, "open streams did not finish; exiting anyway"),
+    if tokio::time::timeout(SHUTDOWN_GRACE * 2, &mut server)
+        .await
+        .is_err()
+    {
+        warn!(grace = ?SHUTDOWN_GRACE, "open streams did not finish; exiting anyway");
     }
     info!("stopped");
     Ok(())

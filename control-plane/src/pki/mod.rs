@@ -28,6 +28,7 @@ pub(crate) mod files;
 mod issue;
 mod load;
 mod node;
+mod serving;
 #[cfg(test)]
 mod tests;
 

@@ -3,6 +3,7 @@
 use super::served::Object as WireObject;
 use skiff_proto::selector::Selector;
 
+use super::fields::FieldSelector;
 use super::objects;
 use crate::core::Error;
 use crate::core::Kind;
@@ -30,6 +31,8 @@ pub struct Scope {
     /// `None`: every namespace (and always for cluster-scoped kinds).
     pub namespace: Option<String>,
     pub selector: Selector,
+    /// Field selector terms (REST's `fieldSelector`); empty selects everything.
+    pub fields: FieldSelector,
 }
 
 impl Scope {
@@ -47,13 +50,21 @@ impl Scope {
             kind,
             namespace,
             selector,
+            fields: FieldSelector::default(),
         })
+    }
+
+    /// The same scope, narrowed by a field selector (`spec.nodeName=n1`).
+    pub fn with_fields(mut self, fields: &str) -> Result<Scope, Error> {
+        self.fields = FieldSelector::parse(self.kind.name, fields)?;
+        Ok(self)
     }
 
     /// Whether an object of this kind in `namespace` with `value`'s labels is in scope.
     pub fn admits(&self, namespace: &str, value: &serde_json::Value) -> bool {
         self.namespace.as_deref().is_none_or(|ns| ns == namespace)
             && self.selector.matches(Some(&objects::labels_of(value)))
+            && self.fields.matches(value)
     }
 }
 

@@ -10,6 +10,7 @@
 //! | method  | file          |
 //! |---------|---------------|
 //! | Apply   | `apply.rs` (+ `merge.rs`: the three-way merge of an update) |
+//! | Create, Replace (REST POST, PUT) | `create.rs` |
 //! | Get/List| `get.rs`      |
 //! | Delete  | `delete.rs` (+ `namespaces.rs`: a namespace takes its objects along) |
 //! | Label   | `label.rs`    |
@@ -24,8 +25,10 @@
 
 pub mod allocation;
 mod apply;
+mod create;
 mod delete;
 mod evict;
+mod fields;
 mod get;
 mod jobs;
 mod label;
@@ -47,8 +50,10 @@ mod served;
 mod tests;
 
 pub use apply::{apply, apply_with, Action, Applied};
+pub use create::{create, replace, Part};
 pub use delete::delete;
 pub use evict::evict;
+pub use fields::FieldSelector;
 pub use get::{get, list, Scope};
 pub use label::label;
 pub use nodes::{cordon, taint, TaintOperation};

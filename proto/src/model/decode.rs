@@ -202,6 +202,72 @@ pub(crate) fn decode_value(
         .collect()
 }
 
+/// The most unknown fields [`prune_unknown_fields`] drops before it gives up.
+const MAX_UNKNOWN_FIELDS: usize = 256;
+
+/// For the REST API's `fieldValidation=Warn|Ignore`: one object with its unknown fields
+/// removed, and their paths (`spec.foo`, `spec.containers[0].bar`) in the order found.
+/// Any other decoding problem is an error, as with strict decoding.
+pub fn prune_unknown_fields(value: &Value) -> Result<(Value, Vec<String>), DecodeError> {
+    let mut value = value.clone();
+    let mut unknown = Vec::new();
+    loop {
+        let failure = match decode_object(&value) {
+            Ok(_) => return Ok((value, unknown)),
+            Err(failure) => failure,
+        };
+        let removable = failure.message.starts_with("unknown field")
+            && unknown.len() < MAX_UNKNOWN_FIELDS
+            && remove_path(&mut value, &failure.path);
+        if !removable {
+            return Err(DecodeError {
+                source: "body".into(),
+                document: 1,
+                path: failure.path,
+                message: failure.message,
+            });
+        }
+        unknown.push(failure.path);
+    }
+}
+
+/// Removes the field at a decode path (`a.b[2].c`); false when it is not there.
+fn remove_path(value: &mut Value, path: &str) -> bool {
+    let mut steps: Vec<Result<usize, &str>> = Vec::new();
+    for part in path.split('.') {
+        let (key, indexes) = part
+            .split_once('[')
+            .map_or((part, ""), |(k, rest)| (k, rest));
+        if !key.is_empty() {
+            steps.push(Err(key));
+        }
+        for index in indexes.split('[').filter(|i| !i.is_empty()) {
+            match index.trim_end_matches(']').parse() {
+                Ok(i) => steps.push(Ok(i)),
+                Err(_) => return false,
+            }
+        }
+    }
+    let Some((last, parents)) = steps.split_last() else {
+        return false;
+    };
+    let mut at = value;
+    for step in parents {
+        let next = match step {
+            Ok(i) => at.get_mut(*i),
+            Err(key) => at.get_mut(*key),
+        };
+        match next {
+            Some(next) => at = next,
+            None => return false,
+        }
+    }
+    match (last, at) {
+        (Err(key), Value::Object(map)) => map.remove(*key).is_some(),
+        _ => false,
+    }
+}
+
 /// Picks the type from `apiVersion`/`kind` and decodes strictly into it.
 fn decode_object(value: &Value) -> Result<Object, Failure> {
     if !value.is_object() {

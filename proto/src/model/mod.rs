@@ -12,7 +12,7 @@ mod quantity;
 mod selector;
 mod validate;
 
-pub use decode::{decode_documents, DecodeError};
+pub use decode::{decode_documents, prune_unknown_fields, DecodeError};
 pub use defaults::{
     default_deployment, default_image_pull_policy, default_object, default_pod, default_pod_spec,
     default_pod_template, default_secret, default_service, static_pod_uid, uuid,

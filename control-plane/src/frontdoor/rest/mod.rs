@@ -1,1 +1,102 @@
-pub mod pods;
+//! The Kubernetes REST API (docs/architecture.md, The REST API): what kubectl, helm and
+//! client libraries speak, on the same TLS port as gRPC (`frontdoor/server.rs`).
+//!
+//! | what | file |
+//! |------|------|
+//! | the service: authenticate, route, answer errors as `Status` | `mod.rs` |
+//! | paths and queries | `route.rs` |
+//! | the dispatch table (resources, subresources, non-resource paths) | `routes.rs` |
+//! | who is calling, and may they | `auth.rs` |
+//! | request bodies: size and time limits, media types | `body.rs` |
+//! | the one error mapping (`Status` objects) | `status.rs` |
+//! | responses: JSON, text, chunked streams | `reply.rs` |
+//! | get, list, watch, create, update, patch, delete of every kind | `objects/` |
+//! | the `scale` subresource (autoscaling/v1 Scale) | `scale.rs` |
+//! | a pod's subresources (binding, eviction, ...) | `pods/` |
+
+mod auth;
+mod body;
+mod objects;
+mod pods;
+mod reply;
+mod route;
+mod routes;
+mod scale;
+mod status;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use tracing::{debug, info_span, warn, Instrument};
+
+use crate::core::{Clock, ControlPlane, Ranges, SystemClock};
+
+pub use auth::User;
+pub use reply::Body;
+pub use route::{Query, Route};
+pub use status::RestError;
+
+/// The REST front door over the control plane.
+pub struct Rest {
+    cp: Arc<ControlPlane>,
+    clock: Arc<dyn Clock>,
+    ranges: Ranges,
+}
+
+/// What a handler works with: the control plane and the authenticated caller.
+pub struct Ctx {
+    pub cp: Arc<ControlPlane>,
+    pub clock: Arc<dyn Clock>,
+    pub ranges: Ranges,
+    pub user: User,
+}
+
+impl Rest {
+    pub fn new(cp: Arc<ControlPlane>) -> Rest {
+        let ranges = cp.config.service_ranges();
+        Rest {
+            cp,
+            clock: Arc::new(SystemClock),
+            ranges,
+        }
+    }
+
+    /// Answers one request; every refusal is a `Status`.
+    pub async fn serve(&self, req: Request<Incoming>) -> Response<Body> {
+        let span = info_span!("rest", method = %req.method(), path = %req.uri().path());
+        let started = Instant::now();
+        async move {
+            let user = match auth::authenticate(&self.cp, &req) {
+                Ok(user) => user,
+                Err(e) => return reply::error(&e),
+            };
+            let ctx = Ctx {
+                cp: self.cp.clone(),
+                clock: self.clock.clone(),
+                ranges: self.ranges.clone(),
+                user,
+            };
+            let response = match routes::dispatch(&ctx, req).await {
+                Ok(response) => response,
+                Err(e) => {
+                    if e.code.is_server_error() {
+                        warn!(code = e.code.as_u16(), error = %e.message, "request failed");
+                    } else {
+                        debug!(code = e.code.as_u16(), error = %e.message, "request refused");
+                    }
+                    reply::error(&e)
+                }
+            };
+            debug!(
+                code = response.status().as_u16(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "answered"
+            );
+            response
+        }
+        .instrument(span)
+        .await
+    }
+}

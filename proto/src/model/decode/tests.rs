@@ -254,3 +254,31 @@ fn octal_file_modes_read_as_kubectl_reads_them() {
     let err = decode_err(&text.replace("0400", "0800"));
     assert!(err.to_string().contains("defaultMode"), "{err}");
 }
+
+#[test]
+fn unknown_fields_are_pruned_and_named_for_lenient_validation() {
+    let value: Value = serde_json::from_str(
+        r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","bogus":1},
+            "spec":{"containers":[{"name":"c","image":"i","imagePullPolcy":"Always"}],"extra":{}}}"#,
+    )
+    .unwrap();
+    let (pruned, unknown) = crate::model::prune_unknown_fields(&value).unwrap();
+    let mut sorted = unknown.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [
+            "metadata.bogus",
+            "spec.containers[0].imagePullPolcy",
+            "spec.extra"
+        ]
+    );
+    assert!(pruned["spec"]["containers"][0]
+        .get("imagePullPolcy")
+        .is_none());
+    assert_eq!(pruned["spec"]["containers"][0]["image"], "i");
+    let bad: Value =
+        serde_json::from_str(r#"{"apiVersion":"v1","kind":"Pod","spec":{"containers":"x"}}"#)
+            .unwrap();
+    assert!(crate::model::prune_unknown_fields(&bad).is_err());
+}

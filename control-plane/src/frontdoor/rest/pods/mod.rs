@@ -1,6 +1,6 @@
-//! Pods' streaming subresources (docs/architecture.md, The REST front door): `log` as
-//! text, `exec` and `attach` over WebSocket, all relayed to the pod's agent through
-//! `frontdoor/relay/`.
+//! A pod's subresources beyond `status`: `binding` (what a scheduler writes), `eviction`
+//! (what `kubectl drain` asks for), and the streaming ones relayed to the pod's agent
+//! through `frontdoor/relay/`: `log` as text, `exec` and `attach` over WebSocket.
 //!
 //! | what | file |
 //! |------|------|
@@ -8,6 +8,8 @@
 //! | the v4/v5 channel framing (shared with port-forward) | `channels.rs` |
 //! | the error channel's last `Status` | `outcome.rs` |
 
+pub mod binding;
 pub mod channels;
+pub mod eviction;
 pub mod options;
 pub mod outcome;

@@ -1,0 +1,134 @@
+//! create (POST) and update (PUT) of one object, and PUT of its `status`.
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde_json::Value;
+
+use super::super::body;
+use super::super::reply::{self, Body};
+use super::super::route::Query;
+use super::super::status::RestError;
+use super::super::Ctx;
+use super::fields::{self, Validation};
+use super::{dry_run, Target};
+use crate::resources::{self, Part};
+
+/// Reads and checks a body that must be an object of the target's kind.
+async fn object_body(
+    target: &Target<'_>,
+    query: &Query,
+    req: Request<Incoming>,
+) -> Result<(Value, Vec<String>), RestError> {
+    let (parts, incoming) = req.into_parts();
+    let bytes = body::read(&parts.headers, incoming).await?;
+    let mut value = body::decode_object(&parts.headers, &bytes)?;
+    let info = target.info;
+    let api_version = info.api_version();
+    match value.get("apiVersion").and_then(Value::as_str) {
+        None | Some("") => value["apiVersion"] = Value::from(api_version.clone()),
+        Some(v) if v == api_version => {}
+        Some(v) => {
+            return Err(RestError::bad_request(format!(
+                "the API version in the data ({v}) does not match the expected API version ({api_version})"
+            )))
+        }
+    }
+    match value.get("kind").and_then(Value::as_str) {
+        None | Some("") => value["kind"] = Value::from(info.kind),
+        Some(k) if k == info.kind => {}
+        Some(k) => {
+            return Err(RestError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                info.kind
+            )))
+        }
+    }
+    fields::check(value, Validation::of(query)?, info.kind)
+}
+
+/// `POST .../pods`: 201 with the created object.
+pub async fn create(
+    ctx: &Ctx,
+    target: &Target<'_>,
+    query: &Query,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, RestError> {
+    let dry = dry_run(query)?;
+    if target.kind.namespaced && target.route.namespace.is_none() {
+        return Err(RestError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource: {} are created in a namespace",
+            target.info.plural
+        )));
+    }
+    let (value, warnings) = object_body(target, query, req).await?;
+    let name = value
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let created = resources::create(
+        ctx.cp.store.as_ref(),
+        ctx.clock.as_ref(),
+        &ctx.ranges,
+        value,
+        target.route.namespace.as_deref(),
+        dry,
+    )
+    .await
+    .map_err(|e| RestError::from(e).about(target.info.group, target.info.plural, &name))?;
+    let mut response = reply::bytes_with(StatusCode::CREATED, reply::JSON, created.json);
+    fields::warn(&mut response, &warnings);
+    Ok(response)
+}
+
+/// `PUT .../pods/web` (or `.../pods/web/status`): 200 with the object as stored.
+pub async fn update(
+    ctx: &Ctx,
+    target: &Target<'_>,
+    name: &str,
+    part: Part,
+    query: &Query,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, RestError> {
+    let dry = dry_run(query)?;
+    let (value, warnings) = object_body(target, query, req).await?;
+    match value.pointer("/metadata/name").and_then(Value::as_str) {
+        Some(n) if n == name => {}
+        other => {
+            return Err(RestError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                other.unwrap_or_default()
+            )))
+        }
+    }
+    let key = target.key(name);
+    if let Some(ns) = value.pointer("/metadata/namespace").and_then(Value::as_str) {
+        if !ns.is_empty() && target.kind.namespaced && ns != key.namespace {
+            return Err(RestError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+    }
+    let precondition = crate::resources::objects::parse_revision(
+        value
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+    )
+    .map_err(|e| RestError::bad_request(e.to_string()))?;
+    let replaced = resources::replace(
+        ctx.cp.store.as_ref(),
+        ctx.clock.as_ref(),
+        &ctx.ranges,
+        &key,
+        value,
+        precondition,
+        part,
+        dry,
+    )
+    .await
+    .map_err(|e| target.refusal(name, e))?;
+    let mut response = reply::bytes_with(StatusCode::OK, reply::JSON, replaced.json);
+    fields::warn(&mut response, &warnings);
+    Ok(response)
+}

@@ -1,0 +1,79 @@
+//! The one dispatch table of the REST front door: non-resource paths first, then a
+//! resource's kind from the registry (`proto/src/kinds.rs`) by group, version and
+//! plural, then its subresource. Every front door piece adds its routes here.
+
+use http::{Method, Request, Response};
+use hyper::body::Incoming;
+use skiff_proto::kinds::{KindInfo, KINDS};
+
+use super::auth;
+use super::objects::{self, Target};
+use super::pods;
+use super::reply::Body;
+use super::route::Route;
+use super::scale;
+use super::status::RestError;
+use super::Ctx;
+use crate::core::Kind;
+
+/// What kube-apiserver answers for a path it has nothing at.
+fn nothing_here() -> RestError {
+    RestError::not_found("the server could not find the requested resource")
+}
+
+pub async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body>, RestError> {
+    let Some(route) = Route::parse(req.uri().path()) else {
+        return Err(nothing_here());
+    };
+    let info = kind_of(&route)?;
+    let target = Target {
+        route: &route,
+        info,
+        kind: Kind::of(info.kind),
+    };
+    auth::authorize(
+        &ctx.user,
+        verb(req.method(), &route),
+        info.plural,
+        route.namespace.as_deref(),
+    )?;
+    let name = route.name.as_deref().unwrap_or_default();
+    match (info.kind, route.subresource.as_deref()) {
+        (_, None | Some("status")) => objects::handle(ctx, &target, req).await,
+        (kind, Some("scale")) if scale::SCALABLE.contains(&kind) => {
+            scale::handle(ctx, &target, name, req).await
+        }
+        ("Pod", Some("binding")) if req.method() == Method::POST => {
+            pods::binding::bind(ctx, &target, name, req).await
+        }
+        ("Pod", Some("eviction")) if req.method() == Method::POST => {
+            pods::eviction::evict(ctx, &target, name, req).await
+        }
+        _ => Err(nothing_here()),
+    }
+}
+
+/// The served kind a route names; a namespaced path to a cluster-scoped kind names none.
+fn kind_of(route: &Route) -> Result<&'static KindInfo, RestError> {
+    KINDS
+        .iter()
+        .find(|k| {
+            k.group == route.group && k.version == route.version && k.plural == route.resource
+        })
+        .filter(|k| k.namespaced || route.namespace.is_none())
+        .ok_or_else(nothing_here)
+}
+
+/// The Kubernetes verb of a request, for authorization and its messages.
+fn verb(method: &Method, route: &Route) -> &'static str {
+    match (method, route.name.is_some()) {
+        (&Method::GET, true) => "get",
+        (&Method::GET, false) => "list",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, true) => "delete",
+        (&Method::DELETE, false) => "deletecollection",
+        _ => "unknown",
+    }
+}
