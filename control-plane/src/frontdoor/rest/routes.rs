@@ -49,6 +49,14 @@ pub async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body
         ("Pod", Some("eviction")) if req.method() == Method::POST => {
             pods::eviction::evict(ctx, &target, name, req).await
         }
+        ("Pod", Some("log")) if req.method() == Method::GET => {
+            pods::log::handle(ctx, &target, name, req).await
+        }
+        ("Pod", Some(sub @ ("exec" | "attach")))
+            if matches!(*req.method(), Method::GET | Method::POST) =>
+        {
+            pods::exec::handle(ctx, &target, name, req, sub == "attach").await
+        }
         _ => Err(nothing_here()),
     }
 }

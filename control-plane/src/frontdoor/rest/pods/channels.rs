@@ -33,17 +33,11 @@ impl Protocol {
         }
     }
 
-    /// The first of the client's `Sec-WebSocket-Protocol` values that `offered` holds: the
-    /// client's order wins, as in kube-apiserver's handshake.
-    pub fn negotiate<'a>(
-        requested: impl IntoIterator<Item = &'a str>,
-        offered: &[Protocol],
-    ) -> Option<Protocol> {
-        requested
-            .into_iter()
-            .flat_map(|value| value.split(','))
-            .map(str::trim)
-            .find_map(|name| offered.iter().copied().find(|p| p.name() == name))
+    /// The names exec and attach offer, newest first (`upgrade::accept` picks one).
+    pub const NAMES: [&'static str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
+
+    pub fn from_name(name: &str) -> Option<Protocol> {
+        Protocol::ALL.into_iter().find(|p| p.name() == name)
     }
 }
 
@@ -95,25 +89,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_clients_order_picks_the_protocol() {
-        let kubectl = ["v5.channel.k8s.io, v4.channel.k8s.io, v3.channel.k8s.io"];
-        assert_eq!(
-            Protocol::negotiate(kubectl, &Protocol::ALL),
-            Some(Protocol::V5)
-        );
-        let kube_rs = ["v4.channel.k8s.io", "v5.channel.k8s.io"];
-        assert_eq!(
-            Protocol::negotiate(kube_rs, &Protocol::ALL),
-            Some(Protocol::V4)
-        );
-        assert_eq!(
-            Protocol::negotiate(["channel.k8s.io, base64.channel.k8s.io"], &Protocol::ALL),
-            None
-        );
-        assert_eq!(
-            Protocol::negotiate(["v5.channel.k8s.io"], &[Protocol::V4]),
-            None
-        );
+    fn protocols_by_name() {
+        for name in Protocol::NAMES {
+            assert_eq!(Protocol::from_name(name).map(Protocol::name), Some(name));
+        }
+        assert_eq!(Protocol::from_name("channel.k8s.io"), None);
     }
 
     #[test]

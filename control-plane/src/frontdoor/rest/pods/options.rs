@@ -94,7 +94,7 @@ impl LogOptions {
         if self.since_seconds.is_some() && self.since_time.is_some() {
             return invalid(
                 "",
-                "at most one of `sinceTime` or `sinceSeconds` may be specified".into(),
+                "Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified".into(),
             );
         }
         Ok(())
