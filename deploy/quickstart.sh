@@ -45,9 +45,18 @@ skiff_say "skiff-control-plane"
 skiff_run_daemon skiff-control-plane
 for _ in $(seq 100); do [ -s "$DATA/node-token" ] && [ -s "$DATA/admin.conf" ] && break; sleep 0.2; done
 [ -s "$DATA/admin.conf" ] || { echo "the control plane did not start; see $SKIFF_LOGS or journalctl -u skiff-control-plane" >&2; exit 1; }
-# The CLI reads ~/.skiff/config (or $SKIFF_CONFIG, or --config).
+# admin.conf is a kubeconfig. The CLI reads ~/.skiff/config (or $SKIFF_CONFIG, or
+# --config); kubectl and helm read ~/.kube/config, written only when there is none (an
+# existing one may hold other clusters: `KUBECONFIG=$DATA/admin.conf kubectl ...` then).
 mkdir -p /root/.skiff
 install -m 0600 "$DATA/admin.conf" /root/.skiff/config
+KUBE_CONFIG_NOTE="kubectl reads /root/.kube/config (a copy of $DATA/admin.conf)"
+if [ ! -e /root/.kube/config ]; then
+  install -d -m 0700 /root/.kube
+  install -m 0600 "$DATA/admin.conf" /root/.kube/config
+elif ! cmp -s "$DATA/admin.conf" /root/.kube/config; then
+  KUBE_CONFIG_NOTE="/root/.kube/config is someone else's and was left alone: KUBECONFIG=$DATA/admin.conf kubectl get nodes"
+fi
 for _ in $(seq 100); do skiff get namespaces >/dev/null 2>&1 && break; sleep 0.2; done
 
 echo "== demo images (built from busybox-static)"
@@ -93,6 +102,9 @@ skiff is running on this node. Try:
   skiff rollout undo deployment/hello
   skiff logs -f <pod>          skiff exec -it <pod> -- sh
   curl http://$NODE_IP:30080/
+kubectl and helm work too: $KUBE_CONFIG_NOTE
+  kubectl get nodes -o wide; kubectl get pods -o wide
+  kubectl --server $API --certificate-authority $DATA/pki/ca.crt --token "\$(cat $DATA/admin-token)" get pods   # a bearer token instead of the certificate
 Add a node: on it, from a clone of this repository (no Rust needed):
   sudo bash deploy/join.sh https://$NODE_IP:6443 $(cat "$DATA/node-token")
 TXT

@@ -15,7 +15,8 @@ pub struct Cli {
     /// Talk to one node agent directly, e.g. unix:///var/lib/skiff-agent/agent.sock.
     #[arg(long, global = true, env = "SKIFF_AGENT")]
     pub agent: Option<String>,
-    /// Credentials file (default $SKIFF_CONFIG or ~/.skiff/config).
+    /// A kubeconfig such as admin.conf (default $SKIFF_CONFIG, $KUBECONFIG, ~/.skiff/config,
+    /// ~/.kube/config).
     #[arg(long, global = true)]
     pub config: Option<std::path::PathBuf>,
     #[command(subcommand)]

@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use ipnet::Ipv4Net;
 use skiff_control_plane::core::{ClusterConfig, ControlPlane};
-use skiff_control_plane::pki::{admin_conf_path, node_token_path, Pki};
+use skiff_control_plane::pki::{admin_conf_path, admin_token_path, node_token_path, Pki};
 use skiff_control_plane::store::{encryption, spawn_compactor, SqliteStore, Store};
 use skiff_control_plane::{controllers, frontdoor, resources};
 use tokio::net::TcpListener;
@@ -132,9 +132,10 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         .with_context(|| format!("loading the PKI under {}", flags.data_dir.display()))?;
     info!(
         admin_conf = %admin_conf_path(&flags.data_dir).display(),
+        admin_token = %admin_token_path(&flags.data_dir).display(),
         node_token = %node_token_path(&flags.data_dir).display(),
         server = %api_url,
-        "credentials ready: the CLI uses admin.conf, agents join with the node token"
+        "credentials ready: kubectl and the CLI use admin.conf (a kubeconfig) or the admin token, agents join with the node token"
     );
     let cp = Arc::new(ControlPlane {
         store,

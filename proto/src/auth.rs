@@ -25,6 +25,7 @@
 
 mod bootstrap;
 mod config;
+mod kubeconfig;
 mod subject;
 mod token;
 
@@ -35,8 +36,9 @@ use tonic::{Request, Status};
 pub use bootstrap::fetch_ca_pinned;
 pub use config::{
     config_path, endpoint, node_channel, node_server_tls, AdminConfig, CONFIG_ENV,
-    CONTROL_PLANE_ADMIN_CONF,
+    CONTROL_PLANE_ADMIN_CONF, KUBECONFIG_ENV,
 };
+pub use kubeconfig::NAME as KUBECONFIG_NAME;
 pub use subject::{parse_subject, Subject};
 pub use token::{constant_time_eq, NodeToken};
 
@@ -64,7 +66,12 @@ pub enum AuthError {
         path: std::path::PathBuf,
         source: serde_yaml::Error,
     },
-    #[error("no skiff config found (looked at {searched}); pass --config or set $SKIFF_CONFIG")]
+    #[error("{path}: {reason}")]
+    Kubeconfig {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    #[error("no skiff config found (looked at {searched}); pass --config or set $SKIFF_CONFIG or $KUBECONFIG")]
     NoConfig { searched: String },
     #[error("server URL {url:?}: {reason}")]
     ServerUrl { url: String, reason: String },

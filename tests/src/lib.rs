@@ -20,6 +20,10 @@ pub mod containerd;
 pub mod env;
 pub mod http;
 pub mod images;
+/// A `kube::Client` from a test cluster's admin.conf.
+pub mod kube_client;
+/// The real kubectl with a test cluster's admin.conf.
+pub mod kubectl;
 /// Several nodes in network namespaces on a test bridge, one control plane on the host.
 pub mod multinode;
 pub mod net;

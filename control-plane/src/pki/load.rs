@@ -79,6 +79,7 @@ impl Pki {
             },
         )?;
         let token = load_or_create_token(data_dir, &ca.cert.der)?;
+        let admin_token = super::admin_token::load_or_create(data_dir)?;
 
         let admin_config = AdminConfig {
             server: api_url.to_string(),
@@ -98,6 +99,7 @@ impl Pki {
             serving,
             control_plane,
             admin_config,
+            admin_token,
             token,
         })
     }

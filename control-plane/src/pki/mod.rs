@@ -3,14 +3,15 @@
 //!
 //! Under `<data-dir>`:
 //!
-//! | file                      | what                                               | mode |
-//! |---------------------------|----------------------------------------------------|------|
-//! | `pki/ca.crt`, `ca.key`    | CA, ECDSA P-256, CN `skiff-ca`, 10 years           | 0600 key |
-//! | `pki/server.crt`, `.key`  | API serving certificate, 1 year, SANs below        | 0600 key |
-//! | `pki/admin.crt`, `.key`   | CN `admin`, O `system:masters`, 1 year             | 0600 key |
-//! | `pki/control-plane.crt`…  | CN `skiff-control-plane`: calls to agents, 1 year  | 0600 key |
-//! | `admin.conf`              | [`AdminConfig`] YAML for the CLI                   | 0600 |
-//! | `node-token`              | `K10<sha256 of the CA DER>::node:<secret>`         | 0600 |
+//! | file                      | what                                                 | mode |
+//! |---------------------------|------------------------------------------------------|------|
+//! | `pki/ca.crt`, `ca.key`    | CA, ECDSA P-256, CN `skiff-ca`, 10 years             | 0600 key |
+//! | `pki/server.crt`, `.key`  | API serving certificate, 1 year, SANs below          | 0600 key |
+//! | `pki/admin.crt`, `.key`   | CN `admin`, O `system:masters`, 1 year               | 0600 key |
+//! | `pki/control-plane.crt`…  | CN `skiff-control-plane`: calls to agents, 1 year    | 0600 key |
+//! | `admin.conf`              | kubeconfig for kubectl and the CLI ([`AdminConfig`]) | 0600 |
+//! | `admin-token`             | bearer token of the admin, 32 random bytes hex       | 0600 |
+//! | `node-token`              | `K10<sha256 of the CA DER>::node:<secret>`           | 0600 |
 //!
 //! Later starts reuse all of it. The CA is never regenerated: agents pinned it through the
 //! token, so a missing key next to an existing CA certificate is an error to fix by hand,
@@ -24,6 +25,7 @@
 //! valid certificate until it expires), and renewal of node certificates (an agent
 //! registers again to get a new one).
 
+mod admin_token;
 pub(crate) mod files;
 mod issue;
 mod load;
@@ -37,6 +39,8 @@ use std::path::{Path, PathBuf};
 use rcgen::KeyPair;
 use skiff_proto::auth::{constant_time_eq, AdminConfig, NodeToken};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+
+pub use admin_token::admin_token_path;
 
 /// Errors of creating, loading and using the PKI.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +79,7 @@ pub struct Pki {
     serving: KeyedCert,
     control_plane: KeyedCert,
     admin_config: AdminConfig,
+    admin_token: String,
     token: NodeToken,
 }
 
@@ -116,6 +121,13 @@ impl Pki {
     /// The CLI's credentials, as written to `<data-dir>/admin.conf`.
     pub fn admin_config(&self) -> &AdminConfig {
         &self.admin_config
+    }
+
+    /// True when `presented` is the admin's bearer token (`<data-dir>/admin-token`):
+    /// whoever holds it is the cluster administrator, as with admin.conf's certificate
+    /// (O `system:masters`). Constant time, like [`Pki::verify_token`].
+    pub fn admin_token_matches(&self, presented: &str) -> bool {
+        !presented.is_empty() && constant_time_eq(presented.as_bytes(), self.admin_token.as_bytes())
     }
 
     /// True when `presented` is this cluster's node token: the CA hash and the secret

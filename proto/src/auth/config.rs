@@ -10,20 +10,25 @@ use tonic::transport::{
     Certificate, Channel, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig, Uri,
 };
 
-use super::AuthError;
+use super::{kubeconfig, AuthError};
 
 /// Environment variable naming the CLI's config file (like `$KUBECONFIG`).
 pub const CONFIG_ENV: &str = "SKIFF_CONFIG";
+/// kubectl's variable: a `:`-separated list of kubeconfigs.
+pub const KUBECONFIG_ENV: &str = "KUBECONFIG";
 /// `admin.conf` under the control plane's conventional `--data-dir`: root on the
 /// control-plane host finds it without copying it anywhere (the file is 0600).
 pub const CONTROL_PLANE_ADMIN_CONF: &str = "/var/lib/skiff/admin.conf";
 /// The user's config, relative to `$HOME`.
 const HOME_CONFIG: &str = ".skiff/config";
+/// kubectl's default config, relative to `$HOME`.
+const HOME_KUBECONFIG: &str = ".kube/config";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `admin.conf`: where the control plane is and how to prove being its administrator.
-/// The control plane writes it on first start; the CLI reads it.
+/// The control plane writes it on first start as a kubeconfig (see `kubeconfig.rs`); the
+/// CLI reads that, or the flat YAML of these four fields that skiff wrote before.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
@@ -48,15 +53,24 @@ impl std::fmt::Debug for AdminConfig {
 }
 
 impl AdminConfig {
-    /// Reads and parses a config file (YAML).
+    /// Reads a config file: a kubeconfig (its `current-context`) or the old flat form.
     pub fn load(path: &Path) -> Result<AdminConfig, AuthError> {
         let text = std::fs::read_to_string(path).map_err(|source| AuthError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        serde_yaml::from_str(&text).map_err(|source| AuthError::Yaml {
+        let yaml_error = |source| AuthError::Yaml {
             path: path.to_path_buf(),
             source,
+        };
+        let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(yaml_error)?;
+        if !kubeconfig::is_kubeconfig(&doc) {
+            return serde_yaml::from_value(doc).map_err(yaml_error);
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        kubeconfig::parse(doc, dir).map_err(|reason| AuthError::Kubeconfig {
+            path: path.to_path_buf(),
+            reason,
         })
     }
 
@@ -67,9 +81,9 @@ impl AdminConfig {
         Ok((path, config))
     }
 
-    /// The YAML text of this config, as the control plane writes it.
+    /// The kubeconfig text of this config, as the control plane writes it.
     pub fn to_yaml(&self) -> String {
-        serde_yaml::to_string(self).expect("a struct of strings always serializes")
+        kubeconfig::render(self)
     }
 
     /// An endpoint for the server that trusts only the cluster CA and presents the admin
@@ -92,8 +106,10 @@ impl AdminConfig {
 /// Which config file the CLI uses, first match wins:
 /// 1. `explicit` (`--config PATH`), which must exist;
 /// 2. `$SKIFF_CONFIG`, which must exist when set;
-/// 3. `~/.skiff/config`, if it exists;
-/// 4. `/var/lib/skiff/admin.conf`, if it exists and is readable (root on the
+/// 3. `$KUBECONFIG`: its first entry that exists (kubectl merges the list; skiff takes
+///    one file), one of which must exist when it is set;
+/// 4. `~/.skiff/config`, then `~/.kube/config`, if they exist;
+/// 5. `/var/lib/skiff/admin.conf`, if it exists and is readable (root on the
 ///    control-plane host, with the default data dir).
 ///
 /// An explicit choice that is missing is an error rather than a fall-through, so a typo
@@ -101,34 +117,44 @@ impl AdminConfig {
 pub fn config_path(explicit: Option<&Path>) -> Result<PathBuf, AuthError> {
     resolve_config_path(
         explicit,
-        std::env::var_os(CONFIG_ENV),
+        [CONFIG_ENV, KUBECONFIG_ENV].map(std::env::var_os),
         std::env::var_os("HOME").map(PathBuf::from),
         |p| std::fs::File::open(p).is_ok(),
     )
 }
 
-/// [`config_path`] with its environment passed in, for tests.
+/// [`config_path`] with its environment (`$SKIFF_CONFIG`, `$KUBECONFIG`) passed in, for
+/// tests.
 fn resolve_config_path(
     explicit: Option<&Path>,
-    env: Option<OsString>,
+    [env, kube_env]: [Option<OsString>; 2],
     home: Option<PathBuf>,
     readable: impl Fn(&Path) -> bool,
 ) -> Result<PathBuf, AuthError> {
+    let unreadable = |path: PathBuf| AuthError::Io {
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, "cannot open it"),
+        path,
+    };
     let chosen = explicit
         .map(Path::to_path_buf)
         .or_else(|| env.filter(|v| !v.is_empty()).map(PathBuf::from));
     if let Some(path) = chosen {
         return match readable(&path) {
             true => Ok(path),
-            false => Err(AuthError::Io {
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "cannot open it"),
-                path,
-            }),
+            false => Err(unreadable(path)),
         };
     }
+    if let Some(list) = kube_env.filter(|v| !v.is_empty()) {
+        let list = list.to_string_lossy().into_owned();
+        let mut entries = std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty());
+        return entries
+            .find(|p| readable(p))
+            .ok_or_else(|| unreadable(PathBuf::from(list)));
+    }
     let candidates: Vec<PathBuf> = home
-        .map(|h| h.join(HOME_CONFIG))
+        .map(|h| [h.join(HOME_CONFIG), h.join(HOME_KUBECONFIG)])
         .into_iter()
+        .flatten()
         .chain([PathBuf::from(CONTROL_PLANE_ADMIN_CONF)])
         .collect();
     candidates
@@ -222,9 +248,18 @@ mod tests {
         env: Option<&str>,
         existing: &[&str],
     ) -> Result<PathBuf, AuthError> {
+        resolve_kube(explicit, env, None, existing)
+    }
+
+    fn resolve_kube(
+        explicit: Option<&str>,
+        env: Option<&str>,
+        kube_env: Option<&str>,
+        existing: &[&str],
+    ) -> Result<PathBuf, AuthError> {
         resolve_config_path(
             explicit.map(Path::new),
-            env.map(OsString::from),
+            [env.map(OsString::from), kube_env.map(OsString::from)],
             Some(PathBuf::from("/home/u")),
             |p| existing.iter().any(|e| Path::new(e) == p),
         )
@@ -253,6 +288,36 @@ mod tests {
         assert_eq!(
             resolve(None, Some(""), &[CONTROL_PLANE_ADMIN_CONF]).unwrap(),
             Path::new(CONTROL_PLANE_ADMIN_CONF)
+        );
+    }
+
+    #[test]
+    fn kubeconfig_comes_after_skiff_config_and_before_home() {
+        let all = [
+            "/env",
+            "/kube/b",
+            "/home/u/.skiff/config",
+            "/home/u/.kube/config",
+            CONTROL_PLANE_ADMIN_CONF,
+        ];
+        let found = |env, kube, existing: &[&str]| resolve_kube(None, env, kube, existing);
+        assert_eq!(
+            found(Some("/env"), Some("/kube/b"), &all).unwrap(),
+            Path::new("/env")
+        );
+        // The first entry of the list that exists.
+        assert_eq!(
+            found(None, Some("/kube/a:/kube/b"), &all).unwrap(),
+            Path::new("/kube/b")
+        );
+        assert!(found(None, Some("/kube/a:/kube/c"), &all).is_err());
+        assert_eq!(
+            found(None, Some(""), &all).unwrap(),
+            Path::new("/home/u/.skiff/config")
+        );
+        assert_eq!(
+            found(None, None, &all[3..]).unwrap(),
+            Path::new("/home/u/.kube/config")
         );
     }
 
@@ -287,17 +352,24 @@ mod tests {
     }
 
     #[test]
-    fn admin_config_yaml_round_trip_and_strictness() {
-        let config = AdminConfig {
-            server: "https://127.0.0.1:6443".into(),
-            ca: "CA".into(),
-            cert: "CERT".into(),
-            key: "KEY".into(),
-        };
-        let back: AdminConfig = serde_yaml::from_str(&config.to_yaml()).unwrap();
-        assert_eq!(back, config);
-        assert!(!format!("{config:?}").contains("KEY"));
-        let typo = "server: s\nca: c\ncert: c\nkey: k\nkeys: k\n";
-        assert!(serde_yaml::from_str::<AdminConfig>(typo).is_err());
+    fn old_flat_admin_conf_still_loads_strictly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("admin.conf");
+        std::fs::write(&path, "server: https://s:1\nca: c\ncert: ce\nkey: k\n").unwrap();
+        let config = AdminConfig::load(&path).unwrap();
+        assert_eq!(
+            (
+                config.server.as_str(),
+                config.ca.as_str(),
+                config.cert.as_str()
+            ),
+            ("https://s:1", "c", "ce")
+        );
+        assert!(!format!("{config:?}").contains("\"k\""));
+        std::fs::write(&path, "server: s\nca: c\ncert: c\nkey: k\nkeys: k\n").unwrap();
+        assert!(matches!(
+            AdminConfig::load(&path),
+            Err(AuthError::Yaml { .. })
+        ));
     }
 }

@@ -186,13 +186,20 @@ fn a_lost_ca_key_is_an_error_never_a_new_ca() {
 #[test]
 fn loose_permissions_are_tightened_and_bad_urls_refused() {
     use std::os::unix::fs::PermissionsExt;
+    const FILES: [&str; 5] = [
+        "pki/ca.key",
+        "pki/admin.key",
+        "admin.conf",
+        "admin-token",
+        "node-token",
+    ];
     let dir = tempfile::tempdir().unwrap();
     load(dir.path());
-    for f in ["pki/ca.key", "pki/admin.key", "admin.conf", "node-token"] {
+    for f in FILES {
         fs::set_permissions(dir.path().join(f), fs::Permissions::from_mode(0o644)).unwrap();
     }
     load(dir.path());
-    for f in ["pki/ca.key", "pki/admin.key", "admin.conf", "node-token"] {
+    for f in FILES {
         assert_eq!(mode(&dir.path().join(f)), 0o600, "{f}");
     }
     let err = Pki::load_or_create(dir.path(), &[], "http://127.0.0.1:6443").unwrap_err();

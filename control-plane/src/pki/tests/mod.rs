@@ -1,6 +1,7 @@
 //! Tests of the PKI: files and reuse, the token, node certificates, and real TLS servers
 //! that check callers the way the control plane and the agent will.
 
+mod admin_access;
 mod load;
 mod node;
 mod tls;
