@@ -16,9 +16,11 @@ use skiff_e2e::pods::{container_status, phase, shell_pod};
 use skiff_e2e::{kube_client, wait_for, ClusterEnv, TestControlPlane};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const TICKER: &str = "echo hello-logs; i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.3; done";
+const TICKER: &str =
+    "echo hello-logs; i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.3; done";
 /// Counts its runs in an emptyDir (which outlives the container), prints the run, fails.
-const CRASHER: &str = "n=$(cat /data/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /data/n; echo run-$n; exit 1";
+const CRASHER: &str =
+    "n=$(cat /data/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /data/n; echo run-$n; exit 1";
 
 fn wait_running(cp: &TestControlPlane, name: &str) -> anyhow::Result<()> {
     wait_for(
@@ -94,16 +96,35 @@ fn the_kube_crate_reads_logs_and_execs_and_attaches() {
             let logs = wait_for_async_logs(&pods, "ticker", &LogParams::default()).await?;
             ensure!(logs.starts_with("hello-logs\ntick-1\n"), "logs: {logs:?}");
             let tail = pods
-                .logs("ticker", &LogParams { tail_lines: Some(1), ..LogParams::default() })
+                .logs(
+                    "ticker",
+                    &LogParams {
+                        tail_lines: Some(1),
+                        ..LogParams::default()
+                    },
+                )
                 .await?;
-            ensure!(tail.lines().count() == 1 && tail.starts_with("tick-"), "tail: {tail:?}");
+            ensure!(
+                tail.lines().count() == 1 && tail.starts_with("tick-"),
+                "tail: {tail:?}"
+            );
             let limited = pods
-                .logs("ticker", &LogParams { limit_bytes: Some(5), ..LogParams::default() })
+                .logs(
+                    "ticker",
+                    &LogParams {
+                        limit_bytes: Some(5),
+                        ..LogParams::default()
+                    },
+                )
                 .await?;
             ensure!(limited == "hello", "limitBytes 5: {limited:?}");
 
             // log_stream with follow: lines printed after the request arrive.
-            let follow = LogParams { follow: true, tail_lines: Some(0), ..LogParams::default() };
+            let follow = LogParams {
+                follow: true,
+                tail_lines: Some(0),
+                ..LogParams::default()
+            };
             let mut lines = pods.log_stream("ticker", &follow).await?.lines();
             let first = tokio::time::timeout(Duration::from_secs(10), lines.next())
                 .await
@@ -118,30 +139,54 @@ fn the_kube_crate_reads_logs_and_execs_and_attaches() {
             drop(lines);
 
             // kube-apiserver's refusals, as Status objects.
-            let (code, message) = api_error(pods.logs("two", &LogParams::default()).await.unwrap_err())?;
+            let (code, message) =
+                api_error(pods.logs("two", &LogParams::default()).await.unwrap_err())?;
             ensure!(
-                code == 400 && message == "a container name must be specified for pod two, choose one of: [a b]",
+                code == 400
+                    && message
+                        == "a container name must be specified for pod two, choose one of: [a b]",
                 "{code} {message}"
             );
-            let c = LogParams { container: Some("c".into()), ..LogParams::default() };
+            let c = LogParams {
+                container: Some("c".into()),
+                ..LogParams::default()
+            };
             let (code, message) = api_error(pods.logs("two", &c).await.unwrap_err())?;
-            ensure!(code == 400 && message == "container c is not valid for pod two", "{code} {message}");
-            let previous = LogParams { previous: true, container: Some("a".into()), ..LogParams::default() };
+            ensure!(
+                code == 400 && message == "container c is not valid for pod two",
+                "{code} {message}"
+            );
+            let previous = LogParams {
+                previous: true,
+                container: Some("a".into()),
+                ..LogParams::default()
+            };
             let (code, message) = api_error(pods.logs("two", &previous).await.unwrap_err())?;
             ensure!(
-                code == 400 && message == r#"previous terminated container "a" in pod "two" not found"#,
+                code == 400
+                    && message == r#"previous terminated container "a" in pod "two" not found"#,
                 "{code} {message}"
             );
-            let (code, message) = api_error(pods.logs("no-image", &LogParams::default()).await.unwrap_err())?;
+            let (code, message) = api_error(
+                pods.logs("no-image", &LogParams::default())
+                    .await
+                    .unwrap_err(),
+            )?;
             ensure!(
-                code == 400 && message.starts_with(r#"container "c" in pod "no-image" is waiting to start"#),
+                code == 400
+                    && message
+                        .starts_with(r#"container "c" in pod "no-image" is waiting to start"#),
                 "{code} {message}"
             );
 
             // exec: stdout and stderr apart, the exit code on the error channel.
             let ap = AttachParams::default().stdout(true).stderr(true);
             let mut p = pods
-                .exec("ticker", ["sh", "-c", "echo out; echo err >&2; exit 3"], &ap)
+                .exec(
+                    "ticker",
+                    ["sh", "-c", "echo out; echo err >&2; exit 3"],
+                    &ap,
+                )
                 .await?;
             let (mut out, mut err) = (p.stdout().context("stdout")?, p.stderr().context("stderr")?);
             let status = p.take_status().context("status")?;
@@ -149,30 +194,57 @@ fn the_kube_crate_reads_logs_and_execs_and_attaches() {
             out.read_to_string(&mut o).await?;
             err.read_to_string(&mut e).await?;
             let status = status.await.context("no status")?;
-            ensure!((o.as_str(), e.as_str()) == ("out\n", "err\n"), "stdout {o:?} stderr {e:?}");
-            ensure!(status.reason.as_deref() == Some("NonZeroExitCode"), "{status:?}");
-            let cause = &status.details.as_ref().and_then(|d| d.causes.clone()).unwrap_or_default();
+            ensure!(
+                (o.as_str(), e.as_str()) == ("out\n", "err\n"),
+                "stdout {o:?} stderr {e:?}"
+            );
+            ensure!(
+                status.reason.as_deref() == Some("NonZeroExitCode"),
+                "{status:?}"
+            );
+            let cause = &status
+                .details
+                .as_ref()
+                .and_then(|d| d.causes.clone())
+                .unwrap_or_default();
             ensure!(
                 cause.first().and_then(|c| c.message.as_deref()) == Some("3"),
                 "exit cause: {status:?}"
             );
             p.join().await?;
-            let p = pods.exec("ticker", ["cat", "/etc/hostname"], &AttachParams::default()).await?;
-            let ok = exec_output(p).await?;
-            ensure!(ok.0 == "ticker\n" && ok.1.status.as_deref() == Some("Success"), "{ok:?}");
+            let p = pods
+                .exec("ticker", ["cat", "/etc/hostname"], &AttachParams::default())
+                .await?;
+            let ok = within("exec cat", exec_output(p)).await?;
+            ensure!(
+                ok.0 == "ticker\n" && ok.1.status.as_deref() == Some("Success"),
+                "{ok:?}"
+            );
 
             // exec with stdin: its end reaches the process.
-            let ap = AttachParams::default().stdin(true).stdout(true).stderr(false);
-            let mut p = pods.exec("ticker", ["sh", "-c", "cat; echo done"], &ap).await?;
+            let ap = AttachParams::default()
+                .stdin(true)
+                .stdout(true)
+                .stderr(false);
+            let mut p = within("exec with stdin", async {
+                Ok(pods
+                    .exec("ticker", ["sh", "-c", "cat; echo done"], &ap)
+                    .await?)
+            })
+            .await?;
             let mut stdin = p.stdin().context("stdin")?;
             stdin.write_all(b"piped in\n").await?;
-            drop(stdin);
-            let (out, status) = exec_output(p).await?;
+            // The kube crate's stdin ends on shutdown (dropping the half does not).
+            stdin.shutdown().await?;
+            let (out, status) = within("exec with stdin", exec_output(p)).await?;
             ensure!(out == "piped in\ndone\n", "stdin exec: {out:?} {status:?}");
 
             // attach: the main process's stdin and output.
-            let ap = AttachParams::default().stdin(true).stdout(true).stderr(false);
-            let mut p = pods.attach("shell", &ap).await?;
+            let ap = AttachParams::default()
+                .stdin(true)
+                .stdout(true)
+                .stderr(false);
+            let mut p = within("attach", async { Ok(pods.attach("shell", &ap).await?) }).await?;
             let mut stdin = p.stdin().context("stdin")?;
             let mut stdout = p.stdout().context("stdout")?;
             stdin.write_all(b"echo attached-$((6*7))\n").await?;
@@ -190,13 +262,23 @@ fn the_kube_crate_reads_logs_and_execs_and_attaches() {
             })
             .await
             .context("attach output never came")??;
-            ensure!(String::from_utf8_lossy(&seen).contains("attached-42"), "attach: {seen:?}");
+            ensure!(
+                String::from_utf8_lossy(&seen).contains("attached-42"),
+                "attach: {seen:?}"
+            );
             // stdinOnce: ending stdin ends sh, and with it the session.
+            let status = p.take_status().context("status")?;
             stdin.write_all(b"exit 0\n").await?;
-            drop(stdin);
-            tokio::time::timeout(Duration::from_secs(20), p.join())
+            stdin.shutdown().await?;
+            let status = tokio::time::timeout(Duration::from_secs(20), status)
                 .await
-                .context("attach did not end with the container")??;
+                .context("attach did not end with the container")?
+                .context("no status")?;
+            ensure!(
+                status.status.as_deref() == Some("Success"),
+                "attach: {status:?}"
+            );
+            p.join().await?;
             anyhow::Ok(())
         })?;
         Ok(())
@@ -204,7 +286,11 @@ fn the_kube_crate_reads_logs_and_execs_and_attaches() {
 }
 
 /// `logs` once the container printed its first tick.
-async fn wait_for_async_logs(pods: &Api<Pod>, name: &str, lp: &LogParams) -> anyhow::Result<String> {
+async fn wait_for_async_logs(
+    pods: &Api<Pod>,
+    name: &str,
+    lp: &LogParams,
+) -> anyhow::Result<String> {
     for _ in 0..100 {
         let logs = pods.logs(name, lp).await?;
         if logs.contains("tick-1\n") {
@@ -215,10 +301,23 @@ async fn wait_for_async_logs(pods: &Api<Pod>, name: &str, lp: &LogParams) -> any
     bail!("no tick-1 in {name}'s log")
 }
 
+/// `step`, failing after 30 s instead of hanging the test.
+async fn within<T>(
+    step: &str,
+    f: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::time::timeout(Duration::from_secs(30), f)
+        .await
+        .with_context(|| format!("{step}: no end in 30s"))?
+}
+
 /// All of an exec's stdout and its final status.
 async fn exec_output(
     mut p: kube::api::AttachedProcess,
-) -> anyhow::Result<(String, k8s_openapi::apimachinery::pkg::apis::meta::v1::Status)> {
+) -> anyhow::Result<(
+    String,
+    k8s_openapi::apimachinery::pkg::apis::meta::v1::Status,
+)> {
     let mut out = p.stdout().context("stdout")?;
     let status = p.take_status().context("status")?;
     let mut text = String::new();
@@ -330,7 +429,10 @@ fn kubectl_follows_logs_execs_and_runs_attached() {
 
         // exec: plain, and -it with its exit code.
         let hostname = kubectl.ok(&["exec", "ticker", "--", "cat", "/etc/hostname"])?;
-        ensure!(hostname == "ticker\n", "exec cat /etc/hostname: {hostname:?}");
+        ensure!(
+            hostname == "ticker\n",
+            "exec cat /etc/hostname: {hostname:?}"
+        );
         let out = kubectl.run(&["exec", "ticker", "--", "sh", "-c", "exit 3"])?;
         ensure!(out.code == Some(3), "exec exit 3: {out:?}");
         let (code, shown) = kubectl_on_a_terminal(
@@ -339,20 +441,36 @@ fn kubectl_follows_logs_execs_and_runs_attached() {
             b"",
         )?;
         ensure!(code == Some(3), "exec -it exit {code:?}: {shown}");
-        ensure!(shown.contains("/dev/pts/"), "no terminal in the container: {shown}");
+        ensure!(
+            shown.contains("/dev/pts/"),
+            "no terminal in the container: {shown}"
+        );
 
         // run -it --rm: attached to the new container's terminal, its exit code kubectl's.
         let (code, shown) = kubectl_on_a_terminal(
             &kubectl,
             &[
-                "run", "attached", "-it", "--rm", "--restart=Never", "--image=busybox", "--", "sh",
+                "run",
+                "attached",
+                "-it",
+                "--rm",
+                "--restart=Never",
+                "--image=busybox",
+                "--",
+                "sh",
             ],
             b"echo ran-$((6*7)); tty; exit 4\n",
         )?;
         ensure!(shown.contains("ran-42"), "run -it output: {shown}");
-        ensure!(shown.contains("/dev/pts/"), "run -it had no terminal: {shown}");
+        ensure!(
+            shown.contains("/dev/pts/"),
+            "run -it had no terminal: {shown}"
+        );
         ensure!(code == Some(4), "run -it --rm exit {code:?}: {shown}");
-        ensure!(shown.contains("pod \"attached\" deleted"), "not removed: {shown}");
+        ensure!(
+            shown.contains("pod \"attached\" deleted"),
+            "not removed: {shown}"
+        );
         Ok(())
     });
 }

@@ -170,7 +170,9 @@ impl PodRuntime for NodeRuntime {
         let files = PodFiles::of(pod, &hostname, pod_ip);
         let mounts =
             write_pod_files_from(&self.node_files, &dir, &files, self.cluster_dns.as_ref())
-                .map_err(|e| format!("write /etc/hosts, /etc/resolv.conf and /etc/hostname of the pod: {e}"))?;
+                .map_err(|e| {
+                    format!("write /etc/hosts, /etc/resolv.conf and /etc/hostname of the pod: {e}")
+                })?;
         self.pod_mounts
             .lock()
             .expect("pod mounts")
