@@ -18,9 +18,6 @@ use tokio::net::TcpListener;
 use tower::Layer;
 use tracing::{info, warn};
 
-/// Revisions kept watchable: a client away for longer than this many writes relists.
-const COMPACT_KEEP: i64 = 10_000;
-const COMPACT_EVERY: Duration = Duration::from_secs(5 * 60);
 /// How long open streams (watches) get to finish after SIGTERM before the process exits.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -58,6 +55,13 @@ struct Flags {
     /// Pods of a NotReady node are evicted after this.
     #[arg(long, default_value = "300s", value_parser = parse_duration)]
     pod_eviction: Duration,
+    /// Revisions kept watchable: a watch resumed from an older resourceVersion gets 410
+    /// Expired and its client lists again (etcd's auto-compaction retention).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(i64).range(1..))]
+    compact_keep: i64,
+    /// How often old revisions are compacted (`5m`, `30s`).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    compact_interval: Duration,
     /// Events not written for this long are deleted (kube-apiserver's `--event-ttl`).
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     event_ttl: Duration,
@@ -159,8 +163,8 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             .chain(controllers::services::spawn(cp.clone()))
             .chain([spawn_compactor(
                 cp.store.clone(),
-                COMPACT_KEEP,
-                COMPACT_EVERY,
+                flags.compact_keep,
+                flags.compact_interval,
             )])
             // workloads: ReplicaSet, Deployment, garbage collector
             .chain(controllers::spawn(cp.clone()))

@@ -1,12 +1,14 @@
 //! skiff's wire and object model.
 //!
 //! `v1` is the generated gRPC code (tonic); `model` turns manifests into k8s-openapi
-//! objects the way the Kubernetes API server would: strict decoding, validation, defaulting.
+//! objects the way the Kubernetes API server would: strict decoding, validation, defaulting;
+//! `patch` applies the API's three patch types as kube-apiserver does.
 
 pub mod auth;
 pub mod cron;
 pub mod kinds;
 pub mod model;
+pub mod patch;
 pub mod selector;
 pub mod storage;
 

@@ -31,6 +31,8 @@ pub mod pods;
 pub mod probing;
 pub mod process;
 pub mod registry;
+/// A plain HTTPS client of the REST API with the admin certificate.
+pub mod rest;
 /// `ctr events` task starts, for benchmarks timing pod starts.
 pub mod task_events;
 // workloads: following a workload's pods through the Api

@@ -88,6 +88,15 @@ fn default_container(container: &mut Container) {
         "/dev/termination-log",
     );
     set(&mut container.termination_message_policy, "File");
+    // Go's `Resources` is a struct, not a pointer: `resources: {}` and no resources are
+    // the same object, so a template kubectl sends back (rollout undo) hashes the same.
+    if container.resources.as_ref().is_some_and(|r| {
+        r.limits.as_ref().is_none_or(|l| l.is_empty())
+            && r.requests.as_ref().is_none_or(|q| q.is_empty())
+            && r.claims.as_ref().is_none_or(|c| c.is_empty())
+    }) {
+        container.resources = None;
+    }
     for port in container.ports.iter_mut().flatten() {
         set(&mut port.protocol, "TCP");
     }

@@ -70,9 +70,10 @@ pub fn authenticate<B>(cp: &ControlPlane, req: &Request<B>) -> Result<User, Rest
     }
 }
 
-/// The user a bearer token stands for, if it is one this cluster issued.
-fn bearer(_cp: &ControlPlane, _token: &str) -> Option<User> {
-    None
+/// The user a bearer token stands for, if it is one this cluster issued: the admin
+/// token (`<data-dir>/admin-token`, `pki/admin_token.rs`) is the administrator.
+fn bearer(cp: &ControlPlane, token: &str) -> Option<User> {
+    cp.pki.admin_token_matches(token).then(User::admin)
 }
 
 fn unauthorized() -> RestError {

@@ -86,3 +86,83 @@ pub fn decode_object(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, RestErr
     }
     Ok(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn headers(content_type: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, content_type.parse().unwrap());
+        headers
+    }
+
+    /// Arbitrary JSON values, nested a few levels.
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[a-z]{0,6}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("apiVersion".to_string()),
+                        Just("kind".to_string()),
+                        Just("metadata".to_string()),
+                        Just("spec".to_string()),
+                        Just("name".to_string()),
+                        "[a-z]{1,5}"
+                    ],
+                    inner,
+                    0..4
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Whatever the bytes, decoding answers an object or a 4xx refusal; never a panic.
+        #[test]
+        fn arbitrary_bodies_decode_or_are_refused_with_a_4xx(
+            bytes in prop::collection::vec(any::<u8>(), 0..256),
+            yaml in any::<bool>(),
+        ) {
+            let media = if yaml { "application/yaml" } else { "application/json" };
+            match decode_object(&headers(media), &bytes) {
+                Ok(value) => prop_assert!(value.is_object()),
+                Err(e) => prop_assert!(e.code.is_client_error(), "{e:?}"),
+            }
+        }
+
+        /// Field validation of any object (known kinds or not) never panics, and what it
+        /// keeps decodes.
+        #[test]
+        fn arbitrary_objects_are_pruned_or_refused(
+            mut value in json_value(),
+            kind in prop_oneof![Just("Pod"), Just("ConfigMap"), Just("Deployment"), Just("Nope")],
+        ) {
+            if let Some(object) = value.as_object_mut() {
+                object.insert("kind".into(), Value::from(kind));
+                object.insert("apiVersion".into(), Value::from(if kind == "Deployment" { "apps/v1" } else { "v1" }));
+            }
+            if let Ok((pruned, _)) = skiff_proto::model::prune_unknown_fields(&value) {
+                prop_assert!(skiff_proto::model::Object::from_json(&pruned.to_string()).is_ok());
+            }
+        }
+    }
+
+    #[test]
+    fn other_media_types_are_415_and_arrays_400() {
+        let e =
+            decode_object(&headers("application/vnd.kubernetes.protobuf"), b"k8s\0").unwrap_err();
+        assert_eq!(e.code, 415);
+        let e = decode_object(&headers("application/json"), b"[]").unwrap_err();
+        assert_eq!(e.code, 400);
+    }
+}

@@ -13,10 +13,14 @@
 //! | get, list, watch, create, update, patch, delete of every kind | `objects/` |
 //! | the `scale` subresource (autoscaling/v1 Scale) | `scale.rs` |
 //! | a pod's subresources (binding, eviction, ...) | `pods/` |
+//! | `/version`, discovery, health checks | `discovery/` |
+//! | `/openapi/v3` and its documents | `openapi/` |
 
 mod auth;
 mod body;
+pub mod discovery;
 mod objects;
+pub mod openapi;
 mod pods;
 mod reply;
 mod route;

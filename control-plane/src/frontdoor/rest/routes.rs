@@ -22,6 +22,9 @@ fn nothing_here() -> RestError {
 }
 
 pub async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body>, RestError> {
+    if let Some(answer) = super::discovery::serve(ctx, &req).await {
+        return answer;
+    }
     let Some(route) = Route::parse(req.uri().path()) else {
         return Err(nothing_here());
     };

@@ -7,7 +7,7 @@ use hyper::body::Incoming;
 use serde_json::{json, Value};
 
 use super::body;
-use super::objects::Target;
+use super::objects::{patch, Target};
 use super::reply::{self, Body};
 use super::status::RestError;
 use super::Ctx;
@@ -44,6 +44,31 @@ pub async fn handle(
                 name,
                 replicas,
                 resource_version,
+            )
+            .await
+            .map_err(|e| target.refusal(name, e))?;
+        }
+        Method::PATCH => {
+            let query = super::route::Query::parse(req.uri().query());
+            let (patch_type, bytes, _, _) = patch::read_patch(&query, req).await?;
+            let current = resources::get(store, key.kind.as_str(), &key.namespace, name)
+                .await
+                .map_err(|e| target.refusal(name, e))?;
+            let value: Value = serde_json::from_slice(&current.json)
+                .map_err(|e| RestError::from(crate::core::Error::Internal(e.to_string())))?;
+            let patched = patch_type
+                .apply(&scale_of(&value), &bytes, "Scale")
+                .map_err(patch::refused)?;
+            let replicas = replicas_of(&patched)?;
+            resources::scale(
+                store,
+                ctx.clock.as_ref(),
+                &ctx.ranges,
+                key.kind.as_str(),
+                &key.namespace,
+                name,
+                replicas,
+                &current.resource_version,
             )
             .await
             .map_err(|e| target.refusal(name, e))?;

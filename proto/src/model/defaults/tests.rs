@@ -275,3 +275,17 @@ fn static_pod_uids_are_stable_uuids() {
     );
     assert_eq!(&uid[14..15], "8", "version nibble: {uid}");
 }
+
+#[test]
+fn empty_resources_are_no_resources() {
+    let mut pod: Object = Object::from_json(
+        r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"i","resources":{}}]}}"#,
+    )
+    .unwrap();
+    default_object(&mut pod);
+    let value = pod.to_json_value();
+    assert!(
+        value["spec"]["containers"][0].get("resources").is_none(),
+        "{value}"
+    );
+}

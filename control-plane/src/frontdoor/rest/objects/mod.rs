@@ -6,11 +6,13 @@
 //! | get, list (labelSelector, fieldSelector, limit/continue) | `read.rs` |
 //! | watch (chunked JSON events, bookmarks, timeouts, 410) | `watch.rs` |
 //! | create (POST), update (PUT), the `status` subresource | `write.rs` |
+//! | patch: JSON, merge and strategic merge patch | `patch.rs` |
 //! | fieldValidation: Strict, Warn, Ignore | `fields.rs` |
 //! | delete, deletecollection | `delete.rs` |
 
 mod delete;
 mod fields;
+pub mod patch;
 mod read;
 mod watch;
 mod write;
@@ -101,6 +103,9 @@ pub async fn handle(
         (Method::POST, None, Part::Main) => write::create(ctx, target, &query, req).await,
         (Method::PUT, Some(name), part) => {
             write::update(ctx, target, &name, part, &query, req).await
+        }
+        (Method::PATCH, Some(name), part) => {
+            patch::patch(ctx, target, name.as_str(), part, &query, req).await
         }
         (Method::DELETE, Some(name), Part::Main) => {
             delete::delete(ctx, target, &name, &query, req).await

@@ -75,7 +75,10 @@ pub async fn create(
         dry,
     )
     .await
-    .map_err(|e| RestError::from(e).about(target.info.group, target.info.plural, &name))?;
+    .map_err(|e| match e {
+        crate::core::Error::AlreadyExists(_) => target.refusal(&name, e),
+        e => RestError::from(e).about(target.info.group, target.info.plural, &name),
+    })?;
     let mut response = reply::bytes_with(StatusCode::CREATED, reply::JSON, created.json);
     fields::warn(&mut response, &warnings);
     Ok(response)
