@@ -9,6 +9,8 @@ use skiff_proto::v1::exec_input::Input;
 use skiff_proto::v1::exec_output::Output;
 use skiff_proto::v1::{ExecInput, ExecOutput, TerminalSize};
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tracing::debug;
 
@@ -119,6 +121,12 @@ pub async fn run(
     let _ = sink
         .send(Message::binary(channels.frame(ERROR, &status)))
         .await;
+    // A normal closure (1000): client-go takes a close without a code (1005) as an error.
+    let normal = CloseFrame {
+        code: CloseCode::Normal,
+        reason: "".into(),
+    };
+    let _ = sink.send(Message::Close(Some(normal))).await;
     let _ = sink.close().await;
     reader.abort();
 }
