@@ -12,7 +12,7 @@ use futures::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, AttachParams, LogParams};
 use skiff_e2e::kubectl::Kubectl;
-use skiff_e2e::pods::{container_status, phase, shell_pod};
+use skiff_e2e::pods::{container_status, shell_pod};
 use skiff_e2e::{kube_client, wait_for, ClusterEnv, TestControlPlane};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -21,22 +21,6 @@ const TICKER: &str =
 /// Counts its runs in an emptyDir (which outlives the container), prints the run, fails.
 const CRASHER: &str =
     "n=$(cat /data/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /data/n; echo run-$n; exit 1";
-
-fn wait_running(cp: &TestControlPlane, name: &str) -> anyhow::Result<()> {
-    wait_for(
-        "the pod Running",
-        Duration::from_secs(60),
-        Duration::from_millis(300),
-        || {
-            let pod = cp.get_json("pod", name)?;
-            if phase(&pod) == "Running" {
-                Ok(())
-            } else {
-                bail!("status: {}", pod["status"])
-            }
-        },
-    )
-}
 
 fn crasher_pod() -> String {
     "apiVersion: v1\nkind: Pod\nmetadata:\n  name: crasher\nspec:\n  containers:\n  - name: main\n    image: busybox\n    command: [\"sh\", \"-c\", \"CMD\"]\n    volumeMounts:\n    - {name: data, mountPath: /data}\n  volumes:\n  - {name: data, emptyDir: {}}\n"
@@ -85,7 +69,7 @@ fn the_kube_crate_reads_logs_and_execs_and_attaches() {
             "apiVersion: v1\nkind: Pod\nmetadata:\n  name: no-image\nspec:\n  containers:\n  - {name: c, image: 127.0.0.1:1/nothing:here}\n",
         )?;
         for name in ["ticker", "two", "shell"] {
-            wait_running(cp, name)?;
+            cp.wait_pod_running(name)?;
         }
         let rt = tokio::runtime::Runtime::new()?;
         rt.block_on(async {
@@ -379,10 +363,10 @@ fn kubectl_follows_logs_execs_and_runs_attached() {
             &shell_pod("finite", "busybox", finite, "  restartPolicy: Never\n"),
         )?;
         cp.apply_yaml("crasher.yaml", &crasher_pod())?;
-        wait_running(cp, "ticker")?;
+        cp.wait_pod_running("ticker")?;
 
         // logs -f of a container that ends: everything, then kubectl exits.
-        wait_running(cp, "finite")?;
+        cp.wait_pod_running("finite")?;
         let followed = kubectl.ok(&["logs", "-f", "finite"])?;
         ensure!(followed == "first\nlast\n", "logs -f finite: {followed:?}");
 

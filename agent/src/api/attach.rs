@@ -20,7 +20,7 @@ use tonic::Status;
 use tracing::{debug, info};
 
 use super::error::ApiError;
-use super::exec::ExecBackend;
+use super::exec::{read_start, ExecBackend};
 use super::logs::{self, pick_container};
 use crate::pods::StatusStore;
 
@@ -77,17 +77,7 @@ pub async fn session<S>(
 where
     S: futures::Stream<Item = Result<ExecInput, Status>> + Send + Unpin + 'static,
 {
-    let start = match inbound.next().await {
-        Some(Ok(ExecInput {
-            input: Some(Input::Start(start)),
-        })) => start,
-        Some(Err(status)) => return Err(ApiError::Caller(status)),
-        _ => {
-            return Err(ApiError::InvalidArgument(
-                "attach: the first message must name the container (ExecStart)".into(),
-            ))
-        }
-    };
+    let start = read_start(&mut inbound, "attach").await?;
     let ns = if start.namespace.is_empty() {
         "default".to_string()
     } else {

@@ -148,6 +148,22 @@ fn output_of(output: AttachOutput) -> ExecOutput {
     }
 }
 
+/// The first message of an exec or attach stream, which must say what to join.
+pub(super) async fn read_start<S>(inbound: &mut S, verb: &str) -> Result<ExecStart, ApiError>
+where
+    S: futures::Stream<Item = Result<ExecInput, Status>> + Unpin,
+{
+    match inbound.next().await {
+        Some(Ok(ExecInput {
+            input: Some(Input::Start(start)),
+        })) => Ok(start),
+        Some(Err(status)) => Err(ApiError::Caller(status)),
+        _ => Err(ApiError::InvalidArgument(format!(
+            "{verb}: the first message must name the container (ExecStart)"
+        ))),
+    }
+}
+
 /// Starts one session from the caller's stream.
 pub async fn session<S>(
     store: &StatusStore,
@@ -157,17 +173,7 @@ pub async fn session<S>(
 where
     S: futures::Stream<Item = Result<ExecInput, Status>> + Send + Unpin + 'static,
 {
-    let start = match inbound.next().await {
-        Some(Ok(ExecInput {
-            input: Some(Input::Start(start)),
-        })) => start,
-        Some(Err(status)) => return Err(ApiError::Caller(status)),
-        _ => {
-            return Err(ApiError::InvalidArgument(
-                "exec: the first message must say what to run (ExecStart)".into(),
-            ))
-        }
-    };
+    let start = read_start(&mut inbound, "exec").await?;
     if start.command.is_empty() {
         return Err(ApiError::InvalidArgument(
             "exec: a command is required".into(),
