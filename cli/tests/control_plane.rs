@@ -270,7 +270,7 @@ fn cli_against_the_control_plane() {
     let admin = std::fs::read_to_string(&conf).unwrap();
     let bare: String = admin
         .lines()
-        .take_while(|l| !l.starts_with("cert:"))
+        .filter(|l| !l.contains("client-certificate-data:") && !l.contains("client-key-data:"))
         .map(|l| format!("{l}\n"))
         .collect();
     let bare_conf = dir.path().join("no-cert.conf");

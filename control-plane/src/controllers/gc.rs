@@ -1,27 +1,43 @@
-//! Garbage collection through ownerReferences, as Kubernetes' garbage collector does it
-//! for the Background policy: an object whose owners are all gone is deleted; one that
-//! still has a live owner loses only its references to the gone ones. Deleting a
+//! Garbage collection through ownerReferences, as Kubernetes' garbage collector does it.
+//!
+//! Background (the default policy): an object whose owners are all gone is deleted; one
+//! that still has a live owner loses only its references to the gone ones. Deleting a
 //! Deployment therefore takes its ReplicaSets, and their deletion takes their pods.
+//!
+//! Foreground: the delete verb marks the owner and gives it the `foregroundDeletion`
+//! finalizer (`resources/delete.rs`). Its dependents are then deleted as if it were gone
+//! (a dependent that owns objects itself in Foreground too, so the chain unwinds from
+//! the bottom), and once no dependent with `blockOwnerDeletion: true` is left the
+//! finalizer goes, and with it the owner (`resources/finalizers.rs`).
 //!
 //! The Orphan policy (`delete --cascade=orphan`) is `resources::owners::orphan_dependents`,
 //! run by the delete verb before the owner goes: the owner is marked as being deleted (its
 //! controller stops adopting and creating), then its dependents lose their references to
 //! it, so nothing is left for the collector.
 //!
-//! Keys reconciled are the dependents. Triggers: an owner's deletion (its dependents in
-//! the namespace), and a dependent's creation (an owner deleted while it was being
-//! created leaves no deletion event to react to afterwards).
+//! Keys reconciled are dependents and owners. Triggers: an owner's deletion (its
+//! dependents), an owner marked for Foreground deletion (itself and its dependents), a
+//! dependent's deletion (its owners, which may be waiting for it), and a dependent's
+//! creation (an owner deleted while it was being created leaves no deletion event to
+//! react to afterwards).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use serde_json::Value;
 use tracing::info;
 
 use super::runtime::{unique, Action, Reconciler};
 use super::ControllerContext;
 use crate::core::{Error, Kind};
+use crate::resources::finalizers::{self, FOREGROUND};
 use crate::resources::owners::{dependents_of, owner_refs, strip, DEPENDENT_KINDS, OWNER_KINDS};
-use crate::store::{Event, EventType, Key, Store, StoreError};
+use crate::store::{Event, EventType, Key, Store, Stored};
+
+/// How often an owner waiting for its dependents looks again, besides the dependents'
+/// deletion events.
+const WAITING_RECHECK: Duration = Duration::from_secs(1);
 
 pub struct GarbageCollector {
     ctx: Arc<ControllerContext>,
@@ -33,32 +49,62 @@ impl GarbageCollector {
     }
 }
 
+/// What a dependent's owner reference finds.
+#[derive(Debug, PartialEq, Eq)]
+enum OwnerState {
+    /// The owner exists and is not waiting for its dependents.
+    Solid,
+    /// Gone (or replaced by another object with the same name).
+    Gone,
+    /// Being deleted in the Foreground: its dependents are to go first.
+    Waiting,
+}
+
+/// Whether the object is marked and holds the Foreground finalizer.
+fn waits_for_dependents(value: &Value) -> bool {
+    finalizers::is_deleting(value) && finalizers::of(value).iter().any(|f| f == FOREGROUND)
+}
+
+fn all_kinds() -> Vec<&'static str> {
+    let mut kinds = DEPENDENT_KINDS.to_vec();
+    kinds.extend(OWNER_KINDS.iter().filter(|k| !DEPENDENT_KINDS.contains(k)));
+    kinds
+}
+
 impl Reconciler for GarbageCollector {
     const NAME: &'static str = "garbage-collector";
 
     fn kinds(&self) -> Vec<&'static str> {
-        DEPENDENT_KINDS.to_vec()
+        all_kinds()
     }
 
     fn watched(&self) -> Vec<&'static str> {
-        let mut kinds = DEPENDENT_KINDS.to_vec();
-        kinds.extend(OWNER_KINDS.iter().filter(|k| !DEPENDENT_KINDS.contains(k)));
-        kinds
+        all_kinds()
     }
 
     async fn triggers(&self, event: &Event) -> Vec<Key> {
-        let key = &event.object.key;
+        let object = &event.object;
+        let key = &object.key;
+        let refs = owner_refs(&object.json);
+        let owner_kind = OWNER_KINDS.contains(&key.kind.as_str());
         let mut keys = Vec::new();
-        if event.kind == EventType::Added
-            && DEPENDENT_KINDS.contains(&key.kind.as_str())
-            && !owner_refs(&event.object.json).is_empty()
-        {
-            keys.push(key.clone());
+        match event.kind {
+            EventType::Added if !refs.is_empty() => keys.push(key.clone()),
+            EventType::Deleted => {
+                if owner_kind {
+                    let store = self.ctx.store.as_ref();
+                    let dependents = dependents_of(store, &key.namespace, &object.uid).await;
+                    keys.extend(dependents.into_iter().map(|s| s.key));
+                }
+                keys.extend(refs.iter().filter_map(|r| owner_key(&key.namespace, r)));
+            }
+            _ => {}
         }
-        if event.kind == EventType::Deleted && OWNER_KINDS.contains(&key.kind.as_str()) {
-            let dependents =
-                dependents_of(self.ctx.store.as_ref(), &key.namespace, &event.object.uid).await;
-            keys.extend(dependents.into_iter().map(|s| s.key));
+        if event.kind != EventType::Deleted && owner_kind {
+            let value: Value = serde_json::from_slice(&object.json).unwrap_or(Value::Null);
+            if waits_for_dependents(&value) {
+                keys.push(key.clone());
+            }
         }
         unique(keys)
     }
@@ -68,58 +114,109 @@ impl Reconciler for GarbageCollector {
         let Some(stored) = store.get(key).await? else {
             return Ok(Action::AwaitChange);
         };
+        let value = crate::resources::objects::parse(&stored)?;
+        if waits_for_dependents(&value) {
+            return self.delete_dependents_first(&stored).await;
+        }
+        self.collect(&stored).await
+    }
+}
+
+impl GarbageCollector {
+    /// A dependent: deleted when none of its owners is left solid, else stripped of its
+    /// references to the gone and waiting ones.
+    async fn collect(&self, stored: &Stored) -> Result<Action, Error> {
+        let store = self.ctx.store.as_ref();
+        let key = &stored.key;
         let refs = owner_refs(&stored.json);
         if refs.is_empty() {
             return Ok(Action::AwaitChange);
         }
-        let mut gone = Vec::new();
+        let mut states = Vec::with_capacity(refs.len());
         for owner in &refs {
-            if !owner_exists(store, &key.namespace, owner).await? {
-                gone.push(owner.uid.clone());
-            }
+            states.push(owner_state(store, &key.namespace, owner).await?);
         }
-        if gone.is_empty() {
+        if states.iter().all(|s| *s == OwnerState::Solid) {
             return Ok(Action::AwaitChange);
         }
-        if gone.len() == refs.len() {
-            if key.kind == "PersistentVolumeClaim" {
-                // Claims go through their protection finalizer: marked while a pod uses
-                // them, removed by the volume controller after.
-                let clock = self.ctx.clock.as_ref();
-                let (ns, name) = (&key.namespace, &key.name);
-                match crate::resources::delete(store, clock, &key.kind, ns, name, "").await {
-                    Ok(_) => info!(object = %key, "deleted: its owners are gone"),
-                    Err(Error::NotFound(_)) => {}
-                    Err(e) => return Err(e),
-                }
-                return Ok(Action::AwaitChange);
-            }
-            match store.delete(key, Some(stored.revision)).await {
-                Ok(_) => info!(object = %key, "deleted: its owners are gone"),
-                // Changed meanwhile: look again with the new state.
-                Err(StoreError::Conflict { .. }) => {
-                    return Ok(Action::Requeue(std::time::Duration::ZERO))
-                }
-                Err(StoreError::NotFound(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
+        if states.contains(&OwnerState::Solid) {
+            let dropped: Vec<&str> = refs
+                .iter()
+                .zip(&states)
+                .filter(|(_, s)| **s != OwnerState::Solid)
+                .map(|(r, _)| r.uid.as_str())
+                .collect();
+            strip(store, stored, |r| dropped.contains(&r.uid.as_str())).await?;
             return Ok(Action::AwaitChange);
         }
-        strip(store, &stored, |r| gone.contains(&r.uid)).await?;
+        let foreground = states.contains(&OwnerState::Waiting)
+            && OWNER_KINDS.contains(&key.kind.as_str())
+            && !dependents_of(store, &key.namespace, &stored.uid)
+                .await
+                .is_empty();
+        let clock = self.ctx.clock.as_ref();
+        let extra = foreground.then_some(FOREGROUND);
+        match finalizers::delete(store, clock, key, extra, Some(stored.revision)).await {
+            Ok(_) => info!(object = %key, foreground, "deleted: its owners are gone"),
+            Err(Error::NotFound(_)) => {}
+            // Changed meanwhile: look again with the new state.
+            Err(Error::Conflict(_)) => return Ok(Action::Requeue(Duration::ZERO)),
+            Err(e) => return Err(e),
+        }
+        Ok(Action::AwaitChange)
+    }
+
+    /// An owner in Foreground deletion: its dependents are collected, and once none that
+    /// blocks it is left its finalizer goes (and it with it).
+    async fn delete_dependents_first(&self, owner: &Stored) -> Result<Action, Error> {
+        let store = self.ctx.store.as_ref();
+        let (namespace, uid) = (&owner.key.namespace, &owner.uid);
+        for dependent in dependents_of(store, namespace, uid).await {
+            self.collect(&dependent).await?;
+        }
+        let blocking = dependents_of(store, namespace, uid)
+            .await
+            .iter()
+            .filter(|d| {
+                owner_refs(&d.json)
+                    .iter()
+                    .any(|r| r.uid == *uid && r.block_owner_deletion == Some(true))
+            })
+            .count();
+        if blocking > 0 {
+            return Ok(Action::Requeue(WAITING_RECHECK));
+        }
+        if finalizers::remove(store, &owner.key, uid, FOREGROUND).await? {
+            info!(object = %owner.key, "dependents gone: foreground deletion finished");
+        }
         Ok(Action::AwaitChange)
     }
 }
 
-/// Whether the owner a reference names still exists (same uid). An owner of a kind the
-/// store does not know is assumed alive: never delete what cannot be checked.
-async fn owner_exists(
+/// The store key of the owner a reference names (`None` for a kind the store does not
+/// know).
+fn owner_key(namespace: &str, owner: &OwnerReference) -> Option<Key> {
+    let kind = Kind::resolve(&owner.kind).ok()?;
+    Some(kind.key(namespace, &owner.name))
+}
+
+/// What the owner a reference names is. An owner of a kind the store does not know is
+/// assumed solid: never delete what cannot be checked.
+async fn owner_state(
     store: &dyn Store,
     namespace: &str,
     owner: &OwnerReference,
-) -> Result<bool, Error> {
-    let Ok(kind) = Kind::resolve(&owner.kind) else {
-        return Ok(true);
+) -> Result<OwnerState, Error> {
+    let Some(key) = owner_key(namespace, owner) else {
+        return Ok(OwnerState::Solid);
     };
-    let key = kind.key(namespace, &owner.name);
-    Ok(store.get(&key).await?.is_some_and(|s| s.uid == owner.uid))
+    let Some(stored) = store.get(&key).await?.filter(|s| s.uid == owner.uid) else {
+        return Ok(OwnerState::Gone);
+    };
+    let value: Value = serde_json::from_slice(&stored.json).unwrap_or(Value::Null);
+    Ok(if waits_for_dependents(&value) {
+        OwnerState::Waiting
+    } else {
+        OwnerState::Solid
+    })
 }

@@ -112,6 +112,10 @@ pub async fn apply_with(
         .collect::<Result<Vec<_>, _>>()?;
     let states = namespace_states(store, source, &prepared).await?;
     for object in &prepared {
+        if super::read_only::is_read_only(&object.key.kind) {
+            let exists = store.get(&object.key).await?.is_some();
+            super::read_only::refuse(&object.key.kind, if exists { "patch" } else { "create" })?;
+        }
         if let Some(refused) = &object.refused_create {
             if store.get(&object.key).await?.is_none() {
                 return Err(refused.clone());
@@ -351,11 +355,11 @@ fn new_object(object: &Prepared, clock: &dyn Clock) -> Value {
         "creationTimestamp".into(),
         Value::String(clock.now_seconds().to_string()),
     );
-    meta.insert("generation".into(), Value::from(1));
     let annotations = meta
         .entry("annotations")
         .or_insert_with(|| Value::Object(Default::default()));
     annotations[LAST_APPLIED] = Value::String(object.user.to_string());
+    super::generation::initialise(&object.key.kind, &mut value);
     match object.key.kind.as_str() {
         "Pod" => value["status"] = serde_json::json!({"phase": "Pending"}),
         "Namespace" => namespaces::initialise(&mut value, &object.key.name),

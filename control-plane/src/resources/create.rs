@@ -121,6 +121,7 @@ async fn create_once(
         super::jobs::prepare_for_create(&mut object).unwrap_or_else(crate::core::ids::new_uid);
     default_object(&mut object);
     let key = Kind::of(object.kind()).key(object.namespace(), object.name());
+    super::read_only::refuse(&key.kind, "create")?;
     validate_object(&object)
         .map_err(|e| Error::Invalid(format!("{} {:?} is invalid: {e}", key.kind, key.name)))?;
     write::admit_namespace(store, &key).await?;
@@ -150,7 +151,7 @@ fn new_object(key: &Key, object: Object, uid: &str, clock: &dyn Clock) -> Value 
         "creationTimestamp".into(),
         Value::String(clock.now_seconds().to_string()),
     );
-    meta.insert("generation".into(), Value::from(1));
+    super::generation::initialise(&key.kind, &mut value);
     match key.kind.as_str() {
         "Pod" => value["status"] = serde_json::json!({"phase": "Pending"}),
         "Namespace" => namespaces::initialise(&mut value, &key.name),
@@ -189,19 +190,10 @@ pub async fn replace(
     part: Part,
     dry_run: bool,
 ) -> Result<WireObject, Error> {
+    super::read_only::refuse(&key.kind, "update")?;
     for _ in 0..CONFLICT_RETRIES {
-        let Some(stored) = store.get(key).await? else {
-            return Err(objects::not_found(key));
-        };
-        if let Some(expected) = precondition.filter(|rv| *rv != stored.revision) {
-            return Err(StoreError::Conflict {
-                key: key.clone(),
-                expected,
-                actual: stored.revision,
-            }
-            .into());
-        }
-        let current = objects::parse(&stored)?;
+        let (stored, current) = write::read_at(store, key, precondition).await?;
+        check_uid(key, &value, &stored.uid)?;
         let changed = replaced(&current, &value, part);
         if changed == current {
             return Ok(objects::serve_value(&stored, current));
@@ -222,6 +214,23 @@ pub async fn replace(
     }
     Err(Error::Conflict(format!(
         "{key} kept changing while it was being replaced; try again"
+    )))
+}
+
+/// A body's uid is a precondition, as kube-apiserver takes it from a PUT: another
+/// object's uid is a conflict; none means the stored one.
+fn check_uid(key: &Key, value: &Value, stored_uid: &str) -> Result<(), Error> {
+    let uid = value
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if uid.is_empty() || uid == stored_uid {
+        return Ok(());
+    }
+    let resource = objects::qualified_resource(&key.kind);
+    Err(Error::Conflict(format!(
+        "Operation cannot be fulfilled on {resource} {:?}: Precondition failed: UID in precondition: {uid}, UID in object meta: {stored_uid}",
+        key.name
     )))
 }
 

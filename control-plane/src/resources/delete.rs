@@ -1,18 +1,23 @@
 //! Delete: one object, or a namespace with everything in it.
 //!
-//! Propagation: with `Background` (the default) and `Foreground` the object goes at once
-//! and the garbage collector (`controllers/gc.rs`) then deletes its dependents (objects
-//! whose ownerReferences name it). `Orphan` first removes those references from the
-//! dependents (`controllers::orphan_dependents`), so they stay.
+//! An object with finalizers is only marked and goes with its last finalizer
+//! (`finalizers.rs`). Propagation: with `Background` (the default) the object goes at
+//! once and the garbage collector (`controllers/gc.rs`) then deletes its dependents
+//! (objects whose ownerReferences name it). `Foreground` keeps the owner, marked, with
+//! the `foregroundDeletion` finalizer, which the collector removes once its dependents
+//! that block it (`blockOwnerDeletion`) are gone; a kind that cannot own anything goes
+//! as with Background. `Orphan` first removes those references from the dependents
+//! (`owners::orphan_dependents`, synchronously rather than through Kubernetes' `orphan`
+//! finalizer), so they stay.
 
-use super::served::Object as WireObject;
-use tracing::info;
-
+use super::finalizers;
 use super::namespaces;
 use super::objects;
+use super::owners::OWNER_KINDS;
+use super::served::Object as WireObject;
 use crate::core::Kind;
 use crate::core::{Clock, Error};
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// The propagation policies Kubernetes accepts ("" = Background).
 const PROPAGATION: &[&str] = &["", "Background", "Foreground", "Orphan"];
@@ -39,6 +44,7 @@ pub async fn delete(
         return namespaces::delete(store, clock, name).await;
     }
     let key = kind.key(namespace, name);
+    super::read_only::refuse(kind.name, "delete")?;
     if propagation == "Orphan" {
         match store.get(&key).await? {
             Some(owner) => {
@@ -51,17 +57,13 @@ pub async fn delete(
             None => return Err(objects::not_found(&key)),
         }
     }
-    if matches!(kind.name, "PersistentVolumeClaim" | "PersistentVolume") {
-        if let Some(marked) = super::storage::mark_if_finalized(store, clock, &key).await? {
-            return Ok(marked);
-        }
-    }
-    match store.delete(&key, None).await {
-        Ok(last) => {
-            info!(object = %key, "deleted");
-            objects::serve(&last)
-        }
-        Err(StoreError::NotFound(_)) => Err(objects::not_found(&key)),
-        Err(e) => Err(e.into()),
-    }
+    let foreground = propagation == "Foreground" && OWNER_KINDS.contains(&kind.name);
+    finalizers::delete(
+        store,
+        clock,
+        &key,
+        foreground.then_some(finalizers::FOREGROUND),
+        None,
+    )
+    .await
 }

@@ -4,8 +4,9 @@
 //! `metadata.deletionGracePeriodSeconds` and `deletionTimestamp`, as the API server
 //! marks a pod it deletes gracefully, so the last state (the watch's DELETED event)
 //! carries it to the node's agent, which gives the containers that long to stop
-//! (`agent/src/join/source.rs`). A mirror pod is refused: its node's static pod would
-//! only bring it back.
+//! (`agent/src/join/source.rs`). A pod with finalizers is only marked, as any object
+//! (`finalizers.rs`). A mirror pod is refused: its node's static pod would only bring it
+//! back.
 
 use serde_json::Value;
 use tracing::info;
@@ -33,6 +34,14 @@ pub async fn evict(
         )));
     }
     let key = Key::new("Pod", namespace, name);
+    let held = match store.get(&key).await? {
+        Some(stored) => !super::finalizers::of(&evictable(&key, Some(&stored), None)?.1).is_empty(),
+        None => return Err(objects::not_found(&key)),
+    };
+    if held {
+        // Finalizers hold it: only marked, and gone with the last one (`finalizers.rs`).
+        return super::finalizers::delete(store, clock, &key, None, None).await;
+    }
     let contended = || Error::Conflict(format!("{key} kept changing while it was evicted; retry"));
     let mut uid: Option<String> = None;
     if let Some(grace) = grace_period_seconds {
@@ -70,7 +79,7 @@ pub async fn evict(
     )
     .await?;
     let last = match done {
-        Done::Deleted(last) | Done::Kept(last) | Done::Written(last, _) => last,
+        Done::Deleted(last, _) | Done::Kept(last) | Done::Written(last, _) => last,
     };
     info!(pod = %key, grace = ?grace_period_seconds, "pod evicted");
     Ok(last)

@@ -15,7 +15,8 @@
 //! | Delete  | `delete.rs` (+ `namespaces.rs`: a namespace takes its objects along) |
 //! | Label   | `label.rs`    |
 //! | Watch   | `watch.rs`    |
-//! | (every update) | `write.rs`: default, validate, admit, compare-and-swap |
+//! | (every update) | `write.rs`: default, validate, admit, compare-and-swap (+ `generation.rs`) |
+//! | (every delete) | `finalizers.rs`: marked while finalizers are pending, gone with the last |
 //! | (new Jobs) | `jobs.rs`: the uid and selector a Job is created with |
 //! | (storage) | `storage.rs`: the default StorageClass, claims' admission and update rules, protected deletes |
 //! | Scale, SetImage | `scale.rs` (workloads) |
@@ -29,6 +30,8 @@ mod create;
 mod delete;
 mod evict;
 mod fields;
+pub mod finalizers;
+pub mod generation;
 mod get;
 mod jobs;
 mod label;
@@ -38,6 +41,7 @@ mod namespaces;
 mod nodes;
 pub mod objects;
 pub mod owners;
+mod read_only;
 mod storage;
 mod watch;
 mod write;
@@ -58,6 +62,7 @@ pub use get::{get, list, Scope};
 pub use label::label;
 pub use nodes::{cordon, taint, TaintOperation};
 pub use objects::{metadata_mut, serve, serve_value};
+pub use read_only::refuse as refuse_read_only;
 pub use storage::admit_create;
 pub use watch::{watch, WatchStream, BOOKMARK};
 // workloads

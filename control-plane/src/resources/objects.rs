@@ -19,6 +19,21 @@ pub fn not_found(key: &Key) -> Error {
     Error::NotFound(message)
 }
 
+/// The resource as kube-apiserver names it in messages: "configmaps",
+/// "deployments.apps".
+pub fn qualified_resource(kind: &str) -> String {
+    crate::core::Kind::resolve(kind)
+        .ok()
+        .and_then(|k| k.info())
+        .map_or_else(
+            || kind.to_lowercase(),
+            |info| match info.group {
+                "" => info.plural.to_string(),
+                group => format!("{}.{group}", info.plural),
+            },
+        )
+}
+
 /// Parses a stored object's JSON; the store only holds what this layer wrote, so a
 /// failure is corruption.
 pub fn parse(stored: &Stored) -> Result<Value, Error> {

@@ -11,8 +11,14 @@ use crate::core::{Clock, Error};
 use crate::store::{modify_stored, Edit, Store, Stored};
 
 /// Kinds that have owners (what the workload controllers create; a StatefulSet's claims
-/// get owners from its persistentVolumeClaimRetentionPolicy).
-pub const DEPENDENT_KINDS: &[&str] = &["Pod", "ReplicaSet", "Job", "PersistentVolumeClaim"];
+/// get owners from its persistentVolumeClaimRetentionPolicy; a Service's EndpointSlices).
+pub const DEPENDENT_KINDS: &[&str] = &[
+    "Pod",
+    "ReplicaSet",
+    "Job",
+    "PersistentVolumeClaim",
+    "EndpointSlice",
+];
 /// Kinds whose deletion can leave dependents behind (a Pod: a scaled-down StatefulSet
 /// pod's claims with `whenScaled: Delete`).
 pub const OWNER_KINDS: &[&str] = &[

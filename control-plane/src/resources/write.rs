@@ -14,11 +14,13 @@ use skiff_proto::model::{
     default_object, validate_config_update, validate_job_update, validate_object, Object,
     ValidationError,
 };
+use tracing::info;
 
 use super::allocation::{self, Allocation};
 use super::merge;
 use super::namespaces::{self, NamespaceState};
 use super::objects;
+use super::{finalizers, generation};
 use crate::core::{Clock, Error, Ranges};
 use crate::store::{Key, Store, StoreError, Stored};
 
@@ -36,8 +38,11 @@ pub(crate) fn normalise(value: &Value) -> Result<Object, skiff_proto::model::Dec
 
 /// `changed` (the stored object after the verb's change) defaulted and validated as a
 /// whole, as the API server does with a patch: a default never overrides what is stored.
-/// A change of `spec` is checked against a pod's update rules and bumps
-/// `metadata.generation` (the controllers report it back as `status.observedGeneration`).
+/// What only the server sets (uid, creationTimestamp, the deletion marks, the
+/// generation) stays as stored; no finalizer may be added to an object being deleted
+/// (`finalizers.rs`). A change of `spec` is checked against a pod's and a claim's update
+/// rules and bumps `metadata.generation` where the kind has one (`generation.rs`; the
+/// controllers report it back as `status.observedGeneration`).
 /// `baseline` is the stored object put through [`normalise`].
 pub(crate) fn checked(key: &Key, baseline: &Value, changed: &Value) -> Result<Value, Error> {
     let invalid = |e: &dyn std::fmt::Display| {
@@ -46,6 +51,8 @@ pub(crate) fn checked(key: &Key, baseline: &Value, changed: &Value) -> Result<Va
     let typed = normalise(changed).map_err(|e| invalid(&format!("{}: {}", e.path, e.message)))?;
     validate_object(&typed).map_err(|e| invalid(&e))?;
     let mut value = typed.to_json_value();
+    keep_server_metadata(baseline, &mut value);
+    finalizers::check_update(&key.kind, &key.name, baseline, &value)?;
     ValidationError::check(validate_config_update(&key.kind, baseline, &value))
         .map_err(|e| invalid(&e))?;
     ValidationError::check(validate_job_update(&key.kind, baseline, &value))
@@ -69,6 +76,8 @@ pub(crate) fn checked(key: &Key, baseline: &Value, changed: &Value) -> Result<Va
             )
             .map_err(Error::Invalid)?;
         }
+    }
+    if generation::bumps(&key.kind, baseline, &value) {
         let generation = baseline
             .pointer("/metadata/generation")
             .and_then(Value::as_i64);
@@ -78,6 +87,32 @@ pub(crate) fn checked(key: &Key, baseline: &Value, changed: &Value) -> Result<Va
         );
     }
     Ok(value)
+}
+
+/// Metadata an update cannot change, as kube-apiserver's `BeforeUpdate`: taken from the
+/// stored object whatever the request says (a different uid is refused earlier, as a
+/// failed precondition, by the verbs that take a whole object).
+const SERVER_KEPT: [&str; 5] = [
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+];
+
+fn keep_server_metadata(baseline: &Value, value: &mut Value) {
+    let kept = baseline.get("metadata").and_then(Value::as_object);
+    let meta = objects::metadata_mut(value);
+    for field in SERVER_KEPT {
+        match kept.and_then(|m| m.get(field)) {
+            Some(v) => {
+                meta.insert(field.into(), v.clone());
+            }
+            None => {
+                meta.remove(field);
+            }
+        }
+    }
 }
 
 /// The stored object in the form [`checked`] compares with.
@@ -109,8 +144,9 @@ pub(crate) async fn create(
 
 /// Admission and compare-and-swap of a checked update of `stored` (parsed: `current`):
 /// claims what a Service needs, writes at the revision read, keeps the claims if the
-/// write happened and gives them back if not. The store's refusal is returned as is, for
-/// the caller to retry or report.
+/// write happened and gives them back if not. A write that removes the last finalizer of
+/// an object being deleted deletes it. The store's refusal is returned as is, for the
+/// caller to retry or report.
 pub(crate) async fn commit(
     store: &dyn Store,
     clock: &dyn Clock,
@@ -123,13 +159,22 @@ pub(crate) async fn commit(
     let allocation =
         allocation::allocate_if_service(store, clock, ranges, key, Some(current), &mut value)
             .await?;
-    let written = store
-        .update(
-            key.clone(),
-            objects::to_bytes(&value),
-            Some(stored.revision),
-        )
-        .await;
+    let written = if finalizers::finished(&key.kind, &value) {
+        // The last finalizer went: the write is the deletion (`finalizers.rs`).
+        let deleted = store.delete(key, Some(stored.revision)).await;
+        if deleted.is_ok() {
+            info!(object = %key, "last finalizer removed; deleted");
+        }
+        deleted
+    } else {
+        store
+            .update(
+                key.clone(),
+                objects::to_bytes(&value),
+                Some(stored.revision),
+            )
+            .await
+    };
     Ok(settle(store, allocation, written, value).await)
 }
 
@@ -180,19 +225,9 @@ pub(crate) async fn edit(
     precondition: Option<i64>,
     mut change: impl FnMut(&mut Value, &Stored) -> Result<bool, Error>,
 ) -> Result<WireObject, Error> {
+    super::read_only::refuse(&key.kind, "patch")?;
     for _ in 0..CONFLICT_RETRIES {
-        let Some(stored) = store.get(key).await? else {
-            return Err(objects::not_found(key));
-        };
-        if let Some(expected) = precondition.filter(|rv| *rv != stored.revision) {
-            return Err(StoreError::Conflict {
-                key: key.clone(),
-                expected,
-                actual: stored.revision,
-            }
-            .into());
-        }
-        let current = objects::parse(&stored)?;
+        let (stored, current) = read_at(store, key, precondition).await?;
         let mut value = current.clone();
         if !change(&mut value, &stored)? {
             return Ok(objects::serve_value(&stored, current));
@@ -208,4 +243,26 @@ pub(crate) async fn edit(
     Err(Error::Conflict(format!(
         "{key} kept changing while it was being edited; try again"
     )))
+}
+
+/// Reads `key` and parses it; with a `precondition`, it must be at that revision
+/// (a `Conflict` otherwise). The start of every read-modify-write here.
+pub(crate) async fn read_at(
+    store: &dyn Store,
+    key: &Key,
+    precondition: Option<i64>,
+) -> Result<(Stored, Value), Error> {
+    let Some(stored) = store.get(key).await? else {
+        return Err(objects::not_found(key));
+    };
+    if let Some(expected) = precondition.filter(|rv| *rv != stored.revision) {
+        return Err(StoreError::Conflict {
+            key: key.clone(),
+            expected,
+            actual: stored.revision,
+        }
+        .into());
+    }
+    let current = objects::parse(&stored)?;
+    Ok((stored, current))
 }

@@ -50,7 +50,8 @@ pub enum Done<O> {
     Kept(O),
     /// Created or updated: the object as stored.
     Written(O, Stored),
-    Deleted(O),
+    /// Deleted: its last state, with the deletion's revision.
+    Deleted(O, Stored),
 }
 
 /// The one conflict-retry loop of the control plane: reads `key`, lets `decide` choose
@@ -84,7 +85,7 @@ where
             Step::Delete(output) => store
                 .delete(key, revision)
                 .await
-                .map(|_| Done::Deleted(output)),
+                .map(|last| Done::Deleted(output, last)),
         };
         match result {
             Ok(done) => return Ok(done),
@@ -136,7 +137,7 @@ where
         Done::Written(Modified::Written((output, _)), written) => {
             Modified::Written((output, written.revision))
         }
-        Done::Kept(modified) | Done::Written(modified, _) | Done::Deleted(modified) => modified,
+        Done::Kept(modified) | Done::Written(modified, _) | Done::Deleted(modified, _) => modified,
     })
 }
 

@@ -68,7 +68,7 @@ struct Context {
 #[derive(Serialize, Deserialize)]
 struct NamedUser {
     name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     user: User,
 }
 
@@ -338,5 +338,13 @@ users:
         let text = config.to_yaml();
         assert!(!text.contains("client-key-data"), "{text}");
         assert_eq!(load(&text).unwrap(), config);
+        // `user:` with nothing under it, as left by deleting its fields by hand.
+        let emptied: String = sample()
+            .to_yaml()
+            .lines()
+            .filter(|l| !l.contains("client-"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(load(&emptied).unwrap(), config);
     }
 }

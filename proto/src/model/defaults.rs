@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::object::Object;
 
+mod discovery;
 mod storage;
 mod workloads;
 
@@ -177,7 +178,12 @@ pub fn default_object(object: &mut Object) {
         Object::PersistentVolume(pv) => storage::default_persistent_volume(pv),
         Object::PersistentVolumeClaim(pvc) => storage::default_persistent_volume_claim(pvc),
         Object::StorageClass(class) => storage::default_storage_class(class),
-        Object::Endpoints(_) | Object::ConfigMap(_) | Object::Namespace(_) | Object::Node(_) => {}
+        Object::EndpointSlice(slice) => discovery::default_endpoint_slice(slice),
+        Object::Endpoints(_)
+        | Object::ConfigMap(_)
+        | Object::Namespace(_)
+        | Object::Node(_)
+        | Object::ServiceAccount(_) => {}
     }
 }
 

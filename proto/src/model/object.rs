@@ -7,8 +7,9 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet}
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
     ConfigMap, Endpoints, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, Secret,
-    Service,
+    Service, ServiceAccount,
 };
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::{Metadata, Resource};
@@ -110,6 +111,8 @@ objects!(
     PersistentVolume,
     PersistentVolumeClaim,
     StorageClass,
+    ServiceAccount,
+    EndpointSlice,
 );
 
 impl Object {
@@ -198,10 +201,14 @@ mod tests {
     }
 
     #[test]
-    fn supported_kinds_cover_sixteen_kinds() {
-        assert_eq!(SUPPORTED_KINDS.len(), 16);
+    fn supported_kinds_cover_eighteen_kinds() {
+        assert_eq!(SUPPORTED_KINDS.len(), 18);
         let list = supported_kinds_list();
         assert!(list.starts_with("v1/Pod, apps/v1/ReplicaSet"), "{list}");
         assert!(list.contains("batch/v1/CronJob"), "{list}");
+        assert!(
+            list.ends_with("v1/ServiceAccount, discovery.k8s.io/v1/EndpointSlice"),
+            "{list}"
+        );
     }
 }

@@ -11,6 +11,7 @@ use super::object::Object;
 mod config;
 mod container;
 mod cron_job;
+mod discovery;
 mod env;
 mod jobs;
 mod names;
@@ -264,6 +265,10 @@ pub fn validate_object(object: &Object) -> Result<(), ValidationError> {
         .concat(),
         Object::StorageClass(class) => {
             [subdomain(false), storage::validate_storage_class(class)].concat()
+        }
+        Object::ServiceAccount(_) => subdomain(true),
+        Object::EndpointSlice(slice) => {
+            [subdomain(true), discovery::validate_endpoint_slice(slice)].concat()
         }
     };
     ValidationError::check(errors)

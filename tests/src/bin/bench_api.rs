@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use futures::StreamExt;
 use serde_json::{json, Value};
-use skiff_e2e::bench::{p, report};
+use skiff_e2e::bench::{p, report, rss_mb};
 use skiff_e2e::cluster::TestControlPlane;
 use tokio::sync::Mutex;
 
@@ -288,15 +288,4 @@ async fn write_latency(api: &Api) -> anyhow::Result<(Vec<Duration>, Vec<Duration
         );
     }
     Ok((writes, reads))
-}
-
-fn rss_mb(pid: u32) -> anyhow::Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .context("no VmRSS")?;
-    Ok(kb / 1024.0)
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use futures::StreamExt;
 use skiff_e2e::agent::find_binary;
-use skiff_e2e::bench::{ctr_run_crowd_floor, ctr_run_floor, ms, p, report};
+use skiff_e2e::bench::{ctr_run_crowd_floor, ctr_run_floor, ms, p, report, rss_mb};
 use skiff_e2e::{require_root_and_tools, wait_for, ClusterEnv};
 use skiff_proto::auth::AdminConfig;
 use skiff_proto::v1::api_client::ApiClient;
@@ -232,16 +232,4 @@ async fn mutation_latency(api: &mut ApiClient<Channel>) -> anyhow::Result<Vec<Du
         latencies.push(call.await??);
     }
     Ok(latencies)
-}
-
-/// VmRSS of `pid`, in MB.
-fn rss_mb(pid: u32) -> anyhow::Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .context("no VmRSS")?;
-    Ok(kb / 1024.0)
 }

@@ -8,7 +8,7 @@
 //! Kubernetes' text. What k8s-openapi does not carry is added here as kube-apiserver
 //! publishes it: `x-kubernetes-group-version-kind` on the kinds, the
 //! `x-kubernetes-patch-merge-key`/`-strategy` of the lists strategic merge patch merges
-//! by key (`patch_keys.rs`), and the `paths` of every served verb with their query
+//! by key (`patch_keys.rs`, from the patch engine's table), and the `paths` of every served verb with their query
 //! parameters (`paths.rs`) — among them `fieldValidation`, which kubectl looks for on
 //! PATCH to leave strict field validation to the server.
 //!
@@ -22,6 +22,10 @@ mod params;
 mod patch_keys;
 mod paths;
 mod schemas;
+/// The patch engine's table of strategic-merge tags, read as it is.
+#[path = "../../../proto/src/patch/strategic/schema.rs"]
+#[allow(dead_code)]
+mod tags;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -79,8 +83,8 @@ fn document(group: &str, version: &str) -> Value {
         .iter()
         .filter(|k| k.group == group && k.version == version)
         .collect();
-    let mut components = schemas::for_kinds(&kinds);
-    patch_keys::annotate(&mut components);
+    let (mut components, named) = schemas::for_kinds(&kinds);
+    patch_keys::annotate(&mut components, &named);
     json!({
         "openapi": "3.0.0",
         "info": { "title": "Kubernetes", "version": KUBERNETES_VERSION },

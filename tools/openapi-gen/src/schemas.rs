@@ -49,13 +49,14 @@ fn register(gen: &mut SchemaGenerator, kind: &str) -> String {
     })
 }
 
-/// The schemas of `kinds` (all of one group-version).
-pub fn for_kinds(kinds: &[&KindInfo]) -> Schemas {
+/// The schemas of `kinds` (all of one group-version), and the schema name of each kind
+/// and subresource body.
+pub fn for_kinds(kinds: &[&KindInfo]) -> (Schemas, Vec<(&'static str, String)>) {
     let mut gen = SchemaSettings::openapi3().into_generator();
     gen.subschema_for::<meta::DeleteOptions>();
     gen.subschema_for::<meta::Status>();
     gen.subschema_for::<meta::Patch>();
-    let mut tagged: Vec<(String, &str, &str, &str)> = Vec::new();
+    let mut tagged: Vec<(String, &str, &str, &'static str)> = Vec::new();
     let mut own: Vec<(&KindInfo, String)> = Vec::new();
     for kind in kinds {
         let name = register(&mut gen, kind.kind);
@@ -92,7 +93,11 @@ pub fn for_kinds(kinds: &[&KindInfo]) -> Schemas {
         schemas.insert(format!("{item}List"), list_schema(kind, &item));
     }
     schemas.sort_keys();
-    schemas
+    let named = tagged
+        .into_iter()
+        .map(|(name, _, _, kind)| (kind, name))
+        .collect();
+    (schemas, named)
 }
 
 fn list_schema(kind: &KindInfo, item: &str) -> Value {

@@ -1,10 +1,12 @@
 //! The Services' controllers ([`spawn`]): the Endpoints controller (`endpoints.rs`, with
-//! the rules in `subsets.rs`) and the release of a deleted Service's claims (allocated by
-//! `resources::allocation`), however it was deleted (`skiff delete`, its namespace going),
-//! plus a periodic repair of stale claims.
+//! the rules in `subsets.rs`), the EndpointSlices mirrored from them (`slices.rs`) and
+//! the release of a deleted Service's claims (allocated by `resources::allocation`),
+//! however it was deleted (`skiff delete`, its namespace going), plus a periodic repair
+//! of stale claims.
 
 mod claims;
 pub mod endpoints;
+pub mod slices;
 pub mod subsets;
 
 #[cfg(test)]
@@ -17,6 +19,7 @@ use tokio::task::JoinHandle;
 
 pub use claims::ClaimReleaser;
 pub use endpoints::EndpointsController;
+pub use slices::EndpointSliceController;
 
 use super::nodes::NodeContext;
 use super::runtime::{Controller, RuntimeConfig};
@@ -33,6 +36,7 @@ pub fn spawn(cp: Arc<ControlPlane>) -> Vec<JoinHandle<()>> {
     let ctx = NodeContext::new(cp.clone());
     let clock = ctx.clock.clone();
     vec![
+        tokio::spawn(EndpointSliceController::new(cp.store.clone(), clock.clone()).run()),
         tokio::spawn(EndpointsController::new(ctx).run()),
         tokio::spawn(release_loop(cp.store.clone(), clock, None)),
     ]

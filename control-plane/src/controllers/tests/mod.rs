@@ -101,7 +101,7 @@ impl Harness {
         for key in self.keys("Job").await {
             self.jobs.reconcile(&key).await.unwrap();
         }
-        for kind in ["ReplicaSet", "Pod"] {
+        for kind in ["Deployment", "ReplicaSet", "Pod"] {
             for key in self.keys(kind).await {
                 self.gc.reconcile(&key).await.unwrap();
             }

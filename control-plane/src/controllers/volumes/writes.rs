@@ -21,7 +21,7 @@ use super::binding::hostname_term;
 use super::{claim_key, CONTROLLER};
 use crate::controllers::ControllerContext;
 use crate::core::events;
-use crate::core::objects::{delete_if, encode, modify, Modified};
+use crate::core::objects::{encode, modify, Modified};
 use crate::core::Error;
 use crate::store::{Key, StoreError};
 
@@ -378,17 +378,22 @@ pub async fn provision(
     }
 }
 
-/// The end of a protected object's deletion: its protection finalizer goes and it is
-/// deleted (if it is still the one read, `uid`).
+/// The end of a protected object's deletion: its protection finalizer goes, and with it
+/// the object unless another finalizer holds it (if it is still the one read, `uid`).
 pub async fn finish_deletion(
     ctx: &ControllerContext,
     key: &Key,
     uid: Option<&str>,
 ) -> Result<(), Error> {
     let store = ctx.store.as_ref();
+    let finalizer = if key.kind == "PersistentVolume" {
+        PV_PROTECTION
+    } else {
+        PVC_PROTECTION
+    };
     if let Some(uid) = uid {
-        if delete_if(store, key, uid).await? {
-            info!(object = %key, finalizers = ?[PVC_PROTECTION, PV_PROTECTION], "protected object deleted");
+        if crate::resources::finalizers::remove(store, key, uid, finalizer).await? {
+            info!(object = %key, finalizer, "protection finalizer removed");
         }
     }
     Ok(())

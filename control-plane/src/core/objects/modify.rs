@@ -95,7 +95,7 @@ where
             object.metadata_mut().resource_version = Some(written.revision.to_string());
             object
         }
-        Done::Kept(object) | Done::Deleted(object) => object,
+        Done::Kept(object) | Done::Deleted(object, _) => object,
     })
 }
 
@@ -141,7 +141,7 @@ pub async fn delete_if(store: &dyn Store, key: &Key, uid: &str) -> Result<bool, 
         || contended(key),
     )
     .await?;
-    Ok(matches!(done, Done::Deleted(())))
+    Ok(matches!(done, Done::Deleted((), _)))
 }
 
 /// Writes `status` as the object's status (the field `status_of` picks) when it differs

@@ -26,14 +26,11 @@ fn too_large() -> RestError {
 }
 
 /// The whole body, or 413 past [`MAX_BODY`], or 408 when it does not arrive in time.
-pub async fn read(headers: &HeaderMap, body: Incoming) -> Result<Bytes, RestError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY) {
-        return Err(too_large());
-    }
+pub async fn read(_headers: &HeaderMap, body: Incoming) -> Result<Bytes, RestError> {
+    // A body declared too large is still read up to the limit before the 413 (not refused
+    // by its Content-Length): answering before reading any of it leaves an HTTP/1.1
+    // client writing into a closed socket, so it would see a broken connection instead of
+    // the Status.
     match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY).collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),

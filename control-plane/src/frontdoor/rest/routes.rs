@@ -34,16 +34,26 @@ pub async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body
         info,
         kind: Kind::of(info.kind),
     };
-    auth::authorize(
-        &ctx.user,
-        verb(req.method(), &route),
-        info.plural,
-        route.namespace.as_deref(),
-    )?;
+    let verb = verb(req.method(), &route, req.uri().query());
+    auth::authorize(&ctx.user, verb, info.plural, route.namespace.as_deref())?;
+    let allowed = match route.subresource.as_deref() {
+        None => Some(info.verbs),
+        Some(sub) => info.subresource(sub).map(|s| s.verbs),
+    };
+    match allowed {
+        None => return Err(nothing_here()),
+        Some(verbs) if !verbs.contains(&verb) => {
+            return Err(RestError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource ({verb} {})",
+                route.qualified_resource()
+            )))
+        }
+        Some(_) => {}
+    }
     let name = route.name.as_deref().unwrap_or_default();
     match (info.kind, route.subresource.as_deref()) {
         (_, None | Some("status")) => objects::handle(ctx, &target, req).await,
-        (kind, Some("scale")) if scale::SCALABLE.contains(&kind) => {
+        (_, Some("scale")) if info.subresource("scale").is_some() => {
             scale::handle(ctx, &target, name, req).await
         }
         ("Pod", Some("binding")) if req.method() == Method::POST => {
@@ -75,9 +85,16 @@ fn kind_of(route: &Route) -> Result<&'static KindInfo, RestError> {
         .ok_or_else(nothing_here)
 }
 
-/// The Kubernetes verb of a request, for authorization and its messages.
-fn verb(method: &Method, route: &Route) -> &'static str {
+/// The Kubernetes verb of a request, for authorization and the kind's verbs (a
+/// subresource's GET is `get`, as in discovery; exec, attach and port-forward upgrade
+/// from a GET or a POST, which discovery lists as `get` and `create`).
+fn verb(method: &Method, route: &Route, query: Option<&str>) -> &'static str {
+    let watching = route.watch_path
+        || super::route::Query::parse(query)
+            .flag("watch")
+            .unwrap_or(false);
     match (method, route.name.is_some()) {
+        (&Method::GET, _) if watching && route.subresource.is_none() => "watch",
         (&Method::GET, true) => "get",
         (&Method::GET, false) => "list",
         (&Method::POST, _) => "create",

@@ -13,9 +13,6 @@ use super::status::RestError;
 use super::Ctx;
 use crate::resources;
 
-/// The kinds that have the subresource.
-pub const SCALABLE: [&str; 3] = ["Deployment", "ReplicaSet", "StatefulSet"];
-
 pub async fn handle(
     ctx: &Ctx,
     target: &Target<'_>,
@@ -60,6 +57,13 @@ pub async fn handle(
                 .apply(&scale_of(&value), &bytes, "Scale")
                 .map_err(patch::refused)?;
             let replicas = replicas_of(&patched)?;
+            // Only a resourceVersion the patch itself names is a precondition; otherwise
+            // the new count goes onto whatever the controllers wrote meanwhile.
+            let pinned = patched
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .filter(|rv| *rv != current.resource_version)
+                .unwrap_or_default();
             resources::scale(
                 store,
                 ctx.clock.as_ref(),
@@ -68,7 +72,7 @@ pub async fn handle(
                 &key.namespace,
                 name,
                 replicas,
-                &current.resource_version,
+                pinned,
             )
             .await
             .map_err(|e| target.refusal(name, e))?;

@@ -14,6 +14,7 @@ use crate::store::{MemoryStore, Store};
 
 mod apply;
 mod config;
+mod finalizers;
 mod jobs;
 mod namespaces;
 mod nodes;

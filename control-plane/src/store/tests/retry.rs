@@ -51,7 +51,7 @@ async fn creates_updates_and_deletes_as_decided() {
         || TestError::Contended,
     )
     .await;
-    assert!(matches!(deleted, Ok(Done::Deleted(()))));
+    assert!(matches!(deleted, Ok(Done::Deleted((), _))));
     assert_eq!(store.get(&key()).await.unwrap(), None);
 }
 

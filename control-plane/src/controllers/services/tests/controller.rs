@@ -10,7 +10,7 @@ use crate::core::{ClusterConfig, ControlPlane};
 use crate::frontdoor::node::watch_kind::watch_kind;
 use crate::store::Key;
 
-fn context(store: Arc<dyn Store>) -> Arc<NodeContext> {
+pub(super) fn context(store: Arc<dyn Store>) -> Arc<NodeContext> {
     let pki = crate::pki::Pki::load_or_create(
         tempfile::tempdir().unwrap().keep().as_path(),
         &[],
@@ -24,7 +24,7 @@ fn context(store: Arc<dyn Store>) -> Arc<NodeContext> {
     }))
 }
 
-async fn put_pod(store: &dyn Store, name: &str, ip: &str, ready: bool, app: &str) {
+pub(super) async fn put_pod(store: &dyn Store, name: &str, ip: &str, ready: bool, app: &str) {
     let pod = json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "namespace": "default", "labels": {"app": app}},
@@ -48,24 +48,11 @@ async fn put_pod(store: &dyn Store, name: &str, ip: &str, ready: bool, app: &str
 
 /// Waits until the Endpoints `name` satisfy `check`, returning them.
 async fn endpoints_until(store: &dyn Store, name: &str, check: impl Fn(&Value) -> bool) -> Value {
-    tokio::time::timeout(TIMEOUT, async {
-        loop {
-            if let Some(ep) = get_json(store, "Endpoints", name)
-                .await
-                .filter(|e| check(e))
-            {
-                return ep;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| {
-        panic!(
-            "endpoints {name} never got as expected: {:?}",
-            futures::executor::block_on(get_json(store, "Endpoints", name))
-        )
-    })
+    let read = || get_json(store, "Endpoints", name);
+    let what = format!("endpoints {name}");
+    poll_until(&what, read, |e| e.as_ref().is_some_and(&check))
+        .await
+        .expect("checked")
 }
 
 fn ready_ips(ep: &Value) -> Vec<String> {

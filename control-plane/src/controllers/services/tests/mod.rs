@@ -14,6 +14,7 @@ use crate::store::{MemoryStore, Store};
 mod allocation;
 mod controller;
 mod rules;
+mod slices;
 
 /// Generous: a case that needs it is broken, not slow.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -60,4 +61,26 @@ const PORT_8080: &str = "    - name: web\n      port: 8080\n      targetPort: 80
 
 fn node_port(port: u16) -> String {
     format!("    - name: web\n      port: 8080\n      targetPort: 80\n      nodePort: {port}\n")
+}
+
+/// Polls `read` until `check` accepts what it returns, and returns that; after
+/// [`TIMEOUT`] panics with the last value read.
+async fn poll_until<T, F>(what: &str, read: impl Fn() -> F, check: impl Fn(&T) -> bool) -> T
+where
+    T: std::fmt::Debug,
+    F: std::future::Future<Output = T>,
+{
+    let mut last = None;
+    let found = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            let value = read().await;
+            if check(&value) {
+                return value;
+            }
+            last = Some(value);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("{what} never got as expected: {last:?}"))
 }

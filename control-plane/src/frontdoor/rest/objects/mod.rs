@@ -63,6 +63,10 @@ impl Target<'_> {
                 "AlreadyExists",
                 format!("{qualified} {name:?} already exists"),
             )),
+            // A failed precondition (a PUT's uid) is already in kube-apiserver's words.
+            crate::core::Error::Conflict(m) if m.contains("Precondition failed") => {
+                about(RestError::new(http::StatusCode::CONFLICT, "Conflict", m))
+            }
             crate::core::Error::Conflict(_) => about(RestError::new(
                 http::StatusCode::CONFLICT,
                 "Conflict",

@@ -83,6 +83,7 @@ pub async fn patch(
     if validation == Validation::Ignore {
         warnings.clear();
     }
+    resources::refuse_read_only(target.info.kind, "patch").map_err(RestError::from)?;
     let key = target.key(name);
     let store = ctx.cp.store.as_ref();
     for _ in 0..ATTEMPTS {
