@@ -22,6 +22,7 @@ pub fn request(
         follow,
         previous,
         tail_lines: tail,
+        ..Default::default()
     }
 }
 

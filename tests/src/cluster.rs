@@ -152,6 +152,23 @@ impl TestControlPlane {
         self.skiff(&["apply", "-f", path.to_str().unwrap_or_default()])
     }
 
+    /// Waits until pod `name` (in `default`) is Running; returns it.
+    pub fn wait_pod_running(&self, name: &str) -> anyhow::Result<Value> {
+        wait_for(
+            &format!("pod {name} Running"),
+            Duration::from_secs(60),
+            Duration::from_millis(300),
+            || {
+                let pod = self.get_json("pod", name)?;
+                if crate::pods::phase(&pod) == "Running" {
+                    Ok(pod)
+                } else {
+                    bail!("status: {}", pod["status"])
+                }
+            },
+        )
+    }
+
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("cp.log")
     }

@@ -19,7 +19,9 @@ use tracing::{debug, info, warn};
 
 use super::error::ApiError;
 use super::logs::pick_container;
-use crate::containerd::container::{AttachInput, AttachOutput, AttachSpec, ContainerRuntime};
+use crate::containerd::container::{
+    AttachInput, AttachOutput, AttachSpec, ContainerRuntime, StdinWriter,
+};
 use crate::containerd::RuntimeError;
 use crate::pods::StatusStore;
 
@@ -34,6 +36,18 @@ pub trait ExecBackend: Send + Sync {
         input: mpsc::Receiver<AttachInput>,
         output: mpsc::Sender<AttachOutput>,
     ) -> BoxFuture<'a, Result<i32, RuntimeError>>;
+
+    /// The stdin of a running container created with `stdin: true` (attach).
+    fn container_stdin(&self, container_id: &str) -> Option<StdinWriter>;
+    /// Ends that stdin (`stdinOnce` once an attach is over).
+    fn close_container_stdin(&self, container_id: &str);
+    /// Resizes the terminal of a container created with `tty: true`.
+    fn resize_container<'a>(
+        &'a self,
+        container_id: &'a str,
+        width: u32,
+        height: u32,
+    ) -> BoxFuture<'a, ()>;
 }
 
 impl ExecBackend for ContainerRuntime {
@@ -52,10 +66,30 @@ impl ExecBackend for ContainerRuntime {
             output,
         ))
     }
+
+    fn container_stdin(&self, container_id: &str) -> Option<StdinWriter> {
+        self.interactive().stdin(container_id)
+    }
+
+    fn close_container_stdin(&self, container_id: &str) {
+        self.interactive().close_stdin(container_id)
+    }
+
+    fn resize_container<'a>(
+        &'a self,
+        container_id: &'a str,
+        width: u32,
+        height: u32,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(self.resize_terminal(container_id, width, height))
+    }
 }
 
 /// The containerd id of the running container `start` names.
-fn running_container(store: &StatusStore, start: &ExecStart) -> Result<String, ApiError> {
+pub(super) fn running_container(
+    store: &StatusStore,
+    start: &ExecStart,
+) -> Result<String, ApiError> {
     let ns = if start.namespace.is_empty() {
         "default"
     } else {
@@ -114,6 +148,22 @@ fn output_of(output: AttachOutput) -> ExecOutput {
     }
 }
 
+/// The first message of an exec or attach stream, which must say what to join.
+pub(super) async fn read_start<S>(inbound: &mut S, verb: &str) -> Result<ExecStart, ApiError>
+where
+    S: futures::Stream<Item = Result<ExecInput, Status>> + Unpin,
+{
+    match inbound.next().await {
+        Some(Ok(ExecInput {
+            input: Some(Input::Start(start)),
+        })) => Ok(start),
+        Some(Err(status)) => Err(ApiError::Caller(status)),
+        _ => Err(ApiError::InvalidArgument(format!(
+            "{verb}: the first message must name the container (ExecStart)"
+        ))),
+    }
+}
+
 /// Starts one session from the caller's stream.
 pub async fn session<S>(
     store: &StatusStore,
@@ -123,17 +173,7 @@ pub async fn session<S>(
 where
     S: futures::Stream<Item = Result<ExecInput, Status>> + Send + Unpin + 'static,
 {
-    let start = match inbound.next().await {
-        Some(Ok(ExecInput {
-            input: Some(Input::Start(start)),
-        })) => start,
-        Some(Err(status)) => return Err(ApiError::Caller(status)),
-        _ => {
-            return Err(ApiError::InvalidArgument(
-                "exec: the first message must say what to run (ExecStart)".into(),
-            ))
-        }
-    };
+    let start = read_start(&mut inbound, "exec").await?;
     if start.command.is_empty() {
         return Err(ApiError::InvalidArgument(
             "exec: a command is required".into(),

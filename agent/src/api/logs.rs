@@ -12,6 +12,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use super::error::ApiError;
+use super::log_source::log_attempt;
 use crate::pod_dirs;
 use crate::pods::StatusStore;
 
@@ -93,28 +94,12 @@ pub fn stream(
         .ok_or_else(|| ApiError::PodNotFound(req.pod.clone()))?;
     let status = pick_container(&pod, &req.container)?;
     let container = status.name.clone();
-    let attempt = if req.previous {
-        if status.restart_count == 0 {
-            return Err(ApiError::InvalidArgument(format!(
-                "previous terminated container {container:?} in pod {:?} not found",
-                req.pod
-            )));
-        }
-        status.restart_count - 1
-    } else {
-        status.restart_count
-    };
-    let path = pod_dirs::log_path(&root, &pod, &container, attempt as u32);
+    let attempt = log_attempt(status, &req.pod, req.previous)?;
+    let path = pod_dirs::log_path(&root, &pod, &container, attempt);
     let mut file = std::fs::File::open(&path).map_err(|_| {
-        let waiting = status
-            .state
-            .as_ref()
-            .and_then(|s| s.waiting.as_ref())
-            .and_then(|w| w.reason.clone());
         ApiError::NotReady(format!(
-            "container {container:?} in pod {:?} is waiting to start: {}",
-            req.pod,
-            waiting.unwrap_or_else(|| "ContainerCreating".into())
+            "the log of container {container:?} in pod {:?} is gone from the node",
+            req.pod
         ))
     })?;
     let mut data = Vec::new();
@@ -123,17 +108,15 @@ pub fn stream(
     let offset = data.len() as u64;
     let start = tail_start(&data, req.tail_lines);
     let (tx, rx) = mpsc::channel(16);
+    let mut out = Out {
+        tx,
+        left: u64::try_from(req.limit_bytes).ok().filter(|n| *n > 0),
+    };
     let follow = req.follow && !req.previous;
     let (ns, pod_name) = (ns.to_string(), req.pod.clone());
     tokio::spawn(async move {
         for chunk in data[start..].chunks(CHUNK) {
-            if tx
-                .send(Ok(LogChunk {
-                    data: chunk.to_vec(),
-                }))
-                .await
-                .is_err()
-            {
+            if !out.send(chunk).await {
                 return;
             }
         }
@@ -149,18 +132,12 @@ pub fn stream(
                 .unwrap_or(0);
             if n > 0 {
                 offset += n as u64;
-                if tx
-                    .send(Ok(LogChunk {
-                        data: buf[..n].to_vec(),
-                    }))
-                    .await
-                    .is_err()
-                {
+                if !out.send(&buf[..n]).await {
                     return;
                 }
                 continue;
             }
-            if !is_running_attempt(&store, &ns, &pod_name, &container, attempt) {
+            if !is_running_attempt(&store, &ns, &pod_name, &container, attempt as i32) {
                 // Drain what the shim wrote before the exit, then end the stream.
                 tokio::time::sleep(POLL).await;
                 while let Ok(n @ 1..) = file
@@ -168,13 +145,7 @@ pub fn stream(
                     .and_then(|_| file.read(&mut buf))
                 {
                     offset += n as u64;
-                    if tx
-                        .send(Ok(LogChunk {
-                            data: buf[..n].to_vec(),
-                        }))
-                        .await
-                        .is_err()
-                    {
+                    if !out.send(&buf[..n]).await {
                         return;
                     }
                 }
@@ -182,11 +153,43 @@ pub fn stream(
             }
             tokio::select! {
                 _ = tokio::time::sleep(POLL) => {}
-                _ = tx.closed() => return,
+                _ = out.tx.closed() => return,
             }
         }
     });
     Ok(ReceiverStream::new(rx))
+}
+
+/// The caller's end of a log stream, with what is left of its `limit_bytes`.
+struct Out {
+    tx: mpsc::Sender<Result<LogChunk, Status>>,
+    left: Option<u64>,
+}
+
+impl Out {
+    /// Sends `bytes` (cut to the limit); false once the caller left or the limit is hit.
+    async fn send(&mut self, bytes: &[u8]) -> bool {
+        let (bytes, more) = limit(bytes, &mut self.left);
+        if !bytes.is_empty() {
+            let chunk = LogChunk {
+                data: bytes.to_vec(),
+            };
+            if self.tx.send(Ok(chunk)).await.is_err() {
+                return false;
+            }
+        }
+        more
+    }
+}
+
+/// `bytes` cut to what `left` allows, and whether anything may follow.
+fn limit<'a>(bytes: &'a [u8], left: &mut Option<u64>) -> (&'a [u8], bool) {
+    let Some(n) = left else {
+        return (bytes, true);
+    };
+    let take = bytes.len().min(usize::try_from(*n).unwrap_or(usize::MAX));
+    *n -= take as u64;
+    (&bytes[..take], *n > 0)
 }
 
 /// Byte offset where the last `tail` lines start; negative means everything.
@@ -213,7 +216,16 @@ fn tail_start(data: &[u8], tail: i64) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::tail_start;
+    use super::{limit, tail_start};
+
+    #[test]
+    fn limit_bytes_cuts_and_ends() {
+        let mut left = Some(5);
+        assert_eq!(limit(b"abc", &mut left), (&b"abc"[..], true));
+        assert_eq!(limit(b"defg", &mut left), (&b"de"[..], false));
+        let mut none = None;
+        assert_eq!(limit(b"abc", &mut none), (&b"abc"[..], true));
+    }
 
     #[test]
     fn tail_lines() {

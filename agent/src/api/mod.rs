@@ -1,8 +1,10 @@
 //! The `Agent` gRPC API (docs/architecture.md, The wire): pods, their logs, exec and port-forward, served on a unix socket that
 //! only root can open in standalone mode.
 
+mod attach;
 mod error;
 pub mod exec;
+mod log_source;
 pub mod logs;
 pub mod portforward;
 pub mod server;

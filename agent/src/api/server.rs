@@ -15,6 +15,7 @@ use tokio_stream::wrappers::{ReceiverStream, UnixListenerStream};
 use tonic::{Request, Response, Status};
 use tracing::info;
 
+use super::attach;
 use super::error::ApiError;
 use super::exec::{self, ExecBackend};
 use super::logs;
@@ -114,6 +115,22 @@ impl Agent for AgentApi {
             &self.store,
             &self.root,
             self.dialer.clone(),
+            req.into_inner(),
+        )
+        .await?;
+        Ok(Response::new(stream))
+    }
+
+    type AttachStream = ReceiverStream<Result<ExecOutput, Status>>;
+
+    async fn attach(
+        &self,
+        req: Request<tonic::Streaming<ExecInput>>,
+    ) -> Result<Response<Self::AttachStream>, Status> {
+        let stream = attach::session(
+            &self.store,
+            self.root.clone(),
+            self.exec.clone(),
             req.into_inner(),
         )
         .await?;

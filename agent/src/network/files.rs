@@ -1,4 +1,5 @@
-//! A pod's `/etc/hosts` and `/etc/resolv.conf`: written once into the pod directory and
+//! A pod's `/etc/hosts`, `/etc/resolv.conf` and `/etc/hostname` (its hostname, as
+//! containerd's CRI gives every container): written once into the pod directory and
 //! bind-mounted into every container, as the kubelet does (read-write: programs that
 //! edit `/etc/hosts` keep working).
 //!
@@ -37,6 +38,7 @@ impl Default for NodeFiles {
 
 const HOSTS_FILE: &str = "etc-hosts";
 const RESOLV_FILE: &str = "resolv.conf";
+const HOSTNAME_FILE: &str = "hostname";
 
 /// What of a pod its files are made from.
 #[derive(Debug, Clone, Copy, Default)]
@@ -102,9 +104,14 @@ pub fn write_pod_files_from(
         let content = pod_resolv_conf(&node_resolv, &pod.dns, cluster_dns).unwrap_or(node_resolv);
         write_atomic(&resolv, &content)?;
     }
+    let hostname = pod_dir.join(HOSTNAME_FILE);
+    if !hostname.exists() {
+        write_atomic(&hostname, &format!("{}\n", pod.hostname))?;
+    }
     Ok(vec![
         bind_mount("/etc/hosts", &hosts)?,
         bind_mount("/etc/resolv.conf", &resolv)?,
+        bind_mount("/etc/hostname", &hostname)?,
     ])
 }
 
@@ -217,7 +224,9 @@ mod tests {
             "nameserver 10.0.0.2\n"
         );
 
-        assert_eq!(mounts.len(), 2);
+        assert_eq!(mounts.len(), 3);
+        assert_eq!(fs::read_to_string(pod.join("hostname")).unwrap(), "web-0\n");
+        assert_eq!(mounts[2].destination(), Path::new("/etc/hostname"));
         assert_eq!(mounts[0].destination(), Path::new("/etc/hosts"));
         assert_eq!(
             mounts[0].source().as_deref(),

@@ -19,7 +19,7 @@ use oci_spec::image::{ConfigBuilder, ImageConfigurationBuilder};
 use super::{check, ProbeOutcome, ProbeTarget};
 use crate::containerd::client::SNAPSHOTTER;
 use crate::containerd::container::{
-    build_spec, cgroups_path, was_oom_killed, ContainerRuntime, SpecInput, TaskState,
+    build_spec, cgroups_path, was_oom_killed, ContainerRuntime, SpecInput, TaskIo, TaskState,
     MAX_EXEC_OUTPUT,
 };
 use crate::containerd::{labels, Containerd};
@@ -112,7 +112,7 @@ impl Env {
         let labels = HashMap::from([(labels::POD_UID.to_string(), self.uid.clone())]);
         let log = self.root.path().join(format!("logs/{name}.log"));
         self.runtime
-            .create(&id, &spec, &self.base, labels, &log)
+            .create(&id, &spec, &self.base, labels, &TaskIo::log_only(&log))
             .await?;
         self.runtime.start(&id).await?;
         Ok(id)

@@ -139,6 +139,7 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
         },
         None => None,
     };
+    let containers = rt.containers();
     let rt = Arc::new(rt);
     // services: the watches of Services and Endpoints feed the proxy and `dns_records`.
     if let Some(joined) = &joined {
@@ -247,9 +248,7 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     let api = AgentApi {
         store,
         root: opts.root.clone(),
-        exec: Arc::new(crate::containerd::container::ContainerRuntime::new(
-            ctrd.clone(),
-        )),
+        exec: Arc::new(containers),
         dialer: Arc::new(crate::api::NetnsDialer),
     };
     let tls_api = async {

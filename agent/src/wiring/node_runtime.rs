@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use crate::containerd::container::{
     build_spec, cgroups_path, was_oom_killed, ContainerRecord, ContainerRuntime, ExitMessage,
-    SpecInput, TaskState,
+    SpecInput, TaskIo, TaskState,
 };
 use crate::containerd::image::{ImageInfo, ImageService, PullPolicy};
 use crate::containerd::{labels, Containerd, RuntimeError};
@@ -66,6 +66,12 @@ impl NodeRuntime {
             cluster_dns: None,
             node_files: NodeFiles::default(),
         }
+    }
+
+    /// The containers' runtime, sharing its interactive containers' stdin with the API
+    /// (attach).
+    pub fn containers(&self) -> ContainerRuntime {
+        self.containers.clone()
     }
 
     /// The node's resolv.conf (`--resolv-conf`), for dnsPolicy Default pods.
@@ -164,7 +170,9 @@ impl PodRuntime for NodeRuntime {
         let files = PodFiles::of(pod, &hostname, pod_ip);
         let mounts =
             write_pod_files_from(&self.node_files, &dir, &files, self.cluster_dns.as_ref())
-                .map_err(|e| format!("write /etc/hosts and /etc/resolv.conf of the pod: {e}"))?;
+                .map_err(|e| {
+                    format!("write /etc/hosts, /etc/resolv.conf and /etc/hostname of the pod: {e}")
+                })?;
         self.pod_mounts
             .lock()
             .expect("pod mounts")
@@ -299,9 +307,14 @@ impl PodRuntime for NodeRuntime {
             .remove(&id)
             .await
             .map_err(|e| e.to_string())?;
+        let task_io = TaskIo {
+            log: log_path.to_path_buf(),
+            stdin: container.stdin == Some(true),
+            tty: container.tty == Some(true),
+        };
         let started = async {
             self.containers
-                .create(&id, &spec, &info.chain_id, labels, log_path)
+                .create(&id, &spec, &info.chain_id, labels, &task_io)
                 .await?;
             self.containers.start(&id).await
         };

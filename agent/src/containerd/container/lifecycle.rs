@@ -21,6 +21,7 @@ use tonic::Code;
 use tracing::{debug, info, warn};
 
 use super::ids;
+use super::interactive::{InteractiveIo, TaskIo};
 use crate::containerd::client::SNAPSHOTTER;
 use crate::containerd::{Containerd, RuntimeError};
 
@@ -32,15 +33,25 @@ const LEASE_TTL: Duration = Duration::from_secs(600);
 #[derive(Clone)]
 pub struct ContainerRuntime {
     client: Containerd,
+    /// The stdin and terminal FIFOs of interactive containers (`interactive.rs`); clones
+    /// share them.
+    interactive: InteractiveIo,
 }
 
 impl ContainerRuntime {
     pub fn new(client: Containerd) -> Self {
-        Self { client }
+        Self {
+            client,
+            interactive: InteractiveIo::default(),
+        }
     }
 
     pub fn client(&self) -> &Containerd {
         &self.client
+    }
+
+    pub fn interactive(&self) -> &InteractiveIo {
+        &self.interactive
     }
 
     /// A stable, readable containerd id for one attempt of one container of a pod.
@@ -55,8 +66,9 @@ impl ContainerRuntime {
         spec: &Spec,
         chain_id: &str,
         labels: HashMap<String, String>,
-        log_path: &Path,
+        io: &TaskIo,
     ) -> Result<(), RuntimeError> {
+        let log_path = io.log.as_path();
         let c = &self.client;
         let spec_json = serde_json::to_vec(spec)
             .map_err(|e| RuntimeError::InvalidArgument(format!("spec of {id}: {e}")))?;
@@ -90,23 +102,46 @@ impl ContainerRuntime {
             .await?
             .into_inner()
             .mounts;
-        let log = file_uri(log_path);
+        let stdin = if io.stdin {
+            let path = self.interactive.open_stdin(id, io)?;
+            path.to_string_lossy().into_owned()
+        } else {
+            String::new()
+        };
+        // Held until the copy takes over, so the shim's open of the FIFO does not block.
+        let mut tty_reader = None;
+        let (stdout, stderr) = if io.tty {
+            let (path, reader) = self.interactive.open_tty(io)?;
+            tty_reader = Some(reader);
+            (path.to_string_lossy().into_owned(), String::new())
+        } else {
+            let log = file_uri(log_path);
+            (log.clone(), log)
+        };
         let created = c
             .tasks()
             .create(c.request(CreateTaskRequest {
                 container_id: id.into(),
                 rootfs: mounts,
-                stdout: log.clone(),
-                stderr: log,
-                terminal: false,
+                stdin,
+                stdout,
+                stderr,
+                terminal: io.tty,
                 ..Default::default()
             }))
             .await;
         match created {
             Ok(resp) => info!(container = %id, pid = resp.get_ref().pid, "task created"),
             Err(s) if s.code() == Code::AlreadyExists => debug!(container = %id, "task reused"),
-            Err(s) => return Err(s.into()),
+            Err(s) => {
+                self.interactive.forget(id);
+                return Err(s.into());
+            }
         }
+        if io.tty {
+            self.interactive.copy_tty(id, io)?;
+        }
+        drop(tty_reader);
         Ok(())
     }
 

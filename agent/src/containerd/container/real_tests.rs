@@ -160,11 +160,23 @@ impl Env {
             (labels::CONTAINER_NAME.to_string(), name.to_string()),
         ]);
         self.runtime
-            .create(&id, &spec, &self.base, labels.clone(), &self.log_path(name))
+            .create(
+                &id,
+                &spec,
+                &self.base,
+                labels.clone(),
+                &TaskIo::log_only(&self.log_path(name)),
+            )
             .await?;
         // Idempotent: a second create reuses everything.
         self.runtime
-            .create(&id, &spec, &self.base, labels, &self.log_path(name))
+            .create(
+                &id,
+                &spec,
+                &self.base,
+                labels,
+                &TaskIo::log_only(&self.log_path(name)),
+            )
             .await?;
         Ok(id)
     }

@@ -137,11 +137,17 @@ pub fn build_spec(input: SpecInput<'_>) -> Result<Spec, SpecError> {
         .hard(1024u64)
         .soft(1024u64)
         .build()?;
+    // A terminal as containerd's CRI gives one (`tty: true`): TERM=xterm unless set.
+    let tty = container.tty == Some(true);
+    let mut environment = process::environment(image_config, env, &hostname);
+    if tty && !environment.iter().any(|e| e.starts_with("TERM=")) {
+        environment.push("TERM=xterm".into());
+    }
     let process = ProcessBuilder::default()
-        .terminal(false)
+        .terminal(tty)
         .user(user)
         .args(process::argv(image_config, container, env)?)
-        .env(process::environment(image_config, env, &hostname))
+        .env(environment)
         .cwd(process::working_dir(image_config, container))
         .capabilities(caps)
         .rlimits(vec![nofile])

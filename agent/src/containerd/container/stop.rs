@@ -95,6 +95,7 @@ impl ContainerRuntime {
     /// Deletes task, container and snapshot; whatever is already gone is skipped.
     pub async fn remove(&self, id: &str) -> Result<(), RuntimeError> {
         let c = self.client();
+        self.interactive().forget(id);
         match self.task_state(id).await? {
             TaskState::Running { .. } | TaskState::Created | TaskState::Unknown => {
                 self.kill_and_wait(id).await?

@@ -1,7 +1,8 @@
-//! Api.Exec: the first message names the pod; the rest (stdin, resizes, the close of
-//! stdin) goes to the node's Agent.Exec as it arrives, and the agent's output (stdout,
-//! stderr, then the exit code) comes back the same way. Either side hanging up ends the
-//! other's stream, so an abandoned exec does not linger on the node.
+//! Api.Exec (and REST's exec and attach): the first message names the pod; the rest
+//! (stdin, resizes, the close of stdin) goes to the node's Agent.Exec or Agent.Attach as
+//! it arrives, and the agent's output (stdout, stderr, then the exit code) comes back the
+//! same way. Either side hanging up ends the other's stream, so an abandoned session does
+//! not linger on the node.
 
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
@@ -16,7 +17,29 @@ use crate::core::Error;
 /// Reads the start message from `inbound`, then relays the session to the pod's agent.
 pub async fn exec<S>(
     cp: &ControlPlane,
+    inbound: S,
+) -> Result<BoxStream<'static, Result<ExecOutput, Error>>, Error>
+where
+    S: Stream<Item = Result<ExecInput, tonic::Status>> + Send + Unpin + 'static,
+{
+    relay(cp, inbound, false).await
+}
+
+/// As [`exec`], attached to the container's main process (its command is ignored).
+pub async fn attach<S>(
+    cp: &ControlPlane,
+    inbound: S,
+) -> Result<BoxStream<'static, Result<ExecOutput, Error>>, Error>
+where
+    S: Stream<Item = Result<ExecInput, tonic::Status>> + Send + Unpin + 'static,
+{
+    relay(cp, inbound, true).await
+}
+
+async fn relay<S>(
+    cp: &ControlPlane,
     mut inbound: S,
+    attach: bool,
 ) -> Result<BoxStream<'static, Result<ExecOutput, Error>>, Error>
 where
     S: Stream<Item = Result<ExecInput, tonic::Status>> + Send + Unpin + 'static,
@@ -37,7 +60,7 @@ where
             ))
         }
     };
-    if start.command.is_empty() {
+    if !attach && start.command.is_empty() {
         return Err(Error::Invalid(
             "exec: a command is required (skiff exec POD -- CMD ...)".into(),
         ));
@@ -57,12 +80,15 @@ where
         .take_while(|item| futures::future::ready(item.is_ok()))
         .filter_map(|item| futures::future::ready(item.ok()));
     let outbound = futures::stream::iter([first]).chain(rest);
-    let stream = agent
-        .exec(outbound)
-        .await
+    let stream = if attach {
+        agent.attach(outbound).await
+    } else {
+        agent.exec(outbound).await
+    };
+    let stream = stream
         .map_err(|status| agent_error(&target, status))?
         .into_inner();
-    debug!(node = %target.node, pod = %target.pod, "exec session opened on the node");
+    debug!(node = %target.node, pod = %target.pod, attach, "session opened on the node");
     Ok(stream
         .map(move |item| item.map_err(|status| agent_error(&target, status)))
         .boxed())

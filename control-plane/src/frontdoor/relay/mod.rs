@@ -8,7 +8,7 @@
 //! |--------------------------|-------------|
 //! | pod → node → address     | `target.rs` |
 //! | Api.Logs → Agent.Logs    | `logs.rs`   |
-//! | Api.Exec ↔ Agent.Exec    | `exec.rs`   |
+//! | Api.Exec ↔ Agent.Exec, attach ↔ Agent.Attach | `exec.rs` |
 //! | one forwarded connection ↔ Agent.PortForward | `portforward.rs` |
 //!
 //! Errors say what the user can act on: the pod is not scheduled yet, the node is
@@ -22,7 +22,7 @@ mod target;
 #[cfg(test)]
 mod tests;
 
-pub use exec::exec;
+pub use exec::{attach, exec};
 pub use logs::logs;
 pub use portforward::{FromPod, FromPodStream, PodPorts, PortOpener, ToPod};
 pub use target::{agent_pod_name, locate, AgentTarget, AGENT_PORT};

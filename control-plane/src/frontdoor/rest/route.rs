@@ -107,6 +107,11 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every parameter, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// A boolean parameter as Go's `strconv.ParseBool` reads it; absent is `false`.
     pub fn flag(&self, name: &str) -> Result<bool, RestError> {
         match self.get(name) {

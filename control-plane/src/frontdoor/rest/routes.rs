@@ -65,6 +65,14 @@ pub async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body
         ("Pod", Some("portforward")) if matches!(*req.method(), Method::GET | Method::POST) => {
             pods::portforward::handle(ctx, &target, name, req).await
         }
+        ("Pod", Some("log")) if req.method() == Method::GET => {
+            pods::log::handle(ctx, &target, name, req).await
+        }
+        ("Pod", Some(sub @ ("exec" | "attach")))
+            if matches!(*req.method(), Method::GET | Method::POST) =>
+        {
+            pods::exec::handle(ctx, &target, name, req, sub == "attach").await
+        }
         _ => Err(nothing_here()),
     }
 }

@@ -62,6 +62,16 @@ impl Agent for StandIn {
         auth::require_control_plane(&req)?;
         Ok(Response::new(futures::stream::empty()))
     }
+
+    type AttachStream = futures::stream::Empty<Result<ExecOutput, Status>>;
+
+    async fn attach(
+        &self,
+        req: Request<tonic::Streaming<ExecInput>>,
+    ) -> Result<Response<Self::AttachStream>, Status> {
+        auth::require_control_plane(&req)?;
+        Ok(Response::new(futures::stream::empty()))
+    }
 }
 
 async fn listener() -> (tokio::net::TcpListener, SocketAddr) {
