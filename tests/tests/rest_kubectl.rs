@@ -135,7 +135,6 @@ fn admin_conf_and_the_admin_token_reach_the_rest_api_and_nothing_else_does() {
 }
 
 #[test]
-#[ignore = "needs meta.k8s.io Table responses on main (h-tables): without them kubectl get prints only NAME and AGE"]
 fn the_notes_kubectl_commands() {
     ClusterEnv::run(|env| {
         let k = kubectl(&env.cp)?;
@@ -240,7 +239,6 @@ fn the_notes_kubectl_commands() {
 }
 
 #[test]
-#[ignore = "needs meta.k8s.io Table responses on main (h-tables): kubectl get pods shows CrashLoopBackOff only from a Table"]
 fn scenario_3_with_kubectl_record_set_image_history_and_undo() {
     ClusterEnv::run(|env| {
         let k = kubectl(&env.cp)?;
@@ -355,7 +353,7 @@ fn write_chart(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
 }
 
 #[test]
-#[ignore = "needs protobuf request bodies on REST: helm creates its release Secret as application/vnd.kubernetes.protobuf (415 today)"]
+#[ignore = "needs protobuf request bodies on REST (issue #17): helm creates its release Secret as application/vnd.kubernetes.protobuf (415 today)"]
 fn helm_installs_lists_and_uninstalls_a_chart() {
     let cp = TestControlPlane::start().expect("control plane");
     let helm = Kubectl::helm_for_cluster(&cp).unwrap();
