@@ -97,6 +97,20 @@ impl LogOptions {
                 "Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified".into(),
             );
         }
+        // Refused rather than ignored: the log files the shims write carry no per-line
+        // times, so there is nothing to filter by or to stamp (docs/architecture.md).
+        for (given, field) in [
+            (self.since_seconds.is_some(), "sinceSeconds"),
+            (self.since_time.is_some(), "sinceTime"),
+            (self.timestamps, "timestamps"),
+        ] {
+            if given {
+                return invalid(
+                    field,
+                    "Unsupported value: skiff's container logs carry no per-line times yet, so they cannot be filtered by time or stamped".into(),
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -288,6 +302,23 @@ mod tests {
             LogOptions::parse([("sinceTime", "yesterday")]),
             Err(OptionsError::Bad(_))
         ));
+    }
+
+    #[test]
+    fn time_options_are_refused_not_ignored() {
+        for option in [
+            ("sinceSeconds", "60"),
+            ("timestamps", "true"),
+            ("sinceTime", "2026-01-02T03:04:05Z"),
+        ] {
+            match LogOptions::parse([option]) {
+                Err(OptionsError::Invalid { field, message }) => {
+                    assert_eq!(field, option.0);
+                    assert!(message.contains("no per-line times"), "{message}");
+                }
+                other => panic!("{option:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]
