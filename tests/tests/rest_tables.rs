@@ -51,6 +51,14 @@ fn header(table: &[Vec<String>]) -> Vec<&str> {
 }
 
 /// Every pod of the deployment Running with an IP, through the skiff CLI.
+/// The pod's Ready condition, which `kubectl get pods` prints as READY 1/1.
+fn ready(pod: &Value) -> bool {
+    pod["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
 fn wait_pods_running(env: &ClusterEnv, count: usize) -> anyhow::Result<Vec<Value>> {
     wait_for(
         "the deployment's pods Running",
@@ -61,9 +69,9 @@ fn wait_pods_running(env: &ClusterEnv, count: usize) -> anyhow::Result<Vec<Value
             let pods: Vec<Value> = list["items"].as_array().cloned().unwrap_or_default();
             let running = pods
                 .iter()
-                .filter(|p| phase(p) == "Running" && p["status"]["podIP"].is_string())
+                .filter(|p| phase(p) == "Running" && p["status"]["podIP"].is_string() && ready(p))
                 .count();
-            ensure!(running == count, "{running} of {count} Running");
+            ensure!(running == count, "{running} of {count} Running and Ready");
             Ok(pods)
         },
     )
