@@ -49,6 +49,7 @@ mod write;
 mod rollout;
 mod scale;
 mod served;
+mod splice;
 
 #[cfg(test)]
 mod tests;
@@ -58,10 +59,10 @@ pub use create::{create, replace, Part};
 pub use delete::delete;
 pub use evict::evict;
 pub use fields::FieldSelector;
-pub use get::{get, list, Scope};
+pub use get::{get, list, list_stored, Scope};
 pub use label::label;
 pub use nodes::{cordon, taint, TaintOperation};
-pub use objects::{metadata_mut, serve, serve_value};
+pub use objects::{metadata_mut, serve, serve_value, served_value, write_served};
 pub use read_only::refuse as refuse_read_only;
 pub use storage::admit_create;
 pub use watch::{watch, WatchStream, BOOKMARK};
