@@ -31,7 +31,7 @@ use tracing::info;
 use super::runtime::{unique, Action, Reconciler};
 use super::ControllerContext;
 use crate::core::{Error, Kind};
-use crate::resources::finalizers::{self, FOREGROUND};
+use crate::resources::finalizers::{self, Pinned, FOREGROUND};
 use crate::resources::owners::{dependents_of, owner_refs, strip, DEPENDENT_KINDS, OWNER_KINDS};
 use crate::store::{Event, EventType, Key, Store, Stored};
 
@@ -156,8 +156,15 @@ impl GarbageCollector {
                 .is_empty();
         let clock = self.ctx.clock.as_ref();
         let extra = foreground.then_some(FOREGROUND);
-        match finalizers::delete(store, clock, key, extra, Some(stored.revision)).await {
-            Ok(_) => info!(object = %key, foreground, "deleted: its owners are gone"),
+        let pinned = Pinned {
+            uid: Some(&stored.uid),
+            revision: Some(stored.revision),
+        };
+        match finalizers::delete(store, clock, key, extra, pinned).await {
+            Ok(deleted) if deleted.acted() => {
+                info!(object = %key, foreground, "deleted: its owners are gone")
+            }
+            Ok(_) => {}
             Err(Error::NotFound(_)) => {}
             // Changed meanwhile: look again with the new state.
             Err(Error::Conflict(_)) => return Ok(Action::Requeue(Duration::ZERO)),

@@ -10,7 +10,7 @@
 //! (`owners::orphan_dependents`, synchronously rather than through Kubernetes' `orphan`
 //! finalizer), so they stay.
 
-use super::finalizers;
+use super::finalizers::{self, Deleted, Pinned};
 use super::namespaces;
 use super::objects;
 use super::owners::OWNER_KINDS;
@@ -58,12 +58,8 @@ pub async fn delete(
         }
     }
     let foreground = propagation == "Foreground" && OWNER_KINDS.contains(&kind.name);
-    finalizers::delete(
-        store,
-        clock,
-        &key,
-        foreground.then_some(finalizers::FOREGROUND),
-        None,
-    )
-    .await
+    let extra = foreground.then_some(finalizers::FOREGROUND);
+    finalizers::delete(store, clock, &key, extra, Pinned::default())
+        .await
+        .map(Deleted::object)
 }

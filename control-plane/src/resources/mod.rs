@@ -37,7 +37,7 @@ mod jobs;
 mod label;
 mod merge;
 pub mod mirror;
-mod namespaces;
+pub mod namespaces;
 mod nodes;
 pub mod objects;
 pub mod owners;
