@@ -20,6 +20,10 @@ use crate::store::{read_decide_write, Done, Key, Step, Store, Stored};
 /// dependent with `blockOwnerDeletion` is left (`controllers/gc.rs`).
 pub const FOREGROUND: &str = "foregroundDeletion";
 
+/// The finalizer of the Orphan policy: the garbage collector removes the owner's
+/// references from its dependents, then this finalizer (`controllers/gc.rs`).
+pub const ORPHAN: &str = "orphan";
+
 /// The object's `metadata.finalizers`.
 pub fn of(value: &Value) -> Vec<String> {
     value
