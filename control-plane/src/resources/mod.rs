@@ -2,7 +2,7 @@
 //! async functions over a [`Store`](crate::store::Store), testable against `MemoryStore`
 //! without TLS, called by the front doors (`frontdoor/`). Below them: `allocation/`
 //! (ClusterIPs, NodePorts, pod CIDRs), `mirror/` (the nodes' static pods), `owners.rs`
-//! (dependents and the Orphan policy).
+//! (dependents, and the references the Orphan policy removes).
 //!
 //! Objects are stored as the JSON of their k8s-openapi type without a resourceVersion;
 //! every object served gets `metadata.resourceVersion` = its store revision, as a string.
@@ -12,11 +12,11 @@
 //! | Apply   | `apply.rs` (+ `merge.rs`: the three-way merge of an update) |
 //! | Create, Replace (REST POST, PUT) | `create.rs` |
 //! | Get/List| `get.rs`      |
-//! | Delete  | `delete.rs` (+ `namespaces.rs`: a namespace takes its objects along) |
+//! | Delete  | `delete.rs` (+ `namespaces.rs`: a namespace is marked `Terminating`; the namespace controller deletes its content) |
 //! | Label   | `label.rs`    |
 //! | Watch   | `watch.rs`    |
 //! | (every update) | `write.rs`: default, validate, admit, compare-and-swap (+ `generation.rs`) |
-//! | (every delete) | `finalizers.rs`: marked while finalizers are pending, gone with the last |
+//! | (every delete, by any deleter) | `finalizers.rs`: marked while finalizers are pending, gone with the last |
 //! | (new Jobs) | `jobs.rs`: the uid and selector a Job is created with |
 //! | (storage) | `storage.rs`: the default StorageClass, claims' admission and update rules, protected deletes |
 //! | Scale, SetImage | `scale.rs` (workloads) |
@@ -37,7 +37,7 @@ mod jobs;
 mod label;
 mod merge;
 pub mod mirror;
-mod namespaces;
+pub mod namespaces;
 mod nodes;
 pub mod objects;
 pub mod owners;
@@ -71,8 +71,8 @@ pub use rollout::{history, pause, undo, Undone};
 pub use scale::{scale, set_image};
 pub use served::{Object, RolloutRevision, WatchEvent};
 
-/// What every cluster has, made at start if missing: the system namespaces (finishing a
-/// deletion a crash interrupted) and the default StorageClass.
+/// What every cluster has, made at start if missing: the system namespaces and the
+/// default StorageClass.
 pub async fn bootstrap(
     store: &dyn crate::store::Store,
     clock: &dyn crate::core::Clock,
