@@ -7,7 +7,7 @@ use super::fields::FieldSelector;
 use super::objects;
 use crate::core::Error;
 use crate::core::Kind;
-use crate::store::Store;
+use crate::store::{Store, Stored};
 
 /// One object by kind, namespace ("" = "default" for namespaced kinds) and name.
 pub async fn get(
@@ -74,12 +74,29 @@ pub async fn list(store: &dyn Store, scope: &Scope) -> Result<(Vec<WireObject>, 
     let (items, revision) = store
         .list(scope.kind.name, scope.namespace.as_deref())
         .await?;
+    Ok((in_scope(scope, &items)?, revision))
+}
+
+/// The objects in `scope` as they were at `revision` (a paginated list's later pages);
+/// `Expired` once the store has compacted that revision away.
+pub async fn list_at(
+    store: &dyn Store,
+    scope: &Scope,
+    revision: i64,
+) -> Result<Vec<WireObject>, Error> {
+    let items = store
+        .list_at(scope.kind.name, scope.namespace.as_deref(), revision)
+        .await?;
+    in_scope(scope, &items)
+}
+
+fn in_scope(scope: &Scope, items: &[Stored]) -> Result<Vec<WireObject>, Error> {
     let mut served = Vec::with_capacity(items.len());
-    for stored in &items {
+    for stored in items {
         let value = objects::parse(stored)?;
         if scope.admits(&stored.key.namespace, &value) {
             served.push(objects::serve_value(stored, value));
         }
     }
-    Ok((served, revision))
+    Ok(served)
 }
