@@ -3,7 +3,7 @@
 use serde_json::json as j;
 
 use super::{json, pod, Open};
-use crate::store::{Key, Store, StoreError};
+use crate::store::{Key, StoreError};
 
 pub(super) async fn list_at_shows_the_state_at_a_revision(open: Open<'_>) {
     let store = open(16);
