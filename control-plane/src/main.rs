@@ -65,6 +65,9 @@ struct Flags {
     /// Events not written for this long are deleted (kube-apiserver's `--event-ttl`).
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     event_ttl: Duration,
+    /// How often a REST watch that allows bookmarks gets one (hidden: tests shorten it).
+    #[arg(long, default_value = "60s", value_parser = parse_duration, hide = true)]
+    watch_bookmark_interval: Duration,
     /// The address written into admin.conf for the CLI (default: the listen address if it
     /// is a specific one, else 127.0.0.1). It is in the serving certificate too.
     #[arg(long)]
@@ -154,7 +157,10 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         tonic::service::Routes::new(frontdoor::api_service(cp.clone()))
             .add_service(frontdoor::node_service(cp.clone())),
     );
-    let rest = Arc::new(frontdoor::rest::Rest::new(cp.clone()));
+    let rest = Arc::new(
+        frontdoor::rest::Rest::new(cp.clone())
+            .with_bookmark_interval(flags.watch_bookmark_interval),
+    );
     let tls = cp.pki.server_rustls().context("configuring TLS")?;
     // The scheduler, the controllers and the compactor stop with `run`,
     // whichever way it returns.

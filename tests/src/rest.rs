@@ -128,7 +128,13 @@ impl Rest {
 
     /// A watch's lines until the stream ends (the caller sets `timeoutSeconds`).
     pub fn watch_lines(&self, path: &str) -> anyhow::Result<Vec<Value>> {
-        let text = self.client.get(self.url(path)).send()?.text()?;
+        self.watch_lines_accepting(path, "application/json")
+    }
+
+    /// [`Self::watch_lines`] with an `Accept` header (Tables, as `kubectl get -w` asks).
+    pub fn watch_lines_accepting(&self, path: &str, accept: &str) -> anyhow::Result<Vec<Value>> {
+        let request = self.client.get(self.url(path)).header("accept", accept);
+        let text = request.send()?.text()?;
         Ok(text
             .lines()
             .filter(|l| !l.trim().is_empty())

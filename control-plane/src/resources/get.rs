@@ -90,14 +90,32 @@ pub async fn list(store: &dyn Store, scope: &Scope) -> Result<(Vec<WireObject>, 
     let (items, revision) = store
         .list(scope.kind.name, scope.namespace.as_deref())
         .await?;
+    Ok((in_scope(scope, &items)?, revision))
+}
+
+/// The stored objects in `scope` as they were at `revision` (a paginated list's later
+/// pages), selected as [`list_stored`] does; `Expired` once the store has compacted that
+/// revision away.
+pub async fn list_at(
+    store: &dyn Store,
+    scope: &Scope,
+    revision: i64,
+) -> Result<Vec<Stored>, Error> {
+    let items = store
+        .list_at(scope.kind.name, scope.namespace.as_deref(), revision)
+        .await?;
+    select(scope, items)
+}
+
+fn in_scope(scope: &Scope, items: &[Stored]) -> Result<Vec<WireObject>, Error> {
     let mut served = Vec::with_capacity(items.len());
-    for stored in &items {
+    for stored in items {
         let value = objects::parse(stored)?;
         if scope.admits(&stored.key.namespace, &value) {
             served.push(objects::serve_value(stored, value));
         }
     }
-    Ok((served, revision))
+    Ok(served)
 }
 
 /// The stored objects in `scope`, as [`list`] selects them, for a caller that encodes
@@ -107,8 +125,13 @@ pub async fn list_stored(store: &dyn Store, scope: &Scope) -> Result<(Vec<Stored
     let (items, revision) = store
         .list(scope.kind.name, scope.namespace.as_deref())
         .await?;
+    Ok((select(scope, items)?, revision))
+}
+
+/// The objects `scope` admits, decoded only when a selector must look inside them.
+fn select(scope: &Scope, items: Vec<Stored>) -> Result<Vec<Stored>, Error> {
     if !scope.reads_objects() {
-        return Ok((items, revision));
+        return Ok(items);
     }
     let mut selected = Vec::with_capacity(items.len());
     for stored in items {
@@ -116,5 +139,5 @@ pub async fn list_stored(store: &dyn Store, scope: &Scope) -> Result<(Vec<Stored
             selected.push(stored);
         }
     }
-    Ok((selected, revision))
+    Ok(selected)
 }

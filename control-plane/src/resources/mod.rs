@@ -59,13 +59,13 @@ pub use create::{create, replace, Part};
 pub use delete::delete;
 pub use evict::evict;
 pub use fields::FieldSelector;
-pub use get::{get, list, list_stored, Scope};
+pub use get::{get, list, list_at, list_stored, Scope};
 pub use label::label;
 pub use nodes::{cordon, taint, TaintOperation};
 pub use objects::{metadata_mut, serve, serve_value, served_value, write_served};
 pub use read_only::refuse as refuse_read_only;
 pub use storage::admit_create;
-pub use watch::{watch, WatchStream, BOOKMARK};
+pub use watch::{watch, watch_with_progress, WatchStream, BOOKMARK, PROGRESS};
 // workloads
 pub use rollout::{history, pause, undo, Undone};
 pub use scale::{scale, set_image};

@@ -9,6 +9,10 @@
 //!   also mid-stream if a slow client falls behind compaction: list again and watch from
 //!   the list's resource_version.
 //!
+//! [`watch_with_progress`] also yields PROGRESS items (never sent to a client as they are):
+//! the revision up to which the stream has shown everything in scope, advanced by writes
+//! the scope leaves out too, which is what a front door's periodic BOOKMARK carries.
+//!
 //! With a label selector, an object relabelled out of the selection arrives as DELETED
 //! (as in Kubernetes) if this stream had shown it; after a resume the stream cannot know
 //! what the client saw before, so such an object simply stops appearing.
@@ -21,18 +25,39 @@ use futures::stream::{self, BoxStream, StreamExt};
 use super::get::{self, Scope};
 use super::objects;
 use crate::core::Error;
-use crate::store::{Event, EventStream, EventType, Key, Store};
+use crate::store::{Event, EventType, Key, ProgressStream, Store, Watched};
 
 /// The events a Watch sends; it ends only with an error or when the client hangs up.
 pub type WatchStream = BoxStream<'static, Result<WatchEvent, Error>>;
 
 pub const BOOKMARK: &str = "BOOKMARK";
 
+/// The type of [`watch_with_progress`]' progress items (no object, a resourceVersion).
+pub const PROGRESS: &str = "PROGRESS";
+
 /// Starts a watch of `scope` from `resource_version` (see the module docs).
 pub async fn watch(
     store: &dyn Store,
     scope: Scope,
     resource_version: &str,
+) -> Result<WatchStream, Error> {
+    start(store, scope, resource_version, false).await
+}
+
+/// [`watch`], with PROGRESS items between the events.
+pub async fn watch_with_progress(
+    store: &dyn Store,
+    scope: Scope,
+    resource_version: &str,
+) -> Result<WatchStream, Error> {
+    start(store, scope, resource_version, true).await
+}
+
+async fn start(
+    store: &dyn Store,
+    scope: Scope,
+    resource_version: &str,
+    progress: bool,
 ) -> Result<WatchStream, Error> {
     let mut shown = HashSet::new();
     let (initial, from) = match objects::parse_revision(resource_version)? {
@@ -56,11 +81,12 @@ pub async fn watch(
             (initial, revision)
         }
     };
-    let events = store.watch(Some(scope.kind.name), from).await?;
+    let events = store.watch_progress(Some(scope.kind.name), from).await?;
     let live = Live {
         events,
         scope,
         shown,
+        progress,
     };
     let live = stream::unfold(live, |mut live| async move {
         let item = live.next().await?;
@@ -71,7 +97,9 @@ pub async fn watch(
 
 /// The store's events for one kind, filtered down to the scope.
 struct Live {
-    events: EventStream,
+    events: ProgressStream,
+    /// Whether progress (the store's, and events out of scope) is yielded.
+    progress: bool,
     scope: Scope,
     /// Keys of objects this stream has shown and not yet deleted: a selector-filtered
     /// object that stops matching is sent as DELETED only if the client has it.
@@ -82,11 +110,17 @@ impl Live {
     async fn next(&mut self) -> Option<Result<WatchEvent, Error>> {
         loop {
             let event = match self.events.next().await? {
-                Ok(event) => event,
+                Ok(Watched::Event(event)) => event,
+                Ok(Watched::Progress(revision)) if self.progress => {
+                    return Some(Ok(progress(revision)))
+                }
+                Ok(Watched::Progress(_)) => continue,
                 Err(e) => return Some(Err(e.into())),
             };
+            let revision = event.revision();
             match self.admit(event) {
                 Ok(Some(event)) => return Some(Ok(event)),
+                Ok(None) if self.progress => return Some(Ok(progress(revision))),
                 Ok(None) => continue,
                 Err(e) => return Some(Err(e)),
             }
@@ -130,5 +164,13 @@ impl Live {
             resource_version,
             object: Some(wire),
         }))
+    }
+}
+
+fn progress(revision: i64) -> WatchEvent {
+    WatchEvent {
+        r#type: PROGRESS.to_string(),
+        object: None,
+        resource_version: revision.to_string(),
     }
 }

@@ -8,9 +8,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use futures::future::{self, BoxFuture, FutureExt};
 use tokio::sync::broadcast;
 
+use super::history::{self, Written};
 use super::watch::{self, EventLog, LogPage};
 use super::write::Write;
-use super::{Event, EventStream, EventType, Key, Store, StoreError, Stored, DEFAULT_WATCH_BUFFER};
+use super::{
+    Event, EventStream, EventType, Key, ProgressStream, Store, StoreError, Stored,
+    DEFAULT_WATCH_BUFFER,
+};
 
 /// In-memory [`Store`]. Cheap to clone: clones share the state.
 #[derive(Clone)]
@@ -23,11 +27,17 @@ struct Inner {
     events: broadcast::Sender<Event>,
 }
 
+/// An event and the object as it was before it (for [`Store::list_at`]).
+struct Logged {
+    event: Event,
+    prev: Option<Stored>,
+}
+
 #[derive(Default)]
 struct State {
     objects: BTreeMap<Key, Stored>,
     /// Events with revisions `compacted + 1 ..= revision`, contiguous, oldest first.
-    log: VecDeque<Event>,
+    log: VecDeque<Logged>,
     revision: i64,
     compacted: i64,
 }
@@ -66,6 +76,7 @@ impl MemoryStore {
         let mut state = self.state();
         let revision = state.revision + 1;
         let current = state.objects.get(&key);
+        let prev = current.cloned();
         let result = write.event(key, current, revision).map(|event| {
             let key = event.object.key.clone();
             match event.kind {
@@ -73,7 +84,10 @@ impl MemoryStore {
                 _ => state.objects.insert(key, event.object.clone()),
             };
             state.revision = revision;
-            state.log.push_back(event.clone());
+            state.log.push_back(Logged {
+                event: event.clone(),
+                prev,
+            });
             let stored = event.object.clone();
             let _ = self.inner.events.send(event);
             stored
@@ -103,6 +117,7 @@ impl EventLog for MemoryStore {
             .log
             .iter()
             .skip(start)
+            .map(|logged| &logged.event)
             .filter(|e| kind.as_deref().is_none_or(|k| k == e.object.key.kind))
             .take(limit)
             .cloned()
@@ -165,7 +180,50 @@ impl Store for MemoryStore {
         kind: Option<&str>,
         from: i64,
     ) -> BoxFuture<'_, Result<EventStream, StoreError>> {
+        watch::events_only(watch::watch(self, &self.inner.events, kind, from))
+    }
+
+    fn watch_progress(
+        &self,
+        kind: Option<&str>,
+        from: i64,
+    ) -> BoxFuture<'_, Result<ProgressStream, StoreError>> {
         watch::watch(self, &self.inner.events, kind, from)
+    }
+
+    fn list_at(
+        &self,
+        kind: &str,
+        namespace: Option<&str>,
+        revision: i64,
+    ) -> BoxFuture<'_, Result<Vec<Stored>, StoreError>> {
+        let state = self.state();
+        if revision < state.compacted {
+            return future::ready(Err(StoreError::Compacted {
+                requested: revision,
+                oldest: state.compacted,
+            }))
+            .boxed();
+        }
+        let current = state
+            .objects
+            .values()
+            .filter(|o| history::in_list(&o.key, kind, namespace))
+            .cloned()
+            .collect();
+        let start = usize::try_from(revision - state.compacted).unwrap_or(0);
+        let writes = state
+            .log
+            .iter()
+            .skip(start)
+            .filter(|l| history::in_list(&l.event.object.key, kind, namespace))
+            .map(|l| Written {
+                key: l.event.object.key.clone(),
+                kind: l.event.kind,
+                revision: l.event.revision(),
+                prev: l.prev.clone(),
+            });
+        future::ready(history::rebuild(current, writes, revision)).boxed()
     }
 
     fn current_revision(&self) -> BoxFuture<'_, Result<i64, StoreError>> {
@@ -179,7 +237,11 @@ impl Store for MemoryStore {
     fn compact(&self, revision: i64) -> BoxFuture<'_, Result<(), StoreError>> {
         let mut state = self.state();
         let target = revision.min(state.revision);
-        while state.log.front().is_some_and(|e| e.revision() <= target) {
+        while state
+            .log
+            .front()
+            .is_some_and(|l| l.event.revision() <= target)
+        {
             state.log.pop_front();
         }
         state.compacted = state.compacted.max(target);

@@ -33,6 +33,7 @@ pub use futures::stream::BoxStream;
 mod compactor;
 pub mod encryption;
 mod follow;
+mod history;
 mod memory;
 mod modify;
 mod sqlite;
@@ -209,6 +210,19 @@ pub enum StoreError {
 /// nothing more comes) or when dropped.
 pub type EventStream = BoxStream<'static, Result<Event, StoreError>>;
 
+/// What a watch with progress reports: the events, and how far the log has been read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Watched {
+    Event(Event),
+    /// Every event of the watched kind up to this revision has been yielded: events of
+    /// other kinds advance it too, so a watcher of a quiet kind can resume from a recent
+    /// revision (a BOOKMARK's resourceVersion) instead of one that gets compacted away.
+    Progress(i64),
+}
+
+/// [`EventStream`] with progress reports between the events (as etcd's progress notify).
+pub type ProgressStream = BoxStream<'static, Result<Watched, StoreError>>;
+
 /// The store contract. Object-safe (boxed futures) so the server holds an
 /// `Arc<dyn Store>` and the backend is picked at startup (`--store sqlite|etcd://...`).
 /// The futures own their arguments, so they borrow only `self`.
@@ -254,6 +268,43 @@ pub trait Store: Send + Sync + 'static {
         kind: Option<&str>,
         from: i64,
     ) -> BoxFuture<'_, Result<EventStream, StoreError>>;
+
+    /// [`watch`](Self::watch), with [`Watched::Progress`] reports between the events when
+    /// the watcher has read the log past events of other kinds (at most one per burst).
+    /// A backend without progress (a test fake) reports only the events.
+    fn watch_progress(
+        &self,
+        kind: Option<&str>,
+        from: i64,
+    ) -> BoxFuture<'_, Result<ProgressStream, StoreError>> {
+        let watch = self.watch(kind, from);
+        Box::pin(async move {
+            let events = watch.await?;
+            Ok(futures::StreamExt::boxed(futures::StreamExt::map(
+                events,
+                |event| event.map(Watched::Event),
+            )))
+        })
+    }
+
+    /// The objects of a kind (in a namespace, or all) as they were at `revision`, sorted by
+    /// key: what a paginated list's later pages show (etcd's read at a revision). Rebuilt
+    /// from the current objects and the event log after `revision`, so a `revision` older
+    /// than the compaction point fails with `Compacted`; one past the current revision
+    /// reads the current state.
+    fn list_at(
+        &self,
+        kind: &str,
+        namespace: Option<&str>,
+        revision: i64,
+    ) -> BoxFuture<'_, Result<Vec<Stored>, StoreError>> {
+        let _ = (kind, namespace, revision);
+        Box::pin(async {
+            Err(StoreError::Backend(
+                "this store cannot read at a past revision".into(),
+            ))
+        })
+    }
 
     /// The revision of the last committed write (0 for an empty store).
     fn current_revision(&self) -> BoxFuture<'_, Result<i64, StoreError>>;

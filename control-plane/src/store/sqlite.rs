@@ -17,12 +17,16 @@ use tokio::sync::broadcast;
 
 use super::watch::{self, EventLog, LogPage};
 use super::write::Write;
-use super::{Event, EventStream, EventType, Key, Store, StoreError, Stored, DEFAULT_WATCH_BUFFER};
+use super::{
+    Event, EventStream, EventType, Key, ProgressStream, Store, StoreError, Stored,
+    DEFAULT_WATCH_BUFFER,
+};
 
 mod ops;
 
 /// Bumped when the schema changes, so a newer binary can migrate an older file.
-const SCHEMA_VERSION: i64 = 1;
+/// 2: events carry the object as it was before them (`prev_*`, for `list_at`).
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS objects (
@@ -33,7 +37,8 @@ CREATE TABLE IF NOT EXISTS objects (
 CREATE TABLE IF NOT EXISTS events (
     revision INTEGER PRIMARY KEY, type TEXT NOT NULL,
     kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
-    uid TEXT NOT NULL, json BLOB NOT NULL
+    uid TEXT NOT NULL, json BLOB NOT NULL,
+    prev_uid TEXT, prev_revision INTEGER, prev_json BLOB
 );
 CREATE INDEX IF NOT EXISTS events_by_kind ON events (kind, revision);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -91,6 +96,7 @@ impl SqliteStore {
             )));
         }
         writer.execute_batch(SCHEMA)?;
+        ops::add_prev_columns(&writer)?;
         writer.pragma_update(None, "user_version", SCHEMA_VERSION)?;
 
         let reader = Connection::open(&path)?;
@@ -158,7 +164,7 @@ impl Inner {
             EventType::Deleted => ops::delete_object(&tx, &event.object.key)?,
             _ => ops::put_object(&tx, &event.object)?,
         }
-        ops::append_event(&tx, &event)?;
+        ops::append_event(&tx, &event, current.as_ref())?;
         ops::set_meta(&tx, "revision", revision)?;
         tx.commit()?;
         tracing::debug!(key = %event.object.key, revision, event = event.kind.as_str(), "store write");
@@ -229,7 +235,27 @@ impl Store for SqliteStore {
         kind: Option<&str>,
         from: i64,
     ) -> BoxFuture<'_, Result<EventStream, StoreError>> {
+        watch::events_only(watch::watch(self, &self.inner.events, kind, from))
+    }
+
+    fn watch_progress(
+        &self,
+        kind: Option<&str>,
+        from: i64,
+    ) -> BoxFuture<'_, Result<ProgressStream, StoreError>> {
         watch::watch(self, &self.inner.events, kind, from)
+    }
+
+    fn list_at(
+        &self,
+        kind: &str,
+        namespace: Option<&str>,
+        revision: i64,
+    ) -> BoxFuture<'_, Result<Vec<Stored>, StoreError>> {
+        let (kind, namespace) = (kind.to_owned(), namespace.map(str::to_owned));
+        self.blocking(move |inner| {
+            inner.with_reader(|c| ops::list_at(c, &kind, namespace.as_deref(), revision))
+        })
     }
 
     fn current_revision(&self) -> BoxFuture<'_, Result<i64, StoreError>> {

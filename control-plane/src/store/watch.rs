@@ -9,6 +9,11 @@
 //! so the watcher goes back to the log from its cursor and then resumes the receiver,
 //! skipping what it has already seen. Only if that stretch of the log was compacted in the
 //! meantime does the stream yield `Compacted` and end: the caller relists.
+//!
+//! Progress: the cursor also moves past events of other kinds, which the watcher reads
+//! and drops. When nothing is pending and the broadcast has nothing queued, the watch
+//! reports the cursor as [`Watched::Progress`] if it moved since the last event or report,
+//! so a burst of other kinds' writes costs one report, not one per write.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -16,7 +21,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use super::{Event, EventStream, StoreError};
+use super::{Event, ProgressStream, StoreError, Watched};
 
 /// How many events one catch-up read returns, so a watcher that resumes far back does not
 /// load the whole log at once.
@@ -71,18 +76,20 @@ struct Watch {
     kind: Option<String>,
     /// Every event with revision ≤ cursor has been delivered or filtered out.
     cursor: i64,
+    /// The revision last yielded (an event's or a progress report's).
+    reported: i64,
     pending: VecDeque<Event>,
     mode: Mode,
 }
 
-/// A backend's [`Store::watch`](super::Store::watch): its event log to catch up from,
-/// its broadcast for the live events.
+/// A backend's [`Store::watch_progress`](super::Store::watch_progress): its event log to
+/// catch up from, its broadcast for the live events.
 pub(crate) fn watch<'a, L: EventLog + Clone>(
     log: &'a L,
     sender: &'a broadcast::Sender<Event>,
     kind: Option<&str>,
     from: i64,
-) -> BoxFuture<'a, Result<EventStream, StoreError>> {
+) -> BoxFuture<'a, Result<ProgressStream, StoreError>> {
     let kind = kind.map(str::to_owned);
     Box::pin(async move {
         let log: Arc<dyn EventLog> = Arc::new(log.clone());
@@ -97,7 +104,7 @@ async fn start(
     sender: &broadcast::Sender<Event>,
     kind: Option<&str>,
     from: i64,
-) -> Result<EventStream, StoreError> {
+) -> Result<ProgressStream, StoreError> {
     let rx = sender.subscribe();
     let kind = kind.map(str::to_owned);
     let page = log.read_after(kind.clone(), from, PAGE).await?;
@@ -117,6 +124,7 @@ async fn start(
         rx,
         kind,
         cursor: page.through,
+        reported: from,
         pending: page.events.into(),
         mode,
     };
@@ -130,10 +138,20 @@ async fn start(
 }
 
 impl Watch {
-    async fn next(&mut self) -> Option<Result<Event, StoreError>> {
+    async fn next(&mut self) -> Option<Result<Watched, StoreError>> {
         loop {
             if let Some(event) = self.pending.pop_front() {
-                return Some(Ok(event));
+                self.reported = event.revision();
+                return Some(Ok(Watched::Event(event)));
+            }
+            let idle = match self.mode {
+                Mode::Live => self.rx.is_empty(),
+                Mode::CatchUp => true,
+                Mode::Done => false,
+            };
+            if idle && self.cursor > self.reported {
+                self.reported = self.cursor;
+                return Some(Ok(Watched::Progress(self.cursor)));
             }
             match self.mode {
                 Mode::Done => return None,
@@ -180,7 +198,8 @@ impl Watch {
                             .as_deref()
                             .is_none_or(|k| k == event.object.key.kind)
                         {
-                            return Some(Ok(event));
+                            self.reported = revision;
+                            return Some(Ok(Watched::Event(event)));
                         }
                     }
                     Err(RecvError::Lagged(missed)) => {
@@ -199,4 +218,23 @@ impl Watch {
             }
         }
     }
+}
+
+/// The events of a progress stream alone: a backend's [`Store::watch`](super::Store::watch).
+pub(crate) fn events_only(
+    watch: BoxFuture<'_, Result<ProgressStream, StoreError>>,
+) -> BoxFuture<'_, Result<super::EventStream, StoreError>> {
+    use futures::StreamExt;
+    Box::pin(async move {
+        let stream = watch.await?;
+        Ok(stream
+            .filter_map(|item| {
+                futures::future::ready(match item {
+                    Ok(Watched::Event(event)) => Some(Ok(event)),
+                    Ok(Watched::Progress(_)) => None,
+                    Err(e) => Some(Err(e)),
+                })
+            })
+            .boxed())
+    })
 }

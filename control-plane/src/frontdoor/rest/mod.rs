@@ -33,7 +33,7 @@ mod status;
 mod tables;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -46,11 +46,15 @@ pub use reply::Body;
 pub use route::{Query, Route};
 pub use status::RestError;
 
+/// How often a watch that allows bookmarks gets one (kube-apiserver: about a minute).
+pub const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
+
 /// The REST front door over the control plane.
 pub struct Rest {
     cp: Arc<ControlPlane>,
     clock: Arc<dyn Clock>,
     ranges: Ranges,
+    bookmark_interval: Duration,
 }
 
 /// What a handler works with: the control plane and the authenticated caller.
@@ -59,6 +63,8 @@ pub struct Ctx {
     pub clock: Arc<dyn Clock>,
     pub ranges: Ranges,
     pub user: User,
+    /// How often a watch that allows bookmarks gets one.
+    pub bookmark_interval: Duration,
 }
 
 impl Rest {
@@ -68,7 +74,14 @@ impl Rest {
             cp,
             clock: Arc::new(SystemClock),
             ranges,
+            bookmark_interval: BOOKMARK_INTERVAL,
         }
+    }
+
+    /// The same front door with watch BOOKMARKs every `every` (tests: seconds, not a minute).
+    pub fn with_bookmark_interval(mut self, every: Duration) -> Rest {
+        self.bookmark_interval = every;
+        self
     }
 
     /// Answers one request; every refusal is a `Status`.
@@ -85,6 +98,7 @@ impl Rest {
                 clock: self.clock.clone(),
                 ranges: self.ranges.clone(),
                 user,
+                bookmark_interval: self.bookmark_interval,
             };
             let response = match routes::dispatch(&ctx, req).await {
                 Ok(response) => response,

@@ -16,6 +16,8 @@ pub struct RestError {
     pub message: String,
     /// `details` (name, group, kind, causes), when the refusal is about one object.
     pub details: Option<Value>,
+    /// `metadata.continue`: where a list may go on, inconsistently, after its token expired.
+    pub continue_token: Option<String>,
 }
 
 impl RestError {
@@ -25,6 +27,7 @@ impl RestError {
             reason,
             message: message.into(),
             details: None,
+            continue_token: None,
         }
     }
 
@@ -73,6 +76,12 @@ impl RestError {
         self
     }
 
+    /// The same refusal, offering a continue token in the Status's `metadata`.
+    pub fn with_continue(mut self, token: String) -> RestError {
+        self.continue_token = Some(token);
+        self
+    }
+
     /// The `Status` object.
     pub fn to_status(&self) -> Value {
         let mut status = json!({
@@ -86,6 +95,9 @@ impl RestError {
         });
         if let Some(details) = &self.details {
             status["details"] = details.clone();
+        }
+        if let Some(token) = &self.continue_token {
+            status["metadata"]["continue"] = Value::from(token.as_str());
         }
         status
     }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 
-use super::{BoxFuture, EventStream, Key, Store, StoreError, Stored};
+use super::{BoxFuture, EventStream, Key, ProgressStream, Store, StoreError, Stored, Watched};
 
 pub use key::{key_path, SecretsKey, KEY_FILE};
 pub use startup::open;
@@ -222,6 +222,42 @@ impl Store for EncryptedStore {
                 Ok(event)
             });
             Ok(opened.boxed())
+        })
+    }
+
+    fn watch_progress(
+        &self,
+        kind: Option<&str>,
+        from: i64,
+    ) -> BoxFuture<'_, Result<ProgressStream, StoreError>> {
+        let kind = kind.map(str::to_string);
+        Box::pin(async move {
+            let watched = self.inner.watch_progress(kind.as_deref(), from).await?;
+            let this = self.clone();
+            let opened = watched.map(move |item| match item? {
+                Watched::Event(mut event) => {
+                    event.object = this.read(event.object)?;
+                    Ok(Watched::Event(event))
+                }
+                progress => Ok(progress),
+            });
+            Ok(opened.boxed())
+        })
+    }
+
+    fn list_at(
+        &self,
+        kind: &str,
+        namespace: Option<&str>,
+        revision: i64,
+    ) -> BoxFuture<'_, Result<Vec<Stored>, StoreError>> {
+        let (kind, namespace) = (kind.to_string(), namespace.map(str::to_string));
+        Box::pin(async move {
+            let items = self
+                .inner
+                .list_at(&kind, namespace.as_deref(), revision)
+                .await?;
+            items.into_iter().map(|s| self.read(s)).collect()
         })
     }
 

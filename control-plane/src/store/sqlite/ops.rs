@@ -3,6 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use crate::store::history::{self, Written};
 use crate::store::watch::LogPage;
 use crate::store::{Event, EventType, Key, StoreError, Stored};
 
@@ -64,13 +65,111 @@ pub(super) fn delete_object(c: &Connection, key: &Key) -> Result<(), StoreError>
     Ok(())
 }
 
-pub(super) fn append_event(c: &Connection, e: &Event) -> Result<(), StoreError> {
+/// Appends `e`, with `prev`, the object as it was before it (none for a create).
+pub(super) fn append_event(
+    c: &Connection,
+    e: &Event,
+    prev: Option<&Stored>,
+) -> Result<(), StoreError> {
     let o = &e.object;
+    let (prev_uid, prev_revision, prev_json) = match prev {
+        Some(p) => (Some(&p.uid), Some(p.revision), Some(&p.json)),
+        None => (None, None, None),
+    };
     c.prepare_cached(
-        "INSERT INTO events (revision, type, kind, namespace, name, uid, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO events (revision, type, kind, namespace, name, uid, json, prev_uid, prev_revision, prev_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
-    .execute(params![o.revision, e.kind.as_str(), o.key.kind, o.key.namespace, o.key.name, o.uid, o.json])?;
+    .execute(params![
+        o.revision, e.kind.as_str(), o.key.kind, o.key.namespace, o.key.name, o.uid, o.json,
+        prev_uid, prev_revision, prev_json
+    ])?;
     Ok(())
+}
+
+/// Schema 1 → 2: the `prev_*` columns of `events` (left NULL for the events already
+/// there, which `list_at` then treats as compacted).
+pub(super) fn add_prev_columns(c: &Connection) -> Result<(), StoreError> {
+    let has: bool = c
+        .prepare("SELECT 1 FROM pragma_table_info('events') WHERE name = 'prev_json'")?
+        .exists([])?;
+    if !has {
+        c.execute_batch(
+            "ALTER TABLE events ADD COLUMN prev_uid TEXT;
+             ALTER TABLE events ADD COLUMN prev_revision INTEGER;
+             ALTER TABLE events ADD COLUMN prev_json BLOB;",
+        )?;
+    }
+    Ok(())
+}
+
+/// The objects of a list as they were at `revision` (`store/history.rs`), read from one
+/// snapshot.
+pub(super) fn list_at(
+    c: &mut Connection,
+    kind: &str,
+    namespace: Option<&str>,
+    revision: i64,
+) -> Result<Vec<Stored>, StoreError> {
+    let tx = c.transaction()?;
+    let compacted = meta(&tx, "compacted")?;
+    if revision < compacted {
+        return Err(StoreError::Compacted {
+            requested: revision,
+            oldest: compacted,
+        });
+    }
+    let current = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT kind, namespace, name, uid, revision, json FROM objects
+             WHERE kind = ?1 AND (?2 IS NULL OR namespace = ?2) ORDER BY namespace, name",
+        )?;
+        let rows = stmt.query_map(params![kind, namespace], stored_from_row)?;
+        rows.collect::<Result<Vec<_>, _>>()?
+    };
+    let writes = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT type, namespace, name, revision, prev_uid, prev_revision, prev_json FROM events
+             WHERE kind = ?1 AND revision > ?3 AND (?2 IS NULL OR namespace = ?2) ORDER BY revision",
+        )?;
+        let rows = stmt.query_map(params![kind, namespace, revision], |r| {
+            let key = Key::new(kind, r.get::<_, String>(1)?, r.get::<_, String>(2)?);
+            let prev = match (
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+                r.get::<_, Option<Vec<u8>>>(6)?,
+            ) {
+                (Some(uid), Some(revision), Some(json)) => Some(Stored {
+                    key: key.clone(),
+                    uid,
+                    revision,
+                    json,
+                }),
+                _ => None,
+            };
+            Ok(Written {
+                key,
+                kind: event_type(r, 0)?,
+                revision: r.get(3)?,
+                prev,
+            })
+        })?;
+        rows.collect::<Result<Vec<_>, _>>()?
+    };
+    tx.finish()?;
+    history::rebuild(current, writes, revision)
+}
+
+/// The event type in column `at`.
+fn event_type(r: &Row<'_>, at: usize) -> rusqlite::Result<EventType> {
+    let kind: String = r.get(at)?;
+    EventType::parse(&kind).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            at,
+            rusqlite::types::Type::Text,
+            format!("event type {kind:?}").into(),
+        )
+    })
 }
 
 /// A page of the event log after `after`, refused when `after` is behind the compaction
@@ -104,16 +203,8 @@ pub(super) fn read_after(
             }
         })?;
         let rows = stmt.query_map(params![after, kind, limit as i64], |r| {
-            let kind: String = r.get(0)?;
-            let kind = EventType::parse(&kind).ok_or_else(|| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    0,
-                    rusqlite::types::Type::Text,
-                    format!("event type {kind:?}").into(),
-                )
-            })?;
             Ok(Event {
-                kind,
+                kind: event_type(r, 0)?,
                 object: stored_from_row_at(r, 1)?,
             })
         })?;

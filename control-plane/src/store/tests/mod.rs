@@ -12,6 +12,8 @@ use super::{Event, EventStream, Key, MemoryStore, SqliteStore, Store};
 
 mod crud;
 mod durability;
+mod history;
+mod progress;
 mod retry;
 mod watch;
 
@@ -61,6 +63,11 @@ conformance!(
     watch::lagging_watcher_rereads_the_log,
     watch::lagging_watcher_behind_compaction_gets_compacted,
     watch::compactor_keeps_the_last_revisions,
+    progress::other_kinds_writes_advance_progress,
+    progress::a_resumed_watch_reports_the_log_it_read,
+    progress::progress_never_passes_an_undelivered_event,
+    history::list_at_shows_the_state_at_a_revision,
+    history::list_at_a_compacted_revision_is_refused,
 );
 
 fn memory(buffer: usize) -> Arc<dyn Store> {

@@ -4,6 +4,7 @@
 //! | verb | file |
 //! |------|------|
 //! | get, list (labelSelector, fieldSelector, limit/continue) | `read.rs` |
+//! | which state a list reads: consistent pages, resourceVersion(Match) | `pages.rs` |
 //! | watch (chunked JSON events, bookmarks, timeouts, 410) | `watch.rs` |
 //! | create (POST), update (PUT), the `status` subresource | `write.rs` |
 //! | patch: JSON, merge and strategic merge patch | `patch.rs` |
@@ -12,6 +13,7 @@
 
 mod delete;
 mod fields;
+mod pages;
 pub mod patch;
 mod read;
 mod watch;

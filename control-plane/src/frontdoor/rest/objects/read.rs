@@ -1,10 +1,7 @@
 //! get and list. A list is the store's objects in the scope, sorted by namespace and
 //! name, at one revision; `limit` cuts it into pages whose `continue` token says where
-//! the next one starts.
-//!
-//! Known gap: pages after the first are read from the current state, not from the first
-//! page's revision as etcd would, so an object created or deleted between two pages may
-//! be missed or seen; the list's resourceVersion stays the first page's.
+//! the next one starts and at which revision, so later pages show the first page's
+//! state (`pages.rs`).
 
 use http::{Request, Response, StatusCode};
 use serde_json::{json, Value};
@@ -14,6 +11,7 @@ use super::super::route::Query;
 use super::super::status::RestError;
 use super::super::tables::Tables;
 use super::super::Ctx;
+use super::pages::{self, Continue};
 use super::Target;
 use crate::resources::{self, Scope};
 use crate::store::Stored;
@@ -44,31 +42,6 @@ pub async fn get<B>(
     Ok(reply::bytes_with(StatusCode::OK, reply::JSON, object.json))
 }
 
-/// Where a page starts: after this namespace and name, at the first page's revision.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-struct Continue {
-    rv: i64,
-    ns: String,
-    name: String,
-}
-
-impl Continue {
-    fn encode(&self) -> String {
-        hex::encode(serde_json::to_vec(self).expect("a token always serializes"))
-    }
-
-    fn decode(text: &str) -> Result<Continue, RestError> {
-        hex::decode(text)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or_else(|| {
-                RestError::bad_request(format!(
-                    "continue key is not valid: {text:?} was not returned by this server"
-                ))
-            })
-    }
-}
-
 /// The scope of a list or watch: the route's namespace, `labelSelector`, `fieldSelector`.
 pub fn scope(target: &Target<'_>, query: &Query) -> Result<Scope, RestError> {
     let namespace = target.route.namespace.as_deref();
@@ -92,22 +65,9 @@ pub async fn list<B>(
     let tables = Tables::for_request(target.info.kind, req, query)?;
     let scope = scope(target, query)?;
     let limit = query.int("limit")?.filter(|n| *n > 0).map(|n| n as usize);
-    let from = query
-        .get("continue")
-        .filter(|t| !t.is_empty())
-        .map(Continue::decode)
-        .transpose()?;
-    let (items, revision) = resources::list_stored(ctx.cp.store.as_ref(), &scope)
-        .await
-        .map_err(RestError::from)?;
-    let revision = from.as_ref().map_or(revision, |c| c.rv);
-    let start = match &from {
-        Some(c) => items.partition_point(|o| {
-            (o.key.namespace.as_str(), o.key.name.as_str()) <= (c.ns.as_str(), c.name.as_str())
-        }),
-        None => 0,
-    };
-    let rest = &items[start..];
+    let snapshot = pages::read(ctx.cp.store.as_ref(), &scope, query).await?;
+    let revision = snapshot.revision;
+    let rest = snapshot.rest();
     let (page, more) = match limit {
         Some(limit) if rest.len() > limit => (&rest[..limit], rest.len() - limit),
         _ => (rest, 0),
@@ -177,21 +137,4 @@ fn list_body(
     }
     out.extend_from_slice(b"]}");
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn continue_tokens_round_trip_and_foreign_ones_are_refused() {
-        let token = Continue {
-            rv: 7,
-            ns: "default".into(),
-            name: "web-3".into(),
-        };
-        assert_eq!(Continue::decode(&token.encode()).unwrap(), token);
-        let e = Continue::decode("nonsense").unwrap_err();
-        assert_eq!(e.code, 400);
-    }
 }
