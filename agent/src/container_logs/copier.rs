@@ -99,6 +99,9 @@ struct Input {
     stream: Stream,
     rx: Option<pipe::Receiver>,
     line: LineBuf,
+    /// A terminal's unfinished line (a shell's prompt) is written at once as a partial
+    /// line, so an attach shows it; other streams wait for the end of the line.
+    eager: bool,
 }
 
 impl Input {
@@ -111,12 +114,14 @@ impl Input {
 }
 
 async fn copy(rx: Vec<(Stream, pipe::Receiver)>, mut writer: RotatingWriter, id: &str) {
+    let eager = rx.len() == 1;
     let mut inputs: Vec<Input> = rx
         .into_iter()
         .map(|(stream, rx)| Input {
             stream,
             rx: Some(rx),
             line: LineBuf::default(),
+            eager,
         })
         .collect();
     let mut out = Vec::with_capacity(LINE_BUF);
@@ -137,6 +142,9 @@ async fn copy(rx: Vec<(Stream, pipe::Receiver)>, mut writer: RotatingWriter, id:
             input.line.finish(now, input.stream, &mut out);
         } else {
             input.line.filled(n, now, input.stream, &mut out);
+            if input.eager {
+                input.line.finish(now, input.stream, &mut out);
+            }
         }
         if let Err(error) = writer.write_lines(&out) {
             // Keep reading so the container never blocks on a full pipe.
@@ -188,7 +196,8 @@ impl LineBuf {
         }
     }
 
-    /// The stream ended: what is left is a partial line, as containerd writes it.
+    /// The stream ended (or a terminal paused): what is left is a partial line, as
+    /// containerd writes it at the end.
     fn finish(&mut self, now: Timestamp, stream: Stream, out: &mut Vec<u8>) {
         if self.len > 0 {
             cri_line::write(out, now, stream, false, &self.buf[..self.len]);

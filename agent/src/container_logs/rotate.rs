@@ -28,6 +28,29 @@ impl Default for Rotation {
     }
 }
 
+/// A size as the kubelet's flags take it: `10Mi`, `500Ki`, `1Gi`, `10M` or bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let at = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(at);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid size {s:?} (try 10Mi, 500Ki, 1048576)"))?;
+    let factor: u64 = match unit {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "k" | "K" => 1000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        _ => return Err(format!("invalid size unit in {s:?} (Ki, Mi, Gi, K, M, G)")),
+    };
+    match n.checked_mul(factor) {
+        Some(0) | None => Err(format!("invalid size {s:?}: must be above 0")),
+        Some(size) => Ok(size),
+    }
+}
+
 /// `<log>.<n>`: the n-th rotated file (1 the newest).
 pub fn rotated(log: &Path, n: u32) -> PathBuf {
     let mut name = log.as_os_str().to_owned();
@@ -108,6 +131,17 @@ fn append(path: &Path) -> std::io::Result<File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_as_the_kubelet_takes_them() {
+        assert_eq!(parse_size("10Mi"), Ok(DEFAULT_MAX_SIZE));
+        assert_eq!(parse_size("500Ki"), Ok(500 * 1024));
+        assert_eq!(parse_size("2048"), Ok(2048));
+        assert_eq!(parse_size("1M"), Ok(1_000_000));
+        assert!(parse_size("10MB").is_err());
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("Mi").is_err());
+    }
 
     #[test]
     fn rotation_keeps_max_files_and_whole_lines() {
