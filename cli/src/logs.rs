@@ -58,7 +58,7 @@ fn since_seconds(s: &str) -> anyhow::Result<i64> {
     if millis == 0 {
         return Err(bad());
     }
-    Ok(i64::try_from(millis.div_ceil(1000)).map_err(|_| bad())?)
+    i64::try_from(millis.div_ceil(1000)).map_err(|_| bad())
 }
 
 /// Writes every chunk as it arrives (`-f` shows lines live); `error` words a failed stream.
