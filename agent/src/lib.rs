@@ -1,6 +1,7 @@
 //! skiff-agent: the node agent. A mini-kubelet that runs pods through containerd.
 
 pub mod api;
+pub mod container_logs;
 pub mod containerd;
 pub mod dns;
 pub mod downward;

@@ -84,6 +84,13 @@ struct Flags {
     /// domain, and what dnsPolicy Default pods get (the kubelet's flag).
     #[arg(long, default_value = "/etc/resolv.conf")]
     resolv_conf: PathBuf,
+    /// A container's log file is rotated when it reaches this size (the kubelet's
+    /// containerLogMaxSize: 10Mi, 500Ki, 1Gi or bytes).
+    #[arg(long, default_value = "10Mi", value_parser = skiff_agent::container_logs::rotate::parse_size)]
+    container_log_max_size: u64,
+    /// Log files kept per container, the one being written included (containerLogMaxFiles).
+    #[arg(long, default_value_t = skiff_agent::container_logs::rotate::DEFAULT_MAX_FILES, value_parser = clap::value_parser!(u32).range(1..))]
+    container_log_max_files: u32,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -171,6 +178,10 @@ fn main() -> anyhow::Result<()> {
         pod_network: skiff_agent::network::podnet::Backend::from_flag(&flags.pod_network)
             .map_err(anyhow::Error::msg)?,
         local_path_dir: flags.local_path_dir,
+        log_rotation: skiff_agent::container_logs::Rotation {
+            max_size: flags.container_log_max_size,
+            max_files: flags.container_log_max_files,
+        },
     };
     tokio::runtime::Runtime::new()?.block_on(wiring::run(opts))
 }

@@ -77,14 +77,8 @@ pub enum Command {
     /// Print a container's log.
     Logs {
         pod: String,
-        #[arg(short = 'c', long)]
-        container: Option<String>,
-        #[arg(short = 'f', long)]
-        follow: bool,
-        #[arg(short = 'p', long)]
-        previous: bool,
-        #[arg(long, default_value_t = -1)]
-        tail: i64,
+        #[command(flatten)]
+        flags: LogFlags,
         #[command(flatten)]
         scope: Scope,
     },
@@ -280,4 +274,26 @@ pub struct CreateOpts {
     pub dry_run: Option<String>,
     #[arg(short = 'o', long, value_parser = ["yaml", "json"])]
     pub output: Option<String>,
+}
+
+/// `skiff logs` flags, as kubectl's.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct LogFlags {
+    #[arg(short = 'c', long)]
+    pub container: Option<String>,
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    #[arg(short = 'p', long)]
+    pub previous: bool,
+    #[arg(long, default_value_t = -1)]
+    pub tail: i64,
+    /// Only lines newer than this duration (5s, 2m, 3h, 1h30m).
+    #[arg(long, conflicts_with = "since_time")]
+    pub since: Option<String>,
+    /// Only lines at or after this RFC3339 time (2026-01-02T03:04:05Z).
+    #[arg(long)]
+    pub since_time: Option<String>,
+    /// Prefix each line with the RFC3339Nano time it was written.
+    #[arg(long)]
+    pub timestamps: bool,
 }

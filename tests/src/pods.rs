@@ -98,6 +98,32 @@ impl TestAgent {
     }
 }
 
+/// A container log file's text as a reader sees it: CRI lines (`<time> <stream> <F|P>
+/// <text>`, docs/architecture.md "Container logs") without their prefix, partial lines
+/// joined; lines of a plain file as they are.
+pub fn log_text(raw: &str) -> String {
+    let mut out = String::new();
+    for line in raw.lines() {
+        let parts: Vec<&str> = line.splitn(4, ' ').collect();
+        let cri = parts.len() >= 3
+            && matches!(parts[1], "stdout" | "stderr")
+            && parts[0].starts_with(|c: char| c.is_ascii_digit())
+            && parts[0].contains('T');
+        match (cri, parts.get(2).and_then(|t| t.split(':').next())) {
+            (true, Some("F")) => {
+                out.push_str(parts.get(3).copied().unwrap_or_default());
+                out.push('\n');
+            }
+            (true, Some("P")) => out.push_str(parts.get(3).copied().unwrap_or_default()),
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
 /// A single-container (`main`) pod manifest running `script` under `sh -c`; `extra_spec`
 /// is inserted into `spec:` as is (indented two spaces, newline-terminated).
 pub fn shell_pod(name: &str, image: &str, script: &str, extra_spec: &str) -> String {

@@ -15,7 +15,7 @@ use anyhow::{bail, Context};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{RData, Record, RecordType};
-use skiff_e2e::pods::{phase, shell_pod};
+use skiff_e2e::pods::{log_text, phase, shell_pod};
 use skiff_e2e::{wait_for, ClusterEnv};
 
 const UPSTREAM: &str = "127.0.0.153:53";
@@ -201,7 +201,7 @@ fn pods_resolve_through_the_nodes_cluster_dns() {
             Duration::from_secs(30),
             Duration::from_millis(500),
             || {
-                let out = std::fs::read_to_string(&log)?;
+                let out = log_text(&std::fs::read_to_string(&log)?);
                 let missing: Vec<&String> = expected
                     .iter()
                     .filter(|e| !out.contains(e.as_str()))

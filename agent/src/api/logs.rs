@@ -1,10 +1,10 @@
-//! Container logs, read from the files the shim writes (the agent never sits in the path,
-//! so logs keep flowing while it restarts).
+//! Container logs, read from the CRI log files the agent's copier writes
+//! (`container_logs`), with the kubelet's tail, since, timestamps and limit.
 
-use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use skiff_proto::v1::{LogChunk, LogsRequest};
 use tokio::sync::mpsc;
@@ -13,6 +13,7 @@ use tonic::Status;
 
 use super::error::ApiError;
 use super::log_source::log_attempt;
+use crate::container_logs::{LogQuery, LogReader};
 use crate::pod_dirs;
 use crate::pods::StatusStore;
 
@@ -96,17 +97,16 @@ pub fn stream(
     let container = status.name.clone();
     let attempt = log_attempt(status, &req.pod, req.previous)?;
     let path = pod_dirs::log_path(&root, &pod, &container, attempt);
-    let mut file = std::fs::File::open(&path).map_err(|_| {
+    let query = query(req)?;
+    let gone = || {
         ApiError::NotReady(format!(
             "the log of container {container:?} in pod {:?} is gone from the node",
             req.pod
         ))
-    })?;
-    let mut data = Vec::new();
-    file.read_to_end(&mut data)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let offset = data.len() as u64;
-    let start = tail_start(&data, req.tail_lines);
+    };
+    let mut reader = LogReader::open(&path, query)
+        .map_err(|_| gone())?
+        .ok_or_else(gone)?;
     let (tx, rx) = mpsc::channel(16);
     let mut out = Out {
         tx,
@@ -115,49 +115,67 @@ pub fn stream(
     let follow = req.follow && !req.previous;
     let (ns, pod_name) = (ns.to_string(), req.pod.clone());
     tokio::spawn(async move {
-        for chunk in data[start..].chunks(CHUNK) {
-            if !out.send(chunk).await {
-                return;
-            }
-        }
-        if !follow {
-            return;
-        }
-        let mut offset = offset;
-        let mut buf = vec![0u8; CHUNK];
         loop {
-            let n = file
-                .seek(SeekFrom::Start(offset))
-                .and_then(|_| file.read(&mut buf))
-                .unwrap_or(0);
-            if n > 0 {
-                offset += n as u64;
-                if !out.send(&buf[..n]).await {
+            let chunk = match reader.next_chunk() {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    let _ = out.tx.send(Err(Status::internal(e.to_string()))).await;
                     return;
                 }
-                continue;
-            }
-            if !is_running_attempt(&store, &ns, &pod_name, &container, attempt as i32) {
-                // Drain what the shim wrote before the exit, then end the stream.
-                tokio::time::sleep(POLL).await;
-                while let Ok(n @ 1..) = file
-                    .seek(SeekFrom::Start(offset))
-                    .and_then(|_| file.read(&mut buf))
-                {
-                    offset += n as u64;
-                    if !out.send(&buf[..n]).await {
+            };
+            if !chunk.is_empty() {
+                for piece in chunk.chunks(CHUNK) {
+                    if !out.send(piece).await {
                         return;
                     }
                 }
-                return;
+                continue;
+            }
+            if !follow {
+                break;
+            }
+            if !is_running_attempt(&store, &ns, &pod_name, &container, attempt as i32) {
+                // Drain what the copier wrote before the exit, then end the stream.
+                tokio::time::sleep(POLL).await;
+                while let Ok(chunk) = reader.next_chunk() {
+                    if chunk.is_empty() || !out.send(&chunk).await {
+                        break;
+                    }
+                }
+                break;
             }
             tokio::select! {
                 _ = tokio::time::sleep(POLL) => {}
                 _ = out.tx.closed() => return,
             }
         }
+        let rest = reader.finish();
+        out.send(&rest).await;
     });
     Ok(ReceiverStream::new(rx))
+}
+
+/// The request's tail, since and timestamps; `since_seconds` counts back from now.
+fn query(req: &LogsRequest) -> Result<LogQuery, ApiError> {
+    let since_time = if req.since_time.is_empty() {
+        None
+    } else {
+        Some(req.since_time.parse::<Timestamp>().map_err(|_| {
+            ApiError::InvalidArgument(format!(
+                "since_time {:?} is not an RFC3339 time",
+                req.since_time
+            ))
+        })?)
+    };
+    let since_seconds = (req.since_seconds > 0)
+        .then(|| Timestamp::now().checked_sub(SignedDuration::from_secs(req.since_seconds)))
+        .transpose()
+        .map_err(|e| ApiError::InvalidArgument(format!("since_seconds: {e}")))?;
+    Ok(LogQuery {
+        tail: u64::try_from(req.tail_lines).ok(),
+        since: since_seconds.or(since_time),
+        timestamps: req.timestamps,
+    })
 }
 
 /// The caller's end of a log stream, with what is left of its `limit_bytes`.
@@ -192,31 +210,9 @@ fn limit<'a>(bytes: &'a [u8], left: &mut Option<u64>) -> (&'a [u8], bool) {
     (&bytes[..take], *n > 0)
 }
 
-/// Byte offset where the last `tail` lines start; negative means everything.
-fn tail_start(data: &[u8], tail: i64) -> usize {
-    if tail < 0 {
-        return 0;
-    }
-    let body = data.strip_suffix(b"\n").unwrap_or(data);
-    let mut seen = 0;
-    for (i, b) in body.iter().enumerate().rev() {
-        if *b == b'\n' {
-            seen += 1;
-            if seen == tail {
-                return i + 1;
-            }
-        }
-    }
-    if tail == 0 {
-        data.len()
-    } else {
-        0
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{limit, tail_start};
+    use super::limit;
 
     #[test]
     fn limit_bytes_cuts_and_ends() {
@@ -225,14 +221,5 @@ mod tests {
         assert_eq!(limit(b"defg", &mut left), (&b"de"[..], false));
         let mut none = None;
         assert_eq!(limit(b"abc", &mut none), (&b"abc"[..], true));
-    }
-
-    #[test]
-    fn tail_lines() {
-        let d = b"a\nb\nc\n";
-        assert_eq!(&d[tail_start(d, -1)..], b"a\nb\nc\n");
-        assert_eq!(&d[tail_start(d, 2)..], b"b\nc\n");
-        assert_eq!(&d[tail_start(d, 5)..], b"a\nb\nc\n");
-        assert_eq!(&d[tail_start(d, 0)..], b"");
     }
 }

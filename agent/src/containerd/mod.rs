@@ -18,6 +18,9 @@ pub mod labels {
     pub const ATTEMPT: &str = "io.skiff.container.attempt";
     /// Hash of the container's spec in the pod, so a changed manifest replaces it.
     pub const SPEC_HASH: &str = "io.skiff.container.hash";
+    /// The container's log file; its output FIFOs lie beside it (`container_logs`).
+    /// Containers of older agents lack it: their shims write the log themselves.
+    pub const LOG_PATH: &str = "io.skiff.container.log";
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -58,6 +58,8 @@ pub struct NodeOptions {
     pub pod_network: crate::network::podnet::Backend,
     /// Where the local-path provisioner's volumes live on this node (`--local-path-dir`).
     pub local_path_dir: PathBuf,
+    /// Containers' log rotation (`--container-log-max-size`, `--container-log-max-files`).
+    pub log_rotation: crate::container_logs::Rotation,
 }
 
 const IMPORT_EVERY: Duration = Duration::from_secs(2);
@@ -116,7 +118,8 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
         network.clone(),
         node_ip,
     )
-    .with_resolv_conf(&opts.resolv_conf);
+    .with_resolv_conf(&opts.resolv_conf)
+    .with_log_rotation(opts.log_rotation);
     // A DNS server that cannot start (port 53 on the gateway taken) is reported and its
     // pods get the node's resolvers instead of a nameserver that never answers.
     let _dns_server = match &joined {

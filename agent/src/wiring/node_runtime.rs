@@ -74,6 +74,12 @@ impl NodeRuntime {
         self.containers.clone()
     }
 
+    /// Containers' logs rotate at these limits.
+    pub fn with_log_rotation(mut self, rotation: crate::container_logs::Rotation) -> Self {
+        self.containers = self.containers.with_log_rotation(rotation);
+        self
+    }
+
     /// The node's resolv.conf (`--resolv-conf`), for dnsPolicy Default pods.
     pub fn with_resolv_conf(mut self, path: &Path) -> Self {
         self.node_files.resolv = path.to_path_buf();

@@ -1,20 +1,12 @@
-//! `skiff logs POD [-c C] [-f] [--previous]`
+//! `skiff logs POD [-c C] [-f] [--previous] [--since D|--since-time T] [--timestamps]`
 
-use crate::args::Scope;
+use crate::args::{LogFlags, Scope};
 use crate::client::{agent, status_error};
 use crate::logs;
 
-pub async fn run(
-    url: &str,
-    pod: &str,
-    container: Option<&str>,
-    follow: bool,
-    previous: bool,
-    tail: i64,
-    scope: &Scope,
-) -> anyhow::Result<()> {
+pub async fn run(url: &str, pod: &str, flags: &LogFlags, scope: &Scope) -> anyhow::Result<()> {
     let mut client = agent(url).await?;
-    let req = logs::request(pod, container, follow, previous, tail, scope);
+    let req = logs::request(pod, flags, scope)?;
     let stream = client.logs(req).await.map_err(status_error)?.into_inner();
     logs::print(stream, status_error).await
 }

@@ -19,9 +19,7 @@ pub async fn run(agent: &str, command: Command) -> anyhow::Result<()> {
             get::run(agent, &kind, names.first().map(String::as_str), &scope, selector.as_deref(), output.as_deref()).await
         }
         Command::Describe { kind, name, scope } => describe::run(agent, &kind, &name, &scope).await,
-        Command::Logs { pod, container, follow, previous, tail, scope } => {
-            logs::run(agent, &pod, container.as_deref(), follow, previous, tail, &scope).await
-        }
+        Command::Logs { pod, flags, scope } => logs::run(agent, &pod, &flags, &scope).await,
         Command::Exec { pod, container, stdin, tty, command, scope } => {
             let mut client = crate::client::agent(agent).await?;
             let args = crate::exec::ExecArgs { namespace: scope.namespace, pod, container, stdin, tty, command };

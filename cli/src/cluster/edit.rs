@@ -60,13 +60,10 @@ pub async fn label(
 pub async fn logs(
     api: &mut Api,
     pod: &str,
-    container: Option<&str>,
-    follow: bool,
-    previous: bool,
-    tail: i64,
+    flags: &crate::args::LogFlags,
     scope: &Scope,
 ) -> anyhow::Result<()> {
-    let req = logs::request(pod, container, follow, previous, tail, scope);
+    let req = logs::request(pod, flags, scope)?;
     let stream = api.logs(req).await.map_err(log_error)?.into_inner();
     logs::print(stream, log_error).await
 }

@@ -84,25 +84,7 @@ pub async fn run(api: Api, command: Command) -> anyhow::Result<()> {
             overwrite,
             scope,
         } => edit::label(&mut api, &kind, &name, &labels, overwrite, &scope).await,
-        Command::Logs {
-            pod,
-            container,
-            follow,
-            previous,
-            tail,
-            scope,
-        } => {
-            edit::logs(
-                &mut api,
-                &pod,
-                container.as_deref(),
-                follow,
-                previous,
-                tail,
-                &scope,
-            )
-            .await
-        }
+        Command::Logs { pod, flags, scope } => edit::logs(&mut api, &pod, &flags, &scope).await,
         Command::Exec {
             pod,
             container,

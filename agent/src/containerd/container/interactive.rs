@@ -6,21 +6,18 @@
 //!   the one write end open for the container's life (an attach writes through it), and
 //!   dropping it is the end of stdin (`stdinOnce` after the first attach, or an agent
 //!   restart, after which the process sees end of file as a kubelet restart would not).
-//! - `<attempt>.tty` (tty: true): the shim copies a terminal only to a FIFO (its console
-//!   copy knows no `file://`), so the agent copies that FIFO into the log file; while the
-//!   agent is down the output waits in the pipe and is copied when it adopts the
-//!   container again.
-//!
-//! Without either the task writes its log through `file://` as before.
+//! - `<attempt>.tty` (tty: true): the terminal, which the log copier reads in place of
+//!   the `<attempt>.stdout` and `<attempt>.stderr` FIFOs of other containers
+//!   (`container_logs::copier`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
-use tracing::{debug, warn};
+use tracing::debug;
 
+use crate::container_logs::Source;
 use crate::containerd::RuntimeError;
 
 /// What a container's task is wired to.
@@ -48,6 +45,17 @@ impl TaskIo {
     pub fn tty_fifo(&self) -> PathBuf {
         self.log.with_extension("tty")
     }
+
+    /// The FIFOs the task's output goes to, for the log copier.
+    pub fn log_source(&self) -> Source {
+        if self.tty {
+            return Source::Terminal(self.tty_fifo());
+        }
+        Source::Pair {
+            stdout: self.log.with_extension("stdout"),
+            stderr: self.log.with_extension("stderr"),
+        }
+    }
 }
 
 /// A container's stdin, shared by the attaches that write to it.
@@ -58,8 +66,6 @@ pub type StdinWriter = Arc<tokio::sync::Mutex<pipe::Sender>>;
 #[derive(Clone, Default)]
 pub struct InteractiveIo {
     stdin: Arc<Mutex<HashMap<String, StdinWriter>>>,
-    /// Containers whose terminal output is being copied to their log.
-    copying: Arc<Mutex<HashMap<String, ()>>>,
 }
 
 impl InteractiveIo {
@@ -75,44 +81,6 @@ impl InteractiveIo {
         self.lock_stdin()
             .insert(id.to_string(), Arc::new(tokio::sync::Mutex::new(tx)));
         Ok(path)
-    }
-
-    /// Makes the terminal FIFO of `id` and opens a read end that keeps the shim's open
-    /// from blocking until [`InteractiveIo::copy_tty`] takes over.
-    pub fn open_tty(&self, io: &TaskIo) -> Result<(PathBuf, pipe::Receiver), RuntimeError> {
-        let path = io.tty_fifo();
-        make_fifo(&path)?;
-        let rx = pipe::OpenOptions::new()
-            .read_write(true)
-            .open_receiver(&path)
-            .map_err(|e| RuntimeError::io(format!("open {}", path.display()), e))?;
-        Ok((path, rx))
-    }
-
-    /// Copies the terminal of `id` into its log until the shim closes it (the process
-    /// ended); a second call for the same container does nothing.
-    pub fn copy_tty(&self, id: &str, io: &TaskIo) -> Result<(), RuntimeError> {
-        if self.lock_copying().insert(id.to_string(), ()).is_some() {
-            return Ok(());
-        }
-        let path = io.tty_fifo();
-        // Read-only: end of file once the shim's write end closes.
-        let rx = match pipe::OpenOptions::new().open_receiver(&path) {
-            Ok(rx) => rx,
-            Err(e) => {
-                self.lock_copying().remove(id);
-                return Err(RuntimeError::io(format!("open {}", path.display()), e));
-            }
-        };
-        let (log, id, copying) = (io.log.clone(), id.to_string(), self.copying.clone());
-        tokio::spawn(async move {
-            if let Err(error) = copy(rx, &log).await {
-                warn!(container = %id, %error, "terminal output not copied to the log");
-            }
-            debug!(container = %id, "terminal closed");
-            copying.lock().expect("copying").remove(&id);
-        });
-        Ok(())
     }
 
     /// The stdin of running container `id`, when it was created with one.
@@ -133,10 +101,6 @@ impl InteractiveIo {
     fn lock_stdin(&self) -> std::sync::MutexGuard<'_, HashMap<String, StdinWriter>> {
         self.stdin.lock().expect("stdin writers")
     }
-
-    fn lock_copying(&self) -> std::sync::MutexGuard<'_, HashMap<String, ()>> {
-        self.copying.lock().expect("tty copies")
-    }
 }
 
 impl super::ContainerRuntime {
@@ -156,20 +120,14 @@ impl super::ContainerRuntime {
     }
 }
 
-async fn copy(mut rx: pipe::Receiver, log: &Path) -> std::io::Result<()> {
-    let mut file = tokio::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .await?;
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        let n = rx.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        file.write_all(&buf[..n]).await?;
-    }
+/// Makes the FIFO at `path` and opens a read end that keeps the shim's open of its write
+/// end from blocking until the log copier has opened its own.
+pub(super) fn hold_fifo(path: &Path) -> Result<pipe::Receiver, RuntimeError> {
+    make_fifo(path)?;
+    pipe::OpenOptions::new()
+        .read_write(true)
+        .open_receiver(path)
+        .map_err(|e| RuntimeError::io(format!("open {}", path.display()), e))
 }
 
 /// A FIFO at `path`; one left by an earlier try of the same attempt is reused.
@@ -195,30 +153,19 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn terminal_output_reaches_the_log_and_stdin_is_held_until_closed() {
+    async fn stdin_is_held_until_closed() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let dir = tempfile::tempdir().unwrap();
         let io = TaskIo {
             log: dir.path().join("c").join("0.log"),
             stdin: true,
             tty: true,
         };
+        assert_eq!(
+            io.log_source(),
+            Source::Terminal(dir.path().join("c/0.tty"))
+        );
         let points = InteractiveIo::default();
-        let (path, keep) = points.open_tty(&io).unwrap();
-        assert_eq!(path, dir.path().join("c/0.tty"));
-        // The shim's write end, played by the test.
-        let mut shim = pipe::OpenOptions::new().open_sender(&path).unwrap();
-        points.copy_tty("id", &io).unwrap();
-        drop(keep);
-        shim.write_all(b"hello\r\n").await.unwrap();
-        drop(shim);
-        for _ in 0..100 {
-            if points.lock_copying().is_empty() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        assert_eq!(std::fs::read(&io.log).unwrap(), b"hello\r\n");
-
         let stdin = points.open_stdin("id", &io).unwrap();
         let mut shim_in = pipe::OpenOptions::new().open_receiver(&stdin).unwrap();
         let writer = points.stdin("id").unwrap();

@@ -3,11 +3,12 @@
 //!
 //! Every step is idempotent so a pod worker can repeat it after a crash or a containerd
 //! restart: existing snapshots, containers and tasks are reused, missing ones on removal
-//! are not errors. stdout/stderr go to a `file://` URI the shim writes itself, so logs
-//! keep flowing while the agent is down.
+//! are not errors. stdout/stderr go to FIFOs that the agent's copier turns into CRI log
+//! lines (`container_logs`); the shim holds their write ends, so output written while
+//! the agent is down waits in the pipes until the restarted agent adopts the container.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use containerd_client::services::v1::container::Runtime;
@@ -21,9 +22,10 @@ use tonic::Code;
 use tracing::{debug, info, warn};
 
 use super::ids;
-use super::interactive::{InteractiveIo, TaskIo};
+use super::interactive::{hold_fifo, InteractiveIo, TaskIo};
+use crate::container_logs::{LogCopies, Rotation, Source};
 use crate::containerd::client::SNAPSHOTTER;
-use crate::containerd::{Containerd, RuntimeError};
+use crate::containerd::{labels, Containerd, RuntimeError};
 
 pub const RUNTIME: &str = "io.containerd.runc.v2";
 const SPEC_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
@@ -36,6 +38,8 @@ pub struct ContainerRuntime {
     /// The stdin and terminal FIFOs of interactive containers (`interactive.rs`); clones
     /// share them.
     interactive: InteractiveIo,
+    /// The copiers of containers' output into their logs; clones share them.
+    log_copies: LogCopies,
 }
 
 impl ContainerRuntime {
@@ -43,7 +47,18 @@ impl ContainerRuntime {
         Self {
             client,
             interactive: InteractiveIo::default(),
+            log_copies: LogCopies::default(),
         }
+    }
+
+    /// Containers' logs rotate at these limits (`--container-log-max-size`/`-files`).
+    pub fn with_log_rotation(mut self, rotation: Rotation) -> Self {
+        self.log_copies = LogCopies::new(rotation);
+        self
+    }
+
+    pub fn log_copies(&self) -> &LogCopies {
+        &self.log_copies
     }
 
     pub fn client(&self) -> &Containerd {
@@ -65,10 +80,15 @@ impl ContainerRuntime {
         id: &str,
         spec: &Spec,
         chain_id: &str,
-        labels: HashMap<String, String>,
+        mut labels: HashMap<String, String>,
         io: &TaskIo,
     ) -> Result<(), RuntimeError> {
         let log_path = io.log.as_path();
+        // Where a restarted agent finds the FIFOs to copy again (`state.rs`).
+        labels.insert(
+            labels::LOG_PATH.to_string(),
+            log_path.to_string_lossy().into_owned(),
+        );
         let c = &self.client;
         let spec_json = serde_json::to_vec(spec)
             .map_err(|e| RuntimeError::InvalidArgument(format!("spec of {id}: {e}")))?;
@@ -108,16 +128,21 @@ impl ContainerRuntime {
         } else {
             String::new()
         };
-        // Held until the copy takes over, so the shim's open of the FIFO does not block.
-        let mut tty_reader = None;
-        let (stdout, stderr) = if io.tty {
-            let (path, reader) = self.interactive.open_tty(io)?;
-            tty_reader = Some(reader);
-            (path.to_string_lossy().into_owned(), String::new())
-        } else {
-            let log = file_uri(log_path);
-            (log.clone(), log)
+        // Read ends held until the copier takes over, so the shim's opens do not block.
+        let mut held = Vec::new();
+        let source = io.log_source();
+        let (stdout, stderr) = match &source {
+            Source::Terminal(tty) => (tty.clone(), PathBuf::new()),
+            Source::Pair { stdout, stderr } => (stdout.clone(), stderr.clone()),
         };
+        for fifo in [&stdout, &stderr]
+            .into_iter()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            held.push(hold_fifo(fifo)?);
+        }
+        let path = |p: &Path| p.to_string_lossy().into_owned();
+        let (stdout, stderr) = (path(&stdout), path(&stderr));
         let created = c
             .tasks()
             .create(c.request(CreateTaskRequest {
@@ -138,10 +163,10 @@ impl ContainerRuntime {
                 return Err(s.into());
             }
         }
-        if io.tty {
-            self.interactive.copy_tty(id, io)?;
-        }
-        drop(tty_reader);
+        self.log_copies
+            .start(id, &source, log_path)
+            .map_err(|e| RuntimeError::io(format!("copy the output of {id}"), e))?;
+        drop(held);
         Ok(())
     }
 
@@ -227,35 +252,5 @@ impl ContainerRuntime {
         let pid = c.tasks().start(c.request(req)).await?.into_inner().pid;
         info!(container = %id, pid, "task started");
         Ok(pid)
-    }
-}
-
-/// `file://` URI of a log path, percent-encoding what a URL path cannot hold as is.
-fn file_uri(path: &Path) -> String {
-    let mut uri = String::from("file://");
-    for b in path.to_string_lossy().bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
-            uri.push(b as char);
-        } else {
-            uri.push_str(&format!("%{b:02X}"));
-        }
-    }
-    uri
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_uris_are_escaped() {
-        assert_eq!(
-            file_uri(Path::new("/var/log/a_b/0.log")),
-            "file:///var/log/a_b/0.log"
-        );
-        assert_eq!(
-            file_uri(Path::new("/tmp/my dir/x")),
-            "file:///tmp/my%20dir/x"
-        );
     }
 }

@@ -18,6 +18,8 @@ use crate::containerd::client::SNAPSHOTTER;
 use crate::containerd::{labels, Containerd};
 use crate::pod_sandbox::{Sandbox, Sandboxes};
 
+mod logs;
+
 const NAMESPACE: &str = "skiff-test";
 const APPLETS: &[&str] = &[
     "sh", "sleep", "echo", "hostname", "httpd", "wget", "cat", "id", "ls",
@@ -181,10 +183,27 @@ impl Env {
         Ok(id)
     }
 
+    /// The log of `name` as a reader gets it (CRI lines rendered, `query` applied).
+    fn log_text(&self, name: &str, query: crate::container_logs::LogQuery) -> String {
+        let Ok(Some(mut reader)) =
+            crate::container_logs::LogReader::open(&self.log_path(name), query)
+        else {
+            return String::new();
+        };
+        let mut text = Vec::new();
+        while let Ok(chunk) = reader.next_chunk() {
+            if chunk.is_empty() {
+                break;
+            }
+            text.extend(chunk);
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    }
+
     async fn log_contains(&self, name: &str, needle: &str) -> anyhow::Result<String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let text = std::fs::read_to_string(self.log_path(name)).unwrap_or_default();
+            let text = self.log_text(name, Default::default());
             if text.contains(needle) {
                 return Ok(text);
             }

@@ -9,6 +9,9 @@ use containerd_client::services::v1::{
 use containerd_client::types::v1::{Process, Status};
 use tonic::Code;
 
+use tracing::{info, warn};
+
+use super::interactive::TaskIo;
 use super::lifecycle::ContainerRuntime;
 use crate::containerd::{labels, RuntimeError};
 
@@ -69,7 +72,36 @@ impl ContainerRuntime {
             })
             .collect();
         records.sort_by(|a, b| a.id.cmp(&b.id));
+        for r in &records {
+            self.resume_log_copy(r);
+        }
         Ok(records)
+    }
+
+    /// Reopens the output FIFOs of a container a previous agent started (nothing when
+    /// this agent already copies them, or when an older agent gave the shim a log file).
+    fn resume_log_copy(&self, record: &ContainerRecord) {
+        let Some(log) = record.labels.get(labels::LOG_PATH) else {
+            return;
+        };
+        if !matches!(record.state, TaskState::Running { .. } | TaskState::Created)
+            || self.log_copies().is_copying(&record.id)
+        {
+            return;
+        }
+        let log = std::path::PathBuf::from(log);
+        let io = TaskIo {
+            tty: log.with_extension("tty").exists(),
+            log,
+            stdin: false,
+        };
+        match self
+            .log_copies()
+            .start(&record.id, &io.log_source(), &io.log)
+        {
+            Ok(()) => info!(container = %record.id, "log copy resumed"),
+            Err(error) => warn!(container = %record.id, %error, "log copy not resumed"),
+        }
     }
 
     pub async fn inspect(&self, id: &str) -> Result<ContainerRecord, RuntimeError> {

@@ -50,6 +50,9 @@ pub async fn handle(
         previous: opts.previous,
         tail_lines: opts.tail_lines.unwrap_or(-1),
         limit_bytes: opts.limit_bytes.unwrap_or(0),
+        since_seconds: opts.since_seconds.unwrap_or(0),
+        since_time: opts.since_time.clone().unwrap_or_default(),
+        timestamps: opts.timestamps,
     };
     let chunks = relay::logs(&ctx.cp, request).await.map_err(node_refusal)?;
     debug!(pod = %name, follow = opts.follow, "log stream opened");

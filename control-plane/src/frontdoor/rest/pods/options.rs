@@ -97,20 +97,6 @@ impl LogOptions {
                 "Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified".into(),
             );
         }
-        // Refused rather than ignored: the log files the shims write carry no per-line
-        // times, so there is nothing to filter by or to stamp (docs/architecture.md).
-        for (given, field) in [
-            (self.since_seconds.is_some(), "sinceSeconds"),
-            (self.since_time.is_some(), "sinceTime"),
-            (self.timestamps, "timestamps"),
-        ] {
-            if given {
-                return invalid(
-                    field,
-                    "Unsupported value: skiff's container logs carry no per-line times yet, so they cannot be filtered by time or stamped".into(),
-                );
-            }
-        }
         Ok(())
     }
 }
@@ -305,20 +291,11 @@ mod tests {
     }
 
     #[test]
-    fn time_options_are_refused_not_ignored() {
-        for option in [
-            ("sinceSeconds", "60"),
-            ("timestamps", "true"),
-            ("sinceTime", "2026-01-02T03:04:05Z"),
-        ] {
-            match LogOptions::parse([option]) {
-                Err(OptionsError::Invalid { field, message }) => {
-                    assert_eq!(field, option.0);
-                    assert!(message.contains("no per-line times"), "{message}");
-                }
-                other => panic!("{option:?}: {other:?}"),
-            }
-        }
+    fn time_options_are_taken() {
+        let o = LogOptions::parse([("sinceSeconds", "60"), ("timestamps", "true")]).unwrap();
+        assert_eq!((o.since_seconds, o.timestamps), (Some(60), true));
+        let o = LogOptions::parse([("sinceTime", "2026-01-02T03:04:05Z")]).unwrap();
+        assert_eq!(o.since_time.as_deref(), Some("2026-01-02T03:04:05Z"));
     }
 
     #[test]
