@@ -288,3 +288,16 @@ pub fn apply(
     put_managed_fields(&mut merged, &entries);
     Ok(merged)
 }
+
+/// Drops from `value`'s `managedFields` the fields `value` does not have (ones the
+/// server dropped after the merge, such as unknown fields under `fieldValidation=Warn`).
+pub fn forget_missing(kind: &str, value: &mut Value) -> Result<(), ApplyError> {
+    let mut entries = managers::read(value)?;
+    let present = field_set(kind, &without_managed_fields(Some(value)))?;
+    for entry in entries.iter_mut() {
+        entry.fields = entry.fields.intersection(&present);
+    }
+    entries.retain(|e| !e.fields.is_empty());
+    put_managed_fields(value, &entries);
+    Ok(())
+}

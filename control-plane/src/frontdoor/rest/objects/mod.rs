@@ -7,11 +7,15 @@
 //! | watch (chunked JSON events, bookmarks, timeouts, 410) | `watch.rs` |
 //! | create (POST), update (PUT), the `status` subresource | `write.rs` |
 //! | patch: JSON, merge and strategic merge patch | `patch.rs` |
+//! | server-side apply (`application/apply-patch+yaml`) | `apply.rs` |
+//! | who a write is recorded as in `managedFields` | `managers.rs` |
 //! | fieldValidation: Strict, Warn, Ignore | `fields.rs` |
 //! | delete, deletecollection | `delete.rs` |
 
+mod apply;
 mod delete;
 mod fields;
+mod managers;
 pub mod patch;
 mod read;
 mod watch;

@@ -16,6 +16,7 @@ use super::super::route::Query;
 use super::super::status::RestError;
 use super::super::Ctx;
 use super::fields::{self, Validation};
+use super::managers::{self, Options};
 use super::{dry_run, Target};
 use crate::core::Error;
 use crate::resources::{self, objects::parse_revision, Part};
@@ -52,11 +53,6 @@ pub async fn read_patch(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    if content_type.starts_with("application/apply-patch") {
-        return Err(RestError::unsupported_media_type(
-            "server-side apply (application/apply-patch+yaml) is not supported yet; use kubectl apply without --server-side",
-        ));
-    }
     let patch_type = PatchType::from_content_type(&content_type).map_err(refused)?;
     let bytes = body::read(&parts.headers, incoming).await?;
     let validation = Validation::of(query)?;
@@ -78,7 +74,19 @@ pub async fn patch(
     query: &Query,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, RestError> {
+    if super::apply::is_apply(req.headers()) {
+        return super::apply::apply(ctx, target, name, part, query, req).await;
+    }
     let dry = dry_run(query)?;
+    if query.get("force").is_some() {
+        return Err(managers::invalid_options(
+            Options::Patch,
+            "force",
+            "FieldValueForbidden",
+            "Forbidden: may not be specified for non-apply patch",
+        ));
+    }
+    let manager = managers::updater(target, query, req.headers(), Options::Patch)?;
     let (patch_type, bytes, validation, mut warnings) = read_patch(query, req).await?;
     if validation == Validation::Ignore {
         warnings.clear();
@@ -125,6 +133,7 @@ pub async fn patch(
             precondition,
             part,
             dry,
+            Some(&manager),
         )
         .await
         {

@@ -10,6 +10,7 @@ use super::super::route::Query;
 use super::super::status::RestError;
 use super::super::Ctx;
 use super::fields::{self, Validation};
+use super::managers::{self, Options};
 use super::{dry_run, Target};
 use crate::resources::{self, Part};
 
@@ -22,6 +23,12 @@ async fn object_body(
     let (parts, incoming) = req.into_parts();
     let bytes = body::read(&parts.headers, incoming).await?;
     let mut value = body::decode_object(&parts.headers, &bytes)?;
+    fill_type(target, &mut value)?;
+    fields::check(value, Validation::of(query)?, target.info.kind)
+}
+
+/// Fills a body's missing `apiVersion` and `kind` from the target, and refuses other ones.
+pub(super) fn fill_type(target: &Target<'_>, value: &mut Value) -> Result<(), RestError> {
     let info = target.info;
     let api_version = info.api_version();
     match value.get("apiVersion").and_then(Value::as_str) {
@@ -43,7 +50,7 @@ async fn object_body(
             )))
         }
     }
-    fields::check(value, Validation::of(query)?, info.kind)
+    Ok(())
 }
 
 /// `POST .../pods`: 201 with the created object.
@@ -60,6 +67,7 @@ pub async fn create(
             target.info.plural
         )));
     }
+    let manager = managers::updater(target, query, req.headers(), Options::Create)?;
     let (value, warnings) = object_body(target, query, req).await?;
     let name = value
         .pointer("/metadata/name")
@@ -73,6 +81,7 @@ pub async fn create(
         value,
         target.route.namespace.as_deref(),
         dry,
+        Some(&manager),
     )
     .await
     .map_err(|e| match e {
@@ -94,6 +103,7 @@ pub async fn update(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, RestError> {
     let dry = dry_run(query)?;
+    let manager = managers::updater(target, query, req.headers(), Options::Update)?;
     let (value, warnings) = object_body(target, query, req).await?;
     match value.pointer("/metadata/name").and_then(Value::as_str) {
         Some(n) if n == name => {}
@@ -128,6 +138,7 @@ pub async fn update(
         precondition,
         part,
         dry,
+        Some(&manager),
     )
     .await
     .map_err(|e| target.refusal(name, e))?;
