@@ -76,14 +76,7 @@ async fn configuration(
             )))
         }
     }
-    if let Some(ns) = meta.get("namespace").and_then(Value::as_str) {
-        let wanted = target.route.namespace.as_deref().unwrap_or_default();
-        if !ns.is_empty() && target.kind.namespaced && ns != wanted {
-            return Err(RestError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
-    }
+    write::check_namespace(target, &config)?;
     Ok(config)
 }
 
@@ -193,18 +186,9 @@ pub async fn apply(
                 .await
             }
         };
-        match written {
-            Ok(written) => {
-                let mut response = reply::bytes_with(StatusCode::OK, reply::JSON, written.json);
-                fields::warn(&mut response, &unknown);
-                return Ok(response);
-            }
-            Err(Error::Conflict(_)) if pinned.is_none() => continue,
-            Err(e) => return Err(target.refusal(name, e)),
+        if let Some(response) = super::patched(target, name, written, pinned.is_some(), &unknown)? {
+            return Ok(response);
         }
     }
-    Err(target.refusal(
-        name,
-        Error::Conflict(format!("{key} kept changing while it was being applied")),
-    ))
+    Err(super::kept_changing(target, name, "applied"))
 }

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use skiff_proto::patch::{strict_errors, PatchError, PatchType};
 
 use super::super::body;
-use super::super::reply::{self, Body};
+use super::super::reply::Body;
 use super::super::route::Query;
 use super::super::status::RestError;
 use super::super::Ctx;
@@ -124,7 +124,7 @@ pub async fn patch(
             Some(rv) => parse_revision(rv).map_err(|e| RestError::bad_request(e.to_string()))?,
             None => parse_revision(&current.resource_version).map_err(RestError::from)?,
         };
-        match resources::replace(
+        let written = resources::replace(
             store,
             ctx.clock.as_ref(),
             &ctx.ranges,
@@ -135,20 +135,12 @@ pub async fn patch(
             dry,
             Some(&manager),
         )
-        .await
-        {
-            Ok(written) => {
-                let mut response = reply::bytes_with(StatusCode::OK, reply::JSON, written.json);
-                warnings.extend(unknown);
-                fields::warn(&mut response, &warnings);
-                return Ok(response);
-            }
-            Err(Error::Conflict(_)) if pinned.is_none() => continue,
-            Err(e) => return Err(target.refusal(name, e)),
+        .await;
+        let mut all = warnings.clone();
+        all.extend(unknown);
+        if let Some(response) = super::patched(target, name, written, pinned.is_some(), &all)? {
+            return Ok(response);
         }
     }
-    Err(target.refusal(
-        name,
-        Error::Conflict(format!("{key} kept changing while it was being patched")),
-    ))
+    Err(super::kept_changing(target, name, "patched"))
 }

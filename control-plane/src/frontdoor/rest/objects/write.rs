@@ -27,6 +27,19 @@ async fn object_body(
     fields::check(value, Validation::of(query)?, target.info.kind)
 }
 
+/// A body's namespace, when it names one, must be the request's.
+pub(super) fn check_namespace(target: &Target<'_>, value: &Value) -> Result<(), RestError> {
+    let wanted = target.route.namespace.as_deref().unwrap_or_default();
+    match value.pointer("/metadata/namespace").and_then(Value::as_str) {
+        Some(ns) if !ns.is_empty() && target.kind.namespaced && ns != wanted => {
+            Err(RestError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Fills a body's missing `apiVersion` and `kind` from the target, and refuses other ones.
 pub(super) fn fill_type(target: &Target<'_>, value: &mut Value) -> Result<(), RestError> {
     let info = target.info;
@@ -115,13 +128,7 @@ pub async fn update(
         }
     }
     let key = target.key(name);
-    if let Some(ns) = value.pointer("/metadata/namespace").and_then(Value::as_str) {
-        if !ns.is_empty() && target.kind.namespaced && ns != key.namespace {
-            return Err(RestError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
-    }
+    check_namespace(target, &value)?;
     let precondition = crate::resources::objects::parse_revision(
         value
             .pointer("/metadata/resourceVersion")
