@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Parser;
 use ipnet::Ipv4Net;
-use skiff_control_plane::core::{ClusterConfig, ControlPlane};
+use skiff_control_plane::core::{memory, ClusterConfig, ControlPlane};
 use skiff_control_plane::pki::{admin_conf_path, admin_token_path, node_token_path, Pki};
 use skiff_control_plane::store::{encryption, spawn_compactor, SqliteStore, Store};
 use skiff_control_plane::{controllers, frontdoor, resources};
@@ -92,6 +92,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    memory::limit_arenas();
     let flags = Flags::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -168,6 +169,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             )])
             // workloads: ReplicaSet, Deployment, garbage collector
             .chain(controllers::spawn(cp.clone()))
+            .chain([memory::spawn_trimmer(memory::TRIM_PERIOD)])
             .collect(),
     );
 

@@ -2,8 +2,10 @@
 //! cluster's admin certificate and the real kubectl: a finalizer holds a deleted ConfigMap until a PUT
 //! removes it (and no finalizer may join meanwhile), Foreground deletion keeps a
 //! Deployment until its ReplicaSet and pods are gone, a PUT's uid is a precondition,
-//! ServiceAccounts are served, and EndpointSlices mirror a Service's Endpoints and are
-//! read-only. The control plane alone: nothing here needs a node.
+//! ServiceAccounts are served, EndpointSlices mirror a Service's Endpoints and are
+//! read-only, and `kubectl delete ns` leaves a namespace Terminating (refusing new
+//! content, its conditions naming what is left) while a finalizer holds a ConfigMap in
+//! it. The control plane alone: nothing here needs a node.
 
 use std::time::Duration;
 
@@ -349,6 +351,129 @@ fn serviceaccounts_are_served_and_endpointslices_mirror_a_service_read_only() {
                 }
             },
         )?;
+        Ok(())
+    });
+}
+
+#[test]
+fn a_deleted_namespace_stays_terminating_until_a_finalizer_in_it_is_removed() {
+    run(|api| {
+        let ns = "e2e-final-ns";
+        let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+        api.expect(201, "POST", "/api/v1/namespaces", Some(&namespace))?;
+        let configmaps = format!("/api/v1/namespaces/{ns}/configmaps");
+        let kept = json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "kept", "finalizers": ["example.com/keep"]},
+            "data": {"k": "v"},
+        });
+        api.expect(201, "POST", &configmaps, Some(&kept))?;
+        let plain = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "plain"}});
+        api.expect(201, "POST", &configmaps, Some(&plain))?;
+
+        let said = api.kubectl.ok(&["delete", "ns", ns, "--wait=false"])?;
+        ensure!(
+            said.contains(&format!("namespace \"{ns}\" deleted")),
+            "{said}"
+        );
+        let listed = api.kubectl.ok(&["get", "ns", ns])?;
+        ensure!(listed.contains("Terminating"), "{listed}");
+
+        // The free ConfigMap goes; the held one stays, marked, and the conditions say why.
+        let ns_path = format!("/api/v1/namespaces/{ns}");
+        let reported = wait_for(
+            "the namespace's conditions",
+            Duration::from_secs(30),
+            Duration::from_millis(200),
+            || {
+                let got = api.expect(200, "GET", &ns_path, None)?;
+                let conditions = got["status"]["conditions"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                match conditions
+                    .iter()
+                    .find(|c| c["type"] == "NamespaceFinalizersRemaining")
+                {
+                    Some(c) if c["status"] == "True" => Ok(got),
+                    _ => bail!("{}", got["status"]),
+                }
+            },
+        )?;
+        ensure!(reported["status"]["phase"] == "Terminating", "{reported}");
+        ensure!(
+            reported["spec"]["finalizers"] == json!(["kubernetes"]),
+            "{reported}"
+        );
+        let described = reported["status"]["conditions"].to_string();
+        ensure!(
+            described.contains("Some content in the namespace has finalizers remaining: example.com/keep in 1 resource instances"),
+            "{described}"
+        );
+        ensure!(
+            described
+                .contains("Some resources are remaining: configmaps. has 1 resource instances"),
+            "{described}"
+        );
+        let left = api.items(&configmaps)?;
+        ensure!(
+            left.len() == 1 && left[0]["metadata"]["name"] == "kept",
+            "{left:?}"
+        );
+        ensure!(
+            left[0]["metadata"]["deletionTimestamp"].is_string(),
+            "{left:?}"
+        );
+
+        // New content is refused as kube-apiserver's namespace lifecycle admission does.
+        let refused = api.expect(
+            403,
+            "POST",
+            &configmaps,
+            Some(&json!({
+                "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "late"},
+            })),
+        )?;
+        ensure!(refused["reason"] == "Forbidden", "{refused}");
+        ensure!(
+            refused["message"]
+                == format!("configmaps \"late\" is forbidden: unable to create new content in namespace {ns} because it is being terminated"),
+            "{refused}"
+        );
+        ensure!(
+            refused["details"]["causes"][0]["reason"] == "NamespaceTerminating",
+            "{refused}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+        let still = api.kubectl.ok(&["get", "ns", ns])?;
+        ensure!(still.contains("Terminating"), "{still}");
+
+        // The finalizer's owner lets go: the ConfigMap goes, then the namespace.
+        api.kubectl.ok(&[
+            "patch",
+            "cm",
+            "kept",
+            "-n",
+            ns,
+            "--type=json",
+            "-p",
+            r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+        ])?;
+        wait_for(
+            "the namespace gone",
+            Duration::from_secs(30),
+            Duration::from_millis(200),
+            || {
+                let (code, body) = api.call("GET", &ns_path, None)?;
+                if code == 404 {
+                    Ok(())
+                } else {
+                    bail!("{code}: {}", body["status"])
+                }
+            },
+        )?;
+        let gone = api.kubectl.run(&["get", "ns", ns])?;
+        ensure!(!gone.success(), "kubectl still finds {ns}");
         Ok(())
     });
 }

@@ -15,7 +15,8 @@ use super::ControllerContext;
 use crate::core::clock::elapsed;
 use crate::core::objects::decode;
 use crate::core::Error;
-use crate::store::{Event, Key, StoreError};
+use crate::resources::finalizers;
+use crate::store::{Event, Key};
 
 /// kube-apiserver's default `--event-ttl`.
 pub const DEFAULT_EVENT_TTL: Duration = Duration::from_secs(60 * 60);
@@ -73,10 +74,10 @@ impl Reconciler for EventTtlController {
             return Ok(Action::Requeue(self.ttl - age));
         }
         // Only the version read: one written meanwhile is newer and lives on.
-        match store.delete(key, Some(stored.revision)).await {
-            Ok(_) => debug!(event = %key, "event expired"),
-            Err(StoreError::Conflict { .. } | StoreError::NotFound(_)) => {}
-            Err(err) => return Err(err.into()),
+        let clock = self.ctx.clock.as_ref();
+        let deleted = finalizers::delete_read(store, clock, &stored).await?;
+        if deleted.is_some_and(|d| d.acted()) {
+            debug!(event = %key, "event expired");
         }
         Ok(Action::AwaitChange)
     }

@@ -10,13 +10,14 @@
 //! the bottom), and once no dependent with `blockOwnerDeletion: true` is left the
 //! finalizer goes, and with it the owner (`resources/finalizers.rs`).
 //!
-//! The Orphan policy (`delete --cascade=orphan`) is `resources::owners::orphan_dependents`,
-//! run by the delete verb before the owner goes: the owner is marked as being deleted (its
-//! controller stops adopting and creating), then its dependents lose their references to
-//! it, so nothing is left for the collector.
+//! Orphan (`delete --cascade=orphan`): the delete verb marks the owner with the `orphan`
+//! finalizer (its controller, seeing it marked, stops adopting and creating); the
+//! collector removes the references to it from its dependents
+//! (`resources::owners::orphan_dependents`), then the finalizer, and with it the owner.
+//! Its dependents count it as a live owner meanwhile, so none is collected.
 //!
 //! Keys reconciled are dependents and owners. Triggers: an owner's deletion (its
-//! dependents), an owner marked for Foreground deletion (itself and its dependents), a
+//! dependents), an owner marked for Foreground or Orphan deletion (itself), a
 //! dependent's deletion (its owners, which may be waiting for it), and a dependent's
 //! creation (an owner deleted while it was being created leaves no deletion event to
 //! react to afterwards).
@@ -31,8 +32,10 @@ use tracing::info;
 use super::runtime::{unique, Action, Reconciler};
 use super::ControllerContext;
 use crate::core::{Error, Kind};
-use crate::resources::finalizers::{self, FOREGROUND};
-use crate::resources::owners::{dependents_of, owner_refs, strip, DEPENDENT_KINDS, OWNER_KINDS};
+use crate::resources::finalizers::{self, Pinned, FOREGROUND, ORPHAN};
+use crate::resources::owners::{
+    dependents_of, orphan_dependents, owner_refs, strip, DEPENDENT_KINDS, OWNER_KINDS,
+};
 use crate::store::{Event, EventType, Key, Store, Stored};
 
 /// How often an owner waiting for its dependents looks again, besides the dependents'
@@ -62,7 +65,11 @@ enum OwnerState {
 
 /// Whether the object is marked and holds the Foreground finalizer.
 fn waits_for_dependents(value: &Value) -> bool {
-    finalizers::is_deleting(value) && finalizers::of(value).iter().any(|f| f == FOREGROUND)
+    marked_with(value, FOREGROUND)
+}
+
+fn marked_with(value: &Value, finalizer: &str) -> bool {
+    finalizers::is_deleting(value) && finalizers::of(value).iter().any(|f| f == finalizer)
 }
 
 fn all_kinds() -> Vec<&'static str> {
@@ -102,7 +109,7 @@ impl Reconciler for GarbageCollector {
         }
         if event.kind != EventType::Deleted && owner_kind {
             let value: Value = serde_json::from_slice(&object.json).unwrap_or(Value::Null);
-            if waits_for_dependents(&value) {
+            if waits_for_dependents(&value) || marked_with(&value, ORPHAN) {
                 keys.push(key.clone());
             }
         }
@@ -117,6 +124,9 @@ impl Reconciler for GarbageCollector {
         let value = crate::resources::objects::parse(&stored)?;
         if waits_for_dependents(&value) {
             return self.delete_dependents_first(&stored).await;
+        }
+        if marked_with(&value, ORPHAN) {
+            return self.orphan(&stored).await;
         }
         self.collect(&stored).await
     }
@@ -156,12 +166,30 @@ impl GarbageCollector {
                 .is_empty();
         let clock = self.ctx.clock.as_ref();
         let extra = foreground.then_some(FOREGROUND);
-        match finalizers::delete(store, clock, key, extra, Some(stored.revision)).await {
-            Ok(_) => info!(object = %key, foreground, "deleted: its owners are gone"),
+        let pinned = Pinned {
+            uid: Some(&stored.uid),
+            revision: Some(stored.revision),
+        };
+        match finalizers::delete(store, clock, key, extra, pinned).await {
+            Ok(deleted) if deleted.acted() => {
+                info!(object = %key, foreground, "deleted: its owners are gone")
+            }
+            Ok(_) => {}
             Err(Error::NotFound(_)) => {}
             // Changed meanwhile: look again with the new state.
             Err(Error::Conflict(_)) => return Ok(Action::Requeue(Duration::ZERO)),
             Err(e) => return Err(e),
+        }
+        Ok(Action::AwaitChange)
+    }
+
+    /// An owner in Orphan deletion: its dependents lose their references to it, then it
+    /// loses its finalizer (and goes, if that was the last one).
+    async fn orphan(&self, owner: &Stored) -> Result<Action, Error> {
+        let store = self.ctx.store.as_ref();
+        let dependents = orphan_dependents(store, owner).await?;
+        if finalizers::remove(store, &owner.key, &owner.uid, ORPHAN).await? {
+            info!(object = %owner.key, dependents, "dependents orphaned");
         }
         Ok(Action::AwaitChange)
     }

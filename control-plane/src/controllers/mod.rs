@@ -13,6 +13,7 @@
 //! | CronJob: a Job per scheduled time, concurrencyPolicy, deadline, history limits | `cronjob/` |
 //! | DaemonSet: a pod per eligible node, rolling update with maxUnavailable/maxSurge, OnDelete | `daemonset/` |
 //! | garbage collection through ownerReferences | `gc.rs` |
+//! | namespaces being deleted: their content, conditions, the `kubernetes` finalizer | `namespaces/` |
 //! | Events not written for `--event-ttl` deleted | `event_ttl.rs` |
 //! | scheduler, node lifecycle | `nodes/` |
 //! | Endpoints, release of deleted Services' claims | `services/` |
@@ -26,6 +27,7 @@ pub mod event_ttl;
 pub mod gc;
 pub mod job;
 pub mod load_balancer;
+pub mod namespaces;
 pub mod nodes;
 mod owned_pods;
 pub mod replicaset;
@@ -48,13 +50,17 @@ pub use event_ttl::EventTtlController;
 pub use gc::GarbageCollector;
 pub use job::JobController;
 pub use load_balancer::LoadBalancerController;
+pub use namespaces::NamespaceController;
 pub use replicaset::ReplicaSetController;
 pub use runtime::{Action, Controller, Reconciler, RuntimeConfig, Trigger};
 pub use statefulset::StatefulSetController;
 pub use volumes::VolumeController;
 
 use crate::core::events::EventSink;
+use crate::core::Error;
 use crate::core::{Clock, ControlPlane, SystemClock};
+use crate::resources::finalizers;
+use crate::store::Key;
 use crate::store::Store;
 
 /// What the controllers share: the store and the wall clock (conditions, minReadySeconds
@@ -90,6 +96,15 @@ impl ControllerContext {
         crate::core::events::record_or_warn(self, involved, type_, reason, message, component)
             .await;
     }
+}
+
+/// A controller's delete of the object with `uid` it read (a surplus pod, an expired Job,
+/// an old ReplicaSet), through the one finalizer-aware delete: true when this call
+/// deleted or marked it, false when it was gone, replaced, or already being deleted (a
+/// controller that comes back to a marked object writes nothing and reports nothing).
+pub async fn deleted(ctx: &ControllerContext, key: &Key, uid: &str) -> Result<bool, Error> {
+    let done = finalizers::delete_if(ctx.store.as_ref(), ctx.clock.as_ref(), key, uid).await?;
+    Ok(done.is_some_and(|d| d.acted()))
 }
 
 impl EventSink for ControllerContext {
@@ -185,6 +200,14 @@ pub fn spawn_with(
         tokio::spawn(
             Controller::new(
                 Arc::new(VolumeController::new(ctx.clone())),
+                store.clone(),
+                config.clone(),
+            )
+            .run(),
+        ),
+        tokio::spawn(
+            Controller::new(
+                Arc::new(NamespaceController::new(ctx.clone())),
                 store.clone(),
                 config.clone(),
             )

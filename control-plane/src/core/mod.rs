@@ -10,6 +10,7 @@ mod error;
 pub mod events;
 pub mod ids;
 pub mod kinds;
+pub mod memory;
 pub mod objects;
 pub mod registry;
 

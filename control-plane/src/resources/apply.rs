@@ -274,7 +274,7 @@ async fn write(
     for _ in 0..CONFLICT_RETRIES {
         let Some(stored) = store.get(&object.key).await? else {
             if namespace == Some(NamespaceState::Terminating) {
-                return Err(namespaces::terminating(&object.key.namespace));
+                return Err(namespaces::terminating(&object.key));
             }
             if object.precondition.is_some() {
                 return Err(Error::Invalid(format!(

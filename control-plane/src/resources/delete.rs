@@ -5,14 +5,13 @@
 //! once and the garbage collector (`controllers/gc.rs`) then deletes its dependents
 //! (objects whose ownerReferences name it). `Foreground` keeps the owner, marked, with
 //! the `foregroundDeletion` finalizer, which the collector removes once its dependents
-//! that block it (`blockOwnerDeletion`) are gone; a kind that cannot own anything goes
-//! as with Background. `Orphan` first removes those references from the dependents
-//! (`owners::orphan_dependents`, synchronously rather than through Kubernetes' `orphan`
-//! finalizer), so they stay.
+//! that block it (`blockOwnerDeletion`) are gone. `Orphan` keeps the owner, marked,
+//! with the `orphan` finalizer, which the collector removes once it has removed the
+//! owner's references from its dependents, so they stay. A kind that cannot own
+//! anything goes as with Background.
 
-use super::finalizers;
+use super::finalizers::{self, Deleted, Pinned};
 use super::namespaces;
-use super::objects;
 use super::owners::OWNER_KINDS;
 use super::served::Object as WireObject;
 use crate::core::Kind;
@@ -45,25 +44,13 @@ pub async fn delete(
     }
     let key = kind.key(namespace, name);
     super::read_only::refuse(kind.name, "delete")?;
-    if propagation == "Orphan" {
-        match store.get(&key).await? {
-            Some(owner) => {
-                crate::resources::owners::orphan_dependents(store, clock, &owner)
-                    .await
-                    .map_err(|e| {
-                        Error::Internal(format!("orphaning the dependents of {key}: {e}"))
-                    })?;
-            }
-            None => return Err(objects::not_found(&key)),
-        }
-    }
-    let foreground = propagation == "Foreground" && OWNER_KINDS.contains(&kind.name);
-    finalizers::delete(
-        store,
-        clock,
-        &key,
-        foreground.then_some(finalizers::FOREGROUND),
-        None,
-    )
-    .await
+    // A kind that cannot own anything goes as with Background.
+    let extra = match propagation {
+        "Foreground" if OWNER_KINDS.contains(&kind.name) => Some(finalizers::FOREGROUND),
+        "Orphan" if OWNER_KINDS.contains(&kind.name) => Some(finalizers::ORPHAN),
+        _ => None,
+    };
+    finalizers::delete(store, clock, &key, extra, Pinned::default())
+        .await
+        .map(Deleted::object)
 }

@@ -1,21 +1,22 @@
 //! Evict: Kubernetes' `pods/eviction`, what `drain` asks for each pod of a node. The pod
-//! is deleted on the revision read (with no PodDisruptionBudgets there is nothing else to
-//! ask); a grace period given by the caller is first written to the pod as
+//! read is deleted (with no PodDisruptionBudgets there is nothing else to ask); a grace
+//! period given by the caller is first written to the pod as
 //! `metadata.deletionGracePeriodSeconds` and `deletionTimestamp`, as the API server
 //! marks a pod it deletes gracefully, so the last state (the watch's DELETED event)
 //! carries it to the node's agent, which gives the containers that long to stop
-//! (`agent/src/join/source.rs`). A pod with finalizers is only marked, as any object
-//! (`finalizers.rs`). A mirror pod is refused: its node's static pod would only bring it
-//! back.
+//! (`agent/src/join/source.rs`). The deletion itself is the one finalizer-aware delete
+//! (`finalizers.rs`): a pod with finalizers is only marked, as any object. A mirror pod
+//! is refused: its node's static pod would only bring it back.
 
 use serde_json::Value;
 use tracing::info;
 
+use super::finalizers::Deleted;
 use super::objects;
 use super::served::Object as WireObject;
 use crate::core::annotations::MIRROR_ANNOTATION;
 use crate::core::{Clock, Error};
-use crate::store::{read_decide_write, Done, Key, Step, Store, Stored};
+use crate::store::{read_decide_write, Key, Step, Store, Stored};
 
 /// Evicts the pod; returns its last state.
 pub async fn evict(
@@ -34,24 +35,26 @@ pub async fn evict(
         )));
     }
     let key = Key::new("Pod", namespace, name);
-    let held = match store.get(&key).await? {
-        Some(stored) => !super::finalizers::of(&evictable(&key, Some(&stored), None)?.1).is_empty(),
+    let (uid, held) = match store.get(&key).await? {
+        Some(stored) => {
+            let (stored, value) = evictable(&key, Some(&stored), None)?;
+            (
+                stored.uid.clone(),
+                !super::finalizers::of(&value).is_empty(),
+            )
+        }
         None => return Err(objects::not_found(&key)),
     };
-    if held {
-        // Finalizers hold it: only marked, and gone with the last one (`finalizers.rs`).
-        return super::finalizers::delete(store, clock, &key, None, None).await;
-    }
-    let contended = || Error::Conflict(format!("{key} kept changing while it was evicted; retry"));
-    let mut uid: Option<String> = None;
-    if let Some(grace) = grace_period_seconds {
+    // A pod held by finalizers is only marked (`finalizers.rs`), with no grace to run.
+    if let Some(grace) = grace_period_seconds.filter(|_| !held) {
+        let contended =
+            || Error::Conflict(format!("{key} kept changing while it was evicted; retry"));
         let now = clock.now_seconds().to_string();
         read_decide_write(
             store,
             &key,
             |current| {
-                let (stored, mut value) = evictable(&key, current, None)?;
-                uid = Some(stored.uid.clone());
+                let (_, mut value) = evictable(&key, current, Some(&uid))?;
                 let meta = objects::metadata_mut(&mut value);
                 if meta.get("deletionGracePeriodSeconds") == Some(&Value::from(grace)) {
                     return Ok(Step::Keep(()));
@@ -68,21 +71,11 @@ pub async fn evict(
         )
         .await?;
     }
-    let done = read_decide_write(
-        store,
-        &key,
-        |current| {
-            let (stored, value) = evictable(&key, current, uid.as_deref())?;
-            Ok(Step::Delete(objects::serve_value(stored, value)))
-        },
-        contended,
-    )
-    .await?;
-    let last = match done {
-        Done::Deleted(last, _) | Done::Kept(last) | Done::Written(last, _) => last,
+    let Some(deleted) = super::finalizers::delete_if(store, clock, &key, &uid).await? else {
+        return Err(objects::not_found(&key));
     };
-    info!(pod = %key, grace = ?grace_period_seconds, "pod evicted");
-    Ok(last)
+    info!(pod = %key, grace = ?grace_period_seconds, marked = !matches!(deleted, Deleted::Gone(_)), "pod evicted");
+    Ok(deleted.object())
 }
 
 /// The pod as read, if it may be evicted: it exists (and, when `uid` is given, is still

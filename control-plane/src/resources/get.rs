@@ -7,7 +7,7 @@ use super::fields::FieldSelector;
 use super::objects;
 use crate::core::Error;
 use crate::core::Kind;
-use crate::store::Store;
+use crate::store::{Store, Stored};
 
 /// One object by kind, namespace ("" = "default" for namespaced kinds) and name.
 pub async fn get(
@@ -60,6 +60,22 @@ impl Scope {
         Ok(self)
     }
 
+    /// Whether [`admits`](Self::admits) needs the object itself (a label or field
+    /// selector), not only its namespace.
+    pub fn reads_objects(&self) -> bool {
+        self.selector != Selector::default() || !self.fields.is_empty()
+    }
+
+    /// [`admits`](Self::admits) for a stored object, decoding it only when a selector
+    /// must look inside it.
+    pub fn admits_stored(&self, stored: &Stored) -> Result<bool, Error> {
+        let namespace = &stored.key.namespace;
+        if !self.namespace.as_deref().is_none_or(|ns| ns == namespace) {
+            return Ok(false);
+        }
+        Ok(!self.reads_objects() || self.admits(namespace, &objects::parse(stored)?))
+    }
+
     /// Whether an object of this kind in `namespace` with `value`'s labels is in scope.
     pub fn admits(&self, namespace: &str, value: &serde_json::Value) -> bool {
         self.namespace.as_deref().is_none_or(|ns| ns == namespace)
@@ -82,4 +98,23 @@ pub async fn list(store: &dyn Store, scope: &Scope) -> Result<(Vec<WireObject>, 
         }
     }
     Ok((served, revision))
+}
+
+/// The stored objects in `scope`, as [`list`] selects them, for a caller that encodes
+/// them itself (a REST list copies their bytes): an object is decoded only when a
+/// selector must look inside it, and dropped again at once.
+pub async fn list_stored(store: &dyn Store, scope: &Scope) -> Result<(Vec<Stored>, i64), Error> {
+    let (items, revision) = store
+        .list(scope.kind.name, scope.namespace.as_deref())
+        .await?;
+    if !scope.reads_objects() {
+        return Ok((items, revision));
+    }
+    let mut selected = Vec::with_capacity(items.len());
+    for stored in items {
+        if scope.admits_stored(&stored)? {
+            selected.push(stored);
+        }
+    }
+    Ok((selected, revision))
 }

@@ -2,7 +2,7 @@
 //! async functions over a [`Store`](crate::store::Store), testable against `MemoryStore`
 //! without TLS, called by the front doors (`frontdoor/`). Below them: `allocation/`
 //! (ClusterIPs, NodePorts, pod CIDRs), `mirror/` (the nodes' static pods), `owners.rs`
-//! (dependents and the Orphan policy).
+//! (dependents, and the references the Orphan policy removes).
 //!
 //! Objects are stored as the JSON of their k8s-openapi type without a resourceVersion;
 //! every object served gets `metadata.resourceVersion` = its store revision, as a string.
@@ -12,11 +12,11 @@
 //! | Apply   | `apply.rs` (+ `merge.rs`: the three-way merge of an update) |
 //! | Create, Replace (REST POST, PUT) | `create.rs` |
 //! | Get/List| `get.rs`      |
-//! | Delete  | `delete.rs` (+ `namespaces.rs`: a namespace takes its objects along) |
+//! | Delete  | `delete.rs` (+ `namespaces.rs`: a namespace is marked `Terminating`; the namespace controller deletes its content) |
 //! | Label   | `label.rs`    |
 //! | Watch   | `watch.rs`    |
 //! | (every update) | `write.rs`: default, validate, admit, compare-and-swap (+ `generation.rs`) |
-//! | (every delete) | `finalizers.rs`: marked while finalizers are pending, gone with the last |
+//! | (every delete, by any deleter) | `finalizers.rs`: marked while finalizers are pending, gone with the last |
 //! | (new Jobs) | `jobs.rs`: the uid and selector a Job is created with |
 //! | (storage) | `storage.rs`: the default StorageClass, claims' admission and update rules, protected deletes |
 //! | Scale, SetImage | `scale.rs` (workloads) |
@@ -37,7 +37,7 @@ mod jobs;
 mod label;
 mod merge;
 pub mod mirror;
-mod namespaces;
+pub mod namespaces;
 mod nodes;
 pub mod objects;
 pub mod owners;
@@ -49,6 +49,7 @@ mod write;
 mod rollout;
 mod scale;
 mod served;
+mod splice;
 
 #[cfg(test)]
 mod tests;
@@ -58,10 +59,10 @@ pub use create::{create, replace, Part};
 pub use delete::delete;
 pub use evict::evict;
 pub use fields::FieldSelector;
-pub use get::{get, list, Scope};
+pub use get::{get, list, list_stored, Scope};
 pub use label::label;
 pub use nodes::{cordon, taint, TaintOperation};
-pub use objects::{metadata_mut, serve, serve_value};
+pub use objects::{metadata_mut, serve, serve_value, served_value, write_served};
 pub use read_only::refuse as refuse_read_only;
 pub use storage::admit_create;
 pub use watch::{watch, WatchStream, BOOKMARK};
@@ -70,8 +71,8 @@ pub use rollout::{history, pause, undo, Undone};
 pub use scale::{scale, set_image};
 pub use served::{Object, RolloutRevision, WatchEvent};
 
-/// What every cluster has, made at start if missing: the system namespaces (finishing a
-/// deletion a crash interrupted) and the default StorageClass.
+/// What every cluster has, made at start if missing: the system namespaces and the
+/// default StorageClass.
 pub async fn bootstrap(
     store: &dyn crate::store::Store,
     clock: &dyn crate::core::Clock,

@@ -1,23 +1,29 @@
-//! Namespaces: the two made at first start, and deletion, which takes everything in the
-//! namespace with it.
+//! Namespaces: the two made at first start, the `kubernetes` finalizer every namespace
+//! gets, the refusal of new content in a namespace being deleted, and the delete verb.
 //!
-//! Deletion goes as in Kubernetes: the namespace is first marked `Terminating` (apply
-//! then refuses new objects in it), then every object of every namespaced kind in it is
-//! deleted, then the namespace itself. A crash in between leaves it `Terminating`;
-//! [`bootstrap`] at the next start (or deleting it again) finishes the job.
+//! Deletion goes as in Kubernetes: a DELETE only marks the namespace (`deletionTimestamp`,
+//! phase `Terminating`; admission then refuses new objects in it) and the namespace
+//! controller (`controllers/namespaces/`) deletes its content through the finalizer-aware
+//! delete, reports what remains in the namespace's conditions, and removes the
+//! `kubernetes` finalizer from `spec.finalizers` once nothing is left; the namespace goes
+//! when no finalizer of either list remains. A crash in between leaves it `Terminating`;
+//! the controller's resync at start carries on.
 
 use super::served::Object as WireObject;
 use serde_json::{json, Value};
-use tracing::{info, warn};
+use tracing::info;
 
-use super::objects;
+use super::{finalizers, objects};
 use crate::core::kinds::SYSTEM_NAMESPACES;
-use crate::core::Kind;
 use crate::core::{Clock, Error};
-use crate::store::{modify_stored, Edit, Key, Modified, Store, StoreError};
+use crate::store::{read_decide_write, Done, Key, Step, Store, StoreError, Stored};
 
 /// The label Kubernetes puts on every namespace, so selectors can pick namespaces by name.
 const NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// The namespace controller's finalizer in `spec.finalizers`: removed once the
+/// namespace's content is gone.
+pub const KUBERNETES_FINALIZER: &str = "kubernetes";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NamespaceState {
@@ -45,16 +51,22 @@ fn state_of(value: &Value) -> NamespaceState {
     }
 }
 
-/// Kubernetes' refusal of new objects in a namespace being deleted.
-pub fn terminating(namespace: &str) -> Error {
-    Error::FailedPrecondition(format!(
-        "unable to create new content in namespace {namespace} because it is being terminated"
+/// Kubernetes' refusal (namespace lifecycle admission, 403) of a new object `key` in a
+/// namespace being deleted.
+pub fn terminating(key: &Key) -> Error {
+    Error::PermissionDenied(format!(
+        "{} {:?} is forbidden: unable to create new content in namespace {} because it is being terminated",
+        objects::qualified_resource(&key.kind),
+        key.name,
+        key.namespace
     ))
 }
 
-/// What the server sets on a new Namespace: phase Active and the name label.
+/// What the server sets on a new Namespace: phase Active, the name label and the
+/// `kubernetes` finalizer.
 pub fn initialise(value: &mut Value, name: &str) {
     value["status"] = json!({"phase": "Active"});
+    add_kubernetes_finalizer(value);
     let meta = objects::metadata_mut(value);
     let labels = meta
         .entry("labels")
@@ -62,8 +74,51 @@ pub fn initialise(value: &mut Value, name: &str) {
     labels[NAME_LABEL] = Value::String(name.to_string());
 }
 
-/// Makes the system namespaces if they are missing and finishes deletions a crash
-/// interrupted. Run once at start, before serving.
+/// The namespace's `spec.finalizers`.
+pub fn spec_finalizers(value: &Value) -> Vec<String> {
+    value
+        .pointer("/spec/finalizers")
+        .and_then(Value::as_array)
+        .map(|f| {
+            f.iter()
+                .filter_map(|f| f.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn add_kubernetes_finalizer(value: &mut Value) -> bool {
+    let mut list = spec_finalizers(value);
+    if list.iter().any(|f| f == KUBERNETES_FINALIZER) {
+        return false;
+    }
+    list.push(KUBERNETES_FINALIZER.into());
+    if !value.get("spec").is_some_and(Value::is_object) {
+        value["spec"] = json!({});
+    }
+    value["spec"]["finalizers"] = Value::from(list);
+    true
+}
+
+/// An update keeps `spec.finalizers` as stored: only the namespace controller changes
+/// them (kube-apiserver's namespace strategy).
+pub fn keep_spec_finalizers(baseline: &Value, value: &mut Value) {
+    match baseline.pointer("/spec/finalizers") {
+        Some(kept) => {
+            if !value.get("spec").is_some_and(Value::is_object) {
+                value["spec"] = json!({});
+            }
+            value["spec"]["finalizers"] = kept.clone();
+        }
+        None => {
+            if let Some(spec) = value.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.remove("finalizers");
+            }
+        }
+    }
+}
+
+/// Makes the system namespaces if they are missing. Run once at start, before serving.
 pub async fn bootstrap(store: &dyn Store, clock: &dyn Clock) -> Result<(), Error> {
     for name in SYSTEM_NAMESPACES {
         let mut value = json!({
@@ -85,72 +140,60 @@ pub async fn bootstrap(store: &dyn Store, clock: &dyn Clock) -> Result<(), Error
             Err(e) => return Err(e.into()),
         }
     }
-    let (namespaces, _) = store.list("Namespace", None).await?;
-    for stored in namespaces {
-        if state_of(&objects::parse(&stored)?) == NamespaceState::Terminating {
-            warn!(namespace = %stored.key.name, "finishing an interrupted namespace deletion");
-            delete(store, clock, &stored.key.name).await?;
-        }
-    }
     Ok(())
 }
 
-/// Deletes a namespace and everything in it; returns the namespace's last state.
+/// A namespace's DELETE: marks it (`deletionTimestamp`, phase `Terminating`, the
+/// `kubernetes` finalizer) for the namespace controller and returns it as marked; one
+/// already marked is returned as it is.
 pub async fn delete(store: &dyn Store, clock: &dyn Clock, name: &str) -> Result<WireObject, Error> {
     if SYSTEM_NAMESPACES.contains(&name) {
-        return Err(Error::FailedPrecondition(format!(
-            "namespace {name:?} may not be deleted: it is a system namespace"
+        return Err(Error::PermissionDenied(format!(
+            "namespaces {name:?} is forbidden: this namespace may not be deleted"
         )));
     }
-    mark_terminating(store, clock, name).await?;
-    let mut deleted = 0_usize;
-    for kind in Kind::namespaced_kinds() {
-        let (items, _) = store.list(kind.name, Some(name)).await?;
-        for item in items {
-            match store.delete(&item.key, None).await {
-                Ok(_) => deleted += 1,
-                Err(StoreError::NotFound(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-    let last = match store.delete(&key(name), None).await {
-        Ok(last) => last,
-        Err(StoreError::NotFound(k)) => return Err(objects::not_found(&k)),
-        Err(e) => return Err(e.into()),
-    };
-    info!(namespace = name, objects = deleted, "namespace deleted");
-    objects::serve(&last)
-}
-
-/// Sets `status.phase: Terminating` and `deletionTimestamp`, unless already set.
-async fn mark_terminating(store: &dyn Store, clock: &dyn Clock, name: &str) -> Result<(), Error> {
     let key = key(name);
-    let marked = modify_stored(
+    let done = read_decide_write(
         store,
         &key,
-        None,
-        |stored| {
+        |current: Option<&Stored>| {
+            let stored = current.ok_or_else(|| objects::not_found(&key))?;
             let mut value = objects::parse(stored)?;
-            if state_of(&value) == NamespaceState::Terminating {
-                return Ok(Edit::Keep(()));
+            if finalizers::is_deleting(&value) {
+                return Ok(Step::Keep(Marking::Already(objects::serve_value(
+                    stored, value,
+                ))));
             }
-            value["status"] = json!({"phase": "Terminating"});
+            value["status"]["phase"] = Value::from("Terminating");
+            add_kubernetes_finalizer(&mut value);
             objects::metadata_mut(&mut value).insert(
                 "deletionTimestamp".into(),
                 Value::String(clock.now_seconds().to_string()),
             );
-            Ok(Edit::Write(objects::to_bytes(&value), ()))
+            Ok(Step::Update {
+                bytes: objects::to_bytes(&value),
+                then: Marking::Now(value),
+            })
         },
         || {
             Error::Conflict(format!(
-                "{key} kept changing while being marked for deletion"
+                "{key} kept changing while it was marked for deletion"
             ))
         },
     )
     .await?;
-    match marked {
-        Modified::Missing => Err(objects::not_found(&key)),
-        Modified::Written(_) | Modified::Unchanged(_) => Ok(()),
-    }
+    Ok(match done {
+        Done::Kept(Marking::Already(served)) => served,
+        Done::Written(Marking::Now(value), written) => {
+            info!(namespace = name, "namespace marked for deletion");
+            objects::serve_value(&written, value)
+        }
+        _ => unreachable!("each step hands back its own outcome"),
+    })
+}
+
+/// What a namespace's DELETE found: marked already, or marked by it.
+enum Marking {
+    Already(WireObject),
+    Now(Value),
 }

@@ -73,6 +73,29 @@ pub fn serve(stored: &Stored) -> Result<WireObject, Error> {
     Ok(serve_value(stored, parse(stored)?))
 }
 
+/// A stored object decoded as the wire has it (with its resourceVersion), for readers of
+/// its fields such as the Table printers.
+pub fn served_value(stored: &Stored) -> Result<Value, Error> {
+    let mut value = parse(stored)?;
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert(
+            "resourceVersion".into(),
+            Value::String(stored.revision.to_string()),
+        );
+    }
+    Ok(value)
+}
+
+/// Appends a stored object's wire JSON to `out` without decoding it (`splice.rs`): what
+/// a list of thousands costs is then a copy of their bytes. The bytes are the ones this
+/// layer wrote; only JSON the scan cannot place the resourceVersion in is decoded.
+pub fn write_served(out: &mut Vec<u8>, stored: &Stored) -> Result<(), Error> {
+    if !super::splice::write_with_revision(out, &stored.json, stored.revision) {
+        out.extend_from_slice(&serve(stored)?.json);
+    }
+    Ok(())
+}
+
 /// `metadata.labels` of an object's JSON (empty when it has none).
 pub fn labels_of(value: &Value) -> BTreeMap<String, String> {
     value

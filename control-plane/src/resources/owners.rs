@@ -1,13 +1,13 @@
 //! Ownership through ownerReferences: who depends on whom, removing references, and the
-//! Orphan policy (`delete --cascade=orphan`), which the delete verb runs before the owner
-//! goes and the garbage collector (`controllers/gc.rs`) relies on.
+//! Orphan policy's removal of an owner's references (`delete --cascade=orphan`), which
+//! the garbage collector (`controllers/gc.rs`) runs while the `orphan` finalizer holds
+//! the owner.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use serde_json::Value;
-use tracing::info;
 
 use super::objects::metadata_mut;
-use crate::core::{Clock, Error};
+use crate::core::Error;
 use crate::store::{modify_stored, Edit, Store, Stored};
 
 /// Kinds that have owners (what the workload controllers create; a StatefulSet's claims
@@ -85,38 +85,15 @@ pub async fn strip(
     .await
 }
 
-/// The Orphan policy: marks the owner as being deleted (so its controller stops adopting
-/// and creating), then removes every reference to it from its dependents. The caller
-/// deletes the owner afterwards.
-pub async fn orphan_dependents(
-    store: &dyn Store,
-    clock: &dyn Clock,
-    owner: &Stored,
-) -> Result<usize, Error> {
-    mark_deleting(store, clock, owner).await?;
+/// The Orphan policy's work, done by the garbage collector while the owner is held by
+/// the `orphan` finalizer: removes every reference to it from its dependents. How many
+/// there were.
+pub async fn orphan_dependents(store: &dyn Store, owner: &Stored) -> Result<usize, Error> {
     let dependents = dependents_of(store, &owner.key.namespace, &owner.uid).await;
     for dependent in &dependents {
         strip(store, dependent, |r| r.uid == owner.uid).await?;
     }
-    info!(owner = %owner.key, dependents = dependents.len(), "dependents orphaned");
     Ok(dependents.len())
-}
-
-/// Sets `metadata.deletionTimestamp` on the owner, unless already set.
-async fn mark_deleting(store: &dyn Store, clock: &dyn Clock, owner: &Stored) -> Result<(), Error> {
-    edit_json(store, owner, "being marked for deletion", |value| {
-        let meta: ObjectMeta =
-            serde_json::from_value(value["metadata"].clone()).unwrap_or_default();
-        if meta.deletion_timestamp.is_some() {
-            return false;
-        }
-        metadata_mut(value).insert(
-            "deletionTimestamp".into(),
-            Value::String(clock.now_seconds().to_string()),
-        );
-        true
-    })
-    .await
 }
 
 /// Read-modify-write of a stored object's JSON ([`modify_stored`]): `edit` changes the

@@ -15,7 +15,7 @@
 
 use std::collections::HashSet;
 
-use super::served::WatchEvent;
+use super::served::{Object as WireObject, WatchEvent};
 use futures::stream::{self, BoxStream, StreamExt};
 
 use super::get::{self, Scope};
@@ -96,8 +96,7 @@ impl Live {
     /// The event as this watch shows it, or `None` when it is out of scope.
     fn admit(&mut self, event: Event) -> Result<Option<WatchEvent>, Error> {
         let Event { kind, object } = event;
-        let value = objects::parse(&object)?;
-        let in_scope = self.scope.admits(&object.key.namespace, &value);
+        let in_scope = self.scope.admits_stored(&object)?;
         let was_shown = self.shown.contains(&object.key);
         let shown_as = match kind {
             EventType::Deleted if in_scope || was_shown => {
@@ -114,10 +113,21 @@ impl Live {
             }
             _ => return Ok(None),
         };
-        let wire = objects::serve_value(&object, value);
+        // Every watcher of the kind gets this event: the bytes are spliced, not re-encoded.
+        let mut json = Vec::with_capacity(object.json.len() + 40);
+        objects::write_served(&mut json, &object)?;
+        let resource_version = object.revision.to_string();
+        let wire = WireObject {
+            kind: object.key.kind,
+            namespace: object.key.namespace,
+            name: object.key.name,
+            uid: object.uid,
+            resource_version: resource_version.clone(),
+            json,
+        };
         Ok(Some(WatchEvent {
             r#type: shown_as.as_str().to_string(),
-            resource_version: wire.resource_version.clone(),
+            resource_version,
             object: Some(wire),
         }))
     }

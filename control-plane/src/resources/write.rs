@@ -52,6 +52,9 @@ pub(crate) fn checked(key: &Key, baseline: &Value, changed: &Value) -> Result<Va
     validate_object(&typed).map_err(|e| invalid(&e))?;
     let mut value = typed.to_json_value();
     keep_server_metadata(baseline, &mut value);
+    if key.kind == "Namespace" {
+        namespaces::keep_spec_finalizers(baseline, &mut value);
+    }
     finalizers::check_update(&key.kind, &key.name, baseline, &value)?;
     ValidationError::check(validate_config_update(&key.kind, baseline, &value))
         .map_err(|e| invalid(&e))?;
@@ -206,7 +209,7 @@ pub(crate) async fn admit_namespace(store: &dyn Store, key: &Key) -> Result<(), 
     }
     match namespaces::state(store, &key.namespace).await? {
         Some(NamespaceState::Active) => Ok(()),
-        Some(NamespaceState::Terminating) => Err(namespaces::terminating(&key.namespace)),
+        Some(NamespaceState::Terminating) => Err(namespaces::terminating(key)),
         None => Err(Error::NotFound(format!(
             "namespace {:?} not found: {key} cannot be created in it",
             key.namespace

@@ -8,6 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
 use skiff_proto::model::generate_job_selector;
 
+use crate::controllers::ControllerContext;
 use crate::core::objects::{self, controller_ref};
 use crate::core::Error;
 use crate::store::{Key, Store, StoreError};
@@ -93,14 +94,14 @@ pub async fn create(
 }
 
 /// Deletes the Job (its pods follow through the garbage collector, as with background
-/// propagation); whether it was there.
-pub async fn delete(store: &dyn Store, job: &Job) -> Result<bool, Error> {
+/// propagation); whether this call deleted or marked it.
+pub async fn delete(ctx: &ControllerContext, job: &Job) -> Result<bool, Error> {
     let key = Key::new(
         "Job",
         job.metadata.namespace.clone().unwrap_or_default(),
         job.metadata.name.clone().unwrap_or_default(),
     );
-    objects::delete_if(store, &key, job.metadata.uid.as_deref().unwrap_or_default()).await
+    crate::controllers::deleted(ctx, &key, job.metadata.uid.as_deref().unwrap_or_default()).await
 }
 
 /// The finished Jobs beyond the history limits, oldest first: successful ones past

@@ -183,7 +183,9 @@ impl CronJobController {
                     let Some(job) = owned.iter().find(|j| j.metadata.uid == reference.uid) else {
                         continue;
                     };
-                    jobs::delete(self.store(), job).await?;
+                    if !jobs::delete(self.ctx.as_ref(), job).await? {
+                        continue;
+                    }
                     let old = job.metadata.name.clone().unwrap_or_default();
                     info!(cronjob = %key, job = %old, "active job replaced");
                     self.event(
@@ -248,7 +250,7 @@ impl CronJobController {
             spec.failed_jobs_history_limit.unwrap_or(i32::MAX),
         );
         for job in doomed {
-            if jobs::delete(self.store(), job).await? {
+            if jobs::delete(self.ctx.as_ref(), job).await? {
                 let name = job.metadata.name.clone().unwrap_or_default();
                 info!(job = %name, "finished job deleted: history limit");
                 self.event(

@@ -42,10 +42,10 @@ use super::deployment::rolling::scaled_value;
 use super::replicaset::claim::claim_pods;
 use super::replicaset::has_controller;
 use super::runtime::{all_in_namespace, self_or_owner, Action, Reconciler};
-use super::{owned_pods, ControllerContext};
+use super::{deleted, owned_pods, ControllerContext};
 use crate::core::objects::template_hash::template_hash;
 use crate::core::objects::{
-    self, availability, decode, decode_all, is_being_deleted, pod_is_terminal, Availability,
+    availability, decode, decode_all, is_being_deleted, pod_is_terminal, Availability,
 };
 use crate::core::Error;
 use crate::store::{Event, Key, Store};
@@ -217,7 +217,7 @@ impl DaemonSetController {
             }
             let pod_key = Key::new("Pod", &key.namespace, &name);
             let uid = pod.metadata.uid.as_deref().unwrap_or_default();
-            if objects::delete_if(self.store(), &pod_key, uid).await? {
+            if deleted(self.ctx.as_ref(), &pod_key, uid).await? {
                 info!(daemonset = %key, pod = %name, reason = ?why, "daemon pod deleted");
                 let message = format!("Deleted pod: {name}");
                 self.event(ds, "Normal", "SuccessfulDelete", &message).await;

@@ -451,7 +451,13 @@ impl<'a> Sync<'a> {
                 .and_then(|s| s.revision_history_limit)
                 .unwrap_or(10);
             let olds: Vec<&ReplicaSet> = olds.iter().collect();
-            replicasets::cleanup(self.store(), &olds, |rs| self.count(rs).pods, limit).await?;
+            replicasets::cleanup(
+                self.controller.ctx.as_ref(),
+                &olds,
+                |rs| self.count(rs).pods,
+                limit,
+            )
+            .await?;
         }
         let revision = new.map(|rs| history::revision(&rs.metadata).to_string());
         let key = deployment_key(&self.deployment);

@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use skiff_proto::model::selector_matches;
 use tracing::info;
 
+use crate::controllers::ControllerContext;
 use crate::core::objects::revisions::{
     self as history, CHANGE_CAUSE, DESIRED_REPLICAS, MAX_REPLICAS, REVISION,
 };
@@ -268,16 +269,17 @@ pub async fn scale(
 }
 
 /// Deletes old ReplicaSets beyond `limit` that have nothing left (no replicas, no pods),
-/// lowest revision first.
+/// lowest revision first. One already being deleted (held by a finalizer) is neither
+/// counted nor deleted again, as Kubernetes' cleanup leaves it.
 pub async fn cleanup(
-    store: &dyn Store,
+    ctx: &ControllerContext,
     olds: &[&ReplicaSet],
     pods_of: impl Fn(&ReplicaSet) -> i32,
     limit: i32,
 ) -> Result<(), Error> {
     let mut empty: Vec<&&ReplicaSet> = olds
         .iter()
-        .filter(|rs| replicas_of(rs) == 0 && pods_of(rs) == 0)
+        .filter(|rs| replicas_of(rs) == 0 && pods_of(rs) == 0 && !is_being_deleted(&rs.metadata))
         .collect();
     let excess = empty.len() as i64 - i64::from(limit.max(0));
     if excess <= 0 {
@@ -285,13 +287,10 @@ pub async fn cleanup(
     }
     empty.sort_by_key(|rs| history::revision(&rs.metadata));
     for rs in empty.into_iter().take(excess as usize) {
-        objects::delete_if(
-            store,
-            &rs_key(rs),
-            rs.metadata.uid.as_deref().unwrap_or_default(),
-        )
-        .await?;
-        info!(replicaset = %rs_key(rs), "old replica set deleted (revisionHistoryLimit)");
+        let uid = rs.metadata.uid.as_deref().unwrap_or_default();
+        if crate::controllers::deleted(ctx, &rs_key(rs), uid).await? {
+            info!(replicaset = %rs_key(rs), "old replica set deleted (revisionHistoryLimit)");
+        }
     }
     Ok(())
 }

@@ -47,7 +47,7 @@ use tracing::info;
 
 use super::runtime::{self_or_owner, Action, Reconciler};
 use super::ControllerContext;
-use crate::core::objects::{self, controller_of, decode, decode_all, is_being_deleted};
+use crate::core::objects::{controller_of, decode, decode_all, is_being_deleted};
 use crate::core::Error;
 use crate::store::{Event, Key, Store};
 use counts::Counts;
@@ -290,8 +290,9 @@ impl JobController {
             return Ok(sooner(Action::AwaitChange, due, now));
         }
         let uid = job.metadata.uid.clone().unwrap_or_default();
-        objects::delete_if(self.store(), key, &uid).await?;
-        info!(job = %key, "finished job deleted: ttlSecondsAfterFinished");
+        if super::deleted(self.ctx.as_ref(), key, &uid).await? {
+            info!(job = %key, "finished job deleted: ttlSecondsAfterFinished");
+        }
         Ok(Action::AwaitChange)
     }
 }

@@ -9,7 +9,6 @@ use tracing::info;
 use super::counts::Counts;
 use super::{indexed, JobController, COMPONENT};
 use crate::controllers::owned_pods;
-use crate::core::objects;
 use crate::core::Error;
 use crate::store::Key;
 
@@ -115,7 +114,7 @@ impl JobController {
             let name = pod.metadata.name.clone().unwrap_or_default();
             let pod_key = Key::new("Pod", &key.namespace, &name);
             let uid = pod.metadata.uid.as_deref().unwrap_or_default();
-            if objects::delete_if(self.store(), &pod_key, uid).await? {
+            if super::super::deleted(self.ctx.as_ref(), &pod_key, uid).await? {
                 let message = format!("Deleted pod: {name}");
                 self.event(job, "Normal", "SuccessfulDelete", &message)
                     .await;

@@ -25,7 +25,7 @@ use tracing::info;
 use super::runtime::{all_in_namespace, owner_key, unique, Action, Reconciler};
 use super::{owned_pods, ControllerContext};
 use crate::core::events;
-use crate::core::objects::{self, decode, decode_all, is_active, is_being_deleted};
+use crate::core::objects::{decode, decode_all, is_active, is_being_deleted};
 use crate::core::Error;
 use crate::store::{Event, Key, Store};
 
@@ -108,14 +108,11 @@ impl Reconciler for ReplicaSetController {
                     &key.namespace,
                     pod.metadata.name.clone().unwrap_or_default(),
                 );
-                objects::delete_if(
-                    self.store(),
-                    &pod_key,
-                    pod.metadata.uid.as_deref().unwrap_or_default(),
-                )
-                .await?;
-                let message = format!("Deleted pod: {}", pod_key.name);
-                self.event(&rs, "SuccessfulDelete", &message).await;
+                let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+                if super::deleted(self.ctx.as_ref(), &pod_key, uid).await? {
+                    let message = format!("Deleted pod: {}", pod_key.name);
+                    self.event(&rs, "SuccessfulDelete", &message).await;
+                }
             }
             info!(replicaset = %key, deleted = doomed.len(), "pods deleted");
         }

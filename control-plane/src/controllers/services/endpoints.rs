@@ -28,6 +28,7 @@ use super::subsets::{compute, Computed};
 use crate::controllers::nodes::NodeContext;
 use crate::controllers::runtime::{unique, Action, Controller, Reconciler, RuntimeConfig};
 use crate::core::{events, Error};
+use crate::resources::finalizers;
 use crate::store::{Event, EventType, Key, Store, StoreError, Stored};
 
 /// Marks Endpoints this controller owns.
@@ -136,7 +137,7 @@ impl Reconciler for EndpointsController {
 
 impl EndpointsController {
     /// Makes the stored Endpoints of `key` match its Service and pods.
-    async fn sync(&self, key: &ObjectKey) -> Result<(), StoreError> {
+    async fn sync(&self, key: &ObjectKey) -> Result<(), Error> {
         let store_key = Key::new("Endpoints", key.0.clone(), key.1.clone());
         let stored = self.store().get(&store_key).await?;
         let service_key = Key::new("Service", key.0.clone(), key.1.clone());
@@ -147,9 +148,12 @@ impl EndpointsController {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(key);
             if let Some(stored) = stored.filter(is_managed) {
-                match self.store().delete(&store_key, Some(stored.revision)).await {
-                    Ok(_) | Err(StoreError::NotFound(_)) => info!("endpoints deleted"),
-                    Err(e) => return Err(e),
+                let clock = self.ctx.clock.as_ref();
+                if finalizers::delete_read(self.store(), clock, &stored)
+                    .await?
+                    .is_some_and(|d| d.acted())
+                {
+                    info!("endpoints deleted");
                 }
             }
             return Ok(());
@@ -192,17 +196,17 @@ impl EndpointsController {
                             key: k,
                             expected: 0,
                             actual: 0,
-                        })
+                        }
+                        .into())
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.into()),
                 }
             }
             Some(stored) => {
                 let Some((_, current)) = decode::<Endpoints>(&stored) else {
-                    return Err(StoreError::Backend(format!(
-                        "{} does not decode",
-                        stored.key
-                    )));
+                    return Err(
+                        StoreError::Backend(format!("{} does not decode", stored.key)).into(),
+                    );
                 };
                 if current.subsets.as_ref().filter(|s| !s.is_empty()) == wanted.subsets.as_ref()
                     && current.metadata.labels == wanted.metadata.labels

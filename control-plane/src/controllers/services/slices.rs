@@ -22,7 +22,7 @@ use tracing::info;
 
 use crate::controllers::runtime::{Action, Controller, Reconciler, RuntimeConfig};
 use crate::core::{Clock, Error};
-use crate::resources::generation;
+use crate::resources::{finalizers, generation};
 use crate::store::{Event, Key, Store, Stored};
 
 /// The label naming a slice's Service.
@@ -115,10 +115,9 @@ impl EndpointSliceController {
             }
         }
         for (stored, _) in existing {
-            match store.delete(&stored.key, Some(stored.revision)).await {
-                Ok(_) => info!(slice = %stored.key, "endpointslice deleted"),
-                Err(crate::store::StoreError::NotFound(_)) => {}
-                Err(e) => return Err(e.into()),
+            let deleted = finalizers::delete_read(store, self.clock.as_ref(), &stored).await?;
+            if deleted.is_some_and(|d| d.acted()) {
+                info!(slice = %stored.key, "endpointslice deleted");
             }
         }
         Ok(())

@@ -327,7 +327,7 @@ impl StatefulSetController {
             pod.metadata.name.as_deref().unwrap_or_default(),
         );
         let uid = pod.metadata.uid.as_deref().unwrap_or_default();
-        if objects::delete_if(self.store(), &pod_key, uid).await? {
+        if super::deleted(self.ctx.as_ref(), &pod_key, uid).await? {
             let message = format!(
                 "delete Pod {} in StatefulSet {} successful",
                 pod_key.name,

@@ -1,4 +1,5 @@
-//! Garbage collection: deleting an owner takes its dependents; Orphan keeps them.
+//! Garbage collection: deleting an owner takes its dependents; Orphan keeps them, through
+//! the `orphan` finalizer.
 
 use super::*;
 
@@ -20,7 +21,19 @@ async fn orphan_keeps_the_dependents_and_drops_their_owner_reference() {
     h.apply(REPLICASET).await;
     h.settle().await;
     h.delete("ReplicaSet", "replicaset-nginx", "Orphan").await;
+    // As Kubernetes: the owner is first only marked, held by the `orphan` finalizer.
+    let marked: ReplicaSet = h.get("ReplicaSet", "replicaset-nginx").await.unwrap();
+    assert!(marked.metadata.deletion_timestamp.is_some());
+    assert_eq!(
+        marked.metadata.finalizers.as_deref(),
+        Some(&["orphan".to_string()][..])
+    );
+    // The collector strips the references, then the finalizer, and the owner goes.
     h.settle().await;
+    assert!(h
+        .get::<ReplicaSet>("ReplicaSet", "replicaset-nginx")
+        .await
+        .is_none());
     let pods = h.pods().await;
     assert_eq!(pods.len(), 3);
     assert!(pods.iter().all(|p| p.metadata.owner_references.is_none()));

@@ -127,23 +127,6 @@ where
     })
 }
 
-/// Deletes the object if it is still the one with `uid`; a vanished object is fine.
-pub async fn delete_if(store: &dyn Store, key: &Key, uid: &str) -> Result<bool, Error> {
-    let done = store::read_decide_write(
-        store,
-        key,
-        |current| {
-            Ok(match current {
-                Some(stored) if stored.uid == uid => Step::Delete(()),
-                _ => Step::Keep(()),
-            })
-        },
-        || contended(key),
-    )
-    .await?;
-    Ok(matches!(done, Done::Deleted((), _)))
-}
-
 /// Writes `status` as the object's status (the field `status_of` picks) when it differs
 /// from the stored one; an object gone or replaced (another uid) is left alone.
 pub async fn write_status<T, S>(

@@ -10,8 +10,9 @@ use tracing::info;
 
 use crate::controllers::nodes::NodeContext;
 use crate::controllers::volumes::binding::{hostname_term, volume_phase};
-use crate::core::objects::{decode, decode_all, delete_if};
+use crate::core::objects::{decode, decode_all};
 use crate::core::Error;
+use crate::resources::finalizers;
 use crate::store::Key;
 
 /// The volume's directory when it is the node's to remove now; `None` otherwise.
@@ -55,7 +56,9 @@ pub async fn deleted(ctx: &NodeContext, node: &str, name: &str) -> Result<(), Er
             "node {node:?} may not delete persistentvolume {name:?}: not a released volume of that node"
         )));
     }
-    if delete_if(store, &key, &stored.uid).await? {
+    let clock = ctx.clock.as_ref();
+    let deleted = finalizers::delete_if(store, clock, &key, &stored.uid).await?;
+    if deleted.is_some_and(|d| d.acted()) {
         info!(volume = name, node, "released volume deleted");
     }
     Ok(())

@@ -125,11 +125,31 @@ impl Tables {
         }))
     }
 
-    /// The Table of a list's `items`, with the list's `metadata` (resourceVersion,
-    /// continue, remainingItemCount).
-    pub fn list(&self, items: &[Value], metadata: Value, now: jiff::Timestamp) -> Value {
-        let rows: Vec<Value> = items.iter().map(|o| self.row(o, now)).collect();
-        self.table(metadata, rows)
+    /// The Table of a list's `items` as JSON, with the list's `metadata`
+    /// (resourceVersion, continue, remainingItemCount); encoded row by row as the objects
+    /// come, so that a list of thousands is never held decoded at once.
+    pub fn list_bytes<E>(
+        &self,
+        items: impl IntoIterator<Item = Result<Value, E>>,
+        metadata: Value,
+        now: jiff::Timestamp,
+    ) -> Result<Vec<u8>, E> {
+        let mut head = self.table(metadata, Vec::new());
+        if let Some(table) = head.as_object_mut() {
+            table.remove("rows");
+        }
+        let mut out = serde_json::to_vec(&head).expect("a JSON value always serializes");
+        out.pop(); // the closing brace: the rows follow
+        out.extend_from_slice(br#","rows":["#);
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let row = self.row(&item?, now);
+            serde_json::to_writer(&mut out, &row).expect("a JSON value always serializes");
+        }
+        out.extend_from_slice(b"]}");
+        Ok(out)
     }
 
     /// A one-row Table of one object; in a watch, only the first carries the columns.

@@ -115,14 +115,11 @@ pub async fn sync(
         if !is_mirror_of(&value, node) {
             continue;
         }
-        match store.delete(&stored.key, Some(stored.revision)).await {
-            Ok(_) => {
-                info!(mirror = %stored.key, node, "static pod gone: mirror pod deleted");
-                synced.deleted += 1;
-            }
-            // Changed or deleted meanwhile: the next sync looks again.
-            Err(StoreError::NotFound(_) | StoreError::Conflict { .. }) => {}
-            Err(e) => return Err(e.into()),
+        // Changed or deleted meanwhile: the next sync looks again.
+        let deleted = super::finalizers::delete_read(store, clock, &stored).await?;
+        if deleted.is_some_and(|d| d.acted()) {
+            info!(mirror = %stored.key, node, "static pod gone: mirror pod deleted");
+            synced.deleted += 1;
         }
     }
     Ok(synced)

@@ -241,3 +241,42 @@ async fn a_put_keeps_the_creation_timestamp_and_refuses_another_uid() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn eviction_of_a_pod_with_a_finalizer_only_marks_it_once() {
+    let store = store().await;
+    let store = store.as_ref();
+    apply_ok(
+        store,
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: held\n  namespace: default\n  finalizers: [example.com/keep]\nspec:\n  containers:\n    - name: c\n      image: busybox\n",
+    )
+    .await;
+    let key = Key::new("Pod", "default", "held");
+    let marked = evict(store, &SystemClock, "default", "held", Some(30))
+        .await
+        .unwrap();
+    let marked = json(&marked);
+    assert!(marked["metadata"]["deletionTimestamp"].is_string());
+    // No grace runs for a pod that finalizers hold: it goes with the last one.
+    assert_eq!(marked["metadata"]["deletionGracePeriodSeconds"], 0);
+    assert_eq!(
+        stored_json(store, &key).await.unwrap()["metadata"]["finalizers"],
+        json!(["example.com/keep"])
+    );
+
+    // Evicting it again writes nothing.
+    let revision = store.current_revision().await.unwrap();
+    let again = evict(store, &SystemClock, "default", "held", None)
+        .await
+        .unwrap();
+    assert_eq!(json(&again), marked);
+    assert_eq!(store.current_revision().await.unwrap(), revision);
+
+    let uid = marked["metadata"]["uid"].as_str().unwrap();
+    assert!(
+        crate::resources::finalizers::remove(store, &key, uid, "example.com/keep")
+            .await
+            .unwrap()
+    );
+    assert!(store.get(&key).await.unwrap().is_none());
+}

@@ -15,84 +15,80 @@ async fn bootstrap_makes_the_system_namespaces_once() {
         let err = delete(store.as_ref(), &SystemClock, "Namespace", "", name, "")
             .await
             .unwrap_err();
-        assert_eq!(code(err), Code::FailedPrecondition);
+        assert_eq!(code(err.clone()), Code::PermissionDenied);
+        assert_eq!(
+            err.to_string(),
+            format!("namespaces {name:?} is forbidden: this namespace may not be deleted")
+        );
     }
 }
 
 #[tokio::test]
-async fn deleting_a_namespace_deletes_everything_in_it() {
+async fn deleting_a_namespace_marks_it_terminating_and_refuses_new_content() {
     let store = store().await;
     let store = store.as_ref();
-    let deployment = "\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: team-a}
-spec:
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec: {containers: [{name: web, image: nginx}]}
-";
     let manifest = format!(
-        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: team-a}}\n---\n{}---\n{deployment}",
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: team-a}}\n---\n{}",
         config_map("c", "team-a", "v"),
     );
     apply_ok(store, &manifest).await;
-    apply(store, &SystemClock, "-", NGINX_POD, "team-a")
-        .await
-        .unwrap();
-    apply_ok(store, &config_map("kept", "default", "v")).await;
-
-    let deleted = delete(store, &SystemClock, "namespace", "", "team-a", "")
-        .await
-        .unwrap();
-    assert_eq!(deleted.name, "team-a");
-    for kind in Kind::namespaced_kinds() {
-        let (items, _) = list(store, &Scope::new(kind.name, "team-a", false, "").unwrap())
-            .await
-            .unwrap();
-        assert!(items.is_empty(), "{} left in team-a", kind.name);
-    }
-    assert!(get(store, "ConfigMap", "default", "kept").await.is_ok());
-    let err = get(store, "Namespace", "", "team-a").await.unwrap_err();
-    assert_eq!(code(err), Code::NotFound);
-    let err = apply_err(store, &config_map("c", "team-a", "v")).await;
-    assert_eq!(code(err), Code::NotFound);
-}
-
-#[tokio::test]
-async fn an_interrupted_namespace_deletion_finishes_at_start() {
-    let store = store().await;
-    let store = store.as_ref();
-    apply_ok(
-        store,
-        "apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a}\n",
-    )
-    .await;
-    apply_ok(store, &config_map("c", "team-a", "v")).await;
-    // What a crash right after marking leaves behind.
-    let key = Key::new("Namespace", "", "team-a");
-    let stored = store.get(&key).await.unwrap().unwrap();
-    let mut value: Value = serde_json::from_slice(&stored.json).unwrap();
-    value["status"]["phase"] = "Terminating".into();
-    store
-        .update(key.clone(), serde_json::to_vec(&value).unwrap(), None)
-        .await
-        .unwrap();
-
-    let err = apply_err(store, &config_map("new", "team-a", "v")).await;
-    assert_eq!(code(err.clone()), Code::FailedPrecondition);
-    assert!(err.to_string().contains("being terminated"), "{err}");
-
-    bootstrap(store, &SystemClock).await.unwrap();
-    assert_eq!(store.get(&key).await.unwrap(), None);
+    let created = json(&get(store, "Namespace", "", "team-a").await.unwrap());
     assert_eq!(
-        store
-            .get(&Key::new("ConfigMap", "team-a", "c"))
-            .await
-            .unwrap(),
-        None
+        created["spec"]["finalizers"],
+        serde_json::json!(["kubernetes"])
     );
+
+    // The DELETE only marks it: its content is the namespace controller's to delete.
+    let marked = delete(store, &SystemClock, "namespace", "", "team-a", "")
+        .await
+        .unwrap();
+    let marked = json(&marked);
+    assert_eq!(marked["status"]["phase"], "Terminating");
+    assert!(marked["metadata"]["deletionTimestamp"].is_string());
+    assert_eq!(
+        marked["spec"]["finalizers"],
+        serde_json::json!(["kubernetes"])
+    );
+    assert!(get(store, "ConfigMap", "team-a", "c").await.is_ok());
+
+    // A second DELETE changes nothing.
+    let again = delete(store, &SystemClock, "namespace", "", "team-a", "")
+        .await
+        .unwrap();
+    assert_eq!(json(&again), marked);
+
+    // New content is refused as kube-apiserver's namespace lifecycle admission does.
+    let err = apply_err(store, &config_map("new", "team-a", "v")).await;
+    assert_eq!(code(err.clone()), Code::PermissionDenied);
+    assert!(
+        err.to_string().starts_with(
+            "configmaps \"new\" is forbidden: unable to create new content in namespace team-a because it is being terminated"
+        ),
+        "{err}"
+    );
+    // An update of what is there is not a create: it goes through.
+    apply_ok(store, &config_map("c", "team-a", "w")).await;
+
+    // A user's update keeps the namespace's spec.finalizers.
+    let mut edited = marked.clone();
+    edited["spec"] = serde_json::json!({});
+    edited["metadata"]["labels"]["team"] = "a".into();
+    let key = Key::new("Namespace", "", "team-a");
+    replace(
+        store,
+        &SystemClock,
+        &crate::core::Ranges::default(),
+        &key,
+        edited,
+        None,
+        Part::Main,
+        false,
+    )
+    .await
+    .unwrap();
+    let now = json(&get(store, "Namespace", "", "team-a").await.unwrap());
+    assert_eq!(now["spec"]["finalizers"], serde_json::json!(["kubernetes"]));
+    assert_eq!(now["metadata"]["labels"]["team"], "a");
 }
 
 /// Creation and deletion times come from the clock the caller passes, so a test can

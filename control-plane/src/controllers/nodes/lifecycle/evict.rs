@@ -9,9 +9,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use crate::controllers::nodes::scheduler::fit::tolerates;
 use crate::controllers::nodes::NodeContext;
 use crate::core::events;
-use crate::core::objects::{modify, pod_is_terminal, pod_key, Modified};
+use crate::core::objects::{is_being_deleted, modify, pod_is_terminal, pod_key, Modified};
 use crate::core::Error;
-use crate::store::{Key, StoreError};
+use crate::resources::finalizers::{self, Pinned};
+use crate::store::Key;
 
 /// The NoExecute taints Kubernetes puts on a node whose Ready is Unknown / False.
 pub const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
@@ -112,19 +113,27 @@ pub async fn mark_not_ready(ctx: &NodeContext, pod: &Pod) -> Result<Option<Pod>,
     })
 }
 
-/// Deletes `pod` on the revision it was read at; a pod that changed meanwhile is left
-/// for the next pass to judge again.
+/// Deletes `pod` on the revision it was read at, through the one finalizer-aware delete
+/// (a pod with finalizers is only marked); a pod that changed meanwhile is left for the
+/// next pass to judge again, and one already being deleted is left alone.
 pub async fn evict(ctx: &NodeContext, pod: &Pod) -> Result<(), Error> {
+    if is_being_deleted(&pod.metadata) {
+        return Ok(());
+    }
     let key = key_of(pod);
-    let revision = pod
-        .metadata
-        .resource_version
-        .as_deref()
-        .and_then(|r| r.parse().ok());
-    match ctx.cp.store.delete(&key, revision).await {
-        Ok(_) => {}
-        Err(StoreError::Conflict { .. } | StoreError::NotFound(_)) => return Ok(()),
-        Err(err) => return Err(err.into()),
+    let pinned = Pinned {
+        uid: pod.metadata.uid.as_deref(),
+        revision: pod
+            .metadata
+            .resource_version
+            .as_deref()
+            .and_then(|r| r.parse().ok()),
+    };
+    let store = ctx.cp.store.as_ref();
+    match finalizers::delete(store, ctx.clock.as_ref(), &key, None, pinned).await {
+        Ok(deleted) if deleted.acted() => {}
+        Ok(_) | Err(Error::Conflict(_) | Error::NotFound(_)) => return Ok(()),
+        Err(err) => return Err(err),
     }
     let node = pod
         .spec

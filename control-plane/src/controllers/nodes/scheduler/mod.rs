@@ -19,7 +19,7 @@ pub mod fit;
 pub mod requests;
 pub mod volumes;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -102,7 +102,8 @@ impl Scheduler {
             };
             order(a).cmp(&order(b))
         });
-        let keys: Vec<Key> = pending.iter().map(key_of).collect();
+        // A set: with thousands of pending pods a list made this pass quadratic.
+        let keys: HashSet<Key> = pending.iter().map(key_of).collect();
         backoff.retain(|key, _| keys.contains(key));
 
         let now = Instant::now();

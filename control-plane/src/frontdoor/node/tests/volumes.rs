@@ -348,6 +348,8 @@ async fn a_claim_in_use_is_only_deleted_once_no_pod_uses_it_and_delete_reclaims_
     );
     assert!(volumes::deleted(&s.fx.ctx, "n2", &pv_name).await.is_err());
     volumes::deleted(&s.fx.ctx, "n1", &pv_name).await.unwrap();
+    // Its protection finalizer held it, marked, until the volume controller let it go.
+    s.settle().await;
     assert!(s.volume(&pv_name).await.is_none());
 }
 

@@ -152,14 +152,18 @@ fn is_mirror(object: &Object) -> bool {
 }
 
 /// What a delete answers: the object while something of it is left (a pod, an object
-/// held by finalizers), else a `Status` of success naming it, as kube-apiserver.
+/// held by finalizers, a namespace until its content is gone), else a `Status` of
+/// success naming it, as kube-apiserver.
 fn deleted(target: &Target<'_>, last: &Object) -> Response<Body> {
     let value: Value = serde_json::from_slice(&last.json).unwrap_or(Value::Null);
-    let pending = value.pointer("/metadata/deletionTimestamp").is_some()
-        && value
-            .pointer("/metadata/finalizers")
+    let held = |list: &str| {
+        value
+            .pointer(list)
             .and_then(Value::as_array)
-            .is_some_and(|f| !f.is_empty());
+            .is_some_and(|f| !f.is_empty())
+    };
+    let pending = value.pointer("/metadata/deletionTimestamp").is_some()
+        && (held("/metadata/finalizers") || held("/spec/finalizers"));
     if pending || target.info.kind == "Pod" {
         return reply::bytes_with(StatusCode::OK, reply::JSON, last.json.clone());
     }

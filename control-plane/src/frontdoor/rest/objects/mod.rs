@@ -78,6 +78,19 @@ impl Target<'_> {
                     "Operation cannot be fulfilled on {qualified} {name:?}: the object has been modified; please apply your changes to the latest version and try again"
                 ),
             )),
+            // Namespace lifecycle admission's 403 names the cause, as kube-apiserver's.
+            crate::core::Error::PermissionDenied(m) if m.contains("because it is being terminated") => {
+                let namespace = self.route.namespace.clone().unwrap_or_default();
+                let mut e = about(RestError::new(http::StatusCode::FORBIDDEN, "Forbidden", m));
+                if let Some(details) = e.details.as_mut() {
+                    details["causes"] = serde_json::json!([{
+                        "reason": "NamespaceTerminating",
+                        "message": format!("namespace {namespace} is being terminated"),
+                        "field": "metadata.namespace",
+                    }]);
+                }
+                e
+            }
             e => about(RestError::from(e)),
         }
     }

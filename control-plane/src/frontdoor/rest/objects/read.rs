@@ -6,7 +6,6 @@
 //! page's revision as etcd would, so an object created or deleted between two pages may
 //! be missed or seen; the list's resourceVersion stays the first page's.
 
-use bytes::{BufMut, Bytes, BytesMut};
 use http::{Request, Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -16,7 +15,8 @@ use super::super::status::RestError;
 use super::super::tables::Tables;
 use super::super::Ctx;
 use super::Target;
-use crate::resources::{self, Object, Scope};
+use crate::resources::{self, Scope};
+use crate::store::Stored;
 
 /// One object (`GET .../pods/web`).
 pub async fn get<B>(
@@ -97,13 +97,13 @@ pub async fn list<B>(
         .filter(|t| !t.is_empty())
         .map(Continue::decode)
         .transpose()?;
-    let (items, revision) = resources::list(ctx.cp.store.as_ref(), &scope)
+    let (items, revision) = resources::list_stored(ctx.cp.store.as_ref(), &scope)
         .await
         .map_err(RestError::from)?;
     let revision = from.as_ref().map_or(revision, |c| c.rv);
     let start = match &from {
         Some(c) => items.partition_point(|o| {
-            (o.namespace.as_str(), o.name.as_str()) <= (c.ns.as_str(), c.name.as_str())
+            (o.key.namespace.as_str(), o.key.name.as_str()) <= (c.ns.as_str(), c.name.as_str())
         }),
         None => 0,
     };
@@ -117,24 +117,25 @@ pub async fn list<B>(
         let last = &page[page.len() - 1];
         metadata["continue"] = json!(Continue {
             rv: revision,
-            ns: last.namespace.clone(),
-            name: last.name.clone()
+            ns: last.key.namespace.clone(),
+            name: last.key.name.clone()
         }
         .encode());
         metadata["remainingItemCount"] = json!(more);
     }
     if let Some(tables) = tables {
-        let items: Vec<Value> = page
-            .iter()
-            .map(|o| parse(&o.json))
-            .collect::<Result<_, _>>()?;
-        let table = tables.list(&items, metadata, ctx.clock.now());
-        return Ok(reply::json(StatusCode::OK, &table));
+        // One object decoded at a time, printed and dropped (docs/architecture.md, What
+        // costs what).
+        let rows = page.iter().map(resources::served_value);
+        let table = tables
+            .list_bytes(rows, metadata, ctx.clock.now())
+            .map_err(RestError::from)?;
+        return Ok(reply::bytes_with(StatusCode::OK, reply::JSON, table));
     }
     Ok(reply::bytes_with(
         StatusCode::OK,
         reply::JSON,
-        list_body(target, &metadata, page),
+        list_body(target, &metadata, page).map_err(RestError::from)?,
     ))
 }
 
@@ -150,11 +151,16 @@ fn parse(json: &[u8]) -> Result<Value, RestError> {
 }
 
 /// `{"kind":"PodList","apiVersion":"v1","metadata":{..},"items":[..]}`, with the items'
-/// stored JSON copied in as it is (no re-encoding of thousands of objects).
-fn list_body(target: &Target<'_>, metadata: &serde_json::Value, items: &[Object]) -> Bytes {
-    let size: usize = items.iter().map(|o| o.json.len() + 1).sum();
-    let mut out = BytesMut::with_capacity(size + 256);
-    out.put_slice(
+/// stored JSON copied in with their resourceVersion (no decoding or re-encoding of
+/// thousands of objects).
+fn list_body(
+    target: &Target<'_>,
+    metadata: &serde_json::Value,
+    items: &[Stored],
+) -> Result<Vec<u8>, crate::core::Error> {
+    let size: usize = items.iter().map(|o| o.json.len() + 32).sum();
+    let mut out = Vec::with_capacity(size + 256);
+    out.extend_from_slice(
         format!(
             r#"{{"kind":"{}List","apiVersion":"{}","metadata":{},"items":["#,
             target.info.kind,
@@ -165,12 +171,12 @@ fn list_body(target: &Target<'_>, metadata: &serde_json::Value, items: &[Object]
     );
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
-            out.put_u8(b',');
+            out.push(b',');
         }
-        out.put_slice(&item.json);
+        resources::write_served(&mut out, item)?;
     }
-    out.put_slice(b"]}");
-    out.freeze()
+    out.extend_from_slice(b"]}");
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -98,7 +98,9 @@ pub async fn create(
     )
     .await
     .map_err(|e| match e {
-        crate::core::Error::AlreadyExists(_) => target.refusal(&name, e),
+        crate::core::Error::AlreadyExists(_) | crate::core::Error::PermissionDenied(_) => {
+            target.refusal(&name, e)
+        }
         e => RestError::from(e).about(target.info.group, target.info.plural, &name),
     })?;
     let mut response = reply::bytes_with(StatusCode::CREATED, reply::JSON, created.json);

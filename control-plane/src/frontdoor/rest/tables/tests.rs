@@ -24,6 +24,12 @@ fn pod(name: &str) -> Value {
     })
 }
 
+/// A list's Table as a client reads it.
+fn list(t: &Tables, items: &[Value], metadata: Value, now: jiff::Timestamp) -> Value {
+    let items = items.iter().cloned().map(Ok::<_, ()>);
+    serde_json::from_slice(&t.list_bytes(items, metadata, now).unwrap()).unwrap()
+}
+
 #[test]
 fn the_accept_header_picks_the_table_version() {
     assert_eq!(wants_table(KUBECTL), Some(TableVersion::V1));
@@ -55,7 +61,7 @@ fn the_accept_header_picks_the_table_version() {
 fn a_list_is_a_row_per_object_with_the_lists_version_and_continue() {
     let t = tables(KUBECTL, "limit=2").unwrap().unwrap();
     let metadata = json!({"resourceVersion": "40", "continue": "abc", "remainingItemCount": 3});
-    let table = t.list(&[pod("a"), pod("b")], metadata.clone(), now());
+    let table = list(&t, &[pod("a"), pod("b")], metadata.clone(), now());
     assert_eq!(table["kind"], "Table");
     assert_eq!(table["apiVersion"], "meta.k8s.io/v1");
     assert_eq!(table["metadata"], metadata);
@@ -109,17 +115,17 @@ fn a_list_is_a_row_per_object_with_the_lists_version_and_continue() {
 #[test]
 fn include_object_chooses_what_each_row_carries() {
     let whole = tables(KUBECTL, "includeObject=Object").unwrap().unwrap();
-    let table = whole.list(&[pod("a")], json!({}), now());
+    let table = list(&whole, &[pod("a")], json!({}), now());
     assert_eq!(table["rows"][0]["object"], pod("a"));
     let none = tables(KUBECTL, "includeObject=None").unwrap().unwrap();
     assert_eq!(
-        none.list(&[pod("a")], json!({}), now())["rows"][0]["object"],
+        list(&none, &[pod("a")], json!({}), now())["rows"][0]["object"],
         Value::Null
     );
     let beta = tables("application/json;as=Table;v=v1beta1;g=meta.k8s.io", "")
         .unwrap()
         .unwrap();
-    let table = beta.list(&[pod("a")], json!({}), now());
+    let table = list(&beta, &[pod("a")], json!({}), now());
     assert_eq!(table["apiVersion"], "meta.k8s.io/v1beta1");
     assert_eq!(
         table["rows"][0]["object"]["apiVersion"],
@@ -153,7 +159,7 @@ fn a_finished_pods_row_is_marked_completed() {
     let t = tables(KUBECTL, "").unwrap().unwrap();
     let mut done = pod("done");
     done["status"] = json!({"phase": "Succeeded"});
-    let table = t.list(&[done], json!({}), now());
+    let table = list(&t, &[done], json!({}), now());
     assert_eq!(table["rows"][0]["conditions"][0]["type"], "Completed");
     assert_eq!(table["rows"][0]["conditions"][0]["reason"], "Succeeded");
 }
@@ -166,4 +172,11 @@ fn a_watch_events_stored_object_becomes_a_table() {
     assert_eq!(table["kind"], "Table");
     assert_eq!(table["rows"][0]["cells"][0], "a");
     assert_eq!(t.event_object(b"not json", now()), b"not json");
+}
+
+#[test]
+fn an_object_that_fails_to_decode_fails_the_whole_list() {
+    let t = tables(KUBECTL, "").unwrap().unwrap();
+    let items = [Ok(pod("a")), Err("corrupt"), Ok(pod("b"))];
+    assert_eq!(t.list_bytes(items, json!({}), now()), Err("corrupt"));
 }
