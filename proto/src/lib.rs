@@ -4,6 +4,7 @@
 //! objects the way the Kubernetes API server would: strict decoding, validation, defaulting;
 //! `patch` applies the API's three patch types as kube-apiserver does.
 
+pub mod apply;
 pub mod auth;
 pub mod cron;
 pub mod kinds;

@@ -8,6 +8,7 @@
 //! writers (users and controllers) never undo each other.
 
 use serde_json::Value;
+use skiff_proto::apply::Manager;
 use skiff_proto::model::{default_object, validate_object, Object};
 use tracing::info;
 
@@ -43,7 +44,8 @@ pub enum Part {
 
 /// Creates `value` (a whole object, strictly decodable) in `namespace` (the request's;
 /// the object's own must match or be empty). With `dry_run` nothing is written and the
-/// object is returned as it would have been created.
+/// object is returned as it would have been created. `manager`: who is recorded in
+/// `managedFields` as having set the fields (none: they stay as `value` has them).
 pub async fn create(
     store: &dyn Store,
     clock: &dyn Clock,
@@ -51,6 +53,7 @@ pub async fn create(
     mut value: Value,
     namespace: Option<&str>,
     dry_run: bool,
+    manager: Option<&Manager>,
 ) -> Result<WireObject, Error> {
     let meta = objects::metadata_mut(&mut value);
     for field in SERVER_METADATA {
@@ -93,7 +96,7 @@ pub async fn create(
                 Value::from(format!("{prefix}{}", crate::core::ids::random_suffix())),
             );
         }
-        match create_once(store, clock, ranges, candidate, dry_run).await {
+        match create_once(store, clock, ranges, candidate, dry_run, manager).await {
             Err(Error::AlreadyExists(_)) if generate.is_some() => continue,
             other => return other,
         }
@@ -109,6 +112,7 @@ async fn create_once(
     ranges: &Ranges,
     value: Value,
     dry_run: bool,
+    manager: Option<&Manager>,
 ) -> Result<WireObject, Error> {
     let mut object = write::normalise(&value)
         .map_err(|e| Error::Invalid(format!("{}: {}", e.path, e.message)))?;
@@ -125,7 +129,8 @@ async fn create_once(
     validate_object(&object)
         .map_err(|e| Error::Invalid(format!("{} {:?} is invalid: {e}", key.kind, key.name)))?;
     write::admit_namespace(store, &key).await?;
-    let value = new_object(&key, object, &uid, clock);
+    let mut value = new_object(&key, object, &uid, clock);
+    record(&key, None, &mut value, manager, clock)?;
     if dry_run {
         if store.get(&key).await?.is_some() {
             return Err(already_exists(&key));
@@ -178,7 +183,8 @@ fn already_exists(key: &Key) -> Error {
 
 /// Replaces the object at `key` with `value` (PUT): only `part` of it is taken, the
 /// rest stays as stored. `precondition`: the revision it must be at (the body's
-/// `metadata.resourceVersion`); without one the write is unconditional.
+/// `metadata.resourceVersion`); without one the write is unconditional. `manager`: who
+/// is recorded in `managedFields` as having made the change.
 #[allow(clippy::too_many_arguments)]
 pub async fn replace(
     store: &dyn Store,
@@ -189,6 +195,7 @@ pub async fn replace(
     precondition: Option<i64>,
     part: Part,
     dry_run: bool,
+    manager: Option<&Manager>,
 ) -> Result<WireObject, Error> {
     super::read_only::refuse(&key.kind, "update")?;
     for _ in 0..CONFLICT_RETRIES {
@@ -198,7 +205,9 @@ pub async fn replace(
         if changed == current {
             return Ok(objects::serve_value(&stored, current));
         }
-        let checked = write::checked(key, &write::baseline_of(&current), &changed)?;
+        let baseline = write::baseline_of(&current);
+        let mut checked = write::checked(key, &baseline, &changed)?;
+        record(key, Some(&baseline), &mut checked, manager, clock)?;
         if dry_run {
             return Ok(objects::serve_value(&stored, checked));
         }
@@ -215,6 +224,24 @@ pub async fn replace(
     Err(Error::Conflict(format!(
         "{key} kept changing while it was being replaced; try again"
     )))
+}
+
+/// Records `manager`'s change from `old` to `value` in `value`'s `managedFields`
+/// (`skiff_proto::apply`), both defaulted, so defaults a writer's change brought in are
+/// its own, as kube-apiserver (which defaults while decoding) records them.
+fn record(
+    key: &Key,
+    old: Option<&Value>,
+    value: &mut Value,
+    manager: Option<&Manager>,
+    clock: &dyn Clock,
+) -> Result<(), Error> {
+    let Some(manager) = manager else {
+        return Ok(());
+    };
+    let now = clock.now_seconds().to_string();
+    skiff_proto::apply::record_update(&key.kind, old, value, manager, &now)
+        .map_err(|e| Error::Invalid(format!("{} {:?} is invalid: {e}", key.kind, key.name)))
 }
 
 /// A body's uid is a precondition, as kube-apiserver takes it from a PUT: another
@@ -247,6 +274,14 @@ fn replaced(current: &Value, value: &Value, part: Part) -> Value {
                     }
                 }
             }
+            // managedFields are kept unless the body sets them (`[]` resets them), as
+            // kube-apiserver keeps them.
+            let given = out
+                .pointer("/metadata/managedFields")
+                .is_some_and(|v| !v.is_null());
+            if let (false, Some(managed)) = (given, current.pointer("/metadata/managedFields")) {
+                objects::metadata_mut(&mut out).insert("managedFields".into(), managed.clone());
+            }
             out
         }
         Part::Status => {
@@ -258,6 +293,10 @@ fn replaced(current: &Value, value: &Value, part: Part) -> Value {
                         object.remove("status");
                     }
                 }
+            }
+            // Ownership is kept per subresource, so a status writer's entries count.
+            if let Some(managed) = value.pointer("/metadata/managedFields") {
+                objects::metadata_mut(&mut out).insert("managedFields".into(), managed.clone());
             }
             out
         }

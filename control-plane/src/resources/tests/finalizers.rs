@@ -48,6 +48,7 @@ async fn put(store: &dyn Store, key: &Key, value: Value, part: Part) -> Result<W
         None,
         part,
         false,
+        None,
     )
     .await
 }

@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 
 use super::{check_depth, go_fmt, parse_body, PatchError};
 pub use schema::{field_strategy, Strategy};
+pub(crate) use schema::{ApplyShape, Schema};
 
 /// Applies the strategic merge patch `patch` (the raw request body) to `doc`, an object
 /// of `kind` (as in `proto/src/kinds.rs`: "Deployment"). A kind without merge metadata

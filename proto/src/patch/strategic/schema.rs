@@ -18,6 +18,21 @@ pub(super) struct Field {
     pub(super) strategy: Strategy,
     /// The struct this field holds, or the item type of its list.
     pub(super) ty: Option<&'static Type>,
+    /// How server-side apply treats the field, where its `+listType`, `+listMapKey`,
+    /// `+mapType` or `+structType` tags say more than its patch strategy.
+    pub(super) apply: Apply,
+}
+
+/// A field's server-side apply tags (`proto/src/apply/`), beside its patch strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Apply {
+    /// As the strategy says: a merge key makes a `map` list keyed by it, a merged list
+    /// of scalars a `set`; every other list is `atomic`, every other map granular.
+    Derived,
+    /// `+listType=map` with these `+listMapKey`s (more than the one merge key).
+    MapKeys(&'static [&'static str]),
+    /// `+structType=atomic` or `+mapType=atomic`: owned and replaced whole.
+    Atomic,
 }
 
 /// The `patchStrategy` and `patchMergeKey` tags of a field.
@@ -72,6 +87,27 @@ const fn field(name: &'static str, strategy: Strategy) -> Field {
         name,
         strategy,
         ty: None,
+        apply: Apply::Derived,
+    }
+}
+
+/// A merged list whose apply keys are more than its merge key.
+const fn keyed(name: &'static str, strategy: Strategy, keys: &'static [&'static str]) -> Field {
+    Field {
+        name,
+        strategy,
+        ty: None,
+        apply: Apply::MapKeys(keys),
+    }
+}
+
+/// A field apply owns whole (no patch strategy).
+const fn atomic(name: &'static str) -> Field {
+    Field {
+        name,
+        strategy: NONE,
+        ty: None,
+        apply: Apply::Atomic,
     }
 }
 
@@ -80,6 +116,7 @@ const fn nested(name: &'static str, strategy: Strategy, ty: &'static Type) -> Fi
         name,
         strategy,
         ty: Some(ty),
+        apply: Apply::Derived,
     }
 }
 
@@ -94,7 +131,11 @@ static OBJECT_META: Type = Type {
 /// `Container` and `EphemeralContainer` (its `EphemeralContainerCommon` is inlined).
 static CONTAINER: Type = Type {
     fields: &[
-        field("ports", merge_by("containerPort")),
+        keyed(
+            "ports",
+            merge_by("containerPort"),
+            &["containerPort", "protocol"],
+        ),
         field("env", merge_by("name")),
         field("volumeMounts", merge_by("mountPath")),
         field("volumeDevices", merge_by("devicePath")),
@@ -109,7 +150,12 @@ static POD_SPEC: Type = Type {
         nested("ephemeralContainers", merge_by("name"), &CONTAINER),
         field("imagePullSecrets", merge_by("name")),
         field("hostAliases", merge_by("ip")),
-        field("topologySpreadConstraints", merge_by("topologyKey")),
+        keyed(
+            "topologySpreadConstraints",
+            merge_by("topologyKey"),
+            &["topologyKey", "whenUnsatisfiable"],
+        ),
+        atomic("nodeSelector"),
         field("schedulingGates", merge_by("name")),
         field("resourceClaims", merge_retain_by("name")),
     ],
@@ -146,7 +192,10 @@ static CONDITIONS_STATUS: Type = Type {
 
 /// The spec of a ReplicaSet, DaemonSet, StatefulSet or Job: its pod template.
 static TEMPLATE_SPEC: Type = Type {
-    fields: &[nested("template", NONE, &POD_TEMPLATE_SPEC)],
+    fields: &[
+        nested("template", NONE, &POD_TEMPLATE_SPEC),
+        atomic("selector"),
+    ],
 };
 
 /// ReplicaSet, DaemonSet, StatefulSet and Job.
@@ -162,6 +211,7 @@ static DEPLOYMENT_SPEC: Type = Type {
     fields: &[
         nested("template", NONE, &POD_TEMPLATE_SPEC),
         field("strategy", RETAIN_KEYS),
+        atomic("selector"),
     ],
 };
 
@@ -192,7 +242,10 @@ static CRON_JOB: Type = Type {
 };
 
 static SERVICE_SPEC: Type = Type {
-    fields: &[field("ports", merge_by("port"))],
+    fields: &[
+        keyed("ports", merge_by("port"), &["port", "protocol"]),
+        atomic("selector"),
+    ],
 };
 
 static SERVICE: Type = Type {
@@ -264,7 +317,7 @@ pub(super) fn kind(kind: &str) -> Option<&'static Type> {
 
 /// Where a patch is in a kind's structure; `None` past fields without metadata.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Schema(pub(super) Option<&'static Type>);
+pub(crate) struct Schema(pub(super) Option<&'static Type>);
 
 impl Schema {
     /// The strategy of field `name` and the schema of its value (or of its items).
@@ -277,6 +330,47 @@ impl Schema {
             None => (Schema(None), NONE),
         }
     }
+}
+
+impl Schema {
+    /// The root of `kind` (nothing known for a kind outside the table).
+    pub(crate) fn of_kind(name: &str) -> Schema {
+        Schema(kind(name))
+    }
+
+    /// How server-side apply treats field `name` here, and the schema of its value (or
+    /// of its items).
+    pub(crate) fn apply_field(self, name: &str) -> (Schema, ApplyShape) {
+        let Some(f) = self
+            .0
+            .and_then(|ty| ty.fields.iter().find(|f| f.name == name))
+        else {
+            return (Schema(None), ApplyShape::Default);
+        };
+        let shape = match f.apply {
+            Apply::Atomic => ApplyShape::Atomic,
+            Apply::MapKeys(keys) => ApplyShape::Map(keys),
+            Apply::Derived => match &f.strategy.merge_key {
+                Some(key) if f.strategy.merge => ApplyShape::Map(std::slice::from_ref(key)),
+                None if f.strategy.merge => ApplyShape::Set,
+                _ => ApplyShape::Default,
+            },
+        };
+        (Schema(f.ty), shape)
+    }
+}
+
+/// A value's shape for server-side apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ApplyShape {
+    /// A granular map (or struct), or an atomic list.
+    Default,
+    /// Owned and replaced whole.
+    Atomic,
+    /// `+listType=set`: items are their own keys.
+    Set,
+    /// `+listType=map` keyed by these fields.
+    Map(&'static [&'static str]),
 }
 
 /// The strategy of the field at `path` (JSON names; list items are passed through, so

@@ -8,11 +8,15 @@
 //! | watch (chunked JSON events, bookmarks, timeouts, 410) | `watch.rs` |
 //! | create (POST), update (PUT), the `status` subresource | `write.rs` |
 //! | patch: JSON, merge and strategic merge patch | `patch.rs` |
+//! | server-side apply (`application/apply-patch+yaml`) | `apply.rs` |
+//! | who a write is recorded as in `managedFields` | `managers.rs` |
 //! | fieldValidation: Strict, Warn, Ignore | `fields.rs` |
 //! | delete, deletecollection | `delete.rs` |
 
+mod apply;
 mod delete;
 mod fields;
+mod managers;
 mod pages;
 pub mod patch;
 mod read;
@@ -137,6 +141,37 @@ pub async fn handle(
             req.uri().path()
         ))),
     }
+}
+
+/// The answer to a patch's (or apply's) write: the object with `warnings`, `None` to
+/// try again when another writer got in first and the request pinned no
+/// resourceVersion, or the refusal.
+pub fn patched(
+    target: &Target<'_>,
+    name: &str,
+    written: Result<crate::resources::Object, crate::core::Error>,
+    pinned: bool,
+    warnings: &[String],
+) -> Result<Option<Response<Body>>, RestError> {
+    match written {
+        Ok(written) => {
+            let mut response =
+                super::reply::bytes_with(http::StatusCode::OK, super::reply::JSON, written.json);
+            fields::warn(&mut response, warnings);
+            Ok(Some(response))
+        }
+        Err(crate::core::Error::Conflict(_)) if !pinned => Ok(None),
+        Err(e) => Err(target.refusal(name, e)),
+    }
+}
+
+/// The refusal once the attempts at a patch ran out.
+pub fn kept_changing(target: &Target<'_>, name: &str, verb: &str) -> RestError {
+    let key = target.key(name);
+    target.refusal(
+        name,
+        crate::core::Error::Conflict(format!("{key} kept changing while it was being {verb}")),
+    )
 }
 
 /// `dryRun=All` (the only value Kubernetes knows).

@@ -11,11 +11,12 @@ use serde_json::{json, Value};
 use skiff_proto::patch::{strict_errors, PatchError, PatchType};
 
 use super::super::body;
-use super::super::reply::{self, Body};
+use super::super::reply::Body;
 use super::super::route::Query;
 use super::super::status::RestError;
 use super::super::Ctx;
 use super::fields::{self, Validation};
+use super::managers::{self, Options};
 use super::{dry_run, Target};
 use crate::core::Error;
 use crate::resources::{self, objects::parse_revision, Part};
@@ -52,11 +53,6 @@ pub async fn read_patch(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    if content_type.starts_with("application/apply-patch") {
-        return Err(RestError::unsupported_media_type(
-            "server-side apply (application/apply-patch+yaml) is not supported yet; use kubectl apply without --server-side",
-        ));
-    }
     let patch_type = PatchType::from_content_type(&content_type).map_err(refused)?;
     let bytes = body::read(&parts.headers, incoming).await?;
     let validation = Validation::of(query)?;
@@ -78,7 +74,19 @@ pub async fn patch(
     query: &Query,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, RestError> {
+    if super::apply::is_apply(req.headers()) {
+        return super::apply::apply(ctx, target, name, part, query, req).await;
+    }
     let dry = dry_run(query)?;
+    if query.get("force").is_some() {
+        return Err(managers::invalid_options(
+            Options::Patch,
+            "force",
+            "FieldValueForbidden",
+            "Forbidden: may not be specified for non-apply patch",
+        ));
+    }
+    let manager = managers::updater(target, query, req.headers(), Options::Patch)?;
     let (patch_type, bytes, validation, mut warnings) = read_patch(query, req).await?;
     if validation == Validation::Ignore {
         warnings.clear();
@@ -116,7 +124,7 @@ pub async fn patch(
             Some(rv) => parse_revision(rv).map_err(|e| RestError::bad_request(e.to_string()))?,
             None => parse_revision(&current.resource_version).map_err(RestError::from)?,
         };
-        match resources::replace(
+        let written = resources::replace(
             store,
             ctx.clock.as_ref(),
             &ctx.ranges,
@@ -125,21 +133,14 @@ pub async fn patch(
             precondition,
             part,
             dry,
+            Some(&manager),
         )
-        .await
-        {
-            Ok(written) => {
-                let mut response = reply::bytes_with(StatusCode::OK, reply::JSON, written.json);
-                warnings.extend(unknown);
-                fields::warn(&mut response, &warnings);
-                return Ok(response);
-            }
-            Err(Error::Conflict(_)) if pinned.is_none() => continue,
-            Err(e) => return Err(target.refusal(name, e)),
+        .await;
+        let mut all = warnings.clone();
+        all.extend(unknown);
+        if let Some(response) = super::patched(target, name, written, pinned.is_some(), &all)? {
+            return Ok(response);
         }
     }
-    Err(target.refusal(
-        name,
-        Error::Conflict(format!("{key} kept changing while it was being patched")),
-    ))
+    Err(super::kept_changing(target, name, "patched"))
 }

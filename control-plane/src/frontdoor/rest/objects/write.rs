@@ -10,6 +10,7 @@ use super::super::route::Query;
 use super::super::status::RestError;
 use super::super::Ctx;
 use super::fields::{self, Validation};
+use super::managers::{self, Options};
 use super::{dry_run, Target};
 use crate::resources::{self, Part};
 
@@ -22,6 +23,25 @@ async fn object_body(
     let (parts, incoming) = req.into_parts();
     let bytes = body::read(&parts.headers, incoming).await?;
     let mut value = body::decode_object(&parts.headers, &bytes)?;
+    fill_type(target, &mut value)?;
+    fields::check(value, Validation::of(query)?, target.info.kind)
+}
+
+/// A body's namespace, when it names one, must be the request's.
+pub(super) fn check_namespace(target: &Target<'_>, value: &Value) -> Result<(), RestError> {
+    let wanted = target.route.namespace.as_deref().unwrap_or_default();
+    match value.pointer("/metadata/namespace").and_then(Value::as_str) {
+        Some(ns) if !ns.is_empty() && target.kind.namespaced && ns != wanted => {
+            Err(RestError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Fills a body's missing `apiVersion` and `kind` from the target, and refuses other ones.
+pub(super) fn fill_type(target: &Target<'_>, value: &mut Value) -> Result<(), RestError> {
     let info = target.info;
     let api_version = info.api_version();
     match value.get("apiVersion").and_then(Value::as_str) {
@@ -43,7 +63,7 @@ async fn object_body(
             )))
         }
     }
-    fields::check(value, Validation::of(query)?, info.kind)
+    Ok(())
 }
 
 /// `POST .../pods`: 201 with the created object.
@@ -60,6 +80,7 @@ pub async fn create(
             target.info.plural
         )));
     }
+    let manager = managers::updater(target, query, req.headers(), Options::Create)?;
     let (value, warnings) = object_body(target, query, req).await?;
     let name = value
         .pointer("/metadata/name")
@@ -73,6 +94,7 @@ pub async fn create(
         value,
         target.route.namespace.as_deref(),
         dry,
+        Some(&manager),
     )
     .await
     .map_err(|e| match e {
@@ -96,6 +118,7 @@ pub async fn update(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, RestError> {
     let dry = dry_run(query)?;
+    let manager = managers::updater(target, query, req.headers(), Options::Update)?;
     let (value, warnings) = object_body(target, query, req).await?;
     match value.pointer("/metadata/name").and_then(Value::as_str) {
         Some(n) if n == name => {}
@@ -107,13 +130,7 @@ pub async fn update(
         }
     }
     let key = target.key(name);
-    if let Some(ns) = value.pointer("/metadata/namespace").and_then(Value::as_str) {
-        if !ns.is_empty() && target.kind.namespaced && ns != key.namespace {
-            return Err(RestError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
-    }
+    check_namespace(target, &value)?;
     let precondition = crate::resources::objects::parse_revision(
         value
             .pointer("/metadata/resourceVersion")
@@ -130,6 +147,7 @@ pub async fn update(
         precondition,
         part,
         dry,
+        Some(&manager),
     )
     .await
     .map_err(|e| target.refusal(name, e))?;
