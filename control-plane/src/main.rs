@@ -1,6 +1,7 @@
 //! skiff-control-plane: parses the flags, opens the store, makes the system
-//! namespaces and the PKI, and serves the Api (and the Node service) over TLS until
-//! SIGTERM or Ctrl-C.
+//! namespaces, the default RBAC policy and the PKI, and serves the Api (and the Node
+//! service) over TLS until SIGTERM or Ctrl-C. `skiff-control-plane kubeconfig --user NAME`
+//! prints a kubeconfig for a user instead.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -11,9 +12,11 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use ipnet::Ipv4Net;
 use skiff_control_plane::core::{ClusterConfig, ControlPlane};
-use skiff_control_plane::pki::{admin_conf_path, admin_token_path, node_token_path, Pki};
+use skiff_control_plane::pki::{
+    admin_conf_path, admin_token_path, node_token_path, user_config, Pki,
+};
 use skiff_control_plane::store::{encryption, spawn_compactor, SqliteStore, Store};
-use skiff_control_plane::{controllers, frontdoor, resources};
+use skiff_control_plane::{controllers, frontdoor, rbac, resources};
 use tokio::net::TcpListener;
 use tower::Layer;
 use tracing::{info, warn};
@@ -25,9 +28,13 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 #[command(
     name = "skiff-control-plane",
     version,
-    about = "skiff's API server, store, scheduler and controllers"
+    about = "skiff's API server, store, scheduler and controllers",
+    subcommand_negates_reqs = true,
+    args_conflicts_with_subcommands = true
 )]
 struct Flags {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Where the store, certificates, admin.conf and node-token live.
     #[arg(long)]
     data_dir: PathBuf,
@@ -71,6 +78,36 @@ struct Flags {
     advertise_address: Option<IpAddr>,
 }
 
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Prints a kubeconfig for a user other than the administrator: a client certificate
+    /// signed by the cluster CA (CN the user, O each group). RBAC decides what it may do.
+    Kubeconfig {
+        /// The user's name (what RoleBindings name as `kind: User`).
+        #[arg(long)]
+        user: String,
+        /// A group the user is in (what bindings name as `kind: Group`); repeatable.
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// The control plane's data dir (its CA and admin.conf).
+        #[arg(long, default_value = "/var/lib/skiff")]
+        data_dir: PathBuf,
+    },
+}
+
+/// `kubeconfig --user NAME`: the kubeconfig on stdout.
+fn print_kubeconfig(
+    user: &str,
+    groups: &[String],
+    data_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let config = user_config(data_dir, user, groups)
+        .with_context(|| format!("making a kubeconfig for {user:?}"))?;
+    let yaml = config.to_yaml();
+    std::io::Write::write_all(&mut std::io::stdout(), yaml.as_bytes())
+        .context("writing the kubeconfig to stdout")
+}
+
 fn parse_port_range(text: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
     let bad = || format!("{text:?} is not a port range LOW-HIGH (like 30000-32767)");
     let (low, high) = text.split_once('-').ok_or_else(bad)?;
@@ -93,6 +130,14 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let flags = Flags::parse();
+    if let Some(Command::Kubeconfig {
+        user,
+        groups,
+        data_dir,
+    }) = &flags.command
+    {
+        return print_kubeconfig(user, groups, data_dir);
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -122,6 +167,14 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     resources::bootstrap(store.as_ref(), &skiff_control_plane::core::SystemClock)
         .await
         .context("creating the system namespaces and the default storage class")?;
+    rbac::bootstrap(store.as_ref(), &skiff_control_plane::core::SystemClock)
+        .await
+        .context("creating the default roles and bindings")?;
+    let authorizer = Arc::new(rbac::Authorizer::new(
+        rbac::Index::start(store.clone())
+            .await
+            .context("loading the roles and bindings")?,
+    ));
 
     // Bound before the PKI is made, so that `--listen ...:0` gets its real port into
     // admin.conf and a port already in use fails before anything is written.
@@ -153,7 +206,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         tonic::service::Routes::new(frontdoor::api_service(cp.clone()))
             .add_service(frontdoor::node_service(cp.clone())),
     );
-    let rest = Arc::new(frontdoor::rest::Rest::new(cp.clone()));
+    let rest = Arc::new(frontdoor::rest::Rest::new(cp.clone(), authorizer));
     let tls = cp.pki.server_rustls().context("configuring TLS")?;
     // The scheduler, the controllers and the compactor stop with `run`,
     // whichever way it returns.

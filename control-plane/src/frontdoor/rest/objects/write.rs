@@ -61,6 +61,8 @@ pub async fn create(
         )));
     }
     let (value, warnings) = object_body(target, query, req).await?;
+    let namespace = target.route.namespace.as_deref().unwrap_or_default();
+    super::super::authz::admit_rbac(ctx, target.info.kind, namespace, &value)?;
     let name = value
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -105,6 +107,7 @@ pub async fn update(
         }
     }
     let key = target.key(name);
+    super::super::authz::admit_rbac(ctx, target.info.kind, &key.namespace, &value)?;
     if let Some(ns) = value.pointer("/metadata/namespace").and_then(Value::as_str) {
         if !ns.is_empty() && target.kind.namespaced && ns != key.namespace {
             return Err(RestError::bad_request(
