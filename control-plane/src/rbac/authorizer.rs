@@ -172,3 +172,77 @@ fn cluster_role_rules<'a>(snapshot: &'a Snapshot, name: &str) -> Option<&'a [Pol
         .get(name)
         .map(|r| r.rules.as_deref().unwrap_or_default())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+    use serde_json::json;
+
+    use super::*;
+
+    fn from<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn authorizer() -> Authorizer {
+        let mut s = Snapshot::default();
+        let reader: ClusterRole = from(json!({"metadata": {"name": "reader"}, "rules": [
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]}));
+        s.cluster_roles.insert("reader".into(), reader);
+        let writer: Role = from(json!({"metadata": {"name": "writer", "namespace": "a"}, "rules": [
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]}]}));
+        s.roles.insert(("a".into(), "writer".into()), writer);
+        let devs: ClusterRoleBinding = from(json!({"metadata": {"name": "devs-read"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "reader"},
+            "subjects": [{"kind": "Group", "name": "devs"}]}));
+        s.cluster_role_bindings.insert("devs-read".into(), devs);
+        for (name, kind, role) in [("w", "Role", "writer"), ("gone", "Role", "missing")] {
+            let binding: RoleBinding = from(json!({"metadata": {"name": name, "namespace": "a"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
+                "subjects": [{"kind": "User", "name": "alice"}]}));
+            s.role_bindings.insert(("a".into(), name.into()), binding);
+        }
+        Authorizer::new(Arc::new(Index::fixed(s)))
+    }
+
+    fn ask(user: &str, groups: &[&str], verb: &str, resource: &str, ns: &str) -> Decision {
+        authorizer().authorize(&Attributes {
+            user: user.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            verb: verb.into(),
+            resource_request: true,
+            namespace: ns.into(),
+            resource: resource.into(),
+            ..Attributes::default()
+        })
+    }
+
+    #[test]
+    fn masters_may_do_anything_and_others_what_bindings_grant() {
+        assert!(ask("root", &["system:masters"], "delete", "nodes", "").allowed());
+        assert_eq!(
+            ask("bob", &["devs"], "list", "pods", "z"),
+            Decision::Allow(
+                r#"RBAC: allowed by ClusterRoleBinding "devs-read" of ClusterRole "reader" to Group "devs""#
+                    .into()
+            )
+        );
+        assert!(ask("alice", &[], "create", "configmaps", "a").allowed());
+        // The RoleBinding grants in its namespace only.
+        assert!(!ask("alice", &[], "create", "configmaps", "b").allowed());
+        assert!(!ask("bob", &["devs"], "create", "configmaps", "a").allowed());
+    }
+
+    #[test]
+    fn a_binding_to_a_missing_role_grants_nothing_and_says_so() {
+        assert_eq!(
+            ask("alice", &[], "delete", "pods", "a"),
+            Decision::Deny(r#"RBAC: [role.rbac.authorization.k8s.io "missing" not found]"#.into())
+        );
+        let rules = authorizer().rules_for("alice", &[], "a");
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].resources.as_deref(), Some(&["configmaps".to_string()][..]));
+    }
+}

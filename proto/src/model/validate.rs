@@ -32,6 +32,7 @@ pub use names::{
     validate_qualified_name, DNS1123_LABEL_MAX_LEN, DNS1123_SUBDOMAIN_MAX_LEN,
 };
 pub use pod::{validate_pod, validate_pod_spec};
+pub use rbac::validate_role_ref_update;
 pub use service::validate_service_spec;
 pub use workloads::validate_label_selector;
 

@@ -225,3 +225,23 @@ mod tests {
         assert_eq!(errors(ok), "");
     }
 }
+
+/// A binding's `roleRef` is fixed once made (delete and recreate the binding instead),
+/// as the API server's `ValidateRoleBindingUpdate` has it. Other kinds pass.
+pub fn validate_role_ref_update(
+    kind: &str,
+    old: &serde_json::Value,
+    new: &serde_json::Value,
+) -> Vec<FieldError> {
+    if !matches!(kind, "RoleBinding" | "ClusterRoleBinding") {
+        return Vec::new();
+    }
+    match (old.get("roleRef"), new.get("roleRef")) {
+        (Some(before), Some(after)) if before != after => vec![FieldError::invalid(
+            "roleRef",
+            after.clone(),
+            "cannot change roleRef",
+        )],
+        _ => Vec::new(),
+    }
+}
