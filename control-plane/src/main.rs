@@ -86,7 +86,7 @@ enum Command {
         /// The user's name (what RoleBindings name as `kind: User`).
         #[arg(long)]
         user: String,
-        /// A group the user is in (what bindings name as `kind: Group`); repeatable.
+        /// The group the user is in (what bindings name as `kind: Group`); one at most.
         #[arg(long = "group")]
         groups: Vec<String>,
         /// The control plane's data dir (its CA and admin.conf).

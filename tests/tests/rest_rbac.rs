@@ -110,7 +110,10 @@ fn a_user_gets_what_bindings_grant_where_they_grant_it() {
     // A binding's role is fixed once made.
     let changed = apply(&admin, &binding("alice-view", "team-a", "edit", "alice"));
     assert!(!changed.success(), "{changed:?}");
-    assert!(changed.stderr.contains("cannot change roleRef"), "{changed:?}");
+    assert!(
+        changed.stderr.contains("cannot change roleRef"),
+        "{changed:?}"
+    );
 
     // edit in team-a: now it writes.
     let bound = apply(&admin, &binding("alice-edit", "team-a", "edit", "alice"));

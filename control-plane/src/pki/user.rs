@@ -3,7 +3,8 @@
 //! user and an O per group, which the REST API reads as that user in those groups
 //! (RBAC then says what they may do), in a kubeconfig like admin.conf's. Nothing is
 //! recorded: the certificate is the credential, valid for a year, and there is no
-//! revocation yet (see the module docs).
+//! revocation yet (see the module docs). One group at most: rcgen keeps one value per
+//! subject attribute, so several O's would silently become the last one.
 
 use std::path::Path;
 
@@ -24,6 +25,12 @@ pub fn user_config(
     let refuse = |reason: &str| PkiError::Csr(format!("user {name:?}: {reason}"));
     if name.trim().is_empty() {
         return Err(refuse("a user name is required"));
+    }
+    // rcgen writes one value per attribute type, so a subject holds one O.
+    if groups.len() > 1 {
+        return Err(refuse(
+            "one --group at most for now (a certificate carries one O); bind the others' roles to the user",
+        ));
     }
     if name == CONTROL_PLANE_CN
         || name.starts_with(NODE_CN_PREFIX)

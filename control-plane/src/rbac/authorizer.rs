@@ -191,8 +191,10 @@ mod tests {
         let reader: ClusterRole = from(json!({"metadata": {"name": "reader"}, "rules": [
             {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]}));
         s.cluster_roles.insert("reader".into(), reader);
-        let writer: Role = from(json!({"metadata": {"name": "writer", "namespace": "a"}, "rules": [
-            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]}]}));
+        let writer: Role = from(
+            json!({"metadata": {"name": "writer", "namespace": "a"}, "rules": [
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]}]}),
+        );
         s.roles.insert(("a".into(), "writer".into()), writer);
         let devs: ClusterRoleBinding = from(json!({"metadata": {"name": "devs-read"},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "reader"},
@@ -243,6 +245,9 @@ mod tests {
         );
         let rules = authorizer().rules_for("alice", &[], "a");
         assert_eq!(rules.len(), 1);
-        assert_eq!(rules[0].resources.as_deref(), Some(&["configmaps".to_string()][..]));
+        assert_eq!(
+            rules[0].resources.as_deref(),
+            Some(&["configmaps".to_string()][..])
+        );
     }
 }

@@ -31,7 +31,6 @@ pub use validate::{
     validate_dns1123_subdomain, validate_job_update, validate_label_selector, validate_label_value,
     validate_labels, validate_object, validate_object_meta, validate_pod, validate_pod_spec,
     validate_port_name, validate_port_number, validate_qualified_name, validate_role_ref_update,
-    validate_service_spec,
-    FieldError, NameRule, ValidationError, DNS1123_LABEL_MAX_LEN, DNS1123_SUBDOMAIN_MAX_LEN,
-    MAX_CONFIG_SIZE,
+    validate_service_spec, FieldError, NameRule, ValidationError, DNS1123_LABEL_MAX_LEN,
+    DNS1123_SUBDOMAIN_MAX_LEN, MAX_CONFIG_SIZE,
 };

@@ -9,7 +9,7 @@ use super::{der_of, load, API_URL};
 fn a_user_certificate_names_the_user_and_its_groups() {
     let dir = tempfile::tempdir().unwrap();
     let pki = load(dir.path());
-    let groups = vec!["devs".to_string(), "ops".to_string()];
+    let groups = vec!["devs".to_string()];
     let config = user_config(dir.path(), "alice", &groups).unwrap();
     assert_eq!(config.server, API_URL);
     assert_eq!(config.ca, pki.ca_pem());
@@ -38,6 +38,7 @@ fn node_and_control_plane_names_and_a_missing_ca_are_refused() {
         ("skiff-control-plane", vec![]),
         ("bob", vec!["system:nodes".to_string()]),
         ("", vec![]),
+        ("carol", vec!["a".to_string(), "b".to_string()]),
     ] {
         assert!(user_config(dir.path(), name, &groups).is_err(), "{name}");
     }
