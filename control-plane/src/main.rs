@@ -29,15 +29,14 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
     name = "skiff-control-plane",
     version,
     about = "skiff's API server, store, scheduler and controllers",
-    subcommand_negates_reqs = true,
     args_conflicts_with_subcommands = true
 )]
 struct Flags {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Where the store, certificates, admin.conf and node-token live.
+    /// Where the store, certificates, admin.conf and node-token live (required to serve).
     #[arg(long)]
-    data_dir: PathBuf,
+    data_dir: Option<PathBuf>,
     /// Address the API server listens on.
     #[arg(long, default_value = "0.0.0.0:6443")]
     listen: SocketAddr,
@@ -90,7 +89,11 @@ enum Command {
         #[arg(long = "group")]
         groups: Vec<String>,
         /// The control plane's data dir (its CA and admin.conf).
-        #[arg(long, default_value = "/var/lib/skiff")]
+        #[arg(
+            long = "data-dir",
+            id = "kubeconfig_data_dir",
+            default_value = "/var/lib/skiff"
+        )]
         data_dir: PathBuf,
     },
 }
@@ -150,6 +153,10 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(flags: Flags) -> anyhow::Result<()> {
+    let data_dir = flags
+        .data_dir
+        .clone()
+        .context("--data-dir is required to serve")?;
     let config = ClusterConfig {
         cluster_cidr: flags.cluster_cidr,
         service_cidr: flags.service_cidr,
@@ -159,10 +166,10 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         pod_eviction: flags.pod_eviction,
         event_ttl: flags.event_ttl,
     };
-    std::fs::create_dir_all(&flags.data_dir)
-        .with_context(|| format!("creating --data-dir {}", flags.data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating --data-dir {}", data_dir.display()))?;
     // Held until the process ends: a second control plane on this dir refuses to start.
-    let _lock = skiff_control_plane::datadir::DataDirLock::acquire(&flags.data_dir)?;
+    let _lock = skiff_control_plane::datadir::DataDirLock::acquire(&data_dir)?;
     let store = open_store(&flags).await?;
     resources::bootstrap(store.as_ref(), &skiff_control_plane::core::SystemClock)
         .await
@@ -185,12 +192,12 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         .local_addr()
         .context("reading the listen address")?;
     let (server_names, api_url) = server_names(&flags, listen.port(), &config);
-    let pki = Pki::load_or_create(&flags.data_dir, &server_names, &api_url)
-        .with_context(|| format!("loading the PKI under {}", flags.data_dir.display()))?;
+    let pki = Pki::load_or_create(&data_dir, &server_names, &api_url)
+        .with_context(|| format!("loading the PKI under {}", data_dir.display()))?;
     info!(
-        admin_conf = %admin_conf_path(&flags.data_dir).display(),
-        admin_token = %admin_token_path(&flags.data_dir).display(),
-        node_token = %node_token_path(&flags.data_dir).display(),
+        admin_conf = %admin_conf_path(&data_dir).display(),
+        admin_token = %admin_token_path(&data_dir).display(),
+        node_token = %node_token_path(&data_dir).display(),
         server = %api_url,
         "credentials ready: kubectl and the CLI use admin.conf (a kubeconfig) or the admin token, agents join with the node token"
     );
@@ -202,7 +209,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
 
     // gRPC for agents and the CLI (and GET /skiff/v1/binaries/... for node-token holders);
     // the listener sends every other request to the Kubernetes REST API.
-    let grpc = frontdoor::binaries::BinariesLayer::new(&flags.data_dir, cp.pki.node_token()).layer(
+    let grpc = frontdoor::binaries::BinariesLayer::new(&data_dir, cp.pki.node_token()).layer(
         tonic::service::Routes::new(frontdoor::api_service(cp.clone()))
             .add_service(frontdoor::node_service(cp.clone())),
     );
@@ -257,6 +264,14 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--data-dir`, which serving needs.
+fn data_dir(flags: &Flags) -> anyhow::Result<PathBuf> {
+    flags
+        .data_dir
+        .clone()
+        .context("--data-dir is required to serve")
+}
+
 /// Aborts its tasks when dropped.
 struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
 
@@ -270,10 +285,10 @@ impl Drop for AbortOnDrop {
 async fn open_store(flags: &Flags) -> anyhow::Result<Arc<dyn Store>> {
     match flags.store.as_str() {
         "sqlite" => {
-            let path = flags.data_dir.join("store.db");
+            let path = data_dir(flags)?.join("store.db");
             let sqlite = SqliteStore::open(&path)
                 .with_context(|| format!("opening the store {}", path.display()))?;
-            let (store, sealed) = encryption::open(Arc::new(sqlite.clone()), &flags.data_dir)
+            let (store, sealed) = encryption::open(Arc::new(sqlite.clone()), &data_dir(flags)?)
                 .await
                 .context("secrets encryption")?;
             if sealed.rewritten > 0 {
