@@ -96,7 +96,7 @@ fn add_missing(current: &mut Value, wanted: &Value, pointer: &str) {
     };
     let mut at = &mut *current;
     for part in pointer.trim_start_matches('/').split('/') {
-        if !at.get(part).is_some_and(|v| !v.is_null()) {
+        if at.get(part).is_none_or(|v| v.is_null()) {
             at[part] = Value::Object(Default::default());
         }
         at = &mut at[part];

@@ -169,6 +169,26 @@ fn validate_subject(path: &str, subject: &Subject, namespaced: bool) -> Vec<Fiel
     errors
 }
 
+/// A binding's `roleRef` is fixed once made (delete and recreate the binding instead),
+/// as the API server's `ValidateRoleBindingUpdate` has it. Other kinds pass.
+pub fn validate_role_ref_update(
+    kind: &str,
+    old: &serde_json::Value,
+    new: &serde_json::Value,
+) -> Vec<FieldError> {
+    if !matches!(kind, "RoleBinding" | "ClusterRoleBinding") {
+        return Vec::new();
+    }
+    match (old.get("roleRef"), new.get("roleRef")) {
+        (Some(before), Some(after)) if before != after => vec![FieldError::invalid(
+            "roleRef",
+            after.clone(),
+            "cannot change roleRef",
+        )],
+        _ => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::model::{decode_documents, default_object, validate_object};
@@ -223,25 +243,5 @@ mod tests {
         );
         let ok = "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: b\n  namespace: a\nroleRef:\n  kind: ClusterRole\n  name: view\nsubjects:\n- kind: User\n  name: alice\n";
         assert_eq!(errors(ok), "");
-    }
-}
-
-/// A binding's `roleRef` is fixed once made (delete and recreate the binding instead),
-/// as the API server's `ValidateRoleBindingUpdate` has it. Other kinds pass.
-pub fn validate_role_ref_update(
-    kind: &str,
-    old: &serde_json::Value,
-    new: &serde_json::Value,
-) -> Vec<FieldError> {
-    if !matches!(kind, "RoleBinding" | "ClusterRoleBinding") {
-        return Vec::new();
-    }
-    match (old.get("roleRef"), new.get("roleRef")) {
-        (Some(before), Some(after)) if before != after => vec![FieldError::invalid(
-            "roleRef",
-            after.clone(),
-            "cannot change roleRef",
-        )],
-        _ => Vec::new(),
     }
 }
