@@ -10,4 +10,5 @@ pub mod store;
 pub mod controllers;
 pub mod core;
 pub mod frontdoor;
+pub mod rbac;
 pub mod resources;

@@ -1,6 +1,7 @@
 //! skiff-control-plane: parses the flags, opens the store, makes the system
-//! namespaces and the PKI, and serves the Api (and the Node service) over TLS until
-//! SIGTERM or Ctrl-C.
+//! namespaces, the default RBAC policy and the PKI, and serves the Api (and the Node
+//! service) over TLS until SIGTERM or Ctrl-C. `skiff-control-plane kubeconfig --user NAME`
+//! prints a kubeconfig for a user instead.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -11,9 +12,11 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use ipnet::Ipv4Net;
 use skiff_control_plane::core::{memory, ClusterConfig, ControlPlane};
-use skiff_control_plane::pki::{admin_conf_path, admin_token_path, node_token_path, Pki};
+use skiff_control_plane::pki::{
+    admin_conf_path, admin_token_path, node_token_path, user_config, Pki,
+};
 use skiff_control_plane::store::{encryption, spawn_compactor, SqliteStore, Store};
-use skiff_control_plane::{controllers, frontdoor, resources};
+use skiff_control_plane::{controllers, frontdoor, rbac, resources};
 use tokio::net::TcpListener;
 use tower::Layer;
 use tracing::{info, warn};
@@ -25,12 +28,15 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 #[command(
     name = "skiff-control-plane",
     version,
-    about = "skiff's API server, store, scheduler and controllers"
+    about = "skiff's API server, store, scheduler and controllers",
+    args_conflicts_with_subcommands = true
 )]
 struct Flags {
-    /// Where the store, certificates, admin.conf and node-token live.
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Where the store, certificates, admin.conf and node-token live (required to serve).
     #[arg(long)]
-    data_dir: PathBuf,
+    data_dir: Option<PathBuf>,
     /// Address the API server listens on.
     #[arg(long, default_value = "0.0.0.0:6443")]
     listen: SocketAddr,
@@ -74,6 +80,40 @@ struct Flags {
     advertise_address: Option<IpAddr>,
 }
 
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Prints a kubeconfig for a user other than the administrator: a client certificate
+    /// signed by the cluster CA (CN the user, O each group). RBAC decides what it may do.
+    Kubeconfig {
+        /// The user's name (what RoleBindings name as `kind: User`).
+        #[arg(long)]
+        user: String,
+        /// The group the user is in (what bindings name as `kind: Group`); one at most.
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// The control plane's data dir (its CA and admin.conf).
+        #[arg(
+            long = "data-dir",
+            id = "kubeconfig_data_dir",
+            default_value = "/var/lib/skiff"
+        )]
+        data_dir: PathBuf,
+    },
+}
+
+/// `kubeconfig --user NAME`: the kubeconfig on stdout.
+fn print_kubeconfig(
+    user: &str,
+    groups: &[String],
+    data_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let config = user_config(data_dir, user, groups)
+        .with_context(|| format!("making a kubeconfig for {user:?}"))?;
+    let yaml = config.to_yaml();
+    std::io::Write::write_all(&mut std::io::stdout(), yaml.as_bytes())
+        .context("writing the kubeconfig to stdout")
+}
+
 fn parse_port_range(text: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
     let bad = || format!("{text:?} is not a port range LOW-HIGH (like 30000-32767)");
     let (low, high) = text.split_once('-').ok_or_else(bad)?;
@@ -97,6 +137,14 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 async fn main() -> anyhow::Result<()> {
     memory::limit_arenas();
     let flags = Flags::parse();
+    if let Some(Command::Kubeconfig {
+        user,
+        groups,
+        data_dir,
+    }) = &flags.command
+    {
+        return print_kubeconfig(user, groups, data_dir);
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -109,6 +157,10 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(flags: Flags) -> anyhow::Result<()> {
+    let data_dir = flags
+        .data_dir
+        .clone()
+        .context("--data-dir is required to serve")?;
     let config = ClusterConfig {
         cluster_cidr: flags.cluster_cidr,
         service_cidr: flags.service_cidr,
@@ -118,14 +170,22 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         pod_eviction: flags.pod_eviction,
         event_ttl: flags.event_ttl,
     };
-    std::fs::create_dir_all(&flags.data_dir)
-        .with_context(|| format!("creating --data-dir {}", flags.data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating --data-dir {}", data_dir.display()))?;
     // Held until the process ends: a second control plane on this dir refuses to start.
-    let _lock = skiff_control_plane::datadir::DataDirLock::acquire(&flags.data_dir)?;
+    let _lock = skiff_control_plane::datadir::DataDirLock::acquire(&data_dir)?;
     let store = open_store(&flags).await?;
     resources::bootstrap(store.as_ref(), &skiff_control_plane::core::SystemClock)
         .await
         .context("creating the system namespaces and the default storage class")?;
+    rbac::bootstrap(store.as_ref(), &skiff_control_plane::core::SystemClock)
+        .await
+        .context("creating the default roles and bindings")?;
+    let authorizer = Arc::new(rbac::Authorizer::new(
+        rbac::Index::start(store.clone())
+            .await
+            .context("loading the roles and bindings")?,
+    ));
 
     // Bound before the PKI is made, so that `--listen ...:0` gets its real port into
     // admin.conf and a port already in use fails before anything is written.
@@ -136,12 +196,12 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         .local_addr()
         .context("reading the listen address")?;
     let (server_names, api_url) = server_names(&flags, listen.port(), &config);
-    let pki = Pki::load_or_create(&flags.data_dir, &server_names, &api_url)
-        .with_context(|| format!("loading the PKI under {}", flags.data_dir.display()))?;
+    let pki = Pki::load_or_create(&data_dir, &server_names, &api_url)
+        .with_context(|| format!("loading the PKI under {}", data_dir.display()))?;
     info!(
-        admin_conf = %admin_conf_path(&flags.data_dir).display(),
-        admin_token = %admin_token_path(&flags.data_dir).display(),
-        node_token = %node_token_path(&flags.data_dir).display(),
+        admin_conf = %admin_conf_path(&data_dir).display(),
+        admin_token = %admin_token_path(&data_dir).display(),
+        node_token = %node_token_path(&data_dir).display(),
         server = %api_url,
         "credentials ready: kubectl and the CLI use admin.conf (a kubeconfig) or the admin token, agents join with the node token"
     );
@@ -153,12 +213,12 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
 
     // gRPC for agents and the CLI (and GET /skiff/v1/binaries/... for node-token holders);
     // the listener sends every other request to the Kubernetes REST API.
-    let grpc = frontdoor::binaries::BinariesLayer::new(&flags.data_dir, cp.pki.node_token()).layer(
+    let grpc = frontdoor::binaries::BinariesLayer::new(&data_dir, cp.pki.node_token()).layer(
         tonic::service::Routes::new(frontdoor::api_service(cp.clone()))
             .add_service(frontdoor::node_service(cp.clone())),
     );
     let rest = Arc::new(
-        frontdoor::rest::Rest::new(cp.clone())
+        frontdoor::rest::Rest::new(cp.clone(), authorizer)
             .with_bookmark_interval(flags.watch_bookmark_interval),
     );
     let tls = cp.pki.server_rustls().context("configuring TLS")?;
@@ -212,6 +272,14 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--data-dir`, which serving needs.
+fn data_dir(flags: &Flags) -> anyhow::Result<PathBuf> {
+    flags
+        .data_dir
+        .clone()
+        .context("--data-dir is required to serve")
+}
+
 /// Aborts its tasks when dropped.
 struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
 
@@ -225,10 +293,10 @@ impl Drop for AbortOnDrop {
 async fn open_store(flags: &Flags) -> anyhow::Result<Arc<dyn Store>> {
     match flags.store.as_str() {
         "sqlite" => {
-            let path = flags.data_dir.join("store.db");
+            let path = data_dir(flags)?.join("store.db");
             let sqlite = SqliteStore::open(&path)
                 .with_context(|| format!("opening the store {}", path.display()))?;
-            let (store, sealed) = encryption::open(Arc::new(sqlite.clone()), &flags.data_dir)
+            let (store, sealed) = encryption::open(Arc::new(sqlite.clone()), &data_dir(flags)?)
                 .await
                 .context("secrets encryption")?;
             if sealed.rewritten > 0 {

@@ -12,8 +12,9 @@
 //! | O `system:masters` (CN `admin`)           | [`Caller::Admin`]         |
 //! | CN `system:node:<name>`, O `system:nodes` | [`Caller::Node`]          |
 //! | CN `skiff-control-plane`                  | [`Caller::ControlPlane`]  |
+//! | any other CN (O: its groups)              | [`Caller::User`]          |
 //! | no certificate                            | [`Caller::Anonymous`]     |
-//! | anything else                             | [`Caller::Unknown`]       |
+//! | no CN, or an unreadable subject           | [`Caller::Unknown`]       |
 //!
 //! The names follow Kubernetes (`system:masters`, `system:node:<name>`), so they read the
 //! same to anyone who has looked at a kubeconfig.
@@ -94,6 +95,10 @@ pub enum Caller {
     Node(String),
     /// The control plane, calling an agent.
     ControlPlane,
+    /// A user certificate (`skiff-control-plane kubeconfig --user`): CN the user's name,
+    /// each O a group, as kube-apiserver reads client certificates. What it may do is
+    /// up to RBAC on the REST API; the gRPC services refuse it.
+    User { name: String, groups: Vec<String> },
     /// No client certificate (or no TLS at all).
     Anonymous,
     /// A CA-signed certificate whose subject names none of the above; holds its common
@@ -107,6 +112,7 @@ impl fmt::Display for Caller {
             Caller::Admin => f.write_str("admin"),
             Caller::Node(name) => write!(f, "node {name:?}"),
             Caller::ControlPlane => f.write_str("the control plane"),
+            Caller::User { name, .. } => write!(f, "user {name:?}"),
             Caller::Anonymous => f.write_str("an anonymous caller"),
             Caller::Unknown(cn) => write!(f, "unknown identity {cn:?}"),
         }
@@ -134,7 +140,11 @@ impl Caller {
             Some(node) if !node.is_empty() && in_group(NODES_GROUP) => {
                 Caller::Node(node.to_string())
             }
-            _ => Caller::Unknown(cn),
+            _ if cn.is_empty() => Caller::Unknown(cn),
+            _ => Caller::User {
+                name: cn,
+                groups: subject.organizations,
+            },
         }
     }
 }

@@ -143,6 +143,8 @@ const NO_DELETECOLLECTION: &[&str] = &[
 ];
 /// Resources only the control plane writes (EndpointSlices mirror Endpoints here).
 const READ_ONLY: &[&str] = &["get", "list", "watch"];
+/// The reviews: a question posted and answered, never stored.
+const CREATE_ONLY: &[&str] = &["create"];
 /// What `/status` subresources take.
 const STATUS_VERBS: &[&str] = &["get", "patch", "update"];
 
@@ -187,7 +189,7 @@ impl Subresource {
 
 /// Every kind served, manifests' kinds first (in the order errors list them), then the
 /// ones only the control plane writes (Event, Lease) and those served for clients to
-/// read (ServiceAccount, EndpointSlice).
+/// read (ServiceAccount, EndpointSlice), then RBAC's and the access reviews.
 pub const KINDS: &[KindInfo] = &[
     row("Pod", "", "pods", "pod", &["po"], true, ALL).subresources(POD_SUBRESOURCES),
     row(
@@ -331,7 +333,66 @@ pub const KINDS: &[KindInfo] = &[
         &[],
     )
     .verbs(READ_ONLY),
+    row(
+        "Role",
+        "rbac.authorization.k8s.io",
+        "roles",
+        "role",
+        &[],
+        true,
+        &[],
+    ),
+    row(
+        "ClusterRole",
+        "rbac.authorization.k8s.io",
+        "clusterroles",
+        "clusterrole",
+        &[],
+        false,
+        &[],
+    ),
+    row(
+        "RoleBinding",
+        "rbac.authorization.k8s.io",
+        "rolebindings",
+        "rolebinding",
+        &[],
+        true,
+        &[],
+    ),
+    row(
+        "ClusterRoleBinding",
+        "rbac.authorization.k8s.io",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        &[],
+        false,
+        &[],
+    ),
+    row(
+        "SelfSubjectAccessReview",
+        "authorization.k8s.io",
+        "selfsubjectaccessreviews",
+        "selfsubjectaccessreview",
+        &[],
+        false,
+        &[],
+    )
+    .verbs(CREATE_ONLY),
+    row(
+        "SelfSubjectRulesReview",
+        "authorization.k8s.io",
+        "selfsubjectrulesreviews",
+        "selfsubjectrulesreview",
+        &[],
+        false,
+        &[],
+    )
+    .verbs(CREATE_ONLY),
 ];
+
+/// Kinds that are questions, answered and never stored (authorization.k8s.io reviews).
+pub const REVIEW_KINDS: &[&str] = &["SelfSubjectAccessReview", "SelfSubjectRulesReview"];
 
 #[cfg(test)]
 mod tests {

@@ -47,6 +47,42 @@ const RESOURCES: &[[&str; 5]] = &[
         "true",
         "EndpointSlice",
     ],
+    [
+        "clusterrolebindings",
+        "",
+        "rbac.authorization.k8s.io/v1",
+        "false",
+        "ClusterRoleBinding",
+    ],
+    [
+        "clusterroles",
+        "",
+        "rbac.authorization.k8s.io/v1",
+        "false",
+        "ClusterRole",
+    ],
+    [
+        "rolebindings",
+        "",
+        "rbac.authorization.k8s.io/v1",
+        "true",
+        "RoleBinding",
+    ],
+    ["roles", "", "rbac.authorization.k8s.io/v1", "true", "Role"],
+    [
+        "selfsubjectaccessreviews",
+        "",
+        "authorization.k8s.io/v1",
+        "false",
+        "SelfSubjectAccessReview",
+    ],
+    [
+        "selfsubjectrulesreviews",
+        "",
+        "authorization.k8s.io/v1",
+        "false",
+        "SelfSubjectRulesReview",
+    ],
 ];
 
 #[test]
@@ -103,9 +139,13 @@ fn kubectl_discovers_explains_and_checks_health() {
         anyhow::ensure!(
             cluster_scoped
                 == [
+                    "clusterrolebindings.rbac.authorization.k8s.io",
+                    "clusterroles.rbac.authorization.k8s.io",
                     "namespaces",
                     "nodes",
                     "persistentvolumes",
+                    "selfsubjectaccessreviews.authorization.k8s.io",
+                    "selfsubjectrulesreviews.authorization.k8s.io",
                     "storageclasses.storage.k8s.io"
                 ],
             "cluster-scoped: {cluster_scoped:?}"
@@ -117,9 +157,11 @@ fn kubectl_discovers_explains_and_checks_health() {
             versions
                 == [
                     "apps/v1",
+                    "authorization.k8s.io/v1",
                     "batch/v1",
                     "coordination.k8s.io/v1",
                     "discovery.k8s.io/v1",
+                    "rbac.authorization.k8s.io/v1",
                     "storage.k8s.io/v1",
                     "v1"
                 ],

@@ -19,7 +19,9 @@
 //! | Endpoints, release of deleted Services' claims | `services/` |
 //! | LoadBalancer Services: the Ready nodes' addresses as their ingress | `load_balancer.rs` |
 //! | volumes and claims: binding, the local-path provisioner, phases, protection | `volumes/` |
+//! | ClusterRole aggregation (`admin`, `edit`, `view`) | `aggregation.rs` |
 
+pub mod aggregation;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
@@ -43,6 +45,7 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
+pub use aggregation::AggregationController;
 pub use cronjob::CronJobController;
 pub use daemonset::DaemonSetController;
 pub use deployment::DeploymentController;
@@ -208,6 +211,14 @@ pub fn spawn_with(
         tokio::spawn(
             Controller::new(
                 Arc::new(NamespaceController::new(ctx.clone())),
+                store.clone(),
+                config.clone(),
+            )
+            .run(),
+        ),
+        tokio::spawn(
+            Controller::new(
+                Arc::new(AggregationController::new(ctx.clone())),
                 store.clone(),
                 config.clone(),
             )

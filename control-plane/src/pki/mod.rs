@@ -33,6 +33,7 @@ mod node;
 mod serving;
 #[cfg(test)]
 mod tests;
+mod user;
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +42,7 @@ use skiff_proto::auth::{constant_time_eq, AdminConfig, NodeToken};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
 pub use admin_token::admin_token_path;
+pub use user::user_config;
 
 /// Errors of creating, loading and using the PKI.
 #[derive(Debug, thiserror::Error)]

@@ -11,8 +11,8 @@
 use super::served::Object as WireObject;
 use serde_json::Value;
 use skiff_proto::model::{
-    default_object, validate_config_update, validate_job_update, validate_object, Object,
-    ValidationError,
+    default_object, validate_config_update, validate_job_update, validate_object,
+    validate_role_ref_update, Object, ValidationError,
 };
 use tracing::info;
 
@@ -59,6 +59,8 @@ pub(crate) fn checked(key: &Key, baseline: &Value, changed: &Value) -> Result<Va
     ValidationError::check(validate_config_update(&key.kind, baseline, &value))
         .map_err(|e| invalid(&e))?;
     ValidationError::check(validate_job_update(&key.kind, baseline, &value))
+        .map_err(|e| invalid(&e))?;
+    ValidationError::check(validate_role_ref_update(&key.kind, baseline, &value))
         .map_err(|e| invalid(&e))?;
     let (old_spec, new_spec) = (baseline.get("spec"), value.get("spec"));
     if value != *baseline && old_spec != new_spec {

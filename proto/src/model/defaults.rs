@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::object::Object;
 
 mod discovery;
+mod rbac;
 mod storage;
 mod workloads;
 
@@ -179,11 +180,17 @@ pub fn default_object(object: &mut Object) {
         Object::PersistentVolumeClaim(pvc) => storage::default_persistent_volume_claim(pvc),
         Object::StorageClass(class) => storage::default_storage_class(class),
         Object::EndpointSlice(slice) => discovery::default_endpoint_slice(slice),
+        Object::RoleBinding(b) => rbac::default_binding(&mut b.role_ref, b.subjects.as_mut()),
+        Object::ClusterRoleBinding(b) => {
+            rbac::default_binding(&mut b.role_ref, b.subjects.as_mut())
+        }
         Object::Endpoints(_)
         | Object::ConfigMap(_)
         | Object::Namespace(_)
         | Object::Node(_)
-        | Object::ServiceAccount(_) => {}
+        | Object::ServiceAccount(_)
+        | Object::Role(_)
+        | Object::ClusterRole(_) => {}
     }
 }
 

@@ -30,7 +30,7 @@ pub use validate::{
     validate_config_update, validate_dns1035_label, validate_dns1123_label,
     validate_dns1123_subdomain, validate_job_update, validate_label_selector, validate_label_value,
     validate_labels, validate_object, validate_object_meta, validate_pod, validate_pod_spec,
-    validate_port_name, validate_port_number, validate_qualified_name, validate_service_spec,
-    FieldError, NameRule, ValidationError, DNS1123_LABEL_MAX_LEN, DNS1123_SUBDOMAIN_MAX_LEN,
-    MAX_CONFIG_SIZE,
+    validate_port_name, validate_port_number, validate_qualified_name, validate_role_ref_update,
+    validate_service_spec, FieldError, NameRule, ValidationError, DNS1123_LABEL_MAX_LEN,
+    DNS1123_SUBDOMAIN_MAX_LEN, MAX_CONFIG_SIZE,
 };

@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{
     Service, ServiceAccount,
 };
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::{Metadata, Resource};
@@ -113,6 +114,10 @@ objects!(
     StorageClass,
     ServiceAccount,
     EndpointSlice,
+    Role,
+    ClusterRole,
+    RoleBinding,
+    ClusterRoleBinding,
 );
 
 impl Object {
@@ -152,7 +157,7 @@ impl Object {
     }
 
     /// Whether objects of this kind live in a namespace (all but Namespace, Node,
-    /// PersistentVolume and StorageClass).
+    /// PersistentVolume, StorageClass, ClusterRole and ClusterRoleBinding).
     pub fn is_namespaced(&self) -> bool {
         !matches!(
             self,
@@ -160,6 +165,8 @@ impl Object {
                 | Object::Node(_)
                 | Object::PersistentVolume(_)
                 | Object::StorageClass(_)
+                | Object::ClusterRole(_)
+                | Object::ClusterRoleBinding(_)
         )
     }
 }
@@ -201,13 +208,13 @@ mod tests {
     }
 
     #[test]
-    fn supported_kinds_cover_eighteen_kinds() {
-        assert_eq!(SUPPORTED_KINDS.len(), 18);
+    fn supported_kinds_cover_twenty_two_kinds() {
+        assert_eq!(SUPPORTED_KINDS.len(), 22);
         let list = supported_kinds_list();
         assert!(list.starts_with("v1/Pod, apps/v1/ReplicaSet"), "{list}");
         assert!(list.contains("batch/v1/CronJob"), "{list}");
         assert!(
-            list.ends_with("v1/ServiceAccount, discovery.k8s.io/v1/EndpointSlice"),
+            list.ends_with("rbac.authorization.k8s.io/v1/ClusterRoleBinding"),
             "{list}"
         );
     }

@@ -16,6 +16,7 @@ mod env;
 mod jobs;
 mod names;
 mod pod;
+mod rbac;
 mod service;
 mod stateful_set;
 mod storage;
@@ -31,6 +32,7 @@ pub use names::{
     validate_qualified_name, DNS1123_LABEL_MAX_LEN, DNS1123_SUBDOMAIN_MAX_LEN,
 };
 pub use pod::{validate_pod, validate_pod_spec};
+pub use rbac::validate_role_ref_update;
 pub use service::validate_service_spec;
 pub use workloads::validate_label_selector;
 
@@ -152,6 +154,8 @@ pub enum NameRule {
     Dns1123Label,
     /// A label starting with a letter (Services).
     Dns1035Label,
+    /// Anything usable as one path segment (RBAC objects: `system:basic-user`).
+    PathSegment,
 }
 
 impl NameRule {
@@ -160,6 +164,7 @@ impl NameRule {
             NameRule::Dns1123Subdomain => validate_dns1123_subdomain(path, name),
             NameRule::Dns1123Label => validate_dns1123_label(path, name),
             NameRule::Dns1035Label => validate_dns1035_label(path, name),
+            NameRule::PathSegment => rbac::validate_path_segment(path, name),
         }
     }
 }
@@ -270,6 +275,27 @@ pub fn validate_object(object: &Object) -> Result<(), ValidationError> {
         Object::EndpointSlice(slice) => {
             [subdomain(true), discovery::validate_endpoint_slice(slice)].concat()
         }
+        Object::Role(role) => [
+            validate_object_meta("metadata", meta, true, NameRule::PathSegment),
+            rbac::validate_rules("rules", role.rules.as_ref(), true),
+        ]
+        .concat(),
+        Object::ClusterRole(role) => [
+            validate_object_meta("metadata", meta, false, NameRule::PathSegment),
+            rbac::validate_rules("rules", role.rules.as_ref(), false),
+            rbac::validate_aggregation(role.aggregation_rule.as_ref()),
+        ]
+        .concat(),
+        Object::RoleBinding(b) => [
+            validate_object_meta("metadata", meta, true, NameRule::PathSegment),
+            rbac::validate_binding(&b.role_ref, b.subjects.as_ref(), true),
+        ]
+        .concat(),
+        Object::ClusterRoleBinding(b) => [
+            validate_object_meta("metadata", meta, false, NameRule::PathSegment),
+            rbac::validate_binding(&b.role_ref, b.subjects.as_ref(), false),
+        ]
+        .concat(),
     };
     ValidationError::check(errors)
 }

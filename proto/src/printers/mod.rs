@@ -18,6 +18,7 @@ mod events;
 pub mod fields;
 mod network;
 mod pods;
+mod rbac;
 mod storage;
 mod workloads;
 
@@ -112,6 +113,8 @@ pub fn columns(kind: &str) -> &'static [Column] {
         "PersistentVolume" => storage::VOLUME,
         "PersistentVolumeClaim" => storage::CLAIM,
         "StorageClass" => storage::CLASS,
+        "RoleBinding" => rbac::ROLE_BINDING,
+        "ClusterRoleBinding" => rbac::CLUSTER_ROLE_BINDING,
         _ => DEFAULT,
     }
 }
@@ -139,6 +142,7 @@ pub fn cells(kind: &str, object: &Value, now: jiff::Timestamp) -> Vec<Value> {
         "PersistentVolume" => storage::volume(object, now),
         "PersistentVolumeClaim" => storage::claim(object, now),
         "StorageClass" => storage::class(object, now),
+        "RoleBinding" | "ClusterRoleBinding" => rbac::binding(object, now),
         _ => vec![
             fields::text(object, "/metadata/name").into(),
             fields::text(object, "/metadata/creationTimestamp").into(),

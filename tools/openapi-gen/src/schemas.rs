@@ -1,7 +1,7 @@
 //! `components.schemas`: the kinds of a group-version, their lists, the bodies of their
 //! subresources and the meta/v1 types the operations name, with every type they reach.
 
-use k8s_openapi::api::{apps, batch, coordination, core, discovery, storage};
+use k8s_openapi::api::{apps, authorization, batch, coordination, core, discovery, rbac, storage};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{json, Value};
@@ -46,6 +46,12 @@ fn register(gen: &mut SchemaGenerator, kind: &str) -> String {
         "Scale" => k8s_openapi::api::autoscaling::v1::Scale,
         "Eviction" => k8s_openapi::api::policy::v1::Eviction,
         "Binding" => core::v1::Binding,
+        "Role" => rbac::v1::Role,
+        "ClusterRole" => rbac::v1::ClusterRole,
+        "RoleBinding" => rbac::v1::RoleBinding,
+        "ClusterRoleBinding" => rbac::v1::ClusterRoleBinding,
+        "SelfSubjectAccessReview" => authorization::v1::SelfSubjectAccessReview,
+        "SelfSubjectRulesReview" => authorization::v1::SelfSubjectRulesReview,
     })
 }
 

@@ -1,13 +1,15 @@
 //! Who is calling, for REST: the verified client certificate the listener recorded
 //! (`frontdoor/server.rs`), or an `Authorization: Bearer` token. Nothing is anonymous:
 //! a request with neither gets 401, as kube-apiserver with `--anonymous-auth=false`.
-//!
-//! Authorization is, until RBAC comes, "cluster administrators only": the admin
-//! certificate (O `system:masters`) or the admin token. Nodes have their own gRPC
-//! service and get 403 here.
+//! A certificate is read as kube-apiserver reads one: CN the user, each O a group, and
+//! every authenticated caller is in `system:authenticated`. What each may do is RBAC's
+//! to say (`authz.rs`); nodes have their own gRPC service and no REST rights by default.
 
 use http::{header, Request, StatusCode};
 use skiff_proto::auth::{Caller, ADMIN_GROUP};
+
+/// The group of every authenticated caller.
+pub const AUTHENTICATED: &str = "system:authenticated";
 
 use super::status::RestError;
 use crate::core::ControlPlane;
@@ -24,7 +26,7 @@ impl User {
     fn admin() -> User {
         User {
             name: "admin".into(),
-            groups: vec![ADMIN_GROUP.into(), "system:authenticated".into()],
+            groups: vec![ADMIN_GROUP.into(), AUTHENTICATED.into()],
         }
     }
 
@@ -56,17 +58,19 @@ pub fn authenticate<B>(cp: &ControlPlane, req: &Request<B>) -> Result<User, Rest
         Some(Caller::Admin) => Ok(User::admin()),
         Some(Caller::Node(node)) => Ok(User {
             name: format!("{}{node}", skiff_proto::auth::NODE_CN_PREFIX),
-            groups: vec![skiff_proto::auth::NODES_GROUP.into()],
+            groups: vec![skiff_proto::auth::NODES_GROUP.into(), AUTHENTICATED.into()],
         }),
         Some(Caller::ControlPlane) => Ok(User {
             name: skiff_proto::auth::CONTROL_PLANE_CN.into(),
-            groups: vec![],
+            groups: vec![AUTHENTICATED.into()],
         }),
-        Some(Caller::Unknown(cn)) => Ok(User {
-            name: cn,
-            groups: vec![],
-        }),
-        Some(Caller::Anonymous) | None => Err(unauthorized()),
+        Some(Caller::User { name, mut groups }) => {
+            groups.retain(|g| g != AUTHENTICATED);
+            groups.push(AUTHENTICATED.into());
+            Ok(User { name, groups })
+        }
+        // A certificate without a name identifies no one.
+        Some(Caller::Unknown(_) | Caller::Anonymous) | None => Err(unauthorized()),
     }
 }
 
@@ -78,28 +82,4 @@ fn bearer(cp: &ControlPlane, token: &str) -> Option<User> {
 
 fn unauthorized() -> RestError {
     RestError::new(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized")
-}
-
-/// 403 unless `user` may use the REST API (administrators only, for now).
-pub fn authorize(
-    user: &User,
-    verb: &str,
-    resource: &str,
-    namespace: Option<&str>,
-) -> Result<(), RestError> {
-    if user.is_admin() {
-        return Ok(());
-    }
-    let scope = match namespace {
-        Some(ns) => format!(" in the namespace {ns:?}"),
-        None => " at the cluster scope".to_string(),
-    };
-    Err(RestError::new(
-        StatusCode::FORBIDDEN,
-        "Forbidden",
-        format!(
-            "{resource} is forbidden: User {:?} cannot {verb} resource {resource:?}{scope}",
-            user.name
-        ),
-    ))
 }

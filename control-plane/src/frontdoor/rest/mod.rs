@@ -6,7 +6,9 @@
 //! | the service: authenticate, route, answer errors as `Status` | `mod.rs` |
 //! | paths and queries | `route.rs` |
 //! | the dispatch table (resources, subresources, non-resource paths) | `routes.rs` |
-//! | who is calling, and may they | `auth.rs` |
+//! | who is calling | `auth.rs` |
+//! | may they: request attributes, RBAC's 403, escalation checks | `authz.rs` |
+//! | SelfSubjectAccessReview, SelfSubjectRulesReview | `reviews.rs` |
 //! | request bodies: size and time limits, media types | `body.rs` |
 //! | the one error mapping (`Status` objects) | `status.rs` |
 //! | responses: JSON, text, chunked streams | `reply.rs` |
@@ -19,12 +21,14 @@
 //! | `/openapi/v3` and its documents | `openapi/` |
 
 mod auth;
+mod authz;
 mod body;
 pub mod discovery;
 mod objects;
 pub mod openapi;
 mod pods;
 mod reply;
+mod reviews;
 mod route;
 mod routes;
 mod scale;
@@ -40,6 +44,7 @@ use hyper::body::Incoming;
 use tracing::{debug, info_span, warn, Instrument};
 
 use crate::core::{Clock, ControlPlane, Ranges, SystemClock};
+use crate::rbac::Authorizer;
 
 pub use auth::User;
 pub use reply::Body;
@@ -52,6 +57,7 @@ pub const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
 /// The REST front door over the control plane.
 pub struct Rest {
     cp: Arc<ControlPlane>,
+    authorizer: Arc<Authorizer>,
     clock: Arc<dyn Clock>,
     ranges: Ranges,
     bookmark_interval: Duration,
@@ -65,13 +71,15 @@ pub struct Ctx {
     pub user: User,
     /// How often a watch that allows bookmarks gets one.
     pub bookmark_interval: Duration,
+    pub authorizer: Arc<Authorizer>,
 }
 
 impl Rest {
-    pub fn new(cp: Arc<ControlPlane>) -> Rest {
+    pub fn new(cp: Arc<ControlPlane>, authorizer: Arc<Authorizer>) -> Rest {
         let ranges = cp.config.service_ranges();
         Rest {
             cp,
+            authorizer,
             clock: Arc::new(SystemClock),
             ranges,
             bookmark_interval: BOOKMARK_INTERVAL,
@@ -99,6 +107,7 @@ impl Rest {
                 ranges: self.ranges.clone(),
                 user,
                 bookmark_interval: self.bookmark_interval,
+                authorizer: self.authorizer.clone(),
             };
             let response = match routes::dispatch(&ctx, req).await {
                 Ok(response) => response,

@@ -6,10 +6,11 @@ use http::{Method, Request, Response};
 use hyper::body::Incoming;
 use skiff_proto::kinds::{KindInfo, KINDS};
 
-use super::auth;
+use super::authz;
 use super::objects::{self, Target};
 use super::pods;
 use super::reply::Body;
+use super::reviews;
 use super::route::Route;
 use super::scale;
 use super::status::RestError;
@@ -22,10 +23,12 @@ fn nothing_here() -> RestError {
 }
 
 pub async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body>, RestError> {
+    let route = Route::parse(req.uri().path());
+    authz::authorize(ctx, &authz::attributes(&ctx.user, &req, route.as_ref()))?;
     if let Some(answer) = super::discovery::serve(ctx, &req).await {
         return answer;
     }
-    let Some(route) = Route::parse(req.uri().path()) else {
+    let Some(route) = route else {
         return Err(nothing_here());
     };
     let info = kind_of(&route)?;
@@ -35,7 +38,6 @@ pub async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body
         kind: Kind::of(info.kind),
     };
     let verb = verb(req.method(), &route, req.uri().query());
-    auth::authorize(&ctx.user, verb, info.plural, route.namespace.as_deref())?;
     let allowed = match route.subresource.as_deref() {
         None => Some(info.verbs),
         Some(sub) => info.subresource(sub).map(|s| s.verbs),
@@ -51,7 +53,10 @@ pub async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body
         Some(_) => {}
     }
     let name = route.name.as_deref().unwrap_or_default();
-    match (info.kind, route.subresource.as_deref()) {
+    let method = req.method().clone();
+    let answer = match (info.kind, route.subresource.as_deref()) {
+        ("SelfSubjectAccessReview", None) => reviews::access(ctx, req).await,
+        ("SelfSubjectRulesReview", None) => reviews::rules(ctx, req).await,
         (_, None | Some("status")) => objects::handle(ctx, &target, req).await,
         (_, Some("scale")) if info.subresource("scale").is_some() => {
             scale::handle(ctx, &target, name, req).await
@@ -74,7 +79,11 @@ pub async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body
             pods::exec::handle(ctx, &target, name, req, sub == "attach").await
         }
         _ => Err(nothing_here()),
+    };
+    if answer.as_ref().is_ok_and(|r| r.status().is_success()) {
+        authz::settle(ctx, info.kind, &method).await;
     }
+    answer
 }
 
 /// The served kind a route names; a namespaced path to a cluster-scoped kind names none.
@@ -91,7 +100,7 @@ fn kind_of(route: &Route) -> Result<&'static KindInfo, RestError> {
 /// The Kubernetes verb of a request, for authorization and the kind's verbs (a
 /// subresource's GET is `get`, as in discovery; exec, attach and port-forward upgrade
 /// from a GET or a POST, which discovery lists as `get` and `create`).
-fn verb(method: &Method, route: &Route, query: Option<&str>) -> &'static str {
+pub(super) fn verb(method: &Method, route: &Route, query: Option<&str>) -> &'static str {
     let watching = route.watch_path
         || super::route::Query::parse(query)
             .flag("watch")

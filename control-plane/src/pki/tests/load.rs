@@ -97,7 +97,10 @@ fn serving_certificate_names_follow_the_caller_and_the_ca_stays() {
     }
     assert_eq!(
         Caller::from_certificate(&der_of(&read(&server_crt))),
-        Caller::Unknown("skiff-apiserver".into()),
+        Caller::User {
+            name: "skiff-apiserver".into(),
+            groups: vec![]
+        },
         "the serving certificate is nobody's client identity"
     );
 

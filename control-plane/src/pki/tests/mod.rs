@@ -5,6 +5,7 @@ mod admin_access;
 mod load;
 mod node;
 mod tls;
+mod user;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

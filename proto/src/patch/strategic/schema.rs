@@ -309,6 +309,10 @@ pub(super) fn kind(kind: &str) -> Option<&'static Type> {
         "ServiceAccount" => &SERVICE_ACCOUNT,
         "Endpoints" | "ConfigMap" | "Secret" | "PersistentVolume" | "StorageClass" | "Event"
         | "Lease" | "EndpointSlice" => &METADATA_ONLY,
+        // rbac.authorization.k8s.io/v1 has no patchStrategy tags (rules and subjects are
+        // replaced whole), and the reviews are only ever created.
+        "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding" => &METADATA_ONLY,
+        "SelfSubjectAccessReview" | "SelfSubjectRulesReview" => &METADATA_ONLY,
         // autoscaling/v1 Scale, the scale subresource's object.
         "Scale" => &METADATA_ONLY,
         _ => return None,

@@ -99,6 +99,10 @@ fn headers_read_as_kubectl_prints_them() {
             "NAME PROVISIONER RECLAIMPOLICY VOLUMEBINDINGMODE ALLOWVOLUMEEXPANSION AGE",
             "",
         ),
+        ("Role", "NAME CREATED AT", ""),
+        ("ClusterRole", "NAME CREATED AT", ""),
+        ("RoleBinding", "NAME ROLE AGE", "USERS GROUPS SERVICEACCOUNTS"),
+        ("ClusterRoleBinding", "NAME ROLE AGE", "USERS GROUPS SERVICEACCOUNTS"),
         ("Widget", "NAME CREATED AT", ""),
     ];
     for (kind, narrow, wide) in cases {
@@ -123,6 +127,13 @@ fn headers_read_as_kubectl_prints_them() {
 #[test]
 fn every_column_has_a_type_and_a_description_and_one_names_the_object() {
     for info in crate::kinds::KINDS {
+        // Reviews are answered, never listed; roles print the default table in
+        // kube-apiserver too (NAME, CREATED AT).
+        if crate::kinds::REVIEW_KINDS.contains(&info.kind)
+            || matches!(info.kind, "Role" | "ClusterRole")
+        {
+            continue;
+        }
         let columns = columns(info.kind);
         assert_ne!(columns, super::DEFAULT, "{} has a printer", info.kind);
         for c in columns {

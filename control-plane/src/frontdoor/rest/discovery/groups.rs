@@ -86,7 +86,9 @@ mod tests {
                 "batch",
                 "storage.k8s.io",
                 "coordination.k8s.io",
-                "discovery.k8s.io"
+                "discovery.k8s.io",
+                "authorization.k8s.io",
+                "rbac.authorization.k8s.io"
             ]
         );
         let apps = group("apps").unwrap();

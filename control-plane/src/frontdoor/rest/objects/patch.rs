@@ -120,6 +120,7 @@ pub async fn patch(
             .filter(|rv| *rv != current.resource_version)
             .map(str::to_string);
         let (patched, unknown) = fields::check(patched, validation, target.info.kind)?;
+        super::super::authz::admit_rbac(ctx, target.info.kind, &key.namespace, &patched)?;
         let precondition = match &pinned {
             Some(rv) => parse_revision(rv).map_err(|e| RestError::bad_request(e.to_string()))?,
             None => parse_revision(&current.resource_version).map_err(RestError::from)?,

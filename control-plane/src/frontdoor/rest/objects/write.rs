@@ -82,6 +82,8 @@ pub async fn create(
     }
     let manager = managers::updater(target, query, req.headers(), Options::Create)?;
     let (value, warnings) = object_body(target, query, req).await?;
+    let namespace = target.route.namespace.as_deref().unwrap_or_default();
+    super::super::authz::admit_rbac(ctx, target.info.kind, namespace, &value)?;
     let name = value
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -130,6 +132,7 @@ pub async fn update(
         }
     }
     let key = target.key(name);
+    super::super::authz::admit_rbac(ctx, target.info.kind, &key.namespace, &value)?;
     check_namespace(target, &value)?;
     let precondition = crate::resources::objects::parse_revision(
         value

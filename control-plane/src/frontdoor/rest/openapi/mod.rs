@@ -75,7 +75,7 @@ macro_rules! embedded {
 }
 
 /// Every served document, one per group-version of `skiff_proto::kinds::KINDS`.
-pub static DOCUMENTS: [Document; 6] = [
+pub static DOCUMENTS: [Document; 8] = [
     embedded!("api/v1", "api__v1"),
     embedded!("apis/apps/v1", "apis__apps__v1"),
     embedded!("apis/batch/v1", "apis__batch__v1"),
@@ -85,6 +85,14 @@ pub static DOCUMENTS: [Document; 6] = [
         "apis__coordination.k8s.io__v1"
     ),
     embedded!("apis/discovery.k8s.io/v1", "apis__discovery.k8s.io__v1"),
+    embedded!(
+        "apis/rbac.authorization.k8s.io/v1",
+        "apis__rbac.authorization.k8s.io__v1"
+    ),
+    embedded!(
+        "apis/authorization.k8s.io/v1",
+        "apis__authorization.k8s.io__v1"
+    ),
 ];
 
 /// The document at `key` ("apis/apps/v1").
