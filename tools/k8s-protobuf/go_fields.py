@@ -1,14 +1,14 @@
 """Prints, for every field of every message in Kubernetes' generated.proto files, what
 Go's JSON encoding does with it, read from the Go types' struct tags (the .proto files
-lose it): `ptr` (a Go pointer: present means set, even to a zero value) and
-`omitempty`; and the messages that stand for a Go slice type (`type Verbs []string`,
+lose it): `ptr` (a Go pointer: present means set, even to a zero value),
+`omitempty` and `inline` (an embedded struct whose fields JSON flattens); and the messages that stand for a Go slice type (`type Verbs []string`,
 JSON an array). Lines: message, field number, JSON name, flags."""
 import os
 import re
 import sys
 
 proto_root, go_root = sys.argv[1], sys.argv[2]
-FIELD = re.compile(r'^\s+(\w+)\s+([^\s`]+)\s+`([^`]*)`')
+FIELD = re.compile(r'^\s+(\*?\w+)(?:\s+([^\s`]+))?\s+`([^`]*)`')
 for dirpath, _, names in sorted(os.walk(proto_root)):
     if "generated.proto" not in names:
         continue
@@ -28,7 +28,7 @@ for dirpath, _, names in sorted(os.walk(proto_root)):
             field = FIELD.match(line)
             if not field:
                 continue
-            gotype, tags = field.group(2), field.group(3)
+            gotype, tags = field.group(2) or field.group(1), field.group(3)
             pb = re.search(r'protobuf:"([^"]*)"', tags)
             js = re.search(r'json:"([^"]*)"', tags)
             if not pb or not js:
@@ -40,4 +40,6 @@ for dirpath, _, names in sorted(os.walk(proto_root)):
                 flags.append("ptr")
             if "omitempty" in parts[1:]:
                 flags.append("omitempty")
+            if "inline" in parts[1:]:
+                flags.append("inline")
             print(f"{package}.{name}\t{number}\t{parts[0]}\t{','.join(flags) or '-'}")

@@ -19,7 +19,8 @@ fn descriptor(name: &str) -> Result<MessageDescriptor, ProtobufError> {
 
 fn get(msg: &DynamicMessage, number: u32) -> Option<Pb> {
     let field = msg.descriptor().get_field(number)?;
-    msg.has_field(&field).then(|| msg.get_field(&field).into_owned())
+    msg.has_field(&field)
+        .then(|| msg.get_field(&field).into_owned())
 }
 
 fn text(msg: &DynamicMessage, number: u32) -> String {
@@ -54,11 +55,13 @@ pub fn decode(bytes: &[u8]) -> Result<Value, ProtobufError> {
         Some(Pb::Bytes(raw)) => raw,
         _ => Default::default(),
     };
-    let desc = schema::message_for(&api_version, &kind).ok_or_else(|| ProtobufError::NoMessage {
-        api_version: api_version.clone(),
-        kind: kind.clone(),
-    })?;
-    let msg = DynamicMessage::decode(desc, raw).map_err(|e| ProtobufError::Decode(e.to_string()))?;
+    let desc =
+        schema::message_for(&api_version, &kind).ok_or_else(|| ProtobufError::NoMessage {
+            api_version: api_version.clone(),
+            kind: kind.clone(),
+        })?;
+    let msg =
+        DynamicMessage::decode(desc, raw).map_err(|e| ProtobufError::Decode(e.to_string()))?;
     let mut object = Map::new();
     object.insert("apiVersion".into(), Value::from(api_version));
     object.insert("kind".into(), Value::from(kind));

@@ -3,7 +3,9 @@
 //! where the message has no such field (objects carry no TypeMeta in protobuf).
 
 use base64::Engine;
-use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, Value as Pb};
+use prost_reflect::{
+    DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, Value as Pb,
+};
 use serde_json::Value;
 
 use super::schema;
@@ -29,15 +31,18 @@ pub fn message(
     let Value::Object(members) = value else {
         return Err(ProtobufError::field(path, "expected an object"));
     };
+    let inline = schema::inline_fields(desc);
+    let mut embedded: Vec<serde_json::Map<String, Value>> = vec![Default::default(); inline.len()];
     for (key, member) in members {
         if member.is_null() {
             continue;
         }
-        let field = schema::number_of_json(name, key)
-            .and_then(|n| desc.get_field(n))
-            .or_else(|| desc.get_field_by_name(key));
         let here = join(path, key);
-        let Some(field) = field else {
+        let Some(field) = schema::field_of_json(desc, key) else {
+            if let Some(i) = inline.iter().position(|(_, d)| accepts(d, key)) {
+                embedded[i].insert(key.clone(), member.clone());
+                continue;
+            }
             if key == "apiVersion" || key == "kind" {
                 continue;
             }
@@ -52,7 +57,21 @@ pub fn message(
         };
         msg.set_field(&field, converted);
     }
+    for ((field, inner), members) in inline.iter().zip(embedded) {
+        if !members.is_empty() {
+            let value = message(inner, &Value::Object(members), path)?;
+            msg.set_field(field, Pb::Message(value));
+        }
+    }
     Ok(msg)
+}
+
+/// Whether a JSON member belongs to a message (or to one embedded in it).
+fn accepts(desc: &MessageDescriptor, key: &str) -> bool {
+    schema::field_of_json(desc, key).is_some()
+        || schema::inline_fields(desc)
+            .iter()
+            .any(|(_, d)| accepts(d, key))
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -90,8 +109,14 @@ fn map(field: &FieldDescriptor, value: &Value, path: &str) -> Result<Pb, Protobu
         let here = join(path, key);
         let key = match key_kind {
             Kind::String => MapKey::String(key.clone()),
-            Kind::Int32 => MapKey::I32(key.parse().map_err(|_| ProtobufError::field(&here, "expected an integer key"))?),
-            Kind::Int64 => MapKey::I64(key.parse().map_err(|_| ProtobufError::field(&here, "expected an integer key"))?),
+            Kind::Int32 => MapKey::I32(
+                key.parse()
+                    .map_err(|_| ProtobufError::field(&here, "expected an integer key"))?,
+            ),
+            Kind::Int64 => MapKey::I64(
+                key.parse()
+                    .map_err(|_| ProtobufError::field(&here, "expected an integer key"))?,
+            ),
             _ => return Err(ProtobufError::field(&here, "unsupported map key")),
         };
         if member.is_null() {
@@ -135,7 +160,9 @@ fn single(kind: &Kind, value: &Value, path: &str) -> Result<Pb, ProtobufError> {
                 .map_err(|_| wrong("base64 text"))?;
             Pb::Bytes(bytes.into())
         }
-        Kind::Enum(_) => Pb::EnumNumber(i32::try_from(int()?).map_err(|_| wrong("an enum number"))?),
+        Kind::Enum(_) => {
+            Pb::EnumNumber(i32::try_from(int()?).map_err(|_| wrong("an enum number"))?)
+        }
         Kind::Message(desc) => Pb::Message(message(desc, value, path)?),
     })
 }

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
-use prost_reflect::{DescriptorPool, MessageDescriptor};
+use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
 
 static POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
     DescriptorPool::decode(include_bytes!("../../k8s/k8s.fds").as_slice())
@@ -20,6 +20,8 @@ pub struct GoField {
     /// A Go pointer: set (even to a zero value) when present on the wire.
     pub pointer: bool,
     pub omitempty: bool,
+    /// An embedded struct (`json:",inline"`): its fields are the parent's in JSON.
+    pub inline: bool,
 }
 
 #[derive(Default)]
@@ -49,6 +51,7 @@ static GO: LazyLock<GoTable> = LazyLock::new(|| {
                 json,
                 pointer: flags.contains(&"ptr"),
                 omitempty: flags.contains(&"omitempty"),
+                inline: flags.contains(&"inline"),
             },
         );
         table.by_json.insert((message, json), number);
@@ -64,9 +67,28 @@ pub fn go_field(message: &str, number: u32) -> Option<GoField> {
     GO.fields.get(&(message, number)).copied()
 }
 
-/// The field number of a JSON name, where Go's name differs from the .proto's.
-pub fn number_of_json(message: &str, json: &str) -> Option<u32> {
-    GO.by_json.get(&(message, json)).copied()
+/// The field of a JSON member name (Go's name where it differs from the .proto's).
+pub fn field_of_json(desc: &MessageDescriptor, json: &str) -> Option<FieldDescriptor> {
+    GO.by_json
+        .get(&(desc.full_name(), json))
+        .and_then(|n| desc.get_field(*n))
+        .or_else(|| desc.get_field_by_name(json))
+        .filter(|f| !is_inline(desc, f))
+}
+
+pub fn is_inline(desc: &MessageDescriptor, field: &FieldDescriptor) -> bool {
+    go_field(desc.full_name(), field.number()).is_some_and(|g| g.inline)
+}
+
+/// The embedded fields of a message, with their messages.
+pub fn inline_fields(desc: &MessageDescriptor) -> Vec<(FieldDescriptor, MessageDescriptor)> {
+    desc.fields()
+        .filter(|f| is_inline(desc, f))
+        .filter_map(|f| match f.kind() {
+            Kind::Message(d) => Some((f, d)),
+            _ => None,
+        })
+        .collect()
 }
 
 pub fn is_slice(message: &str) -> bool {

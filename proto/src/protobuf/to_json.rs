@@ -26,6 +26,13 @@ pub fn message(msg: &DynamicMessage) -> Result<Value, ProtobufError> {
     let mut out = Map::new();
     for (field, value) in msg.fields() {
         let go = schema::go_field(name, field.number());
+        if go.is_some_and(|g| g.inline) {
+            // An embedded struct's fields are its parent's in JSON.
+            if let Value::Object(members) = self::value(&field, value)? {
+                out.extend(members);
+            }
+            continue;
+        }
         if !emitted(go, value) {
             continue;
         }
