@@ -51,7 +51,8 @@ pub async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body
         Some(_) => {}
     }
     let name = route.name.as_deref().unwrap_or_default();
-    match (info.kind, route.subresource.as_deref()) {
+    let protobuf = super::protobuf::wanted(req.headers());
+    let answer = match (info.kind, route.subresource.as_deref()) {
         (_, None | Some("status")) => objects::handle(ctx, &target, req).await,
         (_, Some("scale")) if info.subresource("scale").is_some() => {
             scale::handle(ctx, &target, name, req).await
@@ -74,6 +75,10 @@ pub async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body
             pods::exec::handle(ctx, &target, name, req, sub == "attach").await
         }
         _ => Err(nothing_here()),
+    };
+    match answer {
+        Ok(response) if protobuf => Ok(super::protobuf::answer(verb == "watch", response).await),
+        other => other,
     }
 }
 
