@@ -135,8 +135,14 @@ pub fn from_json(
             _ => Err(wrong(path, "an integer or a string")),
         },
         QUANTITY | QUANTITY_VALUE => match value {
-            Value::String(s) => Ok(set(&mut msg, 1, Pb::String(s.clone()))),
-            Value::Number(n) => Ok(set(&mut msg, 1, Pb::String(n.to_string()))),
+            Value::String(s) => {
+                set(&mut msg, 1, Pb::String(s.clone()));
+                Ok(())
+            }
+            Value::Number(n) => {
+                set(&mut msg, 1, Pb::String(n.to_string()));
+                Ok(())
+            }
             _ => Err(wrong(path, "a quantity")),
         },
         RAW_EXTENSION | FIELDS_V1 => serde_json::to_vec(value)
