@@ -71,7 +71,7 @@ pub async fn answer(watch: bool, response: Response<Body>) -> Response<Body> {
     };
     let encoded = serde_json::from_slice::<Value>(&bytes)
         .ok()
-        .filter(|v| object_with_form(v))
+        .filter(object_with_form)
         .map(|v| protobuf::encode(&v));
     let (content_type, bytes) = match encoded {
         Some(Ok(encoded)) => (MEDIA_TYPE, Bytes::from(encoded)),
