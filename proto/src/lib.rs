@@ -11,6 +11,7 @@ pub mod kinds;
 pub mod model;
 pub mod patch;
 pub mod printers;
+pub mod protobuf;
 pub mod selector;
 pub mod storage;
 

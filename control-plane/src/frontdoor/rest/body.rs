@@ -60,7 +60,8 @@ pub fn content_type(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
-/// An object body as JSON: `application/json` (the default) or `application/yaml`.
+/// An object body as JSON: `application/json` (the default), `application/yaml` or
+/// Kubernetes protobuf (`skiff_proto::protobuf`, what client-go sends for built-in kinds).
 pub fn decode_object(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, RestError> {
     let media = content_type(headers);
     let value: Value = match media.as_str() {
@@ -70,9 +71,12 @@ pub fn decode_object(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, RestErr
         "application/yaml" => serde_yaml::from_slice(bytes).map_err(|e| {
             RestError::bad_request(format!("the body of the request was not valid YAML: {e}"))
         })?,
+        skiff_proto::protobuf::MEDIA_TYPE => skiff_proto::protobuf::decode(bytes).map_err(|e| {
+            RestError::bad_request(format!("the body of the request was not valid protobuf: {e}"))
+        })?,
         other => {
             return Err(RestError::unsupported_media_type(format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {other:?})"
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {other:?})"
             )))
         }
     };
@@ -128,9 +132,13 @@ mod tests {
         #[test]
         fn arbitrary_bodies_decode_or_are_refused_with_a_4xx(
             bytes in prop::collection::vec(any::<u8>(), 0..256),
-            yaml in any::<bool>(),
+            media in 0..3u8,
         ) {
-            let media = if yaml { "application/yaml" } else { "application/json" };
+            let media = match media {
+                0 => "application/yaml",
+                1 => "application/vnd.kubernetes.protobuf",
+                _ => "application/json",
+            };
             match decode_object(&headers(media), &bytes) {
                 Ok(value) => prop_assert!(value.is_object()),
                 Err(e) => prop_assert!(e.code.is_client_error(), "{e:?}"),
@@ -156,9 +164,11 @@ mod tests {
 
     #[test]
     fn other_media_types_are_415_and_arrays_400() {
+        let e = decode_object(&headers("text/plain"), b"a").unwrap_err();
+        assert_eq!(e.code, 415);
         let e =
             decode_object(&headers("application/vnd.kubernetes.protobuf"), b"k8s\0").unwrap_err();
-        assert_eq!(e.code, 415);
+        assert_eq!(e.code, 400);
         let e = decode_object(&headers("application/json"), b"[]").unwrap_err();
         assert_eq!(e.code, 400);
     }

@@ -12,6 +12,7 @@
 //! | request bodies: size and time limits, media types | `body.rs` |
 //! | the one error mapping (`Status` objects) | `status.rs` |
 //! | responses: JSON, text, chunked streams | `reply.rs` |
+//! | protobuf replies and watch frames for clients that ask for them | `protobuf.rs` |
 //! | `meta.k8s.io/v1` Tables for `kubectl get` | `tables.rs` |
 //! | get, list, watch, create, update, patch, delete of every kind | `objects/` |
 //! | the `scale` subresource (autoscaling/v1 Scale) | `scale.rs` |
@@ -27,6 +28,7 @@ pub mod discovery;
 mod objects;
 pub mod openapi;
 mod pods;
+mod protobuf;
 mod reply;
 mod reviews;
 mod route;

@@ -54,6 +54,7 @@ pub async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body
     }
     let name = route.name.as_deref().unwrap_or_default();
     let method = req.method().clone();
+    let protobuf = super::protobuf::wanted(req.headers());
     let answer = match (info.kind, route.subresource.as_deref()) {
         ("SelfSubjectAccessReview", None) => reviews::access(ctx, req).await,
         ("SelfSubjectRulesReview", None) => reviews::rules(ctx, req).await,
@@ -83,7 +84,10 @@ pub async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body
     if answer.as_ref().is_ok_and(|r| r.status().is_success()) {
         authz::settle(ctx, info.kind, &method).await;
     }
-    answer
+    match answer {
+        Ok(response) if protobuf => Ok(super::protobuf::answer(verb == "watch", response).await),
+        other => other,
+    }
 }
 
 /// The served kind a route names; a namespaced path to a cluster-scoped kind names none.
