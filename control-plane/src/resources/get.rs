@@ -70,7 +70,7 @@ impl Scope {
     /// must look inside it.
     pub fn admits_stored(&self, stored: &Stored) -> Result<bool, Error> {
         let namespace = &stored.key.namespace;
-        if !self.namespace.as_deref().is_none_or(|ns| ns == namespace) {
+        if self.namespace.as_deref().is_some_and(|ns| ns != namespace) {
             return Ok(false);
         }
         Ok(!self.reads_objects() || self.admits(namespace, &objects::parse(stored)?))

@@ -83,6 +83,7 @@ async fn deleting_a_namespace_marks_it_terminating_and_refuses_new_content() {
         None,
         Part::Main,
         false,
+        None,
     )
     .await
     .unwrap();
