@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
-use skiff_e2e::pods::{container_id, phase, restart_count, waiting_reason};
+use skiff_e2e::pods::{container_id, log_text, phase, restart_count, waiting_reason};
 use skiff_e2e::probing::{
     container, is_running, last_terminated, pod, printed_start, probe, statuses, terminated,
     Handler, PRINT_START,
@@ -91,7 +91,7 @@ fn crash_loop_backoff_doubles_to_max() {
                 let logs = a.attempt_logs(&pod, "main")?;
                 let starts: Vec<f64> = logs
                     .iter()
-                    .filter_map(|f| printed_start(&std::fs::read_to_string(f).ok()?))
+                    .filter_map(|f| printed_start(&log_text(&std::fs::read_to_string(f).ok()?)))
                     .collect();
                 ensure!(starts.len() >= 7, "{} attempts so far", starts.len());
                 Ok(starts)
@@ -244,8 +244,8 @@ fn logs_previous_shows_the_earlier_attempt() {
                 anyhow::bail!("attempt logs {files:?}")
             };
             let (first, second) = (
-                std::fs::read_to_string(first)?,
-                std::fs::read_to_string(second)?,
+                log_text(&std::fs::read_to_string(first)?),
+                log_text(&std::fs::read_to_string(second)?),
             );
             ensure!(
                 first.contains("attempt") && second.contains("attempt"),
