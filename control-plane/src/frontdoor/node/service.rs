@@ -10,10 +10,10 @@ use skiff_proto::v1::{
     GetPodObjectRequest, HeartbeatRequest, HeartbeatResponse, ListReleasedVolumesRequest,
     ListReleasedVolumesResponse, RecordNodeEventRequest, RecordNodeEventResponse,
     RecordPodEventsRequest, RecordPodEventsResponse, RegisterRequest, RegisterResponse,
-    SyncMirrorPodsRequest, SyncMirrorPodsResponse, UpdateNodeStatusRequest,
-    UpdateNodeStatusResponse, UpdatePodStatusRequest, UpdatePodStatusResponse,
-    VolumeDeletedRequest, VolumeDeletedResponse, WatchEndpointsRequest, WatchNodesRequest,
-    WatchPodsRequest, WatchServicesRequest,
+    ServiceAccountTokenRequest, ServiceAccountTokenResponse, SyncMirrorPodsRequest,
+    SyncMirrorPodsResponse, UpdateNodeStatusRequest, UpdateNodeStatusResponse,
+    UpdatePodStatusRequest, UpdatePodStatusResponse, VolumeDeletedRequest, VolumeDeletedResponse,
+    WatchEndpointsRequest, WatchNodesRequest, WatchPodsRequest, WatchServicesRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -203,6 +203,18 @@ impl Node for NodeService {
                     tracing::info!(node = %r.node_name, kind = %r.kind, error = %err, "pod object refused")
                 })?;
         Ok(Response::new(object))
+    }
+
+    // service accounts: not served yet (issue #17 item 3 is in progress; this answer
+    // is replaced by the token issuer).
+    async fn request_service_account_token(
+        &self,
+        req: Request<ServiceAccountTokenRequest>,
+    ) -> Result<Response<ServiceAccountTokenResponse>, Status> {
+        auth::require_node(&req, &req.get_ref().node_name)?;
+        Err(Status::unimplemented(
+            "service account tokens are not served by this control plane yet",
+        ))
     }
 
     // storage: reclaiming the caller's provisioned volumes (volumes.rs).
