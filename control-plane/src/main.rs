@@ -313,6 +313,14 @@ async fn open_store(flags: &Flags) -> anyhow::Result<Arc<dyn Store>> {
     }
 }
 
+/// The `kubernetes` Service's DNS names, in the serving certificate as kube-apiserver's.
+const KUBERNETES_SERVICE_NAMES: [&str; 4] = [
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+];
+
 /// The serving certificate's extra names and the URL for admin.conf.
 ///
 /// Listening on every address, the certificate names every address of this host (an agent
@@ -340,7 +348,13 @@ fn server_names(flags: &Flags, port: u16, config: &ClusterConfig) -> (Vec<String
         .or(listen_ip)
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
     let url = format!("https://{}", SocketAddr::new(advertised, port));
-    (names.iter().map(ToString::to_string).collect(), url)
+    // Pods reach the API as the `kubernetes` Service, by its names and its ClusterIP.
+    let in_cluster = KUBERNETES_SERVICE_NAMES
+        .iter()
+        .map(ToString::to_string)
+        .chain([config.service_ranges().reserved_ip().to_string()]);
+    let names = names.iter().map(ToString::to_string).chain(in_cluster);
+    (names.collect(), url)
 }
 
 /// This host's global unicast addresses, from /proc (no extra dependency): IPv4 from the

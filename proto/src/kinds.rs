@@ -174,6 +174,13 @@ const POD_SUBRESOURCES: &[Subresource] = &[
     sub("portforward", "PodPortForwardOptions", &["create", "get"]),
     STATUS,
 ];
+/// `serviceaccounts/token`: an authentication.k8s.io/v1 TokenRequest, posted and answered.
+const SERVICE_ACCOUNT_SUBRESOURCES: &[Subresource] = &[Subresource {
+    name: "token",
+    kind: "TokenRequest",
+    group_version: Some(("authentication.k8s.io", "v1")),
+    verbs: &["create"],
+}];
 const NAMESPACE_SUBRESOURCES: &[Subresource] = &[sub("finalize", "", &["update"]), STATUS];
 
 impl Subresource {
@@ -322,7 +329,8 @@ pub const KINDS: &[KindInfo] = &[
         &["sa"],
         true,
         &[],
-    ),
+    )
+    .subresources(SERVICE_ACCOUNT_SUBRESOURCES),
     row(
         "EndpointSlice",
         "discovery.k8s.io",

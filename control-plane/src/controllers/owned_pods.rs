@@ -8,6 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
 use crate::core::objects;
 use crate::core::Error;
+use crate::resources::service_accounts;
 use crate::store::{Key, Store, StoreError};
 
 /// Creates one pod from `template`, controlled by the `kind` object `owner`; its name.
@@ -63,7 +64,14 @@ pub async fn create_named(
         }),
     };
     let key = Key::new("Pod", &namespace, name);
-    match store.create(key, uid, objects::encode(&pod)).await {
+    // Through the ServiceAccount admission, as a controller's pods are in Kubernetes.
+    let mut value = serde_json::to_value(&pod)
+        .map_err(|e| Error::Internal(format!("encoding pod {name:?}: {e}")))?;
+    service_accounts::admit_pod(store, now, &key, &mut value).await?;
+    match store
+        .create(key, uid, crate::resources::objects::to_bytes(&value))
+        .await
+    {
         Ok(_) => Ok(true),
         Err(StoreError::AlreadyExists(_)) => Ok(false),
         Err(e) => Err(e.into()),

@@ -80,6 +80,7 @@ impl Pki {
         )?;
         let token = load_or_create_token(data_dir, &ca.cert.der)?;
         let admin_token = super::admin_token::load_or_create(data_dir)?;
+        let service_account = super::service_account::ServiceAccountKey::load_or_create(&pki_dir)?;
 
         let admin_config = AdminConfig {
             server: api_url.to_string(),
@@ -101,6 +102,7 @@ impl Pki {
             admin_config,
             admin_token,
             token,
+            service_account,
         })
     }
 }

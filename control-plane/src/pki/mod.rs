@@ -10,6 +10,7 @@
 //! | `pki/admin.crt`, `.key`   | CN `admin`, O `system:masters`, 1 year               | 0600 key |
 //! | `pki/control-plane.crt`…  | CN `skiff-control-plane`: calls to agents, 1 year    | 0600 key |
 //! | `admin.conf`              | kubeconfig for kubectl and the CLI ([`AdminConfig`]) | 0600 |
+//! | `pki/service-account.key` | signs service-account tokens, ES256                  | 0600 |
 //! | `admin-token`             | bearer token of the admin, 32 random bytes hex       | 0600 |
 //! | `node-token`              | `K10<sha256 of the CA DER>::node:<secret>`           | 0600 |
 //!
@@ -30,6 +31,7 @@ pub(crate) mod files;
 mod issue;
 mod load;
 mod node;
+mod service_account;
 mod serving;
 #[cfg(test)]
 mod tests;
@@ -42,6 +44,7 @@ use skiff_proto::auth::{constant_time_eq, AdminConfig, NodeToken};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
 pub use admin_token::admin_token_path;
+pub use service_account::ServiceAccountKey;
 pub use user::user_config;
 
 /// Errors of creating, loading and using the PKI.
@@ -83,6 +86,7 @@ pub struct Pki {
     admin_config: AdminConfig,
     admin_token: String,
     token: NodeToken,
+    service_account: ServiceAccountKey,
 }
 
 impl std::fmt::Debug for Pki {
@@ -130,6 +134,11 @@ impl Pki {
     /// (O `system:masters`). Constant time, like [`Pki::verify_token`].
     pub fn admin_token_matches(&self, presented: &str) -> bool {
         !presented.is_empty() && constant_time_eq(presented.as_bytes(), self.admin_token.as_bytes())
+    }
+
+    /// The key that signs and verifies service-account tokens.
+    pub fn service_account_key(&self) -> &ServiceAccountKey {
+        &self.service_account
     }
 
     /// True when `presented` is this cluster's node token: the CA hash and the secret

@@ -23,6 +23,7 @@
 //! | RolloutHistory/Undo/Pause | `rollout.rs` (workloads) |
 //! | Cordon, Taint | `nodes.rs` |
 //! | Evict   | `evict.rs`    |
+//! | TokenRequest, token authentication, pod admission | `service_accounts/` |
 
 pub mod allocation;
 mod apply;
@@ -49,6 +50,7 @@ mod write;
 mod rollout;
 mod scale;
 mod served;
+pub mod service_accounts;
 mod splice;
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! The one write pipeline of an update, whichever verb made the change (apply's merge,
 //! scale, set image, label, rollout undo and pause): default → validate (the whole
 //! object, a pod's update rules, a ConfigMap's or Secret's `immutable` and type, a Job's
-//! fixed spec) → admission (a Service's ClusterIP and NodePorts) → compare-and-swap on
+//! fixed spec) → admission (a Service's ClusterIP and NodePorts; a new pod's service
+//! account, `service_accounts/`) → compare-and-swap on
 //! the revision read → the object as served.
 //!
 //! [`edit`] is the read-modify-write the verbs other than apply use; apply merges first
@@ -139,6 +140,7 @@ pub(crate) async fn create(
     mut value: Value,
 ) -> Result<Result<(Stored, Value), StoreError>, Error> {
     super::storage::admit_create(store, key, &mut value).await?;
+    super::service_accounts::admit_pod(store, clock.now_seconds(), key, &mut value).await?;
     let allocation =
         allocation::allocate_if_service(store, clock, ranges, key, None, &mut value).await?;
     let created = store

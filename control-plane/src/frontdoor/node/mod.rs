@@ -8,7 +8,9 @@
 //! (`addresses.rs`); GetPodObject (`pod_object.rs`: the ConfigMaps, Secrets, claims and
 //! volumes of the node's own pods, Kubernetes' node authorizer); for storage,
 //! ListReleasedVolumes and VolumeDeleted (`volumes.rs`, a node's own provisioned volumes
-//! only); RecordPodEvents (`pod_events.rs`, the kubelet's events about the caller's pods).
+//! only); RecordPodEvents (`pod_events.rs`, the kubelet's events about the caller's pods);
+//! RequestServiceAccountToken (`service_account_token.rs`: bound tokens for the node's
+//! own pods).
 
 mod addresses;
 pub(crate) mod heartbeat;
@@ -18,6 +20,7 @@ pub(crate) mod pod_object;
 pub(crate) mod pod_status;
 pub(crate) mod register;
 mod service;
+pub(crate) mod service_account_token;
 pub(crate) mod volumes;
 pub(crate) mod watch_kind;
 pub(crate) mod watch_pods;

@@ -19,7 +19,10 @@ use tonic::{Request, Response, Status};
 
 use super::watch_kind::{watch_kind, ObjectEvents};
 use super::watch_pods::{self, PodEvents};
-use super::{heartbeat, node_network, pod_events, pod_object, pod_status, register, volumes};
+use super::{
+    heartbeat, node_network, pod_events, pod_object, pod_status, register, service_account_token,
+    volumes,
+};
 use crate::controllers::nodes::NodeContext;
 use crate::resources::allocation::PodCidrAllocator;
 
@@ -212,9 +215,11 @@ impl Node for NodeService {
         req: Request<ServiceAccountTokenRequest>,
     ) -> Result<Response<ServiceAccountTokenResponse>, Status> {
         auth::require_node(&req, &req.get_ref().node_name)?;
-        Err(Status::unimplemented(
-            "service account tokens are not served by this control plane yet",
-        ))
+        let req = req.get_ref();
+        let response = service_account_token::request_token(&self.ctx, &req.node_name, req)
+            .await
+            .inspect_err(|err| tracing::debug!(error = %err, "service account token refused"))?;
+        Ok(Response::new(response))
     }
 
     // storage: reclaiming the caller's provisioned volumes (volumes.rs).

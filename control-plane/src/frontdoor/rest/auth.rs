@@ -1,5 +1,6 @@
 //! Who is calling, for REST: the verified client certificate the listener recorded
-//! (`frontdoor/server.rs`), or an `Authorization: Bearer` token. Nothing is anonymous:
+//! (`frontdoor/server.rs`), or an `Authorization: Bearer` token: the admin token or a
+//! service account's JWT (`resources/service_accounts/authenticate.rs`). Nothing is anonymous:
 //! a request with neither gets 401, as kube-apiserver with `--anonymous-auth=false`.
 //! A certificate is read as kube-apiserver reads one: CN the user, each O a group, and
 //! every authenticated caller is in `system:authenticated`. What each may do is RBAC's
@@ -13,6 +14,7 @@ pub const AUTHENTICATED: &str = "system:authenticated";
 
 use super::status::RestError;
 use crate::core::ControlPlane;
+use crate::resources::service_accounts;
 use crate::frontdoor::server::ConnectInfo;
 
 /// The authenticated caller.
@@ -36,7 +38,11 @@ impl User {
 }
 
 /// The caller of `req`, or 401.
-pub fn authenticate<B>(cp: &ControlPlane, req: &Request<B>) -> Result<User, RestError> {
+pub async fn authenticate<B>(
+    cp: &ControlPlane,
+    now: jiff::Timestamp,
+    req: &Request<B>,
+) -> Result<User, RestError> {
     if let Some(value) = req.headers().get(header::AUTHORIZATION) {
         let token = value
             .to_str()
@@ -44,7 +50,7 @@ pub fn authenticate<B>(cp: &ControlPlane, req: &Request<B>) -> Result<User, Rest
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .unwrap_or_default();
-        return match bearer(cp, token) {
+        return match bearer(cp, now, token).await {
             Some(user) => Ok(user),
             None => Err(unauthorized()),
         };
@@ -75,9 +81,28 @@ pub fn authenticate<B>(cp: &ControlPlane, req: &Request<B>) -> Result<User, Rest
 }
 
 /// The user a bearer token stands for, if it is one this cluster issued: the admin
-/// token (`<data-dir>/admin-token`, `pki/admin_token.rs`) is the administrator.
-fn bearer(cp: &ControlPlane, token: &str) -> Option<User> {
-    cp.pki.admin_token_matches(token).then(User::admin)
+/// token (`<data-dir>/admin-token`, `pki/admin_token.rs`) is the administrator, a JWT
+/// signed with the service-account key the account it names (while it and a bound pod
+/// or secret exist).
+async fn bearer(cp: &ControlPlane, now: jiff::Timestamp, token: &str) -> Option<User> {
+    if cp.pki.admin_token_matches(token) {
+        return Some(User::admin());
+    }
+    let key = cp.pki.service_account_key();
+    match service_accounts::authenticate(cp.store.as_ref(), key, now, token).await {
+        Ok(account) => {
+            let mut groups = account.groups();
+            groups.push(AUTHENTICATED.into());
+            Some(User {
+                name: account.user_name(),
+                groups,
+            })
+        }
+        Err(why) => {
+            tracing::debug!(reason = %why, "bearer token refused");
+            None
+        }
+    }
 }
 
 fn unauthorized() -> RestError {

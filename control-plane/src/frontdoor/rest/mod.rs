@@ -37,6 +37,7 @@ mod scale;
 mod spdy;
 mod status;
 mod tables;
+mod token_request;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -99,7 +100,7 @@ impl Rest {
         let span = info_span!("rest", method = %req.method(), path = %req.uri().path());
         let started = Instant::now();
         async move {
-            let user = match auth::authenticate(&self.cp, &req) {
+            let user = match auth::authenticate(&self.cp, self.clock.now(), &req).await {
                 Ok(user) => user,
                 Err(e) => return reply::error(&e),
             };

@@ -62,6 +62,10 @@ pub async fn dispatch(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body
         (_, Some("scale")) if info.subresource("scale").is_some() => {
             scale::handle(ctx, &target, name, req).await
         }
+        ("ServiceAccount", Some("token")) if req.method() == Method::POST => {
+            let namespace = route.namespace.as_deref().unwrap_or_default();
+            super::token_request::create(ctx, namespace, name, req).await
+        }
         ("Pod", Some("binding")) if req.method() == Method::POST => {
             pods::binding::bind(ctx, &target, name, req).await
         }

@@ -155,15 +155,44 @@ fn validate_projected(path: &str, source: &Value) -> Vec<FieldError> {
             match kind.as_str() {
                 "configMap" | "secret" => errors.extend(required_name(&here, value, "name")),
                 "downwardAPI" => errors.extend(validate_downward_items(&here, value)),
-                // Service accounts and their tokens are not served yet: refused rather
-                // than mounted empty.
-                "serviceAccountToken" => errors.push(FieldError::forbidden(
-                    &here,
-                    "service account tokens are not served by skiff yet",
-                )),
+                "serviceAccountToken" => errors.extend(validate_token_projection(&here, value)),
                 other => errors.push(unsupported_type(&here, other, SUPPORTED_PROJECTED_SOURCES)),
             }
         }
+    }
+    errors
+}
+
+/// A bound token's lifetime and file, as kube-apiserver's `ValidateProjectedVolumeSource`
+/// checks them (`expirationSeconds` defaults to an hour).
+fn validate_token_projection(path: &str, source: &Value) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let seconds = source["expirationSeconds"].as_i64().unwrap_or(3600);
+    let at = format!("{path}.expirationSeconds");
+    if seconds < 600 {
+        errors.push(FieldError::invalid(
+            &at,
+            seconds,
+            "may not specify a duration less than 10 minutes",
+        ));
+    }
+    if seconds > 1 << 32 {
+        errors.push(FieldError::invalid(
+            &at,
+            seconds,
+            "may not specify a duration larger than 2^32 seconds",
+        ));
+    }
+    let file = source["path"].as_str().unwrap_or_default();
+    let at = format!("{path}.path");
+    if file.is_empty() {
+        errors.push(FieldError::required(&at, ""));
+    } else if file.starts_with('/') {
+        errors.push(FieldError::invalid(&at, file, "must be a relative path"));
+    } else if file.split('/').any(|part| part == "..") {
+        errors.push(FieldError::invalid(&at, file, "must not contain '..'"));
+    } else if file.starts_with("..") {
+        errors.push(FieldError::invalid(&at, file, "must not start with '..'"));
     }
     errors
 }

@@ -78,7 +78,7 @@ fn projected_sources_host_path_types_and_names_are_checked() {
 #[test]
 fn downward_items_tokens_sub_paths_and_propagation_are_checked() {
     let yaml = pod_with_volumes(
-        "  - name: a\n    downwardAPI:\n      items:\n      - {path: ip, fieldRef: {fieldPath: status.podIP}}\n      - {path: l, fieldRef: {fieldPath: \"metadata.labels['app']\"}}\n      - {path: m, resourceFieldRef: {resource: limits.memory}}\n  - name: b\n    projected:\n      sources:\n      - serviceAccountToken: {path: token}\n",
+        "  - name: a\n    downwardAPI:\n      items:\n      - {path: ip, fieldRef: {fieldPath: status.podIP}}\n      - {path: l, fieldRef: {fieldPath: \"metadata.labels['app']\"}}\n      - {path: m, resourceFieldRef: {resource: limits.memory}}\n  - name: b\n    projected:\n      sources:\n      - serviceAccountToken: {path: token}\n      - serviceAccountToken: {path: /abs, expirationSeconds: 60}\n      - serviceAccountToken: {audience: vault, expirationSeconds: 5000000000}\n",
     )
     .replace(
         "  - {name: a, image: i}\n",
@@ -88,7 +88,10 @@ fn downward_items_tokens_sub_paths_and_propagation_are_checked() {
     let expected = [
         "spec.volumes[0].downwardAPI.items[0].fieldRef.fieldPath: Unsupported value: \"status.podIP\": supported values: \"metadata.annotations\", \"metadata.labels\", \"metadata.name\", \"metadata.namespace\", \"metadata.uid\"",
         "spec.volumes[0].downwardAPI.items[2].resourceFieldRef.containerName: Required value",
-        "spec.volumes[1].projected.sources[0].serviceAccountToken: Forbidden: service account tokens are not served by skiff yet",
+        "spec.volumes[1].projected.sources[1].serviceAccountToken.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes",
+        "spec.volumes[1].projected.sources[1].serviceAccountToken.path: Invalid value: \"/abs\": must be a relative path",
+        "spec.volumes[1].projected.sources[2].serviceAccountToken.expirationSeconds: Invalid value: 5000000000: may not specify a duration larger than 2^32 seconds",
+        "spec.volumes[1].projected.sources[2].serviceAccountToken.path: Required value",
         "spec.containers[0].volumeMounts[0].subPath: Invalid value: \"../x\": must not contain '..'",
         "spec.containers[0].volumeMounts[1].subPathExpr: Invalid value: \"$(Y)\": subPathExpr and subPath are mutually exclusive",
         "spec.containers[0].volumeMounts[2].mountPropagation: Unsupported value: \"Bidirectional\": supported values: \"None\" (skiff mounts volumes with private propagation only)",
