@@ -87,13 +87,6 @@ fn a_pod_lists_pods_with_its_service_account_once_granted() {
     MultiNode::run(opts, |cluster| {
         let kubectl = Kubectl::for_cluster(&cluster.cp)?;
         kubectl.ok(&["create", "namespace", NS])?;
-        // The namespace's `default` ServiceAccount comes from a controller.
-        wait_for(
-            "the default service account",
-            Duration::from_secs(30),
-            Duration::from_millis(300),
-            || kubectl.ok(&["get", "serviceaccount", "default", "-n", NS]),
-        )?;
         cluster.apply("client.yaml", &client_pod("client", true))?;
         cluster.apply("no-token.yaml", &client_pod("no-token", false))?;
         wait_running(&kubectl, "client")?;
