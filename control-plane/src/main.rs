@@ -236,6 +236,14 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             // workloads: ReplicaSet, Deployment, garbage collector
             .chain(controllers::spawn(cp.clone()))
             .chain([memory::spawn_trimmer(memory::TRIM_PERIOD)])
+            // each namespace's `default` account and CA; the `kubernetes` Service
+            .chain([
+                controllers::service_accounts::spawn(&cp),
+                controllers::service_accounts::kubernetes_service::spawn(
+                    &cp,
+                    api_endpoint(&flags, listen),
+                ),
+            ])
             .collect(),
     );
 
@@ -270,6 +278,26 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     }
     info!("stopped");
     Ok(())
+}
+
+/// Where pods reach the API (the `kubernetes` Service's Endpoints): the advertised
+/// address, else the listen address, else this host's first IPv4 address outside the
+/// pod and service ranges (not loopback, which pods cannot reach through the Service).
+fn api_endpoint(flags: &Flags, listen: SocketAddr) -> SocketAddr {
+    let listen_ip = Some(listen.ip()).filter(|ip| !ip.is_unspecified());
+    let internal = [flags.cluster_cidr, flags.service_cidr];
+    let host = || {
+        host_addresses().into_iter().find(|ip| match ip {
+            IpAddr::V4(v4) => !v4.is_loopback() && !internal.iter().any(|n| n.contains(v4)),
+            IpAddr::V6(_) => false,
+        })
+    };
+    let ip = flags
+        .advertise_address
+        .or(listen_ip)
+        .or_else(host)
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    SocketAddr::new(ip, listen.port())
 }
 
 /// `--data-dir`, which serving needs.

@@ -20,6 +20,7 @@
 //! | LoadBalancer Services: the Ready nodes' addresses as their ingress | `load_balancer.rs` |
 //! | volumes and claims: binding, the local-path provisioner, phases, protection | `volumes/` |
 //! | ClusterRole aggregation (`admin`, `edit`, `view`) | `aggregation.rs` |
+//! | each namespace's `default` ServiceAccount and `kube-root-ca.crt`; the `kubernetes` Service | `service_accounts/` |
 
 pub mod aggregation;
 pub mod cronjob;
@@ -34,6 +35,7 @@ pub mod nodes;
 mod owned_pods;
 pub mod replicaset;
 pub mod runtime;
+pub mod service_accounts;
 pub mod services;
 pub mod statefulset;
 pub mod volumes;

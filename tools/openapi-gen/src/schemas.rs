@@ -46,6 +46,7 @@ fn register(gen: &mut SchemaGenerator, kind: &str) -> String {
         "Scale" => k8s_openapi::api::autoscaling::v1::Scale,
         "Eviction" => k8s_openapi::api::policy::v1::Eviction,
         "Binding" => core::v1::Binding,
+        "TokenRequest" => k8s_openapi::api::authentication::v1::TokenRequest,
         "Role" => rbac::v1::Role,
         "ClusterRole" => rbac::v1::ClusterRole,
         "RoleBinding" => rbac::v1::RoleBinding,

@@ -14,8 +14,8 @@ pub const AUTHENTICATED: &str = "system:authenticated";
 
 use super::status::RestError;
 use crate::core::ControlPlane;
-use crate::resources::service_accounts;
 use crate::frontdoor::server::ConnectInfo;
+use crate::resources::service_accounts;
 
 /// The authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -28,7 +28,12 @@ pub async fn create(
     let bytes = body::read(&parts.headers, incoming).await?;
     let mut value = body::decode_object(&parts.headers, &bytes)?;
     for (field, wanted) in [("apiVersion", API_VERSION), ("kind", "TokenRequest")] {
-        if value.get(field).and_then(Value::as_str).unwrap_or_default().is_empty() {
+        if value
+            .get(field)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .is_empty()
+        {
             value[field] = Value::from(wanted);
         }
     }
@@ -62,8 +67,8 @@ pub async fn create(
         token: issued.token,
         expiration_timestamp: Time(issued.expires),
     });
-    let mut answer = serde_json::to_value(&request)
-        .map_err(|e| RestError::bad_request(e.to_string()))?;
+    let mut answer =
+        serde_json::to_value(&request).map_err(|e| RestError::bad_request(e.to_string()))?;
     answer["metadata"]["creationTimestamp"] = Value::Null;
     Ok(reply::json(StatusCode::CREATED, &answer))
 }

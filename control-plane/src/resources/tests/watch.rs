@@ -96,7 +96,8 @@ async fn a_resumed_watch_gets_exactly_the_missed_events() {
     assert_eq!(
         take(&mut events, 3).await,
         [
-            format!("MODIFIED a@{}", rev - 4),
+            // (the pod's admission wrote the `default` ServiceAccount before it)
+            format!("MODIFIED a@{}", rev - 5),
             format!("ADDED b@{}", rev - 1),
             format!("DELETED a@{rev}"),
         ]

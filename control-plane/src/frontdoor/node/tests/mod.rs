@@ -12,6 +12,7 @@ mod pod_object;
 mod pod_status;
 mod register;
 mod scheduler;
+mod service_account_token;
 mod volumes;
 mod watch_pods;
 
@@ -98,6 +99,10 @@ impl Fixture {
             clock,
             cidrs,
         }
+    }
+
+    fn clock_now(&self) -> i64 {
+        crate::core::Clock::now(&self.clock).as_second()
     }
 
     fn store(&self) -> &dyn Store {
