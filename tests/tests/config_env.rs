@@ -28,6 +28,12 @@ type: Opaque
 data:
   password: czNjcmV0    # s3cret
   user: YWRtaW4=        # admin
+---
+# The pod's account: a pod naming one that does not exist is refused, as in Kubernetes.
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: builder
 "#;
 
 const POD: &str = r#"apiVersion: v1

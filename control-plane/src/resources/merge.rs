@@ -26,13 +26,21 @@ const MERGE_KEYS: &[&str] = &["containerPort", "port", "mountPath", "name"];
 
 /// Merges `desired` into `stored`; `last` is the previously applied manifest, if any.
 pub fn three_way(stored: &mut Value, last: Option<&Value>, desired: &Value) {
+    merge(stored, last, desired, last.is_some())
+}
+
+/// [`three_way`] at one level; `tracked`: a previous manifest exists (so a keyed list
+/// element it never had was added by someone else, as the ServiceAccount admission adds
+/// a pod's token volume and mounts, and stays).
+fn merge(stored: &mut Value, last: Option<&Value>, desired: &Value, tracked: bool) {
     match (stored, desired) {
         (Value::Object(stored), Value::Object(desired)) => {
-            merge_maps(stored, last.and_then(Value::as_object), desired)
+            merge_maps(stored, last.and_then(Value::as_object), desired, tracked)
         }
         (Value::Array(stored), Value::Array(desired)) => {
             if let Some(key) = merge_key(desired) {
-                *stored = merge_lists(stored, last.and_then(Value::as_array), desired, key);
+                let last = last.and_then(Value::as_array);
+                *stored = merge_lists(stored, last, desired, key, tracked);
             } else {
                 *stored = desired.clone();
             }
@@ -45,6 +53,7 @@ fn merge_maps(
     stored: &mut Map<String, Value>,
     last: Option<&Map<String, Value>>,
     desired: &Map<String, Value>,
+    tracked: bool,
 ) {
     for removed in last
         .into_iter()
@@ -56,7 +65,7 @@ fn merge_maps(
     for (key, value) in desired {
         let last = last.and_then(|last| last.get(key));
         match stored.get_mut(key) {
-            Some(current) => three_way(current, last, value),
+            Some(current) => merge(current, last, value, tracked),
             None => {
                 stored.insert(key.clone(), value.clone());
             }
@@ -83,29 +92,42 @@ fn merge_key(list: &[Value]) -> Option<&'static str> {
 }
 
 /// The desired elements in the desired order, each merged into the stored element with
-/// the same key; stored elements the manifest no longer lists are dropped.
+/// the same key; stored elements the manifest no longer lists are dropped, except, when
+/// `tracked`, those no previous manifest listed (someone else's), which follow.
 fn merge_lists(
     stored: &[Value],
     last: Option<&Vec<Value>>,
     desired: &[Value],
     key: &str,
+    tracked: bool,
 ) -> Vec<Value> {
     let find =
         |list: &[Value], id: &Value| list.iter().find(|item| item.get(key) == Some(id)).cloned();
-    desired
+    let mut merged: Vec<Value> = desired
         .iter()
         .map(|item| {
             let id = &item[key];
             match find(stored, id) {
                 Some(mut current) => {
                     let last = last.and_then(|last| find(last, id));
-                    three_way(&mut current, last.as_ref(), item);
+                    merge(&mut current, last.as_ref(), item, tracked);
                     current
                 }
                 None => item.clone(),
             }
         })
-        .collect()
+        .collect();
+    if tracked {
+        let listed = |list: &[Value], id: Option<&Value>| {
+            id.is_some_and(|id| list.iter().any(|item| item.get(key) == Some(id)))
+        };
+        let foreign = stored.iter().filter(|item| {
+            let id = item.get(key);
+            !listed(desired, id) && !last.is_some_and(|last| listed(last, id))
+        });
+        merged.extend(foreign.cloned());
+    }
+    merged
 }
 
 /// The first path at which `a` and `b` differ (`spec.containers[0].ports`), for messages
@@ -210,6 +232,19 @@ mod tests {
         assert_eq!(
             stored,
             json!({"ports": [{"port": 80, "nodePort": 30080, "protocol": "TCP"}]})
+        );
+        // With a previous manifest, elements it never listed are someone else's and stay.
+        let mut stored =
+            json!({"volumes": [{"name": "cfg"}, {"name": "old"}, {"name": "kube-api-access-x"}]});
+        let last = json!({"volumes": [{"name": "cfg"}, {"name": "old"}]});
+        three_way(
+            &mut stored,
+            Some(&last),
+            &json!({"volumes": [{"name": "cfg", "a": 1}]}),
+        );
+        assert_eq!(
+            stored,
+            json!({"volumes": [{"name": "cfg", "a": 1}, {"name": "kube-api-access-x"}]})
         );
         let mut stored = json!({"args": ["a", "b"]});
         three_way(&mut stored, None, &json!({"args": ["c"]}));

@@ -37,6 +37,10 @@ pub async fn create(
             value[field] = Value::from(wanted);
         }
     }
+    // The status is the answer; clients send an empty one (`expirationTimestamp: null`).
+    if let Some(object) = value.as_object_mut() {
+        object.remove("status");
+    }
     let mut request: TokenRequest = serde_json::from_value(value)
         .map_err(|e| RestError::bad_request(format!("decoding the TokenRequest: {e}")))?;
     let spec = TokenSpec {
