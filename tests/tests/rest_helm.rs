@@ -84,11 +84,14 @@ fn chart_lifecycle(env: &ClusterEnv, apply: &[&str]) -> anyhow::Result<()> {
     let helm = Kubectl::helm_for_cluster(&env.cp)?;
     let k = Kubectl::for_cluster(&env.cp)?;
     let chart = create_chart(&helm, env.cp.scratch())?;
-    let with = |args: &[&str]| [args, apply].concat();
+    fn with<'a>(args: &[&'a str], apply: &[&'a str]) -> Vec<&'a str> {
+        [args, apply].concat()
+    }
 
-    let installed = helm.ok(&with(&[
-        "install", NAME, &chart, "--set", IMAGE, "--wait", HELM_TIMEOUT,
-    ]))?;
+    let installed = helm.ok(&with(
+        &["install", NAME, &chart, "--set", IMAGE, "--wait", HELM_TIMEOUT],
+        apply,
+    ))?;
     ensure!(installed.contains("STATUS: deployed"), "{installed}");
     deployment_ready(&k, 1)?;
     let service: Value = serde_json::from_str(&k.ok(&["get", "service", NAME, "-o", "json"])?)?;
@@ -112,10 +115,13 @@ fn chart_lifecycle(env: &ClusterEnv, apply: &[&str]) -> anyhow::Result<()> {
         "{listed}"
     );
 
-    let upgraded = helm.ok(&with(&[
-        "upgrade", NAME, &chart, "--set", IMAGE, "--set", "replicaCount=2", "--wait",
-        HELM_TIMEOUT,
-    ]))?;
+    let upgraded = helm.ok(&with(
+        &[
+            "upgrade", NAME, &chart, "--set", IMAGE, "--set", "replicaCount=2", "--wait",
+            HELM_TIMEOUT,
+        ],
+        apply,
+    ))?;
     ensure!(
         upgraded.contains("STATUS: deployed") && upgraded.contains("REVISION: 2"),
         "{upgraded}"
@@ -129,7 +135,7 @@ fn chart_lifecycle(env: &ClusterEnv, apply: &[&str]) -> anyhow::Result<()> {
         "{history}"
     );
 
-    let rolled = helm.ok(&with(&["rollback", NAME, "1", "--wait", HELM_TIMEOUT]))?;
+    let rolled = helm.ok(&with(&["rollback", NAME, "1", "--wait", HELM_TIMEOUT], apply))?;
     ensure!(rolled.contains("Rollback was a success"), "{rolled}");
     deployment_ready(&k, 1)?;
     let history = helm.ok(&["history", NAME])?;
@@ -153,7 +159,8 @@ fn chart_lifecycle(env: &ClusterEnv, apply: &[&str]) -> anyhow::Result<()> {
     // helm keeps its releases in Secrets labelled owner=helm; uninstall removes them.
     let releases = k.ok(&["get", "secrets", "-l", "owner=helm,name=demo", "-o", "name"])?;
     ensure!(releases.trim().is_empty(), "release secrets left: {releases}");
-    ensure!(helm.ok(&["list", "--all"])?.lines().count() <= 1);
+    let listed = helm.ok(&["list", "--short"])?;
+    ensure!(listed.trim().is_empty(), "still listed: {listed}");
     wait_for("the chart's pods gone", WAIT, POLL, || {
         let left = pods(&k)?.len();
         ensure!(left == 0, "{left} pods left");
