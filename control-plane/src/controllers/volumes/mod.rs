@@ -24,7 +24,7 @@ use tracing::Instrument;
 
 use super::runtime::{Action, Reconciler};
 use super::ControllerContext;
-use crate::core::objects::decode_all;
+use crate::core::objects::{decode_all, decode_or_skip};
 use crate::core::Error;
 use crate::store::{Event, Key};
 use binding::{best_match, claim_class, claim_in_use, claim_ref, waits_for_consumer};
@@ -73,6 +73,9 @@ impl StorageObjects {
 /// Everything one pass decides from.
 pub struct Snapshot {
     pub storage: StorageObjects,
+    /// The pods that mount claims (what `claim_in_use` looks at): decoded one at a time
+    /// and the others dropped, so a pass does not hold every pod decoded
+    /// (docs/architecture.md, What costs what).
     pub pods: Vec<Pod>,
     pub nodes: BTreeMap<String, Node>,
 }
@@ -82,9 +85,14 @@ impl Snapshot {
         let (pods, _) = store.list("Pod", None).await?;
         let (nodes, _) = store.list("Node", None).await?;
         let named = |n: &Node| n.metadata.name.clone().unwrap_or_default();
+        let pods = pods
+            .into_iter()
+            .filter_map(|stored| decode_or_skip::<Pod>(&stored))
+            .filter(|pod| !binding::pod_claims(pod).is_empty())
+            .collect();
         Ok(Snapshot {
             storage: StorageObjects::read(store).await?,
-            pods: decode_all(&pods),
+            pods,
             nodes: decode_all::<Node>(&nodes)
                 .into_iter()
                 .map(|n| (named(&n), n))
