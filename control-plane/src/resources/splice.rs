@@ -229,12 +229,23 @@ mod tests {
         expected["resourceVersion"] = json!("5");
         assert_eq!(serde_json::from_slice::<Value>(&out).unwrap(), expected);
         let mut out = Vec::new();
-        assert!(write_metadata_with_revision(&mut out, br#"{"metadata":{}}"#, 3));
+        assert!(write_metadata_with_revision(
+            &mut out,
+            br#"{"metadata":{}}"#,
+            3
+        ));
         assert_eq!(out, br#"{"resourceVersion":"3"}"#);
         let stale = br#"{"metadata":{"resourceVersion":"1"}}"#;
         assert!(!write_metadata_with_revision(&mut out, stale, 3));
-        assert!(!write_metadata_with_revision(&mut out, br#"{"metadata":{"a":"#, 3));
-        assert_eq!(out, br#"{"resourceVersion":"3"}"#, "a refusal writes nothing");
+        assert!(!write_metadata_with_revision(
+            &mut out,
+            br#"{"metadata":{"a":"#,
+            3
+        ));
+        assert_eq!(
+            out, br#"{"resourceVersion":"3"}"#,
+            "a refusal writes nothing"
+        );
     }
 
     #[test]

@@ -204,7 +204,10 @@ mod tests {
             json!({"spec": null, "metadata": "x", "status": [1, 2.5, -3, true, "s\"q"]})
         );
         let escaped = br#"{"met\u0061data": {"name": "a"}}"#;
-        assert_eq!(decode(escaped, part).unwrap(), json!({"metadata": {"name": "a"}}));
+        assert_eq!(
+            decode(escaped, part).unwrap(),
+            json!({"metadata": {"name": "a"}})
+        );
         assert!(decode(br#"{"spec": {"containers": [}"#, part).is_err());
         assert!(decode(br#"{} trailing"#, part).is_err());
         assert!(reads("ConfigMap").is_none());

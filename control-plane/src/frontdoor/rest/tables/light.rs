@@ -75,8 +75,8 @@ impl Tables {
 mod tests {
     use serde_json::json;
 
-    use crate::frontdoor::rest::route::Query;
     use super::*;
+    use crate::frontdoor::rest::route::Query;
     use crate::store::Key;
 
     const KUBECTL: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
@@ -165,7 +165,12 @@ mod tests {
             let light = t.list_stored(&items, metadata.clone(), now()).unwrap();
             let light: Value = serde_json::from_slice(&light).unwrap();
             assert_eq!(light, whole, "{accept} {query}");
-            for (a, b) in light["rows"].as_array().unwrap().iter().zip(whole["rows"].as_array().unwrap()) {
+            for (a, b) in light["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(whole["rows"].as_array().unwrap())
+            {
                 let bytes = |v: &Value| serde_json::to_vec(&v["cells"]).unwrap();
                 assert_eq!(bytes(a), bytes(b), "the cells byte for byte");
             }
@@ -174,7 +179,9 @@ mod tests {
 
     #[test]
     fn a_stored_object_that_is_not_json_fails_the_list() {
-        let t = Tables::for_accept("Pod", KUBECTL, &Query::parse(None)).unwrap().unwrap();
+        let t = Tables::for_accept("Pod", KUBECTL, &Query::parse(None))
+            .unwrap()
+            .unwrap();
         let mut items = corpus();
         items[1].json = b"{\"metadata\":".to_vec();
         assert!(t.list_stored(&items, json!({}), now()).is_err());
