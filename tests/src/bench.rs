@@ -116,6 +116,27 @@ pub fn rss_mb(pid: u32) -> anyhow::Result<f64> {
     Ok(kb / 1024.0)
 }
 
+/// Where `pid`'s resident memory is (`/proc/<pid>/status`, in MB): anonymous (heap,
+/// stacks), file-backed (the binary's pages it touched), and the peak resident size.
+pub fn rss_parts(pid: u32) -> anyhow::Result<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let mb = |field: &str| -> f64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim_start_matches(':').split_whitespace().next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    Ok(format!(
+        "anonymous {:.1} MB, file {:.1} MB, peak {:.1} MB",
+        mb("RssAnon"),
+        mb("RssFile"),
+        mb("VmHWM")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,7 +64,9 @@ pub use fields::FieldSelector;
 pub use get::{get, list, list_at, list_stored, Scope};
 pub use label::label;
 pub use nodes::{cordon, taint, TaintOperation};
-pub use objects::{metadata_mut, serve, serve_value, served_value, write_served};
+pub use objects::{
+    metadata_mut, serve, serve_value, served_value, write_served, write_served_metadata,
+};
 pub use read_only::refuse as refuse_read_only;
 pub use storage::admit_create;
 pub use watch::{watch, watch_with_progress, WatchStream, BOOKMARK, PROGRESS};

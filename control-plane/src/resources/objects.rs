@@ -96,6 +96,12 @@ pub fn write_served(out: &mut Vec<u8>, stored: &Stored) -> Result<(), Error> {
     Ok(())
 }
 
+/// Appends a stored object's `metadata` as served (with its resourceVersion) without
+/// decoding it; `false` when the scan cannot place the resourceVersion (decode instead).
+pub fn write_served_metadata(out: &mut Vec<u8>, stored: &Stored) -> bool {
+    super::splice::write_metadata_with_revision(out, &stored.json, stored.revision)
+}
+
 /// `metadata.labels` of an object's JSON (empty when it has none).
 pub fn labels_of(value: &Value) -> BTreeMap<String, String> {
     value

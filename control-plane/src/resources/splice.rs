@@ -25,6 +25,27 @@ pub fn write_with_revision(out: &mut Vec<u8>, json: &[u8], revision: i64) -> boo
     true
 }
 
+/// Appends the top-level `metadata` object of `json` with
+/// `"resourceVersion":"<revision>"` as its first member (a Table row's
+/// `PartialObjectMetadata`); `false` (and `out` untouched) as [`write_with_revision`].
+pub fn write_metadata_with_revision(out: &mut Vec<u8>, json: &[u8], revision: i64) -> bool {
+    let Some((at, empty)) = metadata_start(json) else {
+        return false;
+    };
+    let mut s = Scan { b: json, i: at - 1 };
+    if s.value().is_none() {
+        return false;
+    }
+    out.extend_from_slice(br#"{"resourceVersion":""#);
+    out.extend_from_slice(revision.to_string().as_bytes());
+    out.push(b'"');
+    if !empty {
+        out.push(b',');
+    }
+    out.extend_from_slice(&json[at..s.i]);
+    true
+}
+
 /// The offset just after the `{` of the top-level `metadata` object, and whether that
 /// object is empty; `None` when there is none or it has a `resourceVersion` already.
 fn metadata_start(json: &[u8]) -> Option<(usize, bool)> {
@@ -192,6 +213,39 @@ mod tests {
         let mut expected = object;
         expected["metadata"]["resourceVersion"] = json!("7");
         assert_eq!(served(&pretty, 7), Some(expected));
+    }
+
+    #[test]
+    fn the_top_level_metadata_alone_gets_the_revision() {
+        let object = json!({
+            "apiVersion": "v1", "aaa": {"metadata": {"x": 1}},
+            "metadata": {"name": "c", "managedFields": [{"f": {"}": "{\"]"}}]},
+            "zzz": [],
+        });
+        let mut out = Vec::new();
+        let bytes = serde_json::to_vec(&object).unwrap();
+        assert!(write_metadata_with_revision(&mut out, &bytes, 5));
+        let mut expected = object["metadata"].clone();
+        expected["resourceVersion"] = json!("5");
+        assert_eq!(serde_json::from_slice::<Value>(&out).unwrap(), expected);
+        let mut out = Vec::new();
+        assert!(write_metadata_with_revision(
+            &mut out,
+            br#"{"metadata":{}}"#,
+            3
+        ));
+        assert_eq!(out, br#"{"resourceVersion":"3"}"#);
+        let stale = br#"{"metadata":{"resourceVersion":"1"}}"#;
+        assert!(!write_metadata_with_revision(&mut out, stale, 3));
+        assert!(!write_metadata_with_revision(
+            &mut out,
+            br#"{"metadata":{"a":"#,
+            3
+        ));
+        assert_eq!(
+            out, br#"{"resourceVersion":"3"}"#,
+            "a refusal writes nothing"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod config;
 mod docs;
 mod events;
 pub mod fields;
+pub mod light;
 mod network;
 mod pods;
 mod rbac;

@@ -5,8 +5,10 @@
 //!   against the floor of a GET of one object in the same run;
 //! - one change fanned out to 100 concurrent watchers (time from the write's start to
 //!   each watcher's line), against one watcher;
-//! - write latency at 30 requests/s (ConfigMap creates), against GETs at the same rate;
-//! - resident memory of the control plane with 5,000 pods and the watchers open.
+//! - write latency at 30 requests/s (ConfigMap creates, each with its managedFields
+//!   computed), against GETs at the same rate;
+//! - resident memory of the control plane with 5,000 pods and the 100 watchers open,
+//!   after a trim period, split into anonymous and file-backed pages.
 //!
 //! Goals (#16): list as Table ≤ 100 ms, fan-out p99 ≤ 50 ms, RSS ≤ 60 MB.
 //!
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use futures::StreamExt;
 use serde_json::{json, Value};
-use skiff_e2e::bench::{p, report, rss_mb};
+use skiff_e2e::bench::{p, report, rss_mb, rss_parts};
 use skiff_e2e::cluster::TestControlPlane;
 use tokio::sync::Mutex;
 
@@ -65,9 +67,18 @@ async fn main() -> anyhow::Result<()> {
         as_table.push(took);
     }
 
-    let (fan_out, single) = fan_out(&api).await?;
+    let (fan_out, single, watchers) = fan_out(&api).await?;
     let (writes, reads) = write_latency(&api).await?;
-    let rss = rss_mb(cp.pid().context("control plane pid")?)?;
+    // With the 100 watchers still open; after a trim period, so what is measured is what
+    // the control plane holds, not a burst's leftovers (docs/architecture.md, What costs
+    // what).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let pid = cp.pid().context("control plane pid")?;
+    let rss = rss_mb(pid)?;
+    let parts = rss_parts(pid)?;
+    for task in watchers {
+        task.abort();
+    }
 
     println!("\nlist of {PODS} pods ({LIST_RUNS} runs)");
     report("GET one pod (floor)", &floor);
@@ -101,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
         p(&writes, 99).as_secs_f64() / p(&reads, 99).as_secs_f64()
     );
     println!("\ncontrol plane RSS with {PODS} pods and {WATCHERS} watchers: {rss:.1} MB   (goal ≤ 60 MB)");
+    println!("  {parts}");
     Ok(())
 }
 
@@ -184,14 +196,25 @@ async fn create_pods(api: &Api) -> anyhow::Result<()> {
 }
 
 /// `CHANGES` writes to one ConfigMap, each seen by `watchers` open watches; returns every
-/// watcher's delay for every change, for `WATCHERS` and for one watcher.
-async fn fan_out(api: &Api) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
-    let many = fan_out_with(api, WATCHERS, "fan-many").await?;
-    let one = fan_out_with(api, 1, "fan-one").await?;
-    Ok((many, one))
+/// watcher's delay for every change, for `WATCHERS` and for one watcher, and the
+/// `WATCHERS` watches, left open.
+async fn fan_out(api: &Api) -> anyhow::Result<(Vec<Duration>, Vec<Duration>, Vec<Watcher>)> {
+    let (many, watchers) = fan_out_with(api, WATCHERS, "fan-many").await?;
+    let (one, single) = fan_out_with(api, 1, "fan-one").await?;
+    for task in single {
+        task.abort();
+    }
+    Ok((many, one, watchers))
 }
 
-async fn fan_out_with(api: &Api, watchers: usize, name: &str) -> anyhow::Result<Vec<Duration>> {
+/// An open watch, read to its end.
+type Watcher = tokio::task::JoinHandle<()>;
+
+async fn fan_out_with(
+    api: &Api,
+    watchers: usize,
+    name: &str,
+) -> anyhow::Result<(Vec<Duration>, Vec<Watcher>)> {
     let base = format!("/api/v1/namespaces/{NAMESPACE}/configmaps");
     api.post(
         &base,
@@ -217,15 +240,10 @@ async fn fan_out_with(api: &Api, watchers: usize, name: &str) -> anyhow::Result<
         let seen = seen.clone();
         tasks.push(tokio::spawn(async move {
             let mut stream = response.bytes_stream();
-            let mut lines = 0;
             while let Some(Ok(chunk)) = stream.next().await {
                 let now = Instant::now();
                 for _ in chunk.iter().filter(|b| **b == b'\n') {
                     seen.lock().await.push(now);
-                    lines += 1;
-                }
-                if lines >= CHANGES {
-                    break;
                 }
             }
         }));
@@ -257,10 +275,7 @@ async fn fan_out_with(api: &Api, watchers: usize, name: &str) -> anyhow::Result<
         }
         delays.extend(seen.lock().await.iter().map(|t| *t - started));
     }
-    for task in tasks {
-        task.abort();
-    }
-    Ok(delays)
+    Ok((delays, tasks))
 }
 
 /// Creates at a steady rate, then GETs of one object at the same rate.

@@ -24,7 +24,7 @@ use tracing::Instrument;
 
 use super::runtime::{Action, Reconciler};
 use super::ControllerContext;
-use crate::core::objects::decode_all;
+use crate::core::objects::{decode_all, decode_or_skip};
 use crate::core::Error;
 use crate::store::{Event, Key};
 use binding::{best_match, claim_class, claim_in_use, claim_ref, waits_for_consumer};
@@ -73,24 +73,44 @@ impl StorageObjects {
 /// Everything one pass decides from.
 pub struct Snapshot {
     pub storage: StorageObjects,
+    /// The pods that mount claims, read only when a claim is being deleted (the one
+    /// thing `claim_in_use` decides): a pass, which every pod change triggers, does not
+    /// list and decode thousands of pods for nothing (docs/architecture.md, What costs
+    /// what).
     pub pods: Vec<Pod>,
     pub nodes: BTreeMap<String, Node>,
 }
 
 impl Snapshot {
     pub async fn read(store: &dyn crate::store::Store) -> Result<Snapshot, Error> {
-        let (pods, _) = store.list("Pod", None).await?;
+        let storage = StorageObjects::read(store).await?;
+        let deleting = |c: &PersistentVolumeClaim| c.metadata.deletion_timestamp.is_some();
+        let pods = if storage.claims.iter().any(deleting) {
+            claiming_pods(store).await?
+        } else {
+            Vec::new()
+        };
         let (nodes, _) = store.list("Node", None).await?;
         let named = |n: &Node| n.metadata.name.clone().unwrap_or_default();
         Ok(Snapshot {
-            storage: StorageObjects::read(store).await?,
-            pods: decode_all(&pods),
+            storage,
+            pods,
             nodes: decode_all::<Node>(&nodes)
                 .into_iter()
                 .map(|n| (named(&n), n))
                 .collect(),
         })
     }
+}
+
+/// The pods that mount claims, each decoded and the others dropped as they come.
+async fn claiming_pods(store: &dyn crate::store::Store) -> Result<Vec<Pod>, Error> {
+    let (pods, _) = store.list("Pod", None).await?;
+    Ok(pods
+        .into_iter()
+        .filter_map(|stored| decode_or_skip::<Pod>(&stored))
+        .filter(|pod| !binding::pod_claims(pod).is_empty())
+        .collect())
 }
 
 pub struct VolumeController {

@@ -13,7 +13,7 @@ pub mod template_hash;
 pub use crate::store::{decode, encode, Modified};
 pub use conditions::{node_condition, node_is_ready, set_node_condition, set_pod_condition};
 pub use keys::{lease_key, node_key, pod_key, renew_time};
-pub use modify::{decode_all, modify, modify_if, modify_or_create, write_status};
+pub use modify::{decode_all, decode_or_skip, modify, modify_if, modify_or_create, write_status};
 pub use owners::{
     controller_of, controller_ref, created, is_being_deleted, labels, remove_owner, revision_of,
 };

@@ -15,22 +15,25 @@ fn contended(key: &Key) -> Error {
     Error::Conflict(format!("{key} kept changing under us; giving up for now"))
 }
 
-/// Decodes every stored object, skipping (and logging) the ones that do not decode: one
-/// corrupt object must not stop a controller from managing the others.
+/// A stored object decoded, or `None` (logged) when it does not decode: one corrupt
+/// object must not stop a controller from managing the others.
+pub fn decode_or_skip<T>(stored: &Stored) -> Option<T>
+where
+    T: DeserializeOwned + Metadata<Ty = ObjectMeta>,
+{
+    decode(stored)
+        .inspect_err(|error| {
+            tracing::warn!(object = %stored.key, %error, "skipping an object that does not decode")
+        })
+        .ok()
+}
+
+/// Decodes every stored object, skipping (and logging) the ones that do not decode.
 pub fn decode_all<T>(stored: &[Stored]) -> Vec<T>
 where
     T: DeserializeOwned + Metadata<Ty = ObjectMeta>,
 {
-    stored
-        .iter()
-        .filter_map(|s| match decode(s) {
-            Ok(object) => Some(object),
-            Err(error) => {
-                tracing::warn!(object = %s.key, %error, "skipping an object that does not decode");
-                None
-            }
-        })
-        .collect()
+    stored.iter().filter_map(decode_or_skip).collect()
 }
 
 /// Read-modify-write with compare-and-swap ([`store::modify`]); an object that keeps

@@ -134,6 +134,20 @@ impl Tables {
         metadata: Value,
         now: jiff::Timestamp,
     ) -> Result<Vec<u8>, E> {
+        self.encode_rows(items, metadata, |out, item| {
+            let row = self.row(&item?, now);
+            serde_json::to_writer(out, &row).expect("a JSON value always serializes");
+            Ok(())
+        })
+    }
+
+    /// The Table with the list's `metadata`, its rows written by `write`, one per item.
+    fn encode_rows<T, E>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+        metadata: Value,
+        mut write: impl FnMut(&mut Vec<u8>, T) -> Result<(), E>,
+    ) -> Result<Vec<u8>, E> {
         let mut head = self.table(metadata, Vec::new());
         if let Some(table) = head.as_object_mut() {
             table.remove("rows");
@@ -145,8 +159,7 @@ impl Tables {
             if i > 0 {
                 out.push(b',');
             }
-            let row = self.row(&item?, now);
-            serde_json::to_writer(&mut out, &row).expect("a JSON value always serializes");
+            write(&mut out, item)?;
         }
         out.extend_from_slice(b"]}");
         Ok(out)
@@ -203,6 +216,8 @@ impl Tables {
         row
     }
 }
+
+mod light;
 
 #[cfg(test)]
 mod tests;

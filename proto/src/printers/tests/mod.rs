@@ -4,7 +4,7 @@
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
-use super::{cell_text, cells, columns};
+use super::{cell_text, cells, columns, conditions, light};
 
 mod cluster;
 mod pods;
@@ -23,7 +23,9 @@ fn ago(secs: i64) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// The cells of `object` as kubectl prints them.
+/// The cells of `object` as kubectl prints them; for a kind with a light form, also
+/// that the light decode of the object prints the same cells byte for byte (every case
+/// of these tests is then a case of the light form's too).
 fn row(kind: &str, object: &Value) -> Vec<String> {
     let cells = cells(kind, object, now());
     assert_eq!(
@@ -31,6 +33,17 @@ fn row(kind: &str, object: &Value) -> Vec<String> {
         columns(kind).len(),
         "{kind}: a cell per column"
     );
+    if let Some(part) = light::reads(kind) {
+        let bytes = serde_json::to_vec(object).unwrap();
+        let light = light::decode(&bytes, part).unwrap();
+        let encoded = |cells: &Vec<Value>| serde_json::to_vec(cells).unwrap();
+        assert_eq!(
+            encoded(&super::cells(kind, &light, now())),
+            encoded(&cells),
+            "{kind}: the light decode prints the same cells"
+        );
+        assert_eq!(conditions(kind, &light), conditions(kind, object));
+    }
     cells.iter().map(cell_text).collect()
 }
 

@@ -94,8 +94,9 @@ impl LifecycleController {
             .filter_map(|s| Some((s.key.name.clone(), renew_time(&decode::<Lease>(s).ok()?)?)))
             .collect();
         let mut pods_by_node: HashMap<String, Vec<Pod>> = HashMap::new();
-        for stored in &stored_pods {
-            let Ok(pod) = decode::<Pod>(stored) else {
+        // Each pod's bytes are dropped as it is decoded; only bound pods are kept.
+        for stored in stored_pods {
+            let Ok(pod) = decode::<Pod>(&stored) else {
                 continue;
             };
             if let Some(node) = pod_node(&pod).map(str::to_string) {

@@ -125,6 +125,17 @@ pub fn snapshot(nodes: Vec<Node>, pods: &[Pod]) -> Vec<NodeInfo> {
     infos
 }
 
+/// Accounts for `pod` on the node it is bound to, if that is one of `infos` (sorted by
+/// name, as [`snapshot`] makes them).
+pub fn account(infos: &mut [NodeInfo], pod: &Pod) {
+    let Some(node) = pod_node(pod) else {
+        return;
+    };
+    if let Ok(i) = infos.binary_search_by(|info| info.name.as_str().cmp(node)) {
+        infos[i].add_pod(pod);
+    }
+}
+
 fn host_ports(pod: &Pod) -> Vec<(String, String, i32)> {
     let spec = pod.spec.iter();
     spec.flat_map(|s| {

@@ -30,7 +30,7 @@ use super::changes::{classify, Change};
 use super::run_passes;
 use super::NodeContext;
 use crate::controllers::runtime::{Action, Reconciler};
-use crate::core::objects::{decode, pod_is_terminal, pod_key, pod_node};
+use crate::core::objects::{decode_or_skip, pod_is_terminal, pod_key, pod_node};
 use crate::core::Error;
 use crate::store::{Event, Key};
 
@@ -80,41 +80,59 @@ impl Scheduler {
     }
 
     /// One pass over every Pending pod; returns the earliest backoff deadline.
+    ///
+    /// Each listed pod is decoded once and dropped: a bound one is counted on its node,
+    /// of a pending one only its key, revision and creation time are kept, and it is read
+    /// again when its turn comes (not at all while it backs off). A pass over thousands
+    /// of pods never holds them all, decoded or as bytes, while it writes their
+    /// conditions (docs/architecture.md, What costs what).
     pub async fn pass(&self) -> Result<Option<Instant>, Error> {
         let mut backoff = self.backoff.lock().await;
         let store = self.ctx.cp.store.as_ref();
         let (stored_nodes, _) = store.list("Node", None).await?;
+        let nodes: Vec<Node> = stored_nodes.iter().filter_map(decode_or_skip).collect();
+        let mut infos = fit::snapshot(nodes, &[]);
         let (stored_pods, _) = store.list("Pod", None).await?;
-        let nodes: Vec<Node> = stored_nodes.iter().filter_map(decode_or_warn).collect();
-        let pods: Vec<Pod> = stored_pods.iter().filter_map(decode_or_warn).collect();
-        let mut infos = fit::snapshot(nodes, &pods);
+        let mut pending = Vec::new();
+        for stored in stored_pods {
+            let Some(pod) = decode_or_skip::<Pod>(&stored) else {
+                continue;
+            };
+            if wants_scheduling(&pod) {
+                pending.push(Waiting {
+                    order: order_of(&pod),
+                    key: key_of(&pod),
+                    revision: revision_of(&pod),
+                });
+            } else {
+                fit::account(&mut infos, &pod);
+            }
+        }
         let facts = crate::controllers::volumes::StorageObjects::read(store).await?;
 
-        let mut pending: Vec<Pod> = pods.into_iter().filter(wants_scheduling).collect();
-        pending.sort_by(|a, b| {
-            let order = |p: &Pod| {
-                let meta = &p.metadata;
-                (
-                    meta.creation_timestamp.as_ref().map(|t| t.0),
-                    meta.namespace.clone(),
-                    meta.name.clone(),
-                )
-            };
-            order(a).cmp(&order(b))
-        });
+        pending.sort_by(|a, b| a.order.cmp(&b.order));
         // A set: with thousands of pending pods a list made this pass quadratic.
-        let keys: HashSet<Key> = pending.iter().map(key_of).collect();
+        let keys: HashSet<&Key> = pending.iter().map(|w| &w.key).collect();
         backoff.retain(|key, _| keys.contains(key));
 
         let now = Instant::now();
-        for pod in pending {
-            let key = key_of(&pod);
-            let revision = revision_of(&pod);
+        for Waiting { key, revision, .. } in pending {
             if let Some(b) = backoff.get(&key) {
                 if b.revision == revision && b.until > now {
                     continue;
                 }
             }
+            // Changed or gone since the list: its event triggers the next pass, as a
+            // failed compare-and-swap on the listed revision would.
+            let Some(pod) = store
+                .get(&key)
+                .await?
+                .filter(|s| s.revision == revision)
+                .and_then(|s| decode_or_skip::<Pod>(&s))
+            else {
+                backoff.remove(&key);
+                continue;
+            };
             let span = tracing::info_span!("schedule", pod = %key);
             match self
                 .schedule_one(&mut infos, &facts, &pod)
@@ -244,16 +262,6 @@ impl Reconciler for Scheduler {
     }
 }
 
-fn decode_or_warn<T>(stored: &crate::store::Stored) -> Option<T>
-where
-    T: serde::de::DeserializeOwned
-        + k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
-{
-    decode(stored)
-        .inspect_err(|err| tracing::warn!(error = %err, "skipping undecodable object"))
-        .ok()
-}
-
 /// Pending, unbound, not being deleted, and addressed to this scheduler.
 fn wants_scheduling(pod: &Pod) -> bool {
     let scheduler_ok = pod
@@ -281,4 +289,23 @@ fn revision_of(pod: &Pod) -> i64 {
         .as_deref()
         .and_then(|r| r.parse().ok())
         .unwrap_or(0)
+}
+
+/// Pods go in creation order (then namespace, name).
+type Order = (Option<jiff::Timestamp>, Option<String>, Option<String>);
+
+fn order_of(pod: &Pod) -> Order {
+    let meta = &pod.metadata;
+    (
+        meta.creation_timestamp.as_ref().map(|t| t.0),
+        meta.namespace.clone(),
+        meta.name.clone(),
+    )
+}
+
+/// A pending pod of a pass, until its turn.
+struct Waiting {
+    order: Order,
+    key: Key,
+    revision: i64,
 }

@@ -84,11 +84,10 @@ pub async fn list<B>(
         metadata["remainingItemCount"] = json!(more);
     }
     if let Some(tables) = tables {
-        // One object decoded at a time, printed and dropped (docs/architecture.md, What
-        // costs what).
-        let rows = page.iter().map(resources::served_value);
+        // Of each object only what the printers read is decoded (docs/architecture.md,
+        // What costs what).
         let table = tables
-            .list_bytes(rows, metadata, ctx.clock.now())
+            .list_stored(page, metadata, ctx.clock.now())
             .map_err(RestError::from)?;
         return Ok(reply::bytes_with(StatusCode::OK, reply::JSON, table));
     }
