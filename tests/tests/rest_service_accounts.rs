@@ -138,7 +138,9 @@ fn service_accounts_tokens_and_the_kubernetes_service() {
     let forged = token_kubectl(&cp, "forged", &format!("{token}x")).unwrap();
     let unauthorized = forged.run(&["get", "pods", "-n", NS]).unwrap();
     assert!(
-        unauthorized.stderr.contains("You must be logged in to the server"),
+        unauthorized
+            .stderr
+            .contains("You must be logged in to the server"),
         "{unauthorized:?}"
     );
 
@@ -205,7 +207,10 @@ fn service_accounts_tokens_and_the_kubernetes_service() {
         .unwrap();
     wait_for("the bound token refused", WAIT, POLL, || {
         let out = bound.run(&["get", "pods", "-n", NS])?;
-        ensure!(out.stderr.contains("You must be logged in to the server"), "{out:?}");
+        ensure!(
+            out.stderr.contains("You must be logged in to the server"),
+            "{out:?}"
+        );
         Ok(())
     })
     .unwrap();
