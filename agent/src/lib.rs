@@ -19,4 +19,5 @@ pub mod services;
 pub mod sources;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub mod tokens;
 pub mod volumes;

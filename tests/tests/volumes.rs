@@ -491,7 +491,9 @@ spec:
             Ok(())
         })?;
         let mounts_before = mounts_under(&dir);
-        ensure!(mounts_before.len() == 2, "tmpfs mounts: {mounts_before:?}");
+        // The memory emptyDir, the secret and the service account's kube-api-access
+        // volume (projected: a tmpfs of its own).
+        ensure!(mounts_before.len() == 3, "tmpfs mounts: {mounts_before:?}");
 
         env.node.agent.kill9();
         env.node.agent.restart()?;

@@ -29,6 +29,7 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::objects::{NoObjects, PodObjects};
+use crate::services::ServiceCatalog;
 use crate::volumes::VolumeManager;
 
 /// What workers need to know about the node, fixed at start.
@@ -50,6 +51,8 @@ pub struct WorkerConfig {
     pub allocatable: BTreeMap<String, Quantity>,
     /// Where the kubelet's events about pods go (none on a standalone node).
     pub events: Arc<dyn events::EventRecorder>,
+    /// The node's Services, for containers' service environment variables.
+    pub services: ServiceCatalog,
 }
 
 impl std::fmt::Debug for WorkerConfig {
@@ -72,6 +75,7 @@ impl WorkerConfig {
             objects: Arc::new(NoObjects),
             allocatable: BTreeMap::new(),
             events: Arc::new(events::NoEvents),
+            services: ServiceCatalog::default(),
             root,
         }
     }

@@ -401,6 +401,8 @@ mod external_tests;
 #[cfg(test)]
 mod real_external_tests;
 #[cfg(test)]
+mod real_local_endpoint_tests;
+#[cfg(test)]
 mod real_tests;
 #[cfg(test)]
 mod tests;

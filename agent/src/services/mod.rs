@@ -1,10 +1,14 @@
 //! Services on a joined node: the control plane's Services and Endpoints, watched
-//! (`watch.rs`, resumable), fed to the service proxy and the cluster DNS records
-//! (`sync.rs`).
+//! (`watch.rs`, resumable), fed to the service proxy, the cluster DNS records and the
+//! catalog pods' service environment variables come from (`sync.rs`, `catalog.rs`).
 
+pub mod catalog;
+pub mod env_vars;
 pub mod sync;
 pub mod watch;
 
+#[cfg(test)]
+mod catalog_tests;
 #[cfg(test)]
 mod tests;
 
@@ -14,6 +18,7 @@ use tracing::{info, warn};
 
 use crate::dns::DnsRecords;
 use crate::proxy::{Proxier, ProxyConfig};
+pub use catalog::ServiceCatalog;
 use sync::Syncer;
 use watch::Watched;
 
@@ -26,10 +31,16 @@ pub struct ServicesOptions {
     pub proxy: ProxyConfig,
 }
 
-/// Starts the proxy and the watches that feed it and the cluster DNS `records` (the DNS
-/// server itself is started with the pod network, `dns::start_for_node`). A proxy that
-/// cannot start is reported and left out: pods keep running, DNS keeps answering.
-pub fn start(channel: Channel, opts: ServicesOptions, records: DnsRecords) {
+/// Starts the proxy and the watches that feed it, the cluster DNS `records` (the DNS
+/// server itself is started with the pod network, `dns::start_for_node`) and `catalog`.
+/// A proxy that cannot start is reported and left out: pods keep running, DNS keeps
+/// answering.
+pub fn start(
+    channel: Channel,
+    opts: ServicesOptions,
+    records: DnsRecords,
+    catalog: ServiceCatalog,
+) {
     let proxier = match Proxier::new(opts.proxy.clone()) {
         Ok(proxier) => {
             info!(mode = %proxier.mode(), node_ips = ?opts.proxy.node_ips, "service proxy ready");
@@ -54,5 +65,9 @@ pub fn start(channel: Channel, opts: ServicesOptions, records: DnsRecords) {
         Watched::Endpoints,
         endpoints_tx,
     ));
-    tokio::spawn(Syncer::new(proxier, Some(records)).run(services_rx, endpoints_rx));
+    tokio::spawn(
+        Syncer::new(proxier, Some(records))
+            .with_catalog(catalog)
+            .run(services_rx, endpoints_rx),
+    );
 }

@@ -13,6 +13,7 @@ use k8s_openapi::api::core::v1::{Endpoints, Service};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use super::catalog::ServiceCatalog;
 use super::watch::{Delta, ObjectKey};
 use crate::dns::DnsRecords;
 use crate::proxy::Proxier;
@@ -23,6 +24,8 @@ pub const RETRY: Duration = Duration::from_secs(1);
 pub struct Syncer {
     proxier: Option<Proxier>,
     dns: Option<DnsRecords>,
+    /// What pods' service environment variables read.
+    catalog: ServiceCatalog,
     services: BTreeMap<ObjectKey, Service>,
     endpoints: BTreeMap<ObjectKey, Endpoints>,
     services_listed: bool,
@@ -36,12 +39,19 @@ impl Syncer {
         Syncer {
             proxier,
             dns,
+            catalog: ServiceCatalog::default(),
             services: BTreeMap::new(),
             endpoints: BTreeMap::new(),
             services_listed: false,
             endpoints_listed: false,
             dirty: false,
         }
+    }
+
+    /// Keeps `catalog` in step with the watched Services.
+    pub fn with_catalog(mut self, catalog: ServiceCatalog) -> Self {
+        self.catalog = catalog;
+        self
     }
 
     fn listed(&self) -> bool {
@@ -68,6 +78,7 @@ impl Syncer {
     pub async fn on_services(&mut self, delta: Delta<Service>) {
         match delta {
             Delta::Resync(all) => {
+                self.catalog.replace(&all);
                 self.services = all;
                 self.services_listed = true;
                 self.resync().await;
@@ -77,6 +88,7 @@ impl Syncer {
                 if let Some(dns) = &self.dns {
                     dns.upsert_service(&service);
                 }
+                self.catalog.upsert(&key, &service);
                 let endpoints = self.endpoints.get(&key).cloned();
                 self.services.insert(key, service.clone());
                 self.proxy_update(&service, endpoints.as_ref()).await;
@@ -85,7 +97,9 @@ impl Syncer {
                 if let Some(dns) = &self.dns {
                     dns.remove_service(&namespace, &name);
                 }
-                self.services.remove(&(namespace.clone(), name.clone()));
+                let key = (namespace.clone(), name.clone());
+                self.catalog.remove(&key);
+                self.services.remove(&key);
                 if let (Some(proxier), true) = (
                     &mut self.proxier,
                     self.services_listed && self.endpoints_listed,

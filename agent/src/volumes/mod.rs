@@ -7,7 +7,9 @@
 //!
 //! Set-up is idempotent: a re-adopted pod finds its tmpfs mounted and its files
 //! unchanged. One periodic resync (`resync.rs`) refreshes the files of every pod's
-//! configMap, secret, downwardAPI and projected volumes. Teardown unmounts and removes
+//! configMap, secret, downwardAPI and projected volumes; a projected service account
+//! token is rewritten only when the node's token manager (`tokens/`) refreshes it (80%
+//! of its life, or 24 h). Teardown unmounts and removes
 //! everything under the pod's `volumes/`; at start the agent does the same for pod
 //! directories no pod claims (`teardown.rs`).
 //!
@@ -35,6 +37,8 @@ mod setup;
 mod teardown;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod token_tests;
 mod usage;
 
 pub use container_mounts::{container_mounts, BindMount};
@@ -48,6 +52,8 @@ use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+
+use crate::tokens::TokenManager;
 
 /// A volume that could not be set up; shown as the waiting containers' message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,6 +85,8 @@ pub struct VolumeManager {
     /// Pods whose volumes are set up, by uid: what the resync refreshes. Held while
     /// files are written, so a teardown never races a refresh.
     live: Mutex<HashMap<String, Pod>>,
+    /// Service account tokens of projected volumes, refreshed by the resync.
+    tokens: Arc<TokenManager>,
 }
 
 impl VolumeManager {
@@ -92,7 +100,14 @@ impl VolumeManager {
             ops,
             allocatable,
             live: Mutex::new(HashMap::new()),
+            tokens: Arc::new(TokenManager::standalone()),
         }
+    }
+
+    /// Tokens from `tokens` instead of none (a joined agent's control plane).
+    pub fn with_tokens(mut self, tokens: Arc<TokenManager>) -> Self {
+        self.tokens = tokens;
+        self
     }
 
     /// The real manager for the node rooted at `root`.

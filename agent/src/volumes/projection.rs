@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapProjection, ConfigMapVolumeSource, DownwardAPIProjection,
     DownwardAPIVolumeFile, DownwardAPIVolumeSource, KeyToPath, Pod, ProjectedVolumeSource,
     ResourceFieldSelector, Secret, SecretProjection, SecretVolumeSource,
+    ServiceAccountTokenProjection,
 };
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -15,6 +16,7 @@ use skiff_proto::model::container_resource_value;
 use super::atomic_writer::{validate_path, FileProjection, Payload};
 use crate::downward::field_value;
 use crate::objects::{self, PodObjects};
+use crate::tokens::{TokenManager, TokenRequest};
 
 /// Kubernetes' default mode for projected files (0644).
 pub const DEFAULT_MODE: i32 = 0o644;
@@ -277,12 +279,71 @@ fn resource_value(
     container_resource_value(container, allocatable, &r.resource, r.divisor.as_ref())
 }
 
+/// What a projected volume reads besides the pod and its source.
+pub struct ProjectionSources<'a> {
+    pub objects: &'a dyn PodObjects,
+    pub tokens: &'a TokenManager,
+    pub allocatable: &'a BTreeMap<String, Quantity>,
+}
+
+/// Kubernetes' default `expirationSeconds` of a serviceAccountToken source.
+const DEFAULT_TOKEN_SECONDS: i64 = 3600;
+
+/// The pod's bound token at `path` (kubelet's projected volume plugin): the volume's
+/// mode, or 0600 with an fsGroup (which then makes it group-readable).
+async fn add_token(
+    pod: &Pod,
+    src: &ServiceAccountTokenProjection,
+    default_mode: i32,
+    tokens: &TokenManager,
+    out: &mut Payload,
+) -> Result<(), String> {
+    validate_path(&src.path)?;
+    let request = TokenRequest {
+        namespace: pod
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into()),
+        pod_name: pod.metadata.name.clone().unwrap_or_default(),
+        pod_uid: pod.metadata.uid.clone().unwrap_or_default(),
+        audiences: src
+            .audience
+            .iter()
+            .filter(|a| !a.is_empty())
+            .cloned()
+            .collect(),
+        expiration_seconds: src.expiration_seconds.unwrap_or(DEFAULT_TOKEN_SECONDS),
+    };
+    let token = tokens
+        .token(&request)
+        .await
+        .map_err(|e| format!("failed to fetch token: {e}"))?;
+    let fs_group = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.security_context.as_ref())
+        .and_then(|s| s.fs_group);
+    let mode = match fs_group {
+        Some(_) => 0o600,
+        None => mode(None, default_mode),
+    };
+    out.insert(
+        src.path.clone(),
+        FileProjection {
+            data: token.into_bytes(),
+            mode,
+        },
+    );
+    Ok(())
+}
+
 pub async fn projected(
     pod: &Pod,
     src: &ProjectedVolumeSource,
-    objects: &dyn PodObjects,
-    allocatable: &BTreeMap<String, Quantity>,
+    from: &ProjectionSources<'_>,
 ) -> Result<Payload, String> {
+    let (objects, allocatable) = (from.objects, from.allocatable);
     let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
     let default_mode = src.default_mode.unwrap_or(DEFAULT_MODE);
     let mut out = Payload::new();
@@ -314,12 +375,8 @@ pub async fn projected(
                 &mut out,
             )?;
         }
-        if source.service_account_token.is_some() {
-            return Err(
-                "serviceAccountToken projections are not supported: skiff has no \
-                        service accounts yet"
-                    .into(),
-            );
+        if let Some(token) = &source.service_account_token {
+            add_token(pod, token, default_mode, from.tokens, &mut out).await?;
         }
         if source.cluster_trust_bundle.is_some() {
             return Err("clusterTrustBundle projections are not supported by skiff".into());

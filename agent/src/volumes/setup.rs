@@ -111,7 +111,12 @@ impl VolumeManager {
             return Ok(files(layout::DOWNWARD_API, payload, true));
         }
         if let Some(src) = &v.projected {
-            let payload = projection::projected(pod, src, objects, &self.allocatable).await?;
+            let from = projection::ProjectionSources {
+                objects,
+                tokens: &self.tokens,
+                allocatable: &self.allocatable,
+            };
+            let payload = projection::projected(pod, src, &from).await?;
             return Ok(files(layout::PROJECTED, payload, true));
         }
         if let Some(src) = &v.empty_dir {

@@ -20,6 +20,7 @@ impl VolumeManager {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         let mut live = self.live();
         live.remove(&uid);
+        self.tokens.forget_pod(&uid);
         self.remove_volumes_dir(&layout::volumes_dir(&self.root, pod))
     }
 

@@ -352,7 +352,7 @@ async fn a_host_path_of_the_wrong_type_fails_with_the_kubelets_words() {
 }
 
 #[tokio::test]
-async fn projected_volumes_merge_their_sources_and_refuse_tokens() {
+async fn projected_volumes_merge_their_sources_and_a_standalone_agent_has_no_tokens() {
     let e = env();
     e.objects
         .put("ConfigMap", "prod", "cm", config_map("cm", &[("a", "1")]));
@@ -380,7 +380,12 @@ async fn projected_volumes_merge_their_sources_and_refuse_tokens() {
         json!([]),
     );
     let err = e.manager.setup(&token, &e.objects).await.unwrap_err();
-    assert!(err.message.contains("serviceAccountToken"), "{err}");
+    assert_eq!(err.volume, "tok");
+    assert!(
+        err.message
+            .starts_with("failed to fetch token: this agent is not joined"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -145,7 +145,10 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     let containers = rt.containers();
     let rt = Arc::new(rt);
     // services: the watches of Services and Endpoints feed the proxy and `dns_records`.
+    // The Services pods' environment variables come from; none on a standalone node.
+    let mut service_catalog = crate::services::ServiceCatalog::default();
     if let Some(joined) = &joined {
+        service_catalog = crate::services::ServiceCatalog::watched();
         start_services(
             &opts,
             joined,
@@ -153,6 +156,7 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
             pod_cidr,
             cluster_cidr,
             dns_records.clone(),
+            service_catalog.clone(),
         );
     }
 
@@ -162,10 +166,17 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     cfg.backoff_max = opts.backoff_max;
     cfg.backoff_reset = opts.backoff_reset;
     cfg.allocatable = node_allocatable(&opts.node_name, node_ip, &opts.root);
-    cfg.volumes = Arc::new(crate::volumes::VolumeManager::for_host(
-        &opts.root,
-        cfg.allocatable.clone(),
-    ));
+    cfg.services = service_catalog;
+    let mut volumes = crate::volumes::VolumeManager::for_host(&opts.root, cfg.allocatable.clone());
+    if let Some(joined) = &joined {
+        // One token manager for the node: projected service account tokens.
+        let source = crate::tokens::RemoteTokens::new(joined.channel.clone(), &opts.node_name);
+        volumes = volumes.with_tokens(Arc::new(crate::tokens::TokenManager::new(
+            Arc::new(source),
+            Arc::new(crate::tokens::SystemClock),
+        )));
+    }
+    cfg.volumes = Arc::new(volumes);
     let mut pod_events = None;
     if let Some(joined) = &joined {
         let (recorder, queue) = crate::pods::events::queue(join::events::QUEUE);
@@ -309,6 +320,7 @@ fn start_services(
     pod_cidr: ipnet::Ipv4Net,
     cluster_cidr: Option<ipnet::Ipv4Net>,
     dns_records: DnsRecords,
+    catalog: crate::services::ServiceCatalog,
 ) {
     let node_ips = match node_ip {
         Some(IpAddr::V4(ip)) if !ip.is_loopback() => vec![ip],
@@ -324,7 +336,7 @@ fn start_services(
         node_name: opts.node_name.clone(),
         proxy,
     };
-    crate::services::start(joined.channel.clone(), services, dns_records);
+    crate::services::start(joined.channel.clone(), services, dns_records, catalog);
 }
 
 async fn import_images(images: &ImageService, dir: &std::path::Path) {

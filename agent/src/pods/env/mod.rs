@@ -1,8 +1,10 @@
 //! A container's own environment as the kubelet computes it before the runtime sees it
 //! (kubelet's `makeEnvironmentVariables`): `envFrom` sources first, then `env` entries in
-//! order, each `value` `$(VAR)`-expanded against what came before, each `valueFrom`
-//! read from a ConfigMap or Secret (through [`PodObjects`]), the pod's own fields or the
-//! container's resources. The image's environment is not known here: it goes beneath.
+//! order, each `value` `$(VAR)`-expanded against what came before and the service
+//! variables, each `valueFrom` read from a ConfigMap or Secret (through
+//! [`PodObjects`]), the pod's own fields or the container's resources; last the service
+//! variables (`services/catalog.rs`) the container does not set itself. The image's
+//! environment is not known here: it goes beneath.
 //!
 //! A source that is missing and not optional stops the container from starting: the
 //! worker shows the error as `CreateContainerConfigError` and tries again.
@@ -21,6 +23,8 @@ use tracing::warn;
 use super::pod_runtime::SandboxInfo;
 use crate::containerd::container::{expand, expand_with};
 use crate::objects::{self, ObjectsError, PodObjects};
+use crate::services::catalog::NotListed;
+use crate::services::ServiceCatalog;
 
 /// What resolving a container's environment reads besides the container itself.
 pub struct EnvSources<'a> {
@@ -31,6 +35,8 @@ pub struct EnvSources<'a> {
     /// these, as with the kubelet.
     pub allocatable: &'a BTreeMap<String, Quantity>,
     pub objects: &'a dyn PodObjects,
+    /// The node's Services: their `<NAME>_SERVICE_HOST`-style variables.
+    pub services: &'a ServiceCatalog,
 }
 
 /// Why a container's environment cannot be built; the messages are the kubelet's, as
@@ -62,6 +68,8 @@ pub enum EnvError {
     /// `subPathExpr` names variables the container does not set (or sets empty).
     #[error("missing value for {0}")]
     MissingSubPathValue(String),
+    #[error(transparent)]
+    ServicesNotListed(#[from] NotListed),
 }
 
 /// The container's own variables, in order; a later entry of the same name replaces an
@@ -89,7 +97,12 @@ pub async fn resolve_env(
 ) -> Result<ResolvedEnv, EnvError> {
     let mut skipped = Vec::new();
     let mut r = Reader::new(src);
+    let spec = src.pod.spec.as_ref();
+    let links = spec.and_then(|s| s.enable_service_links).unwrap_or(true);
+    let service_env = src.services.env_for(&r.namespace, links)?;
     let mut env = EnvList::default();
+    // `$(VAR)` sees the service variables, as with the kubelet.
+    env.values.extend(service_env.iter().cloned());
     for from in container.env_from.iter().flatten() {
         let prefix = from.prefix.as_deref().unwrap_or("");
         let (kind, name, values) = if let Some(cm) = &from.config_map_ref {
@@ -133,10 +146,10 @@ pub async fn resolve_env(
         };
         env.set(var.name.clone(), value);
     }
-    Ok(ResolvedEnv {
-        vars: env.list,
-        skipped,
-    })
+    let own: std::collections::HashSet<String> = env.list.iter().map(|(k, _)| k.clone()).collect();
+    let mut vars = env.list;
+    vars.extend(service_env.into_iter().filter(|(k, _)| !own.contains(k)));
+    Ok(ResolvedEnv { vars, skipped })
 }
 
 /// The kubelet's message for `envFrom` keys skipped from `kind` (configMap or secret).
@@ -155,6 +168,7 @@ pub fn plain_env(container: &Container) -> Vec<(String, String)> {
         sandbox: &SandboxInfo::default(),
         allocatable: &BTreeMap::new(),
         objects: &crate::objects::NoObjects,
+        services: &ServiceCatalog::default(),
     };
     futures::executor::block_on(container_env(&sources, container)).expect("plain env")
 }

@@ -77,6 +77,7 @@ async fn resolve_full(
         sandbox: &sandbox,
         allocatable: &allocatable,
         objects,
+        services: &ServiceCatalog::default(),
     };
     resolve_env(&sources, &container(spec)).await
 }

@@ -25,6 +25,7 @@ impl<R: PodRuntime> Worker<R> {
             sandbox: &self.sandbox,
             allocatable: &self.cfg.allocatable,
             objects: self.cfg.objects.as_ref(),
+            services: &self.cfg.services,
         };
         match env::resolve_env(&sources, &self.slots[i].spec).await {
             Ok(env) => {
