@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tracing::info;
 
 use super::ensure::{ensure, Ensured};
-use crate::controllers::runtime::{Action, Controller, Reconciler, RuntimeConfig};
+use crate::controllers::runtime::{Action, Reconciler};
 use crate::controllers::ControllerContext;
 use crate::core::{ControlPlane, Error};
 use crate::store::{Event, Key};
@@ -42,15 +42,7 @@ impl KubernetesServiceController {
 pub fn spawn(cp: &ControlPlane, endpoint: SocketAddr) -> JoinHandle<()> {
     let ctx = ControllerContext::new(cp.store.clone());
     let ip = cp.config.service_ranges().reserved_ip();
-    let controller = KubernetesServiceController::new(ctx, ip, endpoint);
-    tokio::spawn(
-        Controller::new(
-            Arc::new(controller),
-            cp.store.clone(),
-            RuntimeConfig::default(),
-        )
-        .run(),
-    )
+    super::run(cp, KubernetesServiceController::new(ctx, ip, endpoint))
 }
 
 fn service_key() -> Key {

@@ -45,15 +45,20 @@ impl ServiceAccountsController {
 /// Starts the controller over `cp`'s store with its CA.
 pub fn spawn(cp: &ControlPlane) -> JoinHandle<()> {
     let ctx = ControllerContext::new(cp.store.clone());
-    let controller = ServiceAccountsController::new(ctx, cp.pki.ca_pem().to_string());
-    tokio::spawn(
-        Controller::new(
-            Arc::new(controller),
-            cp.store.clone(),
-            RuntimeConfig::default(),
-        )
-        .run(),
+    run(
+        cp,
+        ServiceAccountsController::new(ctx, cp.pki.ca_pem().to_string()),
     )
+}
+
+/// Runs `reconciler` over `cp`'s store with the default pacing.
+fn run<R: Reconciler>(cp: &ControlPlane, reconciler: R) -> JoinHandle<()> {
+    let controller = Controller::new(
+        Arc::new(reconciler),
+        cp.store.clone(),
+        RuntimeConfig::default(),
+    );
+    tokio::spawn(controller.run())
 }
 
 impl Reconciler for ServiceAccountsController {

@@ -60,6 +60,29 @@ pub fn content_type(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
+/// A posted question's body (a review, a TokenRequest) as JSON, its `apiVersion` and
+/// `kind` filled in when the client left them out.
+pub async fn read_kind(
+    req: http::Request<Incoming>,
+    api_version: &str,
+    kind: &str,
+) -> Result<Value, RestError> {
+    let (parts, incoming) = req.into_parts();
+    let bytes = read(&parts.headers, incoming).await?;
+    let mut value = decode_object(&parts.headers, &bytes)?;
+    for (field, wanted) in [("apiVersion", api_version), ("kind", kind)] {
+        if value
+            .get(field)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .is_empty()
+        {
+            value[field] = Value::from(wanted);
+        }
+    }
+    Ok(value)
+}
+
 /// An object body as JSON: `application/json` (the default), `application/yaml` or
 /// Kubernetes protobuf (`skiff_proto::protobuf`, what client-go sends for built-in kinds).
 pub fn decode_object(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, RestError> {

@@ -20,19 +20,7 @@ async fn review_body<T: serde::de::DeserializeOwned>(
     req: Request<Incoming>,
     kind: &str,
 ) -> Result<T, RestError> {
-    let (parts, incoming) = req.into_parts();
-    let bytes = body::read(&parts.headers, incoming).await?;
-    let mut value = body::decode_object(&parts.headers, &bytes)?;
-    for (field, wanted) in [("apiVersion", "authorization.k8s.io/v1"), ("kind", kind)] {
-        if value
-            .get(field)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .is_empty()
-        {
-            value[field] = Value::from(wanted);
-        }
-    }
+    let value = body::read_kind(req, "authorization.k8s.io/v1", kind).await?;
     serde_json::from_value(value)
         .map_err(|e| RestError::bad_request(format!("decoding the {kind}: {e}")))
 }

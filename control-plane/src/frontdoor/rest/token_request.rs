@@ -24,19 +24,7 @@ pub async fn create(
     name: &str,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, RestError> {
-    let (parts, incoming) = req.into_parts();
-    let bytes = body::read(&parts.headers, incoming).await?;
-    let mut value = body::decode_object(&parts.headers, &bytes)?;
-    for (field, wanted) in [("apiVersion", API_VERSION), ("kind", "TokenRequest")] {
-        if value
-            .get(field)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .is_empty()
-        {
-            value[field] = Value::from(wanted);
-        }
-    }
+    let mut value = body::read_kind(req, API_VERSION, "TokenRequest").await?;
     // The status is the answer; clients send an empty one (`expirationTimestamp: null`).
     if let Some(object) = value.as_object_mut() {
         object.remove("status");
