@@ -12,13 +12,22 @@ mod output;
 
 use clap::Parser;
 
+use client::ApiError;
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     // One TLS provider even when workspace features enable several (ring, as the agent).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = args::Cli::parse();
     if let Err(error) = dispatch::run(args).await {
-        if error.downcast_ref::<client::Reported>().is_none() {
+        if error.downcast_ref::<client::Reported>().is_some() {
+        } else if error
+            .downcast_ref::<client::ApiError>()
+            .is_some_and(ApiError::is_status)
+        {
+            // A server's Status prints as kubectl prints it, without `error: `.
+            eprintln!("{error:#}");
+        } else {
             eprintln!("error: {error:#}");
         }
         std::process::exit(1);
