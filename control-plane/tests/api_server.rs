@@ -1,18 +1,18 @@
 //! The real `skiff-control-plane` binary on 127.0.0.1 with a temporary data dir, driven
-//! through the admin.conf it writes: TLS, client-certificate authorization, the Api over
-//! the wire, and durability of acknowledged applies across `kill -9` (issue 5).
+//! over its Kubernetes REST API by the kube crate (a client no one here wrote) with the
+//! admin.conf it writes: TLS, client-certificate authentication (401 without one), a pod
+//! applied, read and watched over the wire, and durability of acknowledged applies across
+//! `kill -9` (issue 5).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use skiff_proto::auth::{self, AdminConfig};
-use skiff_proto::v1::api_client::ApiClient;
-use skiff_proto::v1::{ApplyRequest, GetRequest, ListRequest, WatchRequest};
-use tonic::transport::Channel;
-use tonic::Code;
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::api::{Api, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
 
 /// The user's manifest, verbatim.
 const NGINX_POD: &str = "\
@@ -30,6 +30,8 @@ spec:
 ";
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// The field manager of this test's server-side applies.
+const MANAGER: &str = "api-server-test";
 
 /// A running control plane; killed when dropped.
 struct ControlPlane {
@@ -40,7 +42,7 @@ struct ControlPlane {
 
 impl ControlPlane {
     /// Starts the binary on 127.0.0.1:`port` and waits until it answers.
-    async fn start(dir: &Path, port: u16) -> (ControlPlane, ApiClient<Channel>) {
+    async fn start(dir: &Path, port: u16) -> (ControlPlane, kube::Client) {
         let data_dir = dir.join("data");
         static STARTS: AtomicUsize = AtomicUsize::new(0);
         let n = STARTS.fetch_add(1, Ordering::Relaxed);
@@ -67,16 +69,28 @@ impl ControlPlane {
         self.data_dir.join("admin.conf")
     }
 
-    /// An admin client, once admin.conf exists and the server accepts connections.
-    async fn client(&mut self) -> ApiClient<Channel> {
+    /// The admin.conf kubeconfig as the kube crate reads it.
+    async fn config(&self) -> Option<kube::Config> {
+        let file = Kubeconfig::read_from(self.admin_conf()).ok()?;
+        kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+            .await
+            .ok()
+    }
+
+    /// An admin client, once admin.conf exists and the server answers it.
+    async fn client(&mut self) -> kube::Client {
+        // Both of rustls' providers are compiled in (ring, and aws-lc-rs through the
+        // kube crate's dependencies): pick one before kube builds its TLS config.
+        skiff_proto::auth::install_crypto_provider();
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("control plane exited ({status}):\n{}", self.logs());
             }
-            if let Ok(config) = AdminConfig::load(&self.admin_conf()) {
-                if let Ok(channel) = config.channel().await {
-                    return ApiClient::new(channel);
+            if let Some(config) = self.config().await {
+                let client = kube::Client::try_from(config).unwrap();
+                if client.apiserver_version().await.is_ok() {
+                    return client;
                 }
             }
             assert!(
@@ -111,83 +125,81 @@ fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-fn apply_request(manifest: &str) -> ApplyRequest {
-    ApplyRequest {
-        source: "test.yaml".into(),
-        manifest: manifest.into(),
-        namespace: String::new(),
+/// Server-side apply of one manifest, as `kubectl apply --server-side` sends it.
+async fn apply<K>(api: &Api<K>, manifest: &str) -> K
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
+    let object: serde_json::Value = serde_yaml::from_str(manifest).unwrap();
+    let name = object["metadata"]["name"].as_str().unwrap().to_string();
+    api.patch(&name, &PatchParams::apply(MANAGER), &Patch::Apply(object))
+        .await
+        .unwrap_or_else(|e| panic!("applying {name}: {e}"))
+}
+
+fn resource_version<K: kube::Resource>(object: &K) -> String {
+    object.meta().resource_version.clone().unwrap_or_default()
+}
+
+fn code(err: kube::Error) -> u16 {
+    match err {
+        kube::Error::Api(status) => status.code,
+        other => panic!("not an API error: {other}"),
     }
 }
 
 #[tokio::test]
 async fn apply_get_and_watch_the_nginx_pod_then_stop_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut cp, mut api) = ControlPlane::start(dir.path(), free_port()).await;
+    let (mut cp, client) = ControlPlane::start(dir.path(), free_port()).await;
+    let pods: Api<Pod> = Api::default_namespaced(client);
 
-    let applied = api
-        .apply(apply_request(NGINX_POD))
+    assert_eq!(code(pods.get("my-nginx-pod").await.unwrap_err()), 404);
+    let applied = apply(&pods, NGINX_POD).await;
+    let pod = pods.get("my-nginx-pod").await.unwrap();
+    assert_eq!(pod.metadata.namespace.as_deref(), Some("default"));
+    assert_eq!(pod.spec.as_ref().unwrap().containers[0].image.as_deref(), Some("nginx:latest"));
+    assert_eq!(pod.metadata.uid, applied.metadata.uid);
+    assert!(pod.metadata.uid.is_some());
+
+    // The same configuration again changes nothing (no new revision).
+    let stored = resource_version(&pods.get("my-nginx-pod").await.unwrap());
+    let again = apply(&pods, NGINX_POD).await;
+    assert_eq!(resource_version(&again), stored);
+    assert_eq!(code(pods.get("nope").await.unwrap_err()), 404);
+
+    // A watch with its initial events: the pod, then the bookmark that ends them.
+    let mut events = pods
+        .watch(&WatchParams::streaming_lists(), "")
         .await
         .unwrap()
-        .into_inner();
-    assert_eq!(applied.results.len(), 1);
-    assert_eq!(applied.results[0].action, "created");
-    let get = GetRequest {
-        kind: "Pod".into(),
-        namespace: String::new(),
-        name: "my-nginx-pod".into(),
-    };
-    let pod = api.get(get.clone()).await.unwrap().into_inner();
-    assert_eq!(
-        (pod.kind.as_str(), pod.namespace.as_str()),
-        ("Pod", "default")
-    );
-    let json: serde_json::Value = serde_json::from_slice(&pod.json).unwrap();
-    assert_eq!(json["spec"]["containers"][0]["image"], "nginx:latest");
-    assert_eq!(json["metadata"]["resourceVersion"], pod.resource_version);
-    assert_eq!(json["metadata"]["uid"], pod.uid.as_str());
-
-    let again = api
-        .apply(apply_request(NGINX_POD))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(again.results[0].action, "unchanged");
-    let missing = GetRequest {
-        name: "nope".into(),
-        ..get
-    };
-    assert_eq!(api.get(missing).await.unwrap_err().code(), Code::NotFound);
-
-    let watch = WatchRequest {
-        kind: "Pod".into(),
-        ..Default::default()
-    };
-    let mut events = api.watch(watch).await.unwrap().into_inner();
+        .boxed();
     let mut next = async || {
-        tokio::time::timeout(READY_TIMEOUT, events.next())
+        tokio::time::timeout(READY_TIMEOUT, events.try_next())
             .await
             .unwrap()
             .unwrap()
             .unwrap()
     };
-    let added = next().await;
-    let added_pod = added.object.expect("ADDED carries the object");
-    assert_eq!(
-        (added.r#type.as_str(), added_pod.uid.as_str()),
-        ("ADDED", pod.uid.as_str())
-    );
+    let WatchEvent::Added(added) = next().await else {
+        panic!("the first event is not ADDED")
+    };
+    assert_eq!(added.metadata.uid, pod.metadata.uid);
     // The scheduler may have written the pod's status since (no node fits: Unschedulable).
-    let revision = |rv: &str| rv.parse::<i64>().unwrap();
-    assert!(revision(&added.resource_version) >= revision(&pod.resource_version));
-    assert_eq!(next().await.r#type, "BOOKMARK");
+    let revision = |rv: String| rv.parse::<i64>().unwrap();
+    assert!(revision(resource_version(&added)) >= revision(resource_version(&pod)));
+    let WatchEvent::Bookmark(end) = next().await else {
+        panic!("no BOOKMARK after the initial events")
+    };
+    assert_eq!(
+        end.metadata.annotations.get("k8s.io/initial-events-end").map(String::as_str),
+        Some("true")
+    );
     drop(events);
     // Whatever the scheduler wrote is status: applying the same manifest changes nothing.
-    let again = api
-        .apply(apply_request(NGINX_POD))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(again.results[0].action, "unchanged");
+    let stored = resource_version(&pods.get("my-nginx-pod").await.unwrap());
+    let again = apply(&pods, NGINX_POD).await;
+    assert_eq!(resource_version(&again), stored);
 
     let status = Command::new("kill")
         .args(["-TERM", &cp.child.id().to_string()])
@@ -213,21 +225,22 @@ async fn apply_get_and_watch_the_nginx_pod_then_stop_on_sigterm() {
 async fn calls_without_a_client_certificate_are_unauthenticated() {
     let dir = tempfile::tempdir().unwrap();
     let (cp, _) = ControlPlane::start(dir.path(), free_port()).await;
-    let admin = AdminConfig::load(&cp.admin_conf()).unwrap();
-    let anonymous = auth::endpoint(&admin.server, &admin.ca, None)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut api = ApiClient::new(anonymous);
-    let list = ListRequest {
-        kind: "Pod".into(),
-        ..Default::default()
+    // admin.conf's cluster and CA, but no user credentials at all.
+    let mut config = cp.config().await.unwrap();
+    config.auth_info = Default::default();
+    let anonymous = kube::Client::try_from(config).unwrap();
+    let pods: Api<Pod> = Api::default_namespaced(anonymous);
+    let err = pods.list(&ListParams::default()).await.unwrap_err();
+    let kube::Error::Api(status) = err else {
+        panic!("not an API error: {err}")
     };
-    let err = api.list(list).await.unwrap_err();
-    assert_eq!(err.code(), Code::Unauthenticated, "{err}");
-    let err = api.apply(apply_request(NGINX_POD)).await.unwrap_err();
-    assert_eq!(err.code(), Code::Unauthenticated, "{err}");
+    assert_eq!((status.code, status.reason.as_str()), (401, "Unauthorized"), "{status:?}");
+    let object: serde_json::Value = serde_yaml::from_str(NGINX_POD).unwrap();
+    let err = pods
+        .patch("my-nginx-pod", &PatchParams::apply(MANAGER), &Patch::Apply(object))
+        .await
+        .unwrap_err();
+    assert_eq!(code(err), 401);
 }
 
 fn config_map(i: usize) -> String {
@@ -242,14 +255,16 @@ const KILL_AFTER: usize = 25;
 async fn acknowledged_applies_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let (mut cp, api) = ControlPlane::start(dir.path(), port).await;
+    let (mut cp, client) = ControlPlane::start(dir.path(), port).await;
 
     let (acks, mut acked) = tokio::sync::mpsc::unbounded_channel();
     let writer = tokio::spawn(async move {
-        let mut api = api;
+        let maps: Api<ConfigMap> = Api::default_namespaced(client);
         for i in 0..APPLIES {
-            match api.apply(apply_request(&config_map(i))).await {
-                Ok(_) => acks.send(i).unwrap(),
+            let object: serde_json::Value = serde_yaml::from_str(&config_map(i)).unwrap();
+            let params = PatchParams::apply(MANAGER);
+            match maps.patch(&format!("cm-{i}"), &params, &Patch::Apply(object)).await {
+                Ok(stored) => acks.send((i, resource_version(&stored))).unwrap(),
                 Err(_) => return, // the server is gone
             }
         }
@@ -265,37 +280,30 @@ async fn acknowledged_applies_survive_kill_9() {
     }
     cp.kill9();
     writer.await.unwrap();
-    while let Ok(i) = acked.try_recv() {
-        acknowledged.push(i);
+    while let Ok(ack) = acked.try_recv() {
+        acknowledged.push(ack);
     }
     assert!(
         acknowledged.len() < APPLIES,
         "the kill came after every apply"
     );
 
-    let (_cp, mut api) = ControlPlane::start(dir.path(), port).await;
-    let list = ListRequest {
-        kind: "ConfigMap".into(),
-        ..Default::default()
-    };
-    let items = api.list(list).await.unwrap().into_inner().items;
-    let names: Vec<&str> = items.iter().map(|o| o.name.as_str()).collect();
-    for i in &acknowledged {
+    let (_cp, client) = ControlPlane::start(dir.path(), port).await;
+    let maps: Api<ConfigMap> = Api::default_namespaced(client);
+    let items = maps.list(&ListParams::default()).await.unwrap().items;
+    let names: Vec<&str> = items.iter().filter_map(|o| o.metadata.name.as_deref()).collect();
+    for (i, _) in &acknowledged {
         assert!(
             names.contains(&format!("cm-{i}").as_str()),
             "cm-{i} acknowledged but lost: {names:?}"
         );
     }
-    // Applying everything again: what was acknowledged is there unchanged, the rest is new.
+    // Applying everything again: what was acknowledged is there unchanged (the revision it
+    // was acknowledged at), the rest is new.
     for i in 0..APPLIES {
-        let result = api
-            .apply(apply_request(&config_map(i)))
-            .await
-            .unwrap()
-            .into_inner();
-        let action = result.results[0].action.as_str();
-        if acknowledged.contains(&i) {
-            assert_eq!(action, "unchanged", "cm-{i}");
+        let applied = apply(&maps, &config_map(i)).await;
+        if let Some((_, acked_at)) = acknowledged.iter().find(|(n, _)| *n == i) {
+            assert_eq!(&resource_version(&applied), acked_at, "cm-{i}");
         }
     }
 }

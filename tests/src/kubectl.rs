@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context};
 
+use crate::agent::find_binary;
 use crate::TestControlPlane;
 
 /// Environment variable naming the kubectl binary to test with.
@@ -186,4 +187,29 @@ impl Kubectl {
         }
         Ok(out.stdout)
     }
+}
+
+/// `skiff-control-plane kubeconfig --user NAME --group G...` into `<scratch>/NAME.conf`:
+/// a user of the cluster who is not its admin, as README tells an admin to make one.
+pub fn user_kubeconfig(
+    cp: &TestControlPlane,
+    name: &str,
+    groups: &[&str],
+) -> anyhow::Result<PathBuf> {
+    let mut cmd = Command::new(find_binary("skiff-control-plane")?);
+    cmd.args(["kubeconfig", "--user", name, "--data-dir"])
+        .arg(cp.data());
+    for group in groups {
+        cmd.args(["--group", group]);
+    }
+    let out = cmd.output().context("run skiff-control-plane kubeconfig")?;
+    if !out.status.success() {
+        bail!(
+            "kubeconfig --user {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let path = cp.scratch().join(format!("{name}.conf"));
+    std::fs::write(&path, &out.stdout)?;
+    Ok(path)
 }

@@ -35,7 +35,7 @@ pub mod registry;
 pub mod rest;
 /// `ctr events` task starts, for benchmarks timing pod starts.
 pub mod task_events;
-// workloads: following a workload's pods through the Api
+// workloads: following a workload's pods through a REST watch
 pub mod workloads;
 
 use std::path::Path;

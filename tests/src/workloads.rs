@@ -1,16 +1,15 @@
-//! A workload's pods as the control plane's Api shows them, followed event by event
-//! (gRPC Watch with the cluster's admin.conf): for checks that must hold at every moment
-//! of a rollout, and for the rollout benchmark.
+//! A workload's pods as the REST API shows them, followed event by event (a watch through
+//! the kube crate with the cluster's admin.conf): for checks that must hold at every
+//! moment of a rollout, and for the rollout benchmark.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, WatchEvent, WatchParams};
 use serde_json::Value;
-use skiff_proto::auth::AdminConfig;
-use skiff_proto::tonic::transport::Channel;
-use skiff_proto::v1::api_client::ApiClient;
-use skiff_proto::v1::{ListRequest, WatchRequest};
 
 use crate::cluster::TestControlPlane;
 
@@ -58,39 +57,38 @@ impl PodCensus {
     }
 }
 
-/// An Api client with the control plane's admin.conf, as the CLI connects.
-pub async fn api(cp: &TestControlPlane) -> anyhow::Result<ApiClient<Channel>> {
-    let config = AdminConfig::load(&cp.data().join("admin.conf"))?;
-    Ok(ApiClient::new(config.channel().await?))
+/// The pods of `default` through the kube crate with the control plane's admin.conf.
+pub async fn api(cp: &TestControlPlane) -> anyhow::Result<Api<Pod>> {
+    let client = crate::kube_client::for_cluster(cp).await?;
+    Ok(Api::namespaced(client, "default"))
 }
 
-/// The pods matching `selector` in `default`, and the revision the list is at.
-pub async fn census(api: &mut ApiClient<Channel>, selector: &str) -> anyhow::Result<PodCensus> {
-    let list = api
-        .list(ListRequest {
-            kind: "Pod".into(),
-            namespace: "default".into(),
-            label_selector: selector.into(),
-            ..Default::default()
-        })
-        .await?
-        .into_inner();
+/// The pods matching `selector`, and the revision the list is at.
+pub async fn census(api: &Api<Pod>, selector: &str) -> anyhow::Result<PodCensus> {
+    let list = api.list(&ListParams::default().labels(selector)).await?;
     let mut census = PodCensus {
-        revision: list.resource_version,
+        revision: list.metadata.resource_version.unwrap_or_default(),
         ..Default::default()
     };
-    for item in list.items {
-        census
-            .pods
-            .insert(item.name.clone(), serde_json::from_slice(&item.json)?);
+    for pod in list.items {
+        census.insert(&pod)?;
     }
     Ok(census)
 }
 
+impl PodCensus {
+    fn insert(&mut self, pod: &Pod) -> anyhow::Result<()> {
+        let name = pod.metadata.name.clone().context("a pod without a name")?;
+        self.pods.insert(name, serde_json::to_value(pod)?);
+        Ok(())
+    }
+}
+
 /// Follows the pods from `census` on, calling `check` after every event until it says
-/// done (`Ok(true)`) or fails; gives up after `timeout`. Returns the final census.
+/// done (`Ok(true)`) or fails; gives up after `timeout`. A watch the server ends (its
+/// timeout) is resumed from the last revision seen. Returns the final census.
 pub async fn follow(
-    api: &mut ApiClient<Channel>,
+    api: &Api<Pod>,
     selector: &str,
     mut census: PodCensus,
     timeout: Duration,
@@ -99,39 +97,36 @@ pub async fn follow(
     if check(&census)? {
         return Ok(census);
     }
-    let request = WatchRequest {
-        kind: "Pod".into(),
-        namespace: "default".into(),
-        label_selector: selector.into(),
-        resource_version: census.revision.clone(),
-        ..Default::default()
-    };
-    let mut events = api.watch(request).await?.into_inner();
+    let params = WatchParams::default().labels(selector);
     let work = async {
-        while let Some(event) = events.message().await? {
-            let Some(object) = event.object else { continue };
-            if event.r#type == "BOOKMARK" {
-                continue;
-            }
-            census.events += 1;
-            census.revision = object.resource_version.clone();
-            if event.r#type == "DELETED" {
-                census.pods.remove(&object.name);
-            } else {
-                census
-                    .pods
-                    .insert(object.name.clone(), serde_json::from_slice(&object.json)?);
-            }
-            if check(&census).with_context(|| {
-                format!(
-                    "after event {} ({} {})",
-                    census.events, event.r#type, object.name
-                )
-            })? {
-                return Ok(());
+        loop {
+            let mut events = api.watch(&params, &census.revision).await?.boxed();
+            while let Some(event) = events.try_next().await? {
+                let (kind, pod) = match event {
+                    WatchEvent::Bookmark(mark) => {
+                        census.revision = mark.metadata.resource_version;
+                        continue;
+                    }
+                    WatchEvent::Error(status) => bail!("the watch failed: {status:?}"),
+                    WatchEvent::Added(pod) => ("ADDED", pod),
+                    WatchEvent::Modified(pod) => ("MODIFIED", pod),
+                    WatchEvent::Deleted(pod) => ("DELETED", pod),
+                };
+                census.events += 1;
+                census.revision = pod.metadata.resource_version.clone().unwrap_or_default();
+                let name = pod.metadata.name.clone().unwrap_or_default();
+                if kind == "DELETED" {
+                    census.pods.remove(&name);
+                } else {
+                    census.insert(&pod)?;
+                }
+                if check(&census)
+                    .with_context(|| format!("after event {} ({kind} {name})", census.events))?
+                {
+                    return Ok(());
+                }
             }
         }
-        bail!("the watch ended")
     };
     match tokio::time::timeout(timeout, work).await {
         Ok(result) => result.map(|()| census),

@@ -7,8 +7,9 @@
 //!   `get pods -o wide`, `describe pods`, `label node`, `apply -f` / `delete -f`;
 //! - scenario 3: `apply -f deployment-nginx.yaml --record`, `set image ... --record`,
 //!   `rollout history` with both CHANGE-CAUSEs, `rollout undo --to-revision=1`,
-//!   `scale`, `delete -f`;
-//! - helm v4: install, list and uninstall of a one-ConfigMap chart.
+//!   `scale`, `delete -f`.
+//!
+//! helm v4 has its own file, `rest_helm.rs`.
 
 use std::time::Duration;
 
@@ -333,61 +334,4 @@ fn scenario_3_with_kubectl_record_set_image_history_and_undo() {
             }
         })
     });
-}
-
-/// A chart of one ConfigMap, written into `dir`.
-fn write_chart(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
-    let chart = dir.join("greeting-chart");
-    std::fs::create_dir_all(chart.join("templates"))?;
-    std::fs::write(
-        chart.join("Chart.yaml"),
-        "apiVersion: v2\nname: greeting\nversion: 0.1.0\nappVersion: \"1.0\"\n",
-    )?;
-    std::fs::write(chart.join("values.yaml"), "greeting: hello\n")?;
-    std::fs::write(
-        chart.join("templates/configmap.yaml"),
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\n\
-         data:\n  greeting: {{ .Values.greeting | quote }}\n",
-    )?;
-    Ok(chart)
-}
-
-#[test]
-#[ignore = "needs server-side apply (issue #17 item 2): helm 4 installs with application/apply-patch+yaml (protobuf bodies, item 1, are served)"]
-fn helm_installs_lists_and_uninstalls_a_chart() {
-    let cp = TestControlPlane::start().expect("control plane");
-    let helm = Kubectl::helm_for_cluster(&cp).unwrap();
-    let k = kubectl(&cp).unwrap();
-    let chart = write_chart(cp.scratch()).unwrap();
-    let chart = chart.to_str().unwrap();
-    let installed = helm
-        .ok(&["install", "demo", chart, "--set", "greeting=hi", "--wait"])
-        .unwrap();
-    assert!(installed.contains("STATUS: deployed"), "{installed}");
-    let greeting = k
-        .ok(&[
-            "get",
-            "configmap",
-            "demo-config",
-            "-o",
-            "jsonpath={.data.greeting}",
-        ])
-        .unwrap();
-    assert_eq!(greeting, "hi");
-    let listed = helm.ok(&["list"]).unwrap();
-    let demo = row(&listed, "demo").unwrap_or_default();
-    assert!(
-        demo.contains(&"deployed") && demo.contains(&"greeting-0.1.0"),
-        "{listed}"
-    );
-    let removed = helm.ok(&["uninstall", "demo"]).unwrap();
-    assert!(
-        removed.contains("release \"demo\" uninstalled"),
-        "{removed}"
-    );
-    let gone = k.run(&["get", "configmap", "demo-config"]).unwrap();
-    assert!(
-        !gone.success() && gone.stderr.contains("not found"),
-        "{gone:?}"
-    );
 }

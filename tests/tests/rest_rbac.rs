@@ -4,8 +4,6 @@
 //! grows with what is labelled aggregate-to-view, no one grants more than they hold,
 //! and SelfSubjectAccessReview answers through the kube crate.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use k8s_openapi::api::authorization::v1::{
@@ -13,8 +11,7 @@ use k8s_openapi::api::authorization::v1::{
     SelfSubjectRulesReview, SelfSubjectRulesReviewSpec,
 };
 use kube::api::{Api, PostParams};
-use skiff_e2e::agent::find_binary;
-use skiff_e2e::kubectl::Kubectl;
+use skiff_e2e::kubectl::{user_kubeconfig, Kubectl};
 use skiff_e2e::{wait_for, TestControlPlane};
 
 fn control_plane() -> Option<TestControlPlane> {
@@ -22,25 +19,6 @@ fn control_plane() -> Option<TestControlPlane> {
         return None;
     }
     Some(TestControlPlane::start().expect("control plane"))
-}
-
-/// `skiff-control-plane kubeconfig --user NAME --group G...` into `<scratch>/NAME.conf`.
-fn user_kubeconfig(cp: &TestControlPlane, name: &str, groups: &[&str]) -> PathBuf {
-    let mut cmd = Command::new(find_binary("skiff-control-plane").unwrap());
-    cmd.args(["kubeconfig", "--user", name, "--data-dir"])
-        .arg(cp.data());
-    for group in groups {
-        cmd.args(["--group", group]);
-    }
-    let out = cmd.output().expect("run skiff-control-plane kubeconfig");
-    assert!(
-        out.status.success(),
-        "kubeconfig --user {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let path = cp.scratch().join(format!("{name}.conf"));
-    std::fs::write(&path, &out.stdout).unwrap();
-    path
 }
 
 fn apply(kubectl: &Kubectl, yaml: &str) -> skiff_e2e::kubectl::KubectlOutput {
@@ -63,7 +41,7 @@ fn configmap(name: &str, namespace: &str) -> String {
 fn a_user_gets_what_bindings_grant_where_they_grant_it() {
     let Some(cp) = control_plane() else { return };
     let admin = Kubectl::for_cluster(&cp).unwrap();
-    let alice = Kubectl::new(&user_kubeconfig(&cp, "alice", &["devs"]), cp.scratch()).unwrap();
+    let alice = Kubectl::new(&user_kubeconfig(&cp, "alice", &["devs"]).unwrap(), cp.scratch()).unwrap();
     for ns in ["team-a", "team-b"] {
         assert!(apply(
             &admin,
@@ -197,7 +175,7 @@ fn a_user_gets_what_bindings_grant_where_they_grant_it() {
 fn no_one_grants_more_than_they_hold() {
     let Some(cp) = control_plane() else { return };
     let admin = Kubectl::for_cluster(&cp).unwrap();
-    let bob = Kubectl::new(&user_kubeconfig(&cp, "bob", &[]), cp.scratch()).unwrap();
+    let bob = Kubectl::new(&user_kubeconfig(&cp, "bob", &[]).unwrap(), cp.scratch()).unwrap();
     assert!(apply(
         &admin,
         &format!(
@@ -274,7 +252,7 @@ async fn can(
 async fn access_reviews_answer_and_view_aggregates_new_rules() {
     let Some(cp) = control_plane() else { return };
     let admin = Kubectl::for_cluster(&cp).unwrap();
-    let dana_conf = user_kubeconfig(&cp, "dana", &[]);
+    let dana_conf = user_kubeconfig(&cp, "dana", &[]).unwrap();
     let dana = skiff_e2e::kube_client::from_kubeconfig(&dana_conf)
         .await
         .unwrap();

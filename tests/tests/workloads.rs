@@ -318,13 +318,13 @@ fn a_rolling_update_of_10_stays_within_its_bounds_on_every_watch_event() {
         let runtime = tokio::runtime::Runtime::new()?;
         let new_image = "alicek106/rr-test:echo-hostname";
         let (census, seen) = runtime.block_on(async {
-            let mut api = workloads::api(cp).await?;
-            let start = workloads::census(&mut api, selector).await?;
+            let api = workloads::api(cp).await?;
+            let start = workloads::census(&api, selector).await?;
             cp.skiff(&["set", "image", "deploy/roll10", &format!("web={new_image}")])?;
             let mut largest = 0;
             let mut lowest = usize::MAX;
             // 25% of 10: surge 3 (rounded up), unavailable 2 (rounded down).
-            let census = workloads::follow(&mut api, selector, start, WAIT, |c| {
+            let census = workloads::follow(&api, selector, start, WAIT, |c| {
                 largest = largest.max(c.total());
                 lowest = lowest.min(c.ready());
                 ensure!(c.total() <= 13, "{} pods > 10 + 3", c.total());

@@ -1,10 +1,11 @@
 //! Cluster benchmark: a control plane and one joined agent (the e2e harness), measured
 //! the way a user meets them. Prints figures and ratios; asserts none.
 //!
-//! - `skiff apply` (the CLI process) → the pod seen Running over an Api watch, for one
+//! - `skiff apply` (the CLI process) → the pod seen Running over a REST watch, for one
 //!   pod at a time and for 50 pods in one apply, against `ctr run -d` of the same image on
 //!   the same containerd in the same run (one at a time, and 50 started together);
-//! - API mutation latency (an Apply that changes a ConfigMap) at 30 requests/s;
+//! - API mutation latency (a server-side apply that changes a ConfigMap, through the
+//!   kube crate) at 30 requests/s;
 //! - resident memory of the control plane and the agent with 100 pods running.
 //!
 //!     cargo build --release --workspace && target/release/bench_cluster
@@ -16,14 +17,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::api::{Api, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
 use skiff_e2e::agent::find_binary;
 use skiff_e2e::bench::{ctr_run_crowd_floor, ctr_run_floor, ms, p, report, rss_mb};
-use skiff_e2e::{require_root_and_tools, wait_for, ClusterEnv};
-use skiff_proto::auth::AdminConfig;
-use skiff_proto::v1::api_client::ApiClient;
-use skiff_proto::v1::{ApplyRequest, ListRequest, WatchRequest};
-use tonic::transport::Channel;
+use skiff_e2e::{kube_client, require_root_and_tools, wait_for, ClusterEnv};
 
 const REPEAT: usize = 10;
 const CROWD: usize = 50;
@@ -42,9 +41,8 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(1);
     }
     let env = tokio::task::block_in_place(ClusterEnv::start)?;
-    let admin = env.cp.data().join("admin.conf");
-    let mut api = ApiClient::new(AdminConfig::load(&admin)?.channel().await?);
-    let seen = watch_running(api.clone()).await?;
+    let client = kube_client::for_cluster(&env.cp).await?;
+    let seen = watch_running(Api::namespaced(client.clone(), "default")).await?;
 
     // Warm-up (not measured): pulls and unpacks the image once.
     let warm = start_pods(&env, &seen, "warmup", 1)?;
@@ -61,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
         ctr_run_crowd_floor(&env.node.containerd, &env.node.registry, CROWD)
     })?;
 
-    let mutations = mutation_latency(&mut api).await?;
+    let mutations = mutation_latency(Api::namespaced(client, "default")).await?;
 
     let footprint = start_pods(&env, &seen, "many", FOOTPRINT_PODS)?;
     let cp_rss = rss_mb(env.cp.pid().context("control plane pid")?)?;
@@ -83,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
         ms(p(&crowd, 99)),
         p(&crowd, 99).as_secs_f64() / p(&crowd_floor, 99).as_secs_f64()
     );
-    println!("\nAPI mutations (Apply of a changed ConfigMap) at {RATE} requests/s");
+    println!("\nAPI mutations (server-side apply of a changed ConfigMap) at {RATE} requests/s");
     report("mutation latency", &mutations);
     println!("  (goal p99 ≤ 50 ms)");
     println!(
@@ -93,39 +91,35 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Watches all pods of `default` from the current list; notes each pod's first Running.
-async fn watch_running(mut api: ApiClient<Channel>) -> anyhow::Result<Seen> {
-    let list = api
-        .list(ListRequest {
-            kind: "Pod".into(),
-            namespace: "default".into(),
-            ..Default::default()
-        })
-        .await?
-        .into_inner();
-    let mut events = api
-        .watch(WatchRequest {
-            kind: "Pod".into(),
-            namespace: "default".into(),
-            resource_version: list.resource_version,
-            ..Default::default()
-        })
-        .await?
-        .into_inner();
+/// Watches all pods of `default` from the current list (resuming when the server ends
+/// the watch); notes each pod's first Running.
+async fn watch_running(api: Api<Pod>) -> anyhow::Result<Seen> {
+    let list = api.list(&ListParams::default()).await?;
+    let mut revision = list.metadata.resource_version.unwrap_or_default();
     let seen: Seen = Arc::default();
     let out = seen.clone();
     tokio::spawn(async move {
-        while let Some(Ok(event)) = events.next().await {
-            let at = Instant::now();
-            let Some(object) = event.object else { continue };
-            let Ok(pod) = serde_json::from_slice::<serde_json::Value>(&object.json) else {
-                continue;
+        let params = WatchParams::default();
+        loop {
+            let Ok(events) = api.watch(&params, &revision).await else {
+                return;
             };
-            if pod["status"]["phase"] == "Running" {
-                out.lock()
-                    .expect("seen lock")
-                    .entry(object.name)
-                    .or_insert(at);
+            let mut events = events.boxed();
+            while let Ok(Some(event)) = events.try_next().await {
+                let at = Instant::now();
+                let pod = match event {
+                    WatchEvent::Added(pod) | WatchEvent::Modified(pod) => pod,
+                    WatchEvent::Bookmark(mark) => {
+                        revision = mark.metadata.resource_version;
+                        continue;
+                    }
+                    WatchEvent::Deleted(_) | WatchEvent::Error(_) => continue,
+                };
+                revision = pod.metadata.resource_version.clone().unwrap_or_default();
+                let running = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+                if let (true, Some(name)) = (running, pod.metadata.name) {
+                    out.lock().expect("seen lock").entry(name).or_insert(at);
+                }
             }
         }
     });
@@ -202,29 +196,29 @@ fn start_pods(
     })
 }
 
-/// Apply requests that each change a ConfigMap, sent at [`RATE`] per second on a fixed
-/// schedule (a slow answer does not slow the schedule down: requests overlap then).
-async fn mutation_latency(api: &mut ApiClient<Channel>) -> anyhow::Result<Vec<Duration>> {
+/// Server-side applies that each change a ConfigMap, sent at [`RATE`] per second on a
+/// fixed schedule (a slow answer does not slow the schedule down: requests overlap then).
+async fn mutation_latency(api: Api<ConfigMap>) -> anyhow::Result<Vec<Duration>> {
     let interval = Duration::from_secs_f64(1.0 / RATE);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut calls = Vec::new();
     for i in 0..MUTATIONS {
         ticker.tick().await;
-        let mut api = api.clone();
-        let manifest = format!(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bench-cm-{}\ndata:\n  n: \"{i}\"\n",
-            i % 10
-        );
+        let api = api.clone();
+        let name = format!("bench-cm-{}", i % 10);
+        let applied = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name},
+            "data": {"n": i.to_string()},
+        });
         calls.push(tokio::spawn(async move {
             let t0 = Instant::now();
-            api.apply(ApplyRequest {
-                source: "bench".into(),
-                manifest,
-                namespace: "default".into(),
-            })
-            .await
-            .map(|_| t0.elapsed())
+            let params = PatchParams::apply("bench").force();
+            api.patch(&name, &params, &Patch::Apply(applied))
+                .await
+                .map(|_| t0.elapsed())
         }));
     }
     let mut latencies = Vec::new();

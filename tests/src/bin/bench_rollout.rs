@@ -46,11 +46,11 @@ fn timed(
     done: impl FnMut(&PodCensus) -> anyhow::Result<bool>,
 ) -> anyhow::Result<(Duration, PodCensus)> {
     runtime.block_on(async {
-        let mut api = workloads::api(cp).await?;
-        let start = workloads::census(&mut api, selector).await?;
+        let api = workloads::api(cp).await?;
+        let start = workloads::census(&api, selector).await?;
         let t0 = Instant::now();
         action()?;
-        let census = workloads::follow(&mut api, selector, start, WAIT, done).await?;
+        let census = workloads::follow(&api, selector, start, WAIT, done).await?;
         Ok((t0.elapsed(), census))
     })
 }
