@@ -33,7 +33,7 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
-/// Runs the session through `call` (the Api's or the Agent's `exec`) and exits the process
+/// Runs the session through `call` (the Agent's `exec`) and exits the process
 /// with the remote exit code: stdin is read on a blocking thread that would otherwise keep
 /// the runtime from shutting down.
 pub async fn run<F, Fut>(args: ExecArgs, call: F) -> anyhow::Result<()>

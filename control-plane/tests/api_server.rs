@@ -158,7 +158,10 @@ async fn apply_get_and_watch_the_nginx_pod_then_stop_on_sigterm() {
     let applied = apply(&pods, NGINX_POD).await;
     let pod = pods.get("my-nginx-pod").await.unwrap();
     assert_eq!(pod.metadata.namespace.as_deref(), Some("default"));
-    assert_eq!(pod.spec.as_ref().unwrap().containers[0].image.as_deref(), Some("nginx:latest"));
+    assert_eq!(
+        pod.spec.as_ref().unwrap().containers[0].image.as_deref(),
+        Some("nginx:latest")
+    );
     assert_eq!(pod.metadata.uid, applied.metadata.uid);
     assert!(pod.metadata.uid.is_some());
 
@@ -192,7 +195,10 @@ async fn apply_get_and_watch_the_nginx_pod_then_stop_on_sigterm() {
         panic!("no BOOKMARK after the initial events")
     };
     assert_eq!(
-        end.metadata.annotations.get("k8s.io/initial-events-end").map(String::as_str),
+        end.metadata
+            .annotations
+            .get("k8s.io/initial-events-end")
+            .map(String::as_str),
         Some("true")
     );
     drop(events);
@@ -234,10 +240,18 @@ async fn calls_without_a_client_certificate_are_unauthenticated() {
     let kube::Error::Api(status) = err else {
         panic!("not an API error: {err}")
     };
-    assert_eq!((status.code, status.reason.as_str()), (401, "Unauthorized"), "{status:?}");
+    assert_eq!(
+        (status.code, status.reason.as_str()),
+        (401, "Unauthorized"),
+        "{status:?}"
+    );
     let object: serde_json::Value = serde_yaml::from_str(NGINX_POD).unwrap();
     let err = pods
-        .patch("my-nginx-pod", &PatchParams::apply(MANAGER), &Patch::Apply(object))
+        .patch(
+            "my-nginx-pod",
+            &PatchParams::apply(MANAGER),
+            &Patch::Apply(object),
+        )
         .await
         .unwrap_err();
     assert_eq!(code(err), 401);
@@ -263,7 +277,10 @@ async fn acknowledged_applies_survive_kill_9() {
         for i in 0..APPLIES {
             let object: serde_json::Value = serde_yaml::from_str(&config_map(i)).unwrap();
             let params = PatchParams::apply(MANAGER);
-            match maps.patch(&format!("cm-{i}"), &params, &Patch::Apply(object)).await {
+            match maps
+                .patch(&format!("cm-{i}"), &params, &Patch::Apply(object))
+                .await
+            {
                 Ok(stored) => acks.send((i, resource_version(&stored))).unwrap(),
                 Err(_) => return, // the server is gone
             }
@@ -291,7 +308,10 @@ async fn acknowledged_applies_survive_kill_9() {
     let (_cp, client) = ControlPlane::start(dir.path(), port).await;
     let maps: Api<ConfigMap> = Api::default_namespaced(client);
     let items = maps.list(&ListParams::default()).await.unwrap().items;
-    let names: Vec<&str> = items.iter().filter_map(|o| o.metadata.name.as_deref()).collect();
+    let names: Vec<&str> = items
+        .iter()
+        .filter_map(|o| o.metadata.name.as_deref())
+        .collect();
     for (i, _) in &acknowledged {
         assert!(
             names.contains(&format!("cm-{i}").as_str()),

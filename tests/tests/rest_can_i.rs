@@ -37,10 +37,21 @@ fn rules(kubectl: &Kubectl, args: &[&str]) -> Vec<(String, String)> {
     let out = can_i(kubectl, &[&["--list"], args].concat());
     assert!(out.success(), "can-i --list {args:?}: {out:?}");
     let mut lines = out.stdout.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split_whitespace().collect();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
     assert_eq!(
         header,
-        ["Resources", "Non-Resource", "URLs", "Resource", "Names", "Verbs"],
+        [
+            "Resources",
+            "Non-Resource",
+            "URLs",
+            "Resource",
+            "Names",
+            "Verbs"
+        ],
         "{}",
         out.stdout
     );

@@ -53,8 +53,7 @@ fn pods(k: &Kubectl) -> anyhow::Result<Vec<Value>> {
 /// Right after a `--wait` returned: the Deployment wants and has `n` ready replicas,
 /// with `n` ready pods of the stand-in (terminating ones of a scale-down may linger).
 fn deployment_ready(k: &Kubectl, n: u64) -> anyhow::Result<()> {
-    let deploy: Value =
-        serde_json::from_str(&k.ok(&["get", "deployment", NAME, "-o", "json"])?)?;
+    let deploy: Value = serde_json::from_str(&k.ok(&["get", "deployment", NAME, "-o", "json"])?)?;
     ensure!(
         deploy["spec"]["replicas"] == n && deploy["status"]["readyReplicas"] == n,
         "deployment wants {} has {} ready, expected {n}",
@@ -65,7 +64,9 @@ fn deployment_ready(k: &Kubectl, n: u64) -> anyhow::Result<()> {
     let ready = pods
         .iter()
         .filter(|p| {
-            is_ready(p) && image(p) == "nginx:latest" && p["metadata"]["deletionTimestamp"].is_null()
+            is_ready(p)
+                && image(p) == "nginx:latest"
+                && p["metadata"]["deletionTimestamp"].is_null()
         })
         .count();
     ensure!(ready as u64 == n, "{ready} ready pods of {}", pods.len());
@@ -87,7 +88,13 @@ fn chart_lifecycle(env: &ClusterEnv, apply: &[&str]) -> anyhow::Result<()> {
     let with = |args: &[&str]| [args, apply].concat();
 
     let installed = helm.ok(&with(&[
-        "install", NAME, &chart, "--set", IMAGE, "--wait", HELM_TIMEOUT,
+        "install",
+        NAME,
+        &chart,
+        "--set",
+        IMAGE,
+        "--wait",
+        HELM_TIMEOUT,
     ]))?;
     ensure!(installed.contains("STATUS: deployed"), "{installed}");
     deployment_ready(&k, 1)?;
@@ -96,15 +103,14 @@ fn chart_lifecycle(env: &ClusterEnv, apply: &[&str]) -> anyhow::Result<()> {
         service["spec"]["type"] == "ClusterIP"
             && service["spec"]["ports"][0]["port"] == 80
             && service["spec"]["ports"][0]["targetPort"] == "http"
-            && service["spec"]["clusterIP"].as_str().is_some_and(|ip| ip.starts_with("10.43.")),
+            && service["spec"]["clusterIP"]
+                .as_str()
+                .is_some_and(|ip| ip.starts_with("10.43.")),
         "{service}"
     );
     let account: Value =
         serde_json::from_str(&k.ok(&["get", "serviceaccount", NAME, "-o", "json"])?)?;
-    ensure!(
-        account["automountServiceAccountToken"] == true,
-        "{account}"
-    );
+    ensure!(account["automountServiceAccountToken"] == true, "{account}");
     let listed = helm.ok(&["list"])?;
     let demo = row(&listed, NAME).with_context(|| format!("demo in {listed}"))?;
     ensure!(
@@ -113,7 +119,14 @@ fn chart_lifecycle(env: &ClusterEnv, apply: &[&str]) -> anyhow::Result<()> {
     );
 
     let upgraded = helm.ok(&with(&[
-        "upgrade", NAME, &chart, "--set", IMAGE, "--set", "replicaCount=2", "--wait",
+        "upgrade",
+        NAME,
+        &chart,
+        "--set",
+        IMAGE,
+        "--set",
+        "replicaCount=2",
+        "--wait",
         HELM_TIMEOUT,
     ]))?;
     ensure!(
@@ -134,7 +147,8 @@ fn chart_lifecycle(env: &ClusterEnv, apply: &[&str]) -> anyhow::Result<()> {
     deployment_ready(&k, 1)?;
     let history = helm.ok(&["history", NAME])?;
     ensure!(
-        history_row(&history, "3").is_some_and(|r| r.contains("deployed") && r.contains("Rollback to 1")),
+        history_row(&history, "3")
+            .is_some_and(|r| r.contains("deployed") && r.contains("Rollback to 1")),
         "{history}"
     );
 
@@ -152,7 +166,10 @@ fn chart_lifecycle(env: &ClusterEnv, apply: &[&str]) -> anyhow::Result<()> {
     }
     // helm keeps its releases in Secrets labelled owner=helm; uninstall removes them.
     let releases = k.ok(&["get", "secrets", "-l", "owner=helm,name=demo", "-o", "name"])?;
-    ensure!(releases.trim().is_empty(), "release secrets left: {releases}");
+    ensure!(
+        releases.trim().is_empty(),
+        "release secrets left: {releases}"
+    );
     ensure!(helm.ok(&["list", "--all"])?.lines().count() <= 1);
     wait_for("the chart's pods gone", WAIT, POLL, || {
         let left = pods(&k)?.len();

@@ -41,7 +41,11 @@ fn configmap(name: &str, namespace: &str) -> String {
 fn a_user_gets_what_bindings_grant_where_they_grant_it() {
     let Some(cp) = control_plane() else { return };
     let admin = Kubectl::for_cluster(&cp).unwrap();
-    let alice = Kubectl::new(&user_kubeconfig(&cp, "alice", &["devs"]).unwrap(), cp.scratch()).unwrap();
+    let alice = Kubectl::new(
+        &user_kubeconfig(&cp, "alice", &["devs"]).unwrap(),
+        cp.scratch(),
+    )
+    .unwrap();
     for ns in ["team-a", "team-b"] {
         assert!(apply(
             &admin,

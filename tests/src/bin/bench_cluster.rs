@@ -116,7 +116,8 @@ async fn watch_running(api: Api<Pod>) -> anyhow::Result<Seen> {
                     WatchEvent::Deleted(_) | WatchEvent::Error(_) => continue,
                 };
                 revision = pod.metadata.resource_version.clone().unwrap_or_default();
-                let running = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+                let running =
+                    pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
                 if let (true, Some(name)) = (running, pod.metadata.name) {
                     out.lock().expect("seen lock").entry(name).or_insert(at);
                 }
