@@ -23,6 +23,39 @@ use serde_json::{Map, Value};
 /// The manifest `apply` last wrote, for the next apply's three-way merge.
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
+/// What only the server sets in `metadata`.
+const SERVER_METADATA: &[&str] = &[
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "generation",
+    "managedFields",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+];
+
+/// A manifest as apply records and merges it: without what only the server sets
+/// (status and system metadata) and without the last-applied annotation of a manifest
+/// saved with `get -o yaml`.
+pub fn without_server_fields(mut value: Value) -> Value {
+    if let Some(object) = value.as_object_mut() {
+        object.remove("status");
+    }
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        for field in SERVER_METADATA {
+            meta.remove(*field);
+        }
+        if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+            annotations.remove(LAST_APPLIED);
+            if annotations.is_empty() {
+                meta.remove("annotations");
+            }
+        }
+    }
+    value
+}
+
 /// Element keys tried, in order, to match list elements across versions.
 const MERGE_KEYS: &[&str] = &["containerPort", "port", "mountPath", "name"];
 

@@ -6,7 +6,9 @@
 
 use anyhow::{bail, Context};
 use serde_json::Value;
-use skiff_proto::last_applied::{drop_allocated_node_ports, three_way, LAST_APPLIED};
+use skiff_proto::last_applied::{
+    drop_allocated_node_ports, three_way, without_server_fields, LAST_APPLIED,
+};
 use skiff_proto::model::{default_object, generate_job_selector, validate_object, Object};
 
 use super::Api;
@@ -14,18 +16,6 @@ use crate::kinds::{self, Kind};
 
 /// Attempts when other writers change the object between our read and our write.
 const CONFLICT_RETRIES: usize = 5;
-
-/// What the server sets: dropped from what the user applied.
-const SERVER_METADATA: &[&str] = &[
-    "uid",
-    "resourceVersion",
-    "creationTimestamp",
-    "generation",
-    "managedFields",
-    "selfLink",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-];
 
 /// One manifest object, decoded, defaulted and validated, ready to be written.
 pub struct Prepared {
@@ -94,26 +84,6 @@ pub fn prepare(
         user,
         precondition,
     })
-}
-
-/// Drops what only the server sets (status and system metadata) from a manifest, and the
-/// last-applied annotation of a manifest saved with `get -o yaml`.
-fn without_server_fields(mut value: Value) -> Value {
-    if let Some(object) = value.as_object_mut() {
-        object.remove("status");
-    }
-    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
-        for field in SERVER_METADATA {
-            meta.remove(*field);
-        }
-        if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
-            annotations.remove(LAST_APPLIED);
-            if annotations.is_empty() {
-                meta.remove("annotations");
-            }
-        }
-    }
-    value
 }
 
 /// Creates, configures or leaves the object; kubectl's word for what happened.

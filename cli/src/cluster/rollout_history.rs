@@ -56,11 +56,11 @@ fn annotation<'a>(rs: &'a ReplicaSet, key: &str) -> Option<&'a str> {
 
 /// The ReplicaSet's pod template without the label the Deployment controller adds.
 fn template_of(rs: &ReplicaSet) -> PodTemplateSpec {
-    let mut template = rs
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.clone())
-        .unwrap_or_default();
+    let template = rs.spec.as_ref().and_then(|s| s.template.clone());
+    without_hash(template.unwrap_or_default())
+}
+
+fn without_hash(mut template: PodTemplateSpec) -> PodTemplateSpec {
     if let Some(meta) = template.metadata.as_mut() {
         if let Some(labels) = meta.labels.as_mut() {
             labels.remove(TEMPLATE_HASH_LABEL);
@@ -128,7 +128,8 @@ pub fn undo_target<'a>(
 pub fn roll_back(deployment: &mut Value, revision: &Revision) -> anyhow::Result<bool> {
     let now: PodTemplateSpec =
         serde_json::from_value(deployment["spec"]["template"].clone()).unwrap_or_default();
-    if same_template(&now, &revision.template) {
+    // The revision's template has no hash label already.
+    if without_hash(now) == revision.template {
         return Ok(false);
     }
     deployment["spec"]["template"] = serde_json::to_value(&revision.template)?;
@@ -148,22 +149,6 @@ pub fn roll_back(deployment: &mut Value, revision: &Revision) -> anyhow::Result<
         }
     }
     Ok(true)
-}
-
-fn same_template(a: &PodTemplateSpec, b: &PodTemplateSpec) -> bool {
-    let strip = |t: &PodTemplateSpec| {
-        let mut t = t.clone();
-        if let Some(meta) = t.metadata.as_mut() {
-            if let Some(labels) = meta.labels.as_mut() {
-                labels.remove(TEMPLATE_HASH_LABEL);
-            }
-            if meta.labels.as_ref().is_some_and(|l| l.is_empty()) {
-                meta.labels = None;
-            }
-        }
-        serde_json::to_value(t).unwrap_or_default()
-    };
-    strip(a) == strip(b)
 }
 
 #[cfg(test)]
