@@ -20,15 +20,15 @@ async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = args::Cli::parse();
     if let Err(error) = dispatch::run(args).await {
-        if error.downcast_ref::<client::Reported>().is_some() {
-        } else if error
-            .downcast_ref::<client::ApiError>()
-            .is_some_and(ApiError::is_status)
-        {
-            // A server's Status prints as kubectl prints it, without `error: `.
-            eprintln!("{error:#}");
-        } else {
-            eprintln!("error: {error:#}");
+        let reported = error.downcast_ref::<client::Reported>().is_some();
+        // A server's Status prints as kubectl prints it, without `error: `.
+        let status = error
+            .downcast_ref::<ApiError>()
+            .is_some_and(ApiError::is_status);
+        match (reported, status) {
+            (true, _) => {}
+            (false, true) => eprintln!("{error:#}"),
+            (false, false) => eprintln!("error: {error:#}"),
         }
         std::process::exit(1);
     }
