@@ -25,7 +25,7 @@ mod write;
 /// Sets one label as `skiff label --overwrite` does (the CLI edits the object).
 async fn set_label(
     store: &dyn Store,
-    kind: &str,
+    kind: &'static str,
     namespace: &str,
     name: &str,
     key: &str,
