@@ -6,7 +6,8 @@
 //!   rollback demo 1 --wait` back to 1 replica, `helm uninstall --wait` leaving nothing
 //!   the chart made (deployment, service, serviceaccount, pods, release Secrets);
 //! - the same with `--server-side=false` (helm 4's client-side apply: create, then
-//!   three-way strategic merge patches);
+//!   three-way strategic merge patches); which of the two wrote shows in the Deployment's
+//!   managedFields (helm's entries `Apply`, or `Update`);
 //! - a one-ConfigMap chart on a control plane alone: `--set` reaches the object.
 
 use std::path::Path;
@@ -79,23 +80,50 @@ fn history_row(history: &str, revision: &str) -> Option<String> {
     row(history, revision).map(|words| words.join(" "))
 }
 
+/// The operations of helm's entries in the Deployment's `managedFields` (`Apply` for
+/// server-side apply, `Update` for client-side writes), as `kubectl get
+/// --show-managed-fields` shows them.
+fn helm_operations(k: &Kubectl) -> anyhow::Result<Vec<String>> {
+    let deploy: Value = serde_json::from_str(&k.ok(&[
+        "get",
+        "deployment",
+        NAME,
+        "-o",
+        "json",
+        "--show-managed-fields",
+    ])?)?;
+    let entries = deploy["metadata"]["managedFields"].as_array().cloned();
+    Ok(entries
+        .unwrap_or_default()
+        .iter()
+        .filter(|e| e["manager"].as_str().is_some_and(|m| m.starts_with("helm")))
+        .filter_map(|e| e["operation"].as_str().map(str::to_string))
+        .collect())
+}
+
 /// Install, upgrade, history, rollback and uninstall of `helm create`'s chart, every
-/// write with `apply` (`[]` for helm's default server-side apply).
-fn chart_lifecycle(env: &ClusterEnv, apply: &[&str]) -> anyhow::Result<()> {
+/// write with `apply` (`[]` for helm's default server-side apply), which shows in the
+/// Deployment's managed fields as `operation`.
+fn chart_lifecycle(env: &ClusterEnv, apply: &[&str], operation: &str) -> anyhow::Result<()> {
     let helm = Kubectl::helm_for_cluster(&env.cp)?;
     let k = Kubectl::for_cluster(&env.cp)?;
     let chart = create_chart(&helm, env.cp.scratch())?;
-    let with = |args: &[&str]| [args, apply].concat();
+    fn with<'a>(args: &[&'a str], apply: &[&'a str]) -> Vec<&'a str> {
+        [args, apply].concat()
+    }
 
-    let installed = helm.ok(&with(&[
-        "install",
-        NAME,
-        &chart,
-        "--set",
-        IMAGE,
-        "--wait",
-        HELM_TIMEOUT,
-    ]))?;
+    let installed = helm.ok(&with(
+        &[
+            "install",
+            NAME,
+            &chart,
+            "--set",
+            IMAGE,
+            "--wait",
+            HELM_TIMEOUT,
+        ],
+        apply,
+    ))?;
     ensure!(installed.contains("STATUS: deployed"), "{installed}");
     deployment_ready(&k, 1)?;
     let service: Value = serde_json::from_str(&k.ok(&["get", "service", NAME, "-o", "json"])?)?;
@@ -118,22 +146,30 @@ fn chart_lifecycle(env: &ClusterEnv, apply: &[&str]) -> anyhow::Result<()> {
         "{listed}"
     );
 
-    let upgraded = helm.ok(&with(&[
-        "upgrade",
-        NAME,
-        &chart,
-        "--set",
-        IMAGE,
-        "--set",
-        "replicaCount=2",
-        "--wait",
-        HELM_TIMEOUT,
-    ]))?;
+    let upgraded = helm.ok(&with(
+        &[
+            "upgrade",
+            NAME,
+            &chart,
+            "--set",
+            IMAGE,
+            "--set",
+            "replicaCount=2",
+            "--wait",
+            HELM_TIMEOUT,
+        ],
+        apply,
+    ))?;
     ensure!(
         upgraded.contains("STATUS: deployed") && upgraded.contains("REVISION: 2"),
         "{upgraded}"
     );
     deployment_ready(&k, 2)?;
+    let operations = helm_operations(&k)?;
+    ensure!(
+        !operations.is_empty() && operations.iter().all(|o| o == operation),
+        "helm's managedFields operations {operations:?}, expected {operation}"
+    );
     let history = helm.ok(&["history", NAME])?;
     let (first, second) = (history_row(&history, "1"), history_row(&history, "2"));
     ensure!(
@@ -142,7 +178,10 @@ fn chart_lifecycle(env: &ClusterEnv, apply: &[&str]) -> anyhow::Result<()> {
         "{history}"
     );
 
-    let rolled = helm.ok(&with(&["rollback", NAME, "1", "--wait", HELM_TIMEOUT]))?;
+    let rolled = helm.ok(&with(
+        &["rollback", NAME, "1", "--wait", HELM_TIMEOUT],
+        apply,
+    ))?;
     ensure!(rolled.contains("Rollback was a success"), "{rolled}");
     deployment_ready(&k, 1)?;
     let history = helm.ok(&["history", NAME])?;
@@ -170,7 +209,8 @@ fn chart_lifecycle(env: &ClusterEnv, apply: &[&str]) -> anyhow::Result<()> {
         releases.trim().is_empty(),
         "release secrets left: {releases}"
     );
-    ensure!(helm.ok(&["list", "--all"])?.lines().count() <= 1);
+    let listed = helm.ok(&["list", "--short"])?;
+    ensure!(listed.trim().is_empty(), "still listed: {listed}");
     wait_for("the chart's pods gone", WAIT, POLL, || {
         let left = pods(&k)?.len();
         ensure!(left == 0, "{left} pods left");
@@ -180,12 +220,12 @@ fn chart_lifecycle(env: &ClusterEnv, apply: &[&str]) -> anyhow::Result<()> {
 
 #[test]
 fn helm_installs_upgrades_rolls_back_and_uninstalls_the_helm_create_chart() {
-    ClusterEnv::run(|env| chart_lifecycle(env, &[]));
+    ClusterEnv::run(|env| chart_lifecycle(env, &[], "Apply"));
 }
 
 #[test]
 fn the_same_with_client_side_apply() {
-    ClusterEnv::run(|env| chart_lifecycle(env, &["--server-side=false"]));
+    ClusterEnv::run(|env| chart_lifecycle(env, &["--server-side=false"], "Update"));
 }
 
 /// A chart of one ConfigMap, written into `dir`.

@@ -92,11 +92,10 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Watches all pods of `default` from the current list (resuming when the server ends
-/// the watch); notes each pod's first Running.
+/// the watch, listing again when it expired); notes each pod's first Running.
 async fn watch_running(api: Api<Pod>) -> anyhow::Result<Seen> {
-    let list = api.list(&ListParams::default()).await?;
-    let mut revision = list.metadata.resource_version.unwrap_or_default();
     let seen: Seen = Arc::default();
+    let mut revision = relist(&api, &seen).await?;
     let out = seen.clone();
     tokio::spawn(async move {
         let params = WatchParams::default();
@@ -106,25 +105,44 @@ async fn watch_running(api: Api<Pod>) -> anyhow::Result<Seen> {
             };
             let mut events = events.boxed();
             while let Ok(Some(event)) = events.try_next().await {
-                let at = Instant::now();
                 let pod = match event {
                     WatchEvent::Added(pod) | WatchEvent::Modified(pod) => pod,
                     WatchEvent::Bookmark(mark) => {
                         revision = mark.metadata.resource_version;
                         continue;
                     }
-                    WatchEvent::Deleted(_) | WatchEvent::Error(_) => continue,
+                    WatchEvent::Deleted(_) => continue,
+                    WatchEvent::Error(_) => match relist(&api, &out).await {
+                        Ok(now) => {
+                            revision = now;
+                            break;
+                        }
+                        Err(_) => return,
+                    },
                 };
                 revision = pod.metadata.resource_version.clone().unwrap_or_default();
-                let running =
-                    pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
-                if let (true, Some(name)) = (running, pod.metadata.name) {
-                    out.lock().expect("seen lock").entry(name).or_insert(at);
-                }
+                note_running(&out, pod);
             }
         }
     });
     Ok(seen)
+}
+
+/// Notes the Running pods of a fresh list; its revision, to watch from.
+async fn relist(api: &Api<Pod>, seen: &Seen) -> anyhow::Result<String> {
+    let list = api.list(&ListParams::default()).await?;
+    for pod in list.items {
+        note_running(seen, pod);
+    }
+    Ok(list.metadata.resource_version.unwrap_or_default())
+}
+
+fn note_running(seen: &Seen, pod: Pod) {
+    let at = Instant::now();
+    let running = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+    if let (true, Some(name)) = (running, pod.metadata.name) {
+        seen.lock().expect("seen lock").entry(name).or_insert(at);
+    }
 }
 
 fn pod_yaml(name: &str) -> String {
