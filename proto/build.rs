@@ -1,9 +1,5 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = [
-        "proto/skiff/v1/agent.proto",
-        "proto/skiff/v1/api.proto",
-        "proto/skiff/v1/node.proto",
-    ];
+    let protos = ["proto/skiff/v1/agent.proto", "proto/skiff/v1/node.proto"];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");
     }

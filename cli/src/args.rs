@@ -116,7 +116,7 @@ pub enum Command {
         #[command(flatten)]
         scope: Scope,
     },
-    /// Rollouts: `rollout status|history|undo|pause|resume deploy/NAME`.
+    /// Rollouts: `rollout status|history|undo|pause|resume|restart deploy/NAME`.
     Rollout {
         action: String,
         target: String,

@@ -28,7 +28,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     match AdminConfig::discover(cli.config.as_deref()) {
         Ok((path, config)) => {
-            let api = crate::client::control_plane(config, &path, cli.server.as_deref()).await?;
+            let api = crate::client::Cluster::connect(config, &path, cli.server.as_deref()).await?;
             crate::cluster::run(api, cli.command).await
         }
         Err(e @ AuthError::NoConfig { .. })

@@ -1,5 +1,6 @@
-//! `skiff exec POD [-c C] [-i] [-t] -- CMD...`, against the control plane or a node
-//! agent: both serve the same bidirectional `Exec` stream.
+//! `skiff exec POD [-c C] [-i] [-t] -- CMD...`: what the session against a node agent's
+//! `Exec` stream (here) and against the control plane's `pods/exec` WebSocket
+//! (`cluster/exec.rs`) share.
 //!
 //! With `-i` the local stdin goes to the process (its end closes the process's stdin);
 //! with `-t` the process runs on a terminal, the local terminal is put in raw mode for the
@@ -32,7 +33,7 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
-/// Runs the session through `call` (the Api's or the Agent's `exec`) and exits the process
+/// Runs the session through `call` (the Agent's `exec`) and exits the process
 /// with the remote exit code: stdin is read on a blocking thread that would otherwise keep
 /// the runtime from shutting down.
 pub async fn run<F, Fut>(args: ExecArgs, call: F) -> anyhow::Result<()>
@@ -40,10 +41,20 @@ where
     F: FnOnce(BoxStream<'static, ExecInput>) -> Fut,
     Fut: Future<Output = Result<tonic::Response<tonic::Streaming<ExecOutput>>, tonic::Status>>,
 {
-    let code = match session(args, call).await {
+    exit_with(session(args, call).await)
+}
+
+/// Ends the process with the remote exit code, or 1 after printing why there is none.
+pub fn exit_with(result: anyhow::Result<i32>) -> ! {
+    let code = match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            let status = error.downcast_ref::<crate::client::ApiError>();
+            if status.is_some_and(crate::client::ApiError::is_status) {
+                eprintln!("{error:#}");
+            } else {
+                eprintln!("error: {error:#}");
+            }
             1
         }
     };
@@ -51,21 +62,27 @@ where
     std::process::exit(code);
 }
 
-async fn session<F, Fut>(args: ExecArgs, call: F) -> anyhow::Result<i32>
-where
-    F: FnOnce(BoxStream<'static, ExecInput>) -> Fut,
-    Fut: Future<Output = Result<tonic::Response<tonic::Streaming<ExecOutput>>, tonic::Status>>,
-{
+/// Checks the command and whether `-t` can have a terminal: kubectl goes on without one
+/// when stdin is not a terminal.
+pub fn checked_tty(args: &ExecArgs) -> anyhow::Result<bool> {
     if args.command.is_empty() {
         bail!(
             "you must specify at least one command for the container (skiff exec POD -- CMD ...)"
         );
     }
-    let mut tty = args.tty;
-    if tty && !std::io::stdin().is_terminal() {
+    if args.tty && !std::io::stdin().is_terminal() {
         eprintln!("Unable to use a TTY - input is not a terminal or the right kind of file");
-        tty = false;
+        return Ok(false);
     }
+    Ok(args.tty)
+}
+
+async fn session<F, Fut>(args: ExecArgs, call: F) -> anyhow::Result<i32>
+where
+    F: FnOnce(BoxStream<'static, ExecInput>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<tonic::Streaming<ExecOutput>>, tonic::Status>>,
+{
+    let tty = checked_tty(&args)?;
     let start = ExecStart {
         namespace: args.namespace.clone(),
         pod: args.pod.clone(),
@@ -149,6 +166,14 @@ async fn pass_resizes(tx: mpsc::Sender<ExecInput>) {
 
 /// The local terminal's size (of stdin, the terminal being typed into).
 fn terminal_size() -> Option<TerminalSize> {
+    local_terminal_size().map(|(width, height)| TerminalSize {
+        width: u32::from(width),
+        height: u32::from(height),
+    })
+}
+
+/// The local terminal's (columns, rows).
+pub fn local_terminal_size() -> Option<(u16, u16)> {
     let mut ws = libc::winsize {
         ws_row: 0,
         ws_col: 0,
@@ -157,20 +182,17 @@ fn terminal_size() -> Option<TerminalSize> {
     };
     // SAFETY: TIOCGWINSZ fills the winsize struct it is given and nothing else.
     let rc = unsafe { libc::ioctl(libc::STDIN_FILENO, libc::TIOCGWINSZ, &mut ws) };
-    (rc == 0 && ws.ws_col > 0).then(|| TerminalSize {
-        width: u32::from(ws.ws_col),
-        height: u32::from(ws.ws_row),
-    })
+    (rc == 0 && ws.ws_col > 0).then_some((ws.ws_col, ws.ws_row))
 }
 
 /// The local terminal in raw mode (keys go to the remote terminal as typed, Ctrl-C
 /// included); the saved settings come back on drop.
-struct RawMode {
+pub struct RawMode {
     saved: nix::sys::termios::Termios,
 }
 
 impl RawMode {
-    fn enter() -> anyhow::Result<RawMode> {
+    pub fn enter() -> anyhow::Result<RawMode> {
         use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
         let stdin = std::io::stdin();
         let saved = tcgetattr(&stdin).context("reading the terminal's settings")?;

@@ -11,6 +11,8 @@ pub struct Kind {
     pub kind: &'static str,
     /// "" for the core group.
     pub group: &'static str,
+    /// The served version ("v1").
+    pub version: &'static str,
     /// Whether objects live in a namespace.
     pub namespaced: bool,
     /// The REST resource name ("persistentvolumes").
@@ -22,6 +24,7 @@ impl Kind {
         Kind {
             kind: row.kind,
             group: row.group,
+            version: row.version,
             namespaced: row.namespaced,
             plural: row.plural,
         }

@@ -1,5 +1,6 @@
-//! What `skiff logs` shares whether the control plane or a node's agent serves the logs:
-//! the request and the copy of the stream to stdout.
+//! What `skiff logs` shares whether the control plane (`pods/log`) or a node's agent
+//! serves the logs: the flags read as kubectl reads them, and the agent's stream copied
+//! to stdout.
 
 use std::io::Write;
 
@@ -25,6 +26,28 @@ pub fn request(pod: &str, flags: &LogFlags, scope: &Scope) -> anyhow::Result<Log
         tail_lines: flags.tail,
         since_seconds,
         since_time: flags.since_time.clone().unwrap_or_default(),
+        timestamps: flags.timestamps,
+        ..Default::default()
+    })
+}
+
+/// The `pods/log` query of the flags.
+pub fn params(flags: &LogFlags) -> anyhow::Result<kube::api::LogParams> {
+    let since_seconds = flags.since.as_deref().map(since_seconds).transpose()?;
+    let since_time = match &flags.since_time {
+        Some(t) => Some(
+            t.parse::<jiff::Timestamp>()
+                .map_err(|_| anyhow::anyhow!("--since-time {t:?} is not an RFC3339 time"))?,
+        ),
+        None => None,
+    };
+    Ok(kube::api::LogParams {
+        container: flags.container.clone(),
+        follow: flags.follow,
+        previous: flags.previous,
+        tail_lines: Some(flags.tail).filter(|t| *t >= 0),
+        since_seconds,
+        since_time,
         timestamps: flags.timestamps,
         ..Default::default()
     })

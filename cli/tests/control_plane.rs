@@ -119,10 +119,14 @@ fn ok(config: &Path, args: &[&str]) -> String {
     stdout
 }
 
-/// Runs skiff, asserts exit code 1, returns stderr.
+/// Runs skiff, asserts exit code 1, returns stderr: `error: ...`, or a server's refusal
+/// as kubectl prints it (`Error from server (Reason): ...`).
 fn fails(config: &Path, args: &[&str]) -> String {
     let (_, stderr) = exits_1(config, args);
-    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(
+        stderr.starts_with("error: ") || stderr.starts_with("Error from server ("),
+        "{stderr}"
+    );
     stderr
 }
 
@@ -305,7 +309,10 @@ fn create_configmap_and_secret_from_files_and_literals() {
         serde_json::from_str(&ok(&conf, &["get", "cm", "game-config", "-o", "json"])).unwrap();
     assert_eq!(cm["data"]["game.properties"], "enemies=aliens\nlives=3\n");
     let err = fails(&conf, &["create", "configmap", "game-config", &from_file]);
-    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(
+        err.trim_end(),
+        r#"Error from server (AlreadyExists): configmaps "game-config" already exists"#
+    );
 
     assert_eq!(
         ok(

@@ -211,11 +211,10 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         config,
     });
 
-    // gRPC for agents and the CLI (and GET /skiff/v1/binaries/... for node-token holders);
-    // the listener sends every other request to the Kubernetes REST API.
+    // gRPC for agents (and GET /skiff/v1/binaries/... for node-token holders); the
+    // listener sends every other request to the Kubernetes REST API.
     let grpc = frontdoor::binaries::BinariesLayer::new(&data_dir, cp.pki.node_token()).layer(
-        tonic::service::Routes::new(frontdoor::api_service(cp.clone()))
-            .add_service(frontdoor::node_service(cp.clone())),
+        tonic::service::Routes::new(frontdoor::node_service(cp.clone())),
     );
     let rest = Arc::new(
         frontdoor::rest::Rest::new(cp.clone(), authorizer)

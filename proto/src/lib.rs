@@ -8,6 +8,7 @@ pub mod apply;
 pub mod auth;
 pub mod cron;
 pub mod kinds;
+pub mod last_applied;
 pub mod model;
 pub mod patch;
 pub mod printers;

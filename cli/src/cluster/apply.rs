@@ -6,11 +6,11 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use serde::Deserialize;
 use serde_json::Value;
-use skiff_proto::v1::{ApplyRequest, DeleteRequest};
+use skiff_proto::model::decode_documents;
 
+use super::apply_object::{self, Prepared};
 use super::Api;
 use crate::args::Scope;
-use crate::client::status_error;
 use crate::kinds::ref_name;
 
 /// A manifest's text and where it came from.
@@ -75,18 +75,38 @@ fn read_file(p: &Path) -> anyhow::Result<Source> {
     })
 }
 
-/// Applies every source and prints `kind/name action` lines.
+/// Applies every source and prints `kind/name action` lines. Every document of every
+/// source is decoded, defaulted and validated before anything is written.
 pub async fn apply(api: &mut Api, files: &[String], namespace: Option<&str>) -> anyhow::Result<()> {
+    let mut prepared: Vec<(String, Vec<Prepared>)> = Vec::new();
     for source in read_sources(files)? {
-        let req = ApplyRequest {
-            source: source.name.clone(),
-            manifest: source.text,
-            namespace: namespace.unwrap_or_default().to_string(),
+        let name = if source.name.is_empty() {
+            "manifest".to_string()
+        } else {
+            source.name.clone()
         };
-        let resp = api.apply(req).await.map_err(status_error)?.into_inner();
-        for r in resp.results {
-            let o = r.object.unwrap_or_default();
-            println!("{} {}", ref_name(&o.kind, &o.name), r.action);
+        let objects = decode_documents(&name, &source.text)?;
+        if objects.is_empty() {
+            bail!("{name}: no objects to apply");
+        }
+        let objects = objects
+            .into_iter()
+            .map(|o| apply_object::prepare(&name, o, namespace))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        prepared.push((name, objects));
+    }
+    for (source, objects) in prepared {
+        let mut done: Vec<String> = Vec::new();
+        for object in &objects {
+            let line = match apply_object::write(api, object).await {
+                Ok(action) => format!("{} {action}", ref_name(object.kind.kind, &object.name)),
+                Err(e) if done.is_empty() => return Err(e),
+                Err(e) => {
+                    return Err(e.context(format!("{source}: already applied: {}", done.join(", "))))
+                }
+            };
+            println!("{line}");
+            done.push(line);
         }
     }
     Ok(())
@@ -130,19 +150,21 @@ pub async fn delete_files(
     let mut failed = Vec::new();
     for source in read_sources(files)? {
         for (kind, ns, name) in objects_of(&source)? {
-            let req = DeleteRequest {
-                namespace: if ns.is_empty() {
-                    scope.namespace.clone()
-                } else {
-                    ns
-                },
-                kind: kind.clone(),
-                name: name.clone(),
-                propagation: propagation.into(),
+            let namespace = if ns.is_empty() {
+                scope.namespace.clone()
+            } else {
+                ns
             };
-            match api.delete(req).await {
-                Ok(_) => println!("{} deleted", super::edit::quoted(&kind, &name)),
-                Err(e) => failed.push(status_error(e).to_string()),
+            let result = match super::kind(&kind) {
+                Ok(k) => api
+                    .delete(&k, &namespace, &name, Some(propagation), None)
+                    .await
+                    .map_err(anyhow::Error::from),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => println!("{} deleted", super::edit::quoted(&kind, &name)),
+                Err(e) => failed.push(e.to_string()),
             }
         }
     }

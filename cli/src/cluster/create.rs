@@ -8,12 +8,9 @@ use anyhow::{bail, Context};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::ByteString;
-use skiff_proto::v1::{ApplyRequest, GetRequest};
-use tonic::Code;
 
 use super::Api;
 use crate::args::{CreateOpts, CreateWhat, DataSources, SecretKind};
-use crate::client::status_error;
 
 /// Keys and bytes in the order kubectl reads them: files, then literals, then env files.
 type Entries = BTreeMap<String, Vec<u8>>;
@@ -99,25 +96,9 @@ pub async fn run(api: &mut Api, what: CreateWhat) -> anyhow::Result<()> {
         return built.print_dry_run();
     }
     let Built { name, opts, object } = built;
-    let kind = object["kind"].as_str().unwrap_or_default().to_string();
-    let lower = kind.to_ascii_lowercase();
-    let get = GetRequest {
-        kind: kind.clone(),
-        namespace: opts.namespace.clone(),
-        name: name.clone(),
-    };
-    match api.get(get).await {
-        Ok(_) => bail!("failed to create {lower}: {lower}s {name:?} already exists"),
-        Err(status) if status.code() == Code::NotFound => {}
-        Err(status) => return Err(status_error(status)),
-    }
-    let req = ApplyRequest {
-        source: format!("create {lower}"),
-        manifest: serde_json::to_string(&object)?,
-        namespace: opts.namespace,
-    };
-    api.apply(req).await.map_err(status_error)?;
-    println!("{lower}/{name} created");
+    let kind = super::kind(object["kind"].as_str().unwrap_or_default())?;
+    api.create(&kind, &opts.namespace, &object).await?;
+    println!("{}/{name} created", kind.kind.to_ascii_lowercase());
     Ok(())
 }
 

@@ -4,12 +4,10 @@
 
 use anyhow::bail;
 use serde_json::{json, Value};
-use skiff_proto::v1::GetRequest;
 
 use super::create::Built;
-use super::{decode, Api};
+use super::Api;
 use crate::args::CreateOpts;
-use crate::client::status_error;
 
 pub async fn from_cron_job(
     api: &mut Api,
@@ -18,12 +16,7 @@ pub async fn from_cron_job(
     opts: CreateOpts,
 ) -> anyhow::Result<Built> {
     let cron_job = cron_job_name(from)?;
-    let req = GetRequest {
-        kind: "CronJob".into(),
-        namespace: opts.namespace.clone(),
-        name: cron_job.into(),
-    };
-    let cj = decode(&api.get(req).await.map_err(status_error)?.into_inner())?;
+    let cj = super::get(api, "CronJob", &opts.namespace, cron_job).await?;
     let object = job_from(&name, &opts.namespace, &cj);
     Ok(Built { name, opts, object })
 }

@@ -3,11 +3,9 @@
 
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
-use skiff_proto::v1::GetRequest;
 
-use super::{decode, list, Api};
+use super::{list, Api};
 use crate::args::Scope;
-use crate::client::status_error;
 use crate::kinds;
 use crate::output::describe::{
     describe_claim, describe_class, describe_config_map, describe_cron_job, describe_daemon_set,
@@ -18,12 +16,7 @@ use crate::output::services::describe_service;
 
 pub async fn run(api: &mut Api, kind: &str, name: &str, scope: &Scope) -> anyhow::Result<()> {
     let kind = kinds::resolve(kind)?;
-    let req = GetRequest {
-        kind: kind.kind.into(),
-        namespace: scope.namespace.clone(),
-        name: name.into(),
-    };
-    let obj = decode(&api.get(req).await.map_err(status_error)?.into_inner())?;
+    let obj = api.get(&kind, &scope.namespace, name).await?;
     let text = match kind.kind {
         "Pod" => {
             let pod: Pod = serde_json::from_value(obj.clone())?;
@@ -48,15 +41,9 @@ pub async fn run(api: &mut Api, kind: &str, name: &str, scope: &Scope) -> anyhow
             )
         }
         "Service" => {
-            let endpoints = GetRequest {
-                kind: "Endpoints".into(),
-                namespace: scope.namespace.clone(),
-                name: name.into(),
-            };
-            let endpoints = match api.get(endpoints).await {
-                Ok(response) => Some(decode(&response.into_inner())?),
-                Err(_) => None,
-            };
+            let endpoints = super::get(api, "Endpoints", &scope.namespace, name)
+                .await
+                .ok();
             let events = object_events(api, scope, kind.kind, &obj).await;
             format!(
                 "{}{}",

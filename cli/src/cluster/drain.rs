@@ -6,13 +6,14 @@
 use std::time::Duration;
 
 use anyhow::anyhow;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, EvictParams};
 use serde_json::Value;
-use skiff_proto::v1::{DeleteRequest, EvictRequest, GetRequest};
 use tokio::time::Instant;
 
-use super::{decode, Api};
+use super::Api;
 use crate::args::Scope;
-use crate::client::status_error;
+use crate::client::ApiError;
 
 const DAEMONSET_FATAL: &str = "DaemonSet-managed Pods (use --ignore-daemonsets to ignore)";
 const DAEMONSET_WARNING: &str = "ignoring DaemonSet-managed Pods";
@@ -24,6 +25,10 @@ const UNMANAGED_WARNING: &str = "deleting Pods that declare no controller";
 
 /// How often the wait looks whether the evicted pods are gone.
 const POLL: Duration = Duration::from_secs(1);
+
+/// How long kubectl waits before trying an eviction again that was refused with 429
+/// (a disruption budget would be broken).
+const EVICTION_RETRY: Duration = Duration::from_secs(5);
 
 /// The flags of `drain`.
 #[derive(Debug, Clone, Default)]
@@ -235,15 +240,14 @@ pub async fn run(api: &mut Api, node: &str, opts: &Options) -> anyhow::Result<()
 }
 
 async fn daemonset(api: &mut Api, namespace: &str, name: &str) -> Owner {
-    let req = GetRequest {
-        kind: "DaemonSet".into(),
-        namespace: namespace.into(),
-        name: name.into(),
+    let result = match super::kind("DaemonSet") {
+        Ok(kind) => api.get(&kind, namespace, name).await,
+        Err(e) => return Owner::Failed(e.to_string()),
     };
-    match api.get(req).await {
+    match result {
         Ok(_) => Owner::Exists,
-        Err(s) if s.code() == tonic::Code::NotFound => Owner::NotFound(s.message().into()),
-        Err(s) => Owner::Failed(s.message().into()),
+        Err(e) if e.is_not_found() => Owner::NotFound(e.message()),
+        Err(e) => Owner::Failed(e.message()),
     }
 }
 
@@ -255,37 +259,26 @@ async fn remove(
     opts: &Options,
 ) -> Result<(), Vec<String>> {
     let deadline = opts.timeout.map(|t| Instant::now() + t);
-    let grace = Some(opts.grace_period).filter(|g| *g >= 0);
+    let grace = u32::try_from(opts.grace_period).ok();
     let mut waiting = Vec::new();
     for (namespace, name, uid) in pods {
         // With no PodDisruptionBudgets in skiff an eviction is a delete with a grace
         // period, so `--disable-eviction --grace-period N` goes through it to honour N.
         let result = if opts.disable_eviction && grace.is_none() {
-            let req = DeleteRequest {
-                kind: "Pod".into(),
-                namespace: namespace.clone(),
-                name: name.clone(),
-                propagation: String::new(),
-            };
-            api.delete(req).await.map(|_| ())
+            let pod_kind = super::kind("Pod").map_err(|e| vec![e.to_string()])?;
+            api.delete(&pod_kind, namespace, name, None, None).await
         } else {
             if !opts.disable_eviction {
                 println!("evicting pod {namespace}/{name}");
             }
-            let req = EvictRequest {
-                namespace: namespace.clone(),
-                name: name.clone(),
-                grace_period_seconds: grace,
-            };
-            api.evict(req).await.map(|_| ())
+            evict(api, namespace, name, grace, deadline).await
         };
         match result {
             Ok(()) => waiting.push((namespace, name, uid)),
-            Err(s) if s.code() == tonic::Code::NotFound => {}
-            Err(s) => {
-                let error = status_error(s);
+            Err(e) if e.is_not_found() => {}
+            Err(e) => {
                 return Err(vec![format!(
-                    "error when evicting pods/{name:?} -n {namespace:?}: {error}"
+                    "error when evicting pods/{name:?} -n {namespace:?}: {e}"
                 )]);
             }
         }
@@ -328,18 +321,46 @@ async fn remove(
     }
 }
 
+/// `pods/eviction`, tried again every 5 s while the server answers 429, as kubectl does,
+/// until the drain's deadline.
+async fn evict(
+    api: &mut Api,
+    namespace: &str,
+    name: &str,
+    grace: Option<u32>,
+    deadline: Option<Instant>,
+) -> Result<(), ApiError> {
+    let pods: kube::Api<Pod> = kube::Api::namespaced(api.client(), namespace);
+    let params = EvictParams {
+        delete_options: grace.map(|g| DeleteParams {
+            grace_period_seconds: Some(g),
+            ..DeleteParams::default()
+        }),
+        ..EvictParams::default()
+    };
+    loop {
+        match pods.evict(name, &params).await.map_err(|e| api.error(e)) {
+            Err(e)
+                if e.code() == 429
+                    && deadline.is_none_or(|d| Instant::now() + EVICTION_RETRY < d) =>
+            {
+                eprintln!(
+                    "error when evicting pods/{name:?} -n {namespace:?} (will retry after 5s): {e}"
+                );
+                tokio::time::sleep(EVICTION_RETRY).await;
+            }
+            result => return result.map(|_| ()),
+        }
+    }
+}
+
 /// The pod is gone, or another pod took its name.
 async fn gone(api: &mut Api, namespace: &str, name: &str, uid: &str) -> anyhow::Result<bool> {
-    let req = GetRequest {
-        kind: "Pod".into(),
-        namespace: namespace.into(),
-        name: name.into(),
-    };
-    match api.get(req).await {
-        Ok(object) => Ok(text(&decode(&object.into_inner())?, "/metadata/uid") != uid),
-        Err(s) if s.code() == tonic::Code::NotFound => Ok(true),
-        Err(s) => Err(status_error(s)),
-    }
+    let pod_kind = super::kind("Pod")?;
+    Ok(match api.get_opt(&pod_kind, namespace, name).await? {
+        Some(pod) => text(&pod, "/metadata/uid") != uid,
+        None => true,
+    })
 }
 
 #[cfg(test)]

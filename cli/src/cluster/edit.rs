@@ -1,10 +1,11 @@
-//! `delete KIND NAME`, `label` and `logs` against the control plane.
-use skiff_proto::v1::{DeleteRequest, LabelRequest};
+//! `delete KIND NAME` and `logs` against the control plane.
+
+use futures::AsyncBufReadExt;
+use std::io::Write;
 
 use super::Api;
 use crate::args::Scope;
-use crate::client::status_error;
-use crate::kinds::{self, ref_name};
+use crate::kinds;
 use crate::logs;
 
 /// `pod "x"`, as kubectl names a deleted object.
@@ -22,58 +23,35 @@ pub async fn delete(
     propagation: &str,
 ) -> anyhow::Result<()> {
     let kind = kinds::resolve(kind)?;
-    let req = DeleteRequest {
-        kind: kind.kind.into(),
-        namespace: scope.namespace.clone(),
-        name: name.into(),
-        propagation: propagation.into(),
-    };
-    api.delete(req).await.map_err(status_error)?;
+    api.delete(&kind, &scope.namespace, name, Some(propagation), None)
+        .await?;
     println!("{} deleted", quoted(kind.kind, name));
     Ok(())
 }
 
-pub async fn label(
-    api: &mut Api,
-    kind: &str,
-    name: &str,
-    labels: &[String],
-    overwrite: bool,
-    scope: &Scope,
-) -> anyhow::Result<()> {
-    let kind = kinds::resolve(kind)?;
-    if labels.is_empty() {
-        anyhow::bail!("at least one label update is required (key=value or key-)");
-    }
-    let req = LabelRequest {
-        kind: kind.kind.into(),
-        namespace: scope.namespace.clone(),
-        name: name.into(),
-        labels: labels.to_vec(),
-        overwrite,
-    };
-    api.label(req).await.map_err(status_error)?;
-    println!("{} labeled", ref_name(kind.kind, name));
-    Ok(())
-}
-
+/// `pods/log`, copied to stdout as it arrives (`-f` shows lines live).
 pub async fn logs(
     api: &mut Api,
     pod: &str,
     flags: &crate::args::LogFlags,
     scope: &Scope,
 ) -> anyhow::Result<()> {
-    let req = logs::request(pod, flags, scope)?;
-    let stream = api.logs(req).await.map_err(log_error)?.into_inner();
-    logs::print(stream, log_error).await
-}
-
-fn log_error(status: tonic::Status) -> anyhow::Error {
-    match status.code() {
-        tonic::Code::Unimplemented => anyhow::anyhow!(
-            "the control plane cannot serve logs yet: {}",
-            status.message()
-        ),
-        _ => status_error(status),
+    let params = logs::params(flags)?;
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(api.client(), &scope.namespace);
+    let mut stream = pods
+        .log_stream(pod, &params)
+        .await
+        .map_err(|e| api.error(e))?;
+    let mut out = std::io::stdout().lock();
+    loop {
+        let chunk = stream.fill_buf().await?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        out.write_all(chunk)?;
+        out.flush()?;
+        let n = chunk.len();
+        stream.consume_unpin(n);
     }
 }

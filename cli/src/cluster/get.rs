@@ -1,11 +1,10 @@
 //! `get KIND [NAME]` against the control plane.
 
 use serde_json::{json, Value};
-use skiff_proto::v1::GetRequest;
 
-use super::{decode, list, Api};
+use super::{list, Api};
 use crate::args::Scope;
-use crate::client::{status_error, Reported};
+use crate::client::Reported;
 use crate::kinds::{self, ref_name, Kind};
 use crate::output::pods::align;
 use crate::output::tables;
@@ -113,17 +112,9 @@ async fn fetch(
 ) -> anyhow::Result<Vec<Value>> {
     let mut items = Vec::with_capacity(names.len());
     for name in names {
-        let req = GetRequest {
-            kind: kind.kind.into(),
-            namespace: scope.namespace.clone(),
-            name: name.clone(),
-        };
-        match api.get(req).await {
-            Ok(reply) => items.push(decode(&reply.into_inner())?),
-            Err(status) if status.code() == tonic::Code::NotFound => {
-                missing.push(not_found(kind, name));
-            }
-            Err(status) => return Err(status_error(status)),
+        match api.get_opt(kind, &scope.namespace, name).await? {
+            Some(object) => items.push(object),
+            None => missing.push(not_found(kind, name)),
         }
     }
     Ok(items)

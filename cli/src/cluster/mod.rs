@@ -1,28 +1,31 @@
-//! Verbs against the control plane's `Api` service (docs/architecture.md, The wire).
+//! Verbs against the control plane's Kubernetes REST API (docs/architecture.md, CLI),
+//! with what kubectl does on the client side done here as kubectl does it.
 
 mod apply;
+mod apply_object;
 pub mod create;
 mod create_job;
 mod describe;
 mod edit;
+mod exec;
+mod labels;
 // nodes
 mod drain;
 mod get;
 mod nodes;
+mod taints;
 // workloads
 mod rollout;
+mod rollout_history;
 mod workloads;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use serde_json::Value;
-use skiff_proto::v1::api_client::ApiClient;
-use skiff_proto::v1::{ListRequest, Object};
-use tonic::transport::Channel;
 
 use crate::args::{Command, Scope};
-use crate::client::status_error;
+use crate::kinds::{self, Kind};
 
-pub type Api = ApiClient<Channel>;
+pub type Api = crate::client::Cluster;
 
 /// Runs one command against the control plane.
 pub async fn run(api: Api, command: Command) -> anyhow::Result<()> {
@@ -83,7 +86,7 @@ pub async fn run(api: Api, command: Command) -> anyhow::Result<()> {
             labels,
             overwrite,
             scope,
-        } => edit::label(&mut api, &kind, &name, &labels, overwrite, &scope).await,
+        } => labels::label(&mut api, &kind, &name, &labels, overwrite, &scope).await,
         Command::Logs { pod, flags, scope } => edit::logs(&mut api, &pod, &flags, &scope).await,
         Command::Exec {
             pod,
@@ -101,7 +104,7 @@ pub async fn run(api: Api, command: Command) -> anyhow::Result<()> {
                 tty,
                 command,
             };
-            crate::exec::run(args, |outbound| async move { api.exec(outbound).await }).await
+            exec::run(&api, args).await
         }
         // workloads
         Command::Scale {
@@ -183,6 +186,11 @@ pub async fn run(api: Api, command: Command) -> anyhow::Result<()> {
     }
 }
 
+/// The row of a manifest kind ("Pod") in the table of kinds.
+pub fn kind(name: &str) -> anyhow::Result<Kind> {
+    kinds::from_manifest_kind(name).with_context(|| format!("the server does not serve {name:?}"))
+}
+
 /// Lists `kind` in the scope, as JSON objects.
 pub async fn list(
     api: &mut Api,
@@ -190,17 +198,10 @@ pub async fn list(
     scope: &Scope,
     selector: Option<&str>,
 ) -> anyhow::Result<Vec<Value>> {
-    let req = ListRequest {
-        kind: kind.to_string(),
-        namespace: scope.namespace.clone(),
-        all_namespaces: scope.all_namespaces,
-        label_selector: selector.unwrap_or_default().to_string(),
-    };
-    let resp = api.list(req).await.map_err(status_error)?.into_inner();
-    resp.items.iter().map(decode).collect()
+    Ok(api.list(&self::kind(kind)?, scope, selector).await?)
 }
 
-/// An `Object`'s JSON.
-pub fn decode(o: &Object) -> anyhow::Result<Value> {
-    Ok(serde_json::from_slice(&o.json)?)
+/// One object of `kind`, as JSON.
+pub async fn get(api: &mut Api, kind: &str, namespace: &str, name: &str) -> anyhow::Result<Value> {
+    Ok(api.get(&self::kind(kind)?, namespace, name).await?)
 }

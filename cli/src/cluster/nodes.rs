@@ -2,25 +2,40 @@
 //! syntax and output.
 
 use anyhow::bail;
-use skiff_proto::v1::{CordonRequest, TaintRequest, TaintSpec};
+use k8s_openapi::api::core::v1::Taint;
+use serde_json::Value;
 
+use super::taints::{check, retaint, TaintOperation};
 use super::Api;
-use crate::client::status_error;
 
 /// Cordons (`unschedulable`) or uncordons the node and prints what kubectl prints:
 /// `node/NAME cordoned`, or `node/NAME already cordoned` when nothing changed.
 pub async fn cordon(api: &mut Api, name: &str, unschedulable: bool) -> anyhow::Result<()> {
-    let req = CordonRequest {
-        name: name.into(),
-        unschedulable,
-    };
-    let resp = api.cordon(req).await.map_err(status_error)?.into_inner();
+    let node = super::kind("Node")?;
+    let written = api
+        .edit(&node, "", name, |object| {
+            let current = object
+                .pointer("/spec/unschedulable")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            if current == unschedulable {
+                return Ok(false);
+            }
+            let spec = spec_mut(object);
+            if unschedulable {
+                spec.insert("unschedulable".into(), Value::Bool(true));
+            } else {
+                spec.remove("unschedulable");
+            }
+            Ok(true)
+        })
+        .await?;
     let verb = if unschedulable {
         "cordoned"
     } else {
         "uncordoned"
     };
-    let already = if resp.changed { "" } else { "already " };
+    let already = if written.is_some() { "" } else { "already " };
     println!("node/{name} {already}{verb}");
     Ok(())
 }
@@ -34,15 +49,39 @@ pub async fn taint(
 ) -> anyhow::Result<()> {
     let (name, specs) = node_and_specs(kind, rest)?;
     let (add, remove) = parse_taints(specs)?;
-    let req = TaintRequest {
-        name: name.clone(),
-        add,
-        remove,
-        overwrite,
-    };
-    let resp = api.taint(req).await.map_err(status_error)?.into_inner();
-    println!("node/{name} {}", resp.operation);
+    check(&add, &remove)?;
+    let node = super::kind("Node")?;
+    let mut operation = TaintOperation::Untainted;
+    api.edit(&node, "", &name, |object| {
+        let old: Vec<Taint> = match object.pointer("/spec/taints") {
+            Some(taints) => serde_json::from_value(taints.clone())?,
+            None => Vec::new(),
+        };
+        let (taints, op) = retaint(&name, &old, &add, &remove, overwrite)?;
+        operation = op;
+        if taints == old {
+            return Ok(false);
+        }
+        let spec = spec_mut(object);
+        if taints.is_empty() {
+            spec.remove("taints");
+        } else {
+            spec.insert("taints".into(), serde_json::to_value(&taints)?);
+        }
+        Ok(true)
+    })
+    .await?;
+    println!("node/{name} {}", operation.as_str());
     Ok(())
+}
+
+fn spec_mut(object: &mut Value) -> &mut serde_json::Map<String, Value> {
+    if !object.get("spec").is_some_and(Value::is_object) {
+        object["spec"] = Value::Object(Default::default());
+    }
+    object["spec"]
+        .as_object_mut()
+        .expect("spec was just made an object")
 }
 
 /// The node named by `nodes NAME` or `node/NAME`, and the taint specs after it.
@@ -59,8 +98,8 @@ fn node_and_specs<'a>(kind: &str, rest: &'a [String]) -> anyhow::Result<(String,
 }
 
 /// kubectl's taint specs: `key=value:Effect` and `key:Effect` add, `key:Effect-` and
-/// `key-` remove. The server checks keys, values and effects.
-pub fn parse_taints(specs: &[String]) -> anyhow::Result<(Vec<TaintSpec>, Vec<TaintSpec>)> {
+/// `key-` remove; a NoExecute taint added now says when (`timeAdded`), as kubectl's.
+pub fn parse_taints(specs: &[String]) -> anyhow::Result<(Vec<Taint>, Vec<Taint>)> {
     if specs.is_empty() {
         bail!("at least one taint update is required");
     }
@@ -81,7 +120,7 @@ pub fn parse_taints(specs: &[String]) -> anyhow::Result<(Vec<TaintSpec>, Vec<Tai
 }
 
 /// `key[=value][:effect]`; `spec` is the whole argument, for the error.
-fn parse_taint(spec: &str, text: &str) -> anyhow::Result<TaintSpec> {
+fn parse_taint(spec: &str, text: &str) -> anyhow::Result<Taint> {
     let parts: Vec<&str> = text.split(':').collect();
     let (key_value, effect) = match parts.as_slice() {
         [key] => (*key, ""),
@@ -97,10 +136,17 @@ fn parse_taint(spec: &str, text: &str) -> anyhow::Result<TaintSpec> {
     if key.is_empty() {
         bail!("invalid taint spec: {spec}");
     }
-    Ok(TaintSpec {
+    let time_added = (effect == "NoExecute").then(|| {
+        let now = jiff::Timestamp::now()
+            .round(jiff::Unit::Second)
+            .unwrap_or_default();
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now)
+    });
+    Ok(Taint {
         key: key.into(),
-        value: value.into(),
+        value: (!value.is_empty()).then(|| value.into()),
         effect: effect.into(),
+        time_added,
     })
 }
 
@@ -112,11 +158,12 @@ mod tests {
         items.iter().map(|s| s.to_string()).collect()
     }
 
-    fn taint(key: &str, value: &str, effect: &str) -> TaintSpec {
-        TaintSpec {
+    fn taint(key: &str, value: &str, effect: &str) -> Taint {
+        Taint {
             key: key.into(),
-            value: value.into(),
+            value: (!value.is_empty()).then(|| value.into()),
             effect: effect.into(),
+            time_added: None,
         }
     }
 
@@ -129,6 +176,14 @@ mod tests {
             "old-",
         ]))
         .unwrap();
+        assert!(add[1].time_added.is_some());
+        let add: Vec<Taint> = add
+            .into_iter()
+            .map(|t| Taint {
+                time_added: None,
+                ..t
+            })
+            .collect();
         assert_eq!(
             add,
             [

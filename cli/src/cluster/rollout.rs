@@ -1,23 +1,24 @@
-//! `rollout status|history|undo|pause|resume deploy/NAME`, printed as kubectl prints them.
+//! `rollout status|history|undo|pause|resume|restart deploy/NAME`, done on the client
+//! side and printed as kubectl does: history and undo from the Deployment's ReplicaSets
+//! (`rollout_history.rs`), pause/resume as `spec.paused`, restart as the pod template's
+//! `kubectl.kubernetes.io/restartedAt` annotation, status from a watch of the object.
 
-use std::future::Future;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use k8s_openapi::api::core::v1::PodTemplateSpec;
+use futures::{StreamExt, TryStreamExt};
+use kube::api::{WatchEvent, WatchParams};
 use serde_json::Value;
-use skiff_proto::v1::{
-    GetRequest, RolloutHistoryRequest, RolloutPauseRequest, RolloutRevision, RolloutUndoRequest,
-    WatchRequest,
-};
-use tokio_stream::StreamExt;
 
-use super::{decode, Api};
+use super::rollout_history::{self, Revision};
+use super::Api;
 use crate::args::Scope;
-use crate::client::status_error;
-use crate::kinds::ref_name;
+use crate::kinds::{ref_name, Kind};
 use crate::output::describe::pod_template;
 use crate::output::pods::align;
+
+/// The annotation `rollout restart` sets on the pod template.
+const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 
 pub struct Options {
     pub to_revision: i64,
@@ -44,80 +45,125 @@ pub async fn run(
         );
     }
     let reference = ref_name(kind.kind, &name);
-    let namespace = scope.namespace.clone();
+    let namespace = scope.namespace.as_str();
     match action {
-        "status" => status(api, kind.kind, &namespace, &name, options).await,
+        "status" => status(api, &kind, namespace, &name, options).await,
         "history" => {
-            let req = RolloutHistoryRequest {
-                namespace,
-                name,
-                revision: options.revision,
-            };
-            let revisions = reply(api.rollout_history(req)).await?.revisions;
-            print_history(&reference, options.revision, &revisions)
+            let revisions = revisions(api, &kind, namespace, &name).await?.1;
+            print_history(&reference, &name, options.revision, &revisions)
         }
         "undo" => {
-            let req = RolloutUndoRequest {
-                namespace,
-                name,
-                to_revision: options.to_revision,
-            };
-            let undone = reply(api.rollout_undo(req)).await?;
-            if undone.skipped {
-                println!(
+            let (deployment, revisions) = revisions(api, &kind, namespace, &name).await?;
+            let target =
+                rollout_history::undo_target(&deployment, &revisions, options.to_revision)?;
+            let written = api
+                .edit(&kind, namespace, &name, |object| {
+                    rollout_history::roll_back(object, target)
+                })
+                .await?;
+            match written {
+                Some(_) => println!("{reference} rolled back"),
+                None => println!(
                     "{reference} skipped rollback (current template already matches revision {})",
-                    undone.revision
-                );
-            } else {
-                println!("{reference} rolled back");
+                    target.number
+                ),
             }
             Ok(())
         }
         "pause" | "resume" => {
             let paused = action == "pause";
-            let req = RolloutPauseRequest {
-                namespace,
-                name,
-                paused,
-            };
-            reply(api.rollout_pause(req)).await?;
+            api.edit(&kind, namespace, &name, |object| {
+                let now = object.pointer("/spec/paused") == Some(&Value::Bool(true));
+                match (now, paused) {
+                    (true, true) => bail!("deployments.apps {name:?} is already paused"),
+                    (false, false) => bail!("deployments.apps {name:?} is not paused"),
+                    (_, true) => object["spec"]["paused"] = Value::Bool(true),
+                    (_, false) => {
+                        if let Some(spec) = object["spec"].as_object_mut() {
+                            spec.remove("paused");
+                        }
+                    }
+                }
+                Ok(true)
+            })
+            .await?;
             println!("{reference} {}", if paused { "paused" } else { "resumed" });
             Ok(())
         }
+        "restart" => {
+            let now = jiff::Timestamp::now()
+                .round(jiff::Unit::Second)
+                .unwrap_or_default()
+                .to_string();
+            api.edit(&kind, namespace, &name, |object| {
+                if object.pointer("/spec/paused") == Some(&Value::Bool(true)) {
+                    bail!("can't restart paused deployment (run rollout resume first)");
+                }
+                let template = &mut object["spec"]["template"];
+                if !template.get("metadata").is_some_and(Value::is_object) {
+                    template["metadata"] = Value::Object(Default::default());
+                }
+                let metadata = &mut template["metadata"];
+                if !metadata.get("annotations").is_some_and(Value::is_object) {
+                    metadata["annotations"] = Value::Object(Default::default());
+                }
+                metadata["annotations"][RESTARTED_AT] = Value::String(now.clone());
+                Ok(true)
+            })
+            .await?;
+            println!("{reference} restarted");
+            Ok(())
+        }
         other => {
-            bail!("unknown rollout action {other:?}: use status, history, undo, pause or resume")
+            bail!("unknown rollout action {other:?}: use status, history, undo, pause, resume or restart")
         }
     }
 }
 
-/// The reply of one call to the control plane, its refusal as the CLI's error.
-async fn reply<T>(
-    call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-) -> anyhow::Result<T> {
-    Ok(call.await.map_err(status_error)?.into_inner())
+/// The Deployment and its revisions.
+async fn revisions(
+    api: &mut Api,
+    kind: &Kind,
+    namespace: &str,
+    name: &str,
+) -> anyhow::Result<(Value, Vec<Revision>)> {
+    let deployment = api.get(kind, namespace, name).await?;
+    let uid = deployment
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let scope = Scope {
+        namespace: namespace.to_string(),
+        all_namespaces: false,
+    };
+    let sets = super::list(api, "ReplicaSet", &scope, None).await?;
+    let revisions = rollout_history::revisions(uid, &sets);
+    Ok((deployment, revisions))
 }
 
 /// `rollout history`: the table of revisions, or one revision's template when asked for.
-fn print_history(reference: &str, asked: i64, revisions: &[RolloutRevision]) -> anyhow::Result<()> {
+fn print_history(
+    reference: &str,
+    name: &str,
+    asked: i64,
+    revisions: &[Revision],
+) -> anyhow::Result<()> {
     if asked != 0 {
-        let Some(revision) = revisions.first() else {
-            bail!("unable to find revision {asked} of {reference}");
+        let Some(revision) = revisions.iter().find(|r| r.number == asked) else {
+            bail!(
+                "unable to find the specified revision {asked} of deployment {name:?}; revisions: {}",
+                rollout_history::list(revisions)
+            );
         };
-        let template: PodTemplateSpec =
-            serde_json::from_slice(&revision.template_json).unwrap_or_default();
-        println!("{reference} with revision #{}", revision.revision);
-        print!("{}", pod_template(&template));
+        println!("{reference} with revision #{}", revision.number);
+        print!("{}", pod_template(&revision.template));
         return Ok(());
     }
     println!("{reference} ");
     let mut rows = vec![vec!["REVISION".to_string(), "CHANGE-CAUSE".to_string()]];
     rows.extend(revisions.iter().map(|r| {
-        let cause = if r.change_cause.is_empty() {
-            "<none>".to_string()
-        } else {
-            r.change_cause.clone()
-        };
-        vec![r.revision.to_string(), cause]
+        let cause = r.change_cause.clone().unwrap_or_else(|| "<none>".into());
+        vec![r.number.to_string(), cause]
     }));
     println!("{}", align(&rows));
     Ok(())
@@ -188,61 +234,64 @@ fn kind_status(kind: &str, object: &Value) -> anyhow::Result<(String, bool)> {
 
 async fn status(
     api: &mut Api,
-    kind: &str,
+    kind: &Kind,
     namespace: &str,
     name: &str,
     options: &Options,
 ) -> anyhow::Result<()> {
     let timeout = parse_timeout(&options.timeout)?;
+    let lower = kind.kind.to_lowercase();
     let work = async {
-        let req = GetRequest {
-            kind: kind.into(),
-            namespace: namespace.into(),
-            name: name.into(),
-        };
-        let object = reply(api.get(req)).await?;
-        let (message, done) = kind_status(kind, &decode(&object)?)?;
+        let object = api.get(kind, namespace, name).await?;
+        let (message, done) = kind_status(kind.kind, &object)?;
         println!("{message}");
         if done || !options.watch {
             return Ok(());
         }
-        let req = WatchRequest {
-            kind: kind.into(),
-            namespace: namespace.into(),
-            resource_version: object.resource_version.clone(),
-            ..Default::default()
-        };
-        let mut events = reply(api.watch(req)).await?;
         let mut last = message;
-        while let Some(event) = events.next().await {
-            let event = event.map_err(status_error)?;
-            let Some(object) = event.object.filter(|o| o.name == name) else {
-                continue;
-            };
-            if event.r#type == "DELETED" {
-                bail!("{} {name:?} was deleted", kind.to_lowercase());
-            }
-            let (message, done) = kind_status(kind, &decode(&object)?)?;
-            if message != last {
-                println!("{message}");
-                last = message;
-            }
-            if done {
-                return Ok(());
+        let mut version = object
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let objects = api.api(kind, Some(namespace));
+        let params = WatchParams::default().fields(&format!("metadata.name={name}"));
+        // A watch ends at its server-side timeout; the next one goes on from the last
+        // version seen.
+        loop {
+            let mut events = objects
+                .watch(&params, &version)
+                .await
+                .map_err(|e| api.error(e))?
+                .boxed();
+            while let Some(event) = events.try_next().await.map_err(|e| api.error(e))? {
+                let object = match event {
+                    WatchEvent::Added(o) | WatchEvent::Modified(o) => o,
+                    WatchEvent::Deleted(_) => bail!("{lower} {name:?} was deleted"),
+                    WatchEvent::Bookmark(b) => {
+                        version = b.metadata.resource_version;
+                        continue;
+                    }
+                    WatchEvent::Error(status) => {
+                        return Err(api.error(kube::Error::Api(status)).into())
+                    }
+                };
+                version = object.metadata.resource_version.clone().unwrap_or_default();
+                let (message, done) = kind_status(kind.kind, &serde_json::to_value(&object)?)?;
+                if message != last {
+                    println!("{message}");
+                    last = message;
+                }
+                if done {
+                    return Ok(());
+                }
             }
         }
-        bail!(
-            "the watch of {} {name:?} ended before the rollout finished",
-            kind.to_lowercase()
-        )
     };
     match timeout {
-        Some(limit) => tokio::time::timeout(limit, work).await.with_context(|| {
-            format!(
-                "timed out waiting for the rollout of {} {name:?}",
-                kind.to_lowercase()
-            )
-        })?,
+        Some(limit) => tokio::time::timeout(limit, work)
+            .await
+            .with_context(|| format!("timed out waiting for the rollout of {lower} {name:?}"))?,
         None => work.await,
     }
 }

@@ -5,14 +5,12 @@
 //!
 //! | what | folder |
 //! |------|--------|
-//! | `skiff.v1.Api`, what the CLI calls | `api.rs` |
 //! | `skiff.v1.Node`, what agents call  | `node/` |
 //! | Logs and exec relayed to the pods' agents | `relay/` |
 //! | The node binaries, for `deploy/join.sh` (plain HTTPS GETs) | `binaries/` |
 //! | The Kubernetes REST API, for kubectl and client libraries | `rest/` |
 //! | The TLS listener that serves them all | `server.rs` |
 
-pub mod api;
 pub mod binaries;
 pub mod node;
 pub mod relay;
@@ -21,5 +19,4 @@ pub mod server;
 mod status;
 mod wire;
 
-pub use api::{api_service, ApiService};
 pub use node::{node_service, NodeService};

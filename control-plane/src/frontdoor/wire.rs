@@ -3,7 +3,7 @@
 
 use skiff_proto::v1;
 
-use crate::resources::{Object, RolloutRevision, WatchEvent};
+use crate::resources::{Object, WatchEvent};
 
 impl From<Object> for v1::Object {
     fn from(o: Object) -> Self {
@@ -38,26 +38,5 @@ impl From<WatchEvent> for v1::WatchEvent {
             object: e.object.map(Into::into),
             resource_version: e.resource_version,
         }
-    }
-}
-
-impl From<RolloutRevision> for v1::RolloutRevision {
-    fn from(r: RolloutRevision) -> Self {
-        v1::RolloutRevision {
-            revision: r.revision,
-            change_cause: r.change_cause,
-            replica_set: r.replica_set,
-            template_json: r.template_json,
-        }
-    }
-}
-
-/// A taint of a Taint request ("" value: none).
-pub fn taint_of(spec: &v1::TaintSpec) -> k8s_openapi::api::core::v1::Taint {
-    k8s_openapi::api::core::v1::Taint {
-        key: spec.key.clone(),
-        value: (!spec.value.is_empty()).then(|| spec.value.clone()),
-        effect: spec.effect.clone(),
-        time_added: None,
     }
 }

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::served::Object as WireObject;
 use serde_json::Value;
+use skiff_proto::last_applied::without_server_fields;
 use skiff_proto::model::{decode_documents, default_object, validate_object, Object};
 use tracing::info;
 
@@ -197,34 +198,6 @@ fn prepare(source: &str, mut object: Object, namespace: &str) -> Result<Prepared
         uid,
         refused_create,
     })
-}
-
-/// Drops what only the server sets (status and system metadata) from a manifest, and the
-/// last-applied annotation of a manifest saved with `get -o yaml`.
-fn without_server_fields(mut value: Value) -> Value {
-    if let Some(object) = value.as_object_mut() {
-        object.remove("status");
-    }
-    let meta = objects::metadata_mut(&mut value);
-    for field in [
-        "uid",
-        "resourceVersion",
-        "creationTimestamp",
-        "generation",
-        "managedFields",
-        "selfLink",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-    ] {
-        meta.remove(field);
-    }
-    if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
-        annotations.remove(LAST_APPLIED);
-        if annotations.is_empty() {
-            meta.remove("annotations");
-        }
-    }
-    value
 }
 
 /// The state of every namespace the manifest's objects live in. A namespace must exist,

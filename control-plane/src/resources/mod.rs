@@ -13,15 +13,12 @@
 //! | Create, Replace (REST POST, PUT) | `create.rs` |
 //! | Get/List| `get.rs`      |
 //! | Delete  | `delete.rs` (+ `namespaces.rs`: a namespace is marked `Terminating`; the namespace controller deletes its content) |
-//! | Label   | `label.rs`    |
 //! | Watch   | `watch.rs`    |
 //! | (every update) | `write.rs`: default, validate, admit, compare-and-swap (+ `generation.rs`) |
 //! | (every delete, by any deleter) | `finalizers.rs`: marked while finalizers are pending, gone with the last |
 //! | (new Jobs) | `jobs.rs`: the uid and selector a Job is created with |
 //! | (storage) | `storage.rs`: the default StorageClass, claims' admission and update rules, protected deletes |
-//! | Scale, SetImage | `scale.rs` (workloads) |
-//! | RolloutHistory/Undo/Pause | `rollout.rs` (workloads) |
-//! | Cordon, Taint | `nodes.rs` |
+//! | Scale (the `scale` subresource) | `scale.rs` |
 //! | Evict   | `evict.rs`    |
 //! | TokenRequest, token authentication, pod admission | `service_accounts/` |
 
@@ -35,11 +32,9 @@ pub mod finalizers;
 pub mod generation;
 mod get;
 mod jobs;
-mod label;
 mod merge;
 pub mod mirror;
 pub mod namespaces;
-mod nodes;
 pub mod objects;
 pub mod owners;
 mod read_only;
@@ -47,7 +42,6 @@ mod storage;
 mod watch;
 mod write;
 // workloads
-mod rollout;
 mod scale;
 mod served;
 pub mod service_accounts;
@@ -62,18 +56,18 @@ pub use delete::delete;
 pub use evict::evict;
 pub use fields::FieldSelector;
 pub use get::{get, list, list_at, list_stored, Scope};
-pub use label::label;
-pub use nodes::{cordon, taint, TaintOperation};
 pub use objects::{
     metadata_mut, serve, serve_value, served_value, write_served, write_served_metadata,
 };
 pub use read_only::refuse as refuse_read_only;
 pub use storage::admit_create;
 pub use watch::{watch, watch_with_progress, WatchStream, BOOKMARK, PROGRESS};
+/// The read-modify-write every user edit takes, for tests that make one.
+#[cfg(test)]
+pub(crate) use write::edit;
 // workloads
-pub use rollout::{history, pause, undo, Undone};
-pub use scale::{scale, set_image};
-pub use served::{Object, RolloutRevision, WatchEvent};
+pub use scale::scale;
+pub use served::{Object, WatchEvent};
 
 /// What every cluster has, made at start if missing: the system namespaces and the
 /// default StorageClass.

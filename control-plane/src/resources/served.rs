@@ -21,13 +21,3 @@ pub struct WatchEvent {
     pub object: Option<Object>,
     pub resource_version: String,
 }
-
-/// One revision of a Deployment's rollout history.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RolloutRevision {
-    pub revision: i64,
-    pub change_cause: String,
-    pub replica_set: String,
-    /// The pod template's JSON, when one revision was asked for.
-    pub template_json: Vec<u8>,
-}

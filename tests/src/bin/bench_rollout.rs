@@ -5,7 +5,7 @@
 //!
 //!     cargo build --release --workspace && sudo target/release/bench_rollout
 //!
-//! Both images are pulled once before anything is timed. Times are taken from the Api's
+//! Both images are pulled once before anything is timed. Times are taken from the API's
 //! watch (the same events a user's `get pods -w` would see).
 
 use std::time::{Duration, Instant};

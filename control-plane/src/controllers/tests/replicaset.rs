@@ -123,15 +123,17 @@ async fn orphans_that_match_are_adopted_and_pods_that_stop_matching_released() {
     );
 
     // Relabelled: released, and replaced.
-    crate::resources::label(
+    let key = crate::core::Kind::of("Pod").key("default", "stray");
+    crate::resources::edit(
         h.store.as_ref(),
         &SystemClock,
         &Ranges::default(),
-        "Pod",
-        "default",
-        "stray",
-        &["app=other".to_string()],
-        true,
+        &key,
+        None,
+        |v, _| {
+            v["metadata"]["labels"]["app"] = "other".into();
+            Ok(true)
+        },
     )
     .await
     .unwrap();

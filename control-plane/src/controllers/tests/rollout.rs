@@ -1,7 +1,5 @@
-//! The workload methods of the Api (scale, set image, rollout history/undo/pause)
-//! together with the controllers: scenario 3 of the user's notes, in memory.
-
-use std::collections::HashMap;
+//! Scale, and what the CLI's set image, rollout undo and pause write, together with the
+//! controllers: scenario 3 of the user's notes, in memory.
 
 use super::*;
 use crate::core::objects::revisions::revision;
@@ -10,13 +8,6 @@ use crate::core::Ranges;
 use crate::resources::{self};
 
 const NAME: &str = "my-nginx-deployment";
-
-fn images(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(c, i)| (c.to_string(), i.to_string()))
-        .collect()
-}
 
 fn image_of(pod: &Pod) -> String {
     pod.spec.as_ref().unwrap().containers[0]
@@ -125,42 +116,42 @@ async fn a_selector_that_does_not_match_the_template_is_refused() {
     );
 }
 
-#[tokio::test]
-async fn set_image_names_an_unknown_container() {
-    let h = deployed().await;
-    let err = resources::set_image(
+/// What `skiff set image` and `rollout pause` write (the CLI edits the object): the
+/// Deployment changed through the write pipeline.
+async fn edit_deployment(h: &Harness, change: impl Fn(&mut serde_json::Value)) {
+    let key = crate::core::Kind::of("Deployment").key("default", NAME);
+    resources::edit(
         h.store.as_ref(),
         &SystemClock,
         &Ranges::default(),
-        "Deployment",
-        "default",
-        NAME,
-        &images(&[("web", "x:1")]),
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(&err, Error::NotFound(m) if m.contains("\"web\"")),
-        "{err:?}"
-    );
-    assert_eq!(h.replica_sets().await.len(), 1);
-}
-
-#[tokio::test]
-async fn scenario_3_bad_image_history_and_undo_to_revision_1() {
-    let h = deployed().await;
-    let store = h.store.as_ref();
-    resources::set_image(
-        store,
-        &SystemClock,
-        &Ranges::default(),
-        "deployment",
-        "default",
-        NAME,
-        &images(&[("nginx", "nginx:1.11")]),
+        &key,
+        None,
+        |v, _| {
+            change(v);
+            Ok(true)
+        },
     )
     .await
     .unwrap();
+}
+
+async fn set_image(h: &Harness, image: &str) {
+    edit_deployment(h, |d| {
+        d["spec"]["template"]["spec"]["containers"][0]["image"] = image.into();
+    })
+    .await;
+}
+
+fn revisions(sets: &[ReplicaSet]) -> Vec<i64> {
+    let mut revisions: Vec<i64> = sets.iter().map(|rs| revision(&rs.metadata)).collect();
+    revisions.sort();
+    revisions
+}
+
+#[tokio::test]
+async fn scenario_3_bad_image_then_undo_to_revision_1() {
+    let h = deployed().await;
+    set_image(&h, "nginx:1.11").await;
     // The new pods crash-loop: never ready.
     for _ in 0..5 {
         h.settle().await;
@@ -169,25 +160,18 @@ async fn scenario_3_bad_image_history_and_undo_to_revision_1() {
     let pods = h.pods().await;
     assert_eq!(pods.len(), 4, "replicas 3 + surge 1");
     assert_eq!(ready_count(&pods), 3, "the old pods keep serving");
+    assert_eq!(revisions(&h.replica_sets().await), [1, 2]);
 
-    let history = resources::history(store, "default", NAME, 0).await.unwrap();
-    assert_eq!(
-        history.iter().map(|r| r.revision).collect::<Vec<_>>(),
-        vec![1, 2]
-    );
-    let err = resources::undo(store, &SystemClock, &Ranges::default(), "default", NAME, 7)
-        .await
-        .err()
-        .unwrap();
-    assert!(
-        matches!(&err, Error::NotFound(m) if m.contains("7") && m.contains("1, 2")),
-        "{err:?}"
-    );
-
-    let undone = resources::undo(store, &SystemClock, &Ranges::default(), "default", NAME, 1)
-        .await
-        .unwrap();
-    assert!(!undone.skipped);
+    // `rollout undo --to-revision=1` (client-side, as kubectl): revision 1's template,
+    // without its pod-template-hash label, put back into the Deployment.
+    let sets = h.replica_sets().await;
+    let first = sets.iter().find(|rs| revision(&rs.metadata) == 1).unwrap();
+    let mut template = serde_json::to_value(&first.spec.as_ref().unwrap().template).unwrap();
+    template["metadata"]["labels"]
+        .as_object_mut()
+        .unwrap()
+        .remove("pod-template-hash");
+    edit_deployment(&h, |d| d["spec"]["template"] = template.clone()).await;
     for _ in 0..5 {
         h.settle().await;
         h.kubelet(|p| image_of(p) == "nginx:latest").await;
@@ -202,58 +186,20 @@ async fn scenario_3_bad_image_history_and_undo_to_revision_1() {
     // Revision 1 came back as revision 3, as in Kubernetes.
     let d = h.deployment(NAME).await;
     assert_eq!(revision(&d.metadata), 3);
-    let history = resources::history(store, "default", NAME, 0).await.unwrap();
-    assert_eq!(
-        history.iter().map(|r| r.revision).collect::<Vec<_>>(),
-        vec![2, 3]
-    );
-
-    // Undoing to the template it already has changes nothing.
-    let again = resources::undo(store, &SystemClock, &Ranges::default(), "default", NAME, 3)
-        .await
-        .unwrap();
-    assert!(again.skipped);
+    assert_eq!(revisions(&sets), [2, 3]);
 }
 
 #[tokio::test]
-async fn pause_and_resume_and_no_undo_while_paused() {
+async fn a_paused_deployment_rolls_out_once_resumed() {
     let h = deployed().await;
-    let store = h.store.as_ref();
-    pause(store, true).await.unwrap();
-    let err = pause(store, true).await.unwrap_err();
-    assert!(err.to_string().contains("already paused"), "{err}");
-    resources::set_image(
-        store,
-        &SystemClock,
-        &Ranges::default(),
-        "Deployment",
-        "default",
-        NAME,
-        &images(&[("*", "httpd")]),
-    )
-    .await
-    .unwrap();
+    edit_deployment(&h, |d| d["spec"]["paused"] = true.into()).await;
+    set_image(&h, "httpd").await;
     h.settle().await;
     assert_eq!(h.replica_sets().await.len(), 1, "paused: no rollout");
-    let err = resources::undo(store, &SystemClock, &Ranges::default(), "default", NAME, 0)
-        .await
-        .err()
-        .unwrap();
-    assert!(matches!(err, Error::FailedPrecondition(_)), "{err:?}");
-    pause(store, false).await.unwrap();
+    edit_deployment(&h, |d| {
+        d["spec"].as_object_mut().unwrap().remove("paused");
+    })
+    .await;
     h.settle().await;
     assert_eq!(h.replica_sets().await.len(), 2);
-}
-
-/// `rollout pause`/`resume` of the test's Deployment.
-async fn pause(store: &dyn Store, paused: bool) -> Result<crate::resources::Object, Error> {
-    resources::pause(
-        store,
-        &SystemClock,
-        &Ranges::default(),
-        "default",
-        NAME,
-        paused,
-    )
-    .await
 }

@@ -1,4 +1,4 @@
-//! Api.Exec (and REST's exec and attach): the first message names the pod; the rest
+//! REST's pods/exec and pods/attach: the first message names the pod; the rest
 //! (stdin, resizes, the close of stdin) goes to the node's Agent.Exec or Agent.Attach as
 //! it arrives, and the agent's output (stdout, stderr, then the exit code) comes back the
 //! same way. Either side hanging up ends the other's stream, so an abandoned session does

@@ -1,5 +1,5 @@
-//! Api.Logs: the pod's agent's Logs stream, relayed chunk by chunk. With `follow` it
-//! lasts as long as the agent's stream does, and ends when the CLI hangs up (dropping
+//! pods/log: the pod's agent's Logs stream, relayed chunk by chunk. With `follow` it
+//! lasts as long as the agent's stream does, and ends when the client hangs up (dropping
 //! the relay drops the agent call).
 
 use futures::stream::BoxStream;

@@ -1,5 +1,5 @@
 //! Logs, exec and port-forward through the control plane (docs/architecture.md, The
-//! wire): the Api's `Logs` and `Exec` and REST's pods/portforward find the pod's node
+//! wire): REST's pods/log, exec, attach and portforward find the pod's node
 //! and relay the stream to that node's `Agent` service, on its InternalIP at port 10250,
 //! over TLS with the control plane's own client certificate (the only identity an agent
 //! answers).
@@ -7,8 +7,8 @@
 //! | what                     | file        |
 //! |--------------------------|-------------|
 //! | pod → node → address     | `target.rs` |
-//! | Api.Logs → Agent.Logs    | `logs.rs`   |
-//! | Api.Exec ↔ Agent.Exec, attach ↔ Agent.Attach | `exec.rs` |
+//! | pods/log → Agent.Logs    | `logs.rs`   |
+//! | pods/exec ↔ Agent.Exec, pods/attach ↔ Agent.Attach | `exec.rs` |
 //! | one forwarded connection ↔ Agent.PortForward | `portforward.rs` |
 //!
 //! Errors say what the user can act on: the pod is not scheduled yet, the node is

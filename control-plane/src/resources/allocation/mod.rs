@@ -33,36 +33,8 @@ pub async fn allocate_if_service(
     allocate(store, clock, ranges, current, desired).await
 }
 
-/// Apply's hook before validating an update: a Service changed to a type without node
-/// ports (ClusterIP, ExternalName) drops the node ports that were allocated, not written
-/// by the user (they would fail validation, and are released after the write).
+/// Apply's hook before validating an update (`skiff_proto::last_applied`, shared with
+/// the CLI's apply).
 pub fn drop_allocated_node_ports(key: &Key, user: &Value, merged: &mut Value) {
-    if key.kind != "Service" {
-        return;
-    }
-    let service_type = merged
-        .pointer("/spec/type")
-        .and_then(Value::as_str)
-        .unwrap_or("ClusterIP");
-    if matches!(service_type, "NodePort" | "LoadBalancer") {
-        return;
-    }
-    let written: Vec<&Value> = user
-        .pointer("/spec/ports")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|p| p.get("nodePort").is_some())
-        .map(|p| &p["port"])
-        .collect();
-    let ports = merged
-        .pointer_mut("/spec/ports")
-        .and_then(Value::as_array_mut);
-    for port in ports.into_iter().flatten() {
-        if !written.contains(&&port["port"]) {
-            if let Some(port) = port.as_object_mut() {
-                port.remove("nodePort");
-            }
-        }
-    }
+    skiff_proto::last_applied::drop_allocated_node_ports(&key.kind, user, merged)
 }

@@ -2,7 +2,6 @@ use serde_json::json;
 use tonic::Code;
 
 use super::*;
-use crate::core::Ranges;
 use crate::store::Key;
 
 #[tokio::test]
@@ -57,18 +56,7 @@ async fn fields_set_by_others_survive_a_reapply() {
         .update(key, bytes, Some(stored.revision))
         .await
         .unwrap();
-    label(
-        store,
-        &SystemClock,
-        &Ranges::default(),
-        "Pod",
-        "",
-        "my-nginx-pod",
-        &["team=a".into()],
-        false,
-    )
-    .await
-    .unwrap();
+    set_label(store, "Pod", "", "my-nginx-pod", "team", "a").await;
 
     assert_eq!(apply_ok(store, NGINX_POD).await, [Action::Unchanged]);
     let value = json(&get(store, "Pod", "", "my-nginx-pod").await.unwrap());

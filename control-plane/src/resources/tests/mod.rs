@@ -1,4 +1,4 @@
-//! The object verbs against `MemoryStore`: no TLS, no files. The gRPC layer (auth, codes
+//! The object verbs against `MemoryStore`: no TLS, no files. The REST layer (auth, codes
 //! on the wire) is covered by `tests/api_server.rs` against the real binary.
 
 use std::sync::Arc;
@@ -21,6 +21,31 @@ mod nodes;
 mod read;
 mod watch;
 mod write;
+
+/// Sets one label as `skiff label --overwrite` does (the CLI edits the object).
+async fn set_label(
+    store: &dyn Store,
+    kind: &'static str,
+    namespace: &str,
+    name: &str,
+    key: &str,
+    value: &str,
+) {
+    let key_of = Kind::of(kind).key(namespace, name);
+    edit(
+        store,
+        &SystemClock,
+        &crate::core::Ranges::default(),
+        &key_of,
+        None,
+        |v, _| {
+            v["metadata"]["labels"][key] = value.into();
+            Ok(true)
+        },
+    )
+    .await
+    .unwrap();
+}
 
 /// Generous: a case that needs it is broken, not slow.
 const TIMEOUT: Duration = Duration::from_secs(10);

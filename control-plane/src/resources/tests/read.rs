@@ -1,8 +1,6 @@
-use serde_json::json;
 use tonic::Code;
 
 use super::*;
-use crate::core::Ranges;
 
 #[tokio::test]
 async fn get_and_list_with_namespaces_and_selectors() {
@@ -90,109 +88,4 @@ async fn delete_returns_the_last_state_and_not_found_is_clear() {
     assert_eq!(apply_ok(store, NGINX_POD).await, [Action::Created]);
     let again = get(store, "Pod", "", "my-nginx-pod").await.unwrap();
     assert_ne!(again.uid, deleted.uid);
-}
-
-#[tokio::test]
-async fn labels_set_remove_and_need_overwrite() {
-    let store = store().await;
-    let store = store.as_ref();
-    apply_ok(store, &config_map("c", "default", "v")).await;
-    let labels = |o: &WireObject| json(o)["metadata"]["labels"].clone();
-    let set = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-
-    let object = label(
-        store,
-        &SystemClock,
-        &Ranges::default(),
-        "ConfigMap",
-        "",
-        "c",
-        &set(&["disktype=ssd"]),
-        false,
-    )
-    .await
-    .unwrap();
-    assert_eq!(labels(&object), json!({"app": "c", "disktype": "ssd"}));
-
-    let err = label(
-        store,
-        &SystemClock,
-        &Ranges::default(),
-        "ConfigMap",
-        "",
-        "c",
-        &set(&["disktype=hdd"]),
-        false,
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(code(err.clone()), Code::FailedPrecondition);
-    assert_eq!(
-        err.to_string(),
-        "\"disktype\" already has a value (ssd), and --overwrite is false"
-    );
-
-    let revision = store.current_revision().await.unwrap();
-    label(
-        store,
-        &SystemClock,
-        &Ranges::default(),
-        "ConfigMap",
-        "",
-        "c",
-        &set(&["disktype=ssd"]),
-        false,
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        store.current_revision().await.unwrap(),
-        revision,
-        "same value: nothing written"
-    );
-
-    let object = label(
-        store,
-        &SystemClock,
-        &Ranges::default(),
-        "ConfigMap",
-        "",
-        "c",
-        &set(&["disktype=hdd", "app-"]),
-        true,
-    )
-    .await
-    .unwrap();
-    assert_eq!(labels(&object), json!({"disktype": "hdd"}));
-    assert_eq!(
-        object.resource_version,
-        store.current_revision().await.unwrap().to_string()
-    );
-
-    let err = label(
-        store,
-        &SystemClock,
-        &Ranges::default(),
-        "Node",
-        "",
-        "n1",
-        &set(&["a=b"]),
-        false,
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(code(err), Code::NotFound);
-    let err = label(
-        store,
-        &SystemClock,
-        &Ranges::default(),
-        "ConfigMap",
-        "",
-        "c",
-        &set(&["a=b c"]),
-        false,
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(code(err), Code::InvalidArgument);
 }

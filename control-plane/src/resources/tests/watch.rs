@@ -2,7 +2,6 @@ use futures::StreamExt;
 use tonic::Code;
 
 use super::*;
-use crate::core::Ranges;
 
 /// The next `n` events as `TYPE name@rv` (BOOKMARK as `BOOKMARK @rv`).
 async fn take(events: &mut WatchStream, n: usize) -> Vec<String> {
@@ -123,31 +122,8 @@ async fn objects_relabelled_out_of_a_selector_are_deleted_from_the_view() {
         take(&mut events, 2).await,
         [format!("ADDED a@{}", rev - 1), format!("BOOKMARK @{rev}")]
     );
-    let relabel = ["app=z".to_string()];
-    label(
-        store,
-        &SystemClock,
-        &Ranges::default(),
-        "ConfigMap",
-        "",
-        "b",
-        &relabel,
-        true,
-    )
-    .await
-    .unwrap();
-    label(
-        store,
-        &SystemClock,
-        &Ranges::default(),
-        "ConfigMap",
-        "",
-        "a",
-        &relabel,
-        true,
-    )
-    .await
-    .unwrap();
+    set_label(store, "ConfigMap", "", "b", "app", "z").await;
+    set_label(store, "ConfigMap", "", "a", "app", "z").await;
     assert_eq!(
         take(&mut events, 1).await,
         [format!("DELETED a@{}", rev + 2)]

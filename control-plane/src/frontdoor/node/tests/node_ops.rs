@@ -1,6 +1,6 @@
-//! What users do to nodes (`resources/nodes.rs`) as the controllers see it: a NoExecute
-//! taint evicts what does not tolerate it (lifecycle/taints.rs), a NoSchedule taint and
-//! a cordon keep new pods off.
+//! What users do to nodes (`skiff taint`, `skiff cordon`: edits of the Node) as the
+//! controllers see it: a NoExecute taint evicts what does not tolerate it
+//! (lifecycle/taints.rs), a NoSchedule taint and a cordon keep new pods off.
 
 use std::time::Duration;
 
@@ -10,8 +10,9 @@ use serde_json::{json, Value};
 use super::{bound_pod, pod, Fixture};
 use crate::controllers::nodes::{LifecycleController, Scheduler};
 use crate::core::objects::{decode, pod_node};
+use crate::core::{Clock, Kind};
 use crate::frontdoor::node::heartbeat::heartbeat;
-use crate::resources::{cordon, taint};
+use crate::resources::edit;
 
 fn user_taint(key: &str, value: &str, effect: &str) -> Taint {
     Taint {
@@ -31,11 +32,42 @@ fn tolerating(mut pod: Value, effect: &str, seconds: Option<i64>) -> Value {
     pod
 }
 
-async fn add_taint(fx: &Fixture, node: &str, t: Taint) {
+/// Edits the Node as the CLI does; whether anything changed.
+async fn edit_node(fx: &Fixture, node: &str, change: impl Fn(&mut Value) -> bool) -> bool {
     let ranges = fx.ctx.cp.config.service_ranges();
-    taint(fx.store(), &fx.clock, &ranges, node, &[t], &[], false)
-        .await
-        .unwrap();
+    let key = Kind::of("Node").key("", node);
+    let mut changed = false;
+    edit(fx.store(), &fx.clock, &ranges, &key, None, |v, _| {
+        changed = change(v);
+        Ok(changed)
+    })
+    .await
+    .unwrap();
+    changed
+}
+
+/// `skiff taint`: a NoExecute taint says when it was added, as kubectl's.
+async fn add_taint(fx: &Fixture, node: &str, mut t: Taint) {
+    if t.effect == "NoExecute" {
+        t.time_added = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            fx.clock.now_seconds(),
+        ));
+    }
+    let t = serde_json::to_value(t).unwrap();
+    edit_node(fx, node, |v| {
+        v["spec"]["taints"] = json!([t.clone()]);
+        true
+    })
+    .await;
+}
+
+async fn cordon(fx: &Fixture, node: &str) -> bool {
+    edit_node(fx, node, |v| {
+        let already = v["spec"]["unschedulable"] == json!(true);
+        v["spec"]["unschedulable"] = json!(true);
+        !already
+    })
+    .await
 }
 
 async fn exists(fx: &Fixture, name: &str) -> bool {
@@ -129,15 +161,8 @@ async fn no_schedule_taints_and_cordons_keep_new_pods_off() {
     let plain = fx.pod("default", "plain").await.unwrap();
     assert_eq!(pod_node(&plain), Some("n2"));
 
-    let ranges = fx.ctx.cp.config.service_ranges();
-    let (_, changed) = cordon(fx.store(), &fx.clock, &ranges, "n2", true)
-        .await
-        .unwrap();
-    assert!(changed);
-    let (_, changed) = cordon(fx.store(), &fx.clock, &ranges, "n2", true)
-        .await
-        .unwrap();
-    assert!(!changed, "already cordoned");
+    assert!(cordon(&fx, "n2").await);
+    assert!(!cordon(&fx, "n2").await, "already cordoned");
     fx.create_pod(pod("late")).await;
     Scheduler::new(fx.ctx.clone()).pass().await.unwrap();
     let late = fx.pod("default", "late").await.unwrap();

@@ -1,7 +1,7 @@
 //! Who a write is recorded as in `managedFields`: the `fieldManager` parameter, else
 //! the product of the client's User-Agent (`kubectl/v1.33.0 (linux/amd64) ...` is
 //! `kubectl`), as kube-apiserver's `managerOrUserAgent`. Writes made inside the server
-//! (controllers, the gRPC Api) record no manager: tracking them would cost a diff per
+//! (controllers, the scale subresource) record no manager: tracking them would cost a diff per
 //! reconcile, and the fields they write (status, a Deployment's revision annotation)
 //! are not what appliers fight over.
 

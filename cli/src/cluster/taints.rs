@@ -1,21 +1,11 @@
-//! Cordon and Taint: edits of a Node's spec with kubectl's rules, through the write
-//! pipeline every update takes (`write.rs`), so a conflict with the agent's status
-//! writes re-reads and re-checks.
-//!
-//! Taints as kubectl's `taint` edits them: an added taint replaces one with the same key
-//! and effect only with `overwrite`; a removal names a key and effect, or only a key
-//! (every effect), and must find something. A NoExecute taint gets `timeAdded`, which the
-//! taint eviction (`controllers/nodes/lifecycle/taints.rs`) counts tolerationSeconds from.
+//! kubectl's taint rules, applied on the client side before the Node is written: specs
+//! checked (keys, values, effects, no duplicates), `--overwrite` for a key and effect the
+//! node has, removal by key (every effect) or key and effect, and the word kubectl
+//! prints for what happened.
 
+use anyhow::bail;
 use k8s_openapi::api::core::v1::Taint;
-use serde_json::Value;
 use skiff_proto::model::{validate_label_value, validate_qualified_name, ValidationError};
-use tracing::info;
-
-use super::served::Object as WireObject;
-use super::write::edit;
-use crate::core::{Clock, Error, Ranges};
-use crate::store::{Key, Store};
 
 /// The effects a taint may have.
 pub const EFFECTS: &[&str] = &["NoSchedule", "PreferNoSchedule", "NoExecute"];
@@ -38,103 +28,11 @@ impl TaintOperation {
     }
 }
 
-fn node_key(name: &str) -> Key {
-    Key::new("Node", "", name)
-}
-
-/// Sets `spec.unschedulable`; returns the node and whether it changed (false: "already
-/// cordoned" / "already uncordoned").
-pub async fn cordon(
-    store: &dyn Store,
-    clock: &dyn Clock,
-    ranges: &Ranges,
-    name: &str,
-    unschedulable: bool,
-) -> Result<(WireObject, bool), Error> {
-    let key = node_key(name);
-    let mut changed = false;
-    let object = edit(store, clock, ranges, &key, None, |value, _| {
-        let current = value
-            .pointer("/spec/unschedulable")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        changed = current != unschedulable;
-        if !changed {
-            return Ok(false);
-        }
-        let spec = spec_mut(value);
-        if unschedulable {
-            spec.insert("unschedulable".into(), Value::Bool(true));
-        } else {
-            spec.remove("unschedulable");
-        }
-        Ok(true)
-    })
-    .await?;
-    if changed {
-        info!(node = %name, unschedulable, "node cordon changed");
-    }
-    Ok((object, changed))
-}
-
-/// Adds and removes taints of a node (see the module docs).
-pub async fn taint(
-    store: &dyn Store,
-    clock: &dyn Clock,
-    ranges: &Ranges,
-    name: &str,
-    add: &[Taint],
-    remove: &[Taint],
-    overwrite: bool,
-) -> Result<(WireObject, TaintOperation), Error> {
-    check(add, remove)?;
-    let key = node_key(name);
-    let mut operation = TaintOperation::Untainted;
-    let now = clock.now_seconds().to_string();
-    let object = edit(store, clock, ranges, &key, None, |value, _| {
-        let old: Vec<Taint> = match value.pointer("/spec/taints") {
-            Some(taints) => serde_json::from_value(taints.clone())
-                .map_err(|e| Error::Internal(format!("{key} has unreadable taints: {e}")))?,
-            None => Vec::new(),
-        };
-        let (mut taints, op) = retaint(name, &old, add, remove, overwrite)?;
-        operation = op;
-        for taint in &mut taints {
-            if taint.effect == "NoExecute" && taint.time_added.is_none() {
-                let kept = old
-                    .iter()
-                    .find(|o| same(o, taint) && o.value == taint.value);
-                taint.time_added = match kept {
-                    Some(kept) => kept.time_added.clone(),
-                    None => serde_json::from_value(Value::String(now.clone())).ok(),
-                };
-            }
-        }
-        if taints == old {
-            return Ok(false);
-        }
-        let spec = spec_mut(value);
-        if taints.is_empty() {
-            spec.remove("taints");
-        } else {
-            let taints = serde_json::to_value(&taints)
-                .map_err(|e| Error::Internal(format!("taints of {key}: {e}")))?;
-            spec.insert("taints".into(), taints);
-        }
-        Ok(true)
-    })
-    .await?;
-    info!(node = %name, operation = operation.as_str(), "node taints changed");
-    Ok((object, operation))
-}
-
 /// The request's own rules: something to do, valid keys, values and effects, no taint
 /// added twice.
-fn check(add: &[Taint], remove: &[Taint]) -> Result<(), Error> {
+pub fn check(add: &[Taint], remove: &[Taint]) -> anyhow::Result<()> {
     if add.is_empty() && remove.is_empty() {
-        return Err(Error::Invalid(
-            "at least one taint update is required".into(),
-        ));
+        bail!("at least one taint update is required");
     }
     let mut errors = Vec::new();
     for (i, taint) in add.iter().chain(remove).enumerate() {
@@ -145,32 +43,32 @@ fn check(add: &[Taint], remove: &[Taint]) -> Result<(), Error> {
         }
         let adding = i < add.len();
         if (adding || !taint.effect.is_empty()) && !EFFECTS.contains(&taint.effect.as_str()) {
-            return Err(Error::Invalid(format!(
+            bail!(
                 "invalid taint effect: {}, unsupported taint effect",
                 taint.effect
-            )));
+            );
         }
     }
-    ValidationError::check(errors).map_err(|e| Error::Invalid(e.to_string()))?;
+    ValidationError::check(errors)?;
     for (i, taint) in add.iter().enumerate() {
         if add[..i].iter().any(|t| same(t, taint)) {
-            return Err(Error::Invalid(format!(
+            bail!(
                 "duplicated taints with the same key and effect: {}",
                 spec_of(taint)
-            )));
+            );
         }
     }
     Ok(())
 }
 
 /// The node's taints after the change, and what kubectl calls the change.
-fn retaint(
+pub fn retaint(
     node: &str,
     old: &[Taint],
     add: &[Taint],
     remove: &[Taint],
     overwrite: bool,
-) -> Result<(Vec<Taint>, TaintOperation), Error> {
+) -> anyhow::Result<(Vec<Taint>, TaintOperation)> {
     if !overwrite {
         let existing: Vec<&str> = add
             .iter()
@@ -178,10 +76,10 @@ fn retaint(
             .map(|t| t.key.as_str())
             .collect();
         if !existing.is_empty() {
-            return Err(Error::FailedPrecondition(format!(
+            bail!(
                 "node {node} already has {} taint(s) with same effect(s) and --overwrite is false",
                 existing.join(",")
-            )));
+            );
         }
     }
     let mut taints: Vec<Taint> = old
@@ -202,7 +100,7 @@ fn retaint(
         }
     }
     if !missing.is_empty() {
-        return Err(Error::NotFound(missing.join(", ")));
+        bail!("{}", missing.join(", "));
     }
     let operation = if (added && !remove.is_empty()) || overwrite {
         TaintOperation::Modified
@@ -231,15 +129,6 @@ pub fn spec_of(taint: &Taint) -> String {
         text.push_str(&taint.effect);
     }
     text
-}
-
-fn spec_mut(value: &mut Value) -> &mut serde_json::Map<String, Value> {
-    if !value.get("spec").is_some_and(Value::is_object) {
-        value["spec"] = Value::Object(Default::default());
-    }
-    value["spec"]
-        .as_object_mut()
-        .expect("spec was just made an object")
 }
 
 #[cfg(test)]

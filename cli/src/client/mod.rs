@@ -1,9 +1,14 @@
-//! Connections: the control plane through admin.conf, or a node agent's unix socket.
+//! Connections: the control plane's Kubernetes REST API through admin.conf (`rest.rs`,
+//! its errors in `error.rs`), or a node agent's `Agent` gRPC service on its unix socket.
+
+mod error;
+mod rest;
+
+pub use error::ApiError;
+pub use rest::Cluster;
 
 use anyhow::{bail, Context};
-use skiff_proto::auth::AdminConfig;
 use skiff_proto::v1::agent_client::AgentClient;
-use skiff_proto::v1::api_client::ApiClient;
 use tonic::transport::{Channel, Endpoint};
 
 /// Connects to `unix:///path/to/agent.sock` (or a bare path).
@@ -42,7 +47,7 @@ impl std::fmt::Display for Reported {
 
 impl std::error::Error for Reported {}
 
-/// Turns a gRPC status into the message a user should read.
+/// Turns an agent's gRPC status into the message a user should read.
 pub fn status_error(status: tonic::Status) -> anyhow::Error {
     match status.code() {
         tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => {
@@ -50,25 +55,4 @@ pub fn status_error(status: tonic::Status) -> anyhow::Error {
         }
         _ => anyhow::anyhow!("{}", status.message()),
     }
-}
-
-/// An admin client for the control plane: admin.conf from `config` (or the usual places),
-/// with its server replaced by `server` when given.
-pub async fn control_plane(
-    config: AdminConfig,
-    path: &std::path::Path,
-    server: Option<&str>,
-) -> anyhow::Result<ApiClient<Channel>> {
-    let mut config = config;
-    if let Some(server) = server {
-        config.server = server.to_string();
-    }
-    let channel = config.channel().await.with_context(|| {
-        format!(
-            "cannot reach the control plane at {} (credentials from {})",
-            config.server,
-            path.display()
-        )
-    })?;
-    Ok(ApiClient::new(channel))
 }
