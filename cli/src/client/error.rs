@@ -63,6 +63,13 @@ impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             // kubectl's StandardErrorMessage.
+            ApiError::Status(status) if status.code == 401 => {
+                write!(
+                    f,
+                    "error: You must be logged in to the server ({})",
+                    status.message
+                )
+            }
             ApiError::Status(status) if status.reason.is_empty() => {
                 write!(f, "Error from server: {}", status.message)
             }
@@ -95,6 +102,11 @@ mod tests {
         assert_eq!(
             error.to_string(),
             r#"Error from server (NotFound): pods "x" not found"#
+        );
+        let anonymous = kube::core::Status::failure("Unauthorized", "Unauthorized").with_code(401);
+        assert_eq!(
+            ApiError::Status(Box::new(anonymous)).to_string(),
+            "error: You must be logged in to the server (Unauthorized)"
         );
     }
 }
