@@ -141,6 +141,13 @@ fn resource_version<K: kube::Resource>(object: &K) -> String {
     object.meta().resource_version.clone().unwrap_or_default()
 }
 
+fn has_condition(pod: &Pod, kind: &str) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == kind))
+}
+
 fn code(err: kube::Error) -> u16 {
     match err {
         kube::Error::Api(status) => status.code,
@@ -165,6 +172,16 @@ async fn apply_get_and_watch_the_nginx_pod_then_stop_on_sigterm() {
     assert_eq!(pod.metadata.uid, applied.metadata.uid);
     assert!(pod.metadata.uid.is_some());
 
+    // The scheduler writes PodScheduled=False once (no node fits); wait for it so its
+    // status write cannot land between the read and the second apply below.
+    let deadline = Instant::now() + READY_TIMEOUT;
+    while !has_condition(&pods.get("my-nginx-pod").await.unwrap(), "PodScheduled") {
+        assert!(
+            Instant::now() < deadline,
+            "the scheduler never wrote PodScheduled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // The same configuration again changes nothing (no new revision).
     let stored = resource_version(&pods.get("my-nginx-pod").await.unwrap());
     let again = apply(&pods, NGINX_POD).await;
@@ -188,9 +205,7 @@ async fn apply_get_and_watch_the_nginx_pod_then_stop_on_sigterm() {
         panic!("the first event is not ADDED")
     };
     assert_eq!(added.metadata.uid, pod.metadata.uid);
-    // The scheduler may have written the pod's status since (no node fits: Unschedulable).
-    let revision = |rv: String| rv.parse::<i64>().unwrap();
-    assert!(revision(resource_version(&added)) >= revision(resource_version(&pod)));
+    assert_eq!(resource_version(&added), stored);
     let WatchEvent::Bookmark(end) = next().await else {
         panic!("no BOOKMARK after the initial events")
     };
