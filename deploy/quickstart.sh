@@ -25,8 +25,9 @@ export PATH="$HOME/.cargo/bin:$PATH"
 echo "== building skiff (release; the first build takes a few minutes)"
 # Only what the quickstart installs and runs: the three binaries and the demo images'
 # builder (not the benchmarks and tests of the workspace).
-cargo build --release --locked -p skiff -p skiff-agent -p skiff-control-plane \
-  -p skiff-e2e --bin skiff_demo_images
+# (`--bin` applies to every package named, hence each binary by name.)
+cargo build --release --locked -p skiff -p skiff-agent -p skiff-control-plane -p skiff-e2e \
+  --bin skiff --bin skiff-agent --bin skiff-control-plane --bin skiff_demo_images
 for name in skiff skiff-agent skiff-control-plane; do
   skiff_install_file "target/release/$name" "$SKIFF_PREFIX/bin/$name"
 done
