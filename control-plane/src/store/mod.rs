@@ -32,6 +32,7 @@ pub use futures::stream::BoxStream;
 
 mod compactor;
 pub mod encryption;
+pub mod etcd;
 mod follow;
 mod history;
 mod memory;
@@ -45,6 +46,7 @@ mod tests;
 
 pub use compactor::{compact_keeping, spawn_compactor};
 pub use encryption::EncryptedStore;
+pub use etcd::{EtcdStore, EtcdTls};
 pub use follow::{follow_kinds, Notice};
 pub use memory::MemoryStore;
 pub use modify::{
