@@ -15,9 +15,10 @@
 //! API layer's concern (it sets it from [`Stored::revision`] when serving), which keeps the
 //! store from having to parse and re-serialise every object on every write.
 //!
-//! Backends: [`SqliteStore`] (the embedded default, durable across `kill -9`) and
-//! [`MemoryStore`] (same semantics, for tests of the layers above); [`EncryptedStore`]
-//! wraps either and seals Secrets at rest (`encryption/`).
+//! Backends: [`SqliteStore`] (the embedded default, durable across `kill -9`),
+//! [`EtcdStore`] (several servers on one etcd, `etcd/`) and [`MemoryStore`] (same
+//! semantics, for tests of the layers above); [`EncryptedStore`] wraps any of them and
+//! seals Secrets at rest (`encryption/`). `migrate` copies a SQLite store into etcd.
 
 use std::fmt;
 use std::time::Duration;
@@ -36,6 +37,7 @@ pub mod etcd;
 mod follow;
 mod history;
 mod memory;
+pub mod migrate;
 mod modify;
 mod sqlite;
 mod watch;

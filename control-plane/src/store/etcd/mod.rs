@@ -32,6 +32,31 @@ pub mod keys;
 pub mod process;
 mod watch;
 
+/// The endpoints of `--store etcd://HOST:PORT[,HOST:PORT...]`.
+pub fn parse_endpoints(store: &str) -> Result<Vec<String>, StoreError> {
+    let bad = |why: &str| {
+        StoreError::Backend(format!(
+            "--store {store:?}: {why}; expected etcd://HOST:PORT[,HOST:PORT...]"
+        ))
+    };
+    let list = store
+        .strip_prefix("etcd://")
+        .ok_or_else(|| bad("not an etcd:// URL"))?;
+    let endpoints: Vec<String> = list
+        .split(',')
+        .map(|e| e.trim().trim_end_matches('/').to_string())
+        .collect();
+    for endpoint in &endpoints {
+        let (host, port) = endpoint
+            .rsplit_once(':')
+            .ok_or_else(|| bad(&format!("{endpoint:?} has no port")))?;
+        if host.is_empty() || host.contains('/') || port.parse::<u16>().is_err() {
+            return Err(bad(&format!("{endpoint:?} is not HOST:PORT")));
+        }
+    }
+    Ok(endpoints)
+}
+
 /// Objects per range request when listing (etcd caps a response's size).
 const PAGE: i64 = 500;
 
@@ -178,6 +203,17 @@ impl EtcdStore {
     pub fn with_watch_buffer(mut self, events: usize) -> Self {
         self.watch_buffer = events.max(1);
         self
+    }
+
+    /// How many skiff objects etcd holds (of every kind).
+    pub async fn count_all(&self) -> Result<usize, StoreError> {
+        let options = GetOptions::new().with_prefix().with_count_only();
+        let response = self
+            .kv()
+            .get(keys::all(), Some(options))
+            .await
+            .map_err(backend)?;
+        Ok(usize::try_from(response.count()).unwrap_or(0))
     }
 
     fn kv(&self) -> KvClient {

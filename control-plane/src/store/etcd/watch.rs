@@ -20,7 +20,7 @@ use std::time::Duration;
 use etcd_client::{EventType as EtcdEventType, WatchOptions, WatchResponse};
 use futures::StreamExt;
 use tokio::sync::mpsc;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::{keys, EtcdStore};
 use crate::store::{Event, EventStream, EventType, ProgressStream, StoreError, Stored, Watched};
@@ -185,6 +185,8 @@ async fn drive(
     lagged: Arc<AtomicBool>,
 ) {
     let mut at = from;
+    // An outage breaks every watch at once: one warning each, then quieter retries.
+    let mut failures = 0u32;
     loop {
         let options = WatchOptions::new()
             .with_prefix()
@@ -199,7 +201,12 @@ async fn drive(
         {
             Ok(stream) => stream,
             Err(e) => {
-                warn!(error = %e, at, "etcd watch failed to open; retrying in 1s");
+                failures += 1;
+                if failures == 1 {
+                    warn!(error = %e, at, "etcd watch failed to open; retrying every 1s");
+                } else {
+                    debug!(error = %e, at, failures, "etcd watch still failing to open");
+                }
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
@@ -221,6 +228,10 @@ async fn drive(
             let header = response.header().map_or(0, |h| h.revision());
             if response.created() {
                 catch_up_to = header;
+                if failures > 0 {
+                    info!(at, "etcd watch re-opened");
+                    failures = 0;
+                }
             }
             if response.compact_revision() > 0 {
                 let err = StoreError::Compacted {
