@@ -223,3 +223,42 @@ async fn retry_until_written(store: &EtcdStore, name: &str) -> crate::store::Sto
     .await
     .expect("etcd serves again")
 }
+
+/// Two servers (two clients) on one etcd: each sees the other's writes in its watches,
+/// and of two creates of one key (a claim) exactly one wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_share_one_etcd() {
+    if !require_etcd() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let etcd = EtcdProcess::start_single(dir.path()).unwrap();
+    let endpoints = [etcd.client_url().to_string()];
+    let a = EtcdStore::connect(&endpoints, None).await.unwrap();
+    let b = EtcdStore::connect(&endpoints, None).await.unwrap();
+
+    let from = b.current_revision().await.unwrap();
+    let mut b_watch = b.watch(Some("ConfigMap"), from).await.unwrap();
+    let written = a
+        .create(cm("from-a"), "uid-a".into(), b"{}".to_vec())
+        .await
+        .unwrap();
+    let seen = tokio::time::timeout(STALL, b_watch.next())
+        .await
+        .expect("b's watch sees a's write")
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.object, written);
+
+    for round in 0..20 {
+        let claim = Key::new("ServiceIPClaim", "", format!("10.43.0.{round}"));
+        let (ra, rb) = tokio::join!(
+            a.create(claim.clone(), "uid-a".into(), b"{}".to_vec()),
+            b.create(claim.clone(), "uid-b".into(), b"{}".to_vec()),
+        );
+        let winners = [&ra, &rb].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(winners, 1, "round {round}: {ra:?} {rb:?}");
+        let loser = if ra.is_ok() { rb } else { ra };
+        assert_eq!(loser, Err(StoreError::AlreadyExists(claim)));
+    }
+}
