@@ -127,7 +127,23 @@ fn retryable(e: &etcd_client::Error, idempotent: bool) -> bool {
     let text = e.to_string();
     text.contains("tcp connect error")
         || text.contains("etcdserver: no leader")
-        || (idempotent && (text.contains("connection closed") || text.contains("broken pipe")))
+        || (idempotent && ambiguous(e))
+}
+
+/// Whether a request failed with no answer about its fate: the member died or lost its
+/// leadership while the request was in flight, which may or may not have committed it.
+fn ambiguous(e: &etcd_client::Error) -> bool {
+    let text = e.to_string();
+    [
+        "connection closed",
+        "broken pipe",
+        "connection reset",
+        "transport error",
+        "leader changed",
+        "request timed out",
+    ]
+    .iter()
+    .any(|m| text.contains(m))
 }
 
 fn is_future(e: &etcd_client::Error) -> bool {
@@ -252,17 +268,27 @@ impl EtcdStore {
         }
     }
 
-    /// A transaction, tried again only when it certainly did not reach etcd (a write that
-    /// may have committed is not repeated: the caller gets `Backend`, as a 503).
-    async fn write(&self, txn: Txn) -> Result<TxnResponse, etcd_client::Error> {
+    /// A transaction, tried again when it did not reach etcd and also when its fate is
+    /// unknown (the member died or its leader changed mid-request). Every write here is a
+    /// compare-and-swap, so a repeat of one that did commit fails its compare; the `bool`
+    /// (an ambiguous attempt came before) tells the caller to check whether the value
+    /// found is its own (see [`own_write`]). Gives up after [`REQUEST_TIMEOUT`]: `Backend`,
+    /// a 503.
+    async fn write(&self, txn: Txn) -> Result<(TxnResponse, bool), etcd_client::Error> {
         let deadline = Instant::now() + REQUEST_TIMEOUT;
+        let mut unsure = false;
         loop {
             match self.kv().txn(txn.clone()).await {
                 Err(e) if retryable(&e, false) && Instant::now() < deadline => {
                     debug!(error = %e, "etcd write not sent; trying again");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                other => return other,
+                Err(e) if ambiguous(&e) && Instant::now() < deadline => {
+                    debug!(error = %e, "etcd write may or may not have committed; trying again");
+                    unsure = true;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other.map(|r| (r, unsure)),
             }
         }
     }
@@ -367,21 +393,30 @@ impl EtcdStore {
         key: &Key,
         compare: Compare,
         op: TxnOp,
+        own: Option<&[u8]>,
     ) -> Result<(bool, i64, Vec<TxnOpResponse>), StoreError> {
         let txn = Txn::new()
             .when([compare])
             .and_then([op])
             .or_else([TxnOp::get(keys::object(key), None)]);
-        let response = self.write(txn).await.map_err(backend)?;
+        let (response, unsure) = self.write(txn).await.map_err(backend)?;
         let revision = response.header().map_or(0, |h| h.revision());
-        Ok((response.succeeded(), revision, response.op_responses()))
+        let responses = response.op_responses();
+        if !response.succeeded() && unsure {
+            if let Some(revision) = own.and_then(|own| own_write(&responses, own)) {
+                debug!(%key, revision, "an earlier attempt of this write had committed");
+                return Ok((true, revision, responses));
+            }
+        }
+        Ok((response.succeeded(), revision, responses))
     }
 
     async fn do_create(&self, key: Key, uid: String, json: Vec<u8>) -> Result<Stored, StoreError> {
         let etcd_key = keys::object(&key);
         let compare = Compare::create_revision(etcd_key.clone(), CompareOp::Equal, 0);
-        let put = TxnOp::put(etcd_key, keys::envelope(&uid, &json), None);
-        match self.put_txn(&key, compare, put).await? {
+        let value = keys::envelope(&uid, &json);
+        let put = TxnOp::put(etcd_key, value.clone(), None);
+        match self.put_txn(&key, compare, put, Some(&value)).await? {
             (true, revision, _) => Ok(Stored {
                 key,
                 uid,
@@ -415,8 +450,10 @@ impl EtcdStore {
             let etcd_key = keys::object(&key);
             let compare =
                 Compare::mod_revision(etcd_key.clone(), CompareOp::Equal, current.revision);
-            let put = TxnOp::put(etcd_key, keys::envelope(&current.uid, &json), None);
-            let (done, revision, responses) = self.put_txn(&key, compare, put).await?;
+            let value = keys::envelope(&current.uid, &json);
+            let put = TxnOp::put(etcd_key, value.clone(), None);
+            let (done, revision, responses) =
+                self.put_txn(&key, compare, put, Some(&value)).await?;
             if done {
                 return Ok(Stored {
                     key,
@@ -446,7 +483,9 @@ impl EtcdStore {
             None => Compare::create_revision(etcd_key.clone(), CompareOp::Greater, 0),
         };
         let delete = TxnOp::delete(etcd_key, Some(DeleteOptions::new().with_prev_key()));
-        let (done, revision, responses) = self.put_txn(&key, compare, delete).await?;
+        // A delete's repeat cannot tell its own earlier success from another's: it reports
+        // NotFound (the object is gone either way).
+        let (done, revision, responses) = self.put_txn(&key, compare, delete, None).await?;
         if !done {
             return match (found(&responses), expected) {
                 (Some(actual), Some(expected)) => Err(StoreError::Conflict {
@@ -468,6 +507,20 @@ impl EtcdStore {
         last.revision = revision;
         Ok(last)
     }
+}
+
+/// The revision of the value a failed compare found, when that value is exactly the one
+/// this write put (a create's envelope holds its fresh uid, so only its own earlier
+/// attempt can have written it; an update's holds the whole new object).
+fn own_write(responses: &[TxnOpResponse], own: &[u8]) -> Option<i64> {
+    responses.iter().find_map(|r| match r {
+        TxnOpResponse::Get(get) => get
+            .kvs()
+            .first()
+            .filter(|kv| kv.value() == own)
+            .map(|kv| kv.mod_revision()),
+        _ => None,
+    })
 }
 
 /// The `mod_revision` a failed transaction's `get` found, if the key exists.
