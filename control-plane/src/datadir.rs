@@ -129,7 +129,10 @@ mod tests {
     fn the_server_id_is_made_once_and_kept() {
         let dir = tempfile::tempdir().unwrap();
         let id = server_id(dir.path()).unwrap();
-        assert!(skiff_proto::model::is_dns1123_subdomain(&format!("skiff-apiserver-{id}")), "{id}");
+        assert!(
+            skiff_proto::model::is_dns1123_subdomain(&format!("skiff-apiserver-{id}")),
+            "{id}"
+        );
         assert_eq!(server_id(dir.path()).unwrap(), id);
         let other = tempfile::tempdir().unwrap();
         assert_ne!(server_id(other.path()).unwrap(), id);

@@ -10,6 +10,7 @@
 //! for 10 s (the renew deadline) stops its singletons at once, 5 s before any other server
 //! may take the lease, so two leaders never act together.
 
+pub mod cluster_ca;
 mod election;
 pub mod identity;
 mod run;

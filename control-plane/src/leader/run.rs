@@ -60,16 +60,24 @@ where
         if leading.wait_for(|lead| *lead).await.is_err() {
             return;
         }
-        let tasks = start();
+        let mut tasks = Running(start());
         let gone = leading.wait_for(|lead| !*lead).await.is_err();
-        for task in &tasks {
-            task.abort();
-        }
-        for task in tasks {
+        tasks.0.iter().for_each(JoinHandle::abort);
+        for task in std::mem::take(&mut tasks.0) {
             let _ = task.await;
         }
         if gone {
             return;
         }
+    }
+}
+
+/// The singletons while they run: aborted when dropped, so aborting the supervisor
+/// (a stop) stops them too.
+struct Running(Vec<JoinHandle<()>>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.iter().for_each(JoinHandle::abort);
     }
 }

@@ -148,7 +148,11 @@ pub async fn fetch_bundle(server: &str, token: &ServerToken) -> Result<Bundle, J
     let uri: http::Uri = server
         .parse()
         .map_err(|e| failed(format!("not a URL: {e}")))?;
-    let host = uri.host().unwrap_or_default().trim_matches(['[', ']']).to_string();
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .to_string();
     let port = uri.port_u16().unwrap_or(443);
     let reply = tokio::time::timeout(TIMEOUT, get(&host, port, &ca_pem, &token.to_string()))
         .await
@@ -169,13 +173,15 @@ pub async fn fetch_bundle(server: &str, token: &ServerToken) -> Result<Bundle, J
 async fn get(host: &str, port: u16, ca_pem: &str, token: &str) -> Result<(u16, Vec<u8>), String> {
     skiff_proto::auth::install_crypto_provider();
     let mut roots = rustls::RootCertStore::empty();
-    let (_, pem) = x509_parser::pem::parse_x509_pem(ca_pem.as_bytes()).map_err(|e| e.to_string())?;
+    let (_, pem) =
+        x509_parser::pem::parse_x509_pem(ca_pem.as_bytes()).map_err(|e| e.to_string())?;
     roots.add(pem.contents.into()).map_err(|e| e.to_string())?;
     let mut config = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
+    let name =
+        rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
     let tcp = tokio::net::TcpStream::connect((host, port))
         .await
         .map_err(|e| format!("connecting: {e}"))?;
@@ -186,7 +192,9 @@ async fn get(host: &str, port: u16, ca_pem: &str, token: &str) -> Result<(u16, V
     let request = format!(
         "GET {PATH} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
     );
-    tls.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+    tls.write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
     let mut reply = Vec::new();
     (&mut tls)
         .take(MAX_REPLY as u64)

@@ -33,8 +33,8 @@ mod issue;
 pub mod join;
 mod load;
 mod node;
-mod service_account;
 mod server_token;
+mod service_account;
 mod serving;
 #[cfg(test)]
 mod tests;

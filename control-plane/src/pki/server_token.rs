@@ -25,7 +25,9 @@ pub(super) fn load_or_create(data_dir: &Path, ca_der: &[u8]) -> Result<ServerTok
                 files::tighten(&path, SECRET)?;
                 return Ok(token);
             }
-            Ok(_) => warn!(path = %path.display(), "server token pins another CA, making a new one"),
+            Ok(_) => {
+                warn!(path = %path.display(), "server token pins another CA, making a new one")
+            }
             Err(e) => {
                 warn!(path = %path.display(), error = %e, "server token unreadable, making a new one")
             }

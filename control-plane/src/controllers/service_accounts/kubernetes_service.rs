@@ -162,7 +162,8 @@ pub fn subsets(servers: &[SocketAddr]) -> Value {
         .map(|(port, mut ips)| {
             ips.sort();
             ips.dedup();
-            let addresses: Vec<Value> = ips.iter().map(|ip| json!({"ip": ip.to_string()})).collect();
+            let addresses: Vec<Value> =
+                ips.iter().map(|ip| json!({"ip": ip.to_string()})).collect();
             json!({
                 "addresses": addresses,
                 "ports": [{"name": "https", "port": port, "protocol": "TCP"}],

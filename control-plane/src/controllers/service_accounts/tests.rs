@@ -198,7 +198,13 @@ async fn the_kubernetes_endpoints_list_every_live_server_sorted() {
     let controller = KubernetesServiceController::new(ctx, "10.43.0.1".parse().unwrap(), me);
     let lease = Duration::from_secs(15);
     let keeper = |id: &str, address: &str| {
-        IdentityKeeper::new(store.clone(), clock.clone(), id, address.parse().unwrap(), lease)
+        IdentityKeeper::new(
+            store.clone(),
+            clock.clone(),
+            id,
+            address.parse().unwrap(),
+            lease,
+        )
     };
     let (own, other, third) = (
         keeper("me", "192.0.2.10:6443"),
@@ -218,9 +224,14 @@ async fn the_kubernetes_endpoints_list_every_live_server_sorted() {
             .collect()
     };
     let action = controller.reconcile(&key).await.unwrap();
-    let endpoints = get(store.as_ref(), "Endpoints", "default", "kubernetes").await.unwrap();
+    let endpoints = get(store.as_ref(), "Endpoints", "default", "kubernetes")
+        .await
+        .unwrap();
     // Sorted as addresses (192.0.2.9 before 192.0.2.10), one subset on the shared port.
-    assert_eq!(ips(endpoints.clone()), ["192.0.2.9", "192.0.2.10", "192.0.2.11"]);
+    assert_eq!(
+        ips(endpoints.clone()),
+        ["192.0.2.9", "192.0.2.10", "192.0.2.11"]
+    );
     assert_eq!(endpoints["subsets"][0]["ports"][0]["port"], 6443);
     assert_eq!(endpoints["subsets"].as_array().unwrap().len(), 1);
     // Back when the others' leases would run out.
@@ -231,10 +242,21 @@ async fn the_kubernetes_endpoints_list_every_live_server_sorted() {
     own.renew().await.unwrap();
     third.remove().await.unwrap();
     controller.reconcile(&key).await.unwrap();
-    let endpoints = get(store.as_ref(), "Endpoints", "default", "kubernetes").await.unwrap();
+    let endpoints = get(store.as_ref(), "Endpoints", "default", "kubernetes")
+        .await
+        .unwrap();
     assert_eq!(ips(endpoints), ["192.0.2.9", "192.0.2.10"]);
     manual.advance(Duration::from_secs(6));
-    assert_eq!(controller.reconcile(&key).await.unwrap(), Action::AwaitChange);
-    let endpoints = get(store.as_ref(), "Endpoints", "default", "kubernetes").await.unwrap();
-    assert_eq!(ips(endpoints), ["192.0.2.10"], "this server stays even with its lease stale");
+    assert_eq!(
+        controller.reconcile(&key).await.unwrap(),
+        Action::AwaitChange
+    );
+    let endpoints = get(store.as_ref(), "Endpoints", "default", "kubernetes")
+        .await
+        .unwrap();
+    assert_eq!(
+        ips(endpoints),
+        ["192.0.2.10"],
+        "this server stays even with its lease stale"
+    );
 }

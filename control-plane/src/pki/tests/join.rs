@@ -23,7 +23,10 @@ fn a_joined_server_shares_the_ca_keys_and_tokens_and_has_its_own_certificates() 
     let (first_dir, first) = first_server();
     let token = server_token(first_dir.path());
     assert!(first.verify_server_token(&token.to_string()));
-    assert!(!first.verify_server_token(&first.node_token()), "a node token is no server token");
+    assert!(
+        !first.verify_server_token(&first.node_token()),
+        "a node token is no server token"
+    );
     let bundle = read_bundle(first_dir.path()).unwrap();
 
     let second_dir = tempfile::tempdir().unwrap();
@@ -39,7 +42,11 @@ fn a_joined_server_shares_the_ca_keys_and_tokens_and_has_its_own_certificates() 
     assert!(second.verify_server_token(&token.to_string()));
     assert!(second.verify_token(&first.node_token()));
     let serving = |dir: &std::path::Path| read(&dir.join("pki/server.crt"));
-    assert_ne!(serving(second_dir.path()), serving(first_dir.path()), "its own serving certificate");
+    assert_ne!(
+        serving(second_dir.path()),
+        serving(first_dir.path()),
+        "its own serving certificate"
+    );
     // Joining again (a restart with --join still given) changes nothing.
     install_bundle(second_dir.path(), FIRST, &token, &bundle).unwrap();
 }
@@ -53,8 +60,15 @@ fn a_data_dir_with_another_ca_is_refused() {
     let before = read(&other_dir.path().join("node-token"));
     let err = install_bundle(other_dir.path(), FIRST, &token, &bundle).unwrap_err();
     assert!(matches!(err, JoinError::OtherCa { .. }), "{err}");
-    assert!(err.to_string().contains("two servers with different CAs"), "{err}");
-    assert_eq!(read(&other_dir.path().join("node-token")), before, "nothing written");
+    assert!(
+        err.to_string().contains("two servers with different CAs"),
+        "{err}"
+    );
+    assert_eq!(
+        read(&other_dir.path().join("node-token")),
+        before,
+        "nothing written"
+    );
 }
 
 #[test]
