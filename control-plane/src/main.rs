@@ -16,7 +16,10 @@ use skiff_control_plane::leader::{self, Elector, IdentityKeeper, LeaseConfig};
 use skiff_control_plane::pki::{
     admin_conf_path, admin_token_path, join, node_token_path, server_token_path, user_config, Pki,
 };
-use skiff_control_plane::store::{encryption, spawn_compactor, SqliteStore, Store};
+use skiff_control_plane::store::etcd::parse_endpoints;
+use skiff_control_plane::store::{
+    encryption, spawn_compactor, EtcdStore, EtcdTls, SqliteStore, Store,
+};
 use skiff_control_plane::{controllers, frontdoor, rbac, resources};
 use tokio::net::TcpListener;
 use tower::Layer;
@@ -41,9 +44,15 @@ struct Flags {
     /// Address the API server listens on.
     #[arg(long, default_value = "0.0.0.0:6443")]
     listen: SocketAddr,
-    /// `sqlite` (embedded, `<data-dir>/store.db`) or `etcd://HOST:PORT`.
+    /// `sqlite` (embedded, `<data-dir>/store.db`) or `etcd://HOST:PORT[,HOST:PORT...]`
+    /// (an etcd cluster several servers share; the client fails over between endpoints).
     #[arg(long, default_value = "sqlite")]
     store: String,
+    #[command(flatten)]
+    etcd: EtcdFlags,
+    /// How long to keep retrying an unreachable etcd at start before giving up.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, hide = true)]
+    etcd_wait: Duration,
     /// Pod addresses; each node gets a /24 of it.
     #[arg(long, default_value = "10.42.0.0/16")]
     cluster_cidr: Ipv4Net,
@@ -93,8 +102,53 @@ struct Flags {
     advertise_address: Option<IpAddr>,
 }
 
+/// TLS to etcd (the etcd's CA, and the client certificate it asks for).
+#[derive(clap::Args, Debug, Clone)]
+struct EtcdFlags {
+    /// The CA that signed etcd's serving certificate (enables TLS to etcd).
+    #[arg(long, global = true)]
+    etcd_cafile: Option<PathBuf>,
+    /// A client certificate for etcd's `--client-cert-auth` (with --etcd-keyfile).
+    #[arg(long, global = true)]
+    etcd_certfile: Option<PathBuf>,
+    /// The client certificate's key.
+    #[arg(long, global = true)]
+    etcd_keyfile: Option<PathBuf>,
+}
+
+impl EtcdFlags {
+    fn tls(&self) -> anyhow::Result<Option<EtcdTls>> {
+        match &self.etcd_cafile {
+            Some(ca) => Ok(Some(EtcdTls::from_files(
+                ca,
+                self.etcd_certfile.as_deref(),
+                self.etcd_keyfile.as_deref(),
+            )?)),
+            None if self.etcd_certfile.is_some() || self.etcd_keyfile.is_some() => {
+                bail!("--etcd-certfile/--etcd-keyfile need --etcd-cafile")
+            }
+            None => Ok(None),
+        }
+    }
+}
+
 #[derive(clap::Subcommand, Debug)]
 enum Command {
+    /// Copies a stopped server's SQLite store into an empty etcd (`--to etcd://HOST:PORT`).
+    /// Keys, uids and objects are kept; Secrets stay sealed, so the data dir (its
+    /// secrets-encryption.key, CA and tokens) must go with the servers that use the etcd.
+    Migrate {
+        /// `sqlite:DIR`: the data dir of a stopped control plane.
+        #[arg(long)]
+        from: String,
+        /// `etcd://HOST:PORT[,HOST:PORT...]`.
+        #[arg(long)]
+        to: String,
+        /// Copy even if the etcd already holds skiff objects (those present in both are
+        /// replaced).
+        #[arg(long)]
+        force: bool,
+    },
     /// Prints a kubeconfig for a user other than the administrator: a client certificate
     /// signed by the cluster CA (CN the user, O each group). RBAC decides what it may do.
     Kubeconfig {
@@ -157,6 +211,13 @@ async fn main() -> anyhow::Result<()> {
     }) = &flags.command
     {
         return print_kubeconfig(user, groups, data_dir);
+    }
+    if let Some(Command::Migrate { from, to, force }) = &flags.command {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter("warn")
+            .init();
+        return migrate(from, to, *force, &flags.etcd).await;
     }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -418,7 +479,23 @@ async fn open_store(flags: &Flags) -> anyhow::Result<Arc<dyn Store>> {
             Ok(Arc::new(store))
         }
         etcd if etcd.starts_with("etcd://") => {
-            bail!("--store {etcd}: the etcd store is not supported yet; use --store sqlite")
+            let endpoints = parse_endpoints(etcd)?;
+            let tls = flags.etcd.tls()?;
+            let etcd = EtcdStore::connect_retrying(&endpoints, tls, flags.etcd_wait)
+                .await
+                .with_context(|| {
+                    format!(
+                        "etcd at {} did not answer for {:?}",
+                        endpoints.join(","),
+                        flags.etcd_wait
+                    )
+                })?;
+            // No scrub here: plaintext a rewrite replaced stays in etcd's history until
+            // the compactor drops those revisions.
+            let (store, _sealed) = encryption::open(Arc::new(etcd), &data_dir(flags)?)
+                .await
+                .context("secrets encryption")?;
+            Ok(Arc::new(store))
         }
         other => bail!("--store {other:?}: expected sqlite or etcd://HOST:PORT"),
     }
@@ -508,4 +585,41 @@ async fn shutdown_signal() -> anyhow::Result<&'static str> {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     })
+}
+
+/// `migrate --from sqlite:DIR --to etcd://...`: progress and a summary on stdout.
+async fn migrate(from: &str, to: &str, force: bool, etcd: &EtcdFlags) -> anyhow::Result<()> {
+    let dir = PathBuf::from(
+        from.strip_prefix("sqlite:")
+            .with_context(|| format!("--from {from:?}: expected sqlite:DIR"))?,
+    );
+    // A running server holds the lock: copying a store that is being written is refused.
+    let _lock = skiff_control_plane::datadir::DataDirLock::acquire(&dir)
+        .with_context(|| format!("--from {}: stop the control plane first", dir.display()))?;
+    let path = dir.join("store.db");
+    if !path.is_file() {
+        bail!("--from {}: no store.db there", dir.display());
+    }
+    let source = SqliteStore::open(&path)
+        .with_context(|| format!("opening the store {}", path.display()))?;
+    let endpoints = parse_endpoints(to)?;
+    let target = EtcdStore::connect(&endpoints, etcd.tls()?).await?;
+    let summary = skiff_control_plane::store::migrate::migrate(&source, &target, force, |n, of| {
+        println!("copied {n}/{of} objects");
+    })
+    .await?;
+    println!(
+        "migrated {} objects to etcd at {} (etcd revision {}):",
+        summary.copied,
+        endpoints.join(","),
+        summary.revision
+    );
+    for (kind, count) in &summary.kinds {
+        println!("  {kind}: {count}");
+    }
+    println!(
+        "start the servers with --store {to} and a copy of {} (its secrets-encryption.key, CA and tokens)",
+        dir.display()
+    );
+    Ok(())
 }
