@@ -308,36 +308,49 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     // Every server renews its identity lease (the `kubernetes` Endpoints list it) and
     // trims its memory; only the leader runs the singletons (docs/architecture.md, High
     // availability). A single server wins the lease at once.
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let advertised = api_endpoint(&flags, listen);
-    let identity = Arc::new(IdentityKeeper::new(
-        cp.store.clone(),
-        clock.clone(),
-        &server_id,
-        advertised,
-        flags.leader_lease,
-    ));
-    identity
-        .renew()
-        .await
-        .context("writing this server's identity lease")?;
-    let elector = Arc::new(Elector::new(
-        cp.store.clone(),
-        clock,
-        LeaseConfig::leader(&server_id, flags.leader_lease),
-    ));
-    let (leading, leading_rx) = tokio::sync::watch::channel(false);
     let singletons = {
         let (cp, compact) = (cp.clone(), (flags.compact_keep, flags.compact_interval));
         move || singletons(&cp, compact, advertised)
     };
-    let background = AbortOnDrop(vec![
-        memory::spawn_trimmer(memory::TRIM_PERIOD),
-        tokio::spawn(identity.clone().keep_renewing()),
-        tokio::spawn(leader::keep_electing(elector.clone(), leading)),
-        tokio::spawn(leader::run_while_leading(leading_rx, singletons)),
-    ]);
-    info!(server_id = %server_id, advertised = %advertised, "trying for the leader lease");
+    let (leading, leading_rx) = tokio::sync::watch::channel(false);
+    let mut leading = Some(leading);
+    let mut background = vec![memory::spawn_trimmer(memory::TRIM_PERIOD)];
+    // On SQLite the store is this server's own (in its locked data dir): nobody to elect
+    // against, so it leads at once and writes no leases.
+    let election = if flags.store.starts_with("etcd://") {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let identity = Arc::new(IdentityKeeper::new(
+            cp.store.clone(),
+            clock.clone(),
+            &server_id,
+            advertised,
+            flags.leader_lease,
+        ));
+        identity
+            .renew()
+            .await
+            .context("writing this server's identity lease")?;
+        let elector = Arc::new(Elector::new(
+            cp.store.clone(),
+            clock,
+            LeaseConfig::leader(&server_id, flags.leader_lease),
+        ));
+        let sender = leading.take().expect("the sender is there");
+        background.push(tokio::spawn(identity.clone().keep_renewing()));
+        background.push(tokio::spawn(leader::keep_electing(elector.clone(), sender)));
+        info!(server_id = %server_id, advertised = %advertised, "trying for the leader lease");
+        Some((elector, identity))
+    } else {
+        if let Some(sender) = &leading {
+            sender.send_replace(true);
+        }
+        None
+    };
+    background.push(tokio::spawn(leader::run_while_leading(
+        leading_rx, singletons,
+    )));
+    let background = AbortOnDrop(background);
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let mut server = tokio::spawn(frontdoor::server::serve(
@@ -364,11 +377,14 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     // Controllers stop first, then the lease goes to another server at once and this
     // one leaves the `kubernetes` Endpoints; the API drains last.
     drop(background);
-    if let Err(e) = elector.release().await {
-        warn!(error = %e, "releasing the leader lease");
-    }
-    if let Err(e) = identity.remove().await {
-        warn!(error = %e, "removing this server's identity lease");
+    drop(leading);
+    if let Some((elector, identity)) = &election {
+        if let Err(e) = elector.release().await {
+            warn!(error = %e, "releasing the leader lease");
+        }
+        if let Err(e) = identity.remove().await {
+            warn!(error = %e, "removing this server's identity lease");
+        }
     }
     let _ = stop.send(());
     if tokio::time::timeout(SHUTDOWN_GRACE * 2, &mut server)
