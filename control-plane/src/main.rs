@@ -17,9 +17,7 @@ use skiff_control_plane::pki::{
     admin_conf_path, admin_token_path, join, node_token_path, server_token_path, user_config, Pki,
 };
 use skiff_control_plane::store::etcd::parse_endpoints;
-use skiff_control_plane::store::{
-    encryption, spawn_compactor, EtcdStore, EtcdTls, SqliteStore, Store,
-};
+use skiff_control_plane::store::{encryption, EtcdStore, EtcdTls, SqliteStore, Store};
 use skiff_control_plane::{controllers, frontdoor, rbac, resources};
 use tokio::net::TcpListener;
 use tower::Layer;
@@ -311,7 +309,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     let advertised = api_endpoint(&flags, listen);
     let singletons = {
         let (cp, compact) = (cp.clone(), (flags.compact_keep, flags.compact_interval));
-        move || singletons(&cp, compact, advertised)
+        move || controllers::spawn_singletons(&cp, compact, advertised)
     };
     let (leading, leading_rx) = tokio::sync::watch::channel(false);
     let mut leading = Some(leading);
@@ -395,27 +393,6 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     }
     info!("stopped");
     Ok(())
-}
-
-/// What only the leader runs: the scheduler and node lifecycle, the Service controllers
-/// (Endpoints, claims' release), the compactor, the workload controllers, each
-/// namespace's account and CA, and the `kubernetes` Service with every live server.
-fn singletons(
-    cp: &Arc<ControlPlane>,
-    (keep, interval): (i64, Duration),
-    advertised: SocketAddr,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    controllers::nodes::spawn_background(cp.clone())
-        .into_iter()
-        .chain(controllers::services::spawn(cp.clone()))
-        .chain([spawn_compactor(cp.store.clone(), keep, interval)])
-        // workloads: ReplicaSet, Deployment, garbage collector
-        .chain(controllers::spawn(cp.clone()))
-        .chain([
-            controllers::service_accounts::spawn(cp),
-            controllers::service_accounts::kubernetes_service::spawn(cp, advertised),
-        ])
-        .collect()
 }
 
 /// `--join URL --token ...`: the cluster's CA, keys and tokens from the server at URL,
