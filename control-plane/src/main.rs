@@ -409,6 +409,13 @@ async fn join_cluster(
     let token = skiff_proto::auth::ServerToken::parse(token).map_err(|e| {
         anyhow::anyhow!("--token: {e} (give the first server's <data-dir>/server-token)")
     })?;
+    if join::already_joined(data_dir, server, &token)? {
+        info!(
+            server,
+            "already joined: the cluster's CA, keys and tokens are in the data dir"
+        );
+        return Ok(());
+    }
     let bundle = join::fetch_bundle(server, &token)
         .await
         .with_context(|| format!("joining the cluster at {server}"))?;

@@ -393,5 +393,19 @@ async fn two_servers_share_one_etcd_and_the_controllers_fail_over() {
         took < LEASE,
         "a released lease waited for its expiry: {took:?}"
     );
+    // A joined server restarted with --join still given needs nothing from the server
+    // it joined (here, an address where nobody listens): its data dir has it all.
+    let mut again = Server::start(
+        dir.path(),
+        "second",
+        second.port,
+        &store,
+        Some(("https://127.0.0.1:1", &token)),
+    );
+    let again_client = again.client().await;
+    assert_eq!(
+        holder(&again_client).await.as_deref(),
+        Some(first_id.as_str())
+    );
     drop(etcd);
 }
