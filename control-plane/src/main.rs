@@ -250,7 +250,18 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         join_cluster(&flags, server, &data_dir).await?;
     }
     let server_id = skiff_control_plane::datadir::server_id(&data_dir)?;
-    let store = open_store(&flags).await?;
+    // Bound before the PKI is made, so that `--listen ...:0` gets its real port into
+    // admin.conf and a port already in use fails before anything is written.
+    let listener = TcpListener::bind(flags.listen)
+        .await
+        .with_context(|| format!("listening on {}", flags.listen))?;
+    let listen = listener
+        .local_addr()
+        .context("reading the listen address")?;
+    let (server_names, api_url) = server_names(&flags, listen.port(), &config);
+    let pki = Pki::load_or_create(&data_dir, &server_names, &api_url)
+        .with_context(|| format!("loading the PKI under {}", data_dir.display()))?;
+    let store = open_store(&flags, pki.ca_der()).await?;
     resources::bootstrap(store.as_ref(), &skiff_control_plane::core::SystemClock)
         .await
         .context("creating the system namespaces and the default storage class")?;
@@ -263,20 +274,6 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             .context("loading the roles and bindings")?,
     ));
 
-    // Bound before the PKI is made, so that `--listen ...:0` gets its real port into
-    // admin.conf and a port already in use fails before anything is written.
-    let listener = TcpListener::bind(flags.listen)
-        .await
-        .with_context(|| format!("listening on {}", flags.listen))?;
-    let listen = listener
-        .local_addr()
-        .context("reading the listen address")?;
-    let (server_names, api_url) = server_names(&flags, listen.port(), &config);
-    let pki = Pki::load_or_create(&data_dir, &server_names, &api_url)
-        .with_context(|| format!("loading the PKI under {}", data_dir.display()))?;
-    leader::cluster_ca::check_or_record(store.as_ref(), pki.ca_der())
-        .await
-        .context("checking the store against this data dir's CA")?;
     info!(
         admin_conf = %admin_conf_path(&data_dir).display(),
         admin_token = %admin_token_path(&data_dir).display(),
@@ -462,12 +459,15 @@ impl Drop for AbortOnDrop {
 }
 
 /// The store, with Secrets sealed at rest under `<data-dir>/secrets-encryption.key`.
-async fn open_store(flags: &Flags) -> anyhow::Result<Arc<dyn Store>> {
+/// Checked first against `ca_der`: a store another cluster's CA was recorded in is
+/// refused before anything is written to it (`leader/cluster_ca.rs`).
+async fn open_store(flags: &Flags, ca_der: &[u8]) -> anyhow::Result<Arc<dyn Store>> {
     match flags.store.as_str() {
         "sqlite" => {
             let path = data_dir(flags)?.join("store.db");
             let sqlite = SqliteStore::open(&path)
                 .with_context(|| format!("opening the store {}", path.display()))?;
+            same_cluster(&sqlite, ca_der).await?;
             let (store, sealed) = encryption::open(Arc::new(sqlite.clone()), &data_dir(flags)?)
                 .await
                 .context("secrets encryption")?;
@@ -490,6 +490,7 @@ async fn open_store(flags: &Flags) -> anyhow::Result<Arc<dyn Store>> {
                         flags.etcd_wait
                     )
                 })?;
+            same_cluster(&etcd, ca_der).await?;
             // No scrub here: plaintext a rewrite replaced stays in etcd's history until
             // the compactor drops those revisions.
             let (store, _sealed) = encryption::open(Arc::new(etcd), &data_dir(flags)?)
@@ -499,6 +500,12 @@ async fn open_store(flags: &Flags) -> anyhow::Result<Arc<dyn Store>> {
         }
         other => bail!("--store {other:?}: expected sqlite or etcd://HOST:PORT"),
     }
+}
+
+async fn same_cluster(store: &dyn Store, ca_der: &[u8]) -> anyhow::Result<()> {
+    leader::cluster_ca::check_or_record(store, ca_der)
+        .await
+        .context("checking the store against this data dir's CA")
 }
 
 /// The `kubernetes` Service's DNS names, in the serving certificate as kube-apiserver's.
