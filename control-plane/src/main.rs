@@ -11,14 +11,13 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Parser;
 use ipnet::Ipv4Net;
-use skiff_control_plane::core::{memory, ClusterConfig, ControlPlane};
+use skiff_control_plane::core::{memory, Clock, ClusterConfig, ControlPlane, SystemClock};
+use skiff_control_plane::leader::{self, Elector, IdentityKeeper, LeaseConfig};
 use skiff_control_plane::pki::{
-    admin_conf_path, admin_token_path, node_token_path, user_config, Pki,
+    admin_conf_path, admin_token_path, join, node_token_path, server_token_path, user_config, Pki,
 };
 use skiff_control_plane::store::etcd::parse_endpoints;
-use skiff_control_plane::store::{
-    encryption, spawn_compactor, EtcdStore, EtcdTls, SqliteStore, Store,
-};
+use skiff_control_plane::store::{encryption, EtcdStore, EtcdTls, SqliteStore, Store};
 use skiff_control_plane::{controllers, frontdoor, rbac, resources};
 use tokio::net::TcpListener;
 use tower::Layer;
@@ -83,6 +82,18 @@ struct Flags {
     /// How often a REST watch that allows bookmarks gets one (hidden: tests shorten it).
     #[arg(long, default_value = "60s", value_parser = parse_duration, hide = true)]
     watch_bookmark_interval: Duration,
+    /// How long the leader lease lasts unrenewed: with several servers on one store,
+    /// another takes over the controllers this long after the leader dies (at once when
+    /// it stops cleanly). Renewed every 2 s of 15 s.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    leader_lease: Duration,
+    /// Adds this server to the cluster of the one at this URL (`https://FIRST:6443`): it
+    /// gets the CA, keys and tokens from there. Needs `--token` and `--store etcd://...`.
+    #[arg(long, requires = "token")]
+    join: Option<String>,
+    /// The first server's `<data-dir>/server-token`, for `--join`.
+    #[arg(long, requires = "join")]
+    token: Option<String>,
     /// The address written into admin.conf for the CLI (default: the listen address if it
     /// is a specific one, else 127.0.0.1). It is in the serving certificate too.
     #[arg(long)]
@@ -235,7 +246,22 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         .with_context(|| format!("creating --data-dir {}", data_dir.display()))?;
     // Held until the process ends: a second control plane on this dir refuses to start.
     let _lock = skiff_control_plane::datadir::DataDirLock::acquire(&data_dir)?;
-    let store = open_store(&flags).await?;
+    if let Some(server) = &flags.join {
+        join_cluster(&flags, server, &data_dir).await?;
+    }
+    let server_id = skiff_control_plane::datadir::server_id(&data_dir)?;
+    // Bound before the PKI is made, so that `--listen ...:0` gets its real port into
+    // admin.conf and a port already in use fails before anything is written.
+    let listener = TcpListener::bind(flags.listen)
+        .await
+        .with_context(|| format!("listening on {}", flags.listen))?;
+    let listen = listener
+        .local_addr()
+        .context("reading the listen address")?;
+    let (server_names, api_url) = server_names(&flags, listen.port(), &config);
+    let pki = Pki::load_or_create(&data_dir, &server_names, &api_url)
+        .with_context(|| format!("loading the PKI under {}", data_dir.display()))?;
+    let store = open_store(&flags, pki.ca_der()).await?;
     resources::bootstrap(store.as_ref(), &skiff_control_plane::core::SystemClock)
         .await
         .context("creating the system namespaces and the default storage class")?;
@@ -248,21 +274,11 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             .context("loading the roles and bindings")?,
     ));
 
-    // Bound before the PKI is made, so that `--listen ...:0` gets its real port into
-    // admin.conf and a port already in use fails before anything is written.
-    let listener = TcpListener::bind(flags.listen)
-        .await
-        .with_context(|| format!("listening on {}", flags.listen))?;
-    let listen = listener
-        .local_addr()
-        .context("reading the listen address")?;
-    let (server_names, api_url) = server_names(&flags, listen.port(), &config);
-    let pki = Pki::load_or_create(&data_dir, &server_names, &api_url)
-        .with_context(|| format!("loading the PKI under {}", data_dir.display()))?;
     info!(
         admin_conf = %admin_conf_path(&data_dir).display(),
         admin_token = %admin_token_path(&data_dir).display(),
         node_token = %node_token_path(&data_dir).display(),
+        server_token = %server_token_path(&data_dir).display(),
         server = %api_url,
         "credentials ready: kubectl and the CLI use admin.conf (a kubeconfig) or the admin token, agents join with the node token"
     );
@@ -274,38 +290,62 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
 
     // gRPC for agents (and GET /skiff/v1/binaries/... for node-token holders); the
     // listener sends every other request to the Kubernetes REST API.
-    let grpc = frontdoor::binaries::BinariesLayer::new(&data_dir, cp.pki.node_token()).layer(
-        tonic::service::Routes::new(frontdoor::node_service(cp.clone())),
+    let grpc = frontdoor::join::JoinLayer::new(cp.pki.clone()).layer(
+        frontdoor::binaries::BinariesLayer::new(&data_dir, cp.pki.node_token()).layer(
+            tonic::service::Routes::new(frontdoor::node_service(cp.clone())),
+        ),
     );
     let rest = Arc::new(
         frontdoor::rest::Rest::new(cp.clone(), authorizer)
             .with_bookmark_interval(flags.watch_bookmark_interval),
     );
     let tls = cp.pki.server_rustls().context("configuring TLS")?;
-    // The scheduler, the controllers and the compactor stop with `run`,
-    // whichever way it returns.
-    let _background = AbortOnDrop(
-        controllers::nodes::spawn_background(cp.clone())
-            .into_iter()
-            .chain(controllers::services::spawn(cp.clone()))
-            .chain([spawn_compactor(
-                cp.store.clone(),
-                flags.compact_keep,
-                flags.compact_interval,
-            )])
-            // workloads: ReplicaSet, Deployment, garbage collector
-            .chain(controllers::spawn(cp.clone()))
-            .chain([memory::spawn_trimmer(memory::TRIM_PERIOD)])
-            // each namespace's `default` account and CA; the `kubernetes` Service
-            .chain([
-                controllers::service_accounts::spawn(&cp),
-                controllers::service_accounts::kubernetes_service::spawn(
-                    &cp,
-                    api_endpoint(&flags, listen),
-                ),
-            ])
-            .collect(),
-    );
+    // Every server renews its identity lease (the `kubernetes` Endpoints list it) and
+    // trims its memory; only the leader runs the singletons (docs/architecture.md, High
+    // availability). A single server wins the lease at once.
+    let advertised = api_endpoint(&flags, listen);
+    let singletons = {
+        let (cp, compact) = (cp.clone(), (flags.compact_keep, flags.compact_interval));
+        move || controllers::spawn_singletons(&cp, compact, advertised)
+    };
+    let (leading, leading_rx) = tokio::sync::watch::channel(false);
+    let mut leading = Some(leading);
+    let mut background = vec![memory::spawn_trimmer(memory::TRIM_PERIOD)];
+    // On SQLite the store is this server's own (in its locked data dir): nobody to elect
+    // against, so it leads at once and writes no leases.
+    let election = if flags.store.starts_with("etcd://") {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let identity = Arc::new(IdentityKeeper::new(
+            cp.store.clone(),
+            clock.clone(),
+            &server_id,
+            advertised,
+            flags.leader_lease,
+        ));
+        identity
+            .renew()
+            .await
+            .context("writing this server's identity lease")?;
+        let elector = Arc::new(Elector::new(
+            cp.store.clone(),
+            clock,
+            LeaseConfig::leader(&server_id, flags.leader_lease),
+        ));
+        let sender = leading.take().expect("the sender is there");
+        background.push(tokio::spawn(identity.clone().keep_renewing()));
+        background.push(tokio::spawn(leader::keep_electing(elector.clone(), sender)));
+        info!(server_id = %server_id, advertised = %advertised, "trying for the leader lease");
+        Some((elector, identity))
+    } else {
+        if let Some(sender) = &leading {
+            sender.send_replace(true);
+        }
+        None
+    };
+    background.push(tokio::spawn(leader::run_while_leading(
+        leading_rx, singletons,
+    )));
+    let background = AbortOnDrop(background);
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let mut server = tokio::spawn(frontdoor::server::serve(
@@ -329,6 +369,18 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             bail!("the API server stopped by itself");
         }
     }
+    // Controllers stop first, then the lease goes to another server at once and this
+    // one leaves the `kubernetes` Endpoints; the API drains last.
+    drop(background);
+    drop(leading);
+    if let Some((elector, identity)) = &election {
+        if let Err(e) = elector.release().await {
+            warn!(error = %e, "releasing the leader lease");
+        }
+        if let Err(e) = identity.remove().await {
+            warn!(error = %e, "removing this server's identity lease");
+        }
+    }
     let _ = stop.send(());
     if tokio::time::timeout(SHUTDOWN_GRACE * 2, &mut server)
         .await
@@ -337,6 +389,35 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         warn!(grace = ?SHUTDOWN_GRACE, "open streams did not finish; exiting anyway");
     }
     info!("stopped");
+    Ok(())
+}
+
+/// `--join URL --token ...`: the cluster's CA, keys and tokens from the server at URL,
+/// into this data dir (`pki/join.rs`). Only with a shared store.
+async fn join_cluster(
+    flags: &Flags,
+    server: &str,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    if !flags.store.starts_with("etcd://") {
+        bail!("--join needs --store etcd://...: servers of one cluster share one store, and --store {} is this server's own", flags.store);
+    }
+    let token = flags.token.as_deref().context("--join needs --token")?;
+    let token = skiff_proto::auth::ServerToken::parse(token).map_err(|e| {
+        anyhow::anyhow!("--token: {e} (give the first server's <data-dir>/server-token)")
+    })?;
+    if join::already_joined(data_dir, server, &token)? {
+        info!(
+            server,
+            "already joined: the cluster's CA, keys and tokens are in the data dir"
+        );
+        return Ok(());
+    }
+    let bundle = join::fetch_bundle(server, &token)
+        .await
+        .with_context(|| format!("joining the cluster at {server}"))?;
+    join::install_bundle(data_dir, server, &token, &bundle)
+        .with_context(|| format!("joining the cluster at {server}"))?;
     Ok(())
 }
 
@@ -378,12 +459,15 @@ impl Drop for AbortOnDrop {
 }
 
 /// The store, with Secrets sealed at rest under `<data-dir>/secrets-encryption.key`.
-async fn open_store(flags: &Flags) -> anyhow::Result<Arc<dyn Store>> {
+/// Checked first against `ca_der`: a store another cluster's CA was recorded in is
+/// refused before anything is written to it (`leader/cluster_ca.rs`).
+async fn open_store(flags: &Flags, ca_der: &[u8]) -> anyhow::Result<Arc<dyn Store>> {
     match flags.store.as_str() {
         "sqlite" => {
             let path = data_dir(flags)?.join("store.db");
             let sqlite = SqliteStore::open(&path)
                 .with_context(|| format!("opening the store {}", path.display()))?;
+            same_cluster(&sqlite, ca_der).await?;
             let (store, sealed) = encryption::open(Arc::new(sqlite.clone()), &data_dir(flags)?)
                 .await
                 .context("secrets encryption")?;
@@ -406,6 +490,7 @@ async fn open_store(flags: &Flags) -> anyhow::Result<Arc<dyn Store>> {
                         flags.etcd_wait
                     )
                 })?;
+            same_cluster(&etcd, ca_der).await?;
             // No scrub here: plaintext a rewrite replaced stays in etcd's history until
             // the compactor drops those revisions.
             let (store, _sealed) = encryption::open(Arc::new(etcd), &data_dir(flags)?)
@@ -415,6 +500,12 @@ async fn open_store(flags: &Flags) -> anyhow::Result<Arc<dyn Store>> {
         }
         other => bail!("--store {other:?}: expected sqlite or etcd://HOST:PORT"),
     }
+}
+
+async fn same_cluster(store: &dyn Store, ca_der: &[u8]) -> anyhow::Result<()> {
+    leader::cluster_ca::check_or_record(store, ca_der)
+        .await
+        .context("checking the store against this data dir's CA")
 }
 
 /// The `kubernetes` Service's DNS names, in the serving certificate as kube-apiserver's.

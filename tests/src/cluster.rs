@@ -97,6 +97,13 @@ impl TestControlPlane {
         self.launch()
     }
 
+    /// Starts the control plane again on the same data dir and port with `args` in place
+    /// of the flags it was started with (`--store etcd://...` after a migration).
+    pub fn restart_with_args(&mut self, args: &[&str]) -> anyhow::Result<()> {
+        self.extra_args = args.iter().map(|a| a.to_string()).collect();
+        self.restart()
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }

@@ -145,7 +145,11 @@ fn migrate_carries_a_sqlite_cluster_to_etcd() {
         String::from_utf8_lossy(&again.stderr)
     );
 
-    let on_etcd = TestControlPlane::start_with_args(&[&store_flag(&etcd)]).unwrap();
+    // The same server (its data dir: the CA the store recorded, the encryption key) on
+    // etcd now; a server with another CA would be refused by the store
+    // (control-plane/tests/high_availability.rs).
+    on_sqlite.restart_with_args(&[&store_flag(&etcd)]).unwrap();
+    let on_etcd = on_sqlite;
     let rest = Rest::new(&on_etcd).unwrap();
     let got = rest.get(&format!("{CONFIGMAPS}/cm-7")).unwrap().json();
     assert_eq!(got["data"]["i"], "7");
