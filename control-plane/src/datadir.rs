@@ -70,6 +70,42 @@ impl DataDirLock {
     }
 }
 
+/// This server's identity among several on one store (`holderIdentity` of the leader
+/// Lease, the name of its identity lease): `<data-dir>/server-id`, made on first start
+/// (the hostname and 8 random hex digits) and kept, so a restarted server takes its own
+/// lease back at once. Unique per data dir, and the lock above keeps one process per dir.
+pub fn server_id(dir: &Path) -> Result<String, LockError> {
+    let path = dir.join("server-id");
+    let io = |source| LockError::Io {
+        path: path.clone(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host: String = host
+        .trim()
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(40)
+        .collect();
+    let suffix = format!("{:08x}", rand::random::<u32>());
+    let id = match host.trim_matches('-') {
+        "" => suffix,
+        host => format!("{host}-{suffix}"),
+    };
+    let tmp = dir.join(".server-id.tmp");
+    std::fs::write(&tmp, format!("{id}\n")).map_err(io)?;
+    File::open(&tmp).and_then(|f| f.sync_all()).map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)?;
+    Ok(id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +123,18 @@ mod tests {
         );
         drop(first);
         DataDirLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn the_server_id_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = server_id(dir.path()).unwrap();
+        assert!(
+            skiff_proto::model::is_dns1123_subdomain(&format!("skiff-apiserver-{id}")),
+            "{id}"
+        );
+        assert_eq!(server_id(dir.path()).unwrap(), id);
+        let other = tempfile::tempdir().unwrap();
+        assert_ne!(server_id(other.path()).unwrap(), id);
     }
 }

@@ -10,5 +10,7 @@ pub mod store;
 pub mod controllers;
 pub mod core;
 pub mod frontdoor;
+/// Which server runs the controllers, and which servers are live (above core, below controllers).
+pub mod leader;
 pub mod rbac;
 pub mod resources;

@@ -11,11 +11,15 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Parser;
 use ipnet::Ipv4Net;
-use skiff_control_plane::core::{memory, ClusterConfig, ControlPlane};
+use skiff_control_plane::core::{memory, Clock, ClusterConfig, ControlPlane, SystemClock};
+use skiff_control_plane::leader::{self, Elector, IdentityKeeper, LeaseConfig};
 use skiff_control_plane::pki::{
-    admin_conf_path, admin_token_path, node_token_path, user_config, Pki,
+    admin_conf_path, admin_token_path, join, node_token_path, server_token_path, user_config, Pki,
 };
-use skiff_control_plane::store::{encryption, spawn_compactor, SqliteStore, Store};
+use skiff_control_plane::store::etcd::parse_endpoints;
+use skiff_control_plane::store::{
+    encryption, spawn_compactor, EtcdStore, EtcdTls, SqliteStore, Store,
+};
 use skiff_control_plane::{controllers, frontdoor, rbac, resources};
 use tokio::net::TcpListener;
 use tower::Layer;
@@ -40,9 +44,15 @@ struct Flags {
     /// Address the API server listens on.
     #[arg(long, default_value = "0.0.0.0:6443")]
     listen: SocketAddr,
-    /// `sqlite` (embedded, `<data-dir>/store.db`) or `etcd://HOST:PORT`.
+    /// `sqlite` (embedded, `<data-dir>/store.db`) or `etcd://HOST:PORT[,HOST:PORT...]`
+    /// (an etcd cluster several servers share; the client fails over between endpoints).
     #[arg(long, default_value = "sqlite")]
     store: String,
+    #[command(flatten)]
+    etcd: EtcdFlags,
+    /// How long to keep retrying an unreachable etcd at start before giving up.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, hide = true)]
+    etcd_wait: Duration,
     /// Pod addresses; each node gets a /24 of it.
     #[arg(long, default_value = "10.42.0.0/16")]
     cluster_cidr: Ipv4Net,
@@ -74,14 +84,71 @@ struct Flags {
     /// How often a REST watch that allows bookmarks gets one (hidden: tests shorten it).
     #[arg(long, default_value = "60s", value_parser = parse_duration, hide = true)]
     watch_bookmark_interval: Duration,
+    /// How long the leader lease lasts unrenewed: with several servers on one store,
+    /// another takes over the controllers this long after the leader dies (at once when
+    /// it stops cleanly). Renewed every 2 s of 15 s.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    leader_lease: Duration,
+    /// Adds this server to the cluster of the one at this URL (`https://FIRST:6443`): it
+    /// gets the CA, keys and tokens from there. Needs `--token` and `--store etcd://...`.
+    #[arg(long, requires = "token")]
+    join: Option<String>,
+    /// The first server's `<data-dir>/server-token`, for `--join`.
+    #[arg(long, requires = "join")]
+    token: Option<String>,
     /// The address written into admin.conf for the CLI (default: the listen address if it
     /// is a specific one, else 127.0.0.1). It is in the serving certificate too.
     #[arg(long)]
     advertise_address: Option<IpAddr>,
 }
 
+/// TLS to etcd (the etcd's CA, and the client certificate it asks for).
+#[derive(clap::Args, Debug, Clone)]
+struct EtcdFlags {
+    /// The CA that signed etcd's serving certificate (enables TLS to etcd).
+    #[arg(long, global = true)]
+    etcd_cafile: Option<PathBuf>,
+    /// A client certificate for etcd's `--client-cert-auth` (with --etcd-keyfile).
+    #[arg(long, global = true)]
+    etcd_certfile: Option<PathBuf>,
+    /// The client certificate's key.
+    #[arg(long, global = true)]
+    etcd_keyfile: Option<PathBuf>,
+}
+
+impl EtcdFlags {
+    fn tls(&self) -> anyhow::Result<Option<EtcdTls>> {
+        match &self.etcd_cafile {
+            Some(ca) => Ok(Some(EtcdTls::from_files(
+                ca,
+                self.etcd_certfile.as_deref(),
+                self.etcd_keyfile.as_deref(),
+            )?)),
+            None if self.etcd_certfile.is_some() || self.etcd_keyfile.is_some() => {
+                bail!("--etcd-certfile/--etcd-keyfile need --etcd-cafile")
+            }
+            None => Ok(None),
+        }
+    }
+}
+
 #[derive(clap::Subcommand, Debug)]
 enum Command {
+    /// Copies a stopped server's SQLite store into an empty etcd (`--to etcd://HOST:PORT`).
+    /// Keys, uids and objects are kept; Secrets stay sealed, so the data dir (its
+    /// secrets-encryption.key, CA and tokens) must go with the servers that use the etcd.
+    Migrate {
+        /// `sqlite:DIR`: the data dir of a stopped control plane.
+        #[arg(long)]
+        from: String,
+        /// `etcd://HOST:PORT[,HOST:PORT...]`.
+        #[arg(long)]
+        to: String,
+        /// Copy even if the etcd already holds skiff objects (those present in both are
+        /// replaced).
+        #[arg(long)]
+        force: bool,
+    },
     /// Prints a kubeconfig for a user other than the administrator: a client certificate
     /// signed by the cluster CA (CN the user, O each group). RBAC decides what it may do.
     Kubeconfig {
@@ -145,6 +212,13 @@ async fn main() -> anyhow::Result<()> {
     {
         return print_kubeconfig(user, groups, data_dir);
     }
+    if let Some(Command::Migrate { from, to, force }) = &flags.command {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter("warn")
+            .init();
+        return migrate(from, to, *force, &flags.etcd).await;
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -174,6 +248,10 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         .with_context(|| format!("creating --data-dir {}", data_dir.display()))?;
     // Held until the process ends: a second control plane on this dir refuses to start.
     let _lock = skiff_control_plane::datadir::DataDirLock::acquire(&data_dir)?;
+    if let Some(server) = &flags.join {
+        join_cluster(&flags, server, &data_dir).await?;
+    }
+    let server_id = skiff_control_plane::datadir::server_id(&data_dir)?;
     let store = open_store(&flags).await?;
     resources::bootstrap(store.as_ref(), &skiff_control_plane::core::SystemClock)
         .await
@@ -198,10 +276,14 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     let (server_names, api_url) = server_names(&flags, listen.port(), &config);
     let pki = Pki::load_or_create(&data_dir, &server_names, &api_url)
         .with_context(|| format!("loading the PKI under {}", data_dir.display()))?;
+    leader::cluster_ca::check_or_record(store.as_ref(), pki.ca_der())
+        .await
+        .context("checking the store against this data dir's CA")?;
     info!(
         admin_conf = %admin_conf_path(&data_dir).display(),
         admin_token = %admin_token_path(&data_dir).display(),
         node_token = %node_token_path(&data_dir).display(),
+        server_token = %server_token_path(&data_dir).display(),
         server = %api_url,
         "credentials ready: kubectl and the CLI use admin.conf (a kubeconfig) or the admin token, agents join with the node token"
     );
@@ -213,38 +295,49 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
 
     // gRPC for agents (and GET /skiff/v1/binaries/... for node-token holders); the
     // listener sends every other request to the Kubernetes REST API.
-    let grpc = frontdoor::binaries::BinariesLayer::new(&data_dir, cp.pki.node_token()).layer(
-        tonic::service::Routes::new(frontdoor::node_service(cp.clone())),
+    let grpc = frontdoor::join::JoinLayer::new(cp.pki.clone()).layer(
+        frontdoor::binaries::BinariesLayer::new(&data_dir, cp.pki.node_token()).layer(
+            tonic::service::Routes::new(frontdoor::node_service(cp.clone())),
+        ),
     );
     let rest = Arc::new(
         frontdoor::rest::Rest::new(cp.clone(), authorizer)
             .with_bookmark_interval(flags.watch_bookmark_interval),
     );
     let tls = cp.pki.server_rustls().context("configuring TLS")?;
-    // The scheduler, the controllers and the compactor stop with `run`,
-    // whichever way it returns.
-    let _background = AbortOnDrop(
-        controllers::nodes::spawn_background(cp.clone())
-            .into_iter()
-            .chain(controllers::services::spawn(cp.clone()))
-            .chain([spawn_compactor(
-                cp.store.clone(),
-                flags.compact_keep,
-                flags.compact_interval,
-            )])
-            // workloads: ReplicaSet, Deployment, garbage collector
-            .chain(controllers::spawn(cp.clone()))
-            .chain([memory::spawn_trimmer(memory::TRIM_PERIOD)])
-            // each namespace's `default` account and CA; the `kubernetes` Service
-            .chain([
-                controllers::service_accounts::spawn(&cp),
-                controllers::service_accounts::kubernetes_service::spawn(
-                    &cp,
-                    api_endpoint(&flags, listen),
-                ),
-            ])
-            .collect(),
-    );
+    // Every server renews its identity lease (the `kubernetes` Endpoints list it) and
+    // trims its memory; only the leader runs the singletons (docs/architecture.md, High
+    // availability). A single server wins the lease at once.
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let advertised = api_endpoint(&flags, listen);
+    let identity = Arc::new(IdentityKeeper::new(
+        cp.store.clone(),
+        clock.clone(),
+        &server_id,
+        advertised,
+        flags.leader_lease,
+    ));
+    identity
+        .renew()
+        .await
+        .context("writing this server's identity lease")?;
+    let elector = Arc::new(Elector::new(
+        cp.store.clone(),
+        clock,
+        LeaseConfig::leader(&server_id, flags.leader_lease),
+    ));
+    let (leading, leading_rx) = tokio::sync::watch::channel(false);
+    let singletons = {
+        let (cp, compact) = (cp.clone(), (flags.compact_keep, flags.compact_interval));
+        move || singletons(&cp, compact, advertised)
+    };
+    let background = AbortOnDrop(vec![
+        memory::spawn_trimmer(memory::TRIM_PERIOD),
+        tokio::spawn(identity.clone().keep_renewing()),
+        tokio::spawn(leader::keep_electing(elector.clone(), leading)),
+        tokio::spawn(leader::run_while_leading(leading_rx, singletons)),
+    ]);
+    info!(server_id = %server_id, advertised = %advertised, "trying for the leader lease");
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let mut server = tokio::spawn(frontdoor::server::serve(
@@ -268,6 +361,15 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             bail!("the API server stopped by itself");
         }
     }
+    // Controllers stop first, then the lease goes to another server at once and this
+    // one leaves the `kubernetes` Endpoints; the API drains last.
+    drop(background);
+    if let Err(e) = elector.release().await {
+        warn!(error = %e, "releasing the leader lease");
+    }
+    if let Err(e) = identity.remove().await {
+        warn!(error = %e, "removing this server's identity lease");
+    }
     let _ = stop.send(());
     if tokio::time::timeout(SHUTDOWN_GRACE * 2, &mut server)
         .await
@@ -276,6 +378,49 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         warn!(grace = ?SHUTDOWN_GRACE, "open streams did not finish; exiting anyway");
     }
     info!("stopped");
+    Ok(())
+}
+
+/// What only the leader runs: the scheduler and node lifecycle, the Service controllers
+/// (Endpoints, claims' release), the compactor, the workload controllers, each
+/// namespace's account and CA, and the `kubernetes` Service with every live server.
+fn singletons(
+    cp: &Arc<ControlPlane>,
+    (keep, interval): (i64, Duration),
+    advertised: SocketAddr,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    controllers::nodes::spawn_background(cp.clone())
+        .into_iter()
+        .chain(controllers::services::spawn(cp.clone()))
+        .chain([spawn_compactor(cp.store.clone(), keep, interval)])
+        // workloads: ReplicaSet, Deployment, garbage collector
+        .chain(controllers::spawn(cp.clone()))
+        .chain([
+            controllers::service_accounts::spawn(cp),
+            controllers::service_accounts::kubernetes_service::spawn(cp, advertised),
+        ])
+        .collect()
+}
+
+/// `--join URL --token ...`: the cluster's CA, keys and tokens from the server at URL,
+/// into this data dir (`pki/join.rs`). Only with a shared store.
+async fn join_cluster(
+    flags: &Flags,
+    server: &str,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    if !flags.store.starts_with("etcd://") {
+        bail!("--join needs --store etcd://...: servers of one cluster share one store, and --store {} is this server's own", flags.store);
+    }
+    let token = flags.token.as_deref().context("--join needs --token")?;
+    let token = skiff_proto::auth::ServerToken::parse(token).map_err(|e| {
+        anyhow::anyhow!("--token: {e} (give the first server's <data-dir>/server-token)")
+    })?;
+    let bundle = join::fetch_bundle(server, &token)
+        .await
+        .with_context(|| format!("joining the cluster at {server}"))?;
+    join::install_bundle(data_dir, server, &token, &bundle)
+        .with_context(|| format!("joining the cluster at {server}"))?;
     Ok(())
 }
 
@@ -334,7 +479,23 @@ async fn open_store(flags: &Flags) -> anyhow::Result<Arc<dyn Store>> {
             Ok(Arc::new(store))
         }
         etcd if etcd.starts_with("etcd://") => {
-            bail!("--store {etcd}: the etcd store is not supported yet; use --store sqlite")
+            let endpoints = parse_endpoints(etcd)?;
+            let tls = flags.etcd.tls()?;
+            let etcd = EtcdStore::connect_retrying(&endpoints, tls, flags.etcd_wait)
+                .await
+                .with_context(|| {
+                    format!(
+                        "etcd at {} did not answer for {:?}",
+                        endpoints.join(","),
+                        flags.etcd_wait
+                    )
+                })?;
+            // No scrub here: plaintext a rewrite replaced stays in etcd's history until
+            // the compactor drops those revisions.
+            let (store, _sealed) = encryption::open(Arc::new(etcd), &data_dir(flags)?)
+                .await
+                .context("secrets encryption")?;
+            Ok(Arc::new(store))
         }
         other => bail!("--store {other:?}: expected sqlite or etcd://HOST:PORT"),
     }
@@ -424,4 +585,41 @@ async fn shutdown_signal() -> anyhow::Result<&'static str> {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     })
+}
+
+/// `migrate --from sqlite:DIR --to etcd://...`: progress and a summary on stdout.
+async fn migrate(from: &str, to: &str, force: bool, etcd: &EtcdFlags) -> anyhow::Result<()> {
+    let dir = PathBuf::from(
+        from.strip_prefix("sqlite:")
+            .with_context(|| format!("--from {from:?}: expected sqlite:DIR"))?,
+    );
+    // A running server holds the lock: copying a store that is being written is refused.
+    let _lock = skiff_control_plane::datadir::DataDirLock::acquire(&dir)
+        .with_context(|| format!("--from {}: stop the control plane first", dir.display()))?;
+    let path = dir.join("store.db");
+    if !path.is_file() {
+        bail!("--from {}: no store.db there", dir.display());
+    }
+    let source = SqliteStore::open(&path)
+        .with_context(|| format!("opening the store {}", path.display()))?;
+    let endpoints = parse_endpoints(to)?;
+    let target = EtcdStore::connect(&endpoints, etcd.tls()?).await?;
+    let summary = skiff_control_plane::store::migrate::migrate(&source, &target, force, |n, of| {
+        println!("copied {n}/{of} objects");
+    })
+    .await?;
+    println!(
+        "migrated {} objects to etcd at {} (etcd revision {}):",
+        summary.copied,
+        endpoints.join(","),
+        summary.revision
+    );
+    for (kind, count) in &summary.kinds {
+        println!("  {kind}: {count}");
+    }
+    println!(
+        "start the servers with --store {to} and a copy of {} (its secrets-encryption.key, CA and tokens)",
+        dir.display()
+    );
+    Ok(())
 }

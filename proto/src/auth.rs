@@ -34,14 +34,14 @@ use std::fmt;
 
 use tonic::{Request, Status};
 
-pub use bootstrap::fetch_ca_pinned;
+pub use bootstrap::{fetch_ca_pinned, fetch_ca_pinned_by};
 pub use config::{
     config_path, endpoint, node_channel, node_server_tls, AdminConfig, CONFIG_ENV,
     CONTROL_PLANE_ADMIN_CONF, KUBECONFIG_ENV,
 };
 pub use kubeconfig::NAME as KUBECONFIG_NAME;
 pub use subject::{parse_subject, Subject};
-pub use token::{constant_time_eq, NodeToken};
+pub use token::{constant_time_eq, NodeToken, ServerToken};
 
 /// Organization that makes a certificate a cluster administrator (as in Kubernetes).
 pub const ADMIN_GROUP: &str = "system:masters";

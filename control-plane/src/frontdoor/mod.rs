@@ -12,6 +12,7 @@
 //! | The TLS listener that serves them all | `server.rs` |
 
 pub mod binaries;
+pub mod join;
 pub mod node;
 pub mod relay;
 pub mod rest;

@@ -136,9 +136,10 @@ pub async fn serve<G>(
 }
 
 /// gRPC requests say so in their content type (`application/grpc`, `+proto`, ...); the
-/// node binaries are served by a layer in front of tonic.
+/// node binaries and the join bundle are served by layers in front of tonic.
 fn to_tonic<B>(req: &Request<B>) -> bool {
     req.uri().path().starts_with(super::binaries::PREFIX)
+        || req.uri().path() == crate::pki::join::PATH
         || req
             .headers()
             .get(http::header::CONTENT_TYPE)

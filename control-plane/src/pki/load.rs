@@ -79,6 +79,7 @@ impl Pki {
             },
         )?;
         let token = load_or_create_token(data_dir, &ca.cert.der)?;
+        let server_token = super::server_token::load_or_create(data_dir, &ca.cert.der)?;
         let admin_token = super::admin_token::load_or_create(data_dir)?;
         let service_account = super::service_account::ServiceAccountKey::load_or_create(&pki_dir)?;
 
@@ -102,6 +103,7 @@ impl Pki {
             admin_config,
             admin_token,
             token,
+            server_token,
             service_account,
         })
     }

@@ -13,6 +13,7 @@
 //! | `pki/service-account.key` | signs service-account tokens, ES256                  | 0600 |
 //! | `admin-token`             | bearer token of the admin, 32 random bytes hex       | 0600 |
 //! | `node-token`              | `K10<sha256 of the CA DER>::node:<secret>`           | 0600 |
+//! | `server-token`            | `K10<sha256 of the CA DER>::server:<secret>`: joins a server | 0600 |
 //!
 //! Later starts reuse all of it. The CA is never regenerated: agents pinned it through the
 //! token, so a missing key next to an existing CA certificate is an error to fix by hand,
@@ -29,8 +30,10 @@
 mod admin_token;
 pub(crate) mod files;
 mod issue;
+pub mod join;
 mod load;
 mod node;
+mod server_token;
 mod service_account;
 mod serving;
 #[cfg(test)]
@@ -40,10 +43,11 @@ mod user;
 use std::path::{Path, PathBuf};
 
 use rcgen::KeyPair;
-use skiff_proto::auth::{constant_time_eq, AdminConfig, NodeToken};
+use skiff_proto::auth::{constant_time_eq, AdminConfig, NodeToken, ServerToken};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
 pub use admin_token::admin_token_path;
+pub use server_token::server_token_path;
 pub use service_account::ServiceAccountKey;
 pub use user::user_config;
 
@@ -86,6 +90,7 @@ pub struct Pki {
     admin_config: AdminConfig,
     admin_token: String,
     token: NodeToken,
+    server_token: ServerToken,
     service_account: ServiceAccountKey,
 }
 
@@ -122,6 +127,23 @@ impl Pki {
     /// The node join token, secret included, as written to `<data-dir>/node-token`.
     pub fn node_token(&self) -> String {
         self.token.to_string()
+    }
+
+    /// True when `presented` is this cluster's server token (what `--join` presents),
+    /// in constant time.
+    pub fn verify_server_token(&self, presented: &str) -> bool {
+        let Ok(presented) = ServerToken::parse(presented) else {
+            return false;
+        };
+        let (mine, theirs) = (&self.server_token.0, &presented.0);
+        let hash_ok = constant_time_eq(theirs.ca_hash.as_bytes(), mine.ca_hash.as_bytes());
+        let secret_ok = constant_time_eq(theirs.secret.as_bytes(), mine.secret.as_bytes());
+        hash_ok & secret_ok
+    }
+
+    /// `<data-dir>`, where the files a joining server gets are read from.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 
     /// The CLI's credentials, as written to `<data-dir>/admin.conf`.

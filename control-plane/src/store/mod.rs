@@ -15,9 +15,10 @@
 //! API layer's concern (it sets it from [`Stored::revision`] when serving), which keeps the
 //! store from having to parse and re-serialise every object on every write.
 //!
-//! Backends: [`SqliteStore`] (the embedded default, durable across `kill -9`) and
-//! [`MemoryStore`] (same semantics, for tests of the layers above); [`EncryptedStore`]
-//! wraps either and seals Secrets at rest (`encryption/`).
+//! Backends: [`SqliteStore`] (the embedded default, durable across `kill -9`),
+//! [`EtcdStore`] (several servers on one etcd, `etcd/`) and [`MemoryStore`] (same
+//! semantics, for tests of the layers above); [`EncryptedStore`] wraps any of them and
+//! seals Secrets at rest (`encryption/`). `migrate` copies a SQLite store into etcd.
 
 use std::fmt;
 use std::time::Duration;
@@ -32,9 +33,11 @@ pub use futures::stream::BoxStream;
 
 mod compactor;
 pub mod encryption;
+pub mod etcd;
 mod follow;
 mod history;
 mod memory;
+pub mod migrate;
 mod modify;
 mod sqlite;
 mod watch;
@@ -45,6 +48,7 @@ mod tests;
 
 pub use compactor::{compact_keeping, spawn_compactor};
 pub use encryption::EncryptedStore;
+pub use etcd::{EtcdStore, EtcdTls};
 pub use follow::{follow_kinds, Notice};
 pub use memory::MemoryStore;
 pub use modify::{

@@ -293,6 +293,11 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
         Ok(())
     }
+
+    /// Every object, as stored (sealed Secrets stay sealed), oldest write first.
+    pub async fn dump(&self) -> Result<Vec<Stored>, StoreError> {
+        self.blocking(|inner| inner.with_reader(ops::dump)).await
+    }
 }
 
 #[cfg(test)]

@@ -80,6 +80,12 @@ impl ServerCertVerifier for ReadChainOnly {
 pub async fn fetch_ca_pinned(server_url: &str, token: &str) -> Result<String, AuthError> {
     super::install_crypto_provider();
     let token = NodeToken::parse(token)?;
+    fetch_ca_pinned_by(server_url, &token).await
+}
+
+/// [`fetch_ca_pinned`] with a parsed token (a server token's parts too).
+pub async fn fetch_ca_pinned_by(server_url: &str, token: &NodeToken) -> Result<String, AuthError> {
+    super::install_crypto_provider();
     let chain = presented_chain(server_url).await?;
     let ca = chain
         .iter()

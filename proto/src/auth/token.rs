@@ -13,6 +13,7 @@ use super::AuthError;
 const PREFIX: &str = "K10";
 const SEPARATOR: &str = "::";
 const NODE_USER: &str = "node:";
+const SERVER_USER: &str = "server:";
 
 /// A parsed node token. `Display` gives the text form back. No `PartialEq`: compare
 /// secrets with [`constant_time_eq`].
@@ -37,33 +38,76 @@ impl NodeToken {
     /// is ignored; a bare secret without the CA hash is refused, because an agent could
     /// not pin the CA with it.
     pub fn parse(text: &str) -> Result<NodeToken, AuthError> {
-        let bad = |why: &str| AuthError::Token(why.to_string());
-        let text = text.trim();
-        let rest = text.strip_prefix(PREFIX).ok_or_else(|| {
-            bad("it does not start with K10 (a full token is needed, not only its secret)")
-        })?;
-        let (hash, credentials) = rest
-            .split_once(SEPARATOR)
-            .ok_or_else(|| bad("the \"::\" after the CA hash is missing"))?;
-        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(bad("the CA hash is not 64 hex digits"));
-        }
-        let secret = credentials
-            .strip_prefix(NODE_USER)
-            .ok_or_else(|| bad("it is not a node token (\"::node:\" expected)"))?;
-        if secret.is_empty() || secret.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(bad("the secret is empty or contains whitespace"));
-        }
-        Ok(NodeToken {
-            ca_hash: hash.to_ascii_lowercase(),
-            secret: secret.to_string(),
-        })
+        parse_as(text, NODE_USER, "node")
     }
 
     /// True when `ca_der` is the certificate this token pins.
     pub fn pins(&self, ca_der: &[u8]) -> bool {
         constant_time_eq(ca_hash(ca_der).as_bytes(), self.ca_hash.as_bytes())
     }
+}
+
+/// The server join token, `K10<sha256 of the CA certificate>::server:<secret>` (k3s'
+/// format): what `skiff-control-plane --join URL --token ...` takes to fetch the
+/// cluster's CA, keys and tokens from a running server. Same parts as [`NodeToken`],
+/// another user, so neither is accepted for the other.
+#[derive(Clone)]
+pub struct ServerToken(pub NodeToken);
+
+impl ServerToken {
+    pub fn new(ca_der: &[u8], secret: impl Into<String>) -> ServerToken {
+        ServerToken(NodeToken::new(ca_der, secret))
+    }
+
+    /// Parses the text form; a node token is refused.
+    pub fn parse(text: &str) -> Result<ServerToken, AuthError> {
+        parse_as(text, SERVER_USER, "server").map(ServerToken)
+    }
+
+    pub fn pins(&self, ca_der: &[u8]) -> bool {
+        self.0.pins(ca_der)
+    }
+}
+
+impl fmt::Display for ServerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{PREFIX}{}{SEPARATOR}{SERVER_USER}{}",
+            self.0.ca_hash, self.0.secret
+        )
+    }
+}
+
+impl fmt::Debug for ServerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ServerToken").field(&self.0).finish()
+    }
+}
+
+/// `K10<hash>::<user><secret>`, checked.
+fn parse_as(text: &str, user: &str, what: &str) -> Result<NodeToken, AuthError> {
+    let bad = |why: &str| AuthError::Token(why.to_string());
+    let text = text.trim();
+    let rest = text.strip_prefix(PREFIX).ok_or_else(|| {
+        bad("it does not start with K10 (a full token is needed, not only its secret)")
+    })?;
+    let (hash, credentials) = rest
+        .split_once(SEPARATOR)
+        .ok_or_else(|| bad("the \"::\" after the CA hash is missing"))?;
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad("the CA hash is not 64 hex digits"));
+    }
+    let secret = credentials.strip_prefix(user).ok_or_else(|| {
+        AuthError::Token(format!("it is not a {what} token (\"::{user}\" expected)"))
+    })?;
+    if secret.is_empty() || secret.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("the secret is empty or contains whitespace"));
+    }
+    Ok(NodeToken {
+        ca_hash: hash.to_ascii_lowercase(),
+        secret: secret.to_string(),
+    })
 }
 
 /// The text form, secret included: write it only where the token belongs.
@@ -135,6 +179,20 @@ mod tests {
         ] {
             assert!(NodeToken::parse(&bad).is_err(), "{bad:?} parsed");
         }
+    }
+
+    #[test]
+    fn server_and_node_tokens_are_not_interchangeable() {
+        let server = ServerToken::new(b"ca der", "s3cret");
+        let text = server.to_string();
+        assert!(text.ends_with("::server:s3cret"), "{text}");
+        assert_eq!(ServerToken::parse(&text).unwrap().to_string(), text);
+        assert!(ServerToken::parse(&text).unwrap().pins(b"ca der"));
+        let node = NodeToken::new(b"ca der", "s3cret").to_string();
+        assert!(NodeToken::parse(&text).is_err());
+        let refused = ServerToken::parse(&node).unwrap_err().to_string();
+        assert!(refused.contains("not a server token"), "{refused}");
+        assert!(!format!("{server:?}").contains("s3cret"));
     }
 
     #[test]

@@ -2,11 +2,16 @@
 //! it: ClusterIP the service range's first address (`Ranges::reserved_ip`), port `https`
 //! 443/TCP to the API port, no selector, and its Endpoints at the address and port the
 //! API is advertised on (the services controller mirrors them into an EndpointSlice).
-//! Made at start and put back when deleted or changed. skiff has one API server, so the
-//! Endpoints hold one address.
+//! Made at start and put back when deleted or changed. The Endpoints list every server
+//! whose identity lease is live (`leader/identity.rs`), sorted, as kube-apiserver's
+//! "lease" endpoint reconciler: this one (the leader runs this controller) always, the
+//! others until their lease expires or they stop cleanly. Requeued for the moment the
+//! first other lease would run out.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
@@ -15,7 +20,9 @@ use tracing::info;
 use super::ensure::{ensure, Ensured};
 use crate::controllers::runtime::{Action, Reconciler};
 use crate::controllers::ControllerContext;
+use crate::core::clock::elapsed;
 use crate::core::{ControlPlane, Error};
+use crate::leader::{identity, live_servers};
 use crate::store::{Event, Key};
 
 pub const NAME: &str = "kubernetes";
@@ -63,12 +70,14 @@ impl Reconciler for KubernetesServiceController {
     }
 
     fn watched(&self) -> Vec<&'static str> {
-        vec!["Service", "Endpoints"]
+        vec!["Service", "Endpoints", "Lease"]
     }
 
     async fn triggers(&self, event: &Event) -> Vec<Key> {
         let key = &event.object.key;
-        if key.namespace == NAMESPACE && key.name == NAME {
+        let ours = key.namespace == NAMESPACE && key.name == NAME;
+        let server = key.kind == "Lease" && key.name.starts_with(identity::NAME_PREFIX);
+        if (ours && key.kind != "Lease") || server {
             vec![service_key()]
         } else {
             Vec::new()
@@ -77,19 +86,34 @@ impl Reconciler for KubernetesServiceController {
 
     async fn reconcile(&self, _key: &Key) -> Result<Action, Error> {
         let store = self.ctx.store.as_ref();
+        let clock_now = self.ctx.clock.now();
         let now = self.ctx.clock.now_seconds().to_string();
+        let others: Vec<_> = live_servers(store, clock_now)
+            .await?
+            .into_iter()
+            .filter(|server| server.address != self.endpoint)
+            .collect();
+        let servers: Vec<SocketAddr> = others
+            .iter()
+            .map(|server| server.address)
+            .chain([self.endpoint])
+            .collect();
         let service = ensure(store, &service_key(), |current| {
             service(current, self.cluster_ip, self.endpoint.port(), &now)
         })
         .await?;
         let endpoints = ensure(store, &Key::new("Endpoints", NAMESPACE, NAME), |current| {
-            endpoints(current, self.endpoint, &now)
+            endpoints(current, &servers, &now)
         })
         .await?;
         if (service, endpoints) != (Ensured::Unchanged, Ensured::Unchanged) {
-            info!(?service, ?endpoints, cluster_ip = %self.cluster_ip, endpoint = %self.endpoint, "kubernetes service written");
+            info!(?service, ?endpoints, cluster_ip = %self.cluster_ip, servers = ?servers, "kubernetes service written");
         }
-        Ok(Action::AwaitChange)
+        // Back when the first other server's lease would run out (a second late, so it has).
+        Ok(match others.iter().map(|server| server.expires).min() {
+            Some(first) => Action::Requeue(elapsed(first, clock_now) + Duration::from_secs(1)),
+            None => Action::AwaitChange,
+        })
     }
 }
 
@@ -126,12 +150,32 @@ fn service(current: Option<&Value>, ip: Ipv4Addr, port: u16, now: &str) -> Optio
     (fixed != *current).then_some(fixed)
 }
 
+/// The Endpoints' subsets for `servers`: one per port (servers normally share one),
+/// addresses sorted, as the lease reconciler writes them.
+pub fn subsets(servers: &[SocketAddr]) -> Value {
+    let mut by_port: BTreeMap<u16, Vec<IpAddr>> = BTreeMap::new();
+    for server in servers {
+        by_port.entry(server.port()).or_default().push(server.ip());
+    }
+    let subsets: Vec<Value> = by_port
+        .into_iter()
+        .map(|(port, mut ips)| {
+            ips.sort();
+            ips.dedup();
+            let addresses: Vec<Value> =
+                ips.iter().map(|ip| json!({"ip": ip.to_string()})).collect();
+            json!({
+                "addresses": addresses,
+                "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+            })
+        })
+        .collect();
+    Value::Array(subsets)
+}
+
 /// The Endpoints (new, or `current` corrected), or `None` when `current` is right.
-fn endpoints(current: Option<&Value>, endpoint: SocketAddr, now: &str) -> Option<Value> {
-    let subsets = json!([{
-        "addresses": [{"ip": endpoint.ip().to_string()}],
-        "ports": [{"name": "https", "port": endpoint.port(), "protocol": "TCP"}],
-    }]);
+fn endpoints(current: Option<&Value>, servers: &[SocketAddr], now: &str) -> Option<Value> {
+    let subsets = subsets(servers);
     let Some(current) = current else {
         return Some(json!({
             "apiVersion": "v1",

@@ -180,3 +180,83 @@ async fn the_kubernetes_service_is_made_and_put_back() {
         .await
         .is_some());
 }
+
+#[tokio::test]
+async fn the_kubernetes_endpoints_list_every_live_server_sorted() {
+    use crate::core::{Clock, ManualClock};
+    use crate::leader::IdentityKeeper;
+    use std::time::Duration;
+
+    let (store, _) = fixture().await;
+    let manual = ManualClock::new("2026-01-01T00:00:00Z".parse().unwrap());
+    let clock: Arc<dyn Clock> = Arc::new(manual.clone());
+    let ctx = Arc::new(ControllerContext {
+        store: store.clone(),
+        clock: clock.clone(),
+    });
+    let me: std::net::SocketAddr = "192.0.2.10:6443".parse().unwrap();
+    let controller = KubernetesServiceController::new(ctx, "10.43.0.1".parse().unwrap(), me);
+    let lease = Duration::from_secs(15);
+    let keeper = |id: &str, address: &str| {
+        IdentityKeeper::new(
+            store.clone(),
+            clock.clone(),
+            id,
+            address.parse().unwrap(),
+            lease,
+        )
+    };
+    let (own, other, third) = (
+        keeper("me", "192.0.2.10:6443"),
+        keeper("other", "192.0.2.9:6443"),
+        keeper("third", "192.0.2.11:6443"),
+    );
+    for server in [&own, &other, &third] {
+        server.renew().await.unwrap();
+    }
+    let key = Key::new("Service", "default", "kubernetes");
+    let ips = |endpoints: Value| -> Vec<String> {
+        endpoints["subsets"][0]["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["ip"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let action = controller.reconcile(&key).await.unwrap();
+    let endpoints = get(store.as_ref(), "Endpoints", "default", "kubernetes")
+        .await
+        .unwrap();
+    // Sorted as addresses (192.0.2.9 before 192.0.2.10), one subset on the shared port.
+    assert_eq!(
+        ips(endpoints.clone()),
+        ["192.0.2.9", "192.0.2.10", "192.0.2.11"]
+    );
+    assert_eq!(endpoints["subsets"][0]["ports"][0]["port"], 6443);
+    assert_eq!(endpoints["subsets"].as_array().unwrap().len(), 1);
+    // Back when the others' leases would run out.
+    assert_eq!(action, Action::Requeue(lease + Duration::from_secs(1)));
+
+    // `other` stops renewing; `third` stops cleanly.
+    manual.advance(Duration::from_secs(10));
+    own.renew().await.unwrap();
+    third.remove().await.unwrap();
+    controller.reconcile(&key).await.unwrap();
+    let endpoints = get(store.as_ref(), "Endpoints", "default", "kubernetes")
+        .await
+        .unwrap();
+    assert_eq!(ips(endpoints), ["192.0.2.9", "192.0.2.10"]);
+    manual.advance(Duration::from_secs(6));
+    assert_eq!(
+        controller.reconcile(&key).await.unwrap(),
+        Action::AwaitChange
+    );
+    let endpoints = get(store.as_ref(), "Endpoints", "default", "kubernetes")
+        .await
+        .unwrap();
+    assert_eq!(
+        ips(endpoints),
+        ["192.0.2.10"],
+        "this server stays even with its lease stale"
+    );
+}

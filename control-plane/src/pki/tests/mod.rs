@@ -2,6 +2,7 @@
 //! that check callers the way the control plane and the agent will.
 
 mod admin_access;
+mod join;
 mod load;
 mod node;
 mod tls;

@@ -214,6 +214,15 @@ pub(super) fn read_after(
     Ok(LogPage::new(events, limit, revision))
 }
 
+/// Every object of every kind, in the order they were last written (for `migrate`).
+pub(super) fn dump(c: &mut Connection) -> Result<Vec<Stored>, StoreError> {
+    let mut stmt = c.prepare(
+        "SELECT kind, namespace, name, uid, revision, json FROM objects ORDER BY revision",
+    )?;
+    let rows = stmt.query_map([], stored_from_row)?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
 fn stored_from_row(r: &Row<'_>) -> rusqlite::Result<Stored> {
     stored_from_row_at(r, 0)
 }

@@ -1,6 +1,8 @@
 //! The conformance suite: every case runs against every backend, so the memory store that
 //! the API and controller tests lean on behaves exactly like the SQLite one in production.
-//! SQLite-only properties (reopening, `kill -9`) live in `durability`.
+//! SQLite-only properties (reopening, `kill -9`) live in `durability`. The etcd backend runs
+//! against a real etcd, one private process per store (compaction is etcd-wide); without
+//! etcd installed its cases skip (and fail under `CI=true`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -8,7 +10,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
-use super::{Event, EventStream, Key, MemoryStore, SqliteStore, Store};
+use super::etcd::process::EtcdProcess;
+use super::{EtcdStore, Event, EventStream, Key, MemoryStore, SqliteStore, Store};
 
 mod crud;
 mod durability;
@@ -40,6 +43,20 @@ macro_rules! conformance {
                 async fn $case() {
                     let dir = tempfile::tempdir().unwrap();
                     let open = |buffer| super::sqlite(dir.path(), buffer);
+                    super::$module::$case(&open).await
+                }
+            )*
+        }
+        mod etcd_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    if !crate::store::etcd::process::require_etcd() {
+                        return;
+                    }
+                    let dir = tempfile::tempdir().unwrap();
+                    let etcds = std::sync::Mutex::new(vec![]);
+                    let open = |buffer| super::etcd(dir.path(), &etcds, buffer);
                     super::$module::$case(&open).await
                 }
             )*
@@ -78,6 +95,24 @@ fn sqlite(dir: &std::path::Path, buffer: usize) -> Arc<dyn Store> {
     static N: AtomicUsize = AtomicUsize::new(0);
     let path = dir.join(format!("store-{}.db", N.fetch_add(1, Ordering::Relaxed)));
     Arc::new(SqliteStore::open_with(path, buffer).unwrap())
+}
+
+/// A fresh etcd of its own (kept alive in `etcds` until the case ends) and a store on it.
+fn etcd(
+    dir: &std::path::Path,
+    etcds: &std::sync::Mutex<Vec<EtcdProcess>>,
+    buffer: usize,
+) -> Arc<dyn Store> {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = dir.join(format!("etcd-{}", N.fetch_add(1, Ordering::Relaxed)));
+    let etcd = EtcdProcess::start_single(&dir).expect("etcd starts");
+    let endpoints = [etcd.client_url().to_string()];
+    let store = tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(EtcdStore::connect(&endpoints, None))
+    })
+    .expect("connects to etcd");
+    etcds.lock().unwrap().push(etcd);
+    Arc::new(store.with_watch_buffer(buffer))
 }
 
 fn pod(namespace: &str, name: &str) -> Key {

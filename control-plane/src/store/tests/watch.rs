@@ -62,6 +62,7 @@ fn seen(events: &[crate::store::Event]) -> Vec<(EventType, Stored)> {
 
 pub(super) async fn watch_from_zero_sees_everything_in_order(open: Open<'_>) {
     let store = open(16);
+    let base = store.current_revision().await.unwrap();
     let writes = history(store.as_ref()).await;
     let mut watch = store.watch(None, 0).await.unwrap();
     assert_eq!(seen(&take(&mut watch, writes.len()).await), writes);
@@ -69,7 +70,7 @@ pub(super) async fn watch_from_zero_sees_everything_in_order(open: Open<'_>) {
     let (_, deleted) = &writes[5];
     assert_eq!(
         (deleted.json.clone(), deleted.revision),
-        (json(j!({"v": 1})), 6)
+        (json(j!({"v": 1})), base + 6)
     );
 
     // Then live events follow.
@@ -84,8 +85,9 @@ pub(super) async fn watch_from_zero_sees_everything_in_order(open: Open<'_>) {
 
 pub(super) async fn watch_from_the_middle(open: Open<'_>) {
     let store = open(16);
+    let base = store.current_revision().await.unwrap();
     let writes = history(store.as_ref()).await;
-    let mut watch = store.watch(None, 4).await.unwrap();
+    let mut watch = store.watch(None, base + 4).await.unwrap();
     assert_eq!(seen(&take(&mut watch, writes.len() - 4).await), writes[4..]);
     assert_quiet(&mut watch).await;
 
@@ -102,20 +104,21 @@ pub(super) async fn watch_from_the_middle(open: Open<'_>) {
 
 pub(super) async fn watch_from_a_compacted_revision_is_refused(open: Open<'_>) {
     let store = open(16);
+    let base = store.current_revision().await.unwrap();
     let writes = history(store.as_ref()).await;
-    store.compact(5).await.unwrap();
-    assert_eq!(store.compacted_revision().await.unwrap(), 5);
+    store.compact(base + 5).await.unwrap();
+    assert_eq!(store.compacted_revision().await.unwrap(), base + 5);
 
     let err = store
-        .watch(None, 3)
+        .watch(None, base + 3)
         .await
         .err()
         .expect("watch from a compacted revision");
     assert_eq!(
         err,
         StoreError::Compacted {
-            requested: 3,
-            oldest: 5
+            requested: base + 3,
+            oldest: base + 5
         }
     );
     assert!(matches!(
@@ -124,13 +127,13 @@ pub(super) async fn watch_from_a_compacted_revision_is_refused(open: Open<'_>) {
     ));
 
     // From the compaction point itself, everything after it is still there.
-    let mut watch = store.watch(None, 5).await.unwrap();
+    let mut watch = store.watch(None, base + 5).await.unwrap();
     assert_eq!(seen(&take(&mut watch, writes.len() - 5).await), writes[5..]);
 
     // Objects are kept; compacting backwards is a no-op; past the end clamps.
     assert_eq!(store.list("Pod", None).await.unwrap().0.len(), 2);
-    store.compact(2).await.unwrap();
-    assert_eq!(store.compacted_revision().await.unwrap(), 5);
+    store.compact(base + 2).await.unwrap();
+    assert_eq!(store.compacted_revision().await.unwrap(), base + 5);
     store.compact(1_000).await.unwrap();
     let now = store.current_revision().await.unwrap();
     assert_eq!(store.compacted_revision().await.unwrap(), now);
@@ -148,6 +151,7 @@ pub(super) async fn watch_from_a_compacted_revision_is_refused(open: Open<'_>) {
 
 pub(super) async fn kind_filter(open: Open<'_>) {
     let store = open(16);
+    let base = store.current_revision().await.unwrap();
     let writes = history(store.as_ref()).await;
     let pods: Vec<_> = writes
         .iter()
@@ -178,13 +182,14 @@ pub(super) async fn kind_filter(open: Open<'_>) {
             .iter()
             .map(|e| e.revision())
             .collect::<Vec<_>>(),
-        [4, 7, 9]
+        [base + 4, base + 7, base + 9]
     );
     assert_quiet(&mut nodes).await;
 }
 
 pub(super) async fn catch_up_spans_several_pages(open: Open<'_>) {
     let store = open(16);
+    let base = store.current_revision().await.unwrap();
     let total = crate::store::watch::PAGE * 2 + 100;
     for i in 0..total {
         let key = if i % 3 == 0 {
@@ -203,7 +208,10 @@ pub(super) async fn catch_up_spans_several_pages(open: Open<'_>) {
         .iter()
         .map(|e| e.revision())
         .collect();
-    assert_eq!(revisions, (1..=total as i64).collect::<Vec<_>>());
+    assert_eq!(
+        revisions,
+        (base + 1..=base + total as i64).collect::<Vec<_>>()
+    );
 
     let mut pods = store.watch(Some("Pod"), 0).await.unwrap();
     let revisions: Vec<i64> = take(&mut pods, total.div_ceil(3))
@@ -211,7 +219,12 @@ pub(super) async fn catch_up_spans_several_pages(open: Open<'_>) {
         .iter()
         .map(|e| e.revision())
         .collect();
-    assert_eq!(revisions, (1..=total as i64).step_by(3).collect::<Vec<_>>());
+    assert_eq!(
+        revisions,
+        (base + 1..=base + total as i64)
+            .step_by(3)
+            .collect::<Vec<_>>()
+    );
     assert_quiet(&mut pods).await;
 }
 
@@ -321,18 +334,19 @@ pub(super) async fn lagging_watcher_rereads_the_log(open: Open<'_>) {
 
 pub(super) async fn lagging_watcher_behind_compaction_gets_compacted(open: Open<'_>) {
     let store = open(2);
+    let base = store.current_revision().await.unwrap();
     store
         .create(pod("ns", "a"), "uid-a".into(), json(j!({"i": 0})))
         .await
         .unwrap();
-    let mut watch = store.watch(None, 1).await.unwrap();
+    let mut watch = store.watch(None, base + 1).await.unwrap();
     for i in 1..=10 {
         store
             .update(pod("ns", "a"), json(j!({"i": i})), None)
             .await
             .unwrap();
     }
-    store.compact(11).await.unwrap();
+    store.compact(base + 11).await.unwrap();
     // The buffer overflowed and the events it dropped are compacted away: the watcher
     // cannot be told what it missed, so it is told to relist.
     let item = tokio::time::timeout(TIMEOUT, watch.next()).await.unwrap();
@@ -340,9 +354,9 @@ pub(super) async fn lagging_watcher_behind_compaction_gets_compacted(open: Open<
         matches!(
             item,
             Some(Err(StoreError::Compacted {
-                requested: 1,
-                oldest: 11
-            }))
+                requested,
+                oldest
+            })) if requested == base + 1 && oldest == base + 11
         ),
         "{item:?}"
     );
@@ -357,6 +371,7 @@ pub(super) async fn lagging_watcher_behind_compaction_gets_compacted(open: Open<
 
 pub(super) async fn compactor_keeps_the_last_revisions(open: Open<'_>) {
     let store = open(16);
+    let base = store.current_revision().await.unwrap();
     for i in 0..25 {
         store
             .create(
@@ -367,7 +382,10 @@ pub(super) async fn compactor_keeps_the_last_revisions(open: Open<'_>) {
             .await
             .unwrap();
     }
-    assert_eq!(compact_keeping(store.as_ref(), 10).await.unwrap(), Some(15));
+    assert_eq!(
+        compact_keeping(store.as_ref(), 10).await.unwrap(),
+        Some(base + 15)
+    );
     assert_eq!(
         compact_keeping(store.as_ref(), 10).await.unwrap(),
         None,
@@ -385,14 +403,14 @@ pub(super) async fn compactor_keeps_the_last_revisions(open: Open<'_>) {
     }
     let compactor = spawn_compactor(store.clone(), 10, Duration::from_millis(10));
     tokio::time::timeout(TIMEOUT, async {
-        while store.compacted_revision().await.unwrap() != 20 {
+        while store.compacted_revision().await.unwrap() != base + 20 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })
     .await
     .expect("the compactor compacted to 20");
     compactor.abort();
-    let mut watch = store.watch(None, 20).await.unwrap();
-    assert_eq!(take(&mut watch, 10).await[0].revision(), 21);
+    let mut watch = store.watch(None, base + 20).await.unwrap();
+    assert_eq!(take(&mut watch, 10).await[0].revision(), base + 21);
     assert_eq!(store.list("Pod", None).await.unwrap().0.len(), 30);
 }
