@@ -166,4 +166,18 @@ mod tests {
         );
         assert_eq!(RestError::from(Error::Expired("x".into())).code, 410);
     }
+
+    /// etcd without a quorum (or unreachable): a 503 Status clients retry, not a 500.
+    #[test]
+    fn a_store_backend_failure_is_a_503_status() {
+        let store = crate::store::StoreError::Backend("etcd: etcdserver: no leader".into());
+        let status = RestError::from(Error::from(store)).to_status();
+        assert_eq!(status["code"], 503);
+        assert_eq!(status["reason"], "ServiceUnavailable");
+        assert_eq!(status["kind"], "Status");
+        assert!(
+            status["message"].as_str().unwrap().contains("no leader"),
+            "{status}"
+        );
+    }
 }

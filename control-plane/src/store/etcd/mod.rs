@@ -17,20 +17,23 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, KvClient, Txn, TxnOp,
-    TxnOpResponse,
+    Client, Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, GetResponse, KvClient,
+    Txn, TxnOp, TxnOpResponse, TxnResponse,
 };
 use futures::future::BoxFuture;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::{EventStream, Key, ProgressStream, Store, StoreError, Stored, DEFAULT_WATCH_BUFFER};
 
 pub mod keys;
 pub mod process;
 mod watch;
+
+#[cfg(test)]
+mod tests;
 
 /// The endpoints of `--store etcd://HOST:PORT[,HOST:PORT...]`.
 pub fn parse_endpoints(store: &str) -> Result<Vec<String>, StoreError> {
@@ -115,6 +118,16 @@ fn backend(e: etcd_client::Error) -> StoreError {
 fn is_compacted(e: &etcd_client::Error) -> bool {
     e.to_string()
         .contains("required revision has been compacted")
+}
+
+/// Whether a failed request may be sent again: it never reached a member (connection
+/// refused), or a member refused it unapplied (no leader); reads also after a broken
+/// connection.
+fn retryable(e: &etcd_client::Error, idempotent: bool) -> bool {
+    let text = e.to_string();
+    text.contains("tcp connect error")
+        || text.contains("etcdserver: no leader")
+        || (idempotent && (text.contains("connection closed") || text.contains("broken pipe")))
 }
 
 fn is_future(e: &etcd_client::Error) -> bool {
@@ -209,8 +222,7 @@ impl EtcdStore {
     pub async fn count_all(&self) -> Result<usize, StoreError> {
         let options = GetOptions::new().with_prefix().with_count_only();
         let response = self
-            .kv()
-            .get(keys::all(), Some(options))
+            .read(keys::all(), Some(options))
             .await
             .map_err(backend)?;
         Ok(usize::try_from(response.count()).unwrap_or(0))
@@ -220,12 +232,43 @@ impl EtcdStore {
         self.client.kv_client()
     }
 
+    /// A range read, tried again (for up to [`REQUEST_TIMEOUT`]) when it failed without an
+    /// answer from etcd: the client's balancer may still pick a member that just died,
+    /// and a member answers "no leader" during an election.
+    async fn read(
+        &self,
+        key: Vec<u8>,
+        options: Option<GetOptions>,
+    ) -> Result<GetResponse, etcd_client::Error> {
+        let deadline = Instant::now() + REQUEST_TIMEOUT;
+        loop {
+            match self.kv().get(key.clone(), options.clone()).await {
+                Err(e) if retryable(&e, true) && Instant::now() < deadline => {
+                    debug!(error = %e, "etcd read failed; trying again");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// A transaction, tried again only when it certainly did not reach etcd (a write that
+    /// may have committed is not repeated: the caller gets `Backend`, as a 503).
+    async fn write(&self, txn: Txn) -> Result<TxnResponse, etcd_client::Error> {
+        let deadline = Instant::now() + REQUEST_TIMEOUT;
+        loop {
+            match self.kv().txn(txn.clone()).await {
+                Err(e) if retryable(&e, false) && Instant::now() < deadline => {
+                    debug!(error = %e, "etcd write not sent; trying again");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     async fn get_one(&self, key: &Key) -> Result<Option<Stored>, StoreError> {
-        let response = self
-            .kv()
-            .get(keys::object(key), None)
-            .await
-            .map_err(backend)?;
+        let response = self.read(keys::object(key), None).await.map_err(backend)?;
         response
             .kvs()
             .first()
@@ -249,7 +292,7 @@ impl EtcdStore {
                 .with_range(end.clone())
                 .with_limit(PAGE)
                 .with_revision(at);
-            let response = self.kv().get(from.clone(), Some(options)).await?;
+            let response = self.read(from.clone(), Some(options)).await?;
             if at == 0 {
                 at = response.header().map_or(0, |h| h.revision());
             }
@@ -275,8 +318,7 @@ impl EtcdStore {
 
     async fn revision(&self) -> Result<i64, StoreError> {
         let response = self
-            .kv()
-            .get(keys::all(), Some(GetOptions::new().with_count_only()))
+            .read(keys::all(), Some(GetOptions::new().with_count_only()))
             .await
             .map_err(backend)?;
         Ok(response.header().map_or(0, |h| h.revision()))
@@ -285,7 +327,7 @@ impl EtcdStore {
     /// Whether a read at `revision` still works (false once it is compacted).
     async fn readable_at(&self, revision: i64) -> Result<bool, StoreError> {
         let options = GetOptions::new().with_count_only().with_revision(revision);
-        match self.kv().get(keys::all(), Some(options)).await {
+        match self.read(keys::all(), Some(options)).await {
             Ok(_) => Ok(true),
             Err(e) if is_compacted(&e) => Ok(false),
             Err(e) => Err(backend(e)),
@@ -328,7 +370,7 @@ impl EtcdStore {
             .when([compare])
             .and_then([op])
             .or_else([TxnOp::get(keys::object(key), None)]);
-        let response = self.kv().txn(txn).await.map_err(backend)?;
+        let response = self.write(txn).await.map_err(backend)?;
         let revision = response.header().map_or(0, |h| h.revision());
         Ok((response.succeeded(), revision, response.op_responses()))
     }
