@@ -263,6 +263,16 @@ impl HaCluster {
             .with_context(|| format!("no holder: {lease}"))
     }
 
+    /// Server `i`'s identity (`<data-dir>/server-id`), the leader Lease's holder when it
+    /// leads.
+    pub fn server_id(&self, i: usize) -> anyhow::Result<String> {
+        let path = self.servers[i].data().join("server-id");
+        Ok(std::fs::read_to_string(&path)
+            .with_context(|| format!("read {}", path.display()))?
+            .trim()
+            .to_string())
+    }
+
     /// The node's heartbeat Lease's renewTime.
     pub fn node_renew_time(&mut self) -> anyhow::Result<String> {
         let lease = self.get(&format!(

@@ -22,8 +22,9 @@ pub struct Writes {
     pub acked: Vec<String>,
     /// Names no server acknowledged within the retry budget.
     pub lost: Vec<String>,
-    /// Writes that needed more than one attempt, with when they started (since start).
-    pub retried: Vec<(String, Duration, u32)>,
+    /// Writes that needed more than one attempt: name, when it started (since the
+    /// writer did), attempts, and what the first attempt got.
+    pub retried: Vec<(String, Duration, u32, String)>,
     /// Answers other than 201/409/5xx, with their text: a bug, not an outage.
     pub refused: Vec<String>,
 }
@@ -32,24 +33,40 @@ pub struct Writes {
 pub struct Writer {
     stop: Arc<AtomicBool>,
     writes: Arc<Mutex<Writes>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
     started: Instant,
 }
 
+/// Writer threads.
+pub const WORKERS: u32 = 4;
+
 impl Writer {
-    /// Starts writing `per_second` ConfigMaps a second to `servers` in turn.
+    /// Starts writing `per_second` ConfigMaps a second to `servers` in turn, from
+    /// [`WORKERS`] threads (one request at a time could not keep the rate while a server
+    /// takes tens of milliseconds per write).
     pub fn start(servers: Vec<Rest>, per_second: u32, prefix: &str) -> Writer {
         let stop = Arc::new(AtomicBool::new(false));
         let writes = Arc::new(Mutex::new(Writes::default()));
         let started = Instant::now();
-        let thread = {
-            let (stop, writes, prefix) = (stop.clone(), writes.clone(), prefix.to_string());
-            std::thread::spawn(move || run(&servers, per_second, &prefix, &stop, &writes, started))
-        };
+        let servers = Arc::new(servers);
+        let period = Duration::from_secs(1) * WORKERS / per_second.max(1);
+        let threads = (0..WORKERS)
+            .map(|w| {
+                let (stop, writes, servers) = (stop.clone(), writes.clone(), servers.clone());
+                let prefix = format!("{prefix}-{w}");
+                std::thread::spawn(move || {
+                    // Staggered, so the requests spread over the period.
+                    std::thread::sleep(period * w / WORKERS);
+                    run(
+                        &servers, period, w as usize, &prefix, &stop, &writes, started,
+                    )
+                })
+            })
+            .collect();
         Writer {
             stop,
             writes,
-            thread: Some(thread),
+            threads,
             started,
         }
     }
@@ -71,7 +88,7 @@ impl Writer {
 
     fn halt(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
@@ -89,15 +106,15 @@ const RETRY_BUDGET: Duration = Duration::from_secs(40);
 
 fn run(
     servers: &[Rest],
-    per_second: u32,
+    period: Duration,
+    first_turn: usize,
     prefix: &str,
     stop: &AtomicBool,
     writes: &Mutex<Writes>,
     started: Instant,
 ) {
-    let period = Duration::from_secs(1) / per_second.max(1);
     let mut next = Instant::now();
-    let mut turn = 0usize;
+    let mut turn = first_turn;
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
         let name = format!("{prefix}-{n}");
@@ -106,9 +123,12 @@ fn run(
         let outcome = create(servers, &mut turn, &name);
         let mut w = writes.lock().expect("writes lock");
         match outcome {
-            Outcome::Acked { attempts } => {
+            Outcome::Acked {
+                attempts,
+                first_error,
+            } => {
                 if attempts > 1 {
-                    w.retried.push((name.clone(), began, attempts));
+                    w.retried.push((name.clone(), began, attempts, first_error));
                 }
                 w.acked.push(name);
             }
@@ -126,7 +146,7 @@ fn run(
 }
 
 enum Outcome {
-    Acked { attempts: u32 },
+    Acked { attempts: u32, first_error: String },
     Lost,
     Refused(String),
 }
@@ -142,17 +162,33 @@ fn create(servers: &[Rest], turn: &mut usize, name: &str) -> Outcome {
     let path = format!("/api/v1/namespaces/{NAMESPACE}/configmaps");
     let deadline = Instant::now() + RETRY_BUDGET;
     let mut attempts = 0;
+    let mut first_error = String::new();
     loop {
         attempts += 1;
         let rest = &servers[*turn % servers.len()];
         *turn += 1;
-        match rest.post(&path, &body) {
-            Ok(reply) if reply.code == 201 => return Outcome::Acked { attempts },
+        let error = match rest.post(&path, &body) {
+            Ok(reply) if reply.code == 201 => {
+                return Outcome::Acked {
+                    attempts,
+                    first_error,
+                }
+            }
             // An earlier attempt of ours went through without our hearing of it.
-            Ok(reply) if reply.code == 409 && attempts > 1 => return Outcome::Acked { attempts },
-            Ok(reply) if reply.code >= 500 || reply.code == 429 => {}
+            Ok(reply) if reply.code == 409 && attempts > 1 => {
+                return Outcome::Acked {
+                    attempts,
+                    first_error,
+                }
+            }
+            Ok(reply) if reply.code >= 500 || reply.code == 429 => {
+                format!("{}: {} {}", rest.url(""), reply.code, reply.text)
+            }
             Ok(reply) => return Outcome::Refused(format!("{} {}", reply.code, reply.text)),
-            Err(_) => {}
+            Err(e) => format!("{}: {e:#}", rest.url("")),
+        };
+        if first_error.is_empty() {
+            first_error = error;
         }
         if Instant::now() >= deadline {
             return Outcome::Lost;
