@@ -17,9 +17,7 @@ use skiff_control_plane::pki::{
     admin_conf_path, admin_token_path, join, node_token_path, server_token_path, user_config, Pki,
 };
 use skiff_control_plane::store::etcd::parse_endpoints;
-use skiff_control_plane::store::{
-    encryption, spawn_compactor, EtcdStore, EtcdTls, SqliteStore, Store,
-};
+use skiff_control_plane::store::{encryption, EtcdStore, EtcdTls, SqliteStore, Store};
 use skiff_control_plane::{controllers, frontdoor, rbac, resources};
 use tokio::net::TcpListener;
 use tower::Layer;
@@ -252,7 +250,18 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         join_cluster(&flags, server, &data_dir).await?;
     }
     let server_id = skiff_control_plane::datadir::server_id(&data_dir)?;
-    let store = open_store(&flags).await?;
+    // Bound before the PKI is made, so that `--listen ...:0` gets its real port into
+    // admin.conf and a port already in use fails before anything is written.
+    let listener = TcpListener::bind(flags.listen)
+        .await
+        .with_context(|| format!("listening on {}", flags.listen))?;
+    let listen = listener
+        .local_addr()
+        .context("reading the listen address")?;
+    let (server_names, api_url) = server_names(&flags, listen.port(), &config);
+    let pki = Pki::load_or_create(&data_dir, &server_names, &api_url)
+        .with_context(|| format!("loading the PKI under {}", data_dir.display()))?;
+    let store = open_store(&flags, pki.ca_der()).await?;
     resources::bootstrap(store.as_ref(), &skiff_control_plane::core::SystemClock)
         .await
         .context("creating the system namespaces and the default storage class")?;
@@ -265,20 +274,6 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             .context("loading the roles and bindings")?,
     ));
 
-    // Bound before the PKI is made, so that `--listen ...:0` gets its real port into
-    // admin.conf and a port already in use fails before anything is written.
-    let listener = TcpListener::bind(flags.listen)
-        .await
-        .with_context(|| format!("listening on {}", flags.listen))?;
-    let listen = listener
-        .local_addr()
-        .context("reading the listen address")?;
-    let (server_names, api_url) = server_names(&flags, listen.port(), &config);
-    let pki = Pki::load_or_create(&data_dir, &server_names, &api_url)
-        .with_context(|| format!("loading the PKI under {}", data_dir.display()))?;
-    leader::cluster_ca::check_or_record(store.as_ref(), pki.ca_der())
-        .await
-        .context("checking the store against this data dir's CA")?;
     info!(
         admin_conf = %admin_conf_path(&data_dir).display(),
         admin_token = %admin_token_path(&data_dir).display(),
@@ -308,36 +303,49 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     // Every server renews its identity lease (the `kubernetes` Endpoints list it) and
     // trims its memory; only the leader runs the singletons (docs/architecture.md, High
     // availability). A single server wins the lease at once.
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let advertised = api_endpoint(&flags, listen);
-    let identity = Arc::new(IdentityKeeper::new(
-        cp.store.clone(),
-        clock.clone(),
-        &server_id,
-        advertised,
-        flags.leader_lease,
-    ));
-    identity
-        .renew()
-        .await
-        .context("writing this server's identity lease")?;
-    let elector = Arc::new(Elector::new(
-        cp.store.clone(),
-        clock,
-        LeaseConfig::leader(&server_id, flags.leader_lease),
-    ));
-    let (leading, leading_rx) = tokio::sync::watch::channel(false);
     let singletons = {
         let (cp, compact) = (cp.clone(), (flags.compact_keep, flags.compact_interval));
-        move || singletons(&cp, compact, advertised)
+        move || controllers::spawn_singletons(&cp, compact, advertised)
     };
-    let background = AbortOnDrop(vec![
-        memory::spawn_trimmer(memory::TRIM_PERIOD),
-        tokio::spawn(identity.clone().keep_renewing()),
-        tokio::spawn(leader::keep_electing(elector.clone(), leading)),
-        tokio::spawn(leader::run_while_leading(leading_rx, singletons)),
-    ]);
-    info!(server_id = %server_id, advertised = %advertised, "trying for the leader lease");
+    let (leading, leading_rx) = tokio::sync::watch::channel(false);
+    let mut leading = Some(leading);
+    let mut background = vec![memory::spawn_trimmer(memory::TRIM_PERIOD)];
+    // On SQLite the store is this server's own (in its locked data dir): nobody to elect
+    // against, so it leads at once and writes no leases.
+    let election = if flags.store.starts_with("etcd://") {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let identity = Arc::new(IdentityKeeper::new(
+            cp.store.clone(),
+            clock.clone(),
+            &server_id,
+            advertised,
+            flags.leader_lease,
+        ));
+        identity
+            .renew()
+            .await
+            .context("writing this server's identity lease")?;
+        let elector = Arc::new(Elector::new(
+            cp.store.clone(),
+            clock,
+            LeaseConfig::leader(&server_id, flags.leader_lease),
+        ));
+        let sender = leading.take().expect("the sender is there");
+        background.push(tokio::spawn(identity.clone().keep_renewing()));
+        background.push(tokio::spawn(leader::keep_electing(elector.clone(), sender)));
+        info!(server_id = %server_id, advertised = %advertised, "trying for the leader lease");
+        Some((elector, identity))
+    } else {
+        if let Some(sender) = &leading {
+            sender.send_replace(true);
+        }
+        None
+    };
+    background.push(tokio::spawn(leader::run_while_leading(
+        leading_rx, singletons,
+    )));
+    let background = AbortOnDrop(background);
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let mut server = tokio::spawn(frontdoor::server::serve(
@@ -364,11 +372,14 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     // Controllers stop first, then the lease goes to another server at once and this
     // one leaves the `kubernetes` Endpoints; the API drains last.
     drop(background);
-    if let Err(e) = elector.release().await {
-        warn!(error = %e, "releasing the leader lease");
-    }
-    if let Err(e) = identity.remove().await {
-        warn!(error = %e, "removing this server's identity lease");
+    drop(leading);
+    if let Some((elector, identity)) = &election {
+        if let Err(e) = elector.release().await {
+            warn!(error = %e, "releasing the leader lease");
+        }
+        if let Err(e) = identity.remove().await {
+            warn!(error = %e, "removing this server's identity lease");
+        }
     }
     let _ = stop.send(());
     if tokio::time::timeout(SHUTDOWN_GRACE * 2, &mut server)
@@ -379,27 +390,6 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     }
     info!("stopped");
     Ok(())
-}
-
-/// What only the leader runs: the scheduler and node lifecycle, the Service controllers
-/// (Endpoints, claims' release), the compactor, the workload controllers, each
-/// namespace's account and CA, and the `kubernetes` Service with every live server.
-fn singletons(
-    cp: &Arc<ControlPlane>,
-    (keep, interval): (i64, Duration),
-    advertised: SocketAddr,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    controllers::nodes::spawn_background(cp.clone())
-        .into_iter()
-        .chain(controllers::services::spawn(cp.clone()))
-        .chain([spawn_compactor(cp.store.clone(), keep, interval)])
-        // workloads: ReplicaSet, Deployment, garbage collector
-        .chain(controllers::spawn(cp.clone()))
-        .chain([
-            controllers::service_accounts::spawn(cp),
-            controllers::service_accounts::kubernetes_service::spawn(cp, advertised),
-        ])
-        .collect()
 }
 
 /// `--join URL --token ...`: the cluster's CA, keys and tokens from the server at URL,
@@ -416,6 +406,13 @@ async fn join_cluster(
     let token = skiff_proto::auth::ServerToken::parse(token).map_err(|e| {
         anyhow::anyhow!("--token: {e} (give the first server's <data-dir>/server-token)")
     })?;
+    if join::already_joined(data_dir, server, &token)? {
+        info!(
+            server,
+            "already joined: the cluster's CA, keys and tokens are in the data dir"
+        );
+        return Ok(());
+    }
     let bundle = join::fetch_bundle(server, &token)
         .await
         .with_context(|| format!("joining the cluster at {server}"))?;
@@ -462,12 +459,15 @@ impl Drop for AbortOnDrop {
 }
 
 /// The store, with Secrets sealed at rest under `<data-dir>/secrets-encryption.key`.
-async fn open_store(flags: &Flags) -> anyhow::Result<Arc<dyn Store>> {
+/// Checked first against `ca_der`: a store another cluster's CA was recorded in is
+/// refused before anything is written to it (`leader/cluster_ca.rs`).
+async fn open_store(flags: &Flags, ca_der: &[u8]) -> anyhow::Result<Arc<dyn Store>> {
     match flags.store.as_str() {
         "sqlite" => {
             let path = data_dir(flags)?.join("store.db");
             let sqlite = SqliteStore::open(&path)
                 .with_context(|| format!("opening the store {}", path.display()))?;
+            same_cluster(&sqlite, ca_der).await?;
             let (store, sealed) = encryption::open(Arc::new(sqlite.clone()), &data_dir(flags)?)
                 .await
                 .context("secrets encryption")?;
@@ -490,6 +490,7 @@ async fn open_store(flags: &Flags) -> anyhow::Result<Arc<dyn Store>> {
                         flags.etcd_wait
                     )
                 })?;
+            same_cluster(&etcd, ca_der).await?;
             // No scrub here: plaintext a rewrite replaced stays in etcd's history until
             // the compactor drops those revisions.
             let (store, _sealed) = encryption::open(Arc::new(etcd), &data_dir(flags)?)
@@ -499,6 +500,12 @@ async fn open_store(flags: &Flags) -> anyhow::Result<Arc<dyn Store>> {
         }
         other => bail!("--store {other:?}: expected sqlite or etcd://HOST:PORT"),
     }
+}
+
+async fn same_cluster(store: &dyn Store, ca_der: &[u8]) -> anyhow::Result<()> {
+    leader::cluster_ca::check_or_record(store, ca_der)
+        .await
+        .context("checking the store against this data dir's CA")
 }
 
 /// The `kubernetes` Service's DNS names, in the serving certificate as kube-apiserver's.

@@ -237,10 +237,12 @@ async fn two_servers_share_one_etcd_and_the_controllers_fail_over() {
         token.starts_with("K10") && token.contains("::server:"),
         "{token}"
     );
-    assert_eq!(
-        holder(&first_client).await.as_deref(),
-        Some(first_id.as_str())
-    );
+    eventually(
+        READY_TIMEOUT,
+        "the first server never took the lease",
+        || async { holder(&first_client).await.as_deref() == Some(first_id.as_str()) },
+    )
+    .await;
 
     // A token pinning another CA: refused, nothing fetched.
     let other_ca = format!(
@@ -338,10 +340,10 @@ async fn two_servers_share_one_etcd_and_the_controllers_fail_over() {
     .await;
     let took = killed.elapsed();
     println!("lease taken over {took:?} after SIGKILL (lease {LEASE:?})");
-    assert!(
-        took <= LEASE + LEASE / 2,
-        "took {took:?} with a lease of {LEASE:?}"
-    );
+    // The lease, plus up to two retry periods (the last renewal is seen at the next
+    // try, the expiry acted on at the one after) and room for a loaded machine: a bound
+    // set by the lease, far below anything else (a restart, a minute's staleness).
+    assert!(took <= LEASE * 2, "took {took:?} with a lease of {LEASE:?}");
     apply_deployment(&second_client, "after").await;
     eventually(
         READY_TIMEOUT,
@@ -390,6 +392,20 @@ async fn two_servers_share_one_etcd_and_the_controllers_fail_over() {
     assert!(
         took < LEASE,
         "a released lease waited for its expiry: {took:?}"
+    );
+    // A joined server restarted with --join still given needs nothing from the server
+    // it joined (here, an address where nobody listens): its data dir has it all.
+    let mut again = Server::start(
+        dir.path(),
+        "second",
+        second.port,
+        &store,
+        Some(("https://127.0.0.1:1", &token)),
+    );
+    let again_client = again.client().await;
+    assert_eq!(
+        holder(&again_client).await.as_deref(),
+        Some(first_id.as_str())
     );
     drop(etcd);
 }

@@ -121,6 +121,33 @@ impl EventSink for ControllerContext {
     }
 }
 
+/// What only the leader runs (docs/architecture.md, High availability): the scheduler
+/// and node lifecycle, the Service controllers (Endpoints, claims' release), the
+/// compactor (`(keep, interval)`), the workload controllers, each namespace's account
+/// and CA, and the `kubernetes` Service with every live server (this one at
+/// `advertised`). They run until aborted.
+pub fn spawn_singletons(
+    cp: &Arc<ControlPlane>,
+    (keep, interval): (i64, std::time::Duration),
+    advertised: std::net::SocketAddr,
+) -> Vec<JoinHandle<()>> {
+    nodes::spawn_background(cp.clone())
+        .into_iter()
+        .chain(services::spawn(cp.clone()))
+        .chain([crate::store::spawn_compactor(
+            cp.store.clone(),
+            keep,
+            interval,
+        )])
+        // workloads: ReplicaSet, Deployment, garbage collector
+        .chain(spawn(cp.clone()))
+        .chain([
+            service_accounts::spawn(cp),
+            service_accounts::kubernetes_service::spawn(cp, advertised),
+        ])
+        .collect()
+}
+
 /// Starts the workload controllers; they run until aborted.
 pub fn spawn(cp: Arc<ControlPlane>) -> Vec<JoinHandle<()>> {
     spawn_with(

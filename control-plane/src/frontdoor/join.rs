@@ -113,3 +113,43 @@ where
         Box::pin(async move { Ok(response) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderMap;
+
+    use super::*;
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        headers
+    }
+
+    #[test]
+    fn only_the_server_token_gets_the_bundle() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Pki::load_or_create(dir.path(), &[], "https://127.0.0.1:6443").unwrap();
+        std::fs::write(dir.path().join("secrets-encryption.key"), "ab".repeat(32)).unwrap();
+        let token = std::fs::read_to_string(dir.path().join("server-token")).unwrap();
+        let refused = [
+            HeaderMap::new(),
+            bearer(&pki.node_token()),
+            bearer(&token.trim().replace("::server:", "::server:x")),
+        ];
+        for headers in refused {
+            let (status, _) = answer(&pki, &Method::GET, &headers);
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+        let (status, _) = answer(&pki, &Method::POST, &bearer(token.trim()));
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        let (status, body) = answer(&pki, &Method::GET, &bearer(token.trim()));
+        assert_eq!(status, StatusCode::OK);
+        let bundle: crate::pki::join::Bundle = serde_json::from_slice(&body).unwrap();
+        assert_eq!(bundle.files["pki/ca.crt"], pki.ca_pem());
+        assert_eq!(bundle.files.len(), crate::pki::join::SHARED.len());
+    }
+}

@@ -133,6 +133,29 @@ pub fn install_bundle(
     Ok(())
 }
 
+/// True when `data_dir` already holds every shared file with the CA `token` pins (a
+/// restart with `--join` still given: nothing to fetch, so the first server need not be
+/// up); another CA there is refused as at join.
+pub fn already_joined(
+    data_dir: &Path,
+    server: &str,
+    token: &ServerToken,
+) -> Result<bool, JoinError> {
+    let Some(have) = files::read_optional(&data_dir.join("pki/ca.crt"))? else {
+        return Ok(false);
+    };
+    let have = pem_sha256(&have).unwrap_or_else(|| "unreadable".into());
+    if have != token.0.ca_hash {
+        return Err(JoinError::OtherCa {
+            dir: data_dir.display().to_string(),
+            server: server.to_string(),
+            have,
+            want: token.0.ca_hash.clone(),
+        });
+    }
+    Ok(SHARED.iter().all(|(name, _)| data_dir.join(name).is_file()))
+}
+
 /// Fetches the bundle from the server at `server` (`https://HOST:PORT`) with `token`.
 pub async fn fetch_bundle(server: &str, token: &ServerToken) -> Result<Bundle, JoinError> {
     let ca_pem = skiff_proto::auth::fetch_ca_pinned_by(server, &token.0)

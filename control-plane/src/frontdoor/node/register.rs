@@ -56,8 +56,8 @@ pub async fn register(
         .pki
         .sign_node_csr(csr_pem, &name, &internal_ips(&reported))?;
 
-    let pod_cidr = guard.cidr_for(store, &name).await?;
     let now = ctx.clock.now();
+    let pod_cidr = guard.cidr_for(store, &name, now).await?;
     let initial = || Node {
         metadata: ObjectMeta {
             name: Some(name.clone()),
@@ -73,6 +73,7 @@ pub async fn register(
         Ok(true)
     })
     .await?;
+    crate::resources::allocation::cidr_claims::bind(store, pod_cidr, &name).await?;
     drop(guard);
 
     // Registering is also a heartbeat: the node is alive right now.

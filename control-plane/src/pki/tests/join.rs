@@ -2,7 +2,7 @@
 
 use skiff_proto::auth::ServerToken;
 
-use super::super::join::{install_bundle, read_bundle, JoinError, SHARED};
+use super::super::join::{already_joined, install_bundle, read_bundle, JoinError, SHARED};
 use super::{load, mode, read};
 
 const FIRST: &str = "https://192.0.2.1:6443";
@@ -47,8 +47,12 @@ fn a_joined_server_shares_the_ca_keys_and_tokens_and_has_its_own_certificates() 
         serving(first_dir.path()),
         "its own serving certificate"
     );
-    // Joining again (a restart with --join still given) changes nothing.
+    // Joining again (a restart with --join still given) changes nothing, and needs no
+    // fetch: the data dir already has it all.
     install_bundle(second_dir.path(), FIRST, &token, &bundle).unwrap();
+    assert!(already_joined(second_dir.path(), FIRST, &token).unwrap());
+    let empty = tempfile::tempdir().unwrap();
+    assert!(!already_joined(empty.path(), FIRST, &token).unwrap());
 }
 
 #[test]
@@ -64,6 +68,8 @@ fn a_data_dir_with_another_ca_is_refused() {
         err.to_string().contains("two servers with different CAs"),
         "{err}"
     );
+    let err = already_joined(other_dir.path(), FIRST, &token).unwrap_err();
+    assert!(matches!(err, JoinError::OtherCa { .. }), "{err}");
     assert_eq!(
         read(&other_dir.path().join("node-token")),
         before,

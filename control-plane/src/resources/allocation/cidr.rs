@@ -11,12 +11,17 @@
 //! the API cannot be lost either.
 //!
 //! A deleted node's /24 becomes free again, as in Kubernetes' range allocator.
+//!
+//! With several servers on one store the lock orders only this server's registrations;
+//! `cidr_claims.rs` claims the chosen /24 in the store before the Node is written, so two
+//! servers never hand out the same one.
 
 use std::collections::BTreeMap;
 
 use ipnet::Ipv4Net;
 use tokio::sync::{Mutex, MutexGuard};
 
+use super::cidr_claims::{self, Claimed};
 use crate::core::Error;
 use crate::store::Store;
 
@@ -81,10 +86,30 @@ impl PodCidrAllocator {
 }
 
 impl AllocationGuard<'_> {
-    /// The CIDR for `node`, from what the stored Node objects hold.
-    pub async fn cidr_for(&self, store: &dyn Store, node: &str) -> Result<Ipv4Net, Error> {
-        let assigned = stored_cidrs(store).await?;
-        Ok(choose(self.allocator.cluster, node, &assigned)?)
+    /// The CIDR for `node`, from what the stored Node objects hold and the claims of
+    /// registrations in flight, claimed in the store for `node`.
+    pub async fn cidr_for(
+        &self,
+        store: &dyn Store,
+        node: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Ipv4Net, Error> {
+        let mut lost = Vec::new();
+        for _ in 0..8 {
+            let stored = stored_cidrs(store).await?;
+            let mut assigned = stored.clone();
+            assigned.extend(cidr_claims::in_flight(store, &stored, now).await?);
+            // Taken by a server whose Node write this read has not seen yet.
+            assigned.extend(lost.iter().cloned());
+            let cidr = choose(self.allocator.cluster, node, &assigned)?;
+            match cidr_claims::claim(store, cidr, node, &stored, now).await? {
+                Claimed::Mine => return Ok(cidr),
+                Claimed::Theirs(holder) => lost.push((format!("{holder}\u{0}claim"), cidr)),
+            }
+        }
+        Err(Error::Unavailable(
+            "could not claim a pod CIDR: other servers kept taking them; retry".into(),
+        ))
     }
 }
 

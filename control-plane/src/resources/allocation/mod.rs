@@ -4,6 +4,7 @@
 //! CIDRs (`cidr.rs`).
 
 pub mod cidr;
+pub mod cidr_claims;
 pub mod claims;
 mod services;
 
