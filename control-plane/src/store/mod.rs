@@ -310,7 +310,8 @@ pub trait Store: Send + Sync + 'static {
         })
     }
 
-    /// The revision of the last committed write (0 for an empty store).
+    /// The revision of the last committed write (0 for an empty store; 1 for an empty etcd,
+    /// whose revisions the etcd store keeps as they are).
     fn current_revision(&self) -> BoxFuture<'_, Result<i64, StoreError>>;
 
     /// The compaction point: watches must start at or after it (0 = never compacted).

@@ -324,11 +324,13 @@ impl EtcdStore {
         Ok(response.header().map_or(0, |h| h.revision()))
     }
 
-    /// Whether a read at `revision` still works (false once it is compacted).
+    /// Whether history from `revision` is still there (false once it is compacted).
     async fn readable_at(&self, revision: i64) -> Result<bool, StoreError> {
         let options = GetOptions::new().with_count_only().with_revision(revision);
         match self.read(keys::all(), Some(options)).await {
             Ok(_) => Ok(true),
+            // A watch may start from a revision not written yet: it waits for it.
+            Err(e) if is_future(&e) => Ok(true),
             Err(e) if is_compacted(&e) => Ok(false),
             Err(e) => Err(backend(e)),
         }

@@ -69,9 +69,13 @@ async fn tls_with_a_client_certificate() {
     etcd.wait_healthy(STALL).unwrap();
     let endpoint = format!("127.0.0.1:{}", etcd.member.client_addr().port());
 
-    let store = EtcdStore::connect_retrying(&[endpoint.clone()], Some(client_tls.clone()), STALL)
-        .await
-        .expect("TLS with the client certificate");
+    let store = EtcdStore::connect_retrying(
+        std::slice::from_ref(&endpoint),
+        Some(client_tls.clone()),
+        STALL,
+    )
+    .await
+    .expect("TLS with the client certificate");
     let created = store
         .create(cm("a"), "uid-a".into(), b"{}".to_vec())
         .await
@@ -84,13 +88,13 @@ async fn tls_with_a_client_certificate() {
         identity: None,
         ..client_tls
     };
-    let refused = EtcdStore::connect(&[endpoint.clone()], Some(anonymous)).await;
+    let refused = EtcdStore::connect(std::slice::from_ref(&endpoint), Some(anonymous)).await;
     assert!(
         matches!(&refused, Err(StoreError::Backend(m)) if m.contains(&endpoint)),
         "{:?}",
         refused.err()
     );
-    let plain = EtcdStore::connect(&[endpoint.clone()], None).await;
+    let plain = EtcdStore::connect(std::slice::from_ref(&endpoint), None).await;
     assert!(
         matches!(&plain, Err(StoreError::Backend(m)) if m.contains(&endpoint)),
         "{:?}",
@@ -150,20 +154,17 @@ async fn a_lost_quorum_is_a_backend_error_and_the_store_recovers_by_itself() {
     // Two down: no quorum. Requests fail with Backend (the API's 503), they do not hang.
     etcds[2].kill();
     let began = Instant::now();
-    let lost = tokio::time::timeout(STALL, async {
-        loop {
-            match store
-                .create(cm("no-quorum"), "u".into(), b"{}".to_vec())
-                .await
-            {
-                Err(StoreError::Backend(message)) => break message,
-                Ok(_) => panic!("a write was acknowledged without a quorum"),
-                Err(other) => panic!("unexpected {other:?}"),
-            }
-        }
-    })
+    let lost = tokio::time::timeout(
+        STALL,
+        store.create(cm("no-quorum"), "u".into(), b"{}".to_vec()),
+    )
     .await
     .expect("a write without quorum answers");
+    let lost = match lost {
+        Err(StoreError::Backend(message)) => message,
+        Ok(_) => panic!("a write was acknowledged without a quorum"),
+        Err(other) => panic!("unexpected {other:?}"),
+    };
     eprintln!("without quorum after {:?}: {lost}", began.elapsed());
 
     // The members come back (same data dirs): the same store serves again, and the watch
@@ -221,4 +222,43 @@ async fn retry_until_written(store: &EtcdStore, name: &str) -> crate::store::Sto
     })
     .await
     .expect("etcd serves again")
+}
+
+/// Two servers (two clients) on one etcd: each sees the other's writes in its watches,
+/// and of two creates of one key (a claim) exactly one wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_share_one_etcd() {
+    if !require_etcd() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let etcd = EtcdProcess::start_single(dir.path()).unwrap();
+    let endpoints = [etcd.client_url().to_string()];
+    let a = EtcdStore::connect(&endpoints, None).await.unwrap();
+    let b = EtcdStore::connect(&endpoints, None).await.unwrap();
+
+    let from = b.current_revision().await.unwrap();
+    let mut b_watch = b.watch(Some("ConfigMap"), from).await.unwrap();
+    let written = a
+        .create(cm("from-a"), "uid-a".into(), b"{}".to_vec())
+        .await
+        .unwrap();
+    let seen = tokio::time::timeout(STALL, b_watch.next())
+        .await
+        .expect("b's watch sees a's write")
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.object, written);
+
+    for round in 0..20 {
+        let claim = Key::new("ServiceIPClaim", "", format!("10.43.0.{round}"));
+        let (ra, rb) = tokio::join!(
+            a.create(claim.clone(), "uid-a".into(), b"{}".to_vec()),
+            b.create(claim.clone(), "uid-b".into(), b"{}".to_vec()),
+        );
+        let winners = [&ra, &rb].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(winners, 1, "round {round}: {ra:?} {rb:?}");
+        let loser = if ra.is_ok() { rb } else { ra };
+        assert_eq!(loser, Err(StoreError::AlreadyExists(claim)));
+    }
 }
