@@ -21,6 +21,9 @@ pub struct TestControlPlane {
     listen: std::net::IpAddr,
     port: u16,
     extra_args: Vec<String>,
+    /// A network namespace (`/run/netns/NAME`) the server runs in, entered with
+    /// `nsenter --net` only (an HA test's server on a machine of its own).
+    netns: Option<String>,
     pub url: String,
 }
 
@@ -38,26 +41,63 @@ impl TestControlPlane {
     /// [`Self::start_with_args`] listening on `listen` (a multi-node test bridge's host
     /// address), which admin.conf then names.
     pub fn start_on(listen: std::net::IpAddr, args: &[&str]) -> anyhow::Result<TestControlPlane> {
-        let dir = tempfile::tempdir()?;
-        let port = free_port()?;
-        let mut cp = TestControlPlane {
-            child: None,
-            dir,
-            listen,
-            port,
-            extra_args: args.iter().map(|a| a.to_string()).collect(),
-            url: format!("https://{}", std::net::SocketAddr::new(listen, port)),
-        };
+        let mut cp = Self::new(None, listen, free_port()?, args)?;
         cp.launch()?;
         Ok(cp)
     }
 
+    /// A server in network namespace `netns` listening on `listen:port`, started but not
+    /// waited for (its store may not be reachable yet): see [`Self::wait_serving`].
+    pub fn spawn_in(
+        netns: &str,
+        listen: std::net::IpAddr,
+        port: u16,
+        args: &[&str],
+    ) -> anyhow::Result<TestControlPlane> {
+        let mut cp = Self::new(Some(netns.to_string()), listen, port, args)?;
+        cp.spawn()?;
+        Ok(cp)
+    }
+
+    fn new(
+        netns: Option<String>,
+        listen: std::net::IpAddr,
+        port: u16,
+        args: &[&str],
+    ) -> anyhow::Result<TestControlPlane> {
+        Ok(TestControlPlane {
+            child: None,
+            dir: tempfile::tempdir()?,
+            listen,
+            port,
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
+            netns,
+            url: format!("https://{}", std::net::SocketAddr::new(listen, port)),
+        })
+    }
+
     fn launch(&mut self) -> anyhow::Result<()> {
+        self.spawn()?;
+        self.wait_serving(Duration::from_secs(20))
+    }
+
+    /// The process, inside its network namespace when it has one (nsenter execs it, so
+    /// the child's pid is the server's).
+    fn spawn(&mut self) -> anyhow::Result<()> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.log_path())?;
-        let child = Command::new(find_binary("skiff-control-plane")?)
+        let bin = find_binary("skiff-control-plane")?;
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut cmd = Command::new("nsenter");
+                cmd.arg(format!("--net=/run/netns/{ns}")).arg("--").arg(bin);
+                cmd
+            }
+            None => Command::new(bin),
+        };
+        let child = cmd
             .arg("--data-dir")
             .arg(self.data())
             .arg("--listen")
@@ -68,15 +108,20 @@ impl TestControlPlane {
             .spawn()
             .context("start skiff-control-plane")?;
         self.child = Some(child);
+        Ok(())
+    }
+
+    /// Waits until the node token is written and the API answers the CLI.
+    pub fn wait_serving(&self, timeout: Duration) -> anyhow::Result<()> {
         wait_for(
             "the node token",
-            Duration::from_secs(20),
+            timeout,
             Duration::from_millis(100),
             || std::fs::read_to_string(self.data().join("node-token")).context("no node-token yet"),
         )?;
         wait_for(
             "the API answering",
-            Duration::from_secs(20),
+            timeout,
             Duration::from_millis(100),
             || self.skiff(&["get", "namespaces"]),
         )?;
@@ -89,6 +134,13 @@ impl TestControlPlane {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Whether the process has exited (reaping it), with its status.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// Starts the control plane again on the same data dir and port.

@@ -18,6 +18,12 @@ pub mod bench;
 pub mod cluster;
 pub mod containerd;
 pub mod env;
+/// Real etcd members in network namespaces, for the HA tests.
+pub mod etcd;
+/// Three etcd members, two control-plane servers and a node, each in its own netns.
+pub mod ha;
+/// Writes at a steady rate to several servers, recording what was acknowledged.
+pub mod ha_writes;
 pub mod http;
 pub mod images;
 /// A `kube::Client` from a test cluster's admin.conf.

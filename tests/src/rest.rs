@@ -54,6 +54,12 @@ pub struct Rest {
 
 impl Rest {
     pub fn new(cp: &TestControlPlane) -> anyhow::Result<Rest> {
+        Self::to(cp, &cp.url)
+    }
+
+    /// With `cp`'s admin credentials, to the server at `base` (another server of the
+    /// same cluster, which shares its CA).
+    pub fn to(cp: &TestControlPlane, base: &str) -> anyhow::Result<Rest> {
         let (identity, ca) = admin_tls(cp)?;
         let build = |identity: Option<reqwest::Identity>| {
             let mut builder = reqwest::blocking::Client::builder()
@@ -67,7 +73,7 @@ impl Rest {
         Ok(Rest {
             client: build(Some(identity))?,
             anonymous: build(None)?,
-            base: cp.url.clone(),
+            base: base.to_string(),
         })
     }
 

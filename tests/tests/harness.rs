@@ -271,3 +271,44 @@ fn wait_for_gives_up_on_fatal() {
     assert!(start.elapsed() < Duration::from_secs(1));
     assert!(format!("{err:#}").contains("process exited"));
 }
+
+/// The HA tests' etcd: three members in namespaces of their own, one lost keeps the
+/// quorum, two lost break it, and a relaunched member rejoins on its data.
+#[test]
+fn etcd_members_in_namespaces() {
+    if !require_root_and_tools() || !skiff_e2e::etcd::require_etcd() {
+        return;
+    }
+    let _serial = skiff_e2e::serial();
+    let net =
+        skiff_e2e::multinode::TestNet::create(3, skiff_e2e::multinode::Layout::OneSubnet).unwrap();
+    let mut etcd = skiff_e2e::etcd::EtcdCluster::start(skiff_e2e::ha::etcd_nets(&net, 3)).unwrap();
+    let pids: Vec<u32> = (0..3).map(|i| etcd.pid(i).unwrap()).collect();
+    assert!(pids.iter().all(|p| pid_alive(*p)));
+    etcd.kill(0);
+    assert!(!pid_alive(pids[0]), "member 1 killed by its pid");
+    etcd.wait_healthy(1, Duration::from_secs(20)).unwrap();
+    etcd.kill(1);
+    wait_for(
+        "no quorum",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || {
+            anyhow::ensure!(!etcd.is_healthy(2), "member 3 still healthy alone");
+            Ok(())
+        },
+    )
+    .unwrap();
+    etcd.relaunch(0).unwrap();
+    etcd.relaunch(1).unwrap();
+    for i in 0..3 {
+        etcd.wait_healthy(i, Duration::from_secs(60)).unwrap();
+    }
+    let pids: Vec<u32> = (0..3).map(|i| etcd.pid(i).unwrap()).collect();
+    let endpoints = etcd.endpoints();
+    drop(etcd);
+    assert!(
+        pids.iter().all(|p| !pid_alive(*p)),
+        "{endpoints}: members left running"
+    );
+}

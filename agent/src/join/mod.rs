@@ -8,10 +8,12 @@
 
 pub mod bootstrap;
 pub mod events;
+pub mod failover;
 pub mod heartbeat;
 pub mod mirror;
 pub mod pod_network;
 pub mod serve;
+pub mod servers;
 pub mod source;
 pub mod status;
 pub mod volumes;
@@ -38,10 +40,12 @@ pub struct JoinOptions {
     pub token: String,
 }
 
-/// A registered node: its credentials and a channel authenticated with them.
+/// A registered node: its credentials and a channel authenticated with them, which
+/// fails over between the control-plane servers (`failover.rs`).
 pub struct Joined {
     pub creds: Credentials,
     pub channel: Channel,
+    pub servers: failover::Servers,
 }
 
 /// Registers on first start; later starts reuse the saved certificate unless the server
@@ -63,7 +67,7 @@ pub async fn join(
         match probe {
             Ok(_) => {
                 info!(node = node_name, "reusing the saved node certificate");
-                return Ok(Joined { creds, channel });
+                return Ok(joined(root, &opts.server, node_name, creds));
             }
             Err(status) if refused(&status) => {
                 warn!(code = ?status.code(), message = status.message(), "saved certificate refused: registering again");
@@ -72,14 +76,22 @@ pub async fn join(
             Err(status) => {
                 // The server is down: the saved certificate is still our best bet.
                 warn!(code = ?status.code(), message = status.message(), "control plane unreachable; using the saved certificate");
-                return Ok(Joined { creds, channel });
+                return Ok(joined(root, &opts.server, node_name, creds));
             }
         }
     }
     let creds = bootstrap::register(&opts.server, &opts.token, node_name, node_ip).await?;
     files.save(&creds).context("save the node credentials")?;
-    let channel = channel(&opts.server, &creds)?;
-    Ok(Joined { creds, channel })
+    Ok(joined(root, &opts.server, node_name, creds))
+}
+
+fn joined(root: &Path, server: &str, node_name: &str, creds: Credentials) -> Joined {
+    let (channel, servers) = failover::connect(root, server, node_name, &creds);
+    Joined {
+        creds,
+        channel,
+        servers,
+    }
 }
 
 fn refused(status: &tonic::Status) -> bool {
@@ -88,8 +100,8 @@ fn refused(status: &tonic::Status) -> bool {
         || status.message().contains("certificate")
 }
 
+/// A channel to `server` alone, for the check of the saved certificate.
 fn channel(server: &str, creds: &Credentials) -> anyhow::Result<Channel> {
-    // Lazy: the channel reconnects by itself, each task retries its calls.
     Ok(skiff_proto::auth::endpoint(
         server,
         &creds.ca_pem,
@@ -134,6 +146,11 @@ pub fn spawn(
     tokio::spawn(heartbeat::run(
         joined.channel.clone(),
         node_name.to_string(),
+    ));
+    tokio::spawn(failover::learn(
+        joined.channel.clone(),
+        node_name.to_string(),
+        joined.servers.clone(),
     ));
     synced_rx
 }
