@@ -18,6 +18,8 @@ pub mod bench;
 pub mod cluster;
 pub mod containerd;
 pub mod env;
+/// RSS, PSS and where a process's pages are, for bench_footprint.
+pub mod footprint;
 pub mod http;
 pub mod images;
 /// A `kube::Client` from a test cluster's admin.conf.
