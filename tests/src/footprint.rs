@@ -22,8 +22,12 @@ impl Memory {
     pub fn pss_mb(&self) -> f64 {
         self.pss_kb as f64 / 1024.0
     }
+}
 
-    pub fn add(self, other: Memory) -> Memory {
+impl std::ops::Add for Memory {
+    type Output = Memory;
+
+    fn add(self, other: Memory) -> Memory {
         Memory {
             rss_kb: self.rss_kb + other.rss_kb,
             pss_kb: self.pss_kb + other.pss_kb,
@@ -44,7 +48,7 @@ pub fn memory(pid: u32) -> anyhow::Result<Memory> {
 pub fn memory_of_all(pids: &[u32]) -> Memory {
     pids.iter()
         .filter_map(|pid| memory(*pid).ok())
-        .fold(Memory::default(), Memory::add)
+        .fold(Memory::default(), |sum, m| sum + m)
 }
 
 fn kb_field(text: &str, key: &str) -> Option<u64> {
