@@ -6,6 +6,8 @@ pub mod containerd;
 pub mod dns;
 pub mod downward;
 pub mod join;
+/// malloc arenas, trimming and the runtime's size: the agent's process-wide memory.
+pub mod memory;
 pub mod network;
 pub mod objects;
 pub mod pod_dirs;

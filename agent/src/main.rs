@@ -120,6 +120,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn main() -> anyhow::Result<()> {
+    skiff_agent::memory::limit_arenas();
     let flags = Flags::parse();
     // reqwest and tonic both bring rustls with different crypto backends; with two
     // compiled in, rustls cannot pick one and TLS to the control plane would panic.
@@ -183,7 +184,10 @@ fn main() -> anyhow::Result<()> {
             max_files: flags.container_log_max_files,
         },
     };
-    tokio::runtime::Runtime::new()?.block_on(wiring::run(opts))
+    skiff_agent::memory::runtime()?.block_on(async {
+        skiff_agent::memory::spawn_trimmer(skiff_agent::memory::TRIM_PERIOD);
+        wiring::run(opts).await
+    })
 }
 
 /// `skiff-agent cleanup`: the proxy's rules first (they point at pod addresses), then

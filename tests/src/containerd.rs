@@ -258,16 +258,25 @@ impl TestContainerd {
         }
     }
 
-    /// Shims of this containerd that outlived it (a task deleted while containerd was
-    /// going down can leave one), found by the `-address <our socket>` they were started
-    /// with; they and the container processes under them are killed.
-    fn kill_orphaned_shims(&self) {
+    /// The shim processes of this containerd, found by the `-address <our socket>` they
+    /// were started with (shims are not containerd's children: they daemonize).
+    pub fn shim_pids(&self) -> Vec<u32> {
         let address = self.socket.to_string_lossy();
         let is_shim = |pid: &u32| {
             let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
             comm.starts_with("containerd-shim")
         };
-        for shim in process::pids_with_arg(&address).into_iter().filter(is_shim) {
+        process::pids_with_arg(&address)
+            .into_iter()
+            .filter(is_shim)
+            .collect()
+    }
+
+    /// Shims of this containerd that outlived it (a task deleted while containerd was
+    /// going down can leave one), found by the `-address <our socket>` they were started
+    /// with; they and the container processes under them are killed.
+    fn kill_orphaned_shims(&self) {
+        for shim in self.shim_pids() {
             for child in process::children_of(shim) {
                 process::signal(child, nix::sys::signal::Signal::SIGKILL);
             }

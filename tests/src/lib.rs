@@ -24,6 +24,8 @@ pub mod etcd;
 pub mod ha;
 /// Writes at a steady rate to several servers, recording what was acknowledged.
 pub mod ha_writes;
+/// RSS, PSS and where a process's pages are, for bench_footprint.
+pub mod footprint;
 pub mod http;
 pub mod images;
 /// A `kube::Client` from a test cluster's admin.conf.

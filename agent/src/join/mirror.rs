@@ -31,7 +31,7 @@ pub fn current(statics: &DesiredPods, store: &StatusStore) -> Vec<Pod> {
         .pods
         .iter()
         .map(|(uid, pod)| {
-            let mut pod = pod.clone();
+            let mut pod = (**pod).clone();
             pod.status = running
                 .iter()
                 .find(|p| p.metadata.uid.as_deref() == Some(uid.as_str()))

@@ -166,12 +166,18 @@ async fn merge_loop(
     // Without --manifests nobody sends static pods; the server's still come.
     let mut statics_open = true;
     loop {
-        if let Some(server_pods) = server.borrow_and_update().clone() {
-            let merged = source::merge(&statics.borrow_and_update(), &server_pods);
+        // Borrowed, not cloned: a copy would stay alive across the wait below.
+        let merged = server.borrow_and_update().as_ref().map(|server_pods| {
             uids.send_replace(server_pods.pods.keys().cloned().collect());
+            (
+                source::merge(&statics.borrow_and_update(), server_pods),
+                server_pods.pods.len(),
+            )
+        });
+        if let Some((merged, count)) = merged {
             desired.send_replace(merged);
             if let Some(tx) = synced.take() {
-                info!(pods = server_pods.pods.len(), "server pods synced");
+                info!(pods = count, "server pods synced");
                 let _ = tx.send(());
             }
         }

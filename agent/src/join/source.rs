@@ -7,6 +7,7 @@
 //! (`mirror.rs` keeps them).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -29,10 +30,10 @@ const MAX_GRACES: usize = 1024;
 #[derive(Debug, Default)]
 pub struct WatchState {
     pub resource_version: String,
-    pub pods: BTreeMap<String, Pod>,
+    pub pods: BTreeMap<String, Arc<Pod>>,
     /// While a list is under way (no resource version): the pods listed so far. The set is
     /// replaced by them at the list's BOOKMARK, so pods deleted meanwhile disappear.
-    listing: Option<BTreeMap<String, Pod>>,
+    listing: Option<BTreeMap<String, Arc<Pod>>>,
     /// Whether the set has been complete at least once.
     pub synced: bool,
     /// The deletion grace periods of pods deleted with one (`DesiredPods::deletion_grace`).
@@ -95,8 +96,8 @@ impl WatchState {
         match event.r#type.as_str() {
             // ADDED of a known pod (a resumed watch) is an update, as in informers.
             "ADDED" | "MODIFIED" => {
-                let changed = target.get(&uid) != Some(&pod);
-                target.insert(uid, pod);
+                let changed = target.get(&uid).map(|p| &**p) != Some(&pod);
+                target.insert(uid, Arc::new(pod));
                 changed && self.listing.is_none()
             }
             "DELETED" => {
@@ -281,9 +282,11 @@ mod tests {
     #[test]
     fn merge_keeps_static_pods() {
         let mut statics = DesiredPods::default();
-        statics.pods.insert("static-1".into(), Pod::default());
+        statics
+            .pods
+            .insert("static-1".into(), Arc::new(Pod::default()));
         let server = DesiredPods {
-            pods: BTreeMap::from([("srv-1".to_string(), Pod::default())]),
+            pods: BTreeMap::from([("srv-1".to_string(), Arc::new(Pod::default()))]),
             ..DesiredPods::default()
         };
         let merged = merge(&statics, &server);

@@ -85,14 +85,17 @@ pub async fn run(
     let mut tracker = Tracker::default();
     let mut retry = RETRY_MIN;
     loop {
-        let uids = server_pods.borrow_and_update().clone();
-        let pods: Vec<Pod> = store
-            .list()
-            .into_iter()
-            .filter(|p| uids.contains(p.metadata.uid.as_deref().unwrap_or_default()))
-            .collect();
-        tracker.observe(&pods);
-        let batch = tracker.batch(&pods);
+        // The copy of every pod lives only here: what waits below is the changed ones.
+        let batch = {
+            let uids = server_pods.borrow_and_update().clone();
+            let pods: Vec<Pod> = store
+                .list()
+                .into_iter()
+                .filter(|p| uids.contains(p.metadata.uid.as_deref().unwrap_or_default()))
+                .collect();
+            tracker.observe(&pods);
+            tracker.batch(&pods)
+        };
         if !batch.is_empty() {
             let req = UpdatePodStatusRequest {
                 pods: batch.iter().map(envelope).collect(),
@@ -111,6 +114,7 @@ pub async fn run(
                 }
             }
         }
+        drop(batch);
         tokio::select! {
             res = changes.changed() => if res.is_err() { return },
             res = server_pods.changed() => if res.is_err() { return },

@@ -55,13 +55,19 @@ impl<R: PodRuntime> PodManager<R> {
         let mut adoptable = self.discover().await;
         let mut first = true;
         loop {
-            let want = desired.borrow_and_update().clone();
-            self.store.set_errors(want.errors.clone());
-            self.reconcile(&want, &mut adoptable);
             if first {
                 first = false;
+                let want = desired.borrow_and_update().clone();
+                self.store.set_errors(want.errors.clone());
+                self.reconcile(&want, &mut adoptable);
                 self.collect_orphans(&want, std::mem::take(&mut adoptable))
                     .await;
+            } else {
+                // Borrowed only while reconciling (no await): no second copy of the set
+                // waits with the loop.
+                let want = desired.borrow_and_update();
+                self.store.set_errors(want.errors.clone());
+                self.reconcile(&want, &mut adoptable);
             }
             tokio::select! {
                 changed = desired.changed() => if changed.is_err() {
@@ -87,7 +93,7 @@ impl<R: PodRuntime> PodManager<R> {
             info!(pod = %super::pod_key(pod), %uid, "pod added");
             let found = adoptable.remove(uid).unwrap_or_default();
             let worker = Worker::new(
-                pod.clone(),
+                (**pod).clone(),
                 self.rt.clone(),
                 self.cfg.clone(),
                 self.store.clone(),

@@ -73,7 +73,7 @@ impl Harness {
     fn want(&self, pods: Vec<Pod>) {
         let pods = pods
             .into_iter()
-            .map(|p| (p.metadata.uid.clone().unwrap(), p))
+            .map(|p| (p.metadata.uid.clone().unwrap(), std::sync::Arc::new(p)))
             .collect();
         self.desired.send_replace(DesiredPods {
             pods,
@@ -281,7 +281,7 @@ async fn a_deletion_grace_period_replaces_the_pods_own() {
         .await;
     // u1 evicted with --grace-period 1; u2 deleted with its own 5 s.
     h.desired.send_replace(DesiredPods {
-        pods: [("u2".to_string(), one("u2"))].into(),
+        pods: [("u2".to_string(), std::sync::Arc::new(one("u2")))].into(),
         deletion_grace: [("u1".to_string(), 1)].into(),
         ..DesiredPods::default()
     });

@@ -67,7 +67,7 @@ async fn containers_wait_for_their_volumes_then_get_them_and_they_go_with_the_po
     tokio::spawn(manager.run(rx));
     let p = pod();
     desired.send_replace(DesiredPods {
-        pods: [("v1".to_string(), p.clone())].into(),
+        pods: [("v1".to_string(), std::sync::Arc::new(p.clone()))].into(),
         ..DesiredPods::default()
     });
 
@@ -152,7 +152,7 @@ async fn an_empty_dir_past_its_size_limit_evicts_the_pod() {
     }))
     .unwrap();
     desired.send_replace(DesiredPods {
-        pods: [("e1".to_string(), p)].into(),
+        pods: [("e1".to_string(), std::sync::Arc::new(p))].into(),
         ..DesiredPods::default()
     });
     until("the container started", || !rt.starts().is_empty()).await;

@@ -174,7 +174,7 @@ impl ManifestSource {
                 }
                 names.insert(key, path.clone());
                 let uid = pod.metadata.uid.clone().unwrap_or_default();
-                out.pods.insert(uid, pod.clone());
+                out.pods.insert(uid, std::sync::Arc::new(pod.clone()));
             }
         }
         out

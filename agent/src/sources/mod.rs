@@ -4,6 +4,7 @@
 pub mod manifests;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
 
@@ -18,8 +19,9 @@ pub struct SourceError {
 /// The whole desired state: level-triggered, the manager diffs it with what runs.
 #[derive(Debug, Clone, Default)]
 pub struct DesiredPods {
-    /// Keyed by pod uid.
-    pub pods: BTreeMap<String, Pod>,
+    /// Keyed by pod uid. Shared: the source, the merge and the manager each hold the
+    /// set, and a copy of every pod in each would multiply the agent's per-pod memory.
+    pub pods: BTreeMap<String, Arc<Pod>>,
     pub errors: Vec<SourceError>,
     /// Pods the control plane deleted with a grace period of their own (an eviction's,
     /// `drain --grace-period`), by uid: their containers get that many seconds to stop

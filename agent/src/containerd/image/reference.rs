@@ -7,6 +7,8 @@ use oci_client::Reference;
 
 use super::super::RuntimeError;
 
+mod grammar;
+
 /// A parsed, fully qualified image reference.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ImageRef {
@@ -18,7 +20,7 @@ impl ImageRef {
     /// the digest, as the CRI does, because the digest is what gets pulled.
     pub fn parse(image: &str) -> Result<Self, RuntimeError> {
         let image = image.trim();
-        let parsed = Reference::try_from(image).map_err(|e| RuntimeError::Image {
+        let parsed = grammar::parse(image).map_err(|e| RuntimeError::Image {
             image: image.to_string(),
             message: format!("invalid image reference: {e}"),
         })?;
