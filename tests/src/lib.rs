@@ -20,12 +20,12 @@ pub mod containerd;
 pub mod env;
 /// Real etcd members in network namespaces, for the HA tests.
 pub mod etcd;
+/// RSS, PSS and where a process's pages are, for bench_footprint.
+pub mod footprint;
 /// Three etcd members, two control-plane servers and a node, each in its own netns.
 pub mod ha;
 /// Writes at a steady rate to several servers, recording what was acknowledged.
 pub mod ha_writes;
-/// RSS, PSS and where a process's pages are, for bench_footprint.
-pub mod footprint;
 pub mod http;
 pub mod images;
 /// A `kube::Client` from a test cluster's admin.conf.
