@@ -78,7 +78,7 @@ struct Flags {
     #[arg(long, default_value = "600s", value_parser = parse_duration)]
     backoff_reset: Duration,
     /// Pods whose sandbox and containers are set up at a time; the rest wait their turn,
-    /// first come first served (default: the node's cores).
+    /// first come first served (default: four per core).
     #[arg(long, env = "SKIFF_PARALLEL_STARTS", value_parser = clap::value_parser!(u32).range(1..))]
     parallel_starts: Option<u32>,
     /// The cluster domain served by the node's DNS (joined nodes) and searched by pods.

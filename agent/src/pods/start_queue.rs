@@ -36,9 +36,11 @@ impl StartQueue {
         }
     }
 
-    /// As many starts at a time as the node has cores.
+    /// Four starts per core: a start spends much of its time waiting on containerd, the
+    /// shim and runc, so one per core leaves cores idle (measured on 2 cores, 50 pods:
+    /// 2 at a time p99 1.60× concurrent `ctr run -d`, 8 at a time 1.22×, unpaced 1.23×).
     pub fn for_node() -> Self {
-        Self::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
+        Self::new(4 * std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 
     pub fn width(&self) -> usize {

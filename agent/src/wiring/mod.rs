@@ -44,7 +44,7 @@ pub struct NodeOptions {
     pub backoff_base: Duration,
     pub backoff_max: Duration,
     pub backoff_reset: Duration,
-    /// Pods set up at a time (`--parallel-starts`); the node's cores when unset.
+    /// Pods set up at a time (`--parallel-starts`); four per core when unset.
     pub parallel_starts: Option<usize>,
     /// The control plane to join; standalone without.
     pub join: Option<join::JoinOptions>,

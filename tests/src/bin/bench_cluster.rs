@@ -97,7 +97,7 @@ async fn main() -> anyhow::Result<()> {
          starts admitted {} at a time",
         ms(nth(&crowd, FIRST)),
         ms(nth(&crowd_floor, FIRST)),
-        std::env::var("SKIFF_PARALLEL_STARTS").unwrap_or_else(|_| "the node's cores".into())
+        std::env::var("SKIFF_PARALLEL_STARTS").unwrap_or_else(|_| "four per core".into())
     );
     println!("\nAPI mutations (server-side apply of a changed ConfigMap) at {RATE} requests/s");
     report("mutation latency", &mutations);
