@@ -77,6 +77,10 @@ struct Flags {
     /// Running this long resets a container's crash-loop backoff.
     #[arg(long, default_value = "600s", value_parser = parse_duration)]
     backoff_reset: Duration,
+    /// Pods whose sandbox and containers are set up at a time; the rest wait their turn,
+    /// first come first served (default: four per core).
+    #[arg(long, env = "SKIFF_PARALLEL_STARTS", value_parser = clap::value_parser!(u32).range(1..))]
+    parallel_starts: Option<u32>,
     /// The cluster domain served by the node's DNS (joined nodes) and searched by pods.
     #[arg(long, default_value = skiff_agent::dns::DEFAULT_DOMAIN)]
     cluster_domain: String,
@@ -171,6 +175,7 @@ fn main() -> anyhow::Result<()> {
         backoff_base: flags.backoff_base,
         backoff_max: flags.backoff_max,
         backoff_reset: flags.backoff_reset,
+        parallel_starts: flags.parallel_starts.map(|n| n as usize),
         join,
         cluster_domain: flags.cluster_domain,
         resolv_conf: flags.resolv_conf,

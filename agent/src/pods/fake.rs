@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,6 +43,11 @@ pub struct FakeRuntime {
     pub exec: Arc<FakeExec>,
     /// The grace period each stop was given, in order.
     pub stop_graces: Mutex<Vec<Duration>>,
+    /// How long each start takes (none by default).
+    pub start_time: Duration,
+    /// Starts under way now, and the most there ever were at once.
+    pub starting: AtomicUsize,
+    pub most_starting: AtomicUsize,
 }
 
 /// Exec probes answer from a table: command → exit code (0 when not listed).
@@ -162,6 +168,12 @@ impl PodRuntime for FakeRuntime {
             .lock()
             .unwrap()
             .push((container.name.clone(), config.clone()));
+        let now = self.starting.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_starting.fetch_max(now, Ordering::SeqCst);
+        if !self.start_time.is_zero() {
+            tokio::time::sleep(self.start_time).await;
+        }
+        self.starting.fetch_sub(1, Ordering::SeqCst);
         let id = format!("{}-{attempt}", container.name);
         let found = FoundContainer {
             id: id.clone(),

@@ -10,6 +10,7 @@ pub mod manager;
 pub mod pod_runtime;
 mod similar_events;
 pub mod slot;
+pub mod start_queue;
 pub mod status;
 #[cfg(test)]
 mod tests;
@@ -19,6 +20,7 @@ pub mod worker;
 
 pub use manager::PodManager;
 pub use pod_runtime::{PodRuntime, RuntimeEvent};
+pub use start_queue::StartQueue;
 pub use status::StatusStore;
 
 use std::collections::BTreeMap;
@@ -53,6 +55,8 @@ pub struct WorkerConfig {
     pub events: Arc<dyn events::EventRecorder>,
     /// The node's Services, for containers' service environment variables.
     pub services: ServiceCatalog,
+    /// Paces pod starts, shared by every worker (`start_queue.rs`).
+    pub start_queue: StartQueue,
 }
 
 impl std::fmt::Debug for WorkerConfig {
@@ -76,6 +80,7 @@ impl WorkerConfig {
             allocatable: BTreeMap::new(),
             events: Arc::new(events::NoEvents),
             services: ServiceCatalog::default(),
+            start_queue: StartQueue::for_node(),
             root,
         }
     }

@@ -49,13 +49,20 @@ fn start_recording(
     objects: Arc<dyn crate::objects::PodObjects>,
     events: Arc<dyn super::events::EventRecorder>,
 ) -> Harness {
+    start_configured(rt, |cfg| {
+        cfg.objects = objects;
+        cfg.events = events;
+    })
+}
+
+/// A harness whose workers' configuration `configure` adjusts.
+fn start_configured(rt: FakeRuntime, configure: impl FnOnce(&mut WorkerConfig)) -> Harness {
     let rt = Arc::new(rt);
     let store = StatusStore::default();
     let root = tempfile::tempdir().unwrap();
     let mut cfg = WorkerConfig::new(root.path().to_path_buf(), "node-a".into());
     cfg.backoff_base = Duration::from_secs(10);
-    cfg.objects = objects;
-    cfg.events = events;
+    configure(&mut cfg);
     let manager = PodManager::new(rt.clone(), cfg, store.clone());
     let events = manager.events();
     let (desired, rx) = watch::channel(DesiredPods::default());
@@ -485,4 +492,49 @@ async fn sidecars_stop_once_the_app_is_done() {
         "the sidecar is not restarted: {:?}",
         h.rt.calls()
     );
+}
+
+/// Six two-container pods at once on a node paced two at a time: never more than two
+/// starts under way, and the first pods run before the last ones begin.
+#[tokio::test(start_paused = true)]
+async fn a_burst_of_pods_starts_a_few_at_a_time() {
+    let rt = FakeRuntime {
+        start_time: Duration::from_millis(100),
+        ..FakeRuntime::default()
+    };
+    let h = start_configured(rt, |cfg| cfg.start_queue = super::StartQueue::new(2));
+    let uids: Vec<String> = (0..6).map(|i| format!("u{i}")).collect();
+    h.want(
+        uids.iter()
+            .map(|uid| {
+                pod(
+                    uid,
+                    "Always",
+                    json!([{"name": "a", "image": "busybox"}, {"name": "b", "image": "busybox"}]),
+                )
+            })
+            .collect(),
+    );
+    h.until("a first pod running", |s| {
+        uids.iter().any(|u| phase(s, u) == "Running")
+    })
+    .await;
+    let sandboxes = |rt: &FakeRuntime| {
+        rt.calls()
+            .iter()
+            .filter(|c| matches!(c, Call::CreateSandbox(_)))
+            .count()
+    };
+    assert!(
+        sandboxes(&h.rt) < 6,
+        "every pod was set up before the first one ran: {:?}",
+        h.rt.calls()
+    );
+    h.until("all running", |s| {
+        uids.iter().all(|u| phase(s, u) == "Running")
+    })
+    .await;
+    assert_eq!(h.rt.starts().len(), 12);
+    let most = h.rt.most_starting.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(most <= 2, "{most} starts at once");
 }

@@ -44,6 +44,8 @@ pub struct NodeOptions {
     pub backoff_base: Duration,
     pub backoff_max: Duration,
     pub backoff_reset: Duration,
+    /// Pods set up at a time (`--parallel-starts`); four per core when unset.
+    pub parallel_starts: Option<usize>,
     /// The control plane to join; standalone without.
     pub join: Option<join::JoinOptions>,
     /// The cluster DNS domain (`cluster.local`); served only by joined nodes.
@@ -165,6 +167,10 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     cfg.backoff_base = opts.backoff_base;
     cfg.backoff_max = opts.backoff_max;
     cfg.backoff_reset = opts.backoff_reset;
+    if let Some(width) = opts.parallel_starts {
+        cfg.start_queue = crate::pods::StartQueue::new(width);
+    }
+    info!(width = cfg.start_queue.width(), "pod starts paced");
     cfg.allocatable = node_allocatable(&opts.node_name, node_ip, &opts.root);
     cfg.services = service_catalog;
     let mut volumes = crate::volumes::VolumeManager::for_host(&opts.root, cfg.allocatable.clone());

@@ -22,7 +22,7 @@ pub use lifecycle::{ContainerRuntime, RUNTIME};
 pub use oom::{was_oom_killed, was_oom_killed_in};
 pub use process::{expand, expand_with};
 pub use spec::{
-    build_spec, cgroups_path, pod_hostname, SpecError, SpecInput, DEFAULT_CAPABILITIES,
+    build_spec, cgroups_path, pod_hostname, SpecError, SpecInput, DEFAULT_CAPABILITIES, SHIM_GROUP,
 };
 pub use state::{ContainerRecord, TaskState};
 

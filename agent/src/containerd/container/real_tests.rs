@@ -146,8 +146,18 @@ impl Env {
         sandbox: &Sandbox,
         container: &Container,
     ) -> anyhow::Result<String> {
+        self.create_attempt(sandbox, container, 0).await
+    }
+
+    /// Attempt `attempt` of `container`: a restart gets a container id of its own.
+    async fn create_attempt(
+        &self,
+        sandbox: &Sandbox,
+        container: &Container,
+        attempt: u32,
+    ) -> anyhow::Result<String> {
         let name = container.name.as_str();
-        let id = ContainerRuntime::container_id(&self.uid, name, 0);
+        let id = ContainerRuntime::container_id(&self.uid, name, attempt);
         let spec = build_spec(SpecInput {
             container_id: &id,
             pod: &self.pod,
@@ -467,6 +477,88 @@ async fn real_never_started_task_stops_at_once() {
         );
         let state = env.runtime.inspect(&id).await?.state;
         ensure!(matches!(state, TaskState::Exited { .. }), "{state:?}");
+        Ok(())
+    })
+    .await;
+}
+
+/// The shim serving the task whose process is `pid`: its parent.
+fn shim_of(pid: u32) -> anyhow::Result<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let ppid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .context("no PPid")?
+        .trim()
+        .parse()?;
+    let comm = std::fs::read_to_string(format!("/proc/{ppid}/comm"))?;
+    ensure!(
+        comm.trim() == "containerd-shim",
+        "parent {ppid} of {pid} is {comm:?}, not a shim"
+    );
+    Ok(ppid)
+}
+
+/// A live process (not a zombie).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z') && !state.starts_with('X')
+        })
+        .unwrap_or(false)
+}
+
+async fn running_pid(env: &Env, id: &str) -> anyhow::Result<u32> {
+    match env.runtime.inspect(id).await?.state {
+        TaskState::Running { pid } => Ok(pid),
+        state => anyhow::bail!("{id} is {state:?}, not running"),
+    }
+}
+
+/// Two containers of one pod run under one shim; removing one leaves the other and the
+/// shim alone; a restarted container joins the same shim; the shim exits with the pod's
+/// last container.
+#[tokio::test]
+async fn real_one_shim_per_pod() {
+    with_env("shim", |env| async move {
+        let sandbox = env.sandbox()?;
+        let app = env.run(&sandbox, "app", "sleep 1000").await?;
+        let side = env.run(&sandbox, "side", "sleep 1000").await?;
+        let shim = shim_of(running_pid(&env, &app).await?)?;
+        ensure!(
+            shim_of(running_pid(&env, &side).await?)? == shim,
+            "the pod's two containers run under two shims"
+        );
+
+        // A container of the pod stops and is removed, as a crash before its restart.
+        env.runtime.stop(&app, Duration::from_secs(1)).await?;
+        env.runtime.remove(&app).await?;
+        ensure!(alive(shim), "the shim went with one of two containers");
+        let side_pid = running_pid(&env, &side).await?;
+        ensure!(alive(side_pid) && shim_of(side_pid)? == shim);
+
+        let restarted = env
+            .create_attempt(&sandbox, &shell("app", "sleep 1000"), 1)
+            .await?;
+        env.runtime.start(&restarted).await?;
+        ensure!(
+            shim_of(running_pid(&env, &restarted).await?)? == shim,
+            "the restarted container got a shim of its own"
+        );
+
+        for id in [&restarted, &side] {
+            env.runtime.stop(id, Duration::from_secs(1)).await?;
+            env.runtime.remove(id).await?;
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while alive(shim) {
+            ensure!(
+                Instant::now() < deadline,
+                "shim {shim} outlived the pod's containers"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         Ok(())
     })
     .await;

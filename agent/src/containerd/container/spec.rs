@@ -205,8 +205,20 @@ pub fn build_spec(input: SpecInput<'_>) -> Result<Spec, SpecError> {
         .linux(linux)
         .build()?;
     // The UTS namespace already carries the pod's hostname.
-    spec.set_hostname(None).set_annotations(None);
+    spec.set_hostname(None)
+        .set_annotations(Some(shim_group(&sandbox.uid)));
     Ok(spec)
+}
+
+/// The runc v2 shim reads this annotation from a new container's spec and serves every
+/// container carrying the same value from one shim process (containerd's CRI uses
+/// `io.kubernetes.cri.sandbox-id`, the next key it looks at, for the same purpose).
+pub const SHIM_GROUP: &str = "io.containerd.runc.v2.group";
+
+/// Every container of a pod (init containers and sidecars too) names the pod's uid as its
+/// shim group, so the pod costs one shim; the shim exits with the pod's last container.
+fn shim_group(pod_uid: &str) -> std::collections::HashMap<String, String> {
+    std::collections::HashMap::from([(SHIM_GROUP.to_string(), pod_uid.to_string())])
 }
 
 /// The pod's hostname as Kubernetes picks it (`spec.hostname`, else the pod name,

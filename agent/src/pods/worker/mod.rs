@@ -73,6 +73,8 @@ pub struct Worker<R: PodRuntime> {
     usage_check: Option<Instant>,
     /// Why the pod was evicted; nothing starts again.
     evicted: Option<String>,
+    /// Our place in the node's start queue while a sync pass has work to do.
+    admitted: Option<super::start_queue::Admitted>,
 }
 
 impl<R: PodRuntime> Worker<R> {
@@ -121,6 +123,7 @@ impl<R: PodRuntime> Worker<R> {
             volume_backoff: super::backoff::Backoff::new(VOLUME_RETRY_BASE, VOLUME_RETRY_MAX),
             usage_check: None,
             evicted: None,
+            admitted: None,
         };
         w.adopt(found);
         w
@@ -240,8 +243,19 @@ impl<R: PodRuntime> Worker<R> {
             .min()
     }
 
-    /// Starts whatever is due: the sandbox, then init containers in order, then the app.
+    /// Starts whatever is due, in its turn in the node's start queue.
     async fn sync(&mut self) {
+        let now = Instant::now();
+        let sandbox_due = !self.sandbox_ready && self.sandbox_retry.is_none_or(|t| t <= now);
+        if sandbox_due || self.slots.iter().any(|s| s.due(now)) {
+            self.admitted = Some(self.cfg.start_queue.admit().await);
+        }
+        self.sync_due().await;
+        self.admitted = None;
+    }
+
+    /// Starts whatever is due: the sandbox, then init containers in order, then the app.
+    async fn sync_due(&mut self) {
         let now = Instant::now();
         let mut backing_off = Vec::new();
         for (i, slot) in self.slots.iter_mut().enumerate() {
@@ -391,6 +405,8 @@ impl<R: PodRuntime> Worker<R> {
         let image_ref = self.slots[i].spec.image.clone().unwrap_or_default();
         let present = policy != "Always" && self.rt.image_present(&image_ref).await;
         if !present && policy != "Never" {
+            // A pull waits on the network: let other pods start meanwhile.
+            self.admitted = None;
             let message = format!("Pulling image {image_ref:?}");
             self.container_event(i, Normal, "Pulling", message);
         }
@@ -433,6 +449,10 @@ impl<R: PodRuntime> Worker<R> {
                 return;
             }
         };
+        if self.admitted.is_none() {
+            // Back in line after the pull.
+            self.admitted = Some(self.cfg.start_queue.admit().await);
+        }
         let slot = &mut self.slots[i];
         slot.pull_backoff.reset();
         slot.relabel_at = None;

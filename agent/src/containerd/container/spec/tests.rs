@@ -161,6 +161,41 @@ fn spec_json_has_oci_names() {
     assert!(json.get("hostname").is_none());
 }
 
+/// The runc v2 shim groups containers by this annotation: every container of a pod names
+/// the pod's uid, so a pod with sidecars or init containers runs under one shim.
+#[test]
+fn containers_of_a_pod_share_one_shim_group() {
+    let app_spec = serde_json::to_value(build(&pod(), &app(), vec![])).unwrap();
+    assert_eq!(
+        app_spec["annotations"],
+        serde_json::json!({"io.containerd.runc.v2.group": "uid-1"})
+    );
+    let sidecar = Container {
+        name: "sidecar".into(),
+        ..Default::default()
+    };
+    let sidecar_spec = serde_json::to_value(build(&pod(), &sidecar, vec![])).unwrap();
+    assert_eq!(sidecar_spec["annotations"], app_spec["annotations"]);
+
+    let mut other = sandbox();
+    other.uid = "uid-2".into();
+    let other_spec = build_spec(SpecInput {
+        container_id: "uid-2-app-0",
+        pod: &pod(),
+        container: &app(),
+        env: &[],
+        image: &image(),
+        sandbox: &other,
+        mounts: vec![],
+    })
+    .unwrap();
+    assert_eq!(
+        other_spec.annotations().as_ref().unwrap()[SHIM_GROUP],
+        "uid-2",
+        "another pod gets a shim of its own"
+    );
+}
+
 #[test]
 fn capabilities_add_and_drop() {
     let caps = |add: &[&str], drop: &[&str]| {
