@@ -6,6 +6,10 @@
 //! Expiry is judged by this server's own clock from when it first *observed* the lease's
 //! current revision, not from the holder's `renewTime`: clocks of two machines may
 //! disagree, but a lease nobody renewed for `leaseDurationSeconds` of our time is dead.
+//! A waiting server follows the lease through a store watch ([`Elector::follow`]), so it
+//! observes each renewal as it commits rather than at its next poll, and tries again the
+//! moment the lease runs out ([`Elector::expires_in`]): a dead holder's lease is taken
+//! within its duration of the holder's last renewal, hence of its death.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,11 +24,13 @@ use crate::store::{self, Key, Store, StoreError, Stored};
 
 use super::LeaseConfig;
 
-/// The revision of the lease last seen and when (our clock) it was first seen.
+/// The revision of the lease last seen, when (our clock) it was first seen, and for how
+/// long it holds from then when another server holds it.
 #[derive(Debug, Clone, Copy)]
 struct Observed {
     revision: i64,
     at: Timestamp,
+    held_for: Option<Duration>,
 }
 
 /// Tries for the leader lease; see the module docs.
@@ -53,16 +59,72 @@ impl Elector {
         Key::new("Lease", &self.config.namespace, &self.config.name)
     }
 
-    /// When `revision` was first seen (now, if it is new).
-    fn observe(&self, revision: i64, now: Timestamp) -> Timestamp {
+    /// When `revision` was first seen (now, if it is new); `held_for` is how long another
+    /// holder's lease lasts (`None`: free, or ours).
+    fn observe(&self, revision: i64, now: Timestamp, held_for: Option<Duration>) -> Timestamp {
         let mut observed = self.observed.lock().unwrap_or_else(|p| p.into_inner());
-        match *observed {
-            Some(seen) if seen.revision == revision => seen.at,
+        match observed.as_mut() {
+            Some(seen) if seen.revision == revision => {
+                seen.held_for = held_for;
+                seen.at
+            }
             _ => {
-                *observed = Some(Observed { revision, at: now });
+                *observed = Some(Observed {
+                    revision,
+                    at: now,
+                    held_for,
+                });
                 now
             }
         }
+    }
+
+    /// How long until another server's lease, as last observed, runs out (zero once it
+    /// has); `None` when no other server holds it as far as this one knows.
+    pub fn expires_in(&self) -> Option<Duration> {
+        let seen = (*self.observed.lock().unwrap_or_else(|p| p.into_inner()))?;
+        let held_for = seen.held_for?;
+        let expires = seen.at.saturating_add(held_for).unwrap_or(seen.at);
+        let left = expires.duration_since(self.clock.now());
+        Some(Duration::try_from(left).unwrap_or_default())
+    }
+
+    /// Observes every write of the lease as it commits, until the store's watch fails
+    /// (the caller runs it again). Run by a server while it waits for the lease.
+    pub async fn follow(&self) -> Result<(), Error> {
+        let from = self.store.current_revision().await?;
+        if let Some(stored) = self.store.get(&self.key()).await? {
+            self.observe_stored(&stored);
+        }
+        let mut events = self.store.watch(Some("Lease"), from).await?;
+        while let Some(event) = futures::StreamExt::next(&mut events).await {
+            let event = event?;
+            if event.object.key == self.key() && event.kind != store::EventType::Deleted {
+                self.observe_stored(&event.object);
+            }
+        }
+        Ok(())
+    }
+
+    fn observe_stored(&self, stored: &Stored) {
+        let Ok(lease) = store::decode::<Lease>(stored) else {
+            return;
+        };
+        let spec = lease.spec.unwrap_or_default();
+        // Released (no holder): free now; ours: nothing to wait for.
+        let held_for = match spec.holder_identity.as_deref().unwrap_or_default() {
+            "" => Some(Duration::ZERO),
+            holder if holder == self.config.identity => None,
+            _ => Some(self.lease_duration(&spec)),
+        };
+        self.observe(stored.revision, self.clock.now(), held_for);
+    }
+
+    /// The lease's own `leaseDurationSeconds`, else ours.
+    fn lease_duration(&self, spec: &LeaseSpec) -> Duration {
+        spec.lease_duration_seconds
+            .and_then(|s| u64::try_from(s).ok())
+            .map_or(self.config.lease_duration, Duration::from_secs)
     }
 
     /// Acquires the lease if it is free, expired or ours, renewing it: `true` when this
@@ -76,13 +138,11 @@ impl Elector {
         let lease: Lease = store::decode(&stored).map_err(|e| Error::Internal(e.to_string()))?;
         let mut spec = lease.spec.clone().unwrap_or_default();
         let holder = spec.holder_identity.clone().unwrap_or_default();
-        let seen_at = self.observe(stored.revision, now);
-        let duration = spec
-            .lease_duration_seconds
-            .and_then(|s| u64::try_from(s).ok())
-            .map_or(self.config.lease_duration, Duration::from_secs);
+        let duration = self.lease_duration(&spec);
+        let other = !holder.is_empty() && holder != me;
+        let seen_at = self.observe(stored.revision, now, other.then_some(duration));
         let expires = seen_at.saturating_add(duration).unwrap_or(seen_at);
-        if !holder.is_empty() && holder != me && now < expires {
+        if other && now < expires {
             return Ok(false);
         }
         if holder != me {
@@ -134,7 +194,7 @@ impl Elector {
             .await
         {
             Ok(written) => {
-                self.observe(written.revision, now);
+                self.observe(written.revision, now, None);
                 Ok(true)
             }
             Err(StoreError::Conflict { .. } | StoreError::NotFound(_)) => Ok(false),
@@ -166,7 +226,7 @@ impl Elector {
             .await
         {
             Ok(written) => {
-                self.observe(written.revision, now);
+                self.observe(written.revision, now, None);
                 info!(lease = %self.key(), identity = %self.config.identity, "leader lease created");
                 Ok(true)
             }

@@ -1,11 +1,12 @@
 //! The election loop and what runs while leading.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout, Instant};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::Elector;
 
@@ -15,6 +16,7 @@ use super::Elector;
 /// the task is aborted (release the lease after that, on a clean stop).
 pub async fn keep_electing(elector: Arc<Elector>, leading: watch::Sender<bool>) {
     let config = elector.config().clone();
+    let _follower = Running(vec![tokio::spawn(follow(elector.clone()))]);
     loop {
         loop {
             match elector.try_acquire_or_renew().await {
@@ -22,7 +24,22 @@ pub async fn keep_electing(elector: Arc<Elector>, leading: watch::Sender<bool>) 
                 Ok(false) => {}
                 Err(e) => warn!(error = %e, "trying for the leader lease"),
             }
-            sleep(config.retry_period).await;
+            // Again at the next retry, or the moment the holder's lease runs out (the
+            // follower keeps that moment current as renewals commit).
+            let deadline = Instant::now() + config.retry_period;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match elector.expires_in() {
+                    Some(expiry) if expiry < left => {
+                        if expiry.is_zero() {
+                            break;
+                        }
+                        sleep(expiry.min(RECHECK)).await;
+                    }
+                    _ if left.is_zero() => break,
+                    _ => sleep(left.min(RECHECK)).await,
+                }
+            }
         }
         info!(identity = %config.identity, "leading: starting the controllers");
         leading.send_replace(true);
@@ -47,6 +64,20 @@ pub async fn keep_electing(elector: Arc<Elector>, leading: watch::Sender<bool>) 
         }
         leading.send_replace(false);
         warn!(identity = %config.identity, "not leading: controllers stopped");
+    }
+}
+
+/// How often a waiting server re-reads the expiry its follower keeps current.
+const RECHECK: Duration = Duration::from_millis(250);
+
+/// Follows the lease through the store's watch for as long as the election runs,
+/// starting again after a failed watch.
+async fn follow(elector: Arc<Elector>) {
+    loop {
+        if let Err(e) = elector.follow().await {
+            debug!(error = %e, "following the leader lease; watching again");
+        }
+        sleep(elector.config().retry_period).await;
     }
 }
 

@@ -39,10 +39,16 @@ fn socket() -> Option<PathBuf> {
 }
 
 async fn setup(test: &str) -> anyhow::Result<Option<Env>> {
+    setup_in(test, NAMESPACE).await
+}
+
+/// [`setup`] in a containerd namespace of the test's own: another test's cleanup lists
+/// (and so adopts) every container of its namespace, which a test of adoption must not see.
+async fn setup_in(test: &str, namespace: &str) -> anyhow::Result<Option<Env>> {
     let Some(sock) = socket() else {
         return Ok(None);
     };
-    let client = Containerd::connect_lazy(&sock, NAMESPACE)?;
+    let client = Containerd::connect_lazy(&sock, namespace)?;
     let uid = format!("{test}-{}", std::process::id());
     let base = format!("skiff-test-base-{uid}");
     crate::test_support::busybox_snapshot(

@@ -33,13 +33,17 @@ async fn wait_for(env: &Env, name: &str, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// This test's own containerd namespace: a listing by another test's cleanup in the shared
+/// one would reopen this container's FIFOs while "no agent runs" here.
+const LOGS_NAMESPACE: &str = "skiff-test-logs";
+
 /// The agent dies (its runtime, and with it the copier, dropped) while the container
 /// keeps writing; the next agent's listing of containers reopens the FIFOs and the
 /// output written meanwhile reaches the log, stamped when it was read.
 #[test]
 fn real_output_arrives_with_times_and_survives_an_agent_restart() {
     let first = tokio::runtime::Runtime::new().unwrap();
-    let mut env = match first.block_on(setup("logs")) {
+    let mut env = match first.block_on(setup_in("logs", LOGS_NAMESPACE)) {
         Ok(Some(env)) => env,
         Ok(None) => return,
         Err(e) => panic!("setup: {e:#}"),
@@ -60,7 +64,7 @@ fn real_output_arrives_with_times_and_survives_an_agent_restart() {
     let result = second.block_on(async {
         ran?;
         let sock = socket().expect("socket");
-        env.runtime = ContainerRuntime::new(Containerd::connect_lazy(&sock, NAMESPACE)?);
+        env.runtime = ContainerRuntime::new(Containerd::connect_lazy(&sock, LOGS_NAMESPACE)?);
         // Long enough for "during" to be written while no agent reads.
         tokio::time::sleep(Duration::from_secs(5)).await;
         let seen = records(&env, "main");
