@@ -6,7 +6,7 @@
 //! go on. Two lost: 503, and back by itself when they return.
 //!
 //! ```text
-//! cargo build -p skiff-control-plane -p skiff-agent -p skiff-cli
+//! cargo build -p skiff-control-plane -p skiff-agent -p skiff
 //! CI=true cargo test -p skiff-e2e --test ha_control_plane -- --test-threads=1
 //! ```
 

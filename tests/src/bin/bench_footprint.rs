@@ -4,7 +4,7 @@
 //! against those of 20 one-container pods. Printed beside the reference figures
 //! (k3s, krab, skiff's own starting point) and its goals; asserts none.
 //!
-//!     cargo build --release -p skiff-agent -p skiff-control-plane -p skiff-cli \
+//!     cargo build --release -p skiff-agent -p skiff-control-plane -p skiff \
 //!         -p skiff-e2e --bin bench_footprint && sudo target/release/bench_footprint
 //!
 //! Each figure is read after the pods are Running and the node has been quiet for
