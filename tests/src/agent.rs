@@ -388,14 +388,21 @@ impl HostState {
     }
 }
 
-/// Whether any skiff-agent process is alive (ours has been stopped when this is asked).
+/// Whether any skiff-agent process is alive in this network namespace (ours has been
+/// stopped when this is asked). The bridge, the vxlan device and the tables belong to a
+/// network namespace, so an agent in another one (a node of a multi-node test, a
+/// quickstart in a namespace of its own) does not hold them.
 pub fn other_agent_running() -> bool {
+    let ours = std::fs::read_link("/proc/self/ns/net").ok();
     let procs = std::fs::read_dir("/proc").into_iter().flatten().flatten();
     procs
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .any(|pid| {
             let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
-            exe.file_name().is_some_and(|n| n == "skiff-agent") && process::pid_alive(pid)
+            let net = std::fs::read_link(format!("/proc/{pid}/ns/net")).ok();
+            exe.file_name().is_some_and(|n| n == "skiff-agent")
+                && (net.is_none() || net == ours)
+                && process::pid_alive(pid)
         })
 }
 
