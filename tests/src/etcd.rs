@@ -11,24 +11,14 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::{wait_for, which};
+use crate::wait_for;
 
 pub const CLIENT_PORT: u16 = 2379;
 pub const PEER_PORT: u16 = 2380;
 
-/// Whether etcd is installed: under `CI=true` its absence panics, elsewhere the test
-/// prints `skipped: ...` and returns.
-pub fn require_etcd() -> bool {
-    if which("etcd").is_some() || std::path::Path::new("/usr/bin/etcd").is_file() {
-        return true;
-    }
-    let reason = "etcd not found (apt-get install etcd-server, see deploy/install-deps.sh)";
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{reason}");
-    }
-    eprintln!("skipped: {reason}");
-    false
-}
+use skiff_control_plane::store::etcd::process::etcd_binary;
+/// Whether etcd is installed (CI fails without it): the control plane's test helper.
+pub use skiff_control_plane::store::etcd::process::require_etcd;
 
 /// Where one member lives.
 #[derive(Debug, Clone)]
@@ -105,7 +95,7 @@ impl EtcdCluster {
         let mut cmd = Command::new("nsenter");
         cmd.arg(format!("--net=/run/netns/{}", net.netns))
             .arg("--")
-            .arg(which("etcd").unwrap_or_else(|| "/usr/bin/etcd".into()))
+            .arg(etcd_binary().unwrap_or_else(|| "/usr/bin/etcd".into()))
             .args(["--name", &net.name])
             .arg("--data-dir")
             .arg(&data)
