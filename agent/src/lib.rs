@@ -7,7 +7,6 @@ pub mod dns;
 pub mod downward;
 pub mod join;
 /// malloc arenas, trimming and the runtime's size: the agent's process-wide memory.
-pub mod memory;
 pub mod network;
 pub mod objects;
 pub mod pod_dirs;

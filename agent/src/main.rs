@@ -124,7 +124,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn main() -> anyhow::Result<()> {
-    skiff_agent::memory::limit_arenas();
+    // One arena: the agent's allocations are small and its threads rarely contend.
+    skiff_memory::configure_malloc(1);
     let flags = Flags::parse();
     // reqwest and tonic both bring rustls with different crypto backends; with two
     // compiled in, rustls cannot pick one and TLS to the control plane would panic.
@@ -189,8 +190,9 @@ fn main() -> anyhow::Result<()> {
             max_files: flags.container_log_max_files,
         },
     };
-    skiff_agent::memory::runtime()?.block_on(async {
-        skiff_agent::memory::spawn_trimmer(skiff_agent::memory::TRIM_PERIOD);
+    // Mounts, netns entries, files, DNS lookups: a burst of pod starts queues on 16.
+    skiff_memory::runtime(16)?.block_on(async {
+        skiff_memory::spawn_trimmer(skiff_memory::TRIM_PERIOD);
         wiring::run(opts).await
     })
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Parser;
 use ipnet::Ipv4Net;
-use skiff_control_plane::core::{memory, Clock, ClusterConfig, ControlPlane, SystemClock};
+use skiff_control_plane::core::{Clock, ClusterConfig, ControlPlane, SystemClock};
 use skiff_control_plane::leader::{self, Elector, IdentityKeeper, LeaseConfig};
 use skiff_control_plane::pki::{
     admin_conf_path, admin_token_path, join, node_token_path, server_token_path, user_config, Pki,
@@ -198,9 +198,16 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from(signed).map_err(|_| format!("{text:?}: a duration cannot be negative"))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    memory::limit_arenas();
+/// Blocking-pool threads: SQLite's calls (one writer and one reader connection, so more
+/// threads would only wait on their locks) and the trims.
+const MAX_BLOCKING_THREADS: usize = 8;
+
+fn main() -> anyhow::Result<()> {
+    skiff_memory::configure_malloc(2);
+    skiff_memory::runtime(MAX_BLOCKING_THREADS)?.block_on(start())
+}
+
+async fn start() -> anyhow::Result<()> {
     let flags = Flags::parse();
     if let Some(Command::Kubeconfig {
         user,
@@ -310,7 +317,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     };
     let (leading, leading_rx) = tokio::sync::watch::channel(false);
     let mut leading = Some(leading);
-    let mut background = vec![memory::spawn_trimmer(memory::TRIM_PERIOD)];
+    let mut background = vec![skiff_memory::spawn_trimmer(skiff_memory::TRIM_PERIOD)];
     // On SQLite the store is this server's own (in its locked data dir): nobody to elect
     // against, so it leads at once and writes no leases.
     let election = if flags.store.starts_with("etcd://") {

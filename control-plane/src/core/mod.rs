@@ -10,7 +10,6 @@ mod error;
 pub mod events;
 pub mod ids;
 pub mod kinds;
-pub mod memory;
 pub mod objects;
 pub mod registry;
 

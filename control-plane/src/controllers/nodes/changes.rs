@@ -5,7 +5,8 @@ use crate::store::{Event, EventType};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
-    /// A node was added, changed or removed (or a volume or claim: what pods wait for).
+    /// A node was added, changed or removed (or a volume, claim or storage class: what
+    /// pods wait for).
     Node,
     /// A pod was deleted or has finished: what it requested is free.
     PodFreed,
@@ -16,7 +17,10 @@ pub enum Change {
 /// What an event of a watched Node or Pod says happened.
 pub fn classify(event: &Event) -> Change {
     let kind = event.object.key.kind.as_str();
-    if matches!(kind, "Node" | "PersistentVolume" | "PersistentVolumeClaim") {
+    if matches!(
+        kind,
+        "Node" | "PersistentVolume" | "PersistentVolumeClaim" | "StorageClass"
+    ) {
         return Change::Node;
     }
     if event.kind == EventType::Deleted {

@@ -25,17 +25,22 @@ pub use lifecycle::LifecycleController;
 pub use scheduler::Scheduler;
 
 /// How often the background loops act on their own, and how they back off. The defaults
-/// are Kubernetes' (node monitor period 5 s, scheduler backoff 1 s doubling); tests use
-/// milliseconds.
+/// are Kubernetes' (node monitor period 5 s, scheduler backoff 1 s doubling, unschedulable
+/// pods retried after 5 min); tests use milliseconds.
 #[derive(Debug, Clone)]
 pub struct Timing {
-    /// The scheduler re-examines every Pending pod at least this often, even when nothing
-    /// changed (a pod that failed for a reason no event announces still gets retried).
+    /// The scheduler makes a pass at least this often, even when nothing changed.
     pub scheduler_resync: Duration,
-    /// First retry delay of an unschedulable pod; doubles per failure up to the maximum.
-    /// A node change or a freed pod retries at once.
+    /// First retry delay of a pod whose scheduling failed with an error; doubles per
+    /// failure up to the maximum.
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
+    /// A pod no node fits waits this long for its next try unless a node, volume or claim
+    /// changes or a pod frees what it held first, which retries it at once
+    /// (kube-scheduler's podMaxInUnschedulablePodsDuration). Retrying such pods on a
+    /// timer instead made thousands of pending pods a pass, and a list of every pod, every
+    /// few hundred milliseconds.
+    pub unschedulable_retry: Duration,
     /// How often the lifecycle controller compares leases with the clock.
     pub lifecycle_period: Duration,
 }
@@ -43,9 +48,10 @@ pub struct Timing {
 impl Default for Timing {
     fn default() -> Self {
         Timing {
-            scheduler_resync: Duration::from_secs(30),
+            scheduler_resync: Duration::from_secs(300),
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
+            unschedulable_retry: Duration::from_secs(300),
             lifecycle_period: Duration::from_secs(5),
         }
     }

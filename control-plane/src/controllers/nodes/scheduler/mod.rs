@@ -57,9 +57,21 @@ struct Backoff {
     until: Instant,
 }
 
+impl Backoff {
+    /// The pod at `revision` waits `delay` from now.
+    fn after(revision: i64, delay: Duration) -> Self {
+        Backoff {
+            revision,
+            delay,
+            until: Instant::now() + delay,
+        }
+    }
+}
+
 pub struct Scheduler {
     ctx: Arc<NodeContext>,
-    /// Unschedulable pods and when to try them again (held for a whole pass).
+    /// Pods that did not fit or failed, and when to try them again (held for a whole
+    /// pass).
     backoff: tokio::sync::Mutex<HashMap<Key, Backoff>>,
 }
 
@@ -143,7 +155,8 @@ impl Scheduler {
                     backoff.remove(&key);
                 }
                 Ok(Outcome::Unschedulable { revision, .. }) => {
-                    self.back_off(&mut backoff, key, revision)
+                    let delay = self.ctx.timing.unschedulable_retry;
+                    backoff.insert(key, Backoff::after(revision, delay));
                 }
                 Err(err) => {
                     tracing::warn!(pod = %key, error = %err, "scheduling failed");
@@ -160,15 +173,7 @@ impl Scheduler {
             Some(b) => (b.delay * 2).min(timing.backoff_max),
             None => timing.backoff_initial,
         };
-        let until = Instant::now() + delay;
-        backoff.insert(
-            key,
-            Backoff {
-                revision,
-                delay,
-                until,
-            },
-        );
+        backoff.insert(key, Backoff::after(revision, delay));
     }
 
     /// Filters every node, then binds to the best or records why none fits.
@@ -238,7 +243,14 @@ impl Reconciler for Scheduler {
     }
 
     fn watched(&self) -> Vec<&'static str> {
-        vec!["Node", "Pod", "PersistentVolumeClaim", "PersistentVolume"]
+        // What a waiting pod may wait for: they retry it at once.
+        vec![
+            "Node",
+            "Pod",
+            "PersistentVolumeClaim",
+            "PersistentVolume",
+            "StorageClass",
+        ]
     }
 
     fn primary_key(&self, _listed: &Key) -> Key {

@@ -57,6 +57,7 @@ fn fast_timing() -> Timing {
         scheduler_resync: Duration::from_millis(200),
         backoff_initial: Duration::from_millis(20),
         backoff_max: Duration::from_millis(100),
+        unschedulable_retry: Duration::from_millis(100),
         lifecycle_period: Duration::from_millis(10),
     }
 }

@@ -195,9 +195,9 @@ async fn cordoned_and_not_ready_nodes_take_nothing() {
 async fn retries_update_one_event_instead_of_adding_more() {
     let fx = Fixture::new();
     fx.create_pod(pod("lonely")).await;
-    // A backoff long enough that the second pass surely falls inside it.
+    // A wait long enough that the second pass surely falls inside it.
     let timing = Timing {
-        backoff_initial: Duration::from_millis(500),
+        unschedulable_retry: Duration::from_millis(500),
         ..fx.ctx.timing.clone()
     };
     let ctx = Arc::new(NodeContext {
@@ -219,13 +219,16 @@ async fn retries_update_one_event_instead_of_adding_more() {
         scheduled_condition(&pod).2.as_deref(),
         Some("no nodes available to schedule pods")
     );
-    // Within the backoff nothing happens; after it, one more count on the same event.
+    // Within the wait nothing happens, even past the error backoff's longest delay (a
+    // pod no node fits is not retried on a timer); after it, one more count on the same
+    // event.
+    tokio::time::sleep(ctx.timing.backoff_max + Duration::from_millis(50)).await;
     scheduler.pass().await.unwrap();
     assert_eq!(
         events_about(&fx, "lonely", "FailedScheduling").await[0].count,
         Some(1)
     );
-    tokio::time::sleep(ctx.timing.backoff_initial * 2).await;
+    tokio::time::sleep(ctx.timing.unschedulable_retry * 2).await;
     scheduler.pass().await.unwrap();
     let events = events_about(&fx, "lonely", "FailedScheduling").await;
     assert_eq!(events.len(), 1);
