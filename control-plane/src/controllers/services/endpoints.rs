@@ -37,12 +37,29 @@ const CONTROLLER: &str = "endpoint-controller";
 
 type ObjectKey = (String, String);
 type Labels = BTreeMap<String, String>;
+/// A pod's labels in one allocation per label, in key order.
+type PackedLabels = Box<[(Box<str>, Box<str>)]>;
+
+fn pack(labels: &Labels) -> PackedLabels {
+    labels
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+        .collect()
+}
+
+fn unpack(packed: &PackedLabels) -> Labels {
+    packed
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
 
 pub struct EndpointsController {
     ctx: Arc<NodeContext>,
     /// The labels each pod had at its last event, to find the Services that selected it
-    /// before a change.
-    pod_labels: Mutex<HashMap<ObjectKey, Labels>>,
+    /// before a change. Packed: a map per pod was ~700 bytes of tree nodes, 3.5 MB of
+    /// the control plane's live memory with 5,000 pods.
+    pod_labels: Mutex<HashMap<ObjectKey, PackedLabels>>,
     /// The last reasons reported per Service, so an event is written once per change.
     reported: Mutex<HashMap<ObjectKey, Vec<String>>>,
 }
@@ -114,9 +131,9 @@ impl Reconciler for EndpointsController {
         };
         let before = {
             let mut seen = self.pod_labels.lock().unwrap_or_else(|p| p.into_inner());
-            let before = seen.remove(&key);
+            let before = seen.remove(&key).map(|packed| unpack(&packed));
             if let Some(after) = &after {
-                seen.insert(key.clone(), after.clone());
+                seen.insert(key.clone(), pack(after));
             }
             before
         };
