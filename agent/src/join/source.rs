@@ -69,13 +69,17 @@ impl WatchState {
         let Some(object) = event.object else {
             return false;
         };
-        let pod: Pod = match serde_json::from_slice(&object.json) {
+        let mut pod: Pod = match serde_json::from_slice(&object.json) {
             Ok(pod) => pod,
             Err(error) => {
                 warn!(pod = %object.name, %error, "server sent an undecodable pod");
                 return false;
             }
         };
+        // Nothing on the node reads who manages which field; each pod's managedFields
+        // were B-tree nodes held for its life (docs/architecture.md, What the agent's
+        // memory is), and a change to them alone changes nothing here.
+        pod.metadata.managed_fields = None;
         // Mirror pods are the API's copies of static pods (this node's or another's): the
         // static manifest is what runs, never the mirror.
         let mirror = pod
@@ -260,6 +264,30 @@ mod tests {
         let published = s.published();
         assert!(published.pods.is_empty());
         assert_eq!(published.deletion_grace, [("a".to_string(), 1)].into());
+    }
+
+    #[test]
+    fn pods_are_held_without_their_managed_fields() {
+        let mut s = WatchState::default();
+        s.starting();
+        let with_managers = |manager: &str, rv: &str| {
+            let mut event = pod_event("ADDED", "a", "x", rv);
+            let object = event.object.as_mut().unwrap();
+            let mut json: serde_json::Value = serde_json::from_slice(&object.json).unwrap();
+            json["metadata"]["managedFields"] = serde_json::json!([{
+                "manager": manager, "operation": "Update", "apiVersion": "v1",
+                "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:containers": {}}}
+            }]);
+            object.json = serde_json::to_vec(&json).unwrap();
+            event
+        };
+        s.apply(with_managers("kubectl", "1"));
+        assert!(s.apply(bookmark("2")));
+        assert_eq!(s.pods["a"].metadata.managed_fields, None);
+        assert!(
+            !s.apply(with_managers("helm", "3")),
+            "a change of managers alone is no change on the node"
+        );
     }
 
     #[test]
