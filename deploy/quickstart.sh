@@ -94,6 +94,12 @@ skiff get svc hello
 NODE_IP=$(skiff get nodes -o wide | awk 'NR==2 { print $6 }')
 echo
 echo "From the host, through the NodePort: curl http://$NODE_IP:30080/"
+# Ready in the API is not yet serving when the agent restarted (a re-run, a reboot):
+# the pods' last status stays until their containers are back.
+for _ in $(seq 120); do
+  curl -fsS --max-time 2 -o /dev/null "http://$NODE_IP:30080/" 2>/dev/null && break
+  sleep 0.5
+done
 for _ in 1 2 3 4 5 6; do
   curl -fsS --max-time 5 "http://$NODE_IP:30080/"
 done
