@@ -83,6 +83,10 @@ pub struct Breakdown {
     /// Anonymous mappings of 64 MiB reservations (glibc arenas) seen.
     pub arenas: usize,
     pub threads: usize,
+    /// Of `file_kb`, and of the anonymous pages, those referenced since the last
+    /// [`working_set`] cleared the marks (all resident pages when none did).
+    pub file_referenced_kb: u64,
+    pub anon_referenced_kb: u64,
 }
 
 /// glibc reserves each non-main arena's heap as a 64 MiB-aligned mapping (HEAP_MAX_SIZE
@@ -96,6 +100,17 @@ pub fn breakdown(pid: u32) -> anyhow::Result<Breakdown> {
     let mut out = parse_smaps(&text);
     out.threads = std::fs::read_dir(format!("/proc/{pid}/task"))?.count();
     Ok(out)
+}
+
+/// What `pid` touches in `window`: its pages' referenced marks are cleared
+/// (`/proc/PID/clear_refs`), then read back from smaps after the window. Resident pages
+/// outside it (start-up code, a burst's leftovers) are what the kernel reclaims first
+/// when memory is short.
+pub fn working_set(pid: u32, window: std::time::Duration) -> anyhow::Result<Breakdown> {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "1")
+        .with_context(|| format!("clear the referenced marks of {pid}"))?;
+    std::thread::sleep(window);
+    breakdown(pid)
 }
 
 fn parse_smaps(text: &str) -> Breakdown {
@@ -112,13 +127,21 @@ fn parse_smaps(text: &str) -> Breakdown {
             current = Some((start, path));
             continue;
         }
-        if first != "Rss:" {
+        if first != "Rss:" && first != "Referenced:" {
             continue;
         }
         let kb: u64 = words.next().and_then(|v| v.parse().ok()).unwrap_or(0);
         let Some((start, path)) = &current else {
             continue;
         };
+        if first == "Referenced:" {
+            match path.as_str() {
+                "" | "[heap]" | "[stack]" => out.anon_referenced_kb += kb,
+                p if p.starts_with('[') => {}
+                _ => out.file_referenced_kb += kb,
+            }
+            continue;
+        }
         match path.as_str() {
             "[heap]" => out.main_arena_kb += kb,
             "" if start % ARENA_ALIGN == 0 => {
@@ -156,8 +179,10 @@ mod tests {
         let text = "\
 55d000000000-55d000100000 r-xp 00000000 08:01 42 /usr/bin/skiff-agent
 Rss:  900 kB
+Referenced:  120 kB
 55d000200000-55d000300000 rw-p 00000000 00:00 0 [heap]
 Rss:  300 kB
+Referenced:  250 kB
 7f0004000000-7f0004100000 rw-p 00000000 00:00 0
 Rss:  200 kB
 7f0004200000-7f0004400000 rw-p 00000000 00:00 0
@@ -178,5 +203,6 @@ Rss:  4 kB
             ),
             (900, 300, 200, 1, 24)
         );
+        assert_eq!((b.file_referenced_kb, b.anon_referenced_kb), (120, 250));
     }
 }

@@ -8,16 +8,19 @@
 //!         -p skiff-e2e --bin bench_footprint && sudo target/release/bench_footprint
 //!
 //! Each figure is read after the pods are Running and the node has been quiet for
-//! [`SETTLE`] (the agent trims freed memory every few seconds). PSS comes from
+//! [`SETTLE`] (the agent trims freed memory every few seconds); then what the agent
+//! touches in the next [`WORKING_SET_WINDOW`] (its working set) is read too. PSS comes from
 //! /proc/PID/smaps_rollup; the shims' is summed over every shim of the test's containerd.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use skiff_e2e::footprint::{breakdown, memory, memory_of_all, Breakdown, Memory};
+use skiff_e2e::footprint::{breakdown, memory, memory_of_all, working_set, Breakdown, Memory};
 use skiff_e2e::{require_root_and_tools, wait_for, ClusterEnv};
 
 const SETTLE: Duration = Duration::from_secs(15);
+/// How long the agent's touched pages are watched, after the other figures are read.
+const WORKING_SET_WINDOW: Duration = Duration::from_secs(10);
 
 /// Goals of issue 18 for the agent's RSS, MB: idle, 20 pods, 100 pods.
 const GOALS_MB: [f64; 3] = [10.0, 15.0, 25.0];
@@ -29,6 +32,8 @@ struct Sample {
     pods: usize,
     agent: Memory,
     agent_parts: Breakdown,
+    /// What the agent touched in [`WORKING_SET_WINDOW`] after the figures were read.
+    agent_touched: Breakdown,
     containerd: Memory,
     shims: Memory,
     shim_count: usize,
@@ -72,15 +77,18 @@ fn sample(env: &ClusterEnv, pods: usize) -> anyhow::Result<Sample> {
         .pid()
         .context("containerd not running")?;
     let shims = env.node.containerd.shim_pids();
-    Ok(Sample {
+    let mut sample = Sample {
         pods,
         agent: memory(agent)?,
         agent_parts: breakdown(agent)?,
+        agent_touched: Breakdown::default(),
         containerd: memory(containerd)?,
         shims: memory_of_all(&shims),
         shim_count: shims.len(),
         control_plane: memory(env.cp.pid().context("control plane not running")?)?,
-    })
+    };
+    sample.agent_touched = working_set(agent, WORKING_SET_WINDOW)?;
+    Ok(sample)
 }
 
 fn print_report(samples: &[Sample], pairs: &Sample) {
@@ -152,6 +160,25 @@ fn print_report(samples: &[Sample], pairs: &Sample) {
             b.arenas,
             b.threads,
             mb(s.agent.pss_anon_kb)
+        );
+    }
+    println!(
+        "\nwhat the agent touched in {} s after that (MB; its pages' referenced marks cleared first: the rest of the RSS is resident but idle, what the kernel reclaims first when memory is short)",
+        WORKING_SET_WINDOW.as_secs()
+    );
+    println!(
+        "  {:<10} {:>16} {:>16} {:>10}",
+        "pods", "files (binary)", "anonymous", "together"
+    );
+    for s in samples {
+        let t = &s.agent_touched;
+        let mb = |kb: u64| kb as f64 / 1024.0;
+        println!(
+            "  {:<10} {:>16.1} {:>16.1} {:>10.1}",
+            s.pods,
+            mb(t.file_referenced_kb),
+            mb(t.anon_referenced_kb),
+            mb(t.file_referenced_kb + t.anon_referenced_kb)
         );
     }
     if let Some(one) = samples.get(1) {
