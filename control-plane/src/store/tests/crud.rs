@@ -285,3 +285,54 @@ fn decode_and_encode_round_trip() {
         "{error}"
     );
 }
+
+/// Writes arriving together each get their own outcome, revision and event: a refused
+/// one among them leaves the others.
+pub(super) async fn concurrent_writes_each_get_their_own_outcome(open: Open<'_>) {
+    let store = open(256);
+    let mut events = store.watch(None, 0).await.unwrap();
+    let writes: Vec<_> = (0..50)
+        .map(|i| {
+            let store = store.clone();
+            // Ten writers race for one name; forty have a name each.
+            let name = if i < 10 {
+                "contested".to_string()
+            } else {
+                format!("p{i}")
+            };
+            tokio::spawn(async move {
+                store
+                    .create(pod("ns", &name), format!("uid-{i}"), json(j!({"i": i})))
+                    .await
+            })
+        })
+        .collect();
+    let mut revisions = Vec::new();
+    let mut refused = 0;
+    for write in writes {
+        match write.await.unwrap() {
+            Ok(stored) => revisions.push(stored.revision),
+            Err(StoreError::AlreadyExists(key)) => {
+                assert_eq!(key, pod("ns", "contested"));
+                refused += 1;
+            }
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!((revisions.len(), refused), (41, 9));
+    revisions.sort_unstable();
+    revisions.dedup();
+    assert_eq!(revisions.len(), 41, "two writes shared a revision");
+    let seen: Vec<i64> = take(&mut events, 41)
+        .await
+        .iter()
+        .map(|e| e.object.revision)
+        .collect();
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "events out of order: {seen:?}"
+    );
+    assert_eq!(seen, revisions, "the events are the acknowledged writes");
+    let (listed, _) = store.list("Pod", Some("ns")).await.unwrap();
+    assert_eq!(listed.len(), 41);
+}

@@ -71,6 +71,7 @@ conformance!(
     crud::delete_compares_revision,
     crud::revisions_strictly_increase,
     crud::list_revision_is_a_watch_starting_point,
+    crud::concurrent_writes_each_get_their_own_outcome,
     watch::watch_from_zero_sees_everything_in_order,
     watch::watch_from_the_middle,
     watch::watch_from_a_compacted_revision_is_refused,
