@@ -3,8 +3,7 @@
 //! (peers) of the namespace's address. Members are started, killed (SIGKILL, by pid) and
 //! restarted on their data dirs one at a time; everything is killed on drop.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -16,9 +15,9 @@ use crate::wait_for;
 pub const CLIENT_PORT: u16 = 2379;
 pub const PEER_PORT: u16 = 2380;
 
-use skiff_control_plane::store::etcd::process::etcd_binary;
 /// Whether etcd is installed (CI fails without it): the control plane's test helper.
 pub use skiff_control_plane::store::etcd::process::require_etcd;
+use skiff_control_plane::store::etcd::process::{etcd_binary, healthy};
 
 /// Where one member lives.
 #[derive(Debug, Clone)]
@@ -166,7 +165,7 @@ impl EtcdCluster {
 
     /// Whether member `i` answers `/health` with `"health":"true"` right now.
     pub fn is_healthy(&self, i: usize) -> bool {
-        health(SocketAddr::from((self.members[i].net.ip, CLIENT_PORT))).unwrap_or(false)
+        healthy(SocketAddr::from((self.members[i].net.ip, CLIENT_PORT))).unwrap_or(false)
     }
 
     /// Waits until member `i` answers `/health` with `"health":"true"` (it has a leader
@@ -188,7 +187,7 @@ impl EtcdCluster {
                         )));
                     }
                 }
-                match health(addr) {
+                match healthy(addr) {
                     Ok(true) => Ok(()),
                     Ok(false) => bail!("{addr}: not healthy yet"),
                     Err(e) => bail!("{addr}: {e}"),
@@ -210,17 +209,4 @@ impl Drop for EtcdCluster {
             }
         }
     }
-}
-
-/// `GET /health`: `{"health":"true"}` once the member has a leader.
-fn health(addr: SocketAddr) -> std::io::Result<bool> {
-    let mut conn = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
-    conn.set_read_timeout(Some(Duration::from_secs(3)))?;
-    write!(
-        conn,
-        "GET /health HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    conn.read_to_string(&mut response)?;
-    Ok(response.contains("\"health\":\"true\""))
 }

@@ -112,6 +112,23 @@ fn check_acked_readable(cluster: &mut HaCluster, writes: &Writes) -> anyhow::Res
     Ok(())
 }
 
+/// Waits until the node's lease is renewed past `before` (its heartbeat reached a server).
+fn wait_heartbeat(cluster: &mut HaCluster, what: &str, before: &str) -> anyhow::Result<()> {
+    wait_for(
+        what,
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        || {
+            let renew = cluster.node_renew_time()?;
+            if renew.as_str() > before {
+                Ok(())
+            } else {
+                bail!("renewTime still {renew}")
+            }
+        },
+    )
+}
+
 fn report(phase: &str, writes: &Writes, seconds: f64) {
     eprintln!(
         "{phase}: {} acknowledged ({:.1}/s), {} needed a retry, {} lost, {} refused",
@@ -230,18 +247,10 @@ fn leader_killed_under_writes_then_etcd_members_lost() {
             "the pod before the kill {before:?} is not among those after {after:?}"
         );
         ensure!(before[0].2 == 0, "restarts: {before:?}");
-        wait_for(
+        wait_heartbeat(
+            cluster,
             "the node's heartbeat through the survivor",
-            Duration::from_secs(60),
-            Duration::from_millis(500),
-            || {
-                let renew = cluster.node_renew_time()?;
-                if renew > renew_before {
-                    Ok(())
-                } else {
-                    bail!("renewTime still {renew}")
-                }
-            },
+            &renew_before,
         )?;
         ensure!(cluster.node_ready()? == "True", "the node is not Ready");
         let log = cluster.agent().log_text();
@@ -255,18 +264,10 @@ fn leader_killed_under_writes_then_etcd_members_lost() {
         cluster.agent().kill9();
         let renew_before = cluster.node_renew_time()?;
         cluster.agent().launch()?;
-        wait_for(
+        wait_heartbeat(
+            cluster,
             "the restarted agent's heartbeat through the survivor",
-            Duration::from_secs(60),
-            Duration::from_millis(500),
-            || {
-                let renew = cluster.node_renew_time()?;
-                if renew > renew_before {
-                    Ok(())
-                } else {
-                    bail!("renewTime still {renew}")
-                }
-            },
+            &renew_before,
         )?;
         let readopted = wait_running(cluster, 2)?;
         ensure!(

@@ -222,7 +222,7 @@ impl Drop for EtcdProcess {
 }
 
 /// `GET /health` on a plain-HTTP member: `{"health":"true"}` once it has a leader.
-fn healthy(addr: SocketAddr) -> std::io::Result<bool> {
+pub fn healthy(addr: SocketAddr) -> std::io::Result<bool> {
     let mut conn = TcpStream::connect_timeout(&addr, Duration::from_millis(200))?;
     conn.set_read_timeout(Some(Duration::from_secs(2)))?;
     write!(
